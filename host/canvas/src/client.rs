@@ -1,0 +1,249 @@
+//! [`CanvasClient`]: URL building, origin pinning, credential and User-Agent.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use url::Url;
+
+use crate::link::next_link;
+use crate::token::Token;
+use crate::transport::{Transport, TransportError};
+
+/// Product token at the start of every User-Agent easel sends.
+pub const USER_AGENT_PRODUCT: &str = concat!("easel/", env!("CARGO_PKG_VERSION"));
+
+/// Page size easel asks for on every list (Canvas's maximum).
+pub const DEFAULT_PER_PAGE: &str = "100";
+
+/// Who a call is made for; becomes the User-Agent, so Canvas's page views
+/// and Canvas Data tell plugins and schools apart.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallTag {
+    /// Plugin id from its manifest (or `easel` for the host's own lookups).
+    pub plugin: String,
+    /// sha256 of the component, hex.
+    pub digest: String,
+    /// Run id.
+    pub run: String,
+    /// The school's account id.
+    pub school: u64,
+}
+
+impl CallTag {
+    /// A tag for easel's own administrative calls (not a plugin's), e.g.
+    /// listing schools: `easel/<version> (admin; command=<command>)`.
+    pub fn admin(command: &str) -> Self {
+        Self {
+            plugin: command.to_owned(),
+            digest: String::new(),
+            run: String::new(),
+            school: 0,
+        }
+    }
+
+    /// `easel/<version> (plugin=<id>@<12 hex>; run=<run>; school=<account>)`.
+    pub fn user_agent(&self) -> String {
+        if self.digest.is_empty() {
+            return format!("{USER_AGENT_PRODUCT} (admin; command={})", self.plugin);
+        }
+        let short: String = self.digest.chars().take(12).collect();
+        format!(
+            "{USER_AGENT_PRODUCT} (plugin={}@{short}; run={}; school={})",
+            self.plugin, self.run, self.school
+        )
+    }
+}
+
+/// Canvas's answer. The body is whatever Canvas sent; `next` is the absolute
+/// `next` link, kept on the host side.
+#[derive(Debug, Clone)]
+pub struct Response {
+    /// HTTP status.
+    pub status: u16,
+    /// Body bytes.
+    pub body: Bytes,
+    /// The `next` page, if Canvas sent one.
+    pub next: Option<String>,
+    /// `x-request-cost`, if sent.
+    pub request_cost: Option<f64>,
+    /// `x-rate-limit-remaining`, if sent.
+    pub rate_limit_remaining: Option<f64>,
+}
+
+impl Response {
+    /// True for 2xx.
+    pub fn is_success(&self) -> bool {
+        (200..300).contains(&self.status)
+    }
+}
+
+/// Why a request was not answered by Canvas. Never contains a token.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// The request would leave the token's origin; nothing was sent.
+    #[error("refused to send to {url}: the token is pinned to {origin}")]
+    OffOrigin {
+        /// Where it would have gone (scheme, host, port, path).
+        url: String,
+        /// Where the token belongs.
+        origin: String,
+    },
+    /// The base URL or a built URL is not usable.
+    #[error("bad Canvas URL: {0}")]
+    BadUrl(String),
+    /// No HTTP answer.
+    #[error("Canvas did not answer: {0}")]
+    Transport(#[from] TransportError),
+}
+
+/// The single choke point for outbound requests to one Canvas origin with
+/// one token.
+#[derive(Clone)]
+pub struct CanvasClient {
+    origin: Url,
+    token: Token,
+    transport: Arc<dyn Transport>,
+}
+
+impl std::fmt::Debug for CanvasClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CanvasClient")
+            .field("origin", &self.origin.as_str())
+            .field("token", &self.token)
+            .finish()
+    }
+}
+
+impl CanvasClient {
+    /// A client for `base_url` (e.g. `https://district.instructure.com`);
+    /// only its scheme, host and port are kept.
+    pub fn new(
+        base_url: &str,
+        token: Token,
+        transport: Arc<dyn Transport>,
+    ) -> Result<Self, ClientError> {
+        let parsed =
+            Url::parse(base_url).map_err(|e| ClientError::BadUrl(format!("{base_url}: {e}")))?;
+        if !matches!(parsed.scheme(), "https" | "http") || parsed.host().is_none() {
+            return Err(ClientError::BadUrl(format!(
+                "{base_url}: expected https://host"
+            )));
+        }
+        let origin = Url::parse(&parsed.origin().ascii_serialization())
+            .map_err(|e| ClientError::BadUrl(e.to_string()))?;
+        Ok(Self {
+            origin,
+            token,
+            transport,
+        })
+    }
+
+    /// The pinned origin, e.g. `https://district.instructure.com`.
+    pub fn origin(&self) -> String {
+        self.origin.origin().ascii_serialization()
+    }
+
+    /// Send `method path?query` with an optional JSON body. `path` must be a
+    /// validated `/api/v1/...` path.
+    pub async fn send(
+        &self,
+        tag: &CallTag,
+        method: http::Method,
+        path: &str,
+        query: &[(String, String)],
+        json_body: Option<Bytes>,
+    ) -> Result<Response, ClientError> {
+        let mut url = self
+            .origin
+            .join(path)
+            .map_err(|e| ClientError::BadUrl(format!("{path}: {e}")))?;
+        if !query.is_empty() {
+            url.query_pairs_mut().extend_pairs(query);
+        }
+        self.dispatch(tag, method, url, json_body).await
+    }
+
+    /// GET the first page of a list, with `per_page=100` unless the query
+    /// sets a page size.
+    pub async fn list_first(
+        &self,
+        tag: &CallTag,
+        path: &str,
+        query: &[(String, String)],
+    ) -> Result<Response, ClientError> {
+        let mut query = query.to_vec();
+        if !query.iter().any(|(k, _)| k == "per_page") {
+            query.push(("per_page".to_owned(), DEFAULT_PER_PAGE.to_owned()));
+        }
+        self.send(tag, http::Method::GET, path, &query, None).await
+    }
+
+    /// GET a `next` link Canvas sent. Refused unless it is on the token's
+    /// origin.
+    pub async fn follow(&self, tag: &CallTag, next: &str) -> Result<Response, ClientError> {
+        let url = Url::parse(next).map_err(|e| ClientError::BadUrl(format!("next link: {e}")))?;
+        self.dispatch(tag, http::Method::GET, url, None).await
+    }
+
+    /// Every request passes here: origin re-check, then credential and
+    /// User-Agent, then the transport.
+    async fn dispatch(
+        &self,
+        tag: &CallTag,
+        method: http::Method,
+        url: Url,
+        json_body: Option<Bytes>,
+    ) -> Result<Response, ClientError> {
+        if url.origin() != self.origin.origin() || url.username() != "" || url.password().is_some()
+        {
+            return Err(ClientError::OffOrigin {
+                url: format!("{}{}", url.origin().ascii_serialization(), url.path()),
+                origin: self.origin(),
+            });
+        }
+        let auth = self.token.bearer_header().ok_or_else(|| {
+            ClientError::BadUrl("the token has characters a header cannot carry".into())
+        })?;
+        let ua = http::HeaderValue::from_str(&tag.user_agent())
+            .map_err(|_| ClientError::BadUrl("plugin id cannot appear in a User-Agent".into()))?;
+        let has_body = json_body.is_some();
+        let mut req = http::Request::new(json_body.unwrap_or_default());
+        *req.method_mut() = method.clone();
+        *req.uri_mut() = url.as_str().parse().map_err(|_| {
+            ClientError::BadUrl(format!(
+                "{}{}",
+                url.origin().ascii_serialization(),
+                url.path()
+            ))
+        })?;
+        let headers = req.headers_mut();
+        headers.insert(http::header::AUTHORIZATION, auth);
+        headers.insert(http::header::USER_AGENT, ua);
+        headers.insert(
+            http::header::ACCEPT,
+            http::HeaderValue::from_static("application/json"),
+        );
+        if has_body {
+            headers.insert(
+                http::header::CONTENT_TYPE,
+                http::HeaderValue::from_static("application/json"),
+            );
+        }
+        tracing::debug!(method = %method, path = url.path(), ua = %tag.user_agent(), "canvas request");
+        let resp = self.transport.send(req).await?;
+        let header = |name: &str| resp.headers().get(name).and_then(|v| v.to_str().ok());
+        let next = header("link").and_then(next_link).map(str::to_owned);
+        let request_cost = header("x-request-cost").and_then(|v| v.trim().parse().ok());
+        let rate_limit_remaining =
+            header("x-rate-limit-remaining").and_then(|v| v.trim().parse().ok());
+        let status = resp.status().as_u16();
+        tracing::debug!(method = %method, path = url.path(), status, "canvas response");
+        Ok(Response {
+            status,
+            body: resp.into_body(),
+            next,
+            request_cost,
+            rate_limit_remaining,
+        })
+    }
+}

@@ -1,0 +1,19 @@
+//! The Canvas client: the only code in easel that handles a token.
+//!
+//! Threat: a token leaving the host (logged, echoed in an error, sent to an
+//! origin it was not issued for) and plugins that cannot be told apart in
+//! Canvas's logs. Every outbound request is built by [`CanvasClient`]: it
+//! builds the URL, re-checks the origin, attaches `Authorization: Bearer`
+//! and the per-plugin User-Agent, and hands the request to a [`Transport`].
+//! Nothing else can turn a [`Token`] into bytes.
+#![deny(missing_docs)]
+
+mod client;
+mod link;
+mod token;
+mod transport;
+
+pub use client::{CallTag, CanvasClient, ClientError, Response, USER_AGENT_PRODUCT};
+pub use link::next_link;
+pub use token::Token;
+pub use transport::{BoxFuture, OutboundRequest, ReqwestTransport, Transport, TransportError};

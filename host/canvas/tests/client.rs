@@ -1,0 +1,132 @@
+//! The client with a fake transport: what it sends, and what it refuses to
+//! send.
+
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use easel_canvas::{
+    BoxFuture, CallTag, CanvasClient, ClientError, OutboundRequest, Token, Transport,
+    TransportError,
+};
+use secrecy::SecretString;
+
+#[derive(Default)]
+struct Fake {
+    seen: Mutex<Vec<OutboundRequest>>,
+    link: Option<String>,
+}
+
+impl Transport for Fake {
+    fn send(
+        &self,
+        req: OutboundRequest,
+    ) -> BoxFuture<'_, Result<http::Response<Bytes>, TransportError>> {
+        self.seen.lock().unwrap().push(req);
+        let mut resp = http::Response::new(Bytes::from_static(b"[]"));
+        if let Some(l) = &self.link {
+            resp.headers_mut().insert("link", l.parse().unwrap());
+        }
+        resp.headers_mut()
+            .insert("x-request-cost", "0.25".parse().unwrap());
+        Box::pin(async move { Ok(resp) })
+    }
+}
+
+const SECRET: &str = "7~fake-secret-token";
+
+fn client(fake: Arc<Fake>) -> CanvasClient {
+    CanvasClient::new(
+        "https://canvas.example.edu/ignored/path",
+        Token::new(SecretString::from(SECRET)),
+        fake,
+    )
+    .unwrap()
+}
+
+fn tag() -> CallTag {
+    CallTag {
+        plugin: "course-report".into(),
+        digest: "0123456789abcdef0123".into(),
+        run: "r1".into(),
+        school: 42,
+    }
+}
+
+#[tokio::test]
+async fn a_request_carries_bearer_user_agent_and_per_page() {
+    let fake = Arc::new(Fake::default());
+    let c = client(fake.clone());
+    let resp = c
+        .list_first(
+            &tag(),
+            "/api/v1/accounts/42/courses",
+            &[("include[]".into(), "term".into())],
+        )
+        .await
+        .unwrap();
+    assert_eq!(resp.request_cost, Some(0.25));
+    let seen = fake.seen.lock().unwrap();
+    let req = &seen[0];
+    assert_eq!(
+        req.uri().to_string(),
+        "https://canvas.example.edu/api/v1/accounts/42/courses?include%5B%5D=term&per_page=100"
+    );
+    assert_eq!(
+        req.headers()["authorization"],
+        format!("Bearer {SECRET}").as_str()
+    );
+    assert!(req.headers()["authorization"].is_sensitive());
+    assert_eq!(
+        req.headers()["user-agent"],
+        format!(
+            "easel/{} (plugin=course-report@0123456789ab; run=r1; school=42)",
+            env!("CARGO_PKG_VERSION")
+        )
+        .as_str()
+    );
+}
+
+#[tokio::test]
+async fn a_next_link_to_another_origin_is_refused_before_anything_is_sent() {
+    for evil in [
+        "https://evil.example/api/v1/accounts/42/courses?page=2",
+        "http://canvas.example.edu/api/v1/accounts/42/courses?page=2",
+        "https://canvas.example.edu:8443/api/v1/accounts/42/courses?page=2",
+        "https://user@canvas.example.edu/api/v1/accounts/42/courses?page=2",
+    ] {
+        let fake = Arc::new(Fake::default());
+        let c = client(fake.clone());
+        let err = c.follow(&tag(), evil).await.unwrap_err();
+        assert!(
+            matches!(err, ClientError::OffOrigin { .. }),
+            "{evil}: {err}"
+        );
+        assert!(fake.seen.lock().unwrap().is_empty(), "{evil} was sent");
+    }
+}
+
+#[tokio::test]
+async fn the_next_link_is_parsed_and_followed_on_the_same_origin() {
+    let fake = Arc::new(Fake {
+        link: Some(
+            "<https://canvas.example.edu/api/v1/x?page=2&per_page=100>; rel=\"next\"".into(),
+        ),
+        ..Fake::default()
+    });
+    let c = client(fake.clone());
+    let resp = c.list_first(&tag(), "/api/v1/x", &[]).await.unwrap();
+    let next = resp.next.unwrap();
+    c.follow(&tag(), &next).await.unwrap();
+    assert_eq!(fake.seen.lock().unwrap().len(), 2);
+}
+
+#[test]
+fn debug_output_never_shows_the_token() {
+    let c = client(Arc::new(Fake::default()));
+    let text = format!(
+        "{c:?} {:?} {}",
+        Token::new(SecretString::from(SECRET)),
+        Token::new(SecretString::from(SECRET))
+    );
+    assert!(!text.contains("fake-secret"), "{text}");
+}

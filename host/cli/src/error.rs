@@ -1,0 +1,57 @@
+//! CLI errors: bad input (exit 2) versus everything else (exit 1).
+
+use std::fmt;
+
+/// How a command ended when it did not fail outright.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Exit 0.
+    Success,
+    /// A run failed, timed out or was refused: exit 1.
+    RunFailed,
+}
+
+/// A command's error, with its exit code.
+#[derive(Debug)]
+pub enum CliError {
+    /// The user gave something unusable: exit 2. The text says what to do.
+    Input(String),
+    /// Anything else: exit 1.
+    Failed(anyhow::Error),
+}
+
+impl CliError {
+    /// The process exit code.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            CliError::Input(_) => 2,
+            CliError::Failed(_) => 1,
+        }
+    }
+
+    /// Bad input, with a message that says what to do.
+    pub fn input(message: impl Into<String>) -> Self {
+        CliError::Input(message.into())
+    }
+}
+
+impl fmt::Display for CliError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CliError::Input(m) => f.write_str(m),
+            CliError::Failed(e) => write!(f, "{e:#}"),
+        }
+    }
+}
+
+impl From<anyhow::Error> for CliError {
+    fn from(e: anyhow::Error) -> Self {
+        CliError::Failed(e)
+    }
+}
+
+impl From<easel_store::StoreError> for CliError {
+    fn from(e: easel_store::StoreError) -> Self {
+        CliError::Failed(e.into())
+    }
+}

@@ -1,0 +1,99 @@
+//! The data directory: database, stored components, compile cache, run
+//! outputs.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+use easel_runtime::{EngineOptions, Runtime};
+use easel_store::Store;
+
+use crate::error::CliError;
+
+/// easel's data directory, opened.
+pub struct Home {
+    root: PathBuf,
+    cache: PathBuf,
+    /// The database.
+    pub store: Store,
+}
+
+/// `$XDG_DATA_HOME/easel`, else `~/.local/share/easel`, else `./.easel`.
+fn default_root() -> PathBuf {
+    if let Some(x) = std::env::var_os("XDG_DATA_HOME").filter(|v| !v.is_empty()) {
+        return PathBuf::from(x).join("easel");
+    }
+    if let Some(h) = std::env::var_os("HOME").filter(|v| !v.is_empty()) {
+        return PathBuf::from(h).join(".local/share/easel");
+    }
+    PathBuf::from(".easel")
+}
+
+fn create_private_dir(path: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(path)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o700))?;
+    }
+    Ok(())
+}
+
+impl Home {
+    /// Open (creating) the data directory.
+    pub fn open(root: Option<PathBuf>) -> Result<Self, CliError> {
+        let root = root.unwrap_or_else(default_root);
+        create_private_dir(&root)
+            .with_context(|| format!("cannot create the data directory {}", root.display()))?;
+        let db = root.join("easel.db");
+        let store = Store::open(&db)
+            .with_context(|| format!("cannot open the database {}", db.display()))?;
+        Ok(Self {
+            cache: root.join("cache"),
+            root,
+            store,
+        })
+    }
+
+    /// The data directory.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Where a component with this digest is stored.
+    pub fn component_path(&self, digest: &str) -> PathBuf {
+        self.root.join("components").join(format!("{digest}.wasm"))
+    }
+
+    /// Where a run's reports go.
+    pub fn run_dir(&self, run_id: &str) -> PathBuf {
+        self.root.join("runs").join(run_id)
+    }
+
+    /// Keep precompiled components in `dir` instead (tests share one).
+    pub fn with_cache_dir(mut self, dir: PathBuf) -> Self {
+        self.cache = dir;
+        self
+    }
+
+    /// The plugin runtime, with its compile cache in this directory.
+    pub fn runtime(&self) -> Result<Runtime, CliError> {
+        let cache = self.cache.clone();
+        create_private_dir(&cache).with_context(|| format!("cannot create {}", cache.display()))?;
+        Runtime::new(EngineOptions::new(cache)).map_err(|e| CliError::Failed(e.into()))
+    }
+
+    /// Store component bytes under their digest (idempotent).
+    pub fn save_component(&self, digest: &str, bytes: &[u8]) -> Result<PathBuf, CliError> {
+        let path = self.component_path(digest);
+        if path.exists() {
+            return Ok(path);
+        }
+        let dir = self.root.join("components");
+        create_private_dir(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        let tmp = path.with_extension("tmp");
+        std::fs::write(&tmp, bytes)
+            .and_then(|_| std::fs::rename(&tmp, &path))
+            .with_context(|| format!("cannot store the component in {}", dir.display()))?;
+        Ok(path)
+    }
+}

@@ -1,0 +1,76 @@
+//! The `easel` command line: every command's logic lives here so it can be
+//! tested without spawning the binary.
+//!
+//! Exit codes: 0 success, 1 a run failed (or was refused), 2 bad input.
+
+mod args;
+mod connect;
+mod demo;
+mod error;
+mod home;
+mod plugin;
+mod run;
+mod runs;
+
+use std::process::ExitCode;
+
+pub use args::{Args, Command, PluginCommand, RunArgs, RunsCommand};
+pub use connect::{ConnectOptions, Connection};
+pub use error::{CliError, Outcome};
+pub use home::Home;
+pub use plugin::{add as add_plugin, approve as approve_plugin};
+pub use run::{RunRequest, RunResult, execute_run};
+
+/// Run the parsed command and turn the result into an exit code, printing
+/// errors as one line with their causes.
+pub fn main(args: Args) -> ExitCode {
+    init_tracing(args.verbose);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    match runtime.block_on(dispatch(args)) {
+        Ok(Outcome::Success) => ExitCode::SUCCESS,
+        Ok(Outcome::RunFailed) => ExitCode::from(1),
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(e.exit_code())
+        }
+    }
+}
+
+fn init_tracing(verbose: u8) {
+    let level = match verbose {
+        0 => "warn",
+        1 => "info,easel=debug",
+        _ => "debug",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("EASEL_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+/// Run one command.
+pub async fn dispatch(args: Args) -> Result<Outcome, CliError> {
+    let home = Home::open(args.home.clone())?;
+    match args.command {
+        Command::Plugin { command } => plugin::dispatch(&home, command, &args.connect).await,
+        Command::Run(run) => run::command(&home, run, &args.connect).await,
+        Command::Runs {
+            command,
+            limit,
+            json,
+        } => runs::dispatch(&home, command, limit, json),
+        Command::Schools { json } => connect::schools(&args.connect, json).await,
+        Command::Demo => demo::demo(&home).await,
+    }
+}

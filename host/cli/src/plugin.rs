@@ -1,0 +1,306 @@
+//! `easel plugin add | list | inspect | approve`.
+
+use std::path::Path;
+
+use anyhow::Context as _;
+use easel_policy::Manifest;
+use easel_runtime::LoadError;
+use easel_store::{ApprovalRow, PluginRow, now};
+use sha2::{Digest, Sha256};
+
+use crate::args::PluginCommand;
+use crate::connect::{ConnectOptions, Connection};
+use crate::error::{CliError, Outcome};
+use crate::home::Home;
+
+pub(crate) async fn dispatch(
+    home: &Home,
+    command: PluginCommand,
+    connect: &ConnectOptions,
+) -> Result<Outcome, CliError> {
+    match command {
+        PluginCommand::Add {
+            component,
+            manifest,
+            by,
+        } => {
+            let bytes = std::fs::read(&component).map_err(|e| {
+                CliError::input(format!(
+                    "cannot read {}: {e}; give the path of the plugin's .wasm (cargo build --release --target wasm32-wasip2)",
+                    component.display()
+                ))
+            })?;
+            let text = std::fs::read_to_string(&manifest).map_err(|e| {
+                CliError::input(format!(
+                    "cannot read manifest {}: {e}; every plugin ships an easel.toml",
+                    manifest.display()
+                ))
+            })?;
+            let row = add(home, &bytes, &text, &label(&component), &who(by))?;
+            println!(
+                "added {} {} (sha256 {})\nnext: review it with `easel plugin inspect {}`, then `easel plugin approve {} --school <account>`",
+                row.id,
+                row.version,
+                &row.digest[..16],
+                row.id,
+                row.id
+            );
+            Ok(Outcome::Success)
+        }
+        PluginCommand::List { json } => list(home, json),
+        PluginCommand::Inspect { plugin, json } => inspect(home, &plugin, json),
+        PluginCommand::Approve {
+            plugin,
+            schools,
+            read_only,
+            by,
+        } => {
+            let conn = Connection::open(connect).await?;
+            for school in &schools {
+                conn.school("approve", *school).await?;
+            }
+            let rows = approve(home, &plugin, &schools, !read_only, &who(by))?;
+            for a in rows {
+                println!(
+                    "approved {}@{} for school {} ({}) by {}",
+                    a.plugin_id,
+                    &a.digest[..12],
+                    a.school,
+                    if a.write {
+                        "read and write"
+                    } else {
+                        "read only"
+                    },
+                    a.approved_by
+                );
+            }
+            Ok(Outcome::Success)
+        }
+    }
+}
+
+fn label(path: &Path) -> String {
+    path.display().to_string()
+}
+
+/// `--by`, else `$USER`, else `admin`.
+pub(crate) fn who(by: Option<String>) -> String {
+    by.or_else(|| std::env::var("USER").ok())
+        .filter(|s| !s.trim().is_empty())
+        .unwrap_or_else(|| "admin".to_owned())
+}
+
+/// Check a component and its manifest, store both, and record the version.
+pub fn add(
+    home: &Home,
+    bytes: &[u8],
+    manifest_text: &str,
+    label: &str,
+    by: &str,
+) -> Result<PluginRow, CliError> {
+    let manifest = Manifest::parse(manifest_text).map_err(|e| CliError::input(e.to_string()))?;
+    let runtime = home.runtime()?;
+    let loaded = runtime.load(bytes, label).map_err(|e| match e {
+        e @ (LoadError::NotAComponent(_)
+        | LoadError::Invalid(_)
+        | LoadError::UnsupportedImports(_)
+        | LoadError::WrongWorld { .. }) => CliError::input(format!("refusing {label}: {e}")),
+        e => CliError::Failed(e.into()),
+    })?;
+    if loaded.info.imports_write() && !manifest.requests_write() {
+        return Err(CliError::input(format!(
+            "refusing {label}: the component imports easel:canvas/write but its manifest does not request write access; set `write = true` under [capabilities]"
+        )));
+    }
+    home.save_component(&loaded.info.digest, bytes)?;
+    let row = PluginRow {
+        digest: loaded.info.digest.clone(),
+        id: manifest.id.clone(),
+        version: manifest.version.clone(),
+        manifest: manifest_text.to_owned(),
+        manifest_digest: hex::encode(Sha256::digest(manifest_text.as_bytes())),
+        size: bytes.len() as u64,
+        added_at: now(),
+        added_by: by.to_owned(),
+    };
+    home.store.add_plugin(&row)?;
+    Ok(row)
+}
+
+fn find(home: &Home, name: &str) -> Result<PluginRow, CliError> {
+    home.store.find_plugin(name)?.ok_or_else(|| {
+        CliError::input(format!(
+            "no plugin {name:?}: see `easel plugin list`, or add it with `easel plugin add`"
+        ))
+    })
+}
+
+/// Approve the plugin's newest (or named) version for each school.
+pub fn approve(
+    home: &Home,
+    name: &str,
+    schools: &[u64],
+    write: bool,
+    by: &str,
+) -> Result<Vec<ApprovalRow>, CliError> {
+    let row = find(home, name)?;
+    let manifest = Manifest::parse(&row.manifest).map_err(|e| CliError::Failed(e.into()))?;
+    let write = write && manifest.requests_write();
+    let mut out = Vec::new();
+    for school in schools {
+        let a = ApprovalRow {
+            plugin_id: row.id.clone(),
+            digest: row.digest.clone(),
+            manifest_digest: row.manifest_digest.clone(),
+            school: *school,
+            write,
+            approved_by: by.to_owned(),
+            approved_at: now(),
+        };
+        home.store.approve(&a)?;
+        out.push(a);
+    }
+    Ok(out)
+}
+
+fn list(home: &Home, json: bool) -> Result<Outcome, CliError> {
+    let plugins = home.store.plugins()?;
+    let approvals = home.store.approvals()?;
+    let state = |p: &PluginRow| {
+        let schools: Vec<String> = approvals
+            .iter()
+            .filter(|a| a.digest == p.digest)
+            .map(|a| a.school.to_string())
+            .collect();
+        if schools.is_empty() {
+            "pending".to_owned()
+        } else {
+            format!("approved: {}", schools.join(","))
+        }
+    };
+    if json {
+        let v: Vec<_> = plugins
+            .iter()
+            .map(|p| serde_json::json!({"id": p.id, "version": p.version, "digest": p.digest, "size": p.size, "added_at": p.added_at, "added_by": p.added_by, "state": state(p)}))
+            .collect();
+        println!("{}", serde_json::Value::Array(v));
+        return Ok(Outcome::Success);
+    }
+    if plugins.is_empty() {
+        println!(
+            "no plugins yet: add one with `easel plugin add <component.wasm> --manifest easel.toml`"
+        );
+        return Ok(Outcome::Success);
+    }
+    println!(
+        "{:<20} {:<9} {:<14} {:>9}  STATE",
+        "ID", "VERSION", "DIGEST", "SIZE"
+    );
+    for p in &plugins {
+        println!(
+            "{:<20} {:<9} {:<14} {:>9}  {}",
+            p.id,
+            p.version,
+            &p.digest[..12],
+            p.size,
+            state(p)
+        );
+    }
+    Ok(Outcome::Success)
+}
+
+fn inspect(home: &Home, name: &str, json: bool) -> Result<Outcome, CliError> {
+    let row = find(home, name)?;
+    let manifest = Manifest::parse(&row.manifest).map_err(|e| CliError::Failed(e.into()))?;
+    let bytes = std::fs::read(home.component_path(&row.digest)).with_context(|| {
+        format!(
+            "the stored component of {} is missing; add it again",
+            row.id
+        )
+    })?;
+    let runtime = home.runtime()?;
+    let loaded = runtime
+        .load(&bytes, &row.id)
+        .map_err(|e| CliError::Failed(e.into()))?;
+    let approvals: Vec<_> = home
+        .store
+        .approvals()?
+        .into_iter()
+        .filter(|a| a.plugin_id == row.id)
+        .collect();
+    let caps: Vec<&str> = manifest
+        .capabilities
+        .iter()
+        .map(|c| match c {
+            easel_policy::Capability::Read => "read",
+            easel_policy::Capability::Write => "write",
+        })
+        .collect();
+    if json {
+        let v = serde_json::json!({
+            "id": row.id, "version": row.version, "author": manifest.author, "description": manifest.description,
+            "digest": row.digest, "manifest_digest": row.manifest_digest, "size": row.size,
+            "imports": loaded.info.imports, "exports": loaded.info.exports,
+            "requests": {"capabilities": caps, "max_calls": manifest.max_calls,
+                "params": manifest.params.iter().map(|(k, p)| serde_json::json!({"name": k, "type": format!("{:?}", p.ty).to_lowercase(), "default": p.default, "required": p.required, "description": p.description})).collect::<Vec<_>>()},
+            "approvals": approvals.iter().map(|a| serde_json::json!({"digest": a.digest, "school": a.school, "write": a.write, "by": a.approved_by, "at": a.approved_at})).collect::<Vec<_>>(),
+        });
+        println!("{v:#}");
+        return Ok(Outcome::Success);
+    }
+    println!("{} {} by {}", row.id, row.version, manifest.author);
+    println!("  {}", manifest.description);
+    println!("  digest    sha256:{}", row.digest);
+    println!("  manifest  sha256:{}", row.manifest_digest);
+    println!("  size      {} bytes", row.size);
+    println!("  added     {} by {}", row.added_at, row.added_by);
+    for (i, imp) in loaded.info.imports.iter().enumerate() {
+        println!(
+            "  {}{imp}",
+            if i == 0 { "imports   " } else { "          " }
+        );
+    }
+    println!("  exports   {}", loaded.info.exports.join(", "));
+    println!(
+        "  requests  {} access, at most {} Canvas calls per run",
+        caps.join(" and "),
+        manifest.max_calls
+    );
+    for (name, p) in &manifest.params {
+        let default = p
+            .default
+            .as_deref()
+            .map(|d| format!(", default {d:?}"))
+            .unwrap_or_default();
+        let required = if p.required { ", required" } else { "" };
+        println!(
+            "  param     {name} ({:?}{default}{required}): {}",
+            p.ty, p.description
+        );
+    }
+    if approvals.is_empty() {
+        println!(
+            "  approval  none yet: `easel plugin approve {} --school <account>`",
+            row.id
+        );
+    }
+    for a in approvals {
+        let which = if a.digest == row.digest {
+            "this version".to_owned()
+        } else {
+            format!("version {}", &a.digest[..12])
+        };
+        println!(
+            "  approval  school {} ({}), {which}, by {} at {}",
+            a.school,
+            if a.write {
+                "read and write"
+            } else {
+                "read only"
+            },
+            a.approved_by,
+            a.approved_at
+        );
+    }
+    Ok(Outcome::Success)
+}

@@ -1,0 +1,235 @@
+//! `easel run`: run an approved plugin for one school and record the run.
+
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+use easel_policy::{Grant, Manifest};
+use easel_runtime::{Limits, RunReport, RunSpec, Runtime};
+use easel_store::{NewRun, RunFinish, RunStatus};
+use rand::Rng;
+use sha2::{Digest, Sha256};
+
+use crate::args::RunArgs;
+use crate::connect::{ConnectOptions, Connection};
+use crate::error::{CliError, Outcome};
+use crate::home::Home;
+
+/// What to run.
+#[derive(Debug, Clone)]
+pub struct RunRequest {
+    /// Plugin id.
+    pub plugin: String,
+    /// School account id.
+    pub school: u64,
+    /// Dry run?
+    pub dry_run: bool,
+    /// Params as name/value pairs.
+    pub params: Vec<(String, String)>,
+    /// Limits (defaults unless a test or an admin tightens them).
+    pub limits: Limits,
+}
+
+/// How a run went.
+#[derive(Debug, Clone)]
+pub struct RunResult {
+    /// Run id.
+    pub run_id: String,
+    /// Plugin id.
+    pub plugin_id: String,
+    /// School name.
+    pub school_name: String,
+    /// The runtime's report.
+    pub report: RunReport,
+    /// Where its reports are.
+    pub output_dir: PathBuf,
+}
+
+fn new_run_id() -> String {
+    let mut rng = rand::rng();
+    format!("{:016x}", rng.random::<u64>())
+}
+
+fn parse_params(raw: &[String]) -> Result<Vec<(String, String)>, CliError> {
+    raw.iter()
+        .map(|p| {
+            p.split_once('=')
+                .map(|(k, v)| (k.trim().to_owned(), v.to_owned()))
+                .filter(|(k, _)| !k.is_empty())
+                .ok_or_else(|| CliError::input(format!("--param {p:?} must be NAME=VALUE")))
+        })
+        .collect()
+}
+
+fn status_of(report: &RunReport) -> RunStatus {
+    match report.outcome {
+        easel_runtime::RunOutcome::Succeeded => RunStatus::Succeeded,
+        easel_runtime::RunOutcome::Failed(_) => RunStatus::Failed,
+        easel_runtime::RunOutcome::TimedOut(_) => RunStatus::TimedOut,
+        easel_runtime::RunOutcome::MemoryLimit(_) => RunStatus::MemoryLimit,
+        easel_runtime::RunOutcome::Refused(_) => RunStatus::Refused,
+    }
+}
+
+/// Run an approved plugin for a school and record it. Bad input (unknown
+/// plugin, no approval, bad params, unknown school) is an error; a plugin
+/// that fails is a recorded run with a failed status.
+pub async fn execute_run(
+    home: &Home,
+    conn: &Connection,
+    runtime: &Runtime,
+    req: RunRequest,
+) -> Result<RunResult, CliError> {
+    let approval = home.store.approval(&req.plugin, req.school)?.ok_or_else(|| {
+        match home.store.find_plugin(&req.plugin) {
+            Ok(Some(_)) => CliError::input(format!(
+                "plugin {} is not approved for school {}: run `easel plugin approve {} --school {}`",
+                req.plugin, req.school, req.plugin, req.school
+            )),
+            _ => CliError::input(format!("no plugin {:?}: see `easel plugin list`", req.plugin)),
+        }
+    })?;
+    let row = home
+        .store
+        .find_plugin(&format!("{}@{}", approval.plugin_id, approval.digest))?
+        .ok_or_else(|| {
+            anyhow::anyhow!(
+                "the approved version {} of {} is missing from the database",
+                approval.digest,
+                approval.plugin_id
+            )
+        })?;
+    let manifest_digest = hex::encode(Sha256::digest(row.manifest.as_bytes()));
+    let path = home.component_path(&row.digest);
+    let bytes = std::fs::read(&path)
+        .with_context(|| format!("cannot read the stored component {}", path.display()))?;
+    let actual = hex::encode(Sha256::digest(&bytes));
+    if actual != approval.digest || manifest_digest != approval.manifest_digest {
+        return Err(CliError::Failed(anyhow::anyhow!(
+            "refusing to run {}: its stored bytes no longer match the approved digest {} (found {}); add and approve it again",
+            row.id,
+            &approval.digest[..12],
+            &actual[..12]
+        )));
+    }
+    let manifest = Manifest::parse(&row.manifest).map_err(|e| CliError::Failed(e.into()))?;
+    let params = manifest
+        .resolve_params(&req.params)
+        .map_err(|e| CliError::input(e.to_string()))?;
+    let school = conn.school("run", req.school).await?;
+    let component = runtime
+        .load(&bytes, &row.id)
+        .map_err(|e| CliError::Failed(e.into()))?;
+    let run_id = new_run_id();
+    let output_dir = home.run_dir(&run_id);
+    home.store.start_run(&NewRun {
+        id: run_id.clone(),
+        plugin_id: row.id.clone(),
+        digest: row.digest.clone(),
+        school: school.id,
+        instance: conn.instance.clone(),
+        dry_run: req.dry_run,
+        params: params.clone(),
+    })?;
+    let spec = RunSpec {
+        run_id: run_id.clone(),
+        plugin_id: row.id.clone(),
+        component,
+        school: school.clone(),
+        instance: conn.instance.clone(),
+        dry_run: req.dry_run,
+        params,
+        grant: Grant {
+            schools: vec![approval.school],
+            write: approval.write,
+            max_calls: manifest.max_calls,
+        },
+        client: conn.client.clone(),
+        output_dir: output_dir.clone(),
+        limits: req.limits,
+    };
+    let report = runtime.run(spec).await;
+    let finish = RunFinish {
+        status: Some(status_of(&report)),
+        duration_ms: report.duration.as_millis() as u64,
+        calls: report.calls,
+        denied: report.denied,
+        error: report.outcome.error().map(str::to_owned),
+        outputs: report
+            .outputs
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect(),
+        log: report.log.clone(),
+        plan: report
+            .plan
+            .iter()
+            .filter_map(|p| serde_json::to_value(p).ok())
+            .collect(),
+    };
+    home.store.finish_run(&run_id, &finish)?;
+    Ok(RunResult {
+        run_id,
+        plugin_id: row.id,
+        school_name: school.name,
+        report,
+        output_dir,
+    })
+}
+
+/// `easel run`.
+pub(crate) async fn command(
+    home: &Home,
+    args: RunArgs,
+    connect: &ConnectOptions,
+) -> Result<Outcome, CliError> {
+    let params = parse_params(&args.params)?;
+    let conn = Connection::open(connect).await?;
+    let runtime = home.runtime()?;
+    let req = RunRequest {
+        plugin: args.plugin,
+        school: args.school,
+        dry_run: args.dry_run,
+        params,
+        limits: Limits::default(),
+    };
+    let r = execute_run(home, &conn, &runtime, req).await?;
+    let rep = &r.report;
+    if args.json {
+        let v = serde_json::json!({
+            "run": r.run_id, "school": args.school, "status": rep.outcome.status(), "error": rep.outcome.error(),
+            "calls": rep.calls, "denied": rep.denied, "duration_ms": rep.duration.as_millis() as u64,
+            "outputs": rep.outputs, "plan": rep.plan,
+        });
+        println!("{v:#}");
+    } else {
+        println!(
+            "run {} of {} for {} ({}): {} in {:.2}s, {} Canvas call(s), {} denied",
+            r.run_id,
+            r.plugin_id,
+            r.school_name,
+            args.school,
+            rep.outcome.status(),
+            rep.duration.as_secs_f64(),
+            rep.calls,
+            rep.denied
+        );
+        if let Some(e) = rep.outcome.error() {
+            println!("  error: {e}");
+        }
+        for o in &rep.outputs {
+            println!("  report: {}", o.display());
+        }
+        if args.dry_run {
+            println!(
+                "  dry run: {} write(s) planned; see `easel runs show {} --plan`",
+                rep.plan.len(),
+                r.run_id
+            );
+        }
+    }
+    Ok(if rep.outcome.error().is_none() {
+        Outcome::Success
+    } else {
+        Outcome::RunFailed
+    })
+}

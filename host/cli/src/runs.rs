@@ -1,0 +1,140 @@
+//! `easel runs` and `easel runs show`.
+
+use easel_store::RunRow;
+
+use crate::args::RunsCommand;
+use crate::error::{CliError, Outcome};
+use crate::home::Home;
+
+pub(crate) fn dispatch(
+    home: &Home,
+    command: Option<RunsCommand>,
+    limit: usize,
+    json: bool,
+) -> Result<Outcome, CliError> {
+    match command {
+        None => list(home, limit, json),
+        Some(RunsCommand::Show { run, plan, json }) => show(home, &run, plan, json),
+    }
+}
+
+fn list(home: &Home, limit: usize, json: bool) -> Result<Outcome, CliError> {
+    let runs = home.store.runs(limit)?;
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&runs).map_err(|e| CliError::Failed(e.into()))?
+        );
+        return Ok(Outcome::Success);
+    }
+    if runs.is_empty() {
+        println!("no runs yet: start one with `easel run <plugin> --school <account>`");
+        return Ok(Outcome::Success);
+    }
+    println!(
+        "{:<16}  {:<20} {:>7}  {:<5} {:<12} {:>5} {:>6} {:>8}  STARTED",
+        "RUN", "PLUGIN", "SCHOOL", "MODE", "STATUS", "CALLS", "DENIED", "SECONDS"
+    );
+    for r in &runs {
+        println!(
+            "{:<16}  {:<20} {:>7}  {:<5} {:<12} {:>5} {:>6} {:>8.2}  {}",
+            r.id,
+            r.plugin_id,
+            r.school,
+            if r.dry_run { "dry" } else { "live" },
+            r.status.as_str(),
+            r.calls,
+            r.denied,
+            r.duration_ms.unwrap_or(0) as f64 / 1000.0,
+            r.started_at
+        );
+    }
+    Ok(Outcome::Success)
+}
+
+fn show(home: &Home, id: &str, plan_only: bool, json: bool) -> Result<Outcome, CliError> {
+    let run: RunRow = home
+        .store
+        .run(id)?
+        .ok_or_else(|| CliError::input(format!("no run {id:?}: see `easel runs`")))?;
+    if json {
+        let v = if plan_only {
+            serde_json::json!(run.plan)
+        } else {
+            serde_json::to_value(&run).map_err(|e| CliError::Failed(e.into()))?
+        };
+        println!("{v:#}");
+        return Ok(Outcome::Success);
+    }
+    if plan_only {
+        if run.plan.is_empty() {
+            println!(
+                "run {} planned no writes{}",
+                run.id,
+                if run.dry_run {
+                    ""
+                } else {
+                    " (it was a live run)"
+                }
+            );
+        }
+        for step in &run.plan {
+            let method = step.get("method").and_then(|v| v.as_str()).unwrap_or("?");
+            let path = step.get("path").and_then(|v| v.as_str()).unwrap_or("?");
+            let n = step.get("step").and_then(|v| v.as_u64()).unwrap_or(0);
+            let body = step
+                .get("body")
+                .filter(|b| !b.is_null())
+                .map(|b| b.to_string())
+                .unwrap_or_default();
+            println!("{n:>4}. {method} {path} {body}");
+        }
+        return Ok(Outcome::Success);
+    }
+    println!("run       {}", run.id);
+    println!(
+        "plugin    {}@{}",
+        run.plugin_id,
+        &run.digest[..12.min(run.digest.len())]
+    );
+    println!(
+        "school    {}  instance {}  {}",
+        run.school,
+        run.instance,
+        if run.dry_run { "dry run" } else { "live" }
+    );
+    let params: Vec<String> = run.params.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    println!(
+        "params    {}",
+        if params.is_empty() {
+            "-".into()
+        } else {
+            params.join(" ")
+        }
+    );
+    println!("status    {}", run.status.as_str());
+    println!(
+        "started   {}  finished {}",
+        run.started_at,
+        run.finished_at.as_deref().unwrap_or("-")
+    );
+    println!(
+        "calls     {} made, {} denied, {} write(s) planned",
+        run.calls,
+        run.denied,
+        run.plan.len()
+    );
+    if let Some(e) = &run.error {
+        println!("error     {e}");
+    }
+    for o in &run.outputs {
+        println!("report    {o}");
+    }
+    if !run.log.is_empty() {
+        println!("log:");
+        for line in run.log.lines() {
+            println!("  {line}");
+        }
+    }
+    Ok(Outcome::Success)
+}

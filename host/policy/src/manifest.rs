@@ -1,0 +1,246 @@
+//! Plugin manifests: what a plugin's author says it needs.
+//!
+//! Threat: a manifest that hides what a plugin does. Parsing is strict
+//! (unknown keys are errors that name the line) and happens once; the raw
+//! serde structs never leave this module.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+/// Default budget of Canvas calls per run when a manifest names none.
+pub const DEFAULT_MAX_CALLS: u32 = 10_000;
+
+/// A capability a plugin requests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Capability {
+    /// GET requests (`easel:canvas/read`).
+    Read,
+    /// POST, PUT, DELETE (`easel:canvas/write`).
+    Write,
+}
+
+/// The type of a parameter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ParamType {
+    /// Any text.
+    String,
+    /// A signed 64-bit integer.
+    Integer,
+    /// `true` or `false`.
+    Boolean,
+}
+
+/// One declared parameter.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParamSpec {
+    /// Its type.
+    pub ty: ParamType,
+    /// Default value, already type-checked.
+    pub default: Option<String>,
+    /// Must the admin give it?
+    pub required: bool,
+    /// What it means.
+    pub description: String,
+}
+
+/// A validated manifest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Manifest {
+    /// Plugin id: lowercase letters, digits and `-`.
+    pub id: String,
+    /// The plugin's version (free-form, usually semver).
+    pub version: String,
+    /// School or author.
+    pub author: String,
+    /// What it does.
+    pub description: String,
+    /// Requested capabilities.
+    pub capabilities: Vec<Capability>,
+    /// Requested budget of Canvas calls per run.
+    pub max_calls: u32,
+    /// Declared parameters by name.
+    pub params: BTreeMap<String, ParamSpec>,
+}
+
+/// Why a manifest or a set of parameters was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ManifestError {
+    /// TOML syntax or an unknown/missing key; the text names the line.
+    #[error("manifest is not valid: {0}")]
+    Syntax(String),
+    /// A value that parses but makes no sense.
+    #[error("manifest is not valid: {0}")]
+    Invalid(String),
+    /// A run parameter that does not fit the manifest.
+    #[error("{0}")]
+    Param(String),
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawManifest {
+    id: String,
+    version: String,
+    author: String,
+    description: String,
+    capabilities: RawCapabilities,
+    #[serde(default)]
+    params: BTreeMap<String, RawParam>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCapabilities {
+    #[serde(default)]
+    read: bool,
+    #[serde(default)]
+    write: bool,
+    max_calls: Option<u32>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawParam {
+    #[serde(rename = "type")]
+    ty: ParamType,
+    default: Option<toml::Value>,
+    #[serde(default)]
+    required: bool,
+    #[serde(default)]
+    description: String,
+}
+
+impl Manifest {
+    /// Parse and validate manifest text (TOML).
+    pub fn parse(text: &str) -> Result<Self, ManifestError> {
+        let raw: RawManifest = toml::from_str(text)
+            .map_err(|e| ManifestError::Syntax(e.to_string().trim().to_owned()))?;
+        let valid_id = !raw.id.is_empty()
+            && raw.id.len() <= 64
+            && raw
+                .id
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+        if !valid_id {
+            return Err(ManifestError::Invalid(format!(
+                "id {:?} must be 1-64 lowercase letters, digits or '-'",
+                raw.id
+            )));
+        }
+        let mut capabilities = Vec::new();
+        if raw.capabilities.read {
+            capabilities.push(Capability::Read);
+        }
+        if raw.capabilities.write {
+            capabilities.push(Capability::Write);
+        }
+        let mut params = BTreeMap::new();
+        for (name, p) in raw.params {
+            let default = match p.default {
+                None => None,
+                Some(v) => Some(typed_default(&name, p.ty, v)?),
+            };
+            params.insert(
+                name,
+                ParamSpec {
+                    ty: p.ty,
+                    default,
+                    required: p.required,
+                    description: p.description,
+                },
+            );
+        }
+        Ok(Self {
+            id: raw.id,
+            version: raw.version,
+            author: raw.author,
+            description: raw.description,
+            capabilities,
+            max_calls: raw.capabilities.max_calls.unwrap_or(DEFAULT_MAX_CALLS),
+            params,
+        })
+    }
+
+    /// Does the manifest request write access?
+    pub fn requests_write(&self) -> bool {
+        self.capabilities.contains(&Capability::Write)
+    }
+
+    /// Check run parameters against the declarations and apply defaults.
+    pub fn resolve_params(
+        &self,
+        given: &[(String, String)],
+    ) -> Result<Vec<(String, String)>, ManifestError> {
+        let mut out = BTreeMap::new();
+        for (name, value) in given {
+            let spec = self.params.get(name).ok_or_else(|| {
+                let known: Vec<&str> = self.params.keys().map(String::as_str).collect();
+                ManifestError::Param(format!(
+                    "unknown parameter {name:?}; {} accepts: {}",
+                    self.id,
+                    if known.is_empty() {
+                        "none".to_owned()
+                    } else {
+                        known.join(", ")
+                    }
+                ))
+            })?;
+            check_value(name, spec.ty, value)?;
+            out.insert(name.clone(), value.clone());
+        }
+        for (name, spec) in &self.params {
+            if out.contains_key(name) {
+                continue;
+            }
+            match (&spec.default, spec.required) {
+                (Some(d), _) => {
+                    out.insert(name.clone(), d.clone());
+                }
+                (None, true) => {
+                    return Err(ManifestError::Param(format!(
+                        "parameter {name:?} is required: add --param {name}=<value> ({})",
+                        spec.description
+                    )));
+                }
+                (None, false) => {}
+            }
+        }
+        Ok(out.into_iter().collect())
+    }
+}
+
+fn typed_default(name: &str, ty: ParamType, v: toml::Value) -> Result<String, ManifestError> {
+    let text = match (&ty, v) {
+        (ParamType::String, toml::Value::String(s)) => s,
+        (ParamType::Integer, toml::Value::Integer(i)) => i.to_string(),
+        (ParamType::Boolean, toml::Value::Boolean(b)) => b.to_string(),
+        (_, other) => {
+            return Err(ManifestError::Invalid(format!(
+                "default of parameter {name:?} is {other}, which is not a {ty:?}"
+            )));
+        }
+    };
+    Ok(text)
+}
+
+fn check_value(name: &str, ty: ParamType, value: &str) -> Result<(), ManifestError> {
+    let ok = match ty {
+        ParamType::String => true,
+        ParamType::Integer => value.parse::<i64>().is_ok(),
+        ParamType::Boolean => matches!(value, "true" | "false"),
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(ManifestError::Param(format!(
+            "parameter {name:?} must be {}, got {value:?}",
+            match ty {
+                ParamType::String => "text",
+                ParamType::Integer => "an integer",
+                ParamType::Boolean => "true or false",
+            }
+        )))
+    }
+}

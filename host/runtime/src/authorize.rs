@@ -1,0 +1,216 @@
+//! `authorize`: the only caller of `easel_policy::decide`, and `send`: the
+//! only way a host interface reaches the canvas client.
+
+use bytes::Bytes;
+use easel_policy::{Decision, Method, Operation, Rule, decide};
+
+use crate::bindings::easel::canvas::types::{CanvasError, Denial, UpstreamError};
+use crate::state::{RunState, log_line};
+
+/// Longest Canvas error body passed back to a guest.
+const MAX_ERROR_BODY: usize = 2048;
+
+fn denied(rule: &str, reason: String) -> CanvasError {
+    CanvasError::Denied(Denial {
+        rule: rule.to_owned(),
+        reason,
+    })
+}
+
+impl RunState {
+    /// Validate a guest's request into an [`Operation`]. A malformed path or
+    /// forbidden parameter is a denial under the `path-form` rule.
+    pub(crate) fn operation(
+        &mut self,
+        method: Method,
+        path: &str,
+        query: Vec<(String, String)>,
+        body: Option<&serde_json::Value>,
+    ) -> Result<Operation, CanvasError> {
+        Operation::new(method, path, query, body, 0).map_err(|e| {
+            self.denied += 1;
+            let shown: String = path.chars().take(120).filter(|c| !c.is_control()).collect();
+            log_line(
+                &self.log,
+                "[easel]",
+                &format!("denied {} {shown} (path-form): {e}", method.as_str()),
+            );
+            denied(Rule::PathForm.name(), e.to_string())
+        })
+    }
+
+    /// Place every object the call names, then ask the policy. Counts the
+    /// call against the budget when allowed; records the denial otherwise.
+    pub(crate) async fn authorize(&mut self, op: &mut Operation) -> Result<(), CanvasError> {
+        for target in &mut op.targets {
+            match self
+                .directory
+                .resolve(&self.client, &self.tag, &target.object)
+                .await
+            {
+                Ok(chain) => target.chain = chain,
+                Err(e) => {
+                    self.denied += 1;
+                    log_line(
+                        &self.log,
+                        "[easel]",
+                        &format!("denied {} {}: {e}", op.method.as_str(), op.path),
+                    );
+                    return Err(denied(Rule::SchoolBoundary.name(), e.to_string()));
+                }
+            }
+        }
+        op.seq = self.calls + 1;
+        match decide(&self.grant, op) {
+            Decision::Allow => {
+                self.calls += 1;
+                Ok(())
+            }
+            Decision::Deny(d) => {
+                self.denied += 1;
+                log_line(
+                    &self.log,
+                    "[easel]",
+                    &format!(
+                        "denied {} {} ({}): {}",
+                        op.method.as_str(),
+                        op.path,
+                        d.rule,
+                        d.reason
+                    ),
+                );
+                if d.rule == Rule::CallBudget {
+                    Err(CanvasError::BudgetExhausted(d.reason))
+                } else {
+                    Err(denied(d.rule.name(), d.reason))
+                }
+            }
+        }
+    }
+
+    /// Send an authorized operation (`list`: as the first page of a list,
+    /// with `per_page=100`) and map Canvas's answer. Returns the
+    /// body and the `next` link (kept host-side for page streams).
+    pub(crate) async fn send(
+        &mut self,
+        op: &Operation,
+        body: Option<Bytes>,
+        list: bool,
+    ) -> Result<(String, Option<String>), CanvasError> {
+        let method = match op.method {
+            Method::Get => http::Method::GET,
+            Method::Post => http::Method::POST,
+            Method::Put => http::Method::PUT,
+            Method::Delete => http::Method::DELETE,
+        };
+        let path = op.path.as_string();
+        let fut = async {
+            if list {
+                self.client.list_first(&self.tag, &path, &op.query).await
+            } else {
+                self.client
+                    .send(&self.tag, method, &path, &op.query, body)
+                    .await
+            }
+        };
+        let resp = tokio::time::timeout_at(self.deadline, fut)
+            .await
+            .map_err(|_| {
+                CanvasError::Upstream(UpstreamError {
+                    status: 0,
+                    body: "the run's time limit ended the call".into(),
+                })
+            })?;
+        self.answer(resp)
+    }
+
+    /// GET a `next` link of a list this run started.
+    pub(crate) async fn follow(
+        &mut self,
+        next: &str,
+    ) -> Result<(String, Option<String>), CanvasError> {
+        let resp = tokio::time::timeout_at(self.deadline, self.client.follow(&self.tag, next))
+            .await
+            .map_err(|_| {
+                CanvasError::Upstream(UpstreamError {
+                    status: 0,
+                    body: "the run's time limit ended the call".into(),
+                })
+            })?;
+        self.answer(resp)
+    }
+
+    fn answer(
+        &mut self,
+        resp: Result<easel_canvas::Response, easel_canvas::ClientError>,
+    ) -> Result<(String, Option<String>), CanvasError> {
+        let resp = match resp {
+            Ok(r) => r,
+            Err(e @ easel_canvas::ClientError::OffOrigin { .. }) => {
+                log_line(&self.log, "[easel]", &format!("refused: {e}"));
+                return Err(denied("origin-pin", e.to_string()));
+            }
+            Err(e) => {
+                return Err(CanvasError::Upstream(UpstreamError {
+                    status: 0,
+                    body: e.to_string(),
+                }));
+            }
+        };
+        if resp.body.len() > self.limits.max_response_bytes {
+            return Err(CanvasError::Upstream(UpstreamError {
+                status: resp.status,
+                body: format!(
+                    "response of {} bytes is over the limit of {}",
+                    resp.body.len(),
+                    self.limits.max_response_bytes
+                ),
+            }));
+        }
+        let text = String::from_utf8_lossy(&resp.body).into_owned();
+        map_status(resp.status, text).map(|body| (body, resp.next))
+    }
+}
+
+/// Canvas's status and body as a guest-visible result.
+fn map_status(status: u16, body: String) -> Result<String, CanvasError> {
+    let message = || canvas_message(&body).unwrap_or_else(|| truncate(&body));
+    match status {
+        200..=299 => Ok(body),
+        401 => Err(CanvasError::Unauthorized(message())),
+        429 => Err(CanvasError::Throttled(message())),
+        403 if body.contains("Rate Limit Exceeded") => Err(CanvasError::Throttled(message())),
+        403 => Err(CanvasError::Unauthorized(message())),
+        404 => Err(CanvasError::NotFound(message())),
+        400 | 422 => Err(CanvasError::Invalid(truncate(&body))),
+        300..=399 => Err(CanvasError::Upstream(UpstreamError {
+            status,
+            body: "Canvas answered with a redirect; easel does not follow redirects".into(),
+        })),
+        _ => Err(CanvasError::Upstream(UpstreamError {
+            status,
+            body: truncate(&body),
+        })),
+    }
+}
+
+/// `errors[0].message` or `message` from a Canvas error body.
+fn canvas_message(body: &str) -> Option<String> {
+    let v: serde_json::Value = serde_json::from_str(body).ok()?;
+    v.pointer("/errors/0/message")
+        .or_else(|| v.get("message"))
+        .or_else(|| v.get("errors").filter(|e| e.is_string()))
+        .and_then(|m| m.as_str())
+        .map(str::to_owned)
+}
+
+fn truncate(s: &str) -> String {
+    if s.len() <= MAX_ERROR_BODY {
+        return s.to_owned();
+    }
+    let mut end = MAX_ERROR_BODY;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &s[..end])
+}

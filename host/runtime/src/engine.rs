@@ -1,0 +1,105 @@
+//! The shared wasmtime engine, its epoch ticker and the two linkers.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use wasmtime::component::Linker;
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+
+use crate::component::{LoadError, LoadedComponent, load_cached};
+use crate::limits::MAX_MEMORY_BYTES;
+use crate::linker;
+use crate::state::RunState;
+
+/// One epoch tick: the granularity of CPU accounting and of yielding.
+pub(crate) const EPOCH_TICK: Duration = Duration::from_millis(5);
+
+/// How to build the engine.
+#[derive(Debug, Clone)]
+pub struct EngineOptions {
+    /// Where precompiled components are cached.
+    pub cache_dir: PathBuf,
+    /// Plugin instances alive at once (pooling allocator slots).
+    pub max_instances: u32,
+}
+
+impl EngineOptions {
+    /// Options with the cache in `cache_dir` and room for 64 concurrent runs.
+    pub fn new(cache_dir: impl Into<PathBuf>) -> Self {
+        Self {
+            cache_dir: cache_dir.into(),
+            max_instances: 64,
+        }
+    }
+}
+
+/// The plugin host: engine, linkers, compile cache. Share one per process.
+pub struct Runtime {
+    pub(crate) engine: Engine,
+    pub(crate) linker_read: Linker<RunState>,
+    pub(crate) linker_write: Linker<RunState>,
+    cache_dir: PathBuf,
+    ticker_stop: Arc<AtomicBool>,
+}
+
+impl Runtime {
+    /// Build the engine (pooling allocator, epoch interruption) and start
+    /// its epoch ticker.
+    pub fn new(options: EngineOptions) -> Result<Self, LoadError> {
+        let invalid =
+            |e: wasmtime::Error| LoadError::Invalid(format!("cannot start the wasm engine: {e:#}"));
+        let mut pool = PoolingAllocationConfig::default();
+        pool.total_component_instances(options.max_instances)
+            .total_core_instances(options.max_instances * 4)
+            .total_memories(options.max_instances * 2)
+            .total_tables(options.max_instances * 4)
+            .max_memory_size(MAX_MEMORY_BYTES)
+            .max_memories_per_component(4)
+            .max_tables_per_component(8)
+            .max_core_instances_per_component(16);
+        let mut config = Config::new();
+        config
+            .epoch_interruption(true)
+            .concurrency_support(false)
+            .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+        let engine = Engine::new(&config).map_err(invalid)?;
+        let linker_read = linker::build(&engine, false).map_err(invalid)?;
+        let linker_write = linker::build(&engine, true).map_err(invalid)?;
+        let ticker_stop = Arc::new(AtomicBool::new(false));
+        let (e, stop) = (engine.clone(), ticker_stop.clone());
+        std::thread::Builder::new()
+            .name("easel-epoch".into())
+            .spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    std::thread::sleep(EPOCH_TICK);
+                    e.increment_epoch();
+                }
+            })
+            .map_err(|e| LoadError::Invalid(format!("cannot start the epoch ticker: {e}")))?;
+        Ok(Self {
+            engine,
+            linker_read,
+            linker_write,
+            cache_dir: options.cache_dir,
+            ticker_stop,
+        })
+    }
+
+    /// The engine (for inspection without caching).
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// Check and compile a component, using the on-disk cache.
+    pub fn load(&self, bytes: &[u8], label: &str) -> Result<Arc<LoadedComponent>, LoadError> {
+        load_cached(&self.engine, &self.cache_dir, bytes, label)
+    }
+}
+
+impl Drop for Runtime {
+    fn drop(&mut self) {
+        self.ticker_stop.store(true, Ordering::Relaxed);
+    }
+}

@@ -1,0 +1,224 @@
+//! One run: a fresh store from the cached `InstancePre`, limits applied,
+//! `run` called, the outcome classified.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+use easel_canvas::{CallTag, CanvasClient};
+use easel_policy::Grant;
+use wasmtime::component::ResourceTable;
+use wasmtime::{Store, UpdateDeadline};
+use wasmtime_wasi::WasiCtxBuilder;
+
+use crate::bindings::EaselHostPre;
+use crate::component::{LoadedComponent, WRITE_IMPORT};
+use crate::directory::Directory;
+use crate::engine::{EPOCH_TICK, Runtime};
+use crate::limits::{Limits, MemoryCap};
+use crate::outcome::{RunOutcome, RunReport};
+use crate::state::{CapturedStream, RunState, log_line, new_log};
+
+/// The school a run is bound to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct School {
+    /// Sub-account id.
+    pub id: u64,
+    /// Its name.
+    pub name: String,
+}
+
+/// Everything needed to run a plugin once.
+pub struct RunSpec {
+    /// Run id (appears in the User-Agent and the run record).
+    pub run_id: String,
+    /// Plugin id from the manifest.
+    pub plugin_id: String,
+    /// The approved, loaded component.
+    pub component: Arc<LoadedComponent>,
+    /// The school.
+    pub school: School,
+    /// Instance name shown to the plugin.
+    pub instance: String,
+    /// Record writes instead of sending them.
+    pub dry_run: bool,
+    /// Parameters after defaults.
+    pub params: Vec<(String, String)>,
+    /// What the run may do.
+    pub grant: Grant,
+    /// The Canvas client (holds the token; never exposed to the guest).
+    pub client: CanvasClient,
+    /// The run's output folder.
+    pub output_dir: PathBuf,
+    /// Resource limits.
+    pub limits: Limits,
+}
+
+impl Runtime {
+    fn instance_pre(
+        &self,
+        component: &LoadedComponent,
+        write: bool,
+    ) -> Result<EaselHostPre<RunState>, String> {
+        let (cell, linker) = if write {
+            (&component.pre_write, &self.linker_write)
+        } else {
+            (&component.pre_read, &self.linker_read)
+        };
+        cell.get_or_init(|| {
+            let pre = linker
+                .instantiate_pre(&component.component)
+                .map_err(|e| format!("cannot link the plugin: {e:#}"))?;
+            EaselHostPre::new(pre)
+                .map_err(|e| format!("the plugin does not match easel's plugin world: {e:#}"))
+        })
+        .clone()
+    }
+
+    /// Run a plugin once. Never panics on guest behaviour: every ending is
+    /// a [`RunOutcome`].
+    pub async fn run(&self, spec: RunSpec) -> RunReport {
+        let started = Instant::now();
+        let limits = spec.limits.clone();
+        let log = new_log(limits.max_log_bytes);
+        let refuse = |message: String, log: &crate::state::SharedLog| {
+            log_line(log, "[easel]", &message);
+            RunReport {
+                outcome: RunOutcome::Refused(message),
+                duration: started.elapsed(),
+                calls: 0,
+                denied: 0,
+                lookups: 0,
+                outputs: Vec::new(),
+                log: log.lock().map(|l| l.finish()).unwrap_or_default(),
+                plan: Vec::new(),
+            }
+        };
+        if spec.component.info.imports_write() && !spec.grant.write {
+            let import = spec
+                .component
+                .info
+                .imports
+                .iter()
+                .find(|i| i.starts_with(WRITE_IMPORT))
+                .cloned()
+                .unwrap_or_default();
+            return refuse(
+                format!(
+                    "plugin {} imports {import}, but its grant does not include write access; approve it with write access or use a read-only build",
+                    spec.plugin_id
+                ),
+                &log,
+            );
+        }
+        let pre = match self.instance_pre(&spec.component, spec.grant.write) {
+            Ok(pre) => pre,
+            Err(message) => return refuse(message, &log),
+        };
+        let wasi = WasiCtxBuilder::new()
+            .stdout(CapturedStream::new(log.clone(), "[stdout]"))
+            .stderr(CapturedStream::new(log.clone(), "[stderr]"))
+            .build();
+        let mut table = ResourceTable::new();
+        table.set_max_capacity(limits.max_handles);
+        let tag = CallTag {
+            plugin: spec.plugin_id.clone(),
+            digest: spec.component.info.digest.clone(),
+            run: spec.run_id.clone(),
+            school: spec.school.id,
+        };
+        let cpu_ticks = (limits.cpu.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64;
+        let state = RunState {
+            wasi,
+            table,
+            memory: MemoryCap {
+                max: limits.memory_bytes,
+                exceeded: false,
+            },
+            cpu_ticks_left: cpu_ticks,
+            cpu_exhausted: false,
+            deadline: tokio::time::Instant::now() + limits.wall,
+            limits: limits.clone(),
+            run_id: spec.run_id.clone(),
+            directory: Directory::new(spec.school.id),
+            school: spec.school,
+            instance: spec.instance,
+            dry_run: spec.dry_run,
+            params: spec.params,
+            client: spec.client,
+            tag,
+            grant: spec.grant,
+            calls: 0,
+            denied: 0,
+            log: log.clone(),
+            report_dir: spec.output_dir,
+            report_files: Vec::new(),
+            report_bytes: 0,
+            plan: Vec::new(),
+        };
+        let mut store = Store::new(&self.engine, state);
+        store.limiter(|s| &mut s.memory);
+        store.set_hostcall_fuel(limits.hostcall_bytes);
+        store.set_max_component_handles(limits.max_handles);
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_callback(|mut ctx| {
+            let s = ctx.data_mut();
+            if s.cpu_ticks_left == 0 {
+                s.cpu_exhausted = true;
+                return Ok(UpdateDeadline::Interrupt);
+            }
+            s.cpu_ticks_left -= 1;
+            Ok(UpdateDeadline::Yield(1))
+        });
+        let result = tokio::time::timeout(limits.wall, async {
+            let instance = pre.instantiate_async(&mut store).await?;
+            instance.call_run(&mut store).await
+        })
+        .await;
+        let s = store.data();
+        let outcome = match result {
+            Ok(Ok(Ok(()))) => RunOutcome::Succeeded,
+            Ok(Ok(Err(message))) => RunOutcome::Failed(message),
+            Ok(Err(_)) if s.memory.exceeded => RunOutcome::MemoryLimit(format!(
+                "the plugin reached its memory limit of {} MiB",
+                limits.memory_bytes >> 20
+            )),
+            Ok(Err(_)) if s.cpu_exhausted => {
+                RunOutcome::TimedOut(format!("the plugin used its CPU limit of {:?}", limits.cpu))
+            }
+            Ok(Err(trap)) => {
+                RunOutcome::Failed(format!("the plugin trapped: {}", trap_summary(&trap)))
+            }
+            Err(_) => RunOutcome::TimedOut(format!(
+                "the run reached its wall-clock limit of {:?}",
+                limits.wall
+            )),
+        };
+        if let Some(e) = outcome.error() {
+            log_line(&log, "[easel]", &format!("run {}: {e}", outcome.status()));
+        }
+        let report = RunReport {
+            outcome,
+            duration: started.elapsed(),
+            calls: s.calls,
+            denied: s.denied,
+            lookups: s.directory.lookups,
+            outputs: s.report_files.clone(),
+            log: String::new(),
+            plan: s.plan.clone(),
+        };
+        // Drop the store (and with it the guest's stdio writers) before
+        // reading the log, so trailing output is flushed into it.
+        drop(store);
+        RunReport {
+            log: log.lock().map(|l| l.finish()).unwrap_or_default(),
+            ..report
+        }
+    }
+}
+
+/// First line of a trap, without the wasm backtrace.
+fn trap_summary(e: &wasmtime::Error) -> String {
+    let text = format!("{e:#}");
+    text.lines().next().unwrap_or("unknown trap").to_owned()
+}

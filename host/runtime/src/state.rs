@@ -1,0 +1,191 @@
+//! The store's data for one run: WASI context, Canvas context, budgets.
+
+use std::path::PathBuf;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+
+use easel_canvas::{CallTag, CanvasClient};
+use easel_policy::Grant;
+use wasmtime::component::ResourceTable;
+use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+use crate::directory::Directory;
+use crate::limits::{Limits, MemoryCap};
+use crate::outcome::PlannedWrite;
+use crate::run::School;
+
+/// Everything one run's store holds. A fresh one per run; dropped after.
+pub struct RunState {
+    pub(crate) wasi: WasiCtx,
+    pub(crate) table: ResourceTable,
+    pub(crate) memory: MemoryCap,
+    pub(crate) cpu_ticks_left: u64,
+    pub(crate) cpu_exhausted: bool,
+    pub(crate) deadline: tokio::time::Instant,
+    pub(crate) limits: Limits,
+    pub(crate) run_id: String,
+    pub(crate) school: School,
+    pub(crate) instance: String,
+    pub(crate) dry_run: bool,
+    pub(crate) params: Vec<(String, String)>,
+    pub(crate) client: CanvasClient,
+    pub(crate) tag: CallTag,
+    pub(crate) grant: Grant,
+    pub(crate) directory: Directory,
+    pub(crate) calls: u32,
+    pub(crate) denied: u32,
+    pub(crate) log: SharedLog,
+    pub(crate) report_dir: PathBuf,
+    pub(crate) report_files: Vec<PathBuf>,
+    pub(crate) report_bytes: u64,
+    pub(crate) plan: Vec<PlannedWrite>,
+}
+
+impl WasiView for RunState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+/// The run's captured log: plugin log lines, stdout and stderr, and host
+/// notes, bounded; what does not fit is counted and dropped.
+#[derive(Debug, Default)]
+pub(crate) struct BoundedLog {
+    text: String,
+    cap: usize,
+    dropped: usize,
+}
+
+impl BoundedLog {
+    pub(crate) fn push_line(&mut self, prefix: &str, line: &str) {
+        let needed = prefix.len() + line.len() + 2;
+        if self.text.len() + needed > self.cap {
+            self.dropped += line.len();
+            return;
+        }
+        self.text.push_str(prefix);
+        self.text.push(' ');
+        self.text.push_str(line);
+        self.text.push('\n');
+    }
+
+    pub(crate) fn finish(&self) -> String {
+        if self.dropped > 0 {
+            format!(
+                "{}[easel] {} bytes of output dropped (log limit)\n",
+                self.text, self.dropped
+            )
+        } else {
+            self.text.clone()
+        }
+    }
+}
+
+/// A log shared between the host interfaces and the stdio pipes.
+pub(crate) type SharedLog = Arc<Mutex<BoundedLog>>;
+
+pub(crate) fn new_log(cap: usize) -> SharedLog {
+    Arc::new(Mutex::new(BoundedLog {
+        text: String::new(),
+        cap,
+        dropped: 0,
+    }))
+}
+
+pub(crate) fn log_line(log: &SharedLog, prefix: &str, line: &str) {
+    if let Ok(mut l) = log.lock() {
+        l.push_line(prefix, line);
+    }
+}
+
+/// stdout or stderr of the guest, captured into the run log line by line.
+pub(crate) struct CapturedStream {
+    log: SharedLog,
+    prefix: &'static str,
+}
+
+impl CapturedStream {
+    pub(crate) fn new(log: SharedLog, prefix: &'static str) -> Self {
+        Self { log, prefix }
+    }
+}
+
+impl IsTerminal for CapturedStream {
+    fn is_terminal(&self) -> bool {
+        false
+    }
+}
+
+impl StdoutStream for CapturedStream {
+    fn async_stream(&self) -> Box<dyn tokio::io::AsyncWrite + Send + Sync> {
+        Box::new(LineWriter {
+            log: self.log.clone(),
+            prefix: self.prefix,
+            pending: Vec::new(),
+        })
+    }
+}
+
+struct LineWriter {
+    log: SharedLog,
+    prefix: &'static str,
+    pending: Vec<u8>,
+}
+
+impl LineWriter {
+    fn flush_lines(&mut self, all: bool) {
+        while let Some(pos) = self.pending.iter().position(|b| *b == b'\n') {
+            let line: Vec<u8> = self.pending.drain(..=pos).collect();
+            log_line(
+                &self.log,
+                self.prefix,
+                String::from_utf8_lossy(&line).trim_end(),
+            );
+        }
+        if all && !self.pending.is_empty() {
+            let rest = std::mem::take(&mut self.pending);
+            log_line(
+                &self.log,
+                self.prefix,
+                String::from_utf8_lossy(&rest).trim_end(),
+            );
+        }
+        // A guest that never writes a newline cannot grow this without bound.
+        if self.pending.len() > 4096 {
+            let rest = std::mem::take(&mut self.pending);
+            log_line(&self.log, self.prefix, &String::from_utf8_lossy(&rest));
+        }
+    }
+}
+
+impl tokio::io::AsyncWrite for LineWriter {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        _cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        self.pending.extend_from_slice(buf);
+        self.flush_lines(false);
+        Poll::Ready(Ok(buf.len()))
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        self.flush_lines(true);
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl Drop for LineWriter {
+    fn drop(&mut self) {
+        self.flush_lines(true);
+    }
+}

@@ -1,0 +1,203 @@
+//! easel's state in SQLite: plugins (by digest), approvals and runs.
+//!
+//! Threat: state that lies about what ran. Plugins are keyed by the sha256
+//! of their component, approvals pin that digest and the manifest's, and
+//! every run records the digest it executed. No secret is ever stored here:
+//! tokens live in the vault.
+
+mod runs;
+mod schema;
+
+use std::path::Path;
+
+use rusqlite::{Connection, OptionalExtension, params};
+
+pub use runs::{NewRun, RunFinish, RunRow, RunStatus};
+
+/// Errors from the store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// SQLite failed.
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    /// A stored JSON column could not be read.
+    #[error("corrupt {column} in the database: {message}")]
+    Corrupt {
+        /// Which column.
+        column: &'static str,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+/// Result with [`StoreError`].
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// The current time, RFC 3339 in UTC.
+pub fn now() -> String {
+    time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}
+
+/// One stored plugin version.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PluginRow {
+    /// sha256 of the component, hex.
+    pub digest: String,
+    /// Plugin id from the manifest.
+    pub id: String,
+    /// Version from the manifest.
+    pub version: String,
+    /// Manifest text.
+    pub manifest: String,
+    /// sha256 of the manifest text, hex.
+    pub manifest_digest: String,
+    /// Component size in bytes.
+    pub size: u64,
+    /// When it was added.
+    pub added_at: String,
+    /// Who added it.
+    pub added_by: String,
+}
+
+/// An admin's approval of one plugin digest for one school.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApprovalRow {
+    /// Plugin id.
+    pub plugin_id: String,
+    /// Approved component digest.
+    pub digest: String,
+    /// Approved manifest digest.
+    pub manifest_digest: String,
+    /// The school (sub-account) the approval covers, with its subtree.
+    pub school: u64,
+    /// Whether write access was granted.
+    pub write: bool,
+    /// Who approved.
+    pub approved_by: String,
+    /// When.
+    pub approved_at: String,
+}
+
+/// The SQLite database under the data directory.
+pub struct Store {
+    conn: Connection,
+}
+
+impl Store {
+    /// Open (creating if needed) the database at `path`.
+    pub fn open(path: &Path) -> Result<Self> {
+        let conn = Connection::open(path)?;
+        conn.busy_timeout(std::time::Duration::from_secs(10))?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        schema::migrate(&conn)?;
+        Ok(Self { conn })
+    }
+
+    /// Record a plugin version. Returns false if that digest was already
+    /// stored (adding the same bytes twice is harmless).
+    pub fn add_plugin(&self, p: &PluginRow) -> Result<bool> {
+        let n = self.conn.execute(
+            "INSERT OR IGNORE INTO plugins (digest, id, version, manifest, manifest_digest, size, added_at, added_by)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            params![p.digest, p.id, p.version, p.manifest, p.manifest_digest, p.size as i64, p.added_at, p.added_by],
+        )?;
+        Ok(n == 1)
+    }
+
+    /// Every stored plugin version, newest first.
+    pub fn plugins(&self) -> Result<Vec<PluginRow>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT digest, id, version, manifest, manifest_digest, size, added_at, added_by
+             FROM plugins ORDER BY added_at DESC, rowid DESC",
+        )?;
+        let rows = stmt
+            .query_map([], plugin_row)?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(rows)
+    }
+
+    /// Find a plugin by `id` (newest version), `id@<digest prefix>` or a
+    /// digest prefix of at least 8 hex digits.
+    pub fn find_plugin(&self, name: &str) -> Result<Option<PluginRow>> {
+        let (id, prefix) = match name.split_once('@') {
+            Some((id, prefix)) => (Some(id), Some(prefix)),
+            None if name.len() >= 8 && name.chars().all(|c| c.is_ascii_hexdigit()) => {
+                (None, Some(name))
+            }
+            None => (Some(name), None),
+        };
+        let found = self.plugins()?.into_iter().find(|p| {
+            id.is_none_or(|id| p.id == id) && prefix.is_none_or(|x| p.digest.starts_with(x))
+        });
+        Ok(found)
+    }
+
+    /// Record an approval.
+    pub fn approve(&self, a: &ApprovalRow) -> Result<()> {
+        self.conn.execute(
+            "INSERT INTO approvals (plugin_id, digest, manifest_digest, school, write, approved_by, approved_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            params![a.plugin_id, a.digest, a.manifest_digest, a.school as i64, a.write, a.approved_by, a.approved_at],
+        )?;
+        Ok(())
+    }
+
+    /// The newest live approval of plugin `id` for `school`.
+    pub fn approval(&self, id: &str, school: u64) -> Result<Option<ApprovalRow>> {
+        let row = self
+            .conn
+            .query_row(
+                "SELECT plugin_id, digest, manifest_digest, school, write, approved_by, approved_at
+                 FROM approvals WHERE plugin_id = ?1 AND school = ?2 AND revoked_at IS NULL
+                 ORDER BY seq DESC LIMIT 1",
+                params![id, school as i64],
+                approval_row,
+            )
+            .optional()?;
+        Ok(row)
+    }
+
+    /// Every live approval, newest first.
+    pub fn approvals(&self) -> Result<Vec<ApprovalRow>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT plugin_id, digest, manifest_digest, school, write, approved_by, approved_at
+             FROM approvals WHERE revoked_at IS NULL ORDER BY seq DESC",
+        )?;
+        let rows = stmt
+            .query_map([], approval_row)?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(rows)
+    }
+
+    pub(crate) fn conn(&self) -> &Connection {
+        &self.conn
+    }
+}
+
+fn plugin_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<PluginRow> {
+    Ok(PluginRow {
+        digest: r.get(0)?,
+        id: r.get(1)?,
+        version: r.get(2)?,
+        manifest: r.get(3)?,
+        manifest_digest: r.get(4)?,
+        size: r.get::<_, i64>(5)? as u64,
+        added_at: r.get(6)?,
+        added_by: r.get(7)?,
+    })
+}
+
+fn approval_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ApprovalRow> {
+    Ok(ApprovalRow {
+        plugin_id: r.get(0)?,
+        digest: r.get(1)?,
+        manifest_digest: r.get(2)?,
+        school: r.get::<_, i64>(3)? as u64,
+        write: r.get(4)?,
+        approved_by: r.get(5)?,
+        approved_at: r.get(6)?,
+    })
+}

@@ -1,0 +1,249 @@
+//! Run records: what ran, for whom, how it ended, what it produced.
+
+use rusqlite::{OptionalExtension, params};
+use serde::{Deserialize, Serialize};
+
+use crate::{Result, Store, StoreError};
+
+/// How a run ended (or that it has not).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RunStatus {
+    /// Still going (or the host died; see `finished_at`).
+    Running,
+    /// `run` returned Ok.
+    Succeeded,
+    /// `run` returned an error, or the plugin trapped.
+    Failed,
+    /// The CPU or wall-clock limit ended it.
+    TimedOut,
+    /// The memory cap ended it.
+    MemoryLimit,
+    /// The host refused to start it (missing grant, bad component).
+    Refused,
+}
+
+impl RunStatus {
+    /// Stable name, as stored.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunStatus::Running => "running",
+            RunStatus::Succeeded => "succeeded",
+            RunStatus::Failed => "failed",
+            RunStatus::TimedOut => "timed-out",
+            RunStatus::MemoryLimit => "memory-limit",
+            RunStatus::Refused => "refused",
+        }
+    }
+
+    fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "running" => RunStatus::Running,
+            "succeeded" => RunStatus::Succeeded,
+            "failed" => RunStatus::Failed,
+            "timed-out" => RunStatus::TimedOut,
+            "memory-limit" => RunStatus::MemoryLimit,
+            "refused" => RunStatus::Refused,
+            _ => return None,
+        })
+    }
+}
+
+/// A run about to start.
+#[derive(Debug, Clone)]
+pub struct NewRun {
+    /// Run id.
+    pub id: String,
+    /// Plugin id.
+    pub plugin_id: String,
+    /// Component digest being run.
+    pub digest: String,
+    /// School account id.
+    pub school: u64,
+    /// Instance name.
+    pub instance: String,
+    /// Dry run?
+    pub dry_run: bool,
+    /// Resolved params.
+    pub params: Vec<(String, String)>,
+}
+
+/// How a run finished.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct RunFinish {
+    /// Final status.
+    pub status: Option<RunStatus>,
+    /// Wall time.
+    pub duration_ms: u64,
+    /// Canvas calls made (allowed and sent, or planned).
+    pub calls: u32,
+    /// Calls the policy denied.
+    pub denied: u32,
+    /// Error text, if it failed.
+    pub error: Option<String>,
+    /// Report files written (paths).
+    pub outputs: Vec<String>,
+    /// Captured log, stdout and stderr (bounded).
+    pub log: String,
+    /// Intended writes of a dry run (JSON objects).
+    pub plan: Vec<serde_json::Value>,
+}
+
+/// A stored run.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunRow {
+    /// Run id.
+    pub id: String,
+    /// Plugin id.
+    pub plugin_id: String,
+    /// Component digest.
+    pub digest: String,
+    /// School account id.
+    pub school: u64,
+    /// Instance name.
+    pub instance: String,
+    /// Dry run?
+    pub dry_run: bool,
+    /// Params as given (after defaults).
+    pub params: Vec<(String, String)>,
+    /// Status.
+    pub status: RunStatus,
+    /// Start time.
+    pub started_at: String,
+    /// End time.
+    pub finished_at: Option<String>,
+    /// Wall time.
+    pub duration_ms: Option<u64>,
+    /// Canvas calls.
+    pub calls: u32,
+    /// Denied calls.
+    pub denied: u32,
+    /// Error text.
+    pub error: Option<String>,
+    /// Report files.
+    pub outputs: Vec<String>,
+    /// Captured log.
+    pub log: String,
+    /// Plan of intended writes.
+    pub plan: Vec<serde_json::Value>,
+}
+
+fn json_col<T: for<'de> Deserialize<'de>>(column: &'static str, text: &str) -> Result<T> {
+    serde_json::from_str(text).map_err(|e| StoreError::Corrupt {
+        column,
+        message: e.to_string(),
+    })
+}
+
+fn to_json<T: Serialize>(v: &T) -> String {
+    serde_json::to_string(v).unwrap_or_else(|_| "[]".to_owned())
+}
+
+const RUN_COLUMNS: &str = "id, plugin_id, digest, school, instance, dry_run, params, status, started_at, finished_at, duration_ms, calls, denied, error, outputs, log, plan";
+
+type RawRun = (RunRow, String, String, String, String);
+
+fn raw_run(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawRun> {
+    let status: String = r.get(7)?;
+    Ok((
+        RunRow {
+            id: r.get(0)?,
+            plugin_id: r.get(1)?,
+            digest: r.get(2)?,
+            school: r.get::<_, i64>(3)? as u64,
+            instance: r.get(4)?,
+            dry_run: r.get(5)?,
+            params: Vec::new(),
+            status: RunStatus::parse(&status).unwrap_or(RunStatus::Failed),
+            started_at: r.get(8)?,
+            finished_at: r.get(9)?,
+            duration_ms: r.get::<_, Option<i64>>(10)?.map(|d| d as u64),
+            calls: r.get::<_, i64>(11)? as u32,
+            denied: r.get::<_, i64>(12)? as u32,
+            error: r.get(13)?,
+            outputs: Vec::new(),
+            log: r.get(15)?,
+            plan: Vec::new(),
+        },
+        r.get(6)?,
+        r.get(14)?,
+        r.get(16)?,
+        status,
+    ))
+}
+
+fn cook((mut row, params, outputs, plan, _): RawRun) -> Result<RunRow> {
+    row.params = json_col("runs.params", &params)?;
+    row.outputs = json_col("runs.outputs", &outputs)?;
+    row.plan = json_col("runs.plan", &plan)?;
+    Ok(row)
+}
+
+impl Store {
+    /// Record the start of a run.
+    pub fn start_run(&self, run: &NewRun) -> Result<()> {
+        self.conn().execute(
+            "INSERT INTO runs (id, plugin_id, digest, school, instance, dry_run, params, status, started_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'running', ?8)",
+            params![
+                run.id,
+                run.plugin_id,
+                run.digest,
+                run.school as i64,
+                run.instance,
+                run.dry_run,
+                to_json(&run.params),
+                crate::now()
+            ],
+        )?;
+        Ok(())
+    }
+
+    /// Record how a run ended.
+    pub fn finish_run(&self, id: &str, f: &RunFinish) -> Result<()> {
+        self.conn().execute(
+            "UPDATE runs SET status = ?2, finished_at = ?3, duration_ms = ?4, calls = ?5, denied = ?6,
+                 error = ?7, outputs = ?8, log = ?9, plan = ?10 WHERE id = ?1",
+            params![
+                id,
+                f.status.unwrap_or(RunStatus::Failed).as_str(),
+                crate::now(),
+                f.duration_ms as i64,
+                f.calls,
+                f.denied,
+                f.error,
+                to_json(&f.outputs),
+                f.log,
+                to_json(&f.plan)
+            ],
+        )?;
+        Ok(())
+    }
+
+    /// The newest `limit` runs.
+    pub fn runs(&self, limit: usize) -> Result<Vec<RunRow>> {
+        let sql =
+            format!("SELECT {RUN_COLUMNS} FROM runs ORDER BY started_at DESC, rowid DESC LIMIT ?1");
+        let mut stmt = self.conn().prepare(&sql)?;
+        let raws = stmt
+            .query_map([limit as i64], raw_run)?
+            .collect::<Result<Vec<_>, _>>()?;
+        raws.into_iter().map(cook).collect()
+    }
+
+    /// One run by id (or unique id prefix).
+    pub fn run(&self, id: &str) -> Result<Option<RunRow>> {
+        let sql = format!(
+            "SELECT {RUN_COLUMNS} FROM runs WHERE id = ?1 OR id LIKE ?2 ORDER BY id = ?1 DESC LIMIT 1"
+        );
+        let raw = self
+            .conn()
+            .query_row(
+                &sql,
+                params![id, format!("{}%", id.replace(['%', '_'], ""))],
+                raw_run,
+            )
+            .optional()?;
+        raw.map(cook).transpose()
+    }
+}

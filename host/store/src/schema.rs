@@ -1,0 +1,61 @@
+//! Schema and migrations, versioned with `PRAGMA user_version`.
+
+use rusqlite::Connection;
+
+const MIGRATIONS: &[&str] = &[r#"
+CREATE TABLE plugins (
+    digest TEXT PRIMARY KEY,
+    id TEXT NOT NULL,
+    version TEXT NOT NULL,
+    manifest TEXT NOT NULL,
+    manifest_digest TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    added_at TEXT NOT NULL,
+    added_by TEXT NOT NULL
+);
+CREATE INDEX plugins_by_id ON plugins (id);
+CREATE TABLE approvals (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    plugin_id TEXT NOT NULL,
+    digest TEXT NOT NULL REFERENCES plugins (digest),
+    manifest_digest TEXT NOT NULL,
+    school INTEGER NOT NULL,
+    write INTEGER NOT NULL,
+    approved_by TEXT NOT NULL,
+    approved_at TEXT NOT NULL,
+    revoked_at TEXT
+);
+CREATE INDEX approvals_by_plugin ON approvals (plugin_id, school);
+CREATE TABLE runs (
+    id TEXT PRIMARY KEY,
+    plugin_id TEXT NOT NULL,
+    digest TEXT NOT NULL,
+    school INTEGER NOT NULL,
+    instance TEXT NOT NULL,
+    dry_run INTEGER NOT NULL,
+    params TEXT NOT NULL,
+    status TEXT NOT NULL,
+    started_at TEXT NOT NULL,
+    finished_at TEXT,
+    duration_ms INTEGER,
+    calls INTEGER NOT NULL DEFAULT 0,
+    denied INTEGER NOT NULL DEFAULT 0,
+    error TEXT,
+    outputs TEXT NOT NULL DEFAULT '[]',
+    log TEXT NOT NULL DEFAULT '',
+    plan TEXT NOT NULL DEFAULT '[]'
+);
+CREATE INDEX runs_by_start ON runs (started_at);
+"#];
+
+pub(crate) fn migrate(conn: &Connection) -> rusqlite::Result<()> {
+    let current: usize =
+        conn.pragma_query_value(None, "user_version", |r| r.get::<_, i64>(0))? as usize;
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(current) {
+        let tx = conn.unchecked_transaction()?;
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", (i + 1) as i64)?;
+        tx.commit()?;
+    }
+    Ok(())
+}

@@ -1,0 +1,198 @@
+//! Typed Canvas objects, parsed tolerantly.
+//!
+//! Unknown fields are ignored, nullable or missing fields are `Option` (or
+//! default), and ids are 64-bit integers that also parse from strings
+//! (Canvas sends string ids under `application/json+canvas-string-ids`).
+
+use serde::{Deserialize, Deserializer};
+
+/// Parse an id from a JSON number or string.
+fn id<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+    match IdRepr::deserialize(d)? {
+        IdRepr::Num(n) => Ok(n),
+        IdRepr::Str(s) => s.parse().map_err(serde::de::Error::custom),
+    }
+}
+
+/// Parse an optional id from a JSON number, string or null.
+fn opt_id<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    match Option::<IdRepr>::deserialize(d)? {
+        None => Ok(None),
+        Some(IdRepr::Num(n)) => Ok(Some(n)),
+        Some(IdRepr::Str(s)) if s.is_empty() => Ok(None),
+        Some(IdRepr::Str(s)) => s.parse().map(Some).map_err(serde::de::Error::custom),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum IdRepr {
+    Num(u64),
+    Str(String),
+}
+
+/// An account or sub-account.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct Account {
+    #[serde(deserialize_with = "id")]
+    pub id: u64,
+    pub name: String,
+    pub uuid: Option<String>,
+    #[serde(deserialize_with = "opt_id")]
+    pub parent_account_id: Option<u64>,
+    #[serde(deserialize_with = "opt_id")]
+    pub root_account_id: Option<u64>,
+    pub workflow_state: Option<String>,
+    pub sis_account_id: Option<String>,
+    pub default_time_zone: Option<String>,
+}
+
+/// An enrollment term.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct Term {
+    #[serde(deserialize_with = "id")]
+    pub id: u64,
+    pub name: String,
+    pub start_at: Option<String>,
+    pub end_at: Option<String>,
+    pub workflow_state: Option<String>,
+    pub sis_term_id: Option<String>,
+}
+
+/// A teacher as listed by `include[]=teachers`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct TeacherRef {
+    #[serde(deserialize_with = "id")]
+    pub id: u64,
+    pub display_name: Option<String>,
+}
+
+/// A course.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct Course {
+    #[serde(deserialize_with = "id")]
+    pub id: u64,
+    pub name: String,
+    pub course_code: Option<String>,
+    #[serde(deserialize_with = "opt_id")]
+    pub account_id: Option<u64>,
+    #[serde(deserialize_with = "opt_id")]
+    pub root_account_id: Option<u64>,
+    #[serde(deserialize_with = "opt_id")]
+    pub enrollment_term_id: Option<u64>,
+    /// `unpublished`, `available`, `completed` or `deleted`.
+    pub workflow_state: Option<String>,
+    pub start_at: Option<String>,
+    pub end_at: Option<String>,
+    pub sis_course_id: Option<String>,
+    pub uuid: Option<String>,
+    pub time_zone: Option<String>,
+    pub blueprint: Option<bool>,
+    /// With `include[]=term`.
+    pub term: Option<Term>,
+    /// With `include[]=teachers`.
+    pub teachers: Option<Vec<TeacherRef>>,
+    /// With `include[]=total_students`.
+    pub total_students: Option<u64>,
+}
+
+/// A course section.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct Section {
+    #[serde(deserialize_with = "id")]
+    pub id: u64,
+    #[serde(deserialize_with = "opt_id")]
+    pub course_id: Option<u64>,
+    pub name: String,
+    pub sis_section_id: Option<String>,
+    pub start_at: Option<String>,
+    pub end_at: Option<String>,
+}
+
+/// A user (or the `user` inside an enrollment).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct User {
+    #[serde(deserialize_with = "id")]
+    pub id: u64,
+    pub name: String,
+    pub sortable_name: Option<String>,
+    pub short_name: Option<String>,
+    pub sis_user_id: Option<String>,
+    pub login_id: Option<String>,
+    pub email: Option<String>,
+}
+
+/// An enrollment of a user in a course section.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct Enrollment {
+    #[serde(deserialize_with = "id")]
+    pub id: u64,
+    #[serde(deserialize_with = "opt_id")]
+    pub course_id: Option<u64>,
+    #[serde(deserialize_with = "opt_id")]
+    pub course_section_id: Option<u64>,
+    #[serde(deserialize_with = "opt_id")]
+    pub user_id: Option<u64>,
+    /// `StudentEnrollment`, `TeacherEnrollment`, `TaEnrollment`, ...
+    #[serde(rename = "type")]
+    pub kind: Option<String>,
+    pub role: Option<String>,
+    pub enrollment_state: Option<String>,
+    pub user: Option<User>,
+}
+
+/// An assignment.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct Assignment {
+    #[serde(deserialize_with = "id")]
+    pub id: u64,
+    #[serde(deserialize_with = "opt_id")]
+    pub course_id: Option<u64>,
+    pub name: String,
+    pub due_at: Option<String>,
+    pub points_possible: Option<f64>,
+    pub published: Option<bool>,
+    pub workflow_state: Option<String>,
+}
+
+/// A submission.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct Submission {
+    #[serde(deserialize_with = "id")]
+    pub id: u64,
+    #[serde(deserialize_with = "opt_id")]
+    pub assignment_id: Option<u64>,
+    #[serde(deserialize_with = "opt_id")]
+    pub user_id: Option<u64>,
+    pub score: Option<f64>,
+    pub grade: Option<String>,
+    pub submitted_at: Option<String>,
+    pub workflow_state: Option<String>,
+    pub late: Option<bool>,
+    pub missing: Option<bool>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_fields_nulls_and_big_ids_parse() {
+        let c: Course = serde_json::from_str(
+            r#"{"id":80000000001,"name":"Bio","account_id":"80000000002","enrollment_term_id":null,"new_field":{"x":1}}"#,
+        )
+        .unwrap();
+        assert_eq!(c.id, 80_000_000_001);
+        assert_eq!(c.account_id, Some(80_000_000_002));
+        assert_eq!(c.enrollment_term_id, None);
+    }
+}

@@ -1,0 +1,15 @@
+//! A Canvas LMS API simulator for easel's tests, benchmarks and `easel demo`.
+//!
+//! It serves a deterministic, seeded institution (a root account with school
+//! sub-accounts, terms, courses, sections, users and enrollments) over real
+//! HTTP on loopback, with Canvas's authentication, pagination and error
+//! shapes (see shared/CANVAS.md). Every request it receives is recorded so
+//! tests can prove what did, and did not, reach Canvas.
+
+mod data;
+mod http_util;
+mod routes;
+mod server;
+
+pub use data::{Account, Course, Enrollment, Institution, Preset, Section, Term, User};
+pub use server::{RecordedRequest, SimConfig, SimHandle, Simulator};

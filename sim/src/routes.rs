@@ -1,0 +1,420 @@
+//! The Canvas endpoints the simulator serves.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::{Body, to_bytes};
+use axum::extract::{Path, RawQuery, Request, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use serde_json::{Value, json};
+
+use crate::data::{Course, Institution};
+use crate::http_util::{
+    bad_request, invalid_token, not_found, page_of, paginate, query_pairs, unauthenticated,
+    unauthorized, value, values,
+};
+use crate::server::{RecordedRequest, SimState};
+
+type St = State<Arc<SimState>>;
+
+/// Largest request body the simulator reads.
+const MAX_BODY: usize = 8 * 1024 * 1024;
+
+pub(crate) fn router(state: Arc<SimState>) -> Router {
+    Router::new()
+        .route("/api/v1/users/self", get(user_self))
+        .route("/api/v1/users/{id}", get(user_show))
+        .route("/api/v1/accounts", get(accounts_index))
+        .route("/api/v1/accounts/{id}", get(account_show))
+        .route("/api/v1/accounts/{id}/sub_accounts", get(sub_accounts))
+        .route("/api/v1/accounts/{id}/terms", get(terms))
+        .route("/api/v1/accounts/{id}/courses", get(account_courses))
+        .route("/api/v1/courses/{id}", get(course_show).put(course_update))
+        .route("/api/v1/courses/{id}/sections", get(course_sections))
+        .route("/api/v1/courses/{id}/enrollments", get(course_enrollments))
+        .fallback(|| async { not_found() })
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            record_and_authenticate,
+        ))
+        .with_state(state)
+}
+
+/// Record every request, then apply Canvas's authentication rules.
+async fn record_and_authenticate(State(state): St, req: Request, next: Next) -> Response {
+    let (parts, body) = req.into_parts();
+    let bytes = match to_bytes(body, MAX_BODY).await {
+        Ok(b) => b,
+        Err(_) => return (StatusCode::PAYLOAD_TOO_LARGE, "body too large").into_response(),
+    };
+    let recorded = RecordedRequest {
+        method: parts.method.to_string(),
+        path: parts.uri.path().to_owned(),
+        query: parts.uri.query().unwrap_or("").to_owned(),
+        headers: parts
+            .headers
+            .iter()
+            .map(|(k, v)| {
+                (
+                    k.as_str().to_owned(),
+                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                )
+            })
+            .collect(),
+        body: String::from_utf8_lossy(&bytes).into_owned(),
+    };
+    if let Ok(mut log) = state.log.lock() {
+        log.push(recorded);
+    }
+    if let Some(r) = authenticate(&state, &parts.headers) {
+        return r;
+    }
+    next.run(Request::from_parts(parts, Body::from(bytes)))
+        .await
+}
+
+fn authenticate(state: &SimState, headers: &HeaderMap) -> Option<Response> {
+    if headers.get(header::USER_AGENT).is_none() {
+        return Some(unauthorized());
+    }
+    let Some(auth) = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return Some(unauthenticated());
+    };
+    let token = auth.strip_prefix("Bearer ").map(str::trim).unwrap_or("");
+    if state.tokens.contains_key(token) {
+        None
+    } else {
+        Some(invalid_token())
+    }
+}
+
+fn read_data(state: &SimState) -> std::sync::RwLockReadGuard<'_, Institution> {
+    state.data.read().unwrap_or_else(|p| p.into_inner())
+}
+
+fn resolve_account(inst: &Institution, raw: &str) -> Option<u64> {
+    if raw == "self" {
+        return Some(crate::data::ROOT_ACCOUNT_ID);
+    }
+    if let Some(sis) = raw.strip_prefix("sis_account_id:") {
+        return inst
+            .accounts
+            .values()
+            .find(|a| a.sis_account_id.as_deref() == Some(sis))
+            .map(|a| a.id);
+    }
+    raw.parse().ok().filter(|id| inst.accounts.contains_key(id))
+}
+
+fn resolve_course(inst: &Institution, raw: &str) -> Option<u64> {
+    if let Some(sis) = raw.strip_prefix("sis_course_id:") {
+        return inst
+            .courses
+            .values()
+            .find(|c| c.sis_course_id.as_deref() == Some(sis))
+            .map(|c| c.id);
+    }
+    raw.parse().ok().filter(|id| inst.courses.contains_key(id))
+}
+
+async fn user_self(State(s): St) -> Response {
+    user_show(State(s), Path(crate::data::ADMIN_USER_ID.to_string())).await
+}
+
+async fn user_show(State(s): St, Path(id): Path<String>) -> Response {
+    let inst = read_data(&s);
+    match id.parse::<u64>().ok().and_then(|id| inst.users.get(&id)) {
+        Some(u) => axum::Json(u).into_response(),
+        None => not_found(),
+    }
+}
+
+/// Accounts the caller administers: the root account for the admin.
+async fn accounts_index(State(s): St, RawQuery(q): RawQuery) -> Response {
+    let q = query_pairs(q.as_deref());
+    let inst = read_data(&s);
+    let roots: Vec<_> = inst
+        .accounts
+        .values()
+        .filter(|a| a.parent_account_id.is_none())
+        .collect();
+    paginate(&s.base_url, "/api/v1/accounts", &q, &roots)
+}
+
+async fn account_show(State(s): St, Path(id): Path<String>) -> Response {
+    let inst = read_data(&s);
+    match resolve_account(&inst, &id).and_then(|id| inst.accounts.get(&id)) {
+        Some(a) => axum::Json(a).into_response(),
+        None => not_found(),
+    }
+}
+
+async fn sub_accounts(State(s): St, Path(id): Path<String>, RawQuery(q): RawQuery) -> Response {
+    let q = query_pairs(q.as_deref());
+    let inst = read_data(&s);
+    let Some(id) = resolve_account(&inst, &id) else {
+        return not_found();
+    };
+    let recursive = value(&q, "recursive") == Some("true");
+    let subs: Vec<_> = inst
+        .accounts
+        .values()
+        .filter(|a| a.id != id)
+        .filter(|a| {
+            if recursive {
+                inst.is_within(a.id, id)
+            } else {
+                a.parent_account_id == Some(id)
+            }
+        })
+        .collect();
+    paginate(
+        &s.base_url,
+        &format!("/api/v1/accounts/{id}/sub_accounts"),
+        &q,
+        &subs,
+    )
+}
+
+async fn terms(State(s): St, Path(id): Path<String>, RawQuery(q): RawQuery) -> Response {
+    let q = query_pairs(q.as_deref());
+    let inst = read_data(&s);
+    let Some(account) = resolve_account(&inst, &id) else {
+        return not_found();
+    };
+    let terms: Vec<_> = inst.terms.values().collect();
+    // Canvas wraps this list; the Link header still describes the pages.
+    let (headers, page) = page_of(
+        &s.base_url,
+        &format!("/api/v1/accounts/{account}/terms"),
+        &q,
+        &terms,
+    );
+    (headers, axum::Json(json!({ "enrollment_terms": page }))).into_response()
+}
+
+fn course_json(inst: &Institution, c: &Course, include: &[&str]) -> Value {
+    let mut v = serde_json::to_value(c).unwrap_or(Value::Null);
+    if let Value::Object(map) = &mut v {
+        if include.contains(&"term") {
+            if let Some(t) = inst.terms.get(&c.enrollment_term_id) {
+                map.insert("term".into(), json!({"id": t.id, "name": t.name, "start_at": t.start_at, "end_at": t.end_at, "workflow_state": t.workflow_state}));
+            }
+        }
+        if include.contains(&"teachers") {
+            let teachers: Vec<Value> = inst
+                .enrollments
+                .values()
+                .filter(|e| e.course_id == c.id && e.kind == "TeacherEnrollment" && e.enrollment_state == "active")
+                .filter_map(|e| inst.users.get(&e.user_id))
+                .map(|u| json!({"id": u.id, "display_name": u.short_name, "anonymous_id": format!("{:x}", u.id), "html_url": format!("/courses/{}/users/{}", c.id, u.id)}))
+                .collect();
+            map.insert("teachers".into(), Value::Array(teachers));
+        }
+        if include.contains(&"total_students") {
+            map.insert(
+                "total_students".into(),
+                json!(inst.count_enrollments(c.id, "StudentEnrollment")),
+            );
+        }
+    }
+    v
+}
+
+async fn account_courses(State(s): St, Path(id): Path<String>, RawQuery(q): RawQuery) -> Response {
+    let q = query_pairs(q.as_deref());
+    let inst = read_data(&s);
+    let Some(account) = resolve_account(&inst, &id) else {
+        return not_found();
+    };
+    let states = values(&q, "state");
+    let term = value(&q, "enrollment_term_id").and_then(|t| t.parse::<u64>().ok());
+    let published = value(&q, "published");
+    let search = value(&q, "search_term").map(str::to_lowercase);
+    let include = values(&q, "include");
+    let courses: Vec<Value> = inst
+        .courses_in(account)
+        .into_iter()
+        .filter(|c| {
+            if states.is_empty() {
+                c.workflow_state != "deleted"
+            } else {
+                states.iter().any(|s| {
+                    *s == c.workflow_state
+                        || (*s == "all")
+                        || (*s == "created" && c.workflow_state == "unpublished")
+                        || (*s == "claimed" && c.workflow_state == "unpublished")
+                })
+            }
+        })
+        .filter(|c| term.is_none_or(|t| c.enrollment_term_id == t))
+        .filter(|c| match published {
+            Some("true") => c.workflow_state == "available",
+            Some("false") => c.workflow_state == "unpublished",
+            _ => true,
+        })
+        .filter(|c| {
+            search.as_deref().is_none_or(|t| {
+                c.name.to_lowercase().contains(t) || c.course_code.to_lowercase().contains(t)
+            })
+        })
+        .map(|c| course_json(&inst, c, &include))
+        .collect();
+    paginate(
+        &s.base_url,
+        &format!("/api/v1/accounts/{account}/courses"),
+        &q,
+        &courses,
+    )
+}
+
+async fn course_show(State(s): St, Path(id): Path<String>, RawQuery(q): RawQuery) -> Response {
+    let q = query_pairs(q.as_deref());
+    let inst = read_data(&s);
+    match resolve_course(&inst, &id).and_then(|id| inst.courses.get(&id)) {
+        Some(c) if c.workflow_state != "deleted" => {
+            axum::Json(course_json(&inst, c, &values(&q, "include"))).into_response()
+        }
+        _ => not_found(),
+    }
+}
+
+/// `course[event]` and other course fields from a JSON or form body.
+fn course_fields(
+    headers: &HeaderMap,
+    body: &[u8],
+    query: &[(String, String)],
+) -> Result<serde_json::Map<String, Value>, Response> {
+    let json_body = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    let mut fields = serde_json::Map::new();
+    if json_body {
+        let v: Value =
+            serde_json::from_slice(body).map_err(|_| bad_request("body", "is not valid JSON"))?;
+        if let Some(Value::Object(c)) = v.get("course") {
+            fields.extend(c.clone());
+        }
+    } else {
+        for (k, v) in url::form_urlencoded::parse(body).chain(
+            query
+                .iter()
+                .map(|(k, v)| (k.as_str().into(), v.as_str().into())),
+        ) {
+            if let Some(name) = k.strip_prefix("course[").and_then(|r| r.strip_suffix(']')) {
+                fields.insert(name.to_owned(), Value::String(v.into_owned()));
+            }
+        }
+    }
+    Ok(fields)
+}
+
+async fn course_update(
+    State(s): St,
+    Path(id): Path<String>,
+    RawQuery(q): RawQuery,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    let q = query_pairs(q.as_deref());
+    let fields = match course_fields(&headers, &body, &q) {
+        Ok(f) => f,
+        Err(r) => return r,
+    };
+    let mut inst = s.data.write().unwrap_or_else(|p| p.into_inner());
+    let Some(cid) = resolve_course(&inst, &id) else {
+        return not_found();
+    };
+    let Some(course) = inst.courses.get_mut(&cid) else {
+        return not_found();
+    };
+    if let Some(event) = fields.get("event").and_then(Value::as_str) {
+        let next = match (event, course.workflow_state.as_str()) {
+            ("offer", "unpublished" | "available") => "available",
+            ("claim", "unpublished" | "available") => "unpublished",
+            ("conclude", "available" | "unpublished" | "completed") => "completed",
+            ("delete", _) => "deleted",
+            ("undelete", "deleted") => "unpublished",
+            ("offer" | "claim" | "conclude" | "undelete", _) => {
+                return bad_request(
+                    "event",
+                    &format!("cannot {event} a course that is {}", course.workflow_state),
+                );
+            }
+            _ => {
+                return bad_request(
+                    "event",
+                    "must be one of offer, claim, conclude, delete, undelete",
+                );
+            }
+        };
+        course.workflow_state = next.to_owned();
+    }
+    if let Some(name) = fields.get("name").and_then(Value::as_str) {
+        if name.trim().is_empty() {
+            return bad_request("name", "can't be blank");
+        }
+        course.name = name.to_owned();
+    }
+    let course = course.clone();
+    axum::Json(course_json(&inst, &course, &[])).into_response()
+}
+
+async fn course_sections(State(s): St, Path(id): Path<String>, RawQuery(q): RawQuery) -> Response {
+    let q = query_pairs(q.as_deref());
+    let inst = read_data(&s);
+    let Some(cid) = resolve_course(&inst, &id) else {
+        return not_found();
+    };
+    let sections: Vec<_> = inst
+        .sections
+        .values()
+        .filter(|x| x.course_id == cid)
+        .collect();
+    paginate(
+        &s.base_url,
+        &format!("/api/v1/courses/{cid}/sections"),
+        &q,
+        &sections,
+    )
+}
+
+async fn course_enrollments(
+    State(s): St,
+    Path(id): Path<String>,
+    RawQuery(q): RawQuery,
+) -> Response {
+    let q = query_pairs(q.as_deref());
+    let inst = read_data(&s);
+    let Some(cid) = resolve_course(&inst, &id) else {
+        return not_found();
+    };
+    let types = values(&q, "type");
+    let course = inst.courses.get(&cid);
+    let list: Vec<Value> = inst
+        .enrollments
+        .values()
+        .filter(|e| e.course_id == cid && (types.is_empty() || types.contains(&e.kind.as_str())))
+        .map(|e| {
+            let mut v = serde_json::to_value(e).unwrap_or(Value::Null);
+            if let (Value::Object(map), Some(u)) = (&mut v, inst.users.get(&e.user_id)) {
+                map.insert("root_account_id".into(), json!(course.map(|c| c.root_account_id)));
+                map.insert("user".into(), json!({"id": u.id, "name": u.name, "sortable_name": u.sortable_name, "short_name": u.short_name, "sis_user_id": u.sis_user_id}));
+            }
+            v
+        })
+        .collect();
+    paginate(
+        &s.base_url,
+        &format!("/api/v1/courses/{cid}/enrollments"),
+        &q,
+        &list,
+    )
+}

@@ -1,0 +1,133 @@
+//! A run is bound to its school: naming another school's course or account
+//! is denied with the typed error, and nothing about it reaches Canvas.
+
+use easel_cli::{RunRequest, execute_run};
+use easel_runtime::{Limits, RunOutcome};
+use easel_tests::{
+    add_and_approve, add_bundled, canary_token, connect, home, programs, sim_with_token,
+};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_schools_course_and_account_are_denied_before_any_request() {
+    let token = canary_token();
+    let sim = sim_with_token(&token).await;
+    let (school, other, own_course, foreign_course) = sim.with_data(|d| {
+        let s = d.schools();
+        let (a, b) = (s[0].id, s[1].id);
+        let own = d.courses_in(a)[0].id;
+        let foreign = d.courses_in(b)[0].id;
+        (a, b, own, foreign)
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let home = home(dir.path());
+    add_and_approve(&home, programs::TEST_PROBE, "probe", school, true);
+    let conn = connect(sim, &token);
+    let runtime = home.runtime().unwrap();
+    let run = |params: Vec<(String, String)>| RunRequest {
+        plugin: "probe".into(),
+        school,
+        dry_run: false,
+        params,
+        limits: Limits::default(),
+    };
+    let r = execute_run(
+        &home,
+        &conn,
+        &runtime,
+        run(vec![
+            ("get".into(), format!("/api/v1/courses/{foreign_course}")),
+            ("list".into(), format!("/api/v1/accounts/{other}/courses")),
+            ("put".into(), format!("/api/v1/courses/{foreign_course}")),
+        ]),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        r.report.outcome,
+        RunOutcome::Succeeded,
+        "log:\n{}",
+        r.report.log
+    );
+    assert_eq!(r.report.denied, 3);
+    assert_eq!(r.report.calls, 0);
+    let probe: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&r.report.outputs[0]).unwrap()).unwrap();
+    for key in ["get", "list", "put"] {
+        let err = probe[key]["error"].as_str().unwrap_or_default();
+        assert!(err.contains("::Denied("), "{key}: {err}");
+        assert!(err.contains("school-boundary"), "{key}: {err}");
+    }
+    let requests = conn.sim.as_ref().unwrap().requests();
+    for q in &requests {
+        assert!(
+            !q.path.contains(&format!("/courses/{foreign_course}")),
+            "sent {}",
+            q.path
+        );
+        assert!(
+            !q.path.contains(&format!("/accounts/{other}")),
+            "sent {}",
+            q.path
+        );
+        assert_eq!(
+            q.method, "GET",
+            "no write was sent: {} {}",
+            q.method, q.path
+        );
+    }
+
+    // The same plugin may reach its own school's course.
+    let r = execute_run(
+        &home,
+        &conn,
+        &runtime,
+        run(vec![(
+            "get".into(),
+            format!("/api/v1/courses/{own_course}"),
+        )]),
+    )
+    .await
+    .unwrap();
+    let probe: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&r.report.outputs[0]).unwrap()).unwrap();
+    assert_eq!(probe["get"]["ok"]["id"], own_course, "{probe}");
+    assert_eq!(r.report.denied, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_writer_with_a_read_only_grant_is_refused_naming_the_missing_grant() {
+    let token = canary_token();
+    let sim = sim_with_token(&token).await;
+    let school = sim.with_data(|d| d.schools()[0].id);
+    let dir = tempfile::tempdir().unwrap();
+    let home = home(dir.path());
+    add_bundled(&home, &easel_bundled::COURSE_PUBLISHER, school, false);
+    let conn = connect(sim, &token);
+    let runtime = home.runtime().unwrap();
+    let r = execute_run(
+        &home,
+        &conn,
+        &runtime,
+        RunRequest {
+            plugin: "course-publisher".into(),
+            school,
+            dry_run: true,
+            params: vec![],
+            limits: Limits::default(),
+        },
+    )
+    .await
+    .unwrap();
+    match &r.report.outcome {
+        RunOutcome::Refused(m) => assert!(
+            m.contains("easel:canvas/write@0.1.0") && m.contains("write access"),
+            "{m}"
+        ),
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    let sent = conn.sim.as_ref().unwrap().requests();
+    assert!(sent.iter().all(|q| {
+        q.header("user-agent")
+            .is_none_or(|ua| !ua.contains("plugin=course-publisher"))
+    }));
+}

@@ -1,0 +1,169 @@
+//! The CLI's exit codes and one-line errors for bad input, driven through
+//! the same entry point as the binary (against the embedded simulator).
+
+use clap::Parser as _;
+use easel_cli::{Args, CliError, Outcome, dispatch};
+
+async fn easel(home: &std::path::Path, args: &[&str]) -> Result<Outcome, CliError> {
+    let mut argv = vec!["easel", "--home", home.to_str().unwrap()];
+    argv.extend_from_slice(args);
+    dispatch(Args::try_parse_from(argv).unwrap()).await
+}
+
+fn code(r: &Result<Outcome, CliError>) -> u8 {
+    match r {
+        Ok(Outcome::Success) => 0,
+        Ok(Outcome::RunFailed) => 1,
+        Err(e) => e.exit_code(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_input_exits_2_with_a_message_that_says_what_to_do() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("home");
+    let manifest = dir.path().join("easel.toml");
+    std::fs::write(&manifest, "id = \"x\"\nversoin = \"1\"\n").unwrap();
+    let wasm = dir.path().join("plugin.wasm");
+    std::fs::write(&wasm, easel_bundled::COURSE_REPORT.wasm).unwrap();
+
+    let r = easel(
+        &home,
+        &[
+            "plugin",
+            "add",
+            "missing.wasm",
+            "--manifest",
+            manifest.to_str().unwrap(),
+        ],
+    )
+    .await;
+    assert_eq!(code(&r), 2);
+    assert!(
+        r.unwrap_err()
+            .to_string()
+            .contains("cannot read missing.wasm")
+    );
+
+    let r = easel(
+        &home,
+        &[
+            "plugin",
+            "add",
+            wasm.to_str().unwrap(),
+            "--manifest",
+            manifest.to_str().unwrap(),
+        ],
+    )
+    .await;
+    assert_eq!(code(&r), 2);
+    let msg = r.unwrap_err().to_string();
+    assert!(
+        msg.contains("manifest is not valid") && msg.contains("line 2"),
+        "{msg}"
+    );
+
+    let good = dir.path().join("good.toml");
+    std::fs::write(&good, easel_bundled::COURSE_REPORT.manifest).unwrap();
+    let r = easel(
+        &home,
+        &[
+            "plugin",
+            "add",
+            manifest.to_str().unwrap(),
+            "--manifest",
+            good.to_str().unwrap(),
+        ],
+    )
+    .await;
+    assert_eq!(code(&r), 2, "a TOML file is not a component");
+
+    let r = easel(
+        &home,
+        &[
+            "plugin",
+            "add",
+            wasm.to_str().unwrap(),
+            "--manifest",
+            good.to_str().unwrap(),
+        ],
+    )
+    .await;
+    assert_eq!(code(&r), 0);
+    let r = easel(
+        &home,
+        &["plugin", "approve", "course-report", "--school", "999999"],
+    )
+    .await;
+    assert_eq!(code(&r), 2);
+    assert!(r.unwrap_err().to_string().contains("easel schools"));
+    let r = easel(&home, &["run", "course-report", "--school", "2"]).await;
+    assert_eq!(code(&r), 2, "not approved yet");
+    let r = easel(
+        &home,
+        &["plugin", "approve", "course-report", "--school", "2"],
+    )
+    .await;
+    assert_eq!(code(&r), 0);
+    let r = easel(
+        &home,
+        &[
+            "run",
+            "course-report",
+            "--school",
+            "2",
+            "--param",
+            "term_id=soon",
+        ],
+    )
+    .await;
+    assert_eq!(code(&r), 2);
+    assert!(r.unwrap_err().to_string().contains("integer"));
+    let r = easel(&home, &["run", "course-report", "--school", "2"]).await;
+    assert_eq!(code(&r), 0);
+    let r = easel(&home, &["plugin", "inspect", "course-report"]).await;
+    assert_eq!(code(&r), 0);
+    let r = easel(&home, &["runs", "show", "nonexistent"]).await;
+    assert_eq!(code(&r), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_run_exits_1_and_is_recorded() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("home");
+    let wasm = dir.path().join("probe.wasm");
+    std::fs::copy(easel_tests::programs::TEST_PROBE, &wasm).unwrap();
+    let manifest = dir.path().join("easel.toml");
+    std::fs::write(&manifest, easel_tests::test_manifest("probe", true)).unwrap();
+    let add = easel(
+        &home,
+        &[
+            "plugin",
+            "add",
+            wasm.to_str().unwrap(),
+            "--manifest",
+            manifest.to_str().unwrap(),
+        ],
+    )
+    .await;
+    assert_eq!(code(&add), 0);
+    assert_eq!(
+        code(&easel(&home, &["plugin", "approve", "probe", "--school", "2"]).await),
+        0
+    );
+    let r = easel(
+        &home,
+        &["run", "probe", "--school", "2", "--param", "fail=true"],
+    )
+    .await;
+    assert_eq!(code(&r), 1);
+    let h = easel_cli::Home::open(Some(home)).unwrap();
+    let runs = h.store.runs(10).unwrap();
+    assert_eq!(runs[0].status.as_str(), "failed");
+    assert_eq!(runs[0].error.as_deref(), Some("probe asked to fail"));
+    assert!(
+        runs[0].log.contains("[stdout] probe stdout"),
+        "{}",
+        runs[0].log
+    );
+}

@@ -1,0 +1,121 @@
+//! Hostile plugins end with the right status within their limits, and the
+//! host then runs another plugin normally.
+
+use std::time::Duration;
+
+use easel_cli::{RunRequest, execute_run};
+use easel_runtime::{Limits, RunOutcome};
+use easel_tests::{add_and_approve, canary_token, connect, home, programs, sim_with_token};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spinning_and_hoarding_plugins_are_stopped_and_the_host_carries_on() {
+    let token = canary_token();
+    let sim = sim_with_token(&token).await;
+    let school = sim.with_data(|d| d.schools()[0].id);
+    let dir = tempfile::tempdir().unwrap();
+    let home = home(dir.path());
+    add_and_approve(&home, programs::TEST_SPIN, "spin", school, false);
+    add_and_approve(&home, programs::TEST_HOG, "hog", school, false);
+    add_and_approve(&home, programs::TEST_NOOP, "noop", school, false);
+    let conn = connect(sim, &token);
+    let runtime = home.runtime().unwrap();
+    let limits = Limits {
+        cpu: Duration::from_millis(500),
+        wall: Duration::from_secs(5),
+        memory_bytes: 32 << 20,
+        ..Limits::default()
+    };
+    let run = |plugin: &str| RunRequest {
+        plugin: plugin.into(),
+        school,
+        dry_run: false,
+        params: vec![],
+        limits: limits.clone(),
+    };
+
+    let spin = execute_run(&home, &conn, &runtime, run("spin"))
+        .await
+        .unwrap();
+    assert!(
+        matches!(spin.report.outcome, RunOutcome::TimedOut(_)),
+        "{:?}",
+        spin.report.outcome
+    );
+    assert!(
+        spin.report.duration < limits.wall,
+        "stopped by the CPU limit, took {:?}",
+        spin.report.duration
+    );
+    assert_eq!(
+        home.store
+            .run(&spin.run_id)
+            .unwrap()
+            .unwrap()
+            .status
+            .as_str(),
+        "timed-out"
+    );
+
+    let hog = execute_run(&home, &conn, &runtime, run("hog"))
+        .await
+        .unwrap();
+    assert!(
+        matches!(hog.report.outcome, RunOutcome::MemoryLimit(_)),
+        "{:?}",
+        hog.report.outcome
+    );
+    assert_eq!(
+        home.store
+            .run(&hog.run_id)
+            .unwrap()
+            .unwrap()
+            .status
+            .as_str(),
+        "memory-limit"
+    );
+
+    let noop = execute_run(&home, &conn, &runtime, run("noop"))
+        .await
+        .unwrap();
+    assert_eq!(noop.report.outcome, RunOutcome::Succeeded);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_wall_clock_limit_stops_a_plugin_when_the_cpu_limit_is_generous() {
+    let token = canary_token();
+    let sim = sim_with_token(&token).await;
+    let school = sim.with_data(|d| d.schools()[0].id);
+    let dir = tempfile::tempdir().unwrap();
+    let home = home(dir.path());
+    add_and_approve(&home, programs::TEST_SPIN, "spin", school, false);
+    let conn = connect(sim, &token);
+    let runtime = home.runtime().unwrap();
+    let limits = Limits {
+        cpu: Duration::from_secs(600),
+        wall: Duration::from_millis(800),
+        ..Limits::default()
+    };
+    let r = execute_run(
+        &home,
+        &conn,
+        &runtime,
+        RunRequest {
+            plugin: "spin".into(),
+            school,
+            dry_run: false,
+            params: vec![],
+            limits: limits.clone(),
+        },
+    )
+    .await
+    .unwrap();
+    match &r.report.outcome {
+        RunOutcome::TimedOut(m) => assert!(m.contains("wall-clock"), "{m}"),
+        other => panic!("expected timed-out, got {other:?}"),
+    }
+    assert!(
+        r.report.duration < Duration::from_secs(3),
+        "took {:?}",
+        r.report.duration
+    );
+}

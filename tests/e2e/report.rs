@@ -1,0 +1,140 @@
+//! The report plugin's CSV equals what the simulator's data says, computed
+//! here independently; every call carries the plugin's User-Agent.
+
+use easel_cli::{RunRequest, execute_run};
+use easel_runtime::{Limits, RunOutcome};
+use easel_tests::{add_bundled, canary_token, connect, home, sim_with_token};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_course_report_matches_the_simulators_data_for_a_school() {
+    let token = canary_token();
+    let sim = sim_with_token(&token).await;
+    let school = sim.with_data(|d| d.schools()[1].id);
+    let expected: Vec<Vec<String>> = sim.with_data(|d| {
+        let in_school = |mut a: u64| loop {
+            if a == school {
+                return true;
+            }
+            match d.accounts[&a].parent_account_id {
+                Some(p) => a = p,
+                None => return false,
+            }
+        };
+        let count = |course: u64, kind: &str| {
+            d.enrollments
+                .values()
+                .filter(|e| {
+                    e.course_id == course && e.kind == kind && e.enrollment_state == "active"
+                })
+                .count()
+        };
+        d.courses
+            .values()
+            .filter(|c| in_school(c.account_id) && c.workflow_state != "deleted")
+            .map(|c| {
+                vec![
+                    c.id.to_string(),
+                    c.sis_course_id.clone().unwrap_or_default(),
+                    c.course_code.clone(),
+                    c.name.clone(),
+                    c.account_id.to_string(),
+                    d.terms[&c.enrollment_term_id].name.clone(),
+                    c.workflow_state.clone(),
+                    count(c.id, "TeacherEnrollment").to_string(),
+                    count(c.id, "StudentEnrollment").to_string(),
+                ]
+            })
+            .collect()
+    });
+    assert!(expected.len() > 10, "the demo school has courses");
+    assert!(
+        expected.iter().any(|r| r[4] != school.to_string()),
+        "some courses live in the school's sub-account"
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let home = home(dir.path());
+    add_bundled(&home, &easel_bundled::COURSE_REPORT, school, false);
+    let conn = connect(sim, &token);
+    let runtime = home.runtime().unwrap();
+    let req = RunRequest {
+        plugin: "course-report".into(),
+        school,
+        dry_run: false,
+        params: vec![],
+        limits: Limits::default(),
+    };
+    let r = execute_run(&home, &conn, &runtime, req).await.unwrap();
+    assert_eq!(
+        r.report.outcome,
+        RunOutcome::Succeeded,
+        "log:\n{}",
+        r.report.log
+    );
+    assert_eq!(r.report.outputs.len(), 1);
+    let mut reader = csv::Reader::from_path(&r.report.outputs[0]).unwrap();
+    let header: Vec<String> = reader
+        .headers()
+        .unwrap()
+        .iter()
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(
+        header,
+        [
+            "course_id",
+            "sis_course_id",
+            "course_code",
+            "name",
+            "account_id",
+            "term",
+            "state",
+            "teachers",
+            "students"
+        ]
+    );
+    let rows: Vec<Vec<String>> = reader
+        .records()
+        .map(|rec| rec.unwrap().iter().map(str::to_owned).collect())
+        .collect();
+    assert_eq!(rows, expected);
+
+    // One list call per 100 courses, each with the plugin's User-Agent.
+    let sim = conn.sim.as_ref().unwrap();
+    let requests = sim.requests();
+    let plugin_calls: Vec<_> = requests
+        .iter()
+        .filter(|q| {
+            q.header("user-agent")
+                .is_some_and(|ua| ua.contains("plugin=course-report@"))
+        })
+        .collect();
+    assert_eq!(plugin_calls.len() as u32, r.report.calls);
+    let digest = home
+        .store
+        .find_plugin("course-report")
+        .unwrap()
+        .unwrap()
+        .digest;
+    let ua = format!(
+        "easel/{} (plugin=course-report@{}; run={}; school={school})",
+        env!("CARGO_PKG_VERSION"),
+        &digest[..12],
+        r.run_id
+    );
+    for q in plugin_calls {
+        assert_eq!(q.header("user-agent"), Some(ua.as_str()));
+        assert!(
+            q.query.contains("per_page=100"),
+            "per_page=100 on {}",
+            q.query
+        );
+        assert_eq!(q.path, format!("/api/v1/accounts/{school}/courses"));
+    }
+    let stored = home.store.run(&r.run_id).unwrap().unwrap();
+    assert_eq!(stored.status.as_str(), "succeeded");
+    assert_eq!(
+        stored.outputs,
+        vec![r.report.outputs[0].display().to_string()]
+    );
+}

@@ -1,0 +1,51 @@
+//! Test plugin that tries what its params say and reports what happened:
+//! `get`, `list` and `put` paths; it also looks for secrets in its
+//! environment, arguments and filesystem and prints to stdout/stderr, so the
+//! canary test can prove none of them holds the token.
+use easel_sdk::canvas::{self, Written};
+use easel_sdk::{Context, Error, Result, log, report};
+use serde_json::{Value, json};
+
+fn outcome(r: Result<Value>) -> Value {
+    match r {
+        Ok(v) => json!({ "ok": v }),
+        Err(Error::Canvas { error, .. }) => json!({ "error": format!("{error:?}") }),
+        Err(e) => json!({ "error": e.to_string() }),
+    }
+}
+
+fn run(cx: &Context) -> Result<()> {
+    let mut out = serde_json::Map::new();
+    if let Some(path) = cx.param("get") {
+        out.insert("get".into(), outcome(canvas::get::<Value>(path, &[])));
+    }
+    if let Some(path) = cx.param("list") {
+        let items: Result<Vec<Value>> = canvas::list::<Value>(path, &[]).collect();
+        out.insert("list".into(), outcome(items.map(|v| json!(v.len()))));
+    }
+    if let Some(path) = cx.param("put") {
+        let r = canvas::put(path, &json!({"course": {"event": "offer"}})).map(|w| match w {
+            Written::Sent(v) => json!({"sent": v}),
+            Written::Planned(n) => json!({"planned": n}),
+        });
+        out.insert("put".into(), outcome(r));
+    }
+    let env: Vec<(String, String)> = std::env::vars().collect();
+    let args: Vec<String> = std::env::args().collect();
+    let root = std::fs::read_dir("/")
+        .map(|d| d.count())
+        .map_err(|e| e.to_string());
+    out.insert("env".into(), json!(env));
+    out.insert("args".into(), json!(args));
+    out.insert("fs_root".into(), json!(format!("{root:?}")));
+    println!("probe stdout: school {}", cx.school_id());
+    eprintln!("probe stderr: run {}", cx.run_id());
+    log::info(format!("probe done: {}", Value::Object(out.clone())));
+    report::json("probe.json", &Value::Object(out))?;
+    if cx.param_bool("fail")? {
+        return Err(Error::Other("probe asked to fail".into()));
+    }
+    Ok(())
+}
+
+easel_sdk::plugin!(run);
