@@ -202,8 +202,12 @@ async fn terms(State(s): St, Path(id): Path<String>, RawQuery(q): RawQuery) -> R
 fn course_json(inst: &Institution, c: &Course, include: &[&str]) -> Value {
     let mut v = serde_json::to_value(c).unwrap_or(Value::Null);
     if let Value::Object(map) = &mut v {
-        if include.contains(&"term") {
-            if let Some(t) = inst.terms.get(&c.enrollment_term_id) {
+        if let Some(t) = inst
+            .terms
+            .get(&c.enrollment_term_id)
+            .filter(|_| include.contains(&"term"))
+        {
+            {
                 map.insert("term".into(), json!({"id": t.id, "name": t.name, "start_at": t.start_at, "end_at": t.end_at, "workflow_state": t.workflow_state}));
             }
         }
@@ -290,15 +294,15 @@ fn course_fields(
     headers: &HeaderMap,
     body: &[u8],
     query: &[(String, String)],
-) -> Result<serde_json::Map<String, Value>, Response> {
+) -> Result<serde_json::Map<String, Value>, Box<Response>> {
     let json_body = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("application/json"));
     let mut fields = serde_json::Map::new();
     if json_body {
-        let v: Value =
-            serde_json::from_slice(body).map_err(|_| bad_request("body", "is not valid JSON"))?;
+        let v: Value = serde_json::from_slice(body)
+            .map_err(|_| Box::new(bad_request("body", "is not valid JSON")))?;
         if let Some(Value::Object(c)) = v.get("course") {
             fields.extend(c.clone());
         }
@@ -326,7 +330,7 @@ async fn course_update(
     let q = query_pairs(q.as_deref());
     let fields = match course_fields(&headers, &body, &q) {
         Ok(f) => f,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let mut inst = s.data.write().unwrap_or_else(|p| p.into_inner());
     let Some(cid) = resolve_course(&inst, &id) else {

@@ -131,3 +131,47 @@ async fn a_writer_with_a_read_only_grant_is_refused_naming_the_missing_grant() {
             .is_none_or(|ua| !ua.contains("plugin=course-publisher"))
     }));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_stops_at_its_call_budget() {
+    let token = canary_token();
+    let sim = sim_with_token(&token).await;
+    let school = sim.with_data(|d| d.schools()[0].id);
+    let dir = tempfile::tempdir().unwrap();
+    let home = home(dir.path());
+    // The test manifest allows 50 calls per run.
+    add_and_approve(&home, programs::TEST_BENCH_GET, "bench-get", school, false);
+    let conn = connect(sim, &token);
+    let runtime = home.runtime().unwrap();
+    let r = execute_run(
+        &home,
+        &conn,
+        &runtime,
+        RunRequest {
+            plugin: "bench-get".into(),
+            school,
+            dry_run: false,
+            params: vec![
+                ("n".into(), "60".into()),
+                ("path".into(), format!("/api/v1/accounts/{school}")),
+            ],
+            limits: Limits::default(),
+        },
+    )
+    .await
+    .unwrap();
+    match &r.report.outcome {
+        RunOutcome::Failed(m) => assert!(m.contains("budget exhausted"), "{m}"),
+        other => panic!("expected the budget to stop the run, got {other:?}"),
+    }
+    assert_eq!(r.report.calls, 50);
+    let sent = conn.sim.as_ref().unwrap().requests();
+    assert_eq!(
+        sent.iter()
+            .filter(|q| q
+                .header("user-agent")
+                .is_some_and(|ua| ua.contains("plugin=bench-get@")))
+            .count(),
+        50
+    );
+}

@@ -137,10 +137,7 @@ async fn the_token_appears_only_in_authorization_headers() {
         texts.push(format!("{e:?}"));
     }
     texts.push(format!("{:?}", conn.client));
-    texts.push(format!(
-        "{}",
-        serde_json::to_string(&home.store.runs(100).unwrap()).unwrap()
-    ));
+    texts.push(serde_json::to_string(&home.store.runs(100).unwrap()).unwrap());
 
     // The plugin saw its environment, arguments and filesystem: none holds it.
     let probe: serde_json::Value =

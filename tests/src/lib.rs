@@ -72,6 +72,10 @@ type = "string"
 [params.fail]
 type = "boolean"
 default = false
+[params.n]
+type = "integer"
+[params.path]
+type = "string"
 "#
     )
 }

@@ -1,6 +1,8 @@
 //! The client with a fake transport: what it sends, and what it refuses to
 //! send.
 
+#![allow(clippy::unwrap_used)] // test helpers fail loudly
+
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;

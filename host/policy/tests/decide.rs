@@ -1,6 +1,8 @@
 //! Table-driven tests of the foundation policy: each row is one call, its
 //! resolved targets, and the expected rule (or allow).
 
+#![allow(clippy::expect_used, clippy::panic)] // test code fails loudly
+
 use easel_policy::{Decision, Grant, Method, ObjectKey, ObjectKind, Operation, Rule, decide};
 
 /// School 10 has sub-account 11; school 20 is another school; 1 is the root.
@@ -40,8 +42,9 @@ fn check(
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
-    let body: Option<serde_json::Value> =
-        body.map(|b| serde_json::from_str(b).expect("test body is JSON"));
+    let body: Option<serde_json::Value> = body.map(|b| {
+        serde_json::from_str(b).unwrap_or_else(|e| panic!("test body {b} is not JSON: {e}"))
+    });
     let mut op = match Operation::new(method, path, query, body.as_ref(), seq) {
         Ok(op) => op,
         Err(_) => return Err(Rule::PathForm),
@@ -57,8 +60,19 @@ fn check(
 
 use Method::{Delete, Get, Post, Put};
 
+/// (name, write granted, method, path, query, body, expected denial)
+type Case = (
+    &'static str,
+    bool,
+    Method,
+    &'static str,
+    &'static [(&'static str, &'static str)],
+    Option<&'static str>,
+    Option<Rule>,
+);
+
 #[rustfmt::skip]
-const CASES: &[(&str, bool, Method, &str, &[(&str, &str)], Option<&str>, Option<Rule>)] = &[
+const CASES: &[Case] = &[
     // name, write granted, method, path, query, body, expected denial
     ("the_school_account_itself_is_allowed", false, Get, "/api/v1/accounts/10", &[], None, None),
     ("courses_of_the_school_are_allowed", false, Get, "/api/v1/accounts/10/courses", &[("per_page", "100")], None, None),

@@ -1,5 +1,7 @@
 //! Manifest parsing is strict and parameters are checked against it.
 
+#![allow(clippy::expect_used, clippy::panic)] // test code fails loudly
+
 use easel_policy::{Capability, Manifest, ManifestError};
 
 const GOOD: &str = r#"

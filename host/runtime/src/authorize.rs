@@ -39,8 +39,8 @@ impl RunState {
         })
     }
 
-    /// Place every object the call names, then ask the policy. Counts the
-    /// call against the budget when allowed; records the denial otherwise.
+    /// Place every object the call names, then ask the policy. Records the
+    /// denial when refused; `send`/`follow` count the calls actually sent.
     pub(crate) async fn authorize(&mut self, op: &mut Operation) -> Result<(), CanvasError> {
         for target in &mut op.targets {
             match self
@@ -60,12 +60,11 @@ impl RunState {
                 }
             }
         }
-        op.seq = self.calls + 1;
+        // Planned writes count against the budget too, so a dry run
+        // predicts whether the live run fits.
+        op.seq = self.calls + self.plan.len() as u32 + 1;
         match decide(&self.grant, op) {
-            Decision::Allow => {
-                self.calls += 1;
-                Ok(())
-            }
+            Decision::Allow => Ok(()),
             Decision::Deny(d) => {
                 self.denied += 1;
                 log_line(
@@ -113,6 +112,7 @@ impl RunState {
                     .await
             }
         };
+        self.calls += 1;
         let resp = tokio::time::timeout_at(self.deadline, fut)
             .await
             .map_err(|_| {
@@ -129,6 +129,7 @@ impl RunState {
         &mut self,
         next: &str,
     ) -> Result<(String, Option<String>), CanvasError> {
+        self.calls += 1;
         let resp = tokio::time::timeout_at(self.deadline, self.client.follow(&self.tag, next))
             .await
             .map_err(|_| {

@@ -69,7 +69,7 @@ pub struct RunReport {
     pub outcome: RunOutcome,
     /// Wall time.
     pub duration: Duration,
-    /// Canvas calls the plugin made that were allowed (sent or planned).
+    /// Canvas calls the plugin made that were allowed and sent.
     pub calls: u32,
     /// Calls the policy denied.
     pub denied: u32,

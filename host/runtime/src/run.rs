@@ -194,6 +194,16 @@ impl Runtime {
                 limits.wall
             )),
         };
+        if s.directory.lookups > 0 {
+            log_line(
+                &log,
+                "[easel]",
+                &format!(
+                    "{} lookup call(s) listed the school's own subtree to place the objects the plugin named",
+                    s.directory.lookups
+                ),
+            );
+        }
         if let Some(e) = outcome.error() {
             log_line(&log, "[easel]", &format!("run {}: {e}", outcome.status()));
         }

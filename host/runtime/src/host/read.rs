@@ -65,13 +65,15 @@ impl HostPages for RunState {
         let next = stream.next.take();
         let first = !stream.started;
         stream.started = true;
-        if let Some(url) = &next {
-            if !same_path(url, &op.path.as_string()) {
-                return Ok(Err(CanvasError::Denied(Denial {
-                    rule: "pagination".into(),
-                    reason: format!("Canvas's next link left {}; not followed", op.path),
-                })));
-            }
+        if let Some(url) = next
+            .as_deref()
+            .filter(|u| !same_path(u, &op.path.as_string()))
+        {
+            let shown: String = url.chars().take(120).collect();
+            return Ok(Err(CanvasError::Denied(Denial {
+                rule: "pagination".into(),
+                reason: format!("Canvas's next link {shown} left {}; not followed", op.path),
+            })));
         }
         if let Err(e) = self.authorize(&mut op).await {
             return Ok(Err(e));
