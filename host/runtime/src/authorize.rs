@@ -113,14 +113,7 @@ impl RunState {
             }
         };
         self.calls += 1;
-        let resp = tokio::time::timeout_at(self.deadline, fut)
-            .await
-            .map_err(|_| {
-                CanvasError::Upstream(UpstreamError {
-                    status: 0,
-                    body: "the run's time limit ended the call".into(),
-                })
-            })?;
+        let resp = tokio::time::timeout_at(self.deadline, fut).await;
         self.answer(resp)
     }
 
@@ -130,21 +123,28 @@ impl RunState {
         next: &str,
     ) -> Result<(String, Option<String>), CanvasError> {
         self.calls += 1;
-        let resp = tokio::time::timeout_at(self.deadline, self.client.follow(&self.tag, next))
-            .await
-            .map_err(|_| {
-                CanvasError::Upstream(UpstreamError {
-                    status: 0,
-                    body: "the run's time limit ended the call".into(),
-                })
-            })?;
+        let resp =
+            tokio::time::timeout_at(self.deadline, self.client.follow(&self.tag, next)).await;
         self.answer(resp)
     }
 
+    /// Map Canvas's answer (or the lack of one before the run's deadline).
     fn answer(
         &mut self,
-        resp: Result<easel_canvas::Response, easel_canvas::ClientError>,
+        resp: Result<
+            Result<easel_canvas::Response, easel_canvas::ClientError>,
+            tokio::time::error::Elapsed,
+        >,
     ) -> Result<(String, Option<String>), CanvasError> {
+        let resp = match resp {
+            Err(_) => {
+                return Err(CanvasError::Upstream(UpstreamError {
+                    status: 0,
+                    body: "the run's time limit ended the call".into(),
+                }));
+            }
+            Ok(r) => r,
+        };
         let resp = match resp {
             Ok(r) => r,
             Err(e @ easel_canvas::ClientError::OffOrigin { .. }) => {

@@ -67,7 +67,9 @@ pub fn build_guests(repo: &Path) -> Vec<Artifact> {
         .join("guests");
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut cmd = Command::new(cargo);
-    cmd.args(["build", "--release", "--workspace", "--target", TARGET])
+    // Run from the guest workspace so its .cargo/config.toml applies.
+    cmd.current_dir(&guests)
+        .args(["build", "--release", "--workspace", "--target", TARGET])
         .arg("--manifest-path")
         .arg(guests.join("Cargo.toml"))
         .arg("--target-dir")
