@@ -6,10 +6,12 @@
 //! shapes (see shared/CANVAS.md). Every request it receives is recorded so
 //! tests can prove what did, and did not, reach Canvas.
 
+mod auth;
 mod data;
 mod http_util;
 mod routes;
 mod server;
 
+pub use auth::ACCESS_TOKEN_LIFETIME;
 pub use data::{Account, Course, Enrollment, Institution, Preset, Section, Term, User};
-pub use server::{RecordedRequest, SimConfig, SimHandle, Simulator};
+pub use server::{Faults, RecordedRequest, SimConfig, SimHandle, Simulator};

@@ -11,6 +11,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde_json::{Value, json};
 
+use crate::auth::Rejection;
 use crate::data::{Course, Institution};
 use crate::http_util::{
     bad_request, invalid_token, not_found, page_of, paginate, query_pairs, unauthenticated,
@@ -25,6 +26,7 @@ const MAX_BODY: usize = 8 * 1024 * 1024;
 
 pub(crate) fn router(state: Arc<SimState>) -> Router {
     Router::new()
+        .route("/login/oauth2/token", axum::routing::post(oauth_token))
         .route("/api/v1/users/self", get(user_self))
         .route("/api/v1/users/{id}", get(user_show))
         .route("/api/v1/accounts", get(accounts_index))
@@ -69,28 +71,70 @@ async fn record_and_authenticate(State(state): St, req: Request, next: Next) -> 
     if let Ok(mut log) = state.log.lock() {
         log.push(recorded);
     }
-    if let Some(r) = authenticate(&state, &parts.headers) {
-        return r;
+    if parts.uri.path() == "/login/oauth2/token" {
+        return next
+            .run(Request::from_parts(parts, Body::from(bytes)))
+            .await;
     }
-    next.run(Request::from_parts(parts, Body::from(bytes)))
-        .await
+    if let Some(target) = state.faults().redirect_to {
+        let location = format!("{target}{}", parts.uri);
+        return (StatusCode::FOUND, [(header::LOCATION, location)]).into_response();
+    }
+    let user = match authenticate(&state, &parts.headers) {
+        Ok(user) => user,
+        Err(answer) => return answer(),
+    };
+    let mut req = Request::from_parts(parts, Body::from(bytes));
+    req.extensions_mut().insert(Caller(user));
+    next.run(req).await
 }
 
-fn authenticate(state: &SimState, headers: &HeaderMap) -> Option<Response> {
+/// The authenticated user of a request.
+#[derive(Debug, Clone, Copy)]
+struct Caller(u64);
+
+/// The caller's user, or the response Canvas gives instead.
+fn authenticate(state: &SimState, headers: &HeaderMap) -> Result<u64, fn() -> Response> {
     if headers.get(header::USER_AGENT).is_none() {
-        return Some(unauthorized());
+        return Err(unauthorized);
     }
-    let Some(auth) = headers
+    let token = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-    else {
-        return Some(unauthenticated());
-    };
-    let token = auth.strip_prefix("Bearer ").map(str::trim).unwrap_or("");
-    if state.tokens.contains_key(token) {
-        None
-    } else {
-        Some(invalid_token())
+        .map(|a| a.strip_prefix("Bearer ").map(str::trim).unwrap_or(""));
+    match state.auth().authenticate(token, state.clock.now()) {
+        Ok(user) => Ok(user),
+        Err(Rejection::Missing) => Err(unauthenticated),
+        Err(Rejection::Invalid) => Err(invalid_token),
+    }
+}
+
+/// `POST /login/oauth2/token` with `grant_type=refresh_token`.
+async fn oauth_token(State(s): St, body: axum::body::Bytes) -> Response {
+    let form: std::collections::HashMap<String, String> =
+        url::form_urlencoded::parse(&body).into_owned().collect();
+    let now = s.clock.now();
+    let result = s.auth().refresh(&form, now);
+    match result {
+        Ok((access, user_id)) => {
+            let name = read_data(&s)
+                .users
+                .get(&user_id)
+                .map(|u| u.name.clone())
+                .unwrap_or_default();
+            axum::Json(json!({
+                "access_token": access,
+                "token_type": "Bearer",
+                "user": {"id": user_id, "name": name},
+                "expires_in": crate::auth::ACCESS_TOKEN_LIFETIME.as_secs(),
+            }))
+            .into_response()
+        }
+        Err((status, body)) => (
+            StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST),
+            axum::Json(body),
+        )
+            .into_response(),
     }
 }
 
@@ -123,8 +167,11 @@ fn resolve_course(inst: &Institution, raw: &str) -> Option<u64> {
     raw.parse().ok().filter(|id| inst.courses.contains_key(id))
 }
 
-async fn user_self(State(s): St) -> Response {
-    user_show(State(s), Path(crate::data::ADMIN_USER_ID.to_string())).await
+async fn user_self(
+    State(s): St,
+    axum::Extension(Caller(user)): axum::Extension<Caller>,
+) -> Response {
+    user_show(State(s), Path(user.to_string())).await
 }
 
 async fn user_show(State(s): St, Path(id): Path<String>) -> Response {
@@ -144,7 +191,7 @@ async fn accounts_index(State(s): St, RawQuery(q): RawQuery) -> Response {
         .values()
         .filter(|a| a.parent_account_id.is_none())
         .collect();
-    paginate(&s.base_url, "/api/v1/accounts", &q, &roots)
+    paginate(&s.link_base(), "/api/v1/accounts", &q, &roots)
 }
 
 async fn account_show(State(s): St, Path(id): Path<String>) -> Response {
@@ -175,7 +222,7 @@ async fn sub_accounts(State(s): St, Path(id): Path<String>, RawQuery(q): RawQuer
         })
         .collect();
     paginate(
-        &s.base_url,
+        &s.link_base(),
         &format!("/api/v1/accounts/{id}/sub_accounts"),
         &q,
         &subs,
@@ -191,7 +238,7 @@ async fn terms(State(s): St, Path(id): Path<String>, RawQuery(q): RawQuery) -> R
     let terms: Vec<_> = inst.terms.values().collect();
     // Canvas wraps this list; the Link header still describes the pages.
     let (headers, page) = page_of(
-        &s.base_url,
+        &s.link_base(),
         &format!("/api/v1/accounts/{account}/terms"),
         &q,
         &terms,
@@ -271,7 +318,7 @@ async fn account_courses(State(s): St, Path(id): Path<String>, RawQuery(q): RawQ
         .map(|c| course_json(&inst, c, &include))
         .collect();
     paginate(
-        &s.base_url,
+        &s.link_base(),
         &format!("/api/v1/accounts/{account}/courses"),
         &q,
         &courses,
@@ -383,7 +430,7 @@ async fn course_sections(State(s): St, Path(id): Path<String>, RawQuery(q): RawQ
         .filter(|x| x.course_id == cid)
         .collect();
     paginate(
-        &s.base_url,
+        &s.link_base(),
         &format!("/api/v1/courses/{cid}/sections"),
         &q,
         &sections,
@@ -416,7 +463,7 @@ async fn course_enrollments(
         })
         .collect();
     paginate(
-        &s.base_url,
+        &s.link_base(),
         &format!("/api/v1/courses/{cid}/enrollments"),
         &q,
         &list,

@@ -1,13 +1,12 @@
 //! Starting the simulator and observing what it received.
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, RwLock};
 
-use rand::Rng;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
+use crate::auth::{Auth, Clock, random_string};
 use crate::data::{ADMIN_USER_ID, Institution, Preset};
 use crate::routes;
 
@@ -60,12 +59,40 @@ impl RecordedRequest {
     }
 }
 
+/// Misbehaviour on demand, for reliability and security tests.
+#[derive(Debug, Clone, Default)]
+pub struct Faults {
+    /// Pagination links point to this origin instead of the simulator's.
+    pub next_link_origin: Option<String>,
+    /// Every API request is answered `302 Found` to this origin.
+    pub redirect_to: Option<String>,
+}
+
 /// Shared state behind the routes.
 pub(crate) struct SimState {
     pub(crate) data: RwLock<Institution>,
-    pub(crate) tokens: HashMap<String, u64>,
+    pub(crate) auth: Mutex<Auth>,
+    pub(crate) clock: Clock,
+    pub(crate) faults: Mutex<Faults>,
     pub(crate) log: Mutex<Vec<RecordedRequest>>,
     pub(crate) base_url: String,
+}
+
+impl SimState {
+    pub(crate) fn auth(&self) -> std::sync::MutexGuard<'_, Auth> {
+        self.auth.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub(crate) fn faults(&self) -> Faults {
+        self.faults.lock().map(|f| f.clone()).unwrap_or_default()
+    }
+
+    /// The origin pagination links use (the simulator's, unless faulted).
+    pub(crate) fn link_base(&self) -> String {
+        self.faults()
+            .next_link_origin
+            .unwrap_or_else(|| self.base_url.clone())
+    }
 }
 
 /// The simulator's entry point.
@@ -85,12 +112,16 @@ impl Simulator {
         let listener = TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], config.port))).await?;
         let addr = listener.local_addr()?;
         let url = format!("http://{addr}");
-        let admin_token = config.admin_token.unwrap_or_else(random_token);
-        let mut tokens = HashMap::new();
-        tokens.insert(admin_token.clone(), ADMIN_USER_ID);
+        let admin_token = config
+            .admin_token
+            .unwrap_or_else(|| format!("7~{}", random_string(64)));
+        let mut auth = Auth::default();
+        auth.add_token(&admin_token, ADMIN_USER_ID, None);
         let state = Arc::new(SimState {
             data: RwLock::new(Institution::generate(config.preset, config.seed)),
-            tokens,
+            auth: Mutex::new(auth),
+            clock: Clock::new(),
+            faults: Mutex::new(Faults::default()),
             log: Mutex::new(Vec::new()),
             base_url: url.clone(),
         });
@@ -109,16 +140,6 @@ impl Simulator {
     }
 }
 
-/// A Canvas-looking token: `<shard>~<64 alphanumerics>`.
-fn random_token() -> String {
-    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
-    let mut rng = rand::rng();
-    let body: String = (0..64)
-        .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
-        .collect();
-    format!("7~{body}")
-}
-
 impl SimHandle {
     /// Base URL, e.g. `http://127.0.0.1:41234`.
     pub fn url(&self) -> &str {
@@ -133,6 +154,46 @@ impl SimHandle {
     /// Every request received so far.
     pub fn requests(&self) -> Vec<RecordedRequest> {
         self.state.log.lock().map(|l| l.clone()).unwrap_or_default()
+    }
+
+    /// Accept `token` for `user_id` (no expiry), like a manually generated
+    /// user token.
+    pub fn add_token(&self, token: &str, user_id: u64) {
+        self.state.auth().add_token(token, user_id, None);
+    }
+
+    /// Stop accepting `token`.
+    pub fn revoke_token(&self, token: &str) {
+        self.state.auth().revoke(token);
+    }
+
+    /// Register a developer key: (client id, client secret).
+    pub fn add_developer_key(&self) -> (String, String) {
+        self.state.auth().add_developer_key()
+    }
+
+    /// Issue an OAuth2 access token (one hour) and refresh token for
+    /// `user_id` under a developer key.
+    pub fn issue_oauth_token(&self, client_id: &str, user_id: u64) -> (String, String) {
+        let now = self.state.clock.now();
+        self.state.auth().issue(client_id, user_id, now)
+    }
+
+    /// Move the simulator's clock forward (token expiry).
+    pub fn advance_clock(&self, by: std::time::Duration) {
+        self.state.clock.advance(by);
+    }
+
+    /// Successful refresh grants so far.
+    pub fn refresh_count(&self) -> u64 {
+        self.state.auth().refreshes
+    }
+
+    /// Switch misbehaviour on or off.
+    pub fn set_faults(&self, faults: Faults) {
+        if let Ok(mut f) = self.state.faults.lock() {
+            *f = faults;
+        }
     }
 
     /// Forget the recorded requests.

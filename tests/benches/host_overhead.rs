@@ -43,7 +43,7 @@ async fn bench() {
     let cache = tempfile::tempdir().unwrap();
     let runtime = Runtime::new(EngineOptions::new(cache.path())).unwrap();
     let transport = Arc::new(ReqwestTransport::new(Duration::from_secs(30)).unwrap());
-    let client = CanvasClient::new(
+    let client = CanvasClient::with_token(
         sim.url(),
         Token::new(SecretString::from(token.clone())),
         transport,

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use url::Url;
 
+use crate::credential::{CredentialError, Credentials, StaticCredentials};
 use crate::link::next_link;
 use crate::token::Token;
 use crate::transport::{Transport, TransportError};
@@ -68,6 +69,9 @@ pub struct Response {
     pub request_cost: Option<f64>,
     /// `x-rate-limit-remaining`, if sent.
     pub rate_limit_remaining: Option<f64>,
+    /// Scheme, host and port of a redirect's `Location`, if Canvas sent one
+    /// (never followed).
+    pub redirect_origin: Option<String>,
 }
 
 impl Response {
@@ -94,6 +98,9 @@ pub enum ClientError {
     /// No HTTP answer.
     #[error("Canvas did not answer: {0}")]
     Transport(#[from] TransportError),
+    /// No usable token (e.g. a refresh was refused).
+    #[error("no usable Canvas token: {0}")]
+    Credentials(#[from] CredentialError),
 }
 
 /// The single choke point for outbound requests to one Canvas origin with
@@ -101,7 +108,7 @@ pub enum ClientError {
 #[derive(Clone)]
 pub struct CanvasClient {
     origin: Url,
-    token: Token,
+    credentials: Arc<dyn Credentials>,
     transport: Arc<dyn Transport>,
 }
 
@@ -109,17 +116,26 @@ impl std::fmt::Debug for CanvasClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("CanvasClient")
             .field("origin", &self.origin.as_str())
-            .field("token", &self.token)
+            .field("credentials", &"<redacted>")
             .finish()
     }
 }
 
 impl CanvasClient {
+    /// A client for `base_url` with one fixed token.
+    pub fn with_token(
+        base_url: &str,
+        token: Token,
+        transport: Arc<dyn Transport>,
+    ) -> Result<Self, ClientError> {
+        Self::new(base_url, Arc::new(StaticCredentials(token)), transport)
+    }
+
     /// A client for `base_url` (e.g. `https://district.instructure.com`);
     /// only its scheme, host and port are kept.
     pub fn new(
         base_url: &str,
-        token: Token,
+        credentials: Arc<dyn Credentials>,
         transport: Arc<dyn Transport>,
     ) -> Result<Self, ClientError> {
         let parsed =
@@ -133,7 +149,7 @@ impl CanvasClient {
             .map_err(|e| ClientError::BadUrl(e.to_string()))?;
         Ok(Self {
             origin,
-            token,
+            credentials,
             transport,
         })
     }
@@ -186,7 +202,9 @@ impl CanvasClient {
     }
 
     /// Every request passes here: origin re-check, then credential and
-    /// User-Agent, then the transport.
+    /// User-Agent, then the transport. A 401 "invalid access token" is
+    /// retried once with a renewed token (refreshed or rotated); Canvas did
+    /// not act on the rejected request, so this is safe for writes too.
     async fn dispatch(
         &self,
         tag: &CallTag,
@@ -194,48 +212,63 @@ impl CanvasClient {
         url: Url,
         json_body: Option<Bytes>,
     ) -> Result<Response, ClientError> {
-        if url.origin() != self.origin.origin() || url.username() != "" || url.password().is_some()
+        if url.origin() != self.origin.origin()
+            || !url.username().is_empty()
+            || url.password().is_some()
         {
             return Err(ClientError::OffOrigin {
                 url: format!("{}{}", url.origin().ascii_serialization(), url.path()),
                 origin: self.origin(),
             });
         }
-        let auth = self.token.bearer_header().ok_or_else(|| {
-            ClientError::BadUrl("the token has characters a header cannot carry".into())
-        })?;
-        let ua = http::HeaderValue::from_str(&tag.user_agent())
-            .map_err(|_| ClientError::BadUrl("plugin id cannot appear in a User-Agent".into()))?;
-        let has_body = json_body.is_some();
-        let mut req = http::Request::new(json_body.unwrap_or_default());
-        *req.method_mut() = method.clone();
-        *req.uri_mut() = url.as_str().parse().map_err(|_| {
+        let uri: http::Uri = url.as_str().parse().map_err(|_| {
             ClientError::BadUrl(format!(
                 "{}{}",
                 url.origin().ascii_serialization(),
                 url.path()
             ))
         })?;
-        let headers = req.headers_mut();
-        headers.insert(http::header::AUTHORIZATION, auth);
-        headers.insert(http::header::USER_AGENT, ua);
-        headers.insert(
-            http::header::ACCEPT,
-            http::HeaderValue::from_static("application/json"),
-        );
-        if has_body {
+        let ua = http::HeaderValue::from_str(&tag.user_agent())
+            .map_err(|_| ClientError::BadUrl("plugin id cannot appear in a User-Agent".into()))?;
+        let build = |token: &Token| -> Result<http::Request<Bytes>, ClientError> {
+            let auth = token.bearer_header().ok_or_else(|| {
+                ClientError::BadUrl("the token has characters a header cannot carry".into())
+            })?;
+            let mut req = http::Request::new(json_body.clone().unwrap_or_default());
+            *req.method_mut() = method.clone();
+            *req.uri_mut() = uri.clone();
+            let headers = req.headers_mut();
+            headers.insert(http::header::AUTHORIZATION, auth);
+            headers.insert(http::header::USER_AGENT, ua.clone());
             headers.insert(
-                http::header::CONTENT_TYPE,
+                http::header::ACCEPT,
                 http::HeaderValue::from_static("application/json"),
             );
-        }
+            if json_body.is_some() {
+                headers.insert(
+                    http::header::CONTENT_TYPE,
+                    http::HeaderValue::from_static("application/json"),
+                );
+            }
+            Ok(req)
+        };
         tracing::debug!(method = %method, path = url.path(), ua = %tag.user_agent(), "canvas request");
-        let resp = self.transport.send(req).await?;
+        let credential = self.credentials.current().await?;
+        let mut resp = self.transport.send(build(&credential.token)?).await?;
+        if is_invalid_token(&resp)
+            && let Some(newer) = self.credentials.renew(credential.generation).await?
+        {
+            tracing::debug!(method = %method, path = url.path(), "retrying with a renewed token");
+            resp = self.transport.send(build(&newer.token)?).await?;
+        }
         let header = |name: &str| resp.headers().get(name).and_then(|v| v.to_str().ok());
         let next = header("link").and_then(next_link).map(str::to_owned);
         let request_cost = header("x-request-cost").and_then(|v| v.trim().parse().ok());
         let rate_limit_remaining =
             header("x-rate-limit-remaining").and_then(|v| v.trim().parse().ok());
+        let redirect_origin = header("location")
+            .and_then(|l| url.join(l).ok())
+            .map(|u| u.origin().ascii_serialization());
         let status = resp.status().as_u16();
         tracing::debug!(method = %method, path = url.path(), status, "canvas response");
         Ok(Response {
@@ -244,6 +277,15 @@ impl CanvasClient {
             next,
             request_cost,
             rate_limit_remaining,
+            redirect_origin,
         })
     }
+}
+
+/// Canvas's answer to an invalid or expired token: 401 with
+/// `WWW-Authenticate` (a missing scope is a 401 without it).
+fn is_invalid_token(resp: &http::Response<Bytes>) -> bool {
+    resp.status() == http::StatusCode::UNAUTHORIZED
+        && (resp.headers().contains_key(http::header::WWW_AUTHENTICATE)
+            || String::from_utf8_lossy(resp.body()).contains("Invalid access token"))
 }

@@ -9,11 +9,16 @@
 #![deny(missing_docs)]
 
 mod client;
+mod credential;
 mod link;
 mod token;
 mod transport;
 
 pub use client::{CallTag, CanvasClient, ClientError, Response, USER_AGENT_PRODUCT};
+pub use credential::{
+    Credential, CredentialError, Credentials, OAuthCredentials, OAuthGrant, OnRefresh,
+    StaticCredentials,
+};
 pub use link::next_link;
 pub use token::Token;
 pub use transport::{BoxFuture, OutboundRequest, ReqwestTransport, Transport, TransportError};

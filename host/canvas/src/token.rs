@@ -15,6 +15,11 @@ impl Token {
         Self(secret)
     }
 
+    /// The secret itself, for the OAuth2 refresh form (to the pinned origin).
+    pub(crate) fn expose(&self) -> &str {
+        self.0.expose_secret()
+    }
+
     /// The `Authorization` header value, marked sensitive so HTTP libraries
     /// do not log it.
     pub(crate) fn bearer_header(&self) -> Option<http::HeaderValue> {

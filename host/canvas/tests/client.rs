@@ -37,7 +37,7 @@ impl Transport for Fake {
 const SECRET: &str = "7~fake-secret-token";
 
 fn client(fake: Arc<Fake>) -> CanvasClient {
-    CanvasClient::new(
+    CanvasClient::with_token(
         "https://canvas.example.edu/ignored/path",
         Token::new(SecretString::from(SECRET)),
         fake,

@@ -48,6 +48,24 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Canvas instances: add, list, remove.
+    Instance {
+        /// What to do with instances.
+        #[command(subcommand)]
+        command: InstanceCommand,
+    },
+    /// Canvas tokens, sealed in the vault: add, list, check, rotate, remove.
+    Token {
+        /// What to do with tokens.
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
+    /// The vault's master key.
+    Vault {
+        /// What to do with the vault.
+        #[command(subcommand)]
+        command: VaultCommand,
+    },
     /// List the schools (sub-accounts of the root account) in Canvas.
     Schools {
         /// Machine-readable output.
@@ -103,6 +121,83 @@ pub enum PluginCommand {
         #[arg(long)]
         by: Option<String>,
     },
+}
+
+/// Instance commands.
+#[derive(Debug, Subcommand)]
+pub enum InstanceCommand {
+    /// Add a Canvas instance by its URL.
+    Add {
+        /// Name, e.g. prod, test, beta.
+        name: String,
+        /// Its origin, e.g. https://district.instructure.com.
+        #[arg(long)]
+        url: String,
+        /// This instance is refreshed from another (Canvas test and beta
+        /// are copies of production) and accepts its tokens.
+        #[arg(long)]
+        copy_of: Option<String>,
+    },
+    /// List instances.
+    List {
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove an instance that has no tokens.
+    Remove {
+        /// Its name.
+        name: String,
+    },
+}
+
+/// Token commands. Secrets are read from standard input or a prompt that
+/// does not echo, never from arguments or the environment.
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Add a token: a user access token, or with --oauth2-client-id a
+    /// developer-key grant (client secret, then refresh token).
+    Add {
+        /// Its id, e.g. prod-admin. Give the instance with --instance.
+        id: String,
+        /// Developer key id: the token is an OAuth2 grant easel refreshes.
+        #[arg(long)]
+        oauth2_client_id: Option<String>,
+        /// When the token expires (as Canvas shows it), for the listing.
+        #[arg(long)]
+        expires_at: Option<String>,
+    },
+    /// List tokens: id, instance, kind, keyed fingerprint, dates.
+    List {
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Call /api/v1/users/self and show whose token it is.
+    Check {
+        /// Token id.
+        id: String,
+    },
+    /// Replace a token's secret in place; grants keep working.
+    Rotate {
+        /// Token id.
+        id: String,
+    },
+    /// Remove a token (refused while grants use it, unless --force).
+    Remove {
+        /// Token id.
+        id: String,
+        /// Also disable the grants that use it.
+        #[arg(long)]
+        force: bool,
+    },
+}
+
+/// Vault commands.
+#[derive(Debug, Subcommand)]
+pub enum VaultCommand {
+    /// Re-encrypt every token under a new master key, atomically.
+    Rekey,
 }
 
 /// `easel run` arguments.

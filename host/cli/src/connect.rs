@@ -1,47 +1,51 @@
 //! Which Canvas a command talks to, and with which token.
 //!
-//! Until instances and the vault land, a command talks either to the
-//! embedded simulator (the default, so everything works on a fresh machine)
-//! or to `--canvas-url` with a token read from a `0600` file given by
-//! `--token-file`. The token is never taken from argv or the environment.
+//! An instance is a named Canvas origin (`easel instance add`); a token is a
+//! sealed secret pinned to an instance (`easel token add`). With no
+//! instance configured, or with `--instance sim`, commands talk to the
+//! embedded simulator, so everything works on a fresh machine.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use easel_canvas::{CallTag, CanvasClient, ReqwestTransport, Token};
+use easel_canvas::{CallTag, CanvasClient, ReqwestTransport, Token, Transport};
 use easel_sim::{SimConfig, SimHandle, Simulator};
+use easel_store::InstanceRow;
 use secrecy::SecretString;
 use serde::Deserialize;
 
 use crate::error::{CliError, Outcome};
+use crate::home::Home;
 
 /// Per-request timeout towards Canvas.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// Where Canvas is.
+/// Name of the built-in embedded simulator instance.
+pub const SIM_INSTANCE: &str = "sim";
+
+/// Where Canvas is, and with which token.
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct ConnectOptions {
-    /// Canvas base URL, e.g. https://district.instructure.com (default: the
-    /// embedded simulator).
-    #[arg(long, global = true, requires = "token_file")]
-    pub canvas_url: Option<String>,
-    /// File holding the Canvas API token (must be mode 0600).
+    /// Canvas instance (see `easel instance list`; default: the only one
+    /// configured, else the embedded simulator `sim`).
     #[arg(long, global = true)]
-    pub token_file: Option<PathBuf>,
-    /// Name of the instance, shown to plugins (prod, test, beta).
-    #[arg(long, global = true, default_value = "prod")]
-    pub instance: String,
+    pub instance: Option<String>,
+    /// Token to use (see `easel token list`; default: the instance's only
+    /// token).
+    #[arg(long, global = true)]
+    pub token: Option<String>,
 }
 
-/// An open connection: the client, the instance's name, and the embedded
-/// simulator if that is what we talk to.
+/// An open connection: the client, the instance's name, the token's id, and
+/// the embedded simulator if that is what we talk to.
 pub struct Connection {
-    /// The Canvas client (holds the token).
+    /// The Canvas client (holds the credentials).
     pub client: CanvasClient,
     /// Instance name.
     pub instance: String,
+    /// Token id (`None` for the embedded simulator's own token).
+    pub token_id: Option<String>,
     /// The embedded simulator, kept alive while the connection lives.
     pub sim: Option<SimHandle>,
 }
@@ -54,56 +58,145 @@ struct AccountJson {
     parent_account_id: Option<u64>,
 }
 
+fn transport() -> Result<Arc<dyn Transport>, CliError> {
+    Ok(Arc::new(
+        ReqwestTransport::new(REQUEST_TIMEOUT).map_err(|e| anyhow::anyhow!("{e}"))?,
+    ))
+}
+
+/// Resolve `--instance`: the named one, the only configured one, or `sim`.
+pub(crate) fn choose_instance(
+    home: &Home,
+    name: Option<&str>,
+) -> Result<Option<InstanceRow>, CliError> {
+    let instances = home.store.instances()?;
+    match name {
+        Some(SIM_INSTANCE) => Ok(None),
+        Some(n) => instances.into_iter().find(|i| i.name == n).map(Some).ok_or_else(|| {
+            CliError::input(format!("no instance {n:?}: see `easel instance list`, or add it with `easel instance add {n} --url https://...`"))
+        }),
+        None if instances.len() == 1 => Ok(instances.into_iter().next()),
+        None if instances.is_empty() => Ok(None),
+        None => Err(CliError::input(format!(
+            "several instances are configured ({}): pick one with --instance",
+            instances.iter().map(|i| i.name.as_str()).collect::<Vec<_>>().join(", ")
+        ))),
+    }
+}
+
+/// May a token of instance `token_instance` be used against `target`? Yes
+/// on its own instance, and on instances declared copies of it (Canvas test
+/// and beta are refreshed from production and accept its tokens).
+pub(crate) fn token_fits(
+    home: &Home,
+    token_instance: &str,
+    target: &InstanceRow,
+) -> Result<bool, CliError> {
+    if target.name == token_instance {
+        return Ok(true);
+    }
+    let mut cur = target.copy_of.clone();
+    let mut hops = 0;
+    while let Some(name) = cur {
+        if name == token_instance {
+            return Ok(true);
+        }
+        hops += 1;
+        if hops > 8 {
+            break;
+        }
+        cur = home.store.instance(&name)?.and_then(|i| i.copy_of);
+    }
+    Ok(false)
+}
+
 impl Connection {
     /// Connect as the options say.
-    pub async fn open(options: &ConnectOptions) -> Result<Self, CliError> {
-        let transport =
-            Arc::new(ReqwestTransport::new(REQUEST_TIMEOUT).map_err(|e| anyhow::anyhow!("{e}"))?);
-        match (&options.canvas_url, &options.token_file) {
-            (Some(url), Some(file)) => {
-                let token = read_token_file(file)?;
-                let client = CanvasClient::new(url, token, transport).map_err(|e| {
-                    CliError::input(format!(
-                        "{e}: give --canvas-url as https://your.instructure.com"
-                    ))
-                })?;
-                Ok(Self {
-                    client,
-                    instance: options.instance.clone(),
-                    sim: None,
-                })
-            }
-            (None, Some(_)) => Err(CliError::input("--token-file needs --canvas-url")),
-            _ => {
-                let sim = Simulator::start(SimConfig::default())
-                    .await
-                    .context("cannot start the embedded Canvas simulator")?;
-                let token = Token::new(SecretString::from(sim.admin_token().to_owned()));
-                let client = CanvasClient::new(sim.url(), token, transport)
-                    .map_err(|e| anyhow::anyhow!("{e}"))?;
-                Ok(Self {
-                    client,
-                    instance: "sim".into(),
-                    sim: Some(sim),
-                })
-            }
+    pub async fn open(home: &Home, options: &ConnectOptions) -> Result<Self, CliError> {
+        match choose_instance(home, options.instance.as_deref())? {
+            None => Self::embedded_sim().await,
+            Some(instance) => Self::to_instance(home, &instance, options.token.as_deref()).await,
         }
     }
 
-    /// Start from an existing simulator (tests, the demo).
-    pub fn to_sim(sim: SimHandle, token: Token) -> Result<Self, CliError> {
-        let transport =
-            Arc::new(ReqwestTransport::new(REQUEST_TIMEOUT).map_err(|e| anyhow::anyhow!("{e}"))?);
-        let client =
-            CanvasClient::new(sim.url(), token, transport).map_err(|e| anyhow::anyhow!("{e}"))?;
+    /// Start the embedded simulator and connect to it with its admin token.
+    pub async fn embedded_sim() -> Result<Self, CliError> {
+        let sim = Simulator::start(SimConfig::default())
+            .await
+            .context("cannot start the embedded Canvas simulator")?;
+        let token = Token::new(SecretString::from(sim.admin_token().to_owned()));
+        Self::to_sim(sim, token)
+    }
+
+    /// Connect to a configured instance with a stored token (`None`: the
+    /// instance's only token).
+    pub async fn to_instance(
+        home: &Home,
+        instance: &InstanceRow,
+        token: Option<&str>,
+    ) -> Result<Self, CliError> {
+        let vault = home.vault()?;
+        let tokens = vault.list().map_err(|e| CliError::Failed(e.into()))?;
+        let token_id = match token {
+            Some(id) => id.to_owned(),
+            None => {
+                let own: Vec<_> = tokens
+                    .iter()
+                    .filter(|t| t.instance == instance.name)
+                    .collect();
+                match own.as_slice() {
+                    [one] => one.id.clone(),
+                    [] => {
+                        return Err(CliError::input(format!(
+                            "instance {} has no token: add one with `easel token add <id> --instance {}`",
+                            instance.name, instance.name
+                        )));
+                    }
+                    _ => {
+                        return Err(CliError::input(format!(
+                            "instance {} has several tokens: pick one with --token",
+                            instance.name
+                        )));
+                    }
+                }
+            }
+        };
+        let info = tokens.iter().find(|t| t.id == token_id).ok_or_else(|| {
+            CliError::input(format!("no token {token_id:?}: see `easel token list`"))
+        })?;
+        if !token_fits(home, &info.instance, instance)? {
+            return Err(CliError::input(format!(
+                "token {token_id} belongs to instance {}, not {} (declare {} a copy with `easel instance add {} --url ... --copy-of {}`)",
+                info.instance, instance.name, instance.name, instance.name, info.instance
+            )));
+        }
+        let transport = transport()?;
+        let credentials = vault
+            .credentials(&token_id, &instance.url, transport.clone())
+            .map_err(|e| CliError::Failed(e.into()))?;
+        let client = CanvasClient::new(&instance.url, credentials, transport)
+            .map_err(|e| CliError::input(format!("instance {}: {e}", instance.name)))?;
         Ok(Self {
             client,
-            instance: "sim".into(),
+            instance: instance.name.clone(),
+            token_id: Some(token_id),
+            sim: None,
+        })
+    }
+
+    /// Connect to a running simulator with a token (tests, the demo).
+    pub fn to_sim(sim: SimHandle, token: Token) -> Result<Self, CliError> {
+        let client = CanvasClient::with_token(sim.url(), token, transport()?)
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        Ok(Self {
+            client,
+            instance: SIM_INSTANCE.into(),
+            token_id: None,
             sim: Some(sim),
         })
     }
 
-    async fn get_json<T: for<'de> Deserialize<'de>>(
+    pub(crate) async fn get_json<T: for<'de> Deserialize<'de>>(
         &self,
         command: &str,
         path: &str,
@@ -112,7 +205,7 @@ impl Connection {
         let tag = CallTag::admin(command);
         let resp = self
             .client
-            .send(&tag, http_get(), path, query, None)
+            .send(&tag, http::Method::GET, path, query, None)
             .await
             .with_context(|| format!("cannot reach Canvas at {}", self.client.origin()))?;
         match resp.status {
@@ -121,7 +214,7 @@ impl Connection {
             )),
             404 => Ok(None),
             401 => Err(CliError::Failed(anyhow::anyhow!(
-                "Canvas at {} refused the token (401): check the token file",
+                "Canvas at {} refused the token (401): check it with `easel token check`, or rotate it",
                 self.client.origin()
             ))),
             s => Err(CliError::Failed(anyhow::anyhow!(
@@ -185,41 +278,13 @@ impl Connection {
     }
 }
 
-fn http_get() -> http::Method {
-    http::Method::GET
-}
-
-/// Read a token from a file only its owner can read.
-fn read_token_file(path: &PathBuf) -> Result<Token, CliError> {
-    let meta = std::fs::metadata(path)
-        .map_err(|e| CliError::input(format!("cannot read token file {}: {e}", path.display())))?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        let mode = meta.permissions().mode() & 0o777;
-        if mode & 0o077 != 0 {
-            return Err(CliError::input(format!(
-                "token file {} is readable by others (mode {mode:o}): run `chmod 600 {}`",
-                path.display(),
-                path.display()
-            )));
-        }
-    }
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| CliError::input(format!("cannot read token file {}: {e}", path.display())))?;
-    let token = text.trim();
-    if token.is_empty() {
-        return Err(CliError::input(format!(
-            "token file {} is empty",
-            path.display()
-        )));
-    }
-    Ok(Token::new(SecretString::from(token.to_owned())))
-}
-
 /// `easel schools`.
-pub async fn schools(options: &ConnectOptions, json: bool) -> Result<Outcome, CliError> {
-    let conn = Connection::open(options).await?;
+pub async fn schools(
+    home: &Home,
+    options: &ConnectOptions,
+    json: bool,
+) -> Result<Outcome, CliError> {
+    let conn = Connection::open(home, options).await?;
     let schools = conn.schools().await?;
     if json {
         let v: Vec<_> = schools

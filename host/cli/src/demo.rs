@@ -2,7 +2,7 @@
 
 use easel_runtime::Limits;
 
-use crate::connect::{ConnectOptions, Connection};
+use crate::connect::Connection;
 use crate::error::{CliError, Outcome};
 use crate::home::Home;
 use crate::plugin;
@@ -14,7 +14,7 @@ const DEMO_ADMIN: &str = "demo-admin";
 
 pub(crate) async fn demo(home: &Home) -> Result<Outcome, CliError> {
     println!("easel demo: data in {}", home.root().display());
-    let conn = Connection::open(&ConnectOptions::default()).await?;
+    let conn = Connection::embedded_sim().await?;
     if let Some(sim) = &conn.sim {
         println!(
             "started the Canvas simulator at {} (a district with school sub-accounts)",

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context as _;
 use easel_runtime::{EngineOptions, Runtime};
 use easel_store::Store;
+use easel_vault::Vault;
 
 use crate::error::CliError;
 
@@ -67,6 +68,13 @@ impl Home {
     /// Where a run's reports go.
     pub fn run_dir(&self, run_id: &str) -> PathBuf {
         self.root.join("runs").join(run_id)
+    }
+
+    /// The token vault (creates the master key on first use).
+    pub fn vault(&self) -> Result<std::sync::Arc<Vault>, CliError> {
+        Vault::open(&self.root)
+            .map(std::sync::Arc::new)
+            .map_err(|e| CliError::Failed(e.into()))
     }
 
     /// Keep precompiled components in `dir` instead (tests share one).

@@ -5,6 +5,7 @@
 
 mod args;
 mod connect;
+mod credentials_cmd;
 mod demo;
 mod error;
 mod home;
@@ -14,11 +15,13 @@ mod runs;
 
 use std::process::ExitCode;
 
-pub use args::{Args, Command, PluginCommand, RunArgs, RunsCommand};
+pub use args::{
+    Args, Command, InstanceCommand, PluginCommand, RunArgs, RunsCommand, TokenCommand, VaultCommand,
+};
 pub use connect::{ConnectOptions, Connection};
 pub use error::{CliError, Outcome};
 pub use home::Home;
-pub use plugin::{add as add_plugin, approve as approve_plugin};
+pub use plugin::{Target, add as add_plugin, approve as approve_plugin, approve_on};
 pub use run::{RunRequest, RunResult, execute_run};
 
 /// Run the parsed command and turn the result into an exit code, printing
@@ -70,7 +73,10 @@ pub async fn dispatch(args: Args) -> Result<Outcome, CliError> {
             limit,
             json,
         } => runs::dispatch(&home, command, limit, json),
-        Command::Schools { json } => connect::schools(&args.connect, json).await,
+        Command::Schools { json } => connect::schools(&home, &args.connect, json).await,
+        Command::Instance { command } => credentials_cmd::instance(&home, command),
+        Command::Token { command } => credentials_cmd::token(&home, command, &args.connect).await,
+        Command::Vault { command } => credentials_cmd::vault(&home, command),
         Command::Demo => demo::demo(&home).await,
     }
 }

@@ -55,14 +55,18 @@ pub(crate) async fn dispatch(
             read_only,
             by,
         } => {
-            let conn = Connection::open(connect).await?;
+            let conn = Connection::open(home, connect).await?;
             for school in &schools {
                 conn.school("approve", *school).await?;
             }
-            let rows = approve(home, &plugin, &schools, !read_only, &who(by))?;
+            let target = Target {
+                instance: conn.token_id.as_ref().map(|_| conn.instance.clone()),
+                token_id: conn.token_id.clone(),
+            };
+            let rows = approve_on(home, &plugin, &schools, !read_only, &who(by), &target)?;
             for a in rows {
                 println!(
-                    "approved {}@{} for school {} ({}) by {}",
+                    "approved {}@{} for school {} ({}) by {}{}",
                     a.plugin_id,
                     &a.digest[..12],
                     a.school,
@@ -71,7 +75,11 @@ pub(crate) async fn dispatch(
                     } else {
                         "read only"
                     },
-                    a.approved_by
+                    a.approved_by,
+                    match (&a.instance, &a.token_id) {
+                        (Some(i), Some(t)) => format!(", runs on {i} with token {t}"),
+                        _ => ", runs on the embedded simulator".to_owned(),
+                    }
                 );
             }
             Ok(Outcome::Success)
@@ -135,13 +143,36 @@ fn find(home: &Home, name: &str) -> Result<PluginRow, CliError> {
     })
 }
 
-/// Approve the plugin's newest (or named) version for each school.
+/// Where approved runs go: an instance and the token they use (`None`:
+/// the embedded simulator).
+#[derive(Debug, Clone, Default)]
+pub struct Target {
+    /// Instance name.
+    pub instance: Option<String>,
+    /// Token id.
+    pub token_id: Option<String>,
+}
+
+/// Approve the plugin's newest (or named) version for each school, against
+/// the embedded simulator.
 pub fn approve(
     home: &Home,
     name: &str,
     schools: &[u64],
     write: bool,
     by: &str,
+) -> Result<Vec<ApprovalRow>, CliError> {
+    approve_on(home, name, schools, write, by, &Target::default())
+}
+
+/// Approve for each school, with runs going to `target`.
+pub fn approve_on(
+    home: &Home,
+    name: &str,
+    schools: &[u64],
+    write: bool,
+    by: &str,
+    target: &Target,
 ) -> Result<Vec<ApprovalRow>, CliError> {
     let row = find(home, name)?;
     let manifest = Manifest::parse(&row.manifest).map_err(|e| CliError::Failed(e.into()))?;
@@ -156,6 +187,8 @@ pub fn approve(
             write,
             approved_by: by.to_owned(),
             approved_at: now(),
+            instance: target.instance.clone(),
+            token_id: target.token_id.clone(),
         };
         home.store.approve(&a)?;
         out.push(a);

@@ -88,6 +88,22 @@ pub async fn execute_run(
             _ => CliError::input(format!("no plugin {:?}: see `easel plugin list`", req.plugin)),
         }
     })?;
+    if approval.token_id != conn.token_id {
+        return Err(CliError::input(format!(
+            "the grant of {} for school {} names {}, but this connection uses {}",
+            req.plugin,
+            req.school,
+            approval
+                .token_id
+                .as_deref()
+                .map(|t| format!("token {t}"))
+                .unwrap_or_else(|| "the embedded simulator".into()),
+            conn.token_id
+                .as_deref()
+                .map(|t| format!("token {t}"))
+                .unwrap_or_else(|| "the embedded simulator".into()),
+        )));
+    }
     let row = home
         .store
         .find_plugin(&format!("{}@{}", approval.plugin_id, approval.digest))?
@@ -176,6 +192,37 @@ pub async fn execute_run(
     })
 }
 
+/// The connection a grant's runs use: its instance (or a declared copy of
+/// it given with --instance) and its token.
+pub async fn connection_for_grant(
+    home: &Home,
+    plugin: &str,
+    school: u64,
+    connect: &ConnectOptions,
+) -> Result<Connection, CliError> {
+    let Some(approval) = home.store.approval(plugin, school)? else {
+        // execute_run explains what is missing.
+        return Connection::embedded_sim().await;
+    };
+    let (Some(instance), Some(token)) = (&approval.instance, &approval.token_id) else {
+        return Connection::embedded_sim().await;
+    };
+    let target = match &connect.instance {
+        Some(name) if name != instance => crate::connect::choose_instance(home, Some(name))?
+            .ok_or_else(|| {
+                CliError::input(format!(
+                    "the grant runs on {instance}, not the embedded simulator"
+                ))
+            })?,
+        _ => home.store.instance(instance)?.ok_or_else(|| {
+            CliError::Failed(anyhow::anyhow!(
+                "the grant's instance {instance} was removed"
+            ))
+        })?,
+    };
+    Connection::to_instance(home, &target, Some(token)).await
+}
+
 /// `easel run`.
 pub(crate) async fn command(
     home: &Home,
@@ -183,7 +230,7 @@ pub(crate) async fn command(
     connect: &ConnectOptions,
 ) -> Result<Outcome, CliError> {
     let params = parse_params(&args.params)?;
-    let conn = Connection::open(connect).await?;
+    let conn = connection_for_grant(home, &args.plugin, args.school, connect).await?;
     let runtime = home.runtime()?;
     let req = RunRequest {
         plugin: args.plugin,

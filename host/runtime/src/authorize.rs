@@ -151,6 +151,10 @@ impl RunState {
                 log_line(&self.log, "[easel]", &format!("refused: {e}"));
                 return Err(denied("origin-pin", e.to_string()));
             }
+            Err(e @ easel_canvas::ClientError::Credentials(_)) => {
+                log_line(&self.log, "[easel]", &e.to_string());
+                return Err(CanvasError::Unauthorized(e.to_string()));
+            }
             Err(e) => {
                 return Err(CanvasError::Upstream(UpstreamError {
                     status: 0,
@@ -158,6 +162,19 @@ impl RunState {
                 }));
             }
         };
+        if (300..400).contains(&resp.status) {
+            let to = resp
+                .redirect_origin
+                .as_deref()
+                .unwrap_or("an unknown place");
+            let message = format!(
+                "refused to follow Canvas's redirect ({}) to {to}: the token is pinned to {}",
+                resp.status,
+                self.client.origin()
+            );
+            log_line(&self.log, "[easel]", &message);
+            return Err(denied("origin-pin", message));
+        }
         if resp.body.len() > self.limits.max_response_bytes {
             return Err(CanvasError::Upstream(UpstreamError {
                 status: resp.status,

@@ -7,12 +7,14 @@
 
 mod runs;
 mod schema;
+mod vault;
 
 use std::path::Path;
 
 use rusqlite::{Connection, OptionalExtension, params};
 
 pub use runs::{NewRun, RunFinish, RunRow, RunStatus};
+pub use vault::{InstanceRow, TokenRow};
 
 /// Errors from the store.
 #[derive(Debug, thiserror::Error)]
@@ -78,6 +80,10 @@ pub struct ApprovalRow {
     pub approved_by: String,
     /// When.
     pub approved_at: String,
+    /// The instance runs go to (`None`: the embedded simulator).
+    pub instance: Option<String>,
+    /// The token runs use (`None`: the embedded simulator's).
+    pub token_id: Option<String>,
 }
 
 /// The SQLite database under the data directory.
@@ -138,9 +144,19 @@ impl Store {
     /// Record an approval.
     pub fn approve(&self, a: &ApprovalRow) -> Result<()> {
         self.conn.execute(
-            "INSERT INTO approvals (plugin_id, digest, manifest_digest, school, write, approved_by, approved_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            params![a.plugin_id, a.digest, a.manifest_digest, a.school as i64, a.write, a.approved_by, a.approved_at],
+            "INSERT INTO approvals (plugin_id, digest, manifest_digest, school, write, approved_by, approved_at, instance, token_id)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            params![
+                a.plugin_id,
+                a.digest,
+                a.manifest_digest,
+                a.school as i64,
+                a.write,
+                a.approved_by,
+                a.approved_at,
+                a.instance,
+                a.token_id
+            ],
         )?;
         Ok(())
     }
@@ -150,8 +166,8 @@ impl Store {
         let row = self
             .conn
             .query_row(
-                "SELECT plugin_id, digest, manifest_digest, school, write, approved_by, approved_at
-                 FROM approvals WHERE plugin_id = ?1 AND school = ?2 AND revoked_at IS NULL
+                "SELECT plugin_id, digest, manifest_digest, school, write, approved_by, approved_at, instance, token_id
+                 FROM approvals WHERE plugin_id = ?1 AND school = ?2 AND revoked_at IS NULL AND disabled_at IS NULL
                  ORDER BY seq DESC LIMIT 1",
                 params![id, school as i64],
                 approval_row,
@@ -163,8 +179,8 @@ impl Store {
     /// Every live approval, newest first.
     pub fn approvals(&self) -> Result<Vec<ApprovalRow>> {
         let mut stmt = self.conn.prepare(
-            "SELECT plugin_id, digest, manifest_digest, school, write, approved_by, approved_at
-             FROM approvals WHERE revoked_at IS NULL ORDER BY seq DESC",
+            "SELECT plugin_id, digest, manifest_digest, school, write, approved_by, approved_at, instance, token_id
+             FROM approvals WHERE revoked_at IS NULL AND disabled_at IS NULL ORDER BY seq DESC",
         )?;
         let rows = stmt
             .query_map([], approval_row)?
@@ -199,5 +215,7 @@ fn approval_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ApprovalRow> {
         write: r.get(4)?,
         approved_by: r.get(5)?,
         approved_at: r.get(6)?,
+        instance: r.get(7)?,
+        token_id: r.get(8)?,
     })
 }

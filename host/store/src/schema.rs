@@ -2,7 +2,8 @@
 
 use rusqlite::Connection;
 
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE plugins (
     digest TEXT PRIMARY KEY,
     id TEXT NOT NULL,
@@ -46,7 +47,36 @@ CREATE TABLE runs (
     plan TEXT NOT NULL DEFAULT '[]'
 );
 CREATE INDEX runs_by_start ON runs (started_at);
-"#];
+"#,
+    r#"
+CREATE TABLE instances (
+    name TEXT PRIMARY KEY,
+    url TEXT NOT NULL,
+    copy_of TEXT REFERENCES instances (name),
+    created_at TEXT NOT NULL
+);
+CREATE TABLE tokens (
+    id TEXT PRIMARY KEY,
+    instance TEXT NOT NULL REFERENCES instances (name),
+    kind TEXT NOT NULL,
+    fingerprint TEXT NOT NULL,
+    client_id TEXT,
+    sealed BLOB NOT NULL,
+    generation INTEGER NOT NULL DEFAULT 1,
+    created_at TEXT NOT NULL,
+    rotated_at TEXT,
+    last_used_at TEXT,
+    expires_at TEXT
+);
+CREATE TABLE vault_meta (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+ALTER TABLE approvals ADD COLUMN instance TEXT;
+ALTER TABLE approvals ADD COLUMN token_id TEXT;
+ALTER TABLE approvals ADD COLUMN disabled_at TEXT;
+"#,
+];
 
 pub(crate) fn migrate(conn: &Connection) -> rusqlite::Result<()> {
     let current: usize =

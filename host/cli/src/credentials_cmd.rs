@@ -1,0 +1,315 @@
+//! `easel instance ...`, `easel token ...`, `easel vault rekey`.
+
+use std::io::{BufRead, IsTerminal};
+
+use easel_store::{InstanceRow, now};
+use easel_vault::{NewSecret, TokenInfo};
+use secrecy::SecretString;
+use serde::Deserialize;
+
+use crate::args::{InstanceCommand, TokenCommand, VaultCommand};
+use crate::connect::{ConnectOptions, Connection, SIM_INSTANCE, choose_instance};
+use crate::error::{CliError, Outcome};
+use crate::home::Home;
+
+fn failed(e: impl Into<anyhow::Error>) -> CliError {
+    CliError::Failed(e.into())
+}
+
+fn vault_err(e: easel_vault::VaultError) -> CliError {
+    match e {
+        e @ (easel_vault::VaultError::NotFound(_) | easel_vault::VaultError::Invalid(_)) => {
+            CliError::input(e.to_string())
+        }
+        e => failed(e),
+    }
+}
+
+/// Only https, except on loopback (the simulator, local tests).
+fn check_url(url: &str) -> Result<String, CliError> {
+    let parsed =
+        url::Url::parse(url).map_err(|e| CliError::input(format!("--url {url:?}: {e}")))?;
+    let loopback = matches!(parsed.host_str(), Some("127.0.0.1" | "localhost" | "[::1]"));
+    if parsed.scheme() != "https" && !(parsed.scheme() == "http" && loopback) {
+        return Err(CliError::input(format!(
+            "--url {url:?} must be https://your.instructure.com"
+        )));
+    }
+    if parsed.path() != "/" || parsed.query().is_some() {
+        return Err(CliError::input(format!(
+            "--url {url:?} must be just the origin, e.g. https://district.instructure.com"
+        )));
+    }
+    Ok(parsed.origin().ascii_serialization())
+}
+
+pub(crate) fn instance(home: &Home, command: InstanceCommand) -> Result<Outcome, CliError> {
+    match command {
+        InstanceCommand::Add { name, url, copy_of } => {
+            if name == SIM_INSTANCE
+                || name.is_empty()
+                || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+            {
+                return Err(CliError::input(format!(
+                    "instance name {name:?} must be letters, digits or '-' (and not {SIM_INSTANCE:?})"
+                )));
+            }
+            if home.store.instance(&name)?.is_some() {
+                return Err(CliError::input(format!(
+                    "instance {name} exists; remove it first to change its URL"
+                )));
+            }
+            if let Some(c) = &copy_of
+                && home.store.instance(c)?.is_none()
+            {
+                return Err(CliError::input(format!("--copy-of {c}: no such instance")));
+            }
+            let url = check_url(&url)?;
+            home.store.add_instance(&InstanceRow {
+                name: name.clone(),
+                url: url.clone(),
+                copy_of: copy_of.clone(),
+                created_at: now(),
+            })?;
+            match copy_of {
+                Some(c) => {
+                    println!("added instance {name} at {url}, a copy of {c} (its tokens work here)")
+                }
+                None => println!(
+                    "added instance {name} at {url}; next: `easel token add <id> --instance {name}`"
+                ),
+            }
+            Ok(Outcome::Success)
+        }
+        InstanceCommand::List { json } => {
+            let list = home.store.instances()?;
+            if json {
+                let v: Vec<_> = list.iter().map(|i| serde_json::json!({"name": i.name, "url": i.url, "copy_of": i.copy_of, "created_at": i.created_at})).collect();
+                println!("{}", serde_json::Value::Array(v));
+            } else {
+                println!("{:<12} {:<40} COPY OF", "NAME", "URL");
+                println!(
+                    "{:<12} {:<40} (embedded simulator, used when no instance is configured)",
+                    SIM_INSTANCE, "-"
+                );
+                for i in list {
+                    println!(
+                        "{:<12} {:<40} {}",
+                        i.name,
+                        i.url,
+                        i.copy_of.unwrap_or_default()
+                    );
+                }
+            }
+            Ok(Outcome::Success)
+        }
+        InstanceCommand::Remove { name } => {
+            let tokens = home.store.tokens()?;
+            let using: Vec<&str> = tokens
+                .iter()
+                .filter(|t| t.instance == name)
+                .map(|t| t.id.as_str())
+                .collect();
+            if !using.is_empty() {
+                return Err(CliError::input(format!(
+                    "instance {name} still has tokens ({}): remove them first",
+                    using.join(", ")
+                )));
+            }
+            if !home.store.remove_instance(&name).map_err(failed)? {
+                return Err(CliError::input(format!("no instance {name:?}")));
+            }
+            println!("removed instance {name}");
+            Ok(Outcome::Success)
+        }
+    }
+}
+
+/// Read one secret: a line on stdin when it is not a terminal, else a
+/// prompt that does not echo. Never from arguments or the environment.
+fn read_secret(
+    prompt: &str,
+    lines: &mut dyn Iterator<Item = std::io::Result<String>>,
+) -> Result<SecretString, CliError> {
+    let text = if std::io::stdin().is_terminal() {
+        rpassword::prompt_password(prompt)
+            .map_err(|e| CliError::input(format!("cannot read the secret: {e}")))?
+    } else {
+        lines
+            .next()
+            .transpose()
+            .map_err(|e| {
+                CliError::input(format!("cannot read the secret from standard input: {e}"))
+            })?
+            .unwrap_or_default()
+    };
+    let trimmed = text.trim();
+    if trimmed.is_empty() {
+        return Err(CliError::input(format!(
+            "no secret given ({}); pipe it on standard input or type it at the prompt",
+            prompt.trim_end_matches(": ")
+        )));
+    }
+    Ok(SecretString::from(trimmed.to_owned()))
+}
+
+fn read_new_secret(oauth_client_id: Option<String>) -> Result<NewSecret, CliError> {
+    let stdin = std::io::stdin();
+    let mut lines = stdin.lock().lines();
+    match oauth_client_id {
+        None => Ok(NewSecret::User {
+            token: read_secret("Canvas access token: ", &mut lines)?,
+        }),
+        Some(client_id) => Ok(NewSecret::Oauth2 {
+            client_id,
+            client_secret: read_secret("developer key secret: ", &mut lines)?,
+            refresh_token: read_secret("refresh token: ", &mut lines)?,
+        }),
+    }
+}
+
+fn print_tokens(list: &[TokenInfo], json: bool) {
+    if json {
+        println!("{}", serde_json::to_string_pretty(list).unwrap_or_default());
+        return;
+    }
+    println!(
+        "{:<16} {:<10} {:<7} {:<20} {:<21} {:<21} EXPIRES",
+        "ID", "INSTANCE", "KIND", "FINGERPRINT", "CREATED", "LAST USED"
+    );
+    for t in list {
+        println!(
+            "{:<16} {:<10} {:<7} {:<20} {:<21} {:<21} {}",
+            t.id,
+            t.instance,
+            t.kind,
+            t.fingerprint,
+            t.created_at.chars().take(20).collect::<String>(),
+            t.last_used_at
+                .as_deref()
+                .unwrap_or("never")
+                .chars()
+                .take(20)
+                .collect::<String>(),
+            t.expires_at.as_deref().unwrap_or("never")
+        );
+    }
+}
+
+#[derive(Deserialize)]
+struct SelfJson {
+    id: u64,
+    name: String,
+    #[serde(default)]
+    login_id: Option<String>,
+}
+
+pub(crate) async fn token(
+    home: &Home,
+    command: TokenCommand,
+    connect: &ConnectOptions,
+) -> Result<Outcome, CliError> {
+    match command {
+        TokenCommand::Add {
+            id,
+            oauth2_client_id,
+            expires_at,
+        } => {
+            let instance = connect.instance.as_deref().ok_or_else(|| {
+                CliError::input("say which instance the token belongs to: --instance <name>")
+            })?;
+            let Some(row) = choose_instance(home, Some(instance))? else {
+                return Err(CliError::input(
+                    "the embedded simulator brings its own token; add a real instance first",
+                ));
+            };
+            let secret = read_new_secret(oauth2_client_id)?;
+            let info = home
+                .vault()?
+                .add(&id, &row.name, &secret, expires_at)
+                .map_err(vault_err)?;
+            println!(
+                "added token {} for {} ({}, {}); check it with `easel token check {}`",
+                info.id, info.instance, info.kind, info.fingerprint, info.id
+            );
+            Ok(Outcome::Success)
+        }
+        TokenCommand::List { json } => {
+            print_tokens(&home.vault()?.list().map_err(vault_err)?, json);
+            Ok(Outcome::Success)
+        }
+        TokenCommand::Check { id } => {
+            let info = home.vault()?.info(&id).map_err(vault_err)?;
+            let instance = home
+                .store
+                .instance(&info.instance)?
+                .ok_or_else(|| failed(anyhow::anyhow!("instance {} is gone", info.instance)))?;
+            let conn = Connection::to_instance(home, &instance, Some(&id)).await?;
+            let me: Option<SelfJson> = conn
+                .get_json("token-check", "/api/v1/users/self", &[])
+                .await?;
+            let me = me.ok_or_else(|| {
+                failed(anyhow::anyhow!("Canvas has no /users/self for this token"))
+            })?;
+            println!(
+                "token {id} works on {} ({}): it belongs to {} (user {}{})",
+                instance.name,
+                instance.url,
+                me.name,
+                me.id,
+                me.login_id
+                    .map(|l| format!(", login {l}"))
+                    .unwrap_or_default()
+            );
+            Ok(Outcome::Success)
+        }
+        TokenCommand::Rotate { id } => {
+            let vault = home.vault()?;
+            let old = vault.info(&id).map_err(vault_err)?;
+            let client_id =
+                (old.kind == "oauth2").then(|| old.client_id.clone().unwrap_or_default());
+            let secret = read_new_secret(client_id)?;
+            let info = vault.rotate(&id, &secret).map_err(vault_err)?;
+            println!(
+                "rotated token {id}: {} -> {}; grants naming it use the new secret from their next call",
+                old.fingerprint, info.fingerprint
+            );
+            Ok(Outcome::Success)
+        }
+        TokenCommand::Remove { id, force } => {
+            let vault = home.vault()?;
+            vault.info(&id).map_err(vault_err)?;
+            let using = home.store.approvals_using_token(&id)?;
+            if using > 0 && !force {
+                return Err(CliError::input(format!(
+                    "{using} grant(s) use token {id}: rotate it instead, or remove it with --force, which disables those grants"
+                )));
+            }
+            let disabled = home.store.disable_approvals_using_token(&id)?;
+            home.store.remove_token(&id)?;
+            println!(
+                "removed token {id}{}",
+                if disabled > 0 {
+                    format!("; disabled {disabled} grant(s) that used it")
+                } else {
+                    String::new()
+                }
+            );
+            Ok(Outcome::Success)
+        }
+    }
+}
+
+pub(crate) fn vault(home: &Home, command: VaultCommand) -> Result<Outcome, CliError> {
+    match command {
+        VaultCommand::Rekey => {
+            let mut v = easel_vault::Vault::open(home.root()).map_err(failed)?;
+            let n = v.rekey().map_err(failed)?;
+            println!(
+                "re-encrypted {n} token(s) under a new master key in {}; back it up",
+                v.key_path().display()
+            );
+            Ok(Outcome::Success)
+        }
+    }
+}

@@ -1,0 +1,261 @@
+//! Instances and sealed token records. Secrets are stored only as AEAD
+//! ciphertext produced by the vault; this module never sees plaintext.
+
+use rusqlite::{OptionalExtension, params};
+
+use crate::{Result, Store, now};
+
+/// A Canvas instance easel talks to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InstanceRow {
+    /// Name, e.g. `prod`, `test`, `beta`.
+    pub name: String,
+    /// Origin, e.g. `https://district.instructure.com`.
+    pub url: String,
+    /// The instance this one is refreshed from (test/beta copy of prod).
+    pub copy_of: Option<String>,
+    /// When it was added.
+    pub created_at: String,
+}
+
+/// A stored token (the secret part sealed).
+#[derive(Clone, PartialEq, Eq)]
+pub struct TokenRow {
+    /// Admin-chosen id.
+    pub id: String,
+    /// Instance whose origin it is pinned to.
+    pub instance: String,
+    /// `user` or `oauth2`.
+    pub kind: String,
+    /// Keyed fingerprint of the secret.
+    pub fingerprint: String,
+    /// Developer key id (OAuth2).
+    pub client_id: Option<String>,
+    /// AEAD ciphertext of the secret material.
+    pub sealed: Vec<u8>,
+    /// Incremented on every rotation or refresh.
+    pub generation: u64,
+    /// Created.
+    pub created_at: String,
+    /// Last rotated.
+    pub rotated_at: Option<String>,
+    /// Last used by a run.
+    pub last_used_at: Option<String>,
+    /// Expiry, if any.
+    pub expires_at: Option<String>,
+}
+
+impl std::fmt::Debug for TokenRow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenRow")
+            .field("id", &self.id)
+            .field("instance", &self.instance)
+            .field("kind", &self.kind)
+            .field("fingerprint", &self.fingerprint)
+            .field("generation", &self.generation)
+            .finish_non_exhaustive()
+    }
+}
+
+const TOKEN_COLUMNS: &str = "id, instance, kind, fingerprint, client_id, sealed, generation, created_at, rotated_at, last_used_at, expires_at";
+
+fn token_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<TokenRow> {
+    Ok(TokenRow {
+        id: r.get(0)?,
+        instance: r.get(1)?,
+        kind: r.get(2)?,
+        fingerprint: r.get(3)?,
+        client_id: r.get(4)?,
+        sealed: r.get(5)?,
+        generation: r.get::<_, i64>(6)? as u64,
+        created_at: r.get(7)?,
+        rotated_at: r.get(8)?,
+        last_used_at: r.get(9)?,
+        expires_at: r.get(10)?,
+    })
+}
+
+impl Store {
+    /// Add an instance.
+    pub fn add_instance(&self, i: &InstanceRow) -> Result<()> {
+        self.conn().execute(
+            "INSERT INTO instances (name, url, copy_of, created_at) VALUES (?1, ?2, ?3, ?4)",
+            params![i.name, i.url, i.copy_of, i.created_at],
+        )?;
+        Ok(())
+    }
+
+    /// Every instance.
+    pub fn instances(&self) -> Result<Vec<InstanceRow>> {
+        let mut stmt = self
+            .conn()
+            .prepare("SELECT name, url, copy_of, created_at FROM instances ORDER BY name")?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok(InstanceRow {
+                    name: r.get(0)?,
+                    url: r.get(1)?,
+                    copy_of: r.get(2)?,
+                    created_at: r.get(3)?,
+                })
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(rows)
+    }
+
+    /// One instance by name.
+    pub fn instance(&self, name: &str) -> Result<Option<InstanceRow>> {
+        Ok(self.instances()?.into_iter().find(|i| i.name == name))
+    }
+
+    /// Remove an instance (the caller checks it has no tokens).
+    pub fn remove_instance(&self, name: &str) -> Result<bool> {
+        Ok(self
+            .conn()
+            .execute("DELETE FROM instances WHERE name = ?1", [name])?
+            == 1)
+    }
+
+    /// Store a new token record.
+    pub fn add_token(&self, t: &TokenRow) -> Result<()> {
+        self.conn().execute(
+            &format!("INSERT INTO tokens ({TOKEN_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"),
+            params![
+                t.id,
+                t.instance,
+                t.kind,
+                t.fingerprint,
+                t.client_id,
+                t.sealed,
+                t.generation as i64,
+                t.created_at,
+                t.rotated_at,
+                t.last_used_at,
+                t.expires_at
+            ],
+        )?;
+        Ok(())
+    }
+
+    /// Every token record.
+    pub fn tokens(&self) -> Result<Vec<TokenRow>> {
+        let mut stmt = self
+            .conn()
+            .prepare(&format!("SELECT {TOKEN_COLUMNS} FROM tokens ORDER BY id"))?;
+        let rows = stmt
+            .query_map([], token_row)?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(rows)
+    }
+
+    /// One token record.
+    pub fn token(&self, id: &str) -> Result<Option<TokenRow>> {
+        Ok(self
+            .conn()
+            .query_row(
+                &format!("SELECT {TOKEN_COLUMNS} FROM tokens WHERE id = ?1"),
+                [id],
+                token_row,
+            )
+            .optional()?)
+    }
+
+    /// Replace a token's sealed secret (rotation or refresh); bumps its
+    /// generation.
+    pub fn reseal_token(
+        &self,
+        id: &str,
+        fingerprint: &str,
+        sealed: &[u8],
+        rotated: bool,
+    ) -> Result<u64> {
+        let tx = self.conn().unchecked_transaction()?;
+        tx.execute(
+            "UPDATE tokens SET sealed = ?2, fingerprint = ?3, generation = generation + 1,
+                 rotated_at = CASE WHEN ?4 THEN ?5 ELSE rotated_at END WHERE id = ?1",
+            params![id, sealed, fingerprint, rotated, now()],
+        )?;
+        let generation: i64 =
+            tx.query_row("SELECT generation FROM tokens WHERE id = ?1", [id], |r| {
+                r.get(0)
+            })?;
+        tx.commit()?;
+        Ok(generation as u64)
+    }
+
+    /// Note that a run used the token.
+    pub fn touch_token(&self, id: &str) -> Result<()> {
+        self.conn().execute(
+            "UPDATE tokens SET last_used_at = ?2 WHERE id = ?1",
+            params![id, now()],
+        )?;
+        Ok(())
+    }
+
+    /// Delete a token record.
+    pub fn remove_token(&self, id: &str) -> Result<bool> {
+        Ok(self
+            .conn()
+            .execute("DELETE FROM tokens WHERE id = ?1", [id])?
+            == 1)
+    }
+
+    /// Live approvals that name a token.
+    pub fn approvals_using_token(&self, id: &str) -> Result<usize> {
+        let n: i64 = self.conn().query_row(
+            "SELECT COUNT(*) FROM approvals WHERE token_id = ?1 AND revoked_at IS NULL AND disabled_at IS NULL",
+            [id],
+            |r| r.get(0),
+        )?;
+        Ok(n as usize)
+    }
+
+    /// Disable every approval that names a token (it is being removed).
+    pub fn disable_approvals_using_token(&self, id: &str) -> Result<usize> {
+        Ok(self.conn().execute(
+            "UPDATE approvals SET disabled_at = ?2 WHERE token_id = ?1 AND disabled_at IS NULL",
+            params![id, now()],
+        )?)
+    }
+
+    /// A vault setting.
+    pub fn vault_meta(&self, key: &str) -> Result<Option<String>> {
+        Ok(self
+            .conn()
+            .query_row("SELECT value FROM vault_meta WHERE key = ?1", [key], |r| {
+                r.get(0)
+            })
+            .optional()?)
+    }
+
+    /// Set a vault setting.
+    pub fn set_vault_meta(&self, key: &str, value: &str) -> Result<()> {
+        self.conn().execute(
+            "INSERT INTO vault_meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = ?2",
+            params![key, value],
+        )?;
+        Ok(())
+    }
+
+    /// Re-seal every token and set a vault setting in one transaction
+    /// (`vault rekey`): all or nothing.
+    pub fn reseal_all(
+        &self,
+        sealed: &[(String, Vec<u8>, String)],
+        meta: (&str, &str),
+    ) -> Result<()> {
+        let tx = self.conn().unchecked_transaction()?;
+        for (id, blob, fingerprint) in sealed {
+            tx.execute(
+                "UPDATE tokens SET sealed = ?2, fingerprint = ?3 WHERE id = ?1",
+                params![id, blob, fingerprint],
+            )?;
+        }
+        tx.execute(
+            "INSERT INTO vault_meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = ?2",
+            params![meta.0, meta.1],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+}

@@ -1,0 +1,399 @@
+//! Token records: add, rotate, list, remove, rekey, and hand-over as
+//! credentials.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use easel_store::{Store, StoreError, TokenRow, now};
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
+use zeroize::Zeroize;
+
+use crate::key::{MASTER_KEY_FILE, MasterKey};
+use crate::seal::{fingerprint, open, seal};
+
+const CHECK_KEY: &str = "master_key_check";
+
+/// Errors from the vault. None of them contains a secret.
+#[derive(Debug, thiserror::Error)]
+pub enum VaultError {
+    /// The master key file is missing, unreadable or too open.
+    #[error("master key file {path}: {problem}")]
+    KeyFile {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong and what to do.
+        problem: String,
+    },
+    /// The key does not match the database.
+    #[error(
+        "master key file {path} does not match this database: nothing was decrypted or changed; restore the right key file"
+    )]
+    WrongKey {
+        /// The file.
+        path: PathBuf,
+    },
+    /// Sealing or opening failed.
+    #[error("{0}")]
+    Crypto(String),
+    /// The database failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// No such token.
+    #[error("no token {0:?}: see `easel token list`")]
+    NotFound(String),
+    /// Bad input.
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// How a token authenticates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TokenKind {
+    /// A manually generated user access token.
+    User,
+    /// A developer-key OAuth2 grant (refreshed by easel).
+    Oauth2,
+}
+
+impl TokenKind {
+    fn as_str(self) -> &'static str {
+        match self {
+            TokenKind::User => "user",
+            TokenKind::Oauth2 => "oauth2",
+        }
+    }
+}
+
+/// Secret material for a new or rotated token.
+pub enum NewSecret {
+    /// A user access token.
+    User {
+        /// The token.
+        token: SecretString,
+    },
+    /// An OAuth2 developer-key grant.
+    Oauth2 {
+        /// Developer key id.
+        client_id: String,
+        /// Developer key secret.
+        client_secret: SecretString,
+        /// Refresh token.
+        refresh_token: SecretString,
+    },
+}
+
+/// What `token list` shows: never the secret.
+#[derive(Debug, Clone, Serialize)]
+pub struct TokenInfo {
+    /// Token id.
+    pub id: String,
+    /// Instance it is pinned to.
+    pub instance: String,
+    /// `user` or `oauth2`.
+    pub kind: String,
+    /// Keyed fingerprint.
+    pub fingerprint: String,
+    /// Developer key id (OAuth2).
+    pub client_id: Option<String>,
+    /// Created.
+    pub created_at: String,
+    /// Last rotated.
+    pub rotated_at: Option<String>,
+    /// Last used.
+    pub last_used_at: Option<String>,
+    /// Expiry.
+    pub expires_at: Option<String>,
+}
+
+impl From<&TokenRow> for TokenInfo {
+    fn from(r: &TokenRow) -> Self {
+        Self {
+            id: r.id.clone(),
+            instance: r.instance.clone(),
+            kind: r.kind.clone(),
+            fingerprint: r.fingerprint.clone(),
+            client_id: r.client_id.clone(),
+            created_at: r.created_at.clone(),
+            rotated_at: r.rotated_at.clone(),
+            last_used_at: r.last_used_at.clone(),
+            expires_at: r.expires_at.clone(),
+        }
+    }
+}
+
+/// The sealed payload of a token record.
+#[derive(Default, Serialize, Deserialize)]
+pub(crate) struct Material {
+    pub(crate) access_token: Option<String>,
+    pub(crate) refresh_token: Option<String>,
+    pub(crate) client_secret: Option<String>,
+    pub(crate) access_expires_unix: Option<u64>,
+}
+
+impl Drop for Material {
+    fn drop(&mut self) {
+        for s in [
+            &mut self.access_token,
+            &mut self.refresh_token,
+            &mut self.client_secret,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            s.zeroize();
+        }
+    }
+}
+
+/// The vault over one data directory.
+pub struct Vault {
+    store: Mutex<Store>,
+    key: MasterKey,
+    key_path: PathBuf,
+}
+
+impl std::fmt::Debug for Vault {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Vault")
+            .field("key_path", &self.key_path)
+            .finish_non_exhaustive()
+    }
+}
+
+fn pending_path(key_path: &Path) -> PathBuf {
+    key_path.with_extension("key.new")
+}
+
+impl Vault {
+    /// Open the vault of the data directory `home` (database `easel.db`,
+    /// key `master.key`). A key is created only when the database has never
+    /// had one; a missing, loose or wrong key is an error that changes
+    /// nothing.
+    pub fn open(home: &Path) -> Result<Self, VaultError> {
+        let store = Store::open(&home.join("easel.db"))?;
+        let key_path = std::env::var_os("EASEL_MASTER_KEY_FILE")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| home.join(MASTER_KEY_FILE));
+        let check = store.vault_meta(CHECK_KEY)?;
+        // Finish a rekey interrupted after its database commit.
+        let pending = pending_path(&key_path);
+        if pending.exists() {
+            let next = MasterKey::load(&pending)?;
+            if check.as_deref() == Some(next.check_value().as_str()) {
+                std::fs::rename(&pending, &key_path).map_err(|e| VaultError::KeyFile {
+                    path: key_path.clone(),
+                    problem: format!("cannot finish an interrupted rekey: {e}"),
+                })?;
+            } else {
+                let _ = std::fs::remove_file(&pending);
+            }
+        }
+        let key = match check {
+            Some(expected) => {
+                let key = MasterKey::load(&key_path)?;
+                if key.check_value() != expected {
+                    return Err(VaultError::WrongKey { path: key_path });
+                }
+                key
+            }
+            None if key_path.exists() => {
+                let key = MasterKey::load(&key_path)?;
+                store.set_vault_meta(CHECK_KEY, &key.check_value())?;
+                key
+            }
+            None => {
+                let key = MasterKey::generate();
+                key.write_new(&key_path)?;
+                store.set_vault_meta(CHECK_KEY, &key.check_value())?;
+                tracing::info!(path = %key_path.display(), "created a new master key; back it up");
+                key
+            }
+        };
+        Ok(Self {
+            store: Mutex::new(store),
+            key,
+            key_path,
+        })
+    }
+
+    /// Where the master key lives.
+    pub fn key_path(&self) -> &Path {
+        &self.key_path
+    }
+
+    pub(crate) fn store(&self) -> std::sync::MutexGuard<'_, Store> {
+        self.store.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn material(secret: &NewSecret) -> (Material, String, Option<String>, TokenKind) {
+        match secret {
+            NewSecret::User { token } => (
+                Material {
+                    access_token: Some(token.expose_secret().to_owned()),
+                    refresh_token: None,
+                    client_secret: None,
+                    access_expires_unix: None,
+                },
+                token.expose_secret().to_owned(),
+                None,
+                TokenKind::User,
+            ),
+            NewSecret::Oauth2 {
+                client_id,
+                client_secret,
+                refresh_token,
+            } => (
+                Material {
+                    access_token: None,
+                    refresh_token: Some(refresh_token.expose_secret().to_owned()),
+                    client_secret: Some(client_secret.expose_secret().to_owned()),
+                    access_expires_unix: None,
+                },
+                refresh_token.expose_secret().to_owned(),
+                Some(client_id.clone()),
+                TokenKind::Oauth2,
+            ),
+        }
+    }
+
+    pub(crate) fn seal_material(&self, id: &str, m: &Material) -> Result<Vec<u8>, VaultError> {
+        let mut plain = serde_json::to_vec(m).map_err(|e| VaultError::Crypto(e.to_string()))?;
+        let sealed = seal(&self.key, id, &plain);
+        plain.zeroize();
+        sealed
+    }
+
+    pub(crate) fn open_material(&self, row: &TokenRow) -> Result<Material, VaultError> {
+        let plain = open(&self.key, &row.id, &row.sealed)?;
+        serde_json::from_slice(&plain)
+            .map_err(|_| VaultError::Crypto(format!("token {} is corrupt", row.id)))
+    }
+
+    /// Store a new token. `id`: letters, digits, `-`, `_`.
+    pub fn add(
+        &self,
+        id: &str,
+        instance: &str,
+        secret: &NewSecret,
+        expires_at: Option<String>,
+    ) -> Result<TokenInfo, VaultError> {
+        if id.is_empty()
+            || !id
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        {
+            return Err(VaultError::Invalid(format!(
+                "token id {id:?} must be letters, digits, - or _"
+            )));
+        }
+        let store = self.store();
+        if store.token(id)?.is_some() {
+            return Err(VaultError::Invalid(format!(
+                "token {id} exists: use `easel token rotate {id}` to replace its secret"
+            )));
+        }
+        let (material, fp_source, client_id, kind) = Self::material(secret);
+        let row = TokenRow {
+            id: id.to_owned(),
+            instance: instance.to_owned(),
+            kind: kind.as_str().to_owned(),
+            fingerprint: fingerprint(&self.key, &fp_source),
+            client_id,
+            sealed: self.seal_material(id, &material)?,
+            generation: 1,
+            created_at: now(),
+            rotated_at: None,
+            last_used_at: None,
+            expires_at,
+        };
+        store.add_token(&row)?;
+        Ok(TokenInfo::from(&row))
+    }
+
+    /// Replace a token's secret in place; grants keep naming it.
+    pub fn rotate(&self, id: &str, secret: &NewSecret) -> Result<TokenInfo, VaultError> {
+        let store = self.store();
+        let row = store
+            .token(id)?
+            .ok_or_else(|| VaultError::NotFound(id.to_owned()))?;
+        let (material, fp_source, _, kind) = Self::material(secret);
+        if kind.as_str() != row.kind {
+            return Err(VaultError::Invalid(format!(
+                "token {id} is a {} token; rotate it with a secret of the same kind",
+                row.kind
+            )));
+        }
+        let sealed = self.seal_material(id, &material)?;
+        store.reseal_token(id, &fingerprint(&self.key, &fp_source), &sealed, true)?;
+        let row = store
+            .token(id)?
+            .ok_or_else(|| VaultError::NotFound(id.to_owned()))?;
+        Ok(TokenInfo::from(&row))
+    }
+
+    /// Every token, without secrets.
+    pub fn list(&self) -> Result<Vec<TokenInfo>, VaultError> {
+        Ok(self.store().tokens()?.iter().map(TokenInfo::from).collect())
+    }
+
+    /// One token, without its secret.
+    pub fn info(&self, id: &str) -> Result<TokenInfo, VaultError> {
+        let row = self
+            .store()
+            .token(id)?
+            .ok_or_else(|| VaultError::NotFound(id.to_owned()))?;
+        Ok(TokenInfo::from(&row))
+    }
+
+    /// Re-encrypt every token under a new master key, atomically: the new
+    /// key is written beside the old, the database switches in one
+    /// transaction, then the new key replaces the old file.
+    pub fn rekey(&mut self) -> Result<usize, VaultError> {
+        let next = MasterKey::generate();
+        let pending = pending_path(&self.key_path);
+        let _ = std::fs::remove_file(&pending);
+        next.write_new(&pending)?;
+        let rows = self.store().tokens()?;
+        let mut resealed = Vec::new();
+        for row in &rows {
+            let material = self.open_material(row)?;
+            let mut plain =
+                serde_json::to_vec(&material).map_err(|e| VaultError::Crypto(e.to_string()))?;
+            let sealed = seal(&next, &row.id, &plain)?;
+            plain.zeroize();
+            let identifying = if row.kind == "oauth2" {
+                &material.refresh_token
+            } else {
+                &material.access_token
+            };
+            let fp = fingerprint(&next, identifying.as_deref().unwrap_or(""));
+            resealed.push((row.id.clone(), sealed, fp));
+        }
+        self.store()
+            .reseal_all(&resealed, (CHECK_KEY, &next.check_value()))?;
+        std::fs::rename(&pending, &self.key_path).map_err(|e| VaultError::KeyFile {
+            path: self.key_path.clone(),
+            problem: format!("the database now uses the new key in {}, but it could not replace the old file: {e}; move it into place by hand", pending.display()),
+        })?;
+        self.key = next;
+        Ok(rows.len())
+    }
+
+    /// Credentials for token `id`, pinned to `origin`.
+    pub fn credentials(
+        self: &Arc<Self>,
+        id: &str,
+        origin: &str,
+        transport: Arc<dyn easel_canvas::Transport>,
+    ) -> Result<Arc<dyn easel_canvas::Credentials>, VaultError> {
+        crate::credentials::for_token(self, id, origin, transport)
+    }
+
+    pub(crate) fn row(&self, id: &str) -> Result<TokenRow, VaultError> {
+        self.store()
+            .token(id)?
+            .ok_or_else(|| VaultError::NotFound(id.to_owned()))
+    }
+}
