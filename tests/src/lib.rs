@@ -67,9 +67,14 @@ max_calls = 50
 type = "string"
 [params.list]
 type = "string"
+[params.per_page]
+type = "string"
 [params.put]
 type = "string"
 [params.fail]
+type = "boolean"
+default = false
+[params.panic]
 type = "boolean"
 default = false
 [params.n]

@@ -20,7 +20,9 @@ fn run(cx: &Context) -> Result<()> {
         out.insert("get".into(), outcome(canvas::get::<Value>(path, &[])));
     }
     if let Some(path) = cx.param("list") {
-        let items: Result<Vec<Value>> = canvas::list::<Value>(path, &[]).collect();
+        let per_page = cx.param("per_page").unwrap_or("100");
+        let items: Result<Vec<Value>> =
+            canvas::list::<Value>(path, &[("per_page", per_page)]).collect();
         out.insert("list".into(), outcome(items.map(|v| json!(v.len()))));
     }
     if let Some(path) = cx.param("put") {
@@ -42,6 +44,9 @@ fn run(cx: &Context) -> Result<()> {
     eprintln!("probe stderr: run {}", cx.run_id());
     log::info(format!("probe done: {}", Value::Object(out.clone())));
     report::json("probe.json", &Value::Object(out))?;
+    if cx.param_bool("panic")? {
+        panic!("probe panics on purpose");
+    }
     if cx.param_bool("fail")? {
         return Err(Error::Other("probe asked to fail".into()));
     }

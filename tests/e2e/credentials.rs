@@ -1,0 +1,728 @@
+//! Credentials: the vault, OAuth2 refresh, rotation, origin pinning, and
+//! one school's token versus another's.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use easel_canvas::{CallTag, CanvasClient, ReqwestTransport, Transport};
+use easel_cli::{Connection, Home, RunRequest, Target, approve_on, execute_run};
+use easel_runtime::{Limits, RunOutcome};
+use easel_sim::{Faults, SimHandle};
+use easel_store::InstanceRow;
+use easel_tests::{
+    add_and_approve, canary_token, contains, home, programs, read_all_files, sim_with_token,
+};
+use easel_vault::{NewSecret, Vault};
+use secrecy::SecretString;
+
+fn add_instance(home: &Home, name: &str, url: &str) -> InstanceRow {
+    let row = InstanceRow {
+        name: name.into(),
+        url: url.into(),
+        copy_of: None,
+        created_at: "2026-11-29T00:00:00Z".into(),
+    };
+    home.store.add_instance(&row).unwrap();
+    row
+}
+
+fn user_secret(token: &str) -> NewSecret {
+    NewSecret::User {
+        token: SecretString::from(token.to_owned()),
+    }
+}
+
+fn transport() -> Arc<dyn Transport> {
+    Arc::new(ReqwestTransport::new(Duration::from_secs(30)).unwrap())
+}
+
+/// A loopback listener that counts every connection made to it.
+async fn trap_listener() -> (String, Arc<AtomicUsize>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let hits = Arc::new(AtomicUsize::new(0));
+    let h = hits.clone();
+    tokio::spawn(async move {
+        while let Ok((_sock, _)) = listener.accept().await {
+            h.fetch_add(1, Ordering::SeqCst);
+        }
+    });
+    (url, hits)
+}
+
+fn admin_school(sim: &SimHandle, n: usize) -> u64 {
+    sim.with_data(|d| d.schools()[n].id)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fifty_calls_across_an_expiry_cause_one_refresh_and_no_failure() {
+    let sim = sim_with_token(&canary_token()).await;
+    let (client_id, client_secret) = sim.add_developer_key();
+    let (_access, refresh) = sim.issue_oauth_token(&client_id, 1);
+    let dir = tempfile::tempdir().unwrap();
+    let home = home(dir.path());
+    add_instance(&home, "prod", sim.url());
+    let vault = home.vault().unwrap();
+    vault
+        .add(
+            "oauth",
+            "prod",
+            &NewSecret::Oauth2 {
+                client_id,
+                client_secret: SecretString::from(client_secret),
+                refresh_token: SecretString::from(refresh),
+            },
+            None,
+        )
+        .unwrap();
+    let creds = vault.credentials("oauth", sim.url(), transport()).unwrap();
+    let client = CanvasClient::new(sim.url(), creds, transport()).unwrap();
+    let tag = CallTag::admin("test");
+    // The vault holds no access token yet: the first call refreshes once.
+    let r = client
+        .send(&tag, http::Method::GET, "/api/v1/users/self", &[], None)
+        .await
+        .unwrap();
+    assert_eq!(r.status, 200);
+    assert_eq!(sim.refresh_count(), 1);
+
+    sim.advance_clock(easel_sim::ACCESS_TOKEN_LIFETIME + Duration::from_secs(60));
+    let calls = (0..50).map(|_| {
+        let c = client.clone();
+        let tag = tag.clone();
+        tokio::spawn(async move {
+            c.send(&tag, http::Method::GET, "/api/v1/accounts/2", &[], None)
+                .await
+                .map(|r| r.status)
+        })
+    });
+    let results = futures_join(calls).await;
+    assert!(results.iter().all(|r| *r == Some(200)), "{results:?}");
+    assert_eq!(sim.refresh_count(), 2, "exactly one refresh for the expiry");
+}
+
+async fn futures_join(
+    handles: impl Iterator<Item = tokio::task::JoinHandle<Result<u16, easel_canvas::ClientError>>>,
+) -> Vec<Option<u16>> {
+    let mut out = Vec::new();
+    for h in handles {
+        out.push(h.await.ok().and_then(Result::ok));
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rotating_a_token_during_a_long_run_fails_no_call() {
+    let old = canary_token();
+    let sim = sim_with_token(&old).await;
+    let school = admin_school(&sim, 0);
+    let dir = tempfile::tempdir().unwrap();
+    let home = home(dir.path());
+    let instance = add_instance(&home, "prod", sim.url());
+    let vault = home.vault().unwrap();
+    vault
+        .add("admin", "prod", &user_secret(&old), None)
+        .unwrap();
+    let bytes = std::fs::read(programs::TEST_BENCH_GET).unwrap();
+    easel_cli::add_plugin(
+        &home,
+        &bytes,
+        &easel_tests::test_manifest("bench-get", false)
+            .replace("max_calls = 50", "max_calls = 5000"),
+        "b",
+        "c",
+    )
+    .unwrap();
+    let target = Target {
+        instance: Some("prod".into()),
+        token_id: Some("admin".into()),
+    };
+    approve_on(&home, "bench-get", &[school], false, "admin", &target).unwrap();
+    let conn = Connection::to_instance(&home, &instance, Some("admin"))
+        .await
+        .unwrap();
+    let runtime = home.runtime().unwrap();
+    let req = RunRequest {
+        plugin: "bench-get".into(),
+        school,
+        dry_run: false,
+        params: vec![
+            ("n".into(), "1500".into()),
+            ("path".into(), format!("/api/v1/accounts/{school}")),
+        ],
+        limits: Limits::default(),
+    };
+    let rotate = async {
+        // Rotate once the run is well under way: the new secret goes into
+        // the vault, then Canvas stops accepting the old one.
+        while sim.requests().len() < 300 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let new = canary_token();
+        sim.add_token(&new, 1);
+        home.vault()
+            .unwrap()
+            .rotate("admin", &user_secret(&new))
+            .unwrap();
+        sim.revoke_token(&old);
+        new
+    };
+    let (run, new) = tokio::join!(execute_run(&home, &conn, &runtime, req), rotate);
+    let run = run.unwrap();
+    assert_eq!(
+        run.report.outcome,
+        RunOutcome::Succeeded,
+        "{}",
+        run.report.log
+    );
+    assert_eq!(run.report.calls, 1500);
+    let auths: Vec<String> = sim
+        .requests()
+        .iter()
+        .filter_map(|q| q.header("authorization").map(str::to_owned))
+        .collect();
+    assert!(
+        auths.iter().any(|a| a.ends_with(&new)),
+        "the new secret was used"
+    );
+    assert!(
+        auths.iter().any(|a| a.ends_with(&old)),
+        "the old secret was used first"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn next_links_and_redirects_to_another_origin_are_refused_before_sending() {
+    let token = canary_token();
+    let sim = sim_with_token(&token).await;
+    let school = admin_school(&sim, 0);
+    let (elsewhere, hits) = trap_listener().await;
+    let dir = tempfile::tempdir().unwrap();
+    let home = home(dir.path());
+    add_and_approve(&home, programs::TEST_PROBE, "probe", school, true);
+    let conn = easel_tests::connect(sim, &token);
+    let sim = conn.sim.as_ref().unwrap();
+    let runtime = home.runtime().unwrap();
+    let run = |params: Vec<(String, String)>| RunRequest {
+        plugin: "probe".into(),
+        school,
+        dry_run: false,
+        params,
+        limits: Limits::default(),
+    };
+
+    sim.set_faults(Faults {
+        next_link_origin: Some(elsewhere.clone()),
+        ..Faults::default()
+    });
+    let r = execute_run(
+        &home,
+        &conn,
+        &runtime,
+        run(vec![
+            ("list".into(), format!("/api/v1/accounts/{school}/courses")),
+            ("per_page".into(), "5".into()),
+        ]),
+    )
+    .await
+    .unwrap();
+    let probe: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&r.report.outputs[0]).unwrap()).unwrap();
+    let err = probe["list"]["error"].as_str().unwrap_or_default();
+    assert!(err.contains("origin-pin"), "{probe}");
+    assert!(
+        r.report.log.contains("refused to send to"),
+        "{}",
+        r.report.log
+    );
+
+    sim.set_faults(Faults {
+        redirect_to: Some(elsewhere.clone()),
+        ..Faults::default()
+    });
+    let r = execute_run(
+        &home,
+        &conn,
+        &runtime,
+        run(vec![("get".into(), format!("/api/v1/accounts/{school}"))]),
+    )
+    .await;
+    // The school lookup before the run is redirected too: refused, not followed.
+    assert!(r.is_err() || r.as_ref().unwrap().report.log.contains("refused to follow"));
+    let client = &conn.client;
+    let resp = client
+        .send(
+            &CallTag::admin("test"),
+            http::Method::GET,
+            &format!("/api/v1/accounts/{school}"),
+            &[],
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(resp.status, 302);
+    assert_eq!(resp.redirect_origin.as_deref(), Some(elsewhere.as_str()));
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(
+        hits.load(Ordering::SeqCst),
+        0,
+        "nothing reached the other origin"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_loose_or_wrong_master_key_decrypts_and_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = home(dir.path());
+    add_instance(&home, "prod", "https://canvas.example.edu");
+    let secret = canary_token();
+    home.vault()
+        .unwrap()
+        .add("admin", "prod", &user_secret(&secret), None)
+        .unwrap();
+    let key_path = dir.path().join("master.key");
+    let key = std::fs::read(&key_path).unwrap();
+    let sealed = || home.store.token("admin").unwrap().unwrap().sealed;
+    let before = sealed();
+
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&key_path, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let e = Vault::open(dir.path()).unwrap_err().to_string();
+    assert!(e.contains("chmod 600"), "{e}");
+    std::fs::set_permissions(&key_path, std::fs::Permissions::from_mode(0o600)).unwrap();
+
+    std::fs::remove_file(&key_path).unwrap();
+    let e = Vault::open(dir.path()).unwrap_err().to_string();
+    assert!(e.contains("cannot read it"), "{e}");
+    assert!(
+        !key_path.exists(),
+        "no new key was made over the missing one"
+    );
+
+    let other = easel_vault::MasterKey::generate();
+    other.write_new(&key_path).unwrap();
+    let e = Vault::open(dir.path()).unwrap_err().to_string();
+    assert!(e.contains("does not match"), "{e}");
+    assert_eq!(sealed(), before, "nothing was re-encrypted");
+
+    std::fs::remove_file(&key_path).unwrap();
+    std::fs::write(&key_path, &key).unwrap();
+    std::fs::set_permissions(&key_path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    assert_eq!(Vault::open(dir.path()).unwrap().list().unwrap().len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rekey_re_encrypts_every_token_and_they_still_work() {
+    let token = canary_token();
+    let sim = sim_with_token(&token).await;
+    let dir = tempfile::tempdir().unwrap();
+    let home = home(dir.path());
+    add_instance(&home, "prod", sim.url());
+    home.vault()
+        .unwrap()
+        .add("admin", "prod", &user_secret(&token), None)
+        .unwrap();
+    let before = home.store.token("admin").unwrap().unwrap();
+    let old_key = std::fs::read(dir.path().join("master.key")).unwrap();
+    let mut vault = Vault::open(dir.path()).unwrap();
+    assert_eq!(vault.rekey().unwrap(), 1);
+    let after = home.store.token("admin").unwrap().unwrap();
+    assert_ne!(before.sealed, after.sealed);
+    assert_ne!(
+        old_key,
+        std::fs::read(dir.path().join("master.key")).unwrap()
+    );
+    let vault = Arc::new(Vault::open(dir.path()).unwrap());
+    let client = CanvasClient::new(
+        sim.url(),
+        vault.credentials("admin", sim.url(), transport()).unwrap(),
+        transport(),
+    )
+    .unwrap();
+    let r = client
+        .send(
+            &CallTag::admin("test"),
+            http::Method::GET,
+            "/api/v1/users/self",
+            &[],
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.status, 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_schools_run_the_same_plugin_with_their_own_tokens() {
+    let (t1, t2) = (canary_token(), canary_token());
+    let sim = sim_with_token(&t1).await;
+    sim.add_token(&t2, 1);
+    let (a, b) = (admin_school(&sim, 0), admin_school(&sim, 1));
+    let dir = tempfile::tempdir().unwrap();
+    let home = home(dir.path());
+    let instance = add_instance(&home, "prod", sim.url());
+    let vault = home.vault().unwrap();
+    vault
+        .add("school-a", "prod", &user_secret(&t1), None)
+        .unwrap();
+    vault
+        .add("school-b", "prod", &user_secret(&t2), None)
+        .unwrap();
+    let p = &easel_bundled::COURSE_REPORT;
+    easel_cli::add_plugin(&home, p.wasm, p.manifest, p.name, "contributor").unwrap();
+    for (school, token) in [(a, "school-a"), (b, "school-b")] {
+        let target = Target {
+            instance: Some("prod".into()),
+            token_id: Some(token.into()),
+        };
+        approve_on(&home, "course-report", &[school], false, "admin", &target).unwrap();
+    }
+    let runtime = home.runtime().unwrap();
+    for (school, token) in [(a, "school-a"), (b, "school-b")] {
+        let conn = Connection::to_instance(&home, &instance, Some(token))
+            .await
+            .unwrap();
+        let req = RunRequest {
+            plugin: "course-report".into(),
+            school,
+            dry_run: false,
+            params: vec![],
+            limits: Limits::default(),
+        };
+        let r = execute_run(&home, &conn, &runtime, req.clone())
+            .await
+            .unwrap();
+        assert_eq!(r.report.outcome, RunOutcome::Succeeded);
+        // The other school's token is refused for this grant.
+        let other = if token == "school-a" {
+            "school-b"
+        } else {
+            "school-a"
+        };
+        let wrong = Connection::to_instance(&home, &instance, Some(other))
+            .await
+            .unwrap();
+        assert_eq!(
+            execute_run(&home, &wrong, &runtime, req)
+                .await
+                .unwrap_err()
+                .exit_code(),
+            2
+        );
+    }
+    for q in sim.requests().iter().filter(|q| {
+        q.header("user-agent")
+            .is_some_and(|ua| ua.contains("plugin=course-report@"))
+    }) {
+        let ua = q.header("user-agent").unwrap();
+        let auth = q.header("authorization").unwrap();
+        if ua.ends_with(&format!("school={a})")) {
+            assert_eq!(auth, format!("Bearer {t1}"));
+        } else {
+            assert!(ua.ends_with(&format!("school={b})")), "{ua}");
+            assert_eq!(auth, format!("Bearer {t2}"));
+        }
+    }
+}
+
+#[derive(Clone, Default)]
+struct Captured(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn credential_secrets_appear_only_where_canvas_needs_them() {
+    let captured = Captured::default();
+    let sink = captured.clone();
+    tracing_subscriber::fmt()
+        .with_env_filter("trace,cranelift_codegen=warn,regalloc2=warn,wasmtime_cranelift=warn,wasmtime_environ=warn")
+        .with_writer(move || sink.clone())
+        .with_ansi(false)
+        .init();
+    let user_token = canary_token();
+    let sim = sim_with_token(&user_token).await;
+    let school = admin_school(&sim, 0);
+    let (client_id, client_secret) = sim.add_developer_key();
+    let (_, refresh) = sim.issue_oauth_token(&client_id, 1);
+    let rotated = canary_token();
+    sim.add_token(&rotated, 1);
+    let dir = tempfile::tempdir().unwrap();
+    let home = home(dir.path());
+    let instance = add_instance(&home, "prod", sim.url());
+    let vault = home.vault().unwrap();
+    vault
+        .add("admin", "prod", &user_secret(&user_token), None)
+        .unwrap();
+    vault.rotate("admin", &user_secret(&rotated)).unwrap();
+    vault
+        .add(
+            "oauth",
+            "prod",
+            &NewSecret::Oauth2 {
+                client_id,
+                client_secret: SecretString::from(client_secret.clone()),
+                refresh_token: SecretString::from(refresh.clone()),
+            },
+            None,
+        )
+        .unwrap();
+    let mut texts = vec![format!("{:?}", vault.list().unwrap()), format!("{vault:?}")];
+    add_and_approve(&home, programs::TEST_PROBE, "probe", school, true);
+    let runtime = home.runtime().unwrap();
+    for token in ["admin", "oauth"] {
+        approve_on(
+            &home,
+            "probe",
+            &[school],
+            true,
+            "admin",
+            &Target {
+                instance: Some("prod".into()),
+                token_id: Some(token.into()),
+            },
+        )
+        .unwrap();
+        let conn = Connection::to_instance(&home, &instance, Some(token))
+            .await
+            .unwrap();
+        texts.push(format!("{:?}", conn.client));
+        for params in [
+            vec![("get", format!("/api/v1/accounts/{school}"))],
+            vec![("panic", "true".to_owned())],
+        ] {
+            let req = RunRequest {
+                plugin: "probe".into(),
+                school,
+                dry_run: false,
+                params: params.into_iter().map(|(k, v)| (k.to_owned(), v)).collect(),
+                limits: Limits::default(),
+            };
+            let r = execute_run(&home, &conn, &runtime, req).await.unwrap();
+            texts.push(format!("{r:?}"));
+        }
+    }
+    let panicked = home.store.runs(1).unwrap().remove(0);
+    assert_eq!(
+        panicked.status.as_str(),
+        "failed",
+        "a panicking plugin fails its run"
+    );
+    sim.revoke_token(&rotated);
+    let conn = Connection::to_instance(&home, &instance, Some("admin"))
+        .await
+        .unwrap();
+    let e = conn.school("test", school).await.unwrap_err();
+    texts.push(e.to_string());
+
+    let secrets = [&user_token, &rotated, &client_secret, &refresh];
+    let log = String::from_utf8_lossy(&captured.0.lock().unwrap()).into_owned();
+    assert!(
+        log.contains("refreshed an OAuth2 access token"),
+        "debug logging was captured"
+    );
+    texts.push(log);
+    for (path, bytes) in read_all_files(dir.path()) {
+        for s in secrets {
+            assert!(
+                !contains(&bytes, s.as_bytes()),
+                "a secret leaked into {path}"
+            );
+        }
+    }
+    for t in &texts {
+        for s in secrets {
+            assert!(!t.contains(s.as_str()), "a secret leaked into {t}");
+        }
+    }
+    for q in sim.requests() {
+        let mut outside = format!("{} {} {}", q.method, q.path, q.query);
+        for (name, value) in &q.headers {
+            if name != "authorization" {
+                outside.push_str(value);
+            }
+        }
+        if q.path != "/login/oauth2/token" {
+            outside.push_str(&q.body);
+        }
+        for s in secrets {
+            assert!(
+                !outside.contains(s.as_str()),
+                "a secret was sent outside its place: {} {}",
+                q.method,
+                q.path
+            );
+        }
+    }
+}
+
+async fn easel(
+    home: &std::path::Path,
+    args: &[&str],
+) -> Result<easel_cli::Outcome, easel_cli::CliError> {
+    use clap::Parser as _;
+    let mut argv = vec!["easel", "--home", home.to_str().unwrap()];
+    argv.extend_from_slice(args);
+    easel_cli::dispatch(easel_cli::Args::try_parse_from(argv).unwrap()).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grants_name_their_token_and_a_used_token_is_not_removed_by_accident() {
+    let token = canary_token();
+    let sim = sim_with_token(&token).await;
+    let school = admin_school(&sim, 0).to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let h = dir.path();
+    let code = |r: Result<easel_cli::Outcome, easel_cli::CliError>| match r {
+        Ok(easel_cli::Outcome::Success) => 0,
+        Ok(easel_cli::Outcome::RunFailed) => 1,
+        Err(e) => e.exit_code(),
+    };
+    assert_eq!(
+        code(
+            easel(
+                h,
+                &[
+                    "instance",
+                    "add",
+                    "prod",
+                    "--url",
+                    "http://canvas.example.edu"
+                ]
+            )
+            .await
+        ),
+        2,
+        "plain http is refused"
+    );
+    assert_eq!(
+        code(easel(h, &["instance", "add", "prod", "--url", sim.url()]).await),
+        0
+    );
+    assert_eq!(
+        code(
+            easel(
+                h,
+                &[
+                    "instance",
+                    "add",
+                    "test",
+                    "--url",
+                    sim.url(),
+                    "--copy-of",
+                    "prod"
+                ]
+            )
+            .await
+        ),
+        0
+    );
+    home(h)
+        .vault()
+        .unwrap()
+        .add("admin", "prod", &user_secret(&token), None)
+        .unwrap();
+    assert_eq!(code(easel(h, &["token", "list"]).await), 0);
+    assert_eq!(
+        code(easel(h, &["--instance", "prod", "token", "check", "admin"]).await),
+        0
+    );
+    let wasm = dir.path().join("r.wasm");
+    std::fs::write(&wasm, easel_bundled::COURSE_REPORT.wasm).unwrap();
+    let manifest = dir.path().join("easel.toml");
+    std::fs::write(&manifest, easel_bundled::COURSE_REPORT.manifest).unwrap();
+    assert_eq!(
+        code(
+            easel(
+                h,
+                &[
+                    "plugin",
+                    "add",
+                    wasm.to_str().unwrap(),
+                    "--manifest",
+                    manifest.to_str().unwrap()
+                ]
+            )
+            .await
+        ),
+        0
+    );
+    assert_eq!(
+        code(
+            easel(
+                h,
+                &[
+                    "--instance",
+                    "prod",
+                    "--token",
+                    "admin",
+                    "plugin",
+                    "approve",
+                    "course-report",
+                    "--school",
+                    &school
+                ]
+            )
+            .await
+        ),
+        0
+    );
+    assert_eq!(
+        code(easel(h, &["run", "course-report", "--school", &school]).await),
+        0
+    );
+    // The same grant may run against a declared copy of its instance.
+    assert_eq!(
+        code(
+            easel(
+                h,
+                &[
+                    "--instance",
+                    "test",
+                    "run",
+                    "course-report",
+                    "--school",
+                    &school
+                ]
+            )
+            .await
+        ),
+        0
+    );
+    let runs = home(h).store.runs(10).unwrap();
+    assert_eq!(runs[0].instance, "test");
+    assert_eq!(runs[1].instance, "prod");
+    assert!(
+        sim.requests()
+            .iter()
+            .any(|q| q.header("authorization") == Some(format!("Bearer {token}").as_str()))
+    );
+
+    assert_eq!(
+        code(easel(h, &["token", "remove", "admin"]).await),
+        2,
+        "a token grants use is kept"
+    );
+    assert_eq!(
+        code(easel(h, &["instance", "remove", "prod"]).await),
+        2,
+        "an instance with tokens is kept"
+    );
+    assert_eq!(
+        code(easel(h, &["token", "remove", "admin", "--force"]).await),
+        0
+    );
+    assert_eq!(
+        code(easel(h, &["run", "course-report", "--school", &school]).await),
+        2,
+        "its grant is disabled"
+    );
+}
