@@ -163,7 +163,9 @@ pub enum TokenCommand {
         /// Developer key id: the token is an OAuth2 grant easel refreshes.
         #[arg(long)]
         oauth2_client_id: Option<String>,
-        /// When the token expires (as Canvas shows it), for the listing.
+        /// When the token expires (RFC 3339, e.g. 2027-06-30T00:00:00Z);
+        /// easel refuses to use it afterwards. User tokens without one never
+        /// expire.
         #[arg(long)]
         expires_at: Option<String>,
     },

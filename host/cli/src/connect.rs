@@ -164,6 +164,15 @@ impl Connection {
         let info = tokens.iter().find(|t| t.id == token_id).ok_or_else(|| {
             CliError::input(format!("no token {token_id:?}: see `easel token list`"))
         })?;
+        if let Some(expiry) = &info.expires_at
+            && let Ok(at) =
+                time::OffsetDateTime::parse(expiry, &time::format_description::well_known::Rfc3339)
+            && at <= time::OffsetDateTime::now_utc()
+        {
+            return Err(CliError::input(format!(
+                "token {token_id} expired at {expiry}: generate a new one in Canvas and `easel token rotate {token_id}`"
+            )));
+        }
         if !token_fits(home, &info.instance, instance)? {
             return Err(CliError::input(format!(
                 "token {token_id} belongs to instance {}, not {} (declare {} a copy with `easel instance add {} --url ... --copy-of {}`)",

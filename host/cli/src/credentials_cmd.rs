@@ -223,6 +223,14 @@ pub(crate) async fn token(
                     "the embedded simulator brings its own token; add a real instance first",
                 ));
             };
+            if let Some(e) = &expires_at {
+                time::OffsetDateTime::parse(e, &time::format_description::well_known::Rfc3339)
+                    .map_err(|_| {
+                        CliError::input(format!(
+                            "--expires-at {e:?} must be RFC 3339, e.g. 2027-06-30T00:00:00Z"
+                        ))
+                    })?;
+            }
             let secret = read_new_secret(oauth2_client_id)?;
             let info = home
                 .vault()?

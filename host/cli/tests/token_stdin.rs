@@ -1,0 +1,89 @@
+//! The real binary reads a token from standard input, stores it sealed,
+//! and never prints it.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code fails loudly
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+fn easel(home: &std::path::Path, args: &[&str], stdin: Option<&str>) -> (i32, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_easel"))
+        .env("EASEL_HOME", home)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut pipe = child.stdin.take().unwrap();
+    if let Some(text) = stdin {
+        pipe.write_all(text.as_bytes()).unwrap();
+    }
+    drop(pipe);
+    let out = child.wait_with_output().unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.code().unwrap_or(-1), text)
+}
+
+#[test]
+fn a_token_piped_on_stdin_is_sealed_and_never_shown() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path();
+    let secret = "7~STDINCANARYabcdefghijklmnopqrstuvwxyz0123456789";
+    assert_eq!(
+        easel(
+            home,
+            &[
+                "instance",
+                "add",
+                "prod",
+                "--url",
+                "https://canvas.example.edu"
+            ],
+            None
+        )
+        .0,
+        0
+    );
+    let (code, out) = easel(
+        home,
+        &["--instance", "prod", "token", "add", "admin"],
+        Some(&format!("{secret}\n")),
+    );
+    assert_eq!(code, 0, "{out}");
+    let (code, out) = easel(
+        home,
+        &["--instance", "prod", "token", "add", "empty"],
+        Some(""),
+    );
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains("no secret given"), "{out}");
+    let (code, list) = easel(home, &["token", "list"], None);
+    assert_eq!(code, 0);
+    assert!(list.contains("admin") && list.contains("fp:"), "{list}");
+    let (_, verbose) = easel(home, &["-vv", "token", "list", "--json"], None);
+    for text in [&out, &list, &verbose] {
+        assert!(!text.contains(secret));
+    }
+    for entry in std::fs::read_dir(home).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_file() {
+            let bytes = std::fs::read(&path).unwrap();
+            assert!(
+                !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
+                "{}",
+                path.display()
+            );
+        }
+    }
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(home.join("master.key"))
+        .unwrap()
+        .permissions()
+        .mode()
+        & 0o777;
+    assert_eq!(mode, 0o600);
+}
