@@ -3,9 +3,6 @@
 //! URL-encoded, in plugin output, logs (debug level), reports, run records,
 //! the SQLite files, error texts or Debug output.
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
-
 use base64::Engine as _;
 use easel_cli::{RunRequest, execute_run};
 use easel_runtime::{Limits, RunOutcome};
@@ -13,19 +10,6 @@ use easel_tests::{
     add_and_approve, add_bundled, canary_token, connect, contains, home, programs, read_all_files,
     sim_with_token,
 };
-
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
 
 fn forms(token: &str) -> Vec<(String, Vec<u8>)> {
     let b64 = base64::engine::general_purpose::STANDARD;
@@ -55,13 +39,7 @@ fn assert_clean(what: &str, bytes: &[u8], token: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_token_appears_only_in_authorization_headers() {
-    let captured = Captured::default();
-    let sink = captured.clone();
-    tracing_subscriber::fmt()
-        .with_env_filter("trace,cranelift_codegen=warn,cranelift_frontend=warn,regalloc2=warn,wasmtime_cranelift=warn,wasmtime_environ=warn,wasmtime=debug")
-        .with_writer(move || sink.clone())
-        .with_ansi(false)
-        .init();
+    let captured = easel_tests::Captured::install();
 
     let token = canary_token();
     let sim = sim_with_token(&token).await;

@@ -1,13 +1,10 @@
 //! The CLI's exit codes and one-line errors for bad input, driven through
 //! the same entry point as the binary (against the embedded simulator).
 
-use clap::Parser as _;
-use easel_cli::{Args, CliError, Outcome, dispatch};
+use easel_cli::{CliError, Outcome};
 
 async fn easel(home: &std::path::Path, args: &[&str]) -> Result<Outcome, CliError> {
-    let mut argv = vec!["easel", "--home", home.to_str().unwrap()];
-    argv.extend_from_slice(args);
-    dispatch(Args::try_parse_from(argv).unwrap()).await
+    easel_tests::easel(home, args).await.1
 }
 
 fn code(r: &Result<Outcome, CliError>) -> u8 {

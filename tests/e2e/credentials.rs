@@ -11,7 +11,7 @@ use easel_runtime::{Limits, RunOutcome};
 use easel_sim::{Faults, SimHandle};
 use easel_store::InstanceRow;
 use easel_tests::{
-    add_and_approve, canary_token, contains, home, programs, read_all_files, sim_with_token,
+    add_and_approve, canary_token, contains, easel, home, programs, read_all_files, sim_with_token,
 };
 use easel_vault::{NewSecret, Vault};
 use secrecy::SecretString;
@@ -426,28 +426,9 @@ async fn two_schools_run_the_same_plugin_with_their_own_tokens() {
     }
 }
 
-#[derive(Clone, Default)]
-struct Captured(Arc<std::sync::Mutex<Vec<u8>>>);
-
-impl std::io::Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn credential_secrets_appear_only_where_canvas_needs_them() {
-    let captured = Captured::default();
-    let sink = captured.clone();
-    tracing_subscriber::fmt()
-        .with_env_filter("trace,cranelift_codegen=warn,regalloc2=warn,wasmtime_cranelift=warn,wasmtime_environ=warn")
-        .with_writer(move || sink.clone())
-        .with_ansi(false)
-        .init();
+    let captured = easel_tests::Captured::install();
     let user_token = canary_token();
     let sim = sim_with_token(&user_token).await;
     let school = admin_school(&sim, 0);
@@ -524,7 +505,7 @@ async fn credential_secrets_appear_only_where_canvas_needs_them() {
     texts.push(e.to_string());
 
     let secrets = [&user_token, &rotated, &client_secret, &refresh];
-    let log = String::from_utf8_lossy(&captured.0.lock().unwrap()).into_owned();
+    let log = captured.text();
     assert!(
         log.contains("refreshed an OAuth2 access token"),
         "debug logging was captured"
@@ -564,16 +545,6 @@ async fn credential_secrets_appear_only_where_canvas_needs_them() {
     }
 }
 
-async fn easel(
-    home: &std::path::Path,
-    args: &[&str],
-) -> Result<easel_cli::Outcome, easel_cli::CliError> {
-    use clap::Parser as _;
-    let mut argv = vec!["easel", "--home", home.to_str().unwrap()];
-    argv.extend_from_slice(args);
-    easel_cli::dispatch(easel_cli::Args::try_parse_from(argv).unwrap()).await
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn grants_name_their_token_and_a_used_token_is_not_removed_by_accident() {
     let token = canary_token();
@@ -581,11 +552,7 @@ async fn grants_name_their_token_and_a_used_token_is_not_removed_by_accident() {
     let school = admin_school(&sim, 0).to_string();
     let dir = tempfile::tempdir().unwrap();
     let h = dir.path();
-    let code = |r: Result<easel_cli::Outcome, easel_cli::CliError>| match r {
-        Ok(easel_cli::Outcome::Success) => 0,
-        Ok(easel_cli::Outcome::RunFailed) => 1,
-        Err(e) => e.exit_code(),
-    };
+    let code = |r: (u8, _)| r.0;
     assert_eq!(
         code(
             easel(
@@ -604,7 +571,7 @@ async fn grants_name_their_token_and_a_used_token_is_not_removed_by_accident() {
         "plain http is refused"
     );
     assert_eq!(
-        code(easel(h, &["instance", "add", "prod", "--url", sim.url()]).await),
+        code(easel_tests::easel(h, &["instance", "add", "prod", "--url", sim.url()]).await),
         0
     );
     assert_eq!(
@@ -630,9 +597,9 @@ async fn grants_name_their_token_and_a_used_token_is_not_removed_by_accident() {
         .unwrap()
         .add("admin", "prod", &user_secret(&token), None)
         .unwrap();
-    assert_eq!(code(easel(h, &["token", "list"]).await), 0);
+    assert_eq!(code(easel_tests::easel(h, &["token", "list"]).await), 0);
     assert_eq!(
-        code(easel(h, &["--instance", "prod", "token", "check", "admin"]).await),
+        code(easel_tests::easel(h, &["--instance", "prod", "token", "check", "admin"]).await),
         0
     );
     let wasm = dir.path().join("r.wasm");
@@ -676,7 +643,7 @@ async fn grants_name_their_token_and_a_used_token_is_not_removed_by_accident() {
         0
     );
     assert_eq!(
-        code(easel(h, &["run", "course-report", "--school", &school]).await),
+        code(easel_tests::easel(h, &["run", "course-report", "--school", &school]).await),
         0
     );
     // The same grant may run against a declared copy of its instance.
@@ -707,21 +674,21 @@ async fn grants_name_their_token_and_a_used_token_is_not_removed_by_accident() {
     );
 
     assert_eq!(
-        code(easel(h, &["token", "remove", "admin"]).await),
+        code(easel_tests::easel(h, &["token", "remove", "admin"]).await),
         2,
         "a token grants use is kept"
     );
     assert_eq!(
-        code(easel(h, &["instance", "remove", "prod"]).await),
+        code(easel_tests::easel(h, &["instance", "remove", "prod"]).await),
         2,
         "an instance with tokens is kept"
     );
     assert_eq!(
-        code(easel(h, &["token", "remove", "admin", "--force"]).await),
+        code(easel_tests::easel(h, &["token", "remove", "admin", "--force"]).await),
         0
     );
     assert_eq!(
-        code(easel(h, &["run", "course-report", "--school", &school]).await),
+        code(easel_tests::easel(h, &["run", "course-report", "--school", &school]).await),
         2,
         "its grant is disabled"
     );

@@ -134,3 +134,55 @@ pub fn read_all_files(dir: &Path) -> Vec<(String, Vec<u8>)> {
 pub fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     !needle.is_empty() && haystack.windows(needle.len()).any(|w| w == needle)
 }
+
+/// A `tracing` writer that keeps everything logged, for canary scans.
+#[derive(Clone, Default)]
+pub struct Captured(pub std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Captured {
+    /// Install a global subscriber at trace level (minus the compiler's
+    /// chatter) writing here; returns the capture.
+    pub fn install() -> Self {
+        let captured = Captured::default();
+        let sink = captured.clone();
+        tracing_subscriber::fmt()
+            .with_env_filter("trace,cranelift_codegen=warn,cranelift_frontend=warn,regalloc2=warn,wasmtime_cranelift=warn,wasmtime_environ=warn,wasmtime=debug")
+            .with_writer(move || sink.clone())
+            .with_ansi(false)
+            .init();
+        captured
+    }
+
+    /// Everything captured so far.
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+}
+
+/// Run an `easel` command line against data directory `home`, through the
+/// binary's own entry point; returns the exit code it would have.
+pub async fn easel(
+    home: &Path,
+    args: &[&str],
+) -> (u8, Result<easel_cli::Outcome, easel_cli::CliError>) {
+    use clap::Parser as _;
+    let mut argv = vec!["easel", "--home", home.to_str().unwrap()];
+    argv.extend_from_slice(args);
+    let result = easel_cli::dispatch(easel_cli::Args::try_parse_from(argv).unwrap()).await;
+    let code = match &result {
+        Ok(easel_cli::Outcome::Success) => 0,
+        Ok(easel_cli::Outcome::RunFailed) => 1,
+        Err(e) => e.exit_code(),
+    };
+    (code, result)
+}
