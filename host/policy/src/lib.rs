@@ -13,9 +13,11 @@ mod grant;
 mod manifest;
 mod operation;
 mod path;
+mod scope;
 
 pub use decide::{Decision, Denial, Rule, decide};
 pub use grant::{AccountId, Grant};
 pub use manifest::{Capability, Manifest, ManifestError, ParamSpec, ParamType};
 pub use operation::{Method, ObjectKey, ObjectKind, ObjectRef, Operation, Target};
 pub use path::{ApiPath, PathError, QueryPair, check_query};
+pub use scope::{Scope, ScopeError};
