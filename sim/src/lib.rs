@@ -11,7 +11,9 @@ mod data;
 mod http_util;
 mod routes;
 mod server;
+mod throttle;
 
 pub use auth::ACCESS_TOKEN_LIFETIME;
 pub use data::{Account, Course, Enrollment, Institution, Preset, Section, Term, User};
 pub use server::{Faults, RecordedRequest, SimConfig, SimHandle, Simulator};
+pub use throttle::{Bucket, ThrottleAnswer, ThrottleConfig};

@@ -18,6 +18,7 @@ use crate::http_util::{
     unauthorized, value, values,
 };
 use crate::server::{RecordedRequest, SimState};
+use crate::throttle::ThrottleAnswer;
 
 type St = State<Arc<SimState>>;
 
@@ -84,9 +85,45 @@ async fn record_and_authenticate(State(state): St, req: Request, next: Next) -> 
         Ok(user) => user,
         Err(answer) => return answer(),
     };
+    let token = parts
+        .headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
+    let (config, admitted) = state.throttle.admit(&token);
+    if let Err(remaining) = admitted {
+        let mut r = match config.answer {
+            ThrottleAnswer::Forbidden => (
+                StatusCode::FORBIDDEN,
+                "403 Forbidden (Rate Limit Exceeded)\n",
+            )
+                .into_response(),
+            ThrottleAnswer::TooManyRequests => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "429 Too Many Requests (Rate Limit Exceeded)\n",
+            )
+                .into_response(),
+        };
+        rate_headers(r.headers_mut(), 0.0, remaining);
+        return r;
+    }
     let mut req = Request::from_parts(parts, Body::from(bytes));
     req.extensions_mut().insert(Caller(user));
-    next.run(req).await
+    let mut resp = next.run(req).await;
+    let remaining = state.throttle.finish(&token, &config);
+    rate_headers(resp.headers_mut(), config.request_cost, remaining);
+    resp
+}
+
+/// `x-request-cost` and `x-rate-limit-remaining`, as Canvas sends them.
+fn rate_headers(headers: &mut HeaderMap, cost: f64, remaining: f64) {
+    if let Ok(v) = axum::http::HeaderValue::from_str(&format!("{cost:.4}")) {
+        headers.insert("x-request-cost", v);
+    }
+    if let Ok(v) = axum::http::HeaderValue::from_str(&format!("{remaining:.4}")) {
+        headers.insert("x-rate-limit-remaining", v);
+    }
 }
 
 /// The authenticated user of a request.

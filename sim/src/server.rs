@@ -9,6 +9,7 @@ use tokio::task::JoinHandle;
 use crate::auth::{Auth, Clock, random_string};
 use crate::data::{ADMIN_USER_ID, Institution, Preset};
 use crate::routes;
+use crate::throttle::{Throttle, ThrottleConfig};
 
 /// How to start a simulator.
 #[derive(Debug, Clone)]
@@ -21,6 +22,8 @@ pub struct SimConfig {
     pub admin_token: Option<String>,
     /// Port on 127.0.0.1; 0 picks a free one.
     pub port: u16,
+    /// The per-token leaky bucket (hosted Canvas's numbers by default).
+    pub throttle: ThrottleConfig,
 }
 
 impl Default for SimConfig {
@@ -30,6 +33,7 @@ impl Default for SimConfig {
             seed: 42,
             admin_token: None,
             port: 0,
+            throttle: ThrottleConfig::default(),
         }
     }
 }
@@ -74,6 +78,7 @@ pub(crate) struct SimState {
     pub(crate) auth: Mutex<Auth>,
     pub(crate) clock: Clock,
     pub(crate) faults: Mutex<Faults>,
+    pub(crate) throttle: Throttle,
     pub(crate) log: Mutex<Vec<RecordedRequest>>,
     pub(crate) base_url: String,
 }
@@ -122,6 +127,7 @@ impl Simulator {
             auth: Mutex::new(auth),
             clock: Clock::new(),
             faults: Mutex::new(Faults::default()),
+            throttle: Throttle::new(config.throttle.clone()),
             log: Mutex::new(Vec::new()),
             base_url: url.clone(),
         });
@@ -187,6 +193,21 @@ impl SimHandle {
     /// Successful refresh grants so far.
     pub fn refresh_count(&self) -> u64 {
         self.state.auth().refreshes
+    }
+
+    /// Change the throttling settings (buckets keep their levels).
+    pub fn set_throttle(&self, config: ThrottleConfig) {
+        if let Ok(mut c) = self.state.throttle.config.lock() {
+            *c = config;
+        }
+    }
+
+    /// Requests throttled so far.
+    pub fn throttled_count(&self) -> u64 {
+        self.state
+            .throttle
+            .throttled
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Switch misbehaviour on or off.

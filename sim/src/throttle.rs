@@ -1,0 +1,217 @@
+//! Canvas's per-token leaky bucket (shared/CANVAS.md, Throttling).
+//!
+//! Per request: leak at `outflow` units per second, add the up-front cost;
+//! at or over the high-water mark the request is throttled (and its
+//! up-front cost returned); otherwise it runs and, when done, the bucket
+//! gets `cost - up_front` more. Every answer carries `x-request-cost` and
+//! `x-rate-limit-remaining` (hwm - level).
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Instant;
+
+/// How a throttled request is answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ThrottleAnswer {
+    /// `403 Forbidden (Rate Limit Exceeded)`, text/plain (classic Canvas).
+    Forbidden,
+    /// `429 Too Many Requests` (hosted Canvas since 2025).
+    TooManyRequests,
+}
+
+/// Bucket settings. Defaults are hosted Canvas's.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ThrottleConfig {
+    /// Throttle at all?
+    pub enabled: bool,
+    /// High-water mark: at or above it requests are throttled.
+    pub hwm: f64,
+    /// The bucket never holds more than this.
+    pub maximum: f64,
+    /// Units leaked per second.
+    pub outflow: f64,
+    /// Reserved per request in flight.
+    pub up_front: f64,
+    /// Cost of one request (CPU + DB seconds in real Canvas).
+    pub request_cost: f64,
+    /// How a throttled request is answered.
+    pub answer: ThrottleAnswer,
+    /// Bucket seconds per real second (60 runs a minute in a second).
+    pub time_scale: f64,
+}
+
+impl Default for ThrottleConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            hwm: 700.0,
+            maximum: 800.0,
+            outflow: 10.0,
+            up_front: 50.0,
+            request_cost: 0.05,
+            answer: ThrottleAnswer::TooManyRequests,
+            time_scale: 1.0,
+        }
+    }
+}
+
+/// One token's bucket; `now` is in bucket seconds.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Bucket {
+    /// Current level.
+    pub level: f64,
+    /// When it last leaked.
+    pub at: f64,
+}
+
+impl Bucket {
+    fn leak(&mut self, now: f64, config: &ThrottleConfig) {
+        let elapsed = (now - self.at).max(0.0);
+        self.level = (self.level - elapsed * config.outflow).max(0.0);
+        self.at = now;
+    }
+
+    /// A request arrives: `Ok(remaining)` if it may run (its up-front cost
+    /// is now reserved), `Err(remaining)` if throttled.
+    pub fn admit(&mut self, now: f64, config: &ThrottleConfig) -> Result<f64, f64> {
+        self.leak(now, config);
+        self.level = (self.level + config.up_front).min(config.maximum);
+        if self.level >= config.hwm {
+            self.level = (self.level - config.up_front).max(0.0);
+            return Err(config.hwm - self.level);
+        }
+        Ok(config.hwm - self.level)
+    }
+
+    /// A request that was admitted is done; returns the remaining capacity.
+    pub fn finish(&mut self, now: f64, cost: f64, config: &ThrottleConfig) -> f64 {
+        self.leak(now, config);
+        self.level = (self.level + cost - config.up_front).clamp(0.0, config.maximum);
+        config.hwm - self.level
+    }
+}
+
+/// Buckets by token.
+#[derive(Debug)]
+pub(crate) struct Throttle {
+    pub(crate) config: Mutex<ThrottleConfig>,
+    buckets: Mutex<HashMap<String, Bucket>>,
+    start: Instant,
+    pub(crate) throttled: std::sync::atomic::AtomicU64,
+}
+
+impl Throttle {
+    pub(crate) fn new(config: ThrottleConfig) -> Self {
+        Self {
+            config: Mutex::new(config),
+            buckets: Mutex::new(HashMap::new()),
+            start: Instant::now(),
+            throttled: std::sync::atomic::AtomicU64::new(0),
+        }
+    }
+
+    pub(crate) fn config(&self) -> ThrottleConfig {
+        self.config.lock().map(|c| c.clone()).unwrap_or_default()
+    }
+
+    fn now(&self, config: &ThrottleConfig) -> f64 {
+        self.start.elapsed().as_secs_f64() * config.time_scale
+    }
+
+    pub(crate) fn admit(&self, token: &str) -> (ThrottleConfig, Result<f64, f64>) {
+        let config = self.config();
+        if !config.enabled {
+            let hwm = config.hwm;
+            return (config, Ok(hwm));
+        }
+        let now = self.now(&config);
+        let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
+        let r = buckets
+            .entry(token.to_owned())
+            .or_default()
+            .admit(now, &config);
+        if r.is_err() {
+            self.throttled
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+        (config, r)
+    }
+
+    pub(crate) fn finish(&self, token: &str, config: &ThrottleConfig) -> f64 {
+        if !config.enabled {
+            return config.hwm;
+        }
+        let now = self.now(config);
+        let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
+        buckets
+            .entry(token.to_owned())
+            .or_default()
+            .finish(now, config.request_cost, config)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn about_thirteen_requests_in_flight_fit_an_empty_bucket() {
+        let config = ThrottleConfig::default();
+        let mut b = Bucket::default();
+        let admitted = (0..20)
+            .take_while(|_| b.admit(0.0, &config).is_ok())
+            .count();
+        assert!((11..=13).contains(&admitted), "{admitted}");
+    }
+
+    #[test]
+    fn the_bucket_leaks_at_the_outflow_rate() {
+        let config = ThrottleConfig::default();
+        let mut b = Bucket {
+            level: 600.0,
+            at: 0.0,
+        };
+        b.leak(10.0, &config);
+        assert!((b.level - 500.0).abs() < 1e-9);
+        b.leak(100.0, &config);
+        assert_eq!(b.level, 0.0, "never below empty");
+    }
+
+    #[test]
+    fn a_finished_request_leaves_only_its_cost() {
+        let config = ThrottleConfig {
+            request_cost: 0.5,
+            ..ThrottleConfig::default()
+        };
+        let mut b = Bucket::default();
+        assert_eq!(b.admit(0.0, &config), Ok(650.0));
+        let remaining = b.finish(0.0, 0.5, &config);
+        assert!((remaining - 699.5).abs() < 1e-9, "{remaining}");
+    }
+
+    #[test]
+    fn sequential_requests_at_the_sustained_rate_are_never_throttled() {
+        // outflow / cost requests per second is the sustainable maximum.
+        let config = ThrottleConfig {
+            request_cost: 1.0,
+            ..ThrottleConfig::default()
+        };
+        let mut b = Bucket::default();
+        for i in 0..10_000 {
+            let t = f64::from(i) / 10.0; // 10 requests per second, cost 1 each
+            assert!(b.admit(t, &config).is_ok(), "throttled at request {i}");
+            b.finish(t, 1.0, &config);
+        }
+    }
+
+    #[test]
+    fn a_throttled_request_does_not_fill_the_bucket() {
+        let config = ThrottleConfig::default();
+        let mut b = Bucket {
+            level: 690.0,
+            at: 0.0,
+        };
+        assert!(b.admit(0.0, &config).is_err());
+        assert!((b.level - 690.0).abs() < 1e-9);
+    }
+}
