@@ -94,6 +94,28 @@ pub(crate) fn page_of<'a, T>(
     query: &[(String, String)],
     items: &'a [T],
 ) -> (HeaderMap, &'a [T]) {
+    page_of_with(base_url, path, query, items, true)
+}
+
+/// One page without a `last` link (Canvas omits it where counting is
+/// expensive, e.g. recursive sub-accounts).
+pub(crate) fn paginate_without_last<T: Serialize>(
+    base_url: &str,
+    path: &str,
+    query: &[(String, String)],
+    items: &[T],
+) -> Response {
+    let (headers, slice) = page_of_with(base_url, path, query, items, false);
+    (headers, axum::Json(slice)).into_response()
+}
+
+fn page_of_with<'a, T>(
+    base_url: &str,
+    path: &str,
+    query: &[(String, String)],
+    items: &'a [T],
+    with_last: bool,
+) -> (HeaderMap, &'a [T]) {
     let per_page = value(query, "per_page")
         .and_then(|v| v.parse::<usize>().ok())
         .unwrap_or(10)
@@ -128,10 +150,72 @@ pub(crate) fn page_of<'a, T>(
         rels.push(format!("{}; rel=\"prev\"", link_to(page - 1)));
     }
     rels.push(format!("{}; rel=\"first\"", link_to(1)));
-    rels.push(format!("{}; rel=\"last\"", link_to(last)));
+    if with_last {
+        rels.push(format!("{}; rel=\"last\"", link_to(last)));
+    }
     let mut headers = HeaderMap::new();
     if let Ok(v) = HeaderValue::from_str(&rels.join(",")) {
         headers.insert("link", v);
     }
     (headers, slice)
+}
+
+/// Bookmark pagination (e.g. course enrollments): `page=first` or
+/// `page=bookmark:<opaque>`, links current, next, first; never last.
+/// `key` gives each item's position (its id); items must be sorted by it.
+pub(crate) fn paginate_bookmark<T: Serialize>(
+    base_url: &str,
+    path: &str,
+    query: &[(String, String)],
+    items: &[T],
+    key: impl Fn(&T) -> u64,
+) -> Response {
+    let per_page = value(query, "per_page")
+        .and_then(|v| v.parse::<usize>().ok())
+        .unwrap_or(10)
+        .clamp(1, 100);
+    let after: Option<u64> = value(query, "page")
+        .and_then(|p| p.strip_prefix("bookmark:"))
+        .and_then(|b| {
+            use base64::Engine as _;
+            base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(b)
+                .ok()
+        })
+        .and_then(|bytes| serde_json::from_slice::<Vec<u64>>(&bytes).ok())
+        .and_then(|v| v.first().copied());
+    let start = after.map_or(0, |a| items.partition_point(|i| key(i) <= a));
+    let slice = &items[start.min(items.len())..(start + per_page).min(items.len())];
+    let kept: Vec<(String, String)> = query
+        .iter()
+        .filter(|(k, _)| !matches!(k.as_str(), "page" | "per_page" | "access_token"))
+        .cloned()
+        .collect();
+    let link_to = |page: &str| {
+        let mut ser = url::form_urlencoded::Serializer::new(String::new());
+        ser.extend_pairs(&kept);
+        ser.append_pair("page", page);
+        ser.append_pair("per_page", &per_page.to_string());
+        format!("<{base_url}{path}?{}>", ser.finish())
+    };
+    let bookmark = |id: u64| {
+        use base64::Engine as _;
+        format!(
+            "bookmark:{}",
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("[{id}]"))
+        )
+    };
+    let current = after.map_or_else(|| "first".to_owned(), bookmark);
+    let mut rels = vec![format!("{}; rel=\"current\"", link_to(&current))];
+    if start + per_page < items.len()
+        && let Some(last) = slice.last()
+    {
+        rels.push(format!("{}; rel=\"next\"", link_to(&bookmark(key(last)))));
+    }
+    rels.push(format!("{}; rel=\"first\"", link_to("first")));
+    let mut headers = HeaderMap::new();
+    if let Ok(v) = HeaderValue::from_str(&rels.join(",")) {
+        headers.insert("link", v);
+    }
+    (headers, axum::Json(slice)).into_response()
 }

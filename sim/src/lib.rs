@@ -12,6 +12,7 @@ mod http_util;
 mod routes;
 mod server;
 mod throttle;
+mod writes;
 
 pub use auth::ACCESS_TOKEN_LIFETIME;
 pub use data::{Account, Course, Enrollment, Institution, Preset, Section, Term, User};

@@ -14,13 +14,13 @@ use serde_json::{Value, json};
 use crate::auth::Rejection;
 use crate::data::{Course, Institution};
 use crate::http_util::{
-    bad_request, invalid_token, not_found, page_of, paginate, query_pairs, unauthenticated,
-    unauthorized, value, values,
+    bad_request, invalid_token, not_found, page_of, paginate, paginate_bookmark,
+    paginate_without_last, query_pairs, unauthenticated, unauthorized, value, values,
 };
 use crate::server::{RecordedRequest, SimState};
 use crate::throttle::ThrottleAnswer;
 
-type St = State<Arc<SimState>>;
+pub(crate) type St = State<Arc<SimState>>;
 
 /// Largest request body the simulator reads.
 const MAX_BODY: usize = 8 * 1024 * 1024;
@@ -34,10 +34,19 @@ pub(crate) fn router(state: Arc<SimState>) -> Router {
         .route("/api/v1/accounts/{id}", get(account_show))
         .route("/api/v1/accounts/{id}/sub_accounts", get(sub_accounts))
         .route("/api/v1/accounts/{id}/terms", get(terms))
-        .route("/api/v1/accounts/{id}/courses", get(account_courses))
+        .route(
+            "/api/v1/accounts/{id}/courses",
+            get(account_courses)
+                .post(crate::writes::create_course)
+                .put(crate::writes::batch_update_courses),
+        )
+        .route("/api/v1/progress/{id}", get(crate::writes::progress))
         .route("/api/v1/courses/{id}", get(course_show).put(course_update))
         .route("/api/v1/courses/{id}/sections", get(course_sections))
-        .route("/api/v1/courses/{id}/enrollments", get(course_enrollments))
+        .route(
+            "/api/v1/courses/{id}/enrollments",
+            get(course_enrollments).post(crate::writes::enroll),
+        )
         .fallback(|| async { not_found() })
         .layer(middleware::from_fn_with_state(
             state.clone(),
@@ -175,11 +184,11 @@ async fn oauth_token(State(s): St, body: axum::body::Bytes) -> Response {
     }
 }
 
-fn read_data(state: &SimState) -> std::sync::RwLockReadGuard<'_, Institution> {
+pub(crate) fn read_data(state: &SimState) -> std::sync::RwLockReadGuard<'_, Institution> {
     state.data.read().unwrap_or_else(|p| p.into_inner())
 }
 
-fn resolve_account(inst: &Institution, raw: &str) -> Option<u64> {
+pub(crate) fn resolve_account(inst: &Institution, raw: &str) -> Option<u64> {
     if raw == "self" {
         return Some(crate::data::ROOT_ACCOUNT_ID);
     }
@@ -193,7 +202,7 @@ fn resolve_account(inst: &Institution, raw: &str) -> Option<u64> {
     raw.parse().ok().filter(|id| inst.accounts.contains_key(id))
 }
 
-fn resolve_course(inst: &Institution, raw: &str) -> Option<u64> {
+pub(crate) fn resolve_course(inst: &Institution, raw: &str) -> Option<u64> {
     if let Some(sis) = raw.strip_prefix("sis_course_id:") {
         return inst
             .courses
@@ -258,12 +267,12 @@ async fn sub_accounts(State(s): St, Path(id): Path<String>, RawQuery(q): RawQuer
             }
         })
         .collect();
-    paginate(
-        &s.link_base(),
-        &format!("/api/v1/accounts/{id}/sub_accounts"),
-        &q,
-        &subs,
-    )
+    let path = format!("/api/v1/accounts/{id}/sub_accounts");
+    if recursive {
+        paginate_without_last(&s.link_base(), &path, &q, &subs)
+    } else {
+        paginate(&s.link_base(), &path, &q, &subs)
+    }
 }
 
 async fn terms(State(s): St, Path(id): Path<String>, RawQuery(q): RawQuery) -> Response {
@@ -283,7 +292,7 @@ async fn terms(State(s): St, Path(id): Path<String>, RawQuery(q): RawQuery) -> R
     (headers, axum::Json(json!({ "enrollment_terms": page }))).into_response()
 }
 
-fn course_json(inst: &Institution, c: &Course, include: &[&str]) -> Value {
+pub(crate) fn course_json(inst: &Institution, c: &Course, include: &[&str]) -> Value {
     let mut v = serde_json::to_value(c).unwrap_or(Value::Null);
     if let Value::Object(map) = &mut v {
         if let Some(t) = inst
@@ -499,10 +508,11 @@ async fn course_enrollments(
             v
         })
         .collect();
-    paginate(
+    paginate_bookmark(
         &s.link_base(),
         &format!("/api/v1/courses/{cid}/enrollments"),
         &q,
         &list,
+        |v| v.get("id").and_then(Value::as_u64).unwrap_or(0),
     )
 }

@@ -79,6 +79,7 @@ pub(crate) struct SimState {
     pub(crate) clock: Clock,
     pub(crate) faults: Mutex<Faults>,
     pub(crate) throttle: Throttle,
+    pub(crate) progress: Mutex<Vec<crate::writes::Progress>>,
     pub(crate) log: Mutex<Vec<RecordedRequest>>,
     pub(crate) base_url: String,
 }
@@ -128,6 +129,7 @@ impl Simulator {
             clock: Clock::new(),
             faults: Mutex::new(Faults::default()),
             throttle: Throttle::new(config.throttle.clone()),
+            progress: Mutex::new(Vec::new()),
             log: Mutex::new(Vec::new()),
             base_url: url.clone(),
         });

@@ -72,6 +72,12 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// The Canvas simulator on its own, for trying clients against.
+    Sim {
+        /// What to do with the simulator.
+        #[command(subcommand)]
+        command: SimCommand,
+    },
     /// The guided tour: start the simulator, add and approve the example
     /// plugins, run them for every school, print what happened.
     Demo,
@@ -192,6 +198,26 @@ pub enum TokenCommand {
         /// Also disable the grants that use it.
         #[arg(long)]
         force: bool,
+    },
+}
+
+/// Simulator commands.
+#[derive(Debug, Subcommand)]
+pub enum SimCommand {
+    /// Serve a simulated institution on 127.0.0.1 until interrupted.
+    Serve {
+        /// Port (0 picks a free one).
+        #[arg(long, default_value_t = 0)]
+        port: u16,
+        /// Institution size: demo (4 schools) or district (320 schools).
+        #[arg(long, default_value = "demo")]
+        preset: String,
+        /// Generator seed: the same seed gives the same institution.
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+        /// Turn the per-token rate limit off.
+        #[arg(long)]
+        no_throttle: bool,
     },
 }
 

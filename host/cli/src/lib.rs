@@ -16,7 +16,8 @@ mod runs;
 use std::process::ExitCode;
 
 pub use args::{
-    Args, Command, InstanceCommand, PluginCommand, RunArgs, RunsCommand, TokenCommand, VaultCommand,
+    Args, Command, InstanceCommand, PluginCommand, RunArgs, RunsCommand, SimCommand, TokenCommand,
+    VaultCommand,
 };
 pub use connect::{ConnectOptions, Connection};
 pub use error::{CliError, Outcome};
@@ -78,5 +79,49 @@ pub async fn dispatch(args: Args) -> Result<Outcome, CliError> {
         Command::Token { command } => credentials_cmd::token(&home, command, &args.connect).await,
         Command::Vault { command } => credentials_cmd::vault(&home, command),
         Command::Demo => demo::demo(&home).await,
+        Command::Sim { command } => sim_serve(command).await,
     }
+}
+
+/// `easel sim serve`.
+async fn sim_serve(command: args::SimCommand) -> Result<Outcome, CliError> {
+    let args::SimCommand::Serve {
+        port,
+        preset,
+        seed,
+        no_throttle,
+    } = command;
+    let preset = match preset.as_str() {
+        "demo" => easel_sim::Preset::Demo,
+        "district" => easel_sim::Preset::District,
+        other => {
+            return Err(CliError::input(format!(
+                "--preset {other:?}: use demo or district"
+            )));
+        }
+    };
+    let throttle = easel_sim::ThrottleConfig {
+        enabled: !no_throttle,
+        ..Default::default()
+    };
+    let sim = easel_sim::Simulator::start(easel_sim::SimConfig {
+        preset,
+        seed,
+        port,
+        throttle,
+        ..Default::default()
+    })
+    .await
+    .map_err(|e| CliError::input(format!("cannot listen on 127.0.0.1:{port}: {e}")))?;
+    let schools = sim.with_data(|d| d.schools().len());
+    println!(
+        "Canvas simulator at {} ({schools} schools, seed {seed})",
+        sim.url()
+    );
+    println!("root admin token: {}", sim.admin_token());
+    println!("(simulated data and tokens only; Ctrl-C stops it)");
+    tokio::signal::ctrl_c()
+        .await
+        .map_err(|e| CliError::Failed(e.into()))?;
+    Ok(Outcome::Success)
 }
