@@ -114,6 +114,12 @@ pub struct Institution {
     pub sections: BTreeMap<u64, Section>,
     pub users: BTreeMap<u64, User>,
     pub enrollments: BTreeMap<u64, Enrollment>,
+    /// Enrollment ids by course (kept in step with `enrollments` by
+    /// [`Institution::add_enrollment`]).
+    pub by_course: std::collections::HashMap<u64, Vec<u64>>,
+    /// Course ids by owning account (kept in step by
+    /// [`Institution::add_course`]).
+    pub by_account: std::collections::HashMap<u64, Vec<u64>>,
 }
 
 /// Id of the root account.
@@ -331,26 +337,23 @@ impl Institution {
                 };
                 let account_id = if dept == "SCI" { dept_id } else { school_id };
                 let code = format!("{dept}-{}{:02}", 100 + (c / SUBJECTS.len()) * 100, c % 100);
-                inst.courses.insert(
+                inst.add_course(Course {
                     id,
-                    Course {
-                        id,
-                        name: format!("{subject} ({})", inst.terms[&term_id].name),
-                        course_code: code.clone(),
-                        account_id,
-                        root_account_id: ROOT_ACCOUNT_ID,
-                        enrollment_term_id: term_id,
-                        workflow_state: state.into(),
-                        start_at: inst.terms[&term_id].start_at.clone(),
-                        end_at: inst.terms[&term_id].end_at.clone(),
-                        sis_course_id: Some(format!("{sis_school}-{code}")),
-                        uuid: uuid_like(&mut rng),
-                        time_zone: "America/Chicago".into(),
-                        blueprint: false,
-                        default_view: "modules".into(),
-                        is_public: false,
-                    },
-                );
+                    name: format!("{subject} ({})", inst.terms[&term_id].name),
+                    course_code: code.clone(),
+                    account_id,
+                    root_account_id: ROOT_ACCOUNT_ID,
+                    enrollment_term_id: term_id,
+                    workflow_state: state.into(),
+                    start_at: inst.terms[&term_id].start_at.clone(),
+                    end_at: inst.terms[&term_id].end_at.clone(),
+                    sis_course_id: Some(format!("{sis_school}-{code}")),
+                    uuid: uuid_like(&mut rng),
+                    time_zone: "America/Chicago".into(),
+                    blueprint: false,
+                    default_view: "modules".into(),
+                    is_public: false,
+                });
                 let section_id = next_section;
                 next_section += 1;
                 inst.sections.insert(
@@ -367,18 +370,15 @@ impl Institution {
                 let mut enroll = |user_id: u64, kind: &str, state: &str| {
                     let eid = next_enrollment;
                     next_enrollment += 1;
-                    inst.enrollments.insert(
-                        eid,
-                        Enrollment {
-                            id: eid,
-                            course_id: id,
-                            course_section_id: section_id,
-                            user_id,
-                            kind: kind.into(),
-                            role: kind.into(),
-                            enrollment_state: state.into(),
-                        },
-                    );
+                    inst.add_enrollment(Enrollment {
+                        id: eid,
+                        course_id: id,
+                        course_section_id: section_id,
+                        user_id,
+                        kind: kind.into(),
+                        role: kind.into(),
+                        enrollment_state: state.into(),
+                    });
                 };
                 let n_teachers = 1 + usize::from(rng.random_range(0..4) == 0);
                 for t in 0..n_teachers {
@@ -430,19 +430,62 @@ impl Institution {
         false
     }
 
+    /// Record a course and index it by account.
+    pub fn add_course(&mut self, c: Course) {
+        self.by_account.entry(c.account_id).or_default().push(c.id);
+        self.courses.insert(c.id, c);
+    }
+
+    /// `account` and every account below it.
+    pub fn subtree(&self, account: u64) -> Vec<u64> {
+        let mut children: std::collections::HashMap<u64, Vec<u64>> =
+            std::collections::HashMap::new();
+        for a in self.accounts.values() {
+            if let Some(p) = a.parent_account_id {
+                children.entry(p).or_default().push(a.id);
+            }
+        }
+        let mut out = vec![account];
+        let mut i = 0;
+        while i < out.len() {
+            out.extend(children.get(&out[i]).into_iter().flatten().copied());
+            i += 1;
+        }
+        out
+    }
+
     /// Courses whose account lies in `account`'s subtree, by id.
     pub fn courses_in(&self, account: u64) -> Vec<&Course> {
-        self.courses
-            .values()
-            .filter(|c| self.is_within(c.account_id, account))
-            .collect()
+        let mut ids: Vec<u64> = self
+            .subtree(account)
+            .iter()
+            .filter_map(|a| self.by_account.get(a))
+            .flatten()
+            .copied()
+            .collect();
+        ids.sort_unstable();
+        ids.iter().filter_map(|id| self.courses.get(id)).collect()
+    }
+
+    /// Record an enrollment and index it by course.
+    pub fn add_enrollment(&mut self, e: Enrollment) {
+        self.by_course.entry(e.course_id).or_default().push(e.id);
+        self.enrollments.insert(e.id, e);
+    }
+
+    /// A course's enrollments, in id order.
+    pub fn enrollments_of(&self, course: u64) -> impl Iterator<Item = &Enrollment> {
+        self.by_course
+            .get(&course)
+            .into_iter()
+            .flatten()
+            .filter_map(|id| self.enrollments.get(id))
     }
 
     /// Active enrollments of a type in a course.
     pub fn count_enrollments(&self, course: u64, kind: &str) -> usize {
-        self.enrollments
-            .values()
-            .filter(|e| e.course_id == course && e.kind == kind && e.enrollment_state == "active")
+        self.enrollments_of(course)
+            .filter(|e| e.kind == kind && e.enrollment_state == "active")
             .count()
     }
 }

@@ -78,7 +78,9 @@ async fn record_and_authenticate(State(state): St, req: Request, next: Next) -> 
             .collect(),
         body: String::from_utf8_lossy(&bytes).into_owned(),
     };
-    if let Ok(mut log) = state.log.lock() {
+    if state.record_requests
+        && let Ok(mut log) = state.log.lock()
+    {
         log.push(recorded);
     }
     if parts.uri.path() == "/login/oauth2/token" {
@@ -335,7 +337,7 @@ async fn account_courses(State(s): St, Path(id): Path<String>, RawQuery(q): RawQ
     let published = value(&q, "published");
     let search = value(&q, "search_term").map(str::to_lowercase);
     let include = values(&q, "include");
-    let courses: Vec<Value> = inst
+    let courses: Vec<&Course> = inst
         .courses_in(account)
         .into_iter()
         .filter(|c| {
@@ -361,14 +363,19 @@ async fn account_courses(State(s): St, Path(id): Path<String>, RawQuery(q): RawQ
                 c.name.to_lowercase().contains(t) || c.course_code.to_lowercase().contains(t)
             })
         })
-        .map(|c| course_json(&inst, c, &include))
         .collect();
-    paginate(
+    // Build JSON only for the page asked for.
+    let (headers, page) = page_of(
         &s.link_base(),
         &format!("/api/v1/accounts/{account}/courses"),
         &q,
         &courses,
-    )
+    );
+    let body: Vec<Value> = page
+        .iter()
+        .map(|c| course_json(&inst, c, &include))
+        .collect();
+    (headers, axum::Json(body)).into_response()
 }
 
 async fn course_show(State(s): St, Path(id): Path<String>, RawQuery(q): RawQuery) -> Response {
@@ -496,9 +503,8 @@ async fn course_enrollments(
     let types = values(&q, "type");
     let course = inst.courses.get(&cid);
     let list: Vec<Value> = inst
-        .enrollments
-        .values()
-        .filter(|e| e.course_id == cid && (types.is_empty() || types.contains(&e.kind.as_str())))
+        .enrollments_of(cid)
+        .filter(|e| types.is_empty() || types.contains(&e.kind.as_str()))
         .map(|e| {
             let mut v = serde_json::to_value(e).unwrap_or(Value::Null);
             if let (Value::Object(map), Some(u)) = (&mut v, inst.users.get(&e.user_id)) {

@@ -24,6 +24,9 @@ pub struct SimConfig {
     pub port: u16,
     /// The per-token leaky bucket (hosted Canvas's numbers by default).
     pub throttle: ThrottleConfig,
+    /// Keep every request for [`SimHandle::requests`] (tests); benchmarks
+    /// turn it off.
+    pub record_requests: bool,
 }
 
 impl Default for SimConfig {
@@ -34,6 +37,7 @@ impl Default for SimConfig {
             admin_token: None,
             port: 0,
             throttle: ThrottleConfig::default(),
+            record_requests: true,
         }
     }
 }
@@ -81,6 +85,7 @@ pub(crate) struct SimState {
     pub(crate) throttle: Throttle,
     pub(crate) progress: Mutex<Vec<crate::writes::Progress>>,
     pub(crate) log: Mutex<Vec<RecordedRequest>>,
+    pub(crate) record_requests: bool,
     pub(crate) base_url: String,
 }
 
@@ -131,6 +136,7 @@ impl Simulator {
             throttle: Throttle::new(config.throttle.clone()),
             progress: Mutex::new(Vec::new()),
             log: Mutex::new(Vec::new()),
+            record_requests: config.record_requests,
             base_url: url.clone(),
         });
         let app = routes::router(state.clone());

@@ -114,7 +114,7 @@ pub(crate) async fn create_course(
         default_view: "modules".into(),
         is_public: false,
     };
-    inst.courses.insert(id, course.clone());
+    inst.add_course(course.clone());
     let section = inst.sections.keys().next_back().copied().unwrap_or(5000) + 1;
     inst.sections.insert(
         section,
@@ -189,7 +189,7 @@ pub(crate) async fn enroll(
         kind,
         enrollment_state: text(&f, "enrollment_state").unwrap_or_else(|| "invited".into()),
     };
-    inst.enrollments.insert(id, e.clone());
+    inst.add_enrollment(e.clone());
     let mut v = serde_json::to_value(&e).unwrap_or(Value::Null);
     if let Value::Object(m) = &mut v {
         m.insert(
