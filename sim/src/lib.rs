@@ -8,6 +8,7 @@
 
 mod auth;
 mod data;
+mod faults;
 mod http_util;
 mod routes;
 mod server;

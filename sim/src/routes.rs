@@ -119,12 +119,39 @@ async fn record_and_authenticate(State(state): St, req: Request, next: Next) -> 
         rate_headers(r.headers_mut(), 0.0, remaining);
         return r;
     }
+    let faults = state.faults();
+    if let Some(latency) = faults.latency {
+        tokio::time::sleep(latency).await;
+    }
     let mut req = Request::from_parts(parts, Body::from(bytes));
     req.extensions_mut().insert(Caller(user));
-    let mut resp = next.run(req).await;
+    let roll = |rate: f64| rate > 0.0 && rand::random::<f64>() < rate;
+    let mut resp = if roll(faults.error_rate) {
+        internal_error()
+    } else {
+        next.run(req).await
+    };
     let remaining = state.throttle.finish(&token, &config);
     rate_headers(resp.headers_mut(), config.request_cost, remaining);
+    if roll(faults.drop_rate) {
+        return crate::faults::dropped(resp);
+    }
+    if let Some(gap) = faults.slow_body {
+        return crate::faults::slow(resp, gap).await;
+    }
     resp
+}
+
+/// Canvas's 500.
+fn internal_error() -> Response {
+    (
+        StatusCode::INTERNAL_SERVER_ERROR,
+        axum::Json(json!({
+            "errors": [{"message": "An error occurred.", "error_code": "internal_server_error"}],
+            "error_report_id": rand::random::<u32>() % 1_000_000,
+        })),
+    )
+        .into_response()
 }
 
 /// `x-request-cost` and `x-rate-limit-remaining`, as Canvas sends them.

@@ -74,6 +74,14 @@ pub struct Faults {
     pub next_link_origin: Option<String>,
     /// Every API request is answered `302 Found` to this origin.
     pub redirect_to: Option<String>,
+    /// Share of API requests (0.0 to 1.0) answered with Canvas's 500.
+    pub error_rate: f64,
+    /// Share of API requests whose connection drops before the body ends.
+    pub drop_rate: f64,
+    /// Added before every API answer.
+    pub latency: Option<std::time::Duration>,
+    /// The body is sent in two halves this far apart.
+    pub slow_body: Option<std::time::Duration>,
 }
 
 /// Shared state behind the routes.
