@@ -41,6 +41,17 @@ impl Clock {
 struct TokenInfo {
     user_id: u64,
     expires_at: Option<Duration>,
+    scopes: Option<Vec<easel_policy::Scope>>,
+    allow_includes: bool,
+}
+
+/// Who a request is from and what its token may do.
+#[derive(Debug, Clone)]
+pub(crate) struct Authn {
+    pub(crate) user_id: u64,
+    /// Developer-key scopes (`None`: an unscoped token).
+    pub(crate) scopes: Option<Vec<easel_policy::Scope>>,
+    pub(crate) allow_includes: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -82,6 +93,26 @@ impl Auth {
             TokenInfo {
                 user_id,
                 expires_at,
+                scopes: None,
+                allow_includes: true,
+            },
+        );
+    }
+
+    pub(crate) fn add_scoped_token(
+        &mut self,
+        token: &str,
+        user_id: u64,
+        scopes: Vec<easel_policy::Scope>,
+        allow_includes: bool,
+    ) {
+        self.tokens.insert(
+            token.to_owned(),
+            TokenInfo {
+                user_id,
+                expires_at: None,
+                scopes: Some(scopes),
+                allow_includes,
             },
         );
     }
@@ -95,10 +126,14 @@ impl Auth {
         &self,
         token: Option<&str>,
         now: Duration,
-    ) -> Result<u64, Rejection> {
+    ) -> Result<Authn, Rejection> {
         let token = token.ok_or(Rejection::Missing)?;
         match self.tokens.get(token) {
-            Some(t) if t.expires_at.is_none_or(|e| now < e) => Ok(t.user_id),
+            Some(t) if t.expires_at.is_none_or(|e| now < e) => Ok(Authn {
+                user_id: t.user_id,
+                scopes: t.scopes.clone(),
+                allow_includes: t.allow_includes,
+            }),
             _ => Err(Rejection::Invalid),
         }
     }

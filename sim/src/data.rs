@@ -120,7 +120,14 @@ pub struct Institution {
     /// Course ids by owning account (kept in step by
     /// [`Institution::add_course`]).
     pub by_account: std::collections::HashMap<u64, Vec<u64>>,
+    /// Account admins: (account, user); each administers the account's subtree.
+    pub admins: Vec<(u64, u64)>,
 }
+
+/// The user who administers the first school (sub-account admin role).
+pub const SCHOOL_ADMIN_USER_ID: u64 = 2;
+/// A user with no permissions anywhere.
+pub const NOBODY_USER_ID: u64 = 3;
 
 /// Id of the root account.
 pub const ROOT_ACCOUNT_ID: u64 = 1;
@@ -215,6 +222,29 @@ impl Institution {
                 created_at: "2019-07-01T12:00:00Z".into(),
             },
         );
+        for (id, name, login) in [
+            (
+                SCHOOL_ADMIN_USER_ID,
+                "Sam Schooladmin",
+                "sam.schooladmin@district.example",
+            ),
+            (NOBODY_USER_ID, "Pat Nobody", "pat.nobody@district.example"),
+        ] {
+            let (given, family) = name.split_once(' ').unwrap_or((name, ""));
+            inst.users.insert(
+                id,
+                User {
+                    id,
+                    name: name.into(),
+                    sortable_name: format!("{family}, {given}"),
+                    short_name: given.into(),
+                    sis_user_id: Some(format!("staff-{id}")),
+                    login_id: login.into(),
+                    created_at: "2020-07-01T12:00:00Z".into(),
+                },
+            );
+        }
+        inst.admins.push((ROOT_ACCOUNT_ID, ADMIN_USER_ID));
         let term_specs = [
             (1, "Default Term", None, None, None),
             (
@@ -261,6 +291,9 @@ impl Institution {
                 format!("{base} {kind} {}", s / SCHOOL_NAMES.len() + 1)
             };
             let sis_school = format!("SCH{:03}", s + 1);
+            if s == 0 {
+                inst.admins.push((school_id, SCHOOL_ADMIN_USER_ID));
+            }
             inst.accounts.insert(
                 school_id,
                 Account {
@@ -487,5 +520,32 @@ impl Institution {
         self.enrollments_of(course)
             .filter(|e| e.kind == kind && e.enrollment_state == "active")
             .count()
+    }
+}
+
+impl Institution {
+    /// Does `user` administer `account` (directly or through an ancestor)?
+    pub fn is_admin_of(&self, user: u64, account: u64) -> bool {
+        self.admins
+            .iter()
+            .any(|(a, u)| *u == user && self.is_within(account, *a))
+    }
+
+    /// Is `user` an active teacher (or TA) in `course`?
+    pub fn teaches(&self, user: u64, course: u64) -> bool {
+        self.enrollments_of(course).any(|e| {
+            e.user_id == user
+                && matches!(e.kind.as_str(), "TeacherEnrollment" | "TaEnrollment")
+                && e.enrollment_state == "active"
+        })
+    }
+
+    /// A teacher of the first school (the teacher role's user).
+    pub fn a_teacher(&self) -> Option<u64> {
+        let school = self.schools().first()?.id;
+        let course = self.courses_in(school).first()?.id;
+        self.enrollments_of(course)
+            .find(|e| e.kind == "TeacherEnrollment")
+            .map(|e| e.user_id)
     }
 }

@@ -10,12 +10,16 @@ mod auth;
 mod data;
 mod faults;
 mod http_util;
+mod permissions;
 mod routes;
 mod server;
 mod throttle;
 mod writes;
 
 pub use auth::ACCESS_TOKEN_LIFETIME;
-pub use data::{Account, Course, Enrollment, Institution, Preset, Section, Term, User};
-pub use server::{Faults, RecordedRequest, SimConfig, SimHandle, Simulator};
+pub use data::{
+    Account, Course, Enrollment, Institution, NOBODY_USER_ID, Preset, SCHOOL_ADMIN_USER_ID,
+    Section, Term, User,
+};
+pub use server::{Faults, RecordedRequest, Role, SimConfig, SimHandle, Simulator};
 pub use throttle::{Bucket, ThrottleAnswer, ThrottleConfig};

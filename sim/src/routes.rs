@@ -57,7 +57,7 @@ pub(crate) fn router(state: Arc<SimState>) -> Router {
 
 /// Record every request, then apply Canvas's authentication rules.
 async fn record_and_authenticate(State(state): St, req: Request, next: Next) -> Response {
-    let (parts, body) = req.into_parts();
+    let (mut parts, body) = req.into_parts();
     let bytes = match to_bytes(body, MAX_BODY).await {
         Ok(b) => b,
         Err(_) => return (StatusCode::PAYLOAD_TOO_LARGE, "body too large").into_response(),
@@ -92,10 +92,48 @@ async fn record_and_authenticate(State(state): St, req: Request, next: Next) -> 
         let location = format!("{target}{}", parts.uri);
         return (StatusCode::FOUND, [(header::LOCATION, location)]).into_response();
     }
-    let user = match authenticate(&state, &parts.headers) {
-        Ok(user) => user,
+    let authn = match authenticate(&state, &parts.headers) {
+        Ok(authn) => authn,
         Err(answer) => return answer(),
     };
+    let method = parts.method.as_str().to_owned();
+    let path = parts.uri.path().to_owned();
+    if let Some(scopes) = &authn.scopes
+        && !scopes.iter().any(|s| s.matches(&method, &path))
+    {
+        return insufficient_scopes();
+    }
+    let query = query_pairs(parts.uri.query());
+    let user = {
+        let inst = read_data(&state);
+        let mut user = authn.user_id;
+        if let Some(target) = value(&query, "as_user_id") {
+            let target = target
+                .parse::<u64>()
+                .ok()
+                .filter(|t| inst.users.contains_key(t));
+            match target {
+                Some(t) if inst.is_admin_of(user, crate::data::ROOT_ACCOUNT_ID) => user = t,
+                _ => return invalid_as_user_id(),
+            }
+        }
+        if !crate::permissions::permitted(&inst, user, &method, &path) {
+            return unauthorized();
+        }
+        user
+    };
+    if authn.scopes.is_some() && !authn.allow_includes {
+        // Without "allow includes", Canvas silently cuts include[] to uuid.
+        let kept: Vec<(String, String)> = query
+            .into_iter()
+            .filter(|(k, v)| !(k == "include[]" || k == "include") || v == "uuid")
+            .collect();
+        let mut ser = url::form_urlencoded::Serializer::new(String::new());
+        ser.extend_pairs(&kept);
+        if let Ok(uri) = format!("{path}?{}", ser.finish()).parse() {
+            parts.uri = uri;
+        }
+    }
     let token = parts
         .headers
         .get(header::AUTHORIZATION)
@@ -168,8 +206,29 @@ fn rate_headers(headers: &mut HeaderMap, cost: f64, remaining: f64) {
 #[derive(Debug, Clone, Copy)]
 struct Caller(u64);
 
-/// The caller's user, or the response Canvas gives instead.
-fn authenticate(state: &SimState, headers: &HeaderMap) -> Result<u64, fn() -> Response> {
+/// 401 for a scoped token calling outside its scopes (no WWW-Authenticate).
+fn insufficient_scopes() -> Response {
+    (
+        StatusCode::UNAUTHORIZED,
+        axum::Json(json!({"errors":[{"message":"Insufficient scopes on access token."}]})),
+    )
+        .into_response()
+}
+
+/// 401 for a masquerade the caller may not make (errors is a string here).
+fn invalid_as_user_id() -> Response {
+    (
+        StatusCode::UNAUTHORIZED,
+        axum::Json(json!({"errors": "Invalid as_user_id"})),
+    )
+        .into_response()
+}
+
+/// The caller, or the response Canvas gives instead.
+fn authenticate(
+    state: &SimState,
+    headers: &HeaderMap,
+) -> Result<crate::auth::Authn, fn() -> Response> {
     if headers.get(header::USER_AGENT).is_none() {
         return Err(unauthorized);
     }
@@ -178,7 +237,7 @@ fn authenticate(state: &SimState, headers: &HeaderMap) -> Result<u64, fn() -> Re
         .and_then(|v| v.to_str().ok())
         .map(|a| a.strip_prefix("Bearer ").map(str::trim).unwrap_or(""));
     match state.auth().authenticate(token, state.clock.now()) {
-        Ok(user) => Ok(user),
+        Ok(authn) => Ok(authn),
         Err(Rejection::Missing) => Err(unauthenticated),
         Err(Rejection::Invalid) => Err(invalid_token),
     }
@@ -258,13 +317,18 @@ async fn user_show(State(s): St, Path(id): Path<String>) -> Response {
 }
 
 /// Accounts the caller administers: the root account for the admin.
-async fn accounts_index(State(s): St, RawQuery(q): RawQuery) -> Response {
+async fn accounts_index(
+    State(s): St,
+    axum::Extension(Caller(user)): axum::Extension<Caller>,
+    RawQuery(q): RawQuery,
+) -> Response {
     let q = query_pairs(q.as_deref());
     let inst = read_data(&s);
     let roots: Vec<_> = inst
-        .accounts
-        .values()
-        .filter(|a| a.parent_account_id.is_none())
+        .admins
+        .iter()
+        .filter(|(_, u)| *u == user)
+        .filter_map(|(a, _)| inst.accounts.get(a))
         .collect();
     paginate(&s.link_base(), "/api/v1/accounts", &q, &roots)
 }

@@ -84,6 +84,31 @@ pub struct Faults {
     pub slow_body: Option<std::time::Duration>,
 }
 
+/// The kinds of user the simulator issues a token for at start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// Administers the root account (everything).
+    RootAdmin,
+    /// Administers the first school's sub-account subtree.
+    SubAccountAdmin,
+    /// Teaches courses in the first school.
+    Teacher,
+    /// May read only itself.
+    NoPermission,
+}
+
+impl Role {
+    /// Name as `easel sim serve` prints it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Role::RootAdmin => "root admin",
+            Role::SubAccountAdmin => "sub-account admin (first school)",
+            Role::Teacher => "teacher (first school)",
+            Role::NoPermission => "no-permission user",
+        }
+    }
+}
+
 /// Shared state behind the routes.
 pub(crate) struct SimState {
     pub(crate) data: RwLock<Institution>,
@@ -121,6 +146,7 @@ pub struct Simulator;
 pub struct SimHandle {
     url: String,
     admin_token: String,
+    roles: Vec<(Role, u64, String)>,
     state: Arc<SimState>,
     task: JoinHandle<()>,
 }
@@ -136,8 +162,24 @@ impl Simulator {
             .unwrap_or_else(|| format!("7~{}", random_string(64)));
         let mut auth = Auth::default();
         auth.add_token(&admin_token, ADMIN_USER_ID, None);
+        let data = Institution::generate(config.preset, config.seed);
+        let mut roles = vec![(Role::RootAdmin, ADMIN_USER_ID, admin_token.clone())];
+        for (role, user) in [
+            (
+                Role::SubAccountAdmin,
+                Some(crate::data::SCHOOL_ADMIN_USER_ID),
+            ),
+            (Role::Teacher, data.a_teacher()),
+            (Role::NoPermission, Some(crate::data::NOBODY_USER_ID)),
+        ] {
+            if let Some(user) = user {
+                let token = format!("7~{}", random_string(64));
+                auth.add_token(&token, user, None);
+                roles.push((role, user, token));
+            }
+        }
         let state = Arc::new(SimState {
-            data: RwLock::new(Institution::generate(config.preset, config.seed)),
+            data: RwLock::new(data),
             auth: Mutex::new(auth),
             clock: Clock::new(),
             faults: Mutex::new(Faults::default()),
@@ -156,6 +198,7 @@ impl Simulator {
         Ok(SimHandle {
             url,
             admin_token,
+            roles,
             state,
             task,
         })
@@ -182,6 +225,39 @@ impl SimHandle {
     /// user token.
     pub fn add_token(&self, token: &str, user_id: u64) {
         self.state.auth().add_token(token, user_id, None);
+    }
+
+    /// A token for each role: (role, user id, token).
+    pub fn role_tokens(&self) -> &[(Role, u64, String)] {
+        &self.roles
+    }
+
+    /// The token of one role.
+    pub fn token_for(&self, role: Role) -> Option<&str> {
+        self.roles
+            .iter()
+            .find(|(r, _, _)| *r == role)
+            .map(|(_, _, t)| t.as_str())
+    }
+
+    /// Accept a developer-key token limited to `scopes` (Canvas's
+    /// `url:VERB|/path` grammar); without `allow_includes`, `include[]` is
+    /// cut to `uuid`.
+    pub fn add_scoped_token(
+        &self,
+        token: &str,
+        user_id: u64,
+        scopes: &[&str],
+        allow_includes: bool,
+    ) -> Result<(), easel_policy::ScopeError> {
+        let scopes = scopes
+            .iter()
+            .map(|s| easel_policy::Scope::parse(s))
+            .collect::<Result<Vec<_>, _>>()?;
+        self.state
+            .auth()
+            .add_scoped_token(token, user_id, scopes, allow_includes);
+        Ok(())
     }
 
     /// Stop accepting `token`.

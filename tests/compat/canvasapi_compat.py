@@ -10,7 +10,7 @@ import sys
 import time
 
 from canvasapi import Canvas
-from canvasapi.exceptions import InvalidAccessToken, RateLimitExceeded, ResourceDoesNotExist
+from canvasapi.exceptions import Forbidden, InvalidAccessToken, RateLimitExceeded, ResourceDoesNotExist, Unauthorized
 from canvasapi.progress import Progress
 from canvasapi.util import combine_kwargs
 
@@ -82,3 +82,9 @@ try:
     check("bad token raises InvalidAccessToken", "no exception", "InvalidAccessToken")
 except InvalidAccessToken:
     print("ok bad token raises InvalidAccessToken")
+
+try:
+    Canvas(url, expected["nobody_token"]).get_account(expected["school"])
+    check("permission denial raises Forbidden", "no exception", "Forbidden")
+except (Forbidden, Unauthorized):
+    print("ok permission denial raises Forbidden")

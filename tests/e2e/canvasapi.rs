@@ -69,6 +69,10 @@ async fn canvasapi_reads_writes_and_errors_against_the_simulator() {
     })
     .await
     .unwrap();
+    let nobody = sim
+        .token_for(easel_sim::Role::NoPermission)
+        .unwrap()
+        .to_owned();
     let expected = sim.with_data(|d| {
         let school = d.schools()[0].id;
         let course = d
@@ -100,6 +104,7 @@ async fn canvasapi_reads_writes_and_errors_against_the_simulator() {
         serde_json::json!({
             "school": school, "course": course, "subaccounts": subaccounts, "courses": courses,
             "enrollments": enrollments, "user": user, "user_name": d.users[&user].name,
+            "nobody_token": nobody,
         })
     });
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("compat/canvasapi_compat.py");
@@ -120,7 +125,7 @@ async fn canvasapi_reads_writes_and_errors_against_the_simulator() {
     assert!(ok, "{text}");
     assert_eq!(
         text.matches("\nok ").count() + usize::from(text.starts_with("ok ")),
-        11,
+        12,
         "{text}"
     );
 

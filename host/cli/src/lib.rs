@@ -118,7 +118,9 @@ async fn sim_serve(command: args::SimCommand) -> Result<Outcome, CliError> {
         "Canvas simulator at {} ({schools} schools, seed {seed})",
         sim.url()
     );
-    println!("root admin token: {}", sim.admin_token());
+    for (role, user, token) in sim.role_tokens() {
+        println!("{:<34} user {user:<6} token {token}", role.name());
+    }
     println!("(simulated data and tokens only; Ctrl-C stops it)");
     tokio::signal::ctrl_c()
         .await

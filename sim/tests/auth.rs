@@ -1,0 +1,191 @@
+//! Roles, scoped tokens and masquerading, with Canvas's answers.
+#![allow(clippy::unwrap_used)] // test code fails loudly
+
+use easel_sim::{Role, SimConfig, SimHandle, Simulator};
+
+async fn call(
+    sim: &SimHandle,
+    token: &str,
+    method: &str,
+    path: &str,
+) -> (u16, serde_json::Value, bool) {
+    let client = reqwest::Client::new();
+    let url = format!("{}{path}", sim.url());
+    let req = match method {
+        "PUT" => client
+            .put(url)
+            .header("content-type", "application/json")
+            .body(r#"{"course":{"name":"x"}}"#),
+        _ => client.get(url),
+    };
+    let r = req
+        .bearer_auth(token)
+        .header("user-agent", "t")
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    let www = r.headers().contains_key("www-authenticate");
+    (
+        status,
+        serde_json::from_str(&r.text().await.unwrap()).unwrap_or(serde_json::Value::Null),
+        www,
+    )
+}
+
+fn is_unauthorized_body(v: &serde_json::Value) -> bool {
+    v["status"] == "unauthorized" && v["errors"][0]["message"].is_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_role_reaches_only_what_canvas_would_let_it() {
+    let sim = Simulator::start(SimConfig::default()).await.unwrap();
+    let (own, other, own_course, other_course) = sim.with_data(|d| {
+        let s = d.schools();
+        (
+            s[0].id,
+            s[1].id,
+            d.courses_in(s[0].id)[0].id,
+            d.courses_in(s[1].id)[0].id,
+        )
+    });
+    let sub = sim.token_for(Role::SubAccountAdmin).unwrap().to_owned();
+    assert_eq!(
+        call(
+            &sim,
+            &sub,
+            "GET",
+            &format!("/api/v1/accounts/{own}/courses")
+        )
+        .await
+        .0,
+        200
+    );
+    assert_eq!(
+        call(&sim, &sub, "PUT", &format!("/api/v1/courses/{own_course}"))
+            .await
+            .0,
+        200
+    );
+    let (status, body, _) = call(&sim, &sub, "GET", &format!("/api/v1/accounts/{other}")).await;
+    assert_eq!(status, 403);
+    assert!(is_unauthorized_body(&body), "{body}");
+    assert_eq!(
+        call(
+            &sim,
+            &sub,
+            "GET",
+            &format!("/api/v1/courses/{other_course}")
+        )
+        .await
+        .0,
+        403
+    );
+    let (_, accounts, _) = call(&sim, &sub, "GET", "/api/v1/accounts").await;
+    assert_eq!(accounts.as_array().unwrap().len(), 1);
+    assert_eq!(accounts[0]["id"], own);
+
+    let teacher = sim.token_for(Role::Teacher).unwrap().to_owned();
+    assert_eq!(
+        call(
+            &sim,
+            &teacher,
+            "GET",
+            &format!("/api/v1/courses/{own_course}")
+        )
+        .await
+        .0,
+        200
+    );
+    assert_eq!(
+        call(
+            &sim,
+            &teacher,
+            "PUT",
+            &format!("/api/v1/courses/{own_course}")
+        )
+        .await
+        .0,
+        403
+    );
+    assert_eq!(
+        call(
+            &sim,
+            &teacher,
+            "GET",
+            &format!("/api/v1/courses/{other_course}")
+        )
+        .await
+        .0,
+        403
+    );
+    assert_eq!(
+        call(&sim, &teacher, "GET", &format!("/api/v1/accounts/{own}"))
+            .await
+            .0,
+        403
+    );
+
+    let nobody = sim.token_for(Role::NoPermission).unwrap().to_owned();
+    let (status, me, _) = call(&sim, &nobody, "GET", "/api/v1/users/self").await;
+    assert_eq!(
+        (status, me["id"].as_u64()),
+        (200, Some(easel_sim::NOBODY_USER_ID))
+    );
+    assert_eq!(
+        call(&sim, &nobody, "GET", &format!("/api/v1/accounts/{own}"))
+            .await
+            .0,
+        403
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scoped_tokens_are_held_to_their_scopes_and_lose_includes() {
+    let sim = Simulator::start(SimConfig::default()).await.unwrap();
+    let course = sim.with_data(|d| d.courses_in(d.schools()[0].id)[0].id);
+    sim.add_scoped_token("7~scoped", 1, &["url:GET|/api/v1/courses/:id"], false)
+        .unwrap();
+    sim.add_scoped_token("7~scoped-inc", 1, &["url:GET|/api/v1/courses/:id"], true)
+        .unwrap();
+    let path = format!("/api/v1/courses/{course}?include[]=term");
+    let (status, body, _) = call(&sim, "7~scoped", "GET", &path).await;
+    assert_eq!(status, 200);
+    assert!(
+        body.get("term").is_none(),
+        "include[] is cut to uuid without allow-includes"
+    );
+    let (_, body, _) = call(&sim, "7~scoped-inc", "GET", &path).await;
+    assert!(body.get("term").is_some());
+    let (status, body, www) = call(&sim, "7~scoped", "GET", "/api/v1/accounts/2").await;
+    assert_eq!(status, 401);
+    assert_eq!(
+        body["errors"][0]["message"],
+        "Insufficient scopes on access token."
+    );
+    assert!(!www, "no WWW-Authenticate on a scope failure");
+    let (status, _, www) = call(&sim, "7~unknown", "GET", "/api/v1/accounts/2").await;
+    assert_eq!(status, 401);
+    assert!(www, "WWW-Authenticate on an invalid token");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_a_root_admin_may_masquerade() {
+    let sim = Simulator::start(SimConfig::default()).await.unwrap();
+    let admin = sim.admin_token().to_owned();
+    let who = format!(
+        "/api/v1/users/self?as_user_id={}",
+        easel_sim::NOBODY_USER_ID
+    );
+    let (status, me, _) = call(&sim, &admin, "GET", &who).await;
+    assert_eq!(
+        (status, me["id"].as_u64()),
+        (200, Some(easel_sim::NOBODY_USER_ID))
+    );
+    let sub = sim.token_for(Role::SubAccountAdmin).unwrap().to_owned();
+    let (status, body, _) = call(&sim, &sub, "GET", &who).await;
+    assert_eq!(status, 401);
+    assert_eq!(body, serde_json::json!({"errors": "Invalid as_user_id"}));
+    let (status, _, _) = call(&sim, &admin, "GET", "/api/v1/users/self?as_user_id=999999").await;
+    assert_eq!(status, 401);
+}
