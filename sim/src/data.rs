@@ -105,6 +105,19 @@ pub struct Enrollment {
     pub enrollment_state: String,
 }
 
+/// An assignment.
+#[derive(Debug, Clone, Serialize)]
+pub struct Assignment {
+    pub id: u64,
+    pub course_id: u64,
+    pub name: String,
+    pub due_at: Option<String>,
+    pub points_possible: f64,
+    pub published: bool,
+    pub workflow_state: String,
+    pub submission_types: Vec<String>,
+}
+
 /// The whole simulated institution.
 #[derive(Debug, Clone, Default)]
 pub struct Institution {
@@ -122,6 +135,10 @@ pub struct Institution {
     pub by_account: std::collections::HashMap<u64, Vec<u64>>,
     /// Account admins: (account, user); each administers the account's subtree.
     pub admins: Vec<(u64, u64)>,
+    /// Assignments by id.
+    pub assignments: BTreeMap<u64, Assignment>,
+    /// Grades given through the API: (assignment, user) → (score, grade).
+    pub grades: std::collections::HashMap<(u64, u64), (Option<f64>, Option<String>)>,
 }
 
 /// The user who administers the first school (sub-account admin role).
@@ -387,6 +404,30 @@ impl Institution {
                     default_view: "modules".into(),
                     is_public: false,
                 });
+                for (k, (kind, points)) in [("Quiz", 10.0), ("Essay", 50.0), ("Project", 100.0)]
+                    .into_iter()
+                    .enumerate()
+                {
+                    let aid = 900_000 + id * 10 + k as u64;
+                    inst.assignments.insert(
+                        aid,
+                        Assignment {
+                            id: aid,
+                            course_id: id,
+                            name: format!("{kind} {}", k + 1),
+                            due_at: Some(format!("2026-{:02}-15T05:59:59Z", 9 + k)),
+                            points_possible: points,
+                            published: state != "unpublished",
+                            workflow_state: if state == "unpublished" {
+                                "unpublished"
+                            } else {
+                                "published"
+                            }
+                            .into(),
+                            submission_types: vec!["online_upload".into()],
+                        },
+                    );
+                }
                 let section_id = next_section;
                 next_section += 1;
                 inst.sections.insert(

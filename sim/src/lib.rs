@@ -8,8 +8,10 @@
 
 mod auth;
 mod data;
+mod extra;
 mod faults;
 mod http_util;
+mod jobs;
 mod permissions;
 mod routes;
 mod server;

@@ -13,6 +13,7 @@ use serde_json::{Value, json};
 
 use crate::auth::Rejection;
 use crate::data::{Course, Institution};
+use crate::extra;
 use crate::http_util::{
     bad_request, invalid_token, not_found, page_of, paginate, paginate_bookmark,
     paginate_without_last, query_pairs, unauthenticated, unauthorized, value, values,
@@ -29,7 +30,7 @@ pub(crate) fn router(state: Arc<SimState>) -> Router {
     Router::new()
         .route("/login/oauth2/token", axum::routing::post(oauth_token))
         .route("/api/v1/users/self", get(user_self))
-        .route("/api/v1/users/{id}", get(user_show))
+        .route("/api/v1/users/{id}", get(user_show).put(extra::update_user))
         .route("/api/v1/accounts", get(accounts_index))
         .route("/api/v1/accounts/{id}", get(account_show))
         .route("/api/v1/accounts/{id}/sub_accounts", get(sub_accounts))
@@ -41,6 +42,63 @@ pub(crate) fn router(state: Arc<SimState>) -> Router {
                 .put(crate::writes::batch_update_courses),
         )
         .route("/api/v1/progress/{id}", get(crate::writes::progress))
+        .route(
+            "/api/v1/accounts/{id}/sis_imports",
+            get(crate::jobs::sis_imports).post(crate::jobs::create_sis_import),
+        )
+        .route(
+            "/api/v1/accounts/{id}/sis_imports/{sid}",
+            get(crate::jobs::sis_import),
+        )
+        .route(
+            "/api/v1/accounts/{id}/reports/{report}",
+            axum::routing::post(crate::jobs::start_report),
+        )
+        .route(
+            "/api/v1/accounts/{id}/reports/{report}/{rid}",
+            get(crate::jobs::report_status),
+        )
+        .route("/files/reports/{rid}/{name}", get(crate::jobs::report_file))
+        .route(
+            "/api/v1/sections/{id}/enrollments",
+            get(extra::section_enrollments).post(extra::section_enroll),
+        )
+        .route(
+            "/api/v1/users/{id}/enrollments",
+            get(extra::user_enrollments),
+        )
+        .route("/api/v1/users/{id}/logins", get(extra::user_logins))
+        .route("/api/v1/users/{id}/page_views", get(extra::page_views))
+        .route(
+            "/api/v1/accounts/{id}/users",
+            get(extra::account_users).post(extra::create_user),
+        )
+        .route("/api/v1/accounts/{id}/admins", get(extra::account_admins))
+        .route("/api/v1/courses/{id}/assignments", get(extra::assignments))
+        .route(
+            "/api/v1/courses/{id}/students/submissions",
+            get(extra::student_submissions),
+        )
+        .route(
+            "/api/v1/courses/{id}/assignments/{a}/submissions/{u}",
+            axum::routing::put(extra::grade),
+        )
+        .route(
+            "/api/v1/courses/{id}/enrollments/{e}",
+            axum::routing::delete(extra::end_enrollment),
+        )
+        .route(
+            "/api/v1/courses/{id}/blueprint_templates/default/update_associations",
+            axum::routing::put(extra::blueprint_associations),
+        )
+        .route(
+            "/api/v1/courses/{id}/blueprint_templates/default/migrations",
+            axum::routing::post(extra::blueprint_migration),
+        )
+        .route(
+            "/api/v1/courses/{id}/content_migrations",
+            axum::routing::post(extra::content_migration),
+        )
         .route("/api/v1/courses/{id}", get(course_show).put(course_update))
         .route("/api/v1/courses/{id}/sections", get(course_sections))
         .route(
@@ -83,7 +141,8 @@ async fn record_and_authenticate(State(state): St, req: Request, next: Next) -> 
     {
         log.push(recorded);
     }
-    if parts.uri.path() == "/login/oauth2/token" {
+    // Token endpoint and pre-signed file URLs carry no bearer token.
+    if parts.uri.path() == "/login/oauth2/token" || parts.uri.path().starts_with("/files/") {
         return next
             .run(Request::from_parts(parts, Body::from(bytes)))
             .await;

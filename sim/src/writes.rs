@@ -259,14 +259,28 @@ pub(crate) async fn batch_update_courses(
         }
     }
     drop(inst);
-    let mut progress = s.progress.lock().unwrap_or_else(|p| p.into_inner());
-    let pid = progress.len() as u64 + 1;
-    progress.push(Progress {
-        id: pid,
+    let pid = new_progress(&s, account, "course_batch_update");
+    axum::Json(progress_json(
+        &s.base_url,
+        pid,
         account,
+        "course_batch_update",
+        0,
+    ))
+    .into_response()
+}
+
+/// Start a Progress record for a background job; returns its id.
+pub(crate) fn new_progress(s: &crate::server::SimState, context: u64, tag: &'static str) -> u64 {
+    let mut progress = s.progress.lock().unwrap_or_else(|p| p.into_inner());
+    let id = progress.len() as u64 + 1;
+    progress.push(Progress {
+        id,
+        account: context,
+        tag,
         polls: 0,
     });
-    axum::Json(progress_json(&s.base_url, pid, account, 0)).into_response()
+    id
 }
 
 /// A batch job's progress record.
@@ -274,10 +288,11 @@ pub(crate) async fn batch_update_courses(
 pub(crate) struct Progress {
     id: u64,
     account: u64,
+    tag: &'static str,
     polls: u32,
 }
 
-fn progress_json(base: &str, id: u64, account: u64, polls: u32) -> Value {
+fn progress_json(base: &str, id: u64, account: u64, tag: &str, polls: u32) -> Value {
     let (state, completion) = match polls {
         0 => ("queued", 0),
         1 => ("running", 50),
@@ -288,7 +303,7 @@ fn progress_json(base: &str, id: u64, account: u64, polls: u32) -> Value {
         "context_id": account,
         "context_type": "Account",
         "user_id": crate::data::ADMIN_USER_ID,
-        "tag": "course_batch_update",
+        "tag": tag,
         "completion": completion,
         "workflow_state": state,
         "created_at": "2026-11-29T12:00:00Z",
@@ -304,7 +319,7 @@ pub(crate) async fn progress(State(s): St, Path(id): Path<u64>) -> Response {
     match all.iter_mut().find(|p| p.id == id) {
         Some(p) => {
             p.polls += 1;
-            axum::Json(progress_json(&s.base_url, p.id, p.account, p.polls)).into_response()
+            axum::Json(progress_json(&s.base_url, p.id, p.account, p.tag, p.polls)).into_response()
         }
         None => not_found(),
     }
