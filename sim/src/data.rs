@@ -13,14 +13,38 @@ pub enum Preset {
     Demo,
     /// Many schools (one district with 320 schools in one instance).
     District,
+    /// Any size.
+    Custom(Sizes),
+}
+
+/// The generator's dials. Each course has three assignments (a quiz, an
+/// essay, a project); each active student has a submission for each, some
+/// graded; terms are Default, Fall 2026 and Spring 2027.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Sizes {
+    /// School sub-accounts (each with one department sub-account).
+    pub schools: usize,
+    /// Courses per school.
+    pub courses_per_school: usize,
+    /// Students per school.
+    pub students_per_school: usize,
+    /// Teachers per school.
+    pub teachers_per_school: usize,
 }
 
 impl Preset {
-    /// (schools, courses per school, students per school, teachers per school)
-    fn sizes(self) -> (usize, usize, usize, usize) {
-        match self {
+    /// The sizes this preset generates.
+    pub fn sizes(self) -> Sizes {
+        let (schools, courses_per_school, students_per_school, teachers_per_school) = match self {
             Preset::Demo => (4, 14, 60, 8),
             Preset::District => (320, 40, 300, 25),
+            Preset::Custom(s) => return s,
+        };
+        Sizes {
+            schools,
+            courses_per_school,
+            students_per_school,
+            teachers_per_school,
         }
     }
 }
@@ -210,8 +234,15 @@ impl Institution {
     /// Generate an institution from a preset and a seed. The same inputs
     /// always give the same institution.
     pub fn generate(preset: Preset, seed: u64) -> Self {
-        let (schools, courses_per_school, students_per_school, teachers_per_school) =
-            preset.sizes();
+        let (schools, courses_per_school, students_per_school, teachers_per_school) = {
+            let s = preset.sizes();
+            (
+                s.schools,
+                s.courses_per_school,
+                s.students_per_school.max(1),
+                s.teachers_per_school.max(1),
+            )
+        };
         let mut rng = StdRng::seed_from_u64(seed);
         let mut inst = Institution::default();
         inst.accounts.insert(

@@ -21,7 +21,7 @@ mod writes;
 pub use auth::ACCESS_TOKEN_LIFETIME;
 pub use data::{
     Account, Course, Enrollment, Institution, NOBODY_USER_ID, Preset, SCHOOL_ADMIN_USER_ID,
-    Section, Term, User,
+    Section, Sizes, Term, User,
 };
 pub use server::{Faults, RecordedRequest, Role, SimConfig, SimHandle, Simulator};
 pub use throttle::{Bucket, ThrottleAnswer, ThrottleConfig};
