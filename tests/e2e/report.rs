@@ -138,3 +138,53 @@ async fn the_course_report_matches_the_simulators_data_for_a_school() {
         vec![r.report.outputs[0].display().to_string()]
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_throttled_run_is_retried_and_succeeds_and_says_so() {
+    let token = canary_token();
+    let sim = sim_with_token(&token).await;
+    // Every call costs most of the bucket; a sped-up clock drains it fast.
+    sim.set_throttle(easel_sim::ThrottleConfig {
+        request_cost: 400.0,
+        time_scale: 200.0,
+        ..easel_sim::ThrottleConfig::default()
+    });
+    let school = sim.with_data(|d| d.schools()[0].id);
+    let dir = tempfile::tempdir().unwrap();
+    let home = home(dir.path());
+    easel_tests::add_and_approve(
+        &home,
+        easel_tests::programs::TEST_BENCH_GET,
+        "bench-get",
+        school,
+        false,
+    );
+    let conn = connect(sim, &token);
+    let runtime = home.runtime().unwrap();
+    let req = RunRequest {
+        plugin: "bench-get".into(),
+        school,
+        dry_run: false,
+        params: vec![
+            ("n".into(), "20".into()),
+            ("path".into(), format!("/api/v1/accounts/{school}")),
+        ],
+        limits: Limits::default(),
+    };
+    let r = execute_run(&home, &conn, &runtime, req).await.unwrap();
+    assert_eq!(r.report.outcome, RunOutcome::Succeeded, "{}", r.report.log);
+    assert!(
+        conn.sim.as_ref().unwrap().throttled_count() > 0,
+        "the bucket did throttle"
+    );
+    assert!(
+        r.report.log.contains("retried a Canvas call"),
+        "{}",
+        r.report.log
+    );
+    let stored = home.store.run(&r.run_id).unwrap().unwrap();
+    assert!(
+        stored.log.contains("throttled"),
+        "the retries are in the run record"
+    );
+}

@@ -7,6 +7,7 @@ use url::Url;
 
 use crate::credential::{CredentialError, Credentials, StaticCredentials};
 use crate::link::next_link;
+use crate::retry::{RetryPolicy, RetryReason, is_idempotent, retry_answer};
 use crate::token::Token;
 use crate::transport::{Transport, TransportError};
 
@@ -72,6 +73,8 @@ pub struct Response {
     /// Scheme, host and port of a redirect's `Location`, if Canvas sent one
     /// (never followed).
     pub redirect_origin: Option<String>,
+    /// Why earlier attempts were retried, in order.
+    pub retries: Vec<RetryReason>,
 }
 
 impl Response {
@@ -110,6 +113,7 @@ pub struct CanvasClient {
     origin: Url,
     credentials: Arc<dyn Credentials>,
     transport: Arc<dyn Transport>,
+    retry: RetryPolicy,
 }
 
 impl std::fmt::Debug for CanvasClient {
@@ -151,6 +155,7 @@ impl CanvasClient {
             origin,
             credentials,
             transport,
+            retry: RetryPolicy::default(),
         })
     }
 
@@ -253,14 +258,28 @@ impl CanvasClient {
             Ok(req)
         };
         tracing::debug!(method = %method, path = url.path(), ua = %tag.user_agent(), "canvas request");
-        let credential = self.credentials.current().await?;
-        let mut resp = self.transport.send(build(&credential.token)?).await?;
-        if is_invalid_token(&resp)
-            && let Some(newer) = self.credentials.renew(credential.generation).await?
-        {
-            tracing::debug!(method = %method, path = url.path(), "retrying with a renewed token");
-            resp = self.transport.send(build(&newer.token)?).await?;
-        }
+        let mut retries = Vec::new();
+        let mut attempt = 1;
+        let mut resp = loop {
+            let sent = self.send_once(&build).await;
+            let reason = match &sent {
+                Ok(r) => retry_answer(&method, r.status().as_u16(), r.body()),
+                Err(ClientError::Transport(_)) if is_idempotent(&method) => {
+                    Some(RetryReason::Connection)
+                }
+                Err(_) => None,
+            };
+            match reason {
+                Some(reason) if attempt < self.retry.max_attempts => {
+                    let wait = self.retry.delay(attempt);
+                    tracing::debug!(method = %method, path = url.path(), %reason, ?wait, "retrying");
+                    retries.push(reason);
+                    tokio::time::sleep(wait).await;
+                    attempt += 1;
+                }
+                _ => break sent?,
+            }
+        };
         let header = |name: &str| resp.headers().get(name).and_then(|v| v.to_str().ok());
         let next = header("link").and_then(next_link).map(str::to_owned);
         let request_cost = header("x-request-cost").and_then(|v| v.trim().parse().ok());
@@ -273,12 +292,35 @@ impl CanvasClient {
         tracing::debug!(method = %method, path = url.path(), status, "canvas response");
         Ok(Response {
             status,
-            body: resp.into_body(),
+            body: std::mem::take(resp.body_mut()),
             next,
             request_cost,
             rate_limit_remaining,
             redirect_origin,
+            retries,
         })
+    }
+
+    /// One attempt: current credential, then once more with a renewed one
+    /// if Canvas says the token is invalid.
+    async fn send_once(
+        &self,
+        build: &impl Fn(&Token) -> Result<http::Request<Bytes>, ClientError>,
+    ) -> Result<http::Response<Bytes>, ClientError> {
+        let credential = self.credentials.current().await?;
+        let resp = self.transport.send(build(&credential.token)?).await?;
+        if is_invalid_token(&resp)
+            && let Some(newer) = self.credentials.renew(credential.generation).await?
+        {
+            return Ok(self.transport.send(build(&newer.token)?).await?);
+        }
+        Ok(resp)
+    }
+
+    /// Use `policy` for retries (the default suits hosted Canvas).
+    pub fn with_retry(mut self, policy: RetryPolicy) -> Self {
+        self.retry = policy;
+        self
     }
 }
 

@@ -11,6 +11,7 @@
 mod client;
 mod credential;
 mod link;
+mod retry;
 mod token;
 mod transport;
 
@@ -20,5 +21,6 @@ pub use credential::{
     StaticCredentials,
 };
 pub use link::next_link;
+pub use retry::{RetryPolicy, RetryReason, is_idempotent, is_throttled};
 pub use token::Token;
 pub use transport::{BoxFuture, OutboundRequest, ReqwestTransport, Transport, TransportError};

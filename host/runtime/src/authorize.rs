@@ -162,6 +162,18 @@ impl RunState {
                 }));
             }
         };
+        if !resp.retries.is_empty() {
+            let why: Vec<String> = resp.retries.iter().map(ToString::to_string).collect();
+            log_line(
+                &self.log,
+                "[easel]",
+                &format!(
+                    "retried a Canvas call {} time(s): {}",
+                    why.len(),
+                    why.join(", ")
+                ),
+            );
+        }
         if (300..400).contains(&resp.status) {
             let to = resp
                 .redirect_origin

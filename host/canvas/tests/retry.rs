@@ -1,0 +1,121 @@
+//! Retries: throttled answers for any method, 5xx and dropped connections
+//! only for idempotent ones, never a POST that may have been applied.
+#![allow(clippy::unwrap_used)] // test code fails loudly
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use easel_canvas::{
+    BoxFuture, CallTag, CanvasClient, OutboundRequest, RetryReason, Token, Transport,
+    TransportError,
+};
+use secrecy::SecretString;
+
+/// Answers from a script, then 200s; counts what was sent.
+#[derive(Default)]
+struct Scripted {
+    answers: Mutex<VecDeque<Result<(u16, &'static str), ()>>>,
+    sent: Mutex<Vec<String>>,
+}
+
+impl Transport for Scripted {
+    fn send(
+        &self,
+        req: OutboundRequest,
+    ) -> BoxFuture<'_, Result<http::Response<Bytes>, TransportError>> {
+        self.sent.lock().unwrap().push(req.method().to_string());
+        let next = self
+            .answers
+            .lock()
+            .unwrap()
+            .pop_front()
+            .unwrap_or(Ok((200, "{}")));
+        Box::pin(async move {
+            let (status, body) = next.map_err(|_| TransportError("connection reset".into()))?;
+            let mut r = http::Response::new(Bytes::from_static(body.as_bytes()));
+            *r.status_mut() = http::StatusCode::from_u16(status).unwrap();
+            Ok(r)
+        })
+    }
+}
+
+fn client(script: Vec<Result<(u16, &'static str), ()>>) -> (CanvasClient, Arc<Scripted>) {
+    let t = Arc::new(Scripted {
+        answers: Mutex::new(script.into()),
+        ..Scripted::default()
+    });
+    let c = CanvasClient::with_token(
+        "https://canvas.example.edu",
+        Token::new(SecretString::from("7~x")),
+        t.clone(),
+    )
+    .unwrap();
+    (c, t)
+}
+
+async fn call(c: &CanvasClient, method: http::Method) -> easel_canvas::Response {
+    c.send(
+        &CallTag::admin("test"),
+        method,
+        "/api/v1/courses/1",
+        &[],
+        None,
+    )
+    .await
+    .unwrap()
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_throttled_request_is_retried_until_it_succeeds() {
+    let (c, t) = client(vec![
+        Ok((429, "")),
+        Ok((403, "403 Forbidden (Rate Limit Exceeded)\n")),
+        Ok((200, "{}")),
+    ]);
+    let r = call(&c, http::Method::POST).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(
+        r.retries,
+        vec![RetryReason::Throttled, RetryReason::Throttled]
+    );
+    assert_eq!(
+        t.sent.lock().unwrap().len(),
+        3,
+        "a throttled POST was not run, so it is retried"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_post_that_gets_a_500_is_not_retried() {
+    let (c, t) = client(vec![Ok((
+        500,
+        r#"{"errors":[{"message":"An error occurred."}]}"#,
+    ))]);
+    let r = call(&c, http::Method::POST).await;
+    assert_eq!(r.status, 500);
+    assert!(r.retries.is_empty());
+    assert_eq!(t.sent.lock().unwrap().len(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn idempotent_requests_are_retried_after_a_500_or_a_drop() {
+    let (c, t) = client(vec![Ok((502, "")), Err(()), Ok((200, "{}"))]);
+    let r = call(&c, http::Method::PUT).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(
+        r.retries,
+        vec![RetryReason::ServerError(502), RetryReason::Connection]
+    );
+    assert_eq!(t.sent.lock().unwrap().len(), 3);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_permission_403_is_not_retried_and_retries_are_bounded() {
+    let (c, t) = client(vec![Ok((403, r#"{"status":"unauthorized"}"#))]);
+    assert_eq!(call(&c, http::Method::GET).await.status, 403);
+    assert_eq!(t.sent.lock().unwrap().len(), 1);
+    let (c, t) = client(vec![Ok((429, "")); 20]);
+    assert_eq!(call(&c, http::Method::GET).await.status, 429);
+    assert_eq!(t.sent.lock().unwrap().len(), 6, "six attempts at most");
+}
