@@ -19,7 +19,7 @@ fn user_json(u: &User) -> Value {
            "sis_user_id": u.sis_user_id, "login_id": u.login_id, "created_at": u.created_at})
 }
 
-fn enrollment_json(inst: &Institution, e: &Enrollment) -> Value {
+pub(crate) fn enrollment_json(inst: &Institution, e: &Enrollment) -> Value {
     let mut v = serde_json::to_value(e).unwrap_or(Value::Null);
     if let (Value::Object(m), Some(u)) = (&mut v, inst.users.get(&e.user_id)) {
         m.insert("root_account_id".into(), json!(ROOT_ACCOUNT_ID));

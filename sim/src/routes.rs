@@ -651,18 +651,10 @@ async fn course_enrollments(
         return not_found();
     };
     let types = values(&q, "type");
-    let course = inst.courses.get(&cid);
     let list: Vec<Value> = inst
         .enrollments_of(cid)
         .filter(|e| types.is_empty() || types.contains(&e.kind.as_str()))
-        .map(|e| {
-            let mut v = serde_json::to_value(e).unwrap_or(Value::Null);
-            if let (Value::Object(map), Some(u)) = (&mut v, inst.users.get(&e.user_id)) {
-                map.insert("root_account_id".into(), json!(course.map(|c| c.root_account_id)));
-                map.insert("user".into(), json!({"id": u.id, "name": u.name, "sortable_name": u.sortable_name, "short_name": u.short_name, "sis_user_id": u.sis_user_id}));
-            }
-            v
-        })
+        .map(|e| extra::enrollment_json(&inst, e))
         .collect();
     paginate_bookmark(
         &s.link_base(),
