@@ -197,6 +197,7 @@ async fn record_and_authenticate(State(state): St, req: Request, next: Next) -> 
         .headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
+        .map(|v| v.strip_prefix("Bearer ").unwrap_or(v))
         .unwrap_or("")
         .to_owned();
     let (config, admitted) = state.throttle.admit(&token);

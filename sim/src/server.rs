@@ -298,6 +298,17 @@ impl SimHandle {
         }
     }
 
+    /// The throttling settings.
+    pub fn throttle(&self) -> ThrottleConfig {
+        self.state.throttle.config()
+    }
+
+    /// Fill `token`'s bucket to the maximum, as another integration using
+    /// the same token would: its next requests are throttled until it leaks.
+    pub fn fill_bucket(&self, token: &str) {
+        self.state.throttle.fill(token);
+    }
+
     /// Requests throttled so far.
     pub fn throttled_count(&self) -> u64 {
         self.state

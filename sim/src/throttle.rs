@@ -137,6 +137,19 @@ impl Throttle {
         (config, r)
     }
 
+    pub(crate) fn fill(&self, token: &str) {
+        let config = self.config();
+        let now = self.now(&config);
+        let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
+        buckets.insert(
+            token.to_owned(),
+            Bucket {
+                level: config.maximum,
+                at: now,
+            },
+        );
+    }
+
     pub(crate) fn finish(&self, token: &str, config: &ThrottleConfig) -> f64 {
         if !config.enabled {
             return config.hwm;

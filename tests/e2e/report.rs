@@ -160,6 +160,22 @@ async fn a_throttled_run_is_retried_and_succeeds_and_says_so() {
         false,
     );
     let conn = connect(sim, &token);
+    // Once the plugin is calling, another integration on the same token
+    // keeps the bucket full for a while: the governor cannot know, so Canvas
+    // throttles.
+    let sim = conn.sim.as_ref().unwrap();
+    let watcher = async {
+        while !sim.requests().iter().any(|q| {
+            q.header("user-agent")
+                .is_some_and(|ua| ua.contains("plugin=bench-get"))
+        }) {
+            tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+        }
+        for _ in 0..150 {
+            sim.fill_bucket(&token);
+            tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+        }
+    };
     let runtime = home.runtime().unwrap();
     let req = RunRequest {
         plugin: "bench-get".into(),
@@ -171,7 +187,8 @@ async fn a_throttled_run_is_retried_and_succeeds_and_says_so() {
         ],
         limits: Limits::default(),
     };
-    let r = execute_run(&home, &conn, &runtime, req).await.unwrap();
+    let (r, ()) = tokio::join!(execute_run(&home, &conn, &runtime, req), watcher);
+    let r = r.unwrap();
     assert_eq!(r.report.outcome, RunOutcome::Succeeded, "{}", r.report.log);
     assert!(
         conn.sim.as_ref().unwrap().throttled_count() > 0,

@@ -1,13 +1,15 @@
 //! [`CanvasClient`]: URL building, origin pinning, credential and User-Agent.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
 use url::Url;
 
 use crate::credential::{CredentialError, Credentials, StaticCredentials};
+use crate::governor::{Governor, Priority, Settled};
 use crate::link::next_link;
-use crate::retry::{RetryPolicy, RetryReason, is_idempotent, retry_answer};
+use crate::retry::{RetryPolicy, RetryReason, is_idempotent, is_throttled, retry_answer};
 use crate::token::Token;
 use crate::transport::{Transport, TransportError};
 
@@ -43,6 +45,15 @@ impl CallTag {
         }
     }
 
+    /// The governor's queue key: the run, or the admin command.
+    pub fn flow(&self) -> String {
+        if self.run.is_empty() {
+            format!("admin:{}", self.plugin)
+        } else {
+            self.run.clone()
+        }
+    }
+
     /// `easel/<version> (plugin=<id>@<12 hex>; run=<run>; school=<account>)`.
     pub fn user_agent(&self) -> String {
         if self.digest.is_empty() {
@@ -75,6 +86,11 @@ pub struct Response {
     pub redirect_origin: Option<String>,
     /// Why earlier attempts were retried, in order.
     pub retries: Vec<RetryReason>,
+    /// Time spent waiting for the token's governor, all attempts.
+    pub queued: std::time::Duration,
+    /// Time spent sending and waiting for Canvas, all attempts (retry
+    /// back-off included).
+    pub upstream: std::time::Duration,
 }
 
 impl Response {
@@ -114,6 +130,8 @@ pub struct CanvasClient {
     credentials: Arc<dyn Credentials>,
     transport: Arc<dyn Transport>,
     retry: RetryPolicy,
+    governor: Governor,
+    priority: Priority,
 }
 
 impl std::fmt::Debug for CanvasClient {
@@ -156,6 +174,8 @@ impl CanvasClient {
             credentials,
             transport,
             retry: RetryPolicy::default(),
+            governor: Governor::default(),
+            priority: Priority::default(),
         })
     }
 
@@ -258,9 +278,14 @@ impl CanvasClient {
             Ok(req)
         };
         tracing::debug!(method = %method, path = url.path(), ua = %tag.user_agent(), "canvas request");
+        let flow = tag.flow();
         let mut retries = Vec::new();
         let mut attempt = 1;
+        let (mut queued, mut upstream) = (Duration::ZERO, Duration::ZERO);
         let mut resp = loop {
+            let permit = self.governor.acquire(&flow, self.priority).await;
+            queued += permit.waited();
+            let sent_at = tokio::time::Instant::now();
             let sent = self.send_once(&build).await;
             let reason = match &sent {
                 Ok(r) => retry_answer(&method, r.status().as_u16(), r.body()),
@@ -269,22 +294,41 @@ impl CanvasClient {
                 }
                 Err(_) => None,
             };
+            permit.settle(match &sent {
+                Ok(r) => {
+                    let remaining = header_f64(r.headers(), "x-rate-limit-remaining");
+                    if reason == Some(RetryReason::Throttled)
+                        || is_throttled(r.status().as_u16(), r.body())
+                    {
+                        Settled::Throttled { remaining }
+                    } else {
+                        Settled::Answered {
+                            cost: header_f64(r.headers(), "x-request-cost"),
+                            remaining,
+                        }
+                    }
+                }
+                Err(_) => Settled::Lost,
+            });
             match reason {
                 Some(reason) if attempt < self.retry.max_attempts => {
                     let wait = self.retry.delay(attempt);
                     tracing::debug!(method = %method, path = url.path(), %reason, ?wait, "retrying");
                     retries.push(reason);
                     tokio::time::sleep(wait).await;
+                    upstream += sent_at.elapsed();
                     attempt += 1;
                 }
-                _ => break sent?,
+                _ => {
+                    upstream += sent_at.elapsed();
+                    break sent?;
+                }
             }
         };
         let header = |name: &str| resp.headers().get(name).and_then(|v| v.to_str().ok());
         let next = header("link").and_then(next_link).map(str::to_owned);
-        let request_cost = header("x-request-cost").and_then(|v| v.trim().parse().ok());
-        let rate_limit_remaining =
-            header("x-rate-limit-remaining").and_then(|v| v.trim().parse().ok());
+        let request_cost = header_f64(resp.headers(), "x-request-cost");
+        let rate_limit_remaining = header_f64(resp.headers(), "x-rate-limit-remaining");
         let redirect_origin = header("location")
             .and_then(|l| url.join(l).ok())
             .map(|u| u.origin().ascii_serialization());
@@ -298,6 +342,8 @@ impl CanvasClient {
             rate_limit_remaining,
             redirect_origin,
             retries,
+            queued,
+            upstream,
         })
     }
 
@@ -322,6 +368,28 @@ impl CanvasClient {
         self.retry = policy;
         self
     }
+
+    /// Meter this client's requests with `governor` (share one per token;
+    /// clones of a client share it already).
+    pub fn with_governor(mut self, governor: Governor) -> Self {
+        self.governor = governor;
+        self
+    }
+
+    /// This client's requests wait in the governor's queue at `priority`.
+    pub fn with_priority(mut self, priority: Priority) -> Self {
+        self.priority = priority;
+        self
+    }
+
+    /// The token's governor.
+    pub fn governor(&self) -> &Governor {
+        &self.governor
+    }
+}
+
+fn header_f64(headers: &http::HeaderMap, name: &str) -> Option<f64> {
+    headers.get(name)?.to_str().ok()?.trim().parse().ok()
 }
 
 /// Canvas's answer to an invalid or expired token: 401 with

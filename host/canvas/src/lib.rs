@@ -10,6 +10,7 @@
 
 mod client;
 mod credential;
+mod governor;
 mod link;
 mod retry;
 mod token;
@@ -20,6 +21,7 @@ pub use credential::{
     Credential, CredentialError, Credentials, OAuthCredentials, OAuthGrant, OnRefresh,
     StaticCredentials,
 };
+pub use governor::{Governor, GovernorConfig, GovernorStats, Permit, Priority, Settled};
 pub use link::next_link;
 pub use retry::{RetryPolicy, RetryReason, is_idempotent, is_throttled};
 pub use token::Token;

@@ -9,7 +9,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use easel_canvas::{CallTag, CanvasClient, ReqwestTransport, Token, Transport};
+use easel_canvas::{
+    CallTag, CanvasClient, Governor, GovernorConfig, ReqwestTransport, Token, Transport,
+};
 use easel_sim::{SimConfig, SimHandle, Simulator};
 use easel_store::InstanceRow;
 use secrecy::SecretString;
@@ -195,8 +197,18 @@ impl Connection {
 
     /// Connect to a running simulator with a token (tests, the demo).
     pub fn to_sim(sim: SimHandle, token: Token) -> Result<Self, CliError> {
+        // The simulator's bucket may run on a faster clock; meter the token
+        // by the bucket it really has.
+        let t = sim.throttle();
+        let governor = Governor::new(GovernorConfig {
+            hwm: t.hwm,
+            outflow: t.outflow * t.time_scale,
+            up_front: t.up_front,
+            ..GovernorConfig::default()
+        });
         let client = CanvasClient::with_token(sim.url(), token, transport()?)
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
+            .map_err(|e| anyhow::anyhow!("{e}"))?
+            .with_governor(governor);
         Ok(Self {
             client,
             instance: SIM_INSTANCE.into(),

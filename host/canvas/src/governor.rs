@@ -1,0 +1,417 @@
+//! The per-token governor: one model of Canvas's leaky bucket shared by
+//! every request made with a token, and a fair queue in front of it.
+//!
+//! Canvas meters a token with a leaky bucket (shared/CANVAS.md,
+//! Throttling): each request in flight holds an up-front reservation, each
+//! finished request leaves its cost, the bucket leaks at a fixed outflow,
+//! and a request arriving at or over the high-water mark is throttled. The
+//! governor keeps its own estimate of the headroom (`hwm - level`), takes a
+//! request's reservation before sending it, and sends only while the
+//! headroom stays above a safety margin. Every answer's
+//! `x-rate-limit-remaining` replaces the estimate (less the reservations of
+//! requests sent after that one, which Canvas may not have counted yet), so
+//! the model follows Canvas even when something else uses the token. The
+//! number of requests in flight is therefore not fixed: it is what the
+//! headroom allows, many while the bucket is empty, one at a time when it
+//! is full and the leak alone pays for the next request.
+//!
+//! Waiting requests are queued per flow (a run) and served round-robin, so
+//! runs sharing a token progress at the same rate; interactive flows are
+//! served before scheduled ones.
+
+use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::time::Duration;
+
+use tokio::sync::{Notify, oneshot};
+use tokio::time::Instant;
+
+/// The bucket's settings as Canvas has them; defaults are hosted Canvas's.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GovernorConfig {
+    /// High-water mark: a request arriving at or over it is throttled.
+    pub hwm: f64,
+    /// Units leaked per second.
+    pub outflow: f64,
+    /// Units reserved per request in flight.
+    pub up_front: f64,
+    /// Headroom kept free beyond the next request's reservation.
+    pub margin: f64,
+    /// Cost assumed for an answer without `x-request-cost`.
+    pub default_cost: f64,
+}
+
+impl Default for GovernorConfig {
+    fn default() -> Self {
+        Self {
+            hwm: 700.0,
+            outflow: 10.0,
+            up_front: 50.0,
+            margin: 50.0,
+            default_cost: 1.0,
+        }
+    }
+}
+
+impl GovernorConfig {
+    /// The settings of a bucket whose clock runs `scale` times faster (the
+    /// simulator's time scale): the outflow is multiplied.
+    pub fn time_scaled(mut self, scale: f64) -> Self {
+        self.outflow *= scale;
+        self
+    }
+}
+
+/// Who goes first when requests wait for the token.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Priority {
+    /// Started by a person who is waiting (`easel run`): served first.
+    #[default]
+    Interactive,
+    /// Started by the scheduler.
+    Scheduled,
+}
+
+impl Priority {
+    fn index(self) -> usize {
+        match self {
+            Priority::Interactive => 0,
+            Priority::Scheduled => 1,
+        }
+    }
+}
+
+/// What a finished request told the governor.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Settled {
+    /// Canvas answered (not a throttle), with its rate-limit headers if any.
+    Answered {
+        /// `x-request-cost`.
+        cost: Option<f64>,
+        /// `x-rate-limit-remaining`.
+        remaining: Option<f64>,
+    },
+    /// Canvas throttled the request (it did not run).
+    Throttled {
+        /// `x-rate-limit-remaining`, if sent.
+        remaining: Option<f64>,
+    },
+    /// No answer: whether Canvas ran it is unknown.
+    Lost,
+}
+
+/// Counters since the governor was made.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct GovernorStats {
+    /// Requests let through.
+    pub granted: u64,
+    /// Throttled answers seen.
+    pub throttled: u64,
+    /// Most requests in flight at once.
+    pub peak_in_flight: u32,
+    /// Requests in flight now.
+    pub in_flight: u32,
+    /// Requests waiting now.
+    pub waiting: usize,
+    /// The current headroom estimate (`hwm - level`).
+    pub headroom: f64,
+}
+
+type Ticket = oneshot::Sender<Permit>;
+
+/// Waiting requests of one priority class, round-robin by flow.
+#[derive(Default)]
+struct FairQueue {
+    order: VecDeque<String>,
+    flows: HashMap<String, VecDeque<Ticket>>,
+}
+
+impl FairQueue {
+    fn push(&mut self, flow: &str, ticket: Ticket) {
+        match self.flows.get_mut(flow) {
+            Some(q) => q.push_back(ticket),
+            None => {
+                self.flows.insert(flow.to_owned(), VecDeque::from([ticket]));
+                self.order.push_back(flow.to_owned());
+            }
+        }
+    }
+
+    /// The next ticket: the front flow's oldest, then that flow goes to the
+    /// back of the line.
+    fn pop(&mut self) -> Option<Ticket> {
+        let flow = self.order.pop_front()?;
+        let q = self.flows.get_mut(&flow)?;
+        let ticket = q.pop_front();
+        if q.is_empty() {
+            self.flows.remove(&flow);
+        } else {
+            self.order.push_back(flow);
+        }
+        ticket
+    }
+
+    fn len(&self) -> usize {
+        self.flows.values().map(VecDeque::len).sum()
+    }
+}
+
+struct State {
+    headroom: f64,
+    at: Instant,
+    in_flight: BTreeSet<u64>,
+    next_seq: u64,
+    queues: [FairQueue; 2],
+    stats: GovernorStats,
+    pump: Option<tokio::task::JoinHandle<()>>,
+}
+
+struct Inner {
+    config: GovernorConfig,
+    state: Mutex<State>,
+    wake: Arc<Notify>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        // Lets the pump see that the governor is gone and stop.
+        self.wake.notify_one();
+    }
+}
+
+/// One token's governor. Clones share it.
+#[derive(Clone)]
+pub struct Governor {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Governor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Governor")
+            .field("config", &self.inner.config)
+            .field("stats", &self.stats())
+            .finish()
+    }
+}
+
+impl Default for Governor {
+    fn default() -> Self {
+        Self::new(GovernorConfig::default())
+    }
+}
+
+/// Leave to send one request. Settle it with what Canvas answered; dropped
+/// unsettled, it counts as [`Settled::Lost`].
+pub struct Permit {
+    inner: Option<Arc<Inner>>,
+    seq: u64,
+    waited: Duration,
+}
+
+impl std::fmt::Debug for Permit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Permit").field("seq", &self.seq).finish()
+    }
+}
+
+impl Permit {
+    /// How long the request waited for the token.
+    pub fn waited(&self) -> Duration {
+        self.waited
+    }
+
+    /// Tell the governor how the request ended.
+    pub fn settle(mut self, how: Settled) {
+        if let Some(inner) = self.inner.take() {
+            inner.settle(self.seq, how);
+        }
+    }
+}
+
+impl Drop for Permit {
+    fn drop(&mut self) {
+        if let Some(inner) = self.inner.take() {
+            inner.settle(self.seq, Settled::Lost);
+        }
+    }
+}
+
+impl Governor {
+    /// A governor for a bucket with these settings, starting empty.
+    pub fn new(config: GovernorConfig) -> Self {
+        let headroom = config.hwm;
+        Self {
+            inner: Arc::new(Inner {
+                config,
+                state: Mutex::new(State {
+                    headroom,
+                    at: Instant::now(),
+                    in_flight: BTreeSet::new(),
+                    next_seq: 0,
+                    queues: [FairQueue::default(), FairQueue::default()],
+                    stats: GovernorStats::default(),
+                    pump: None,
+                }),
+                wake: Arc::new(Notify::new()),
+            }),
+        }
+    }
+
+    /// The bucket settings.
+    pub fn config(&self) -> &GovernorConfig {
+        &self.inner.config
+    }
+
+    /// Counters and the current estimate.
+    pub fn stats(&self) -> GovernorStats {
+        let s = self.inner.lock();
+        GovernorStats {
+            in_flight: s.in_flight.len() as u32,
+            waiting: s.queues.iter().map(FairQueue::len).sum(),
+            headroom: s.headroom,
+            ..s.stats
+        }
+    }
+
+    /// Wait for leave to send one request for `flow` (a run id) at
+    /// `priority`. Cancel-safe: dropping the future gives up the place.
+    pub async fn acquire(&self, flow: &str, priority: Priority) -> Permit {
+        let asked = Instant::now();
+        let (tx, rx) = oneshot::channel();
+        {
+            let mut s = self.inner.lock();
+            s.queues[priority.index()].push(flow, tx);
+            let running = s.pump.as_ref().is_some_and(|p| !p.is_finished());
+            if !running {
+                let weak = Arc::downgrade(&self.inner);
+                let wake = self.inner.wake.clone();
+                s.pump = Some(tokio::spawn(pump(weak, wake)));
+            }
+        }
+        self.inner.wake.notify_one();
+        match rx.await {
+            Ok(mut permit) => {
+                permit.waited = asked.elapsed();
+                permit
+            }
+            // The pump ended without serving us (its runtime is shutting
+            // down): go ahead rather than hang; Canvas still throttles.
+            Err(_) => Permit {
+                inner: None,
+                seq: 0,
+                waited: asked.elapsed(),
+            },
+        }
+    }
+}
+
+/// Serves the queues whenever a request settles or arrives, or when the
+/// leak will have made room.
+async fn pump(weak: Weak<Inner>, wake: Arc<Notify>) {
+    loop {
+        let wait = match weak.upgrade() {
+            Some(inner) => inner.dispatch(),
+            None => return,
+        };
+        match wait {
+            Some(wait) => {
+                tokio::select! {
+                    _ = wake.notified() => {}
+                    _ = tokio::time::sleep(wait) => {}
+                }
+            }
+            None => wake.notified().await,
+        }
+    }
+}
+
+impl Inner {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The headroom can never exceed what the reservations of requests in
+    /// flight leave of an empty bucket.
+    fn ceiling(&self, s: &State) -> f64 {
+        self.config.hwm - self.config.up_front * s.in_flight.len() as f64
+    }
+
+    fn leak(&self, s: &mut State) {
+        let now = Instant::now();
+        let dt = now.saturating_duration_since(s.at).as_secs_f64();
+        s.at = now;
+        s.headroom = (s.headroom + dt * self.config.outflow).min(self.ceiling(s));
+    }
+
+    /// Grant as many waiting requests as the headroom allows; the time until
+    /// the leak makes room for the next one, if any wait.
+    fn dispatch(self: &Arc<Self>) -> Option<Duration> {
+        let mut s = self.lock();
+        self.leak(&mut s);
+        let need = self.config.up_front + self.config.margin;
+        loop {
+            if s.queues.iter().all(|q| q.order.is_empty()) {
+                return None;
+            }
+            if s.headroom < need {
+                let short = need - s.headroom;
+                let secs = short / self.config.outflow.max(f64::MIN_POSITIVE);
+                return Some(Duration::from_secs_f64(secs.clamp(0.000_5, 60.0)));
+            }
+            let ticket = s.queues.iter_mut().find_map(FairQueue::pop)?;
+            let seq = s.next_seq;
+            s.next_seq += 1;
+            s.headroom -= self.config.up_front;
+            s.in_flight.insert(seq);
+            s.stats.granted += 1;
+            s.stats.peak_in_flight = s.stats.peak_in_flight.max(s.in_flight.len() as u32);
+            let permit = Permit {
+                inner: Some(self.clone()),
+                seq,
+                waited: Duration::ZERO,
+            };
+            if let Err(mut unused) = ticket.send(permit) {
+                // The caller gave up while waiting: undo in place (its
+                // Drop would take the lock we hold).
+                unused.inner = None;
+                s.in_flight.remove(&seq);
+                s.headroom += self.config.up_front;
+                s.stats.granted -= 1;
+            }
+        }
+    }
+
+    fn settle(&self, seq: u64, how: Settled) {
+        {
+            let mut s = self.lock();
+            self.leak(&mut s);
+            if !s.in_flight.remove(&seq) {
+                return;
+            }
+            let c = &self.config;
+            // Requests sent after this one may not have reached Canvas when
+            // it computed its answer's headroom: count them as not seen.
+            let later = s.in_flight.range(seq + 1..).count() as f64 * c.up_front;
+            let observed = |remaining: Option<f64>| remaining.map(|r| r - later);
+            match how {
+                Settled::Answered { cost, remaining } => {
+                    let cost = cost.unwrap_or(c.default_cost);
+                    s.headroom += c.up_front - cost;
+                    if let Some(r) = observed(remaining) {
+                        s.headroom = r;
+                    }
+                }
+                Settled::Throttled { remaining } => {
+                    s.stats.throttled += 1;
+                    s.headroom += c.up_front;
+                    s.headroom = s.headroom.min(observed(remaining).unwrap_or(0.0));
+                }
+                Settled::Lost => {
+                    s.headroom += c.up_front - c.default_cost;
+                }
+            }
+            s.headroom = s.headroom.min(self.ceiling(&s));
+        }
+        self.wake.notify_one();
+    }
+}

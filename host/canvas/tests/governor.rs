@@ -1,0 +1,264 @@
+//! The governor against a model of Canvas's bucket on a virtual clock:
+//! many concurrent callers on one token are never throttled, get at least
+//! 90% of the bucket's sustained rate, share it fairly between runs, and
+//! interactive runs go first.
+#![allow(clippy::unwrap_used)] // test code fails loudly
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use easel_canvas::{
+    BoxFuture, CallTag, CanvasClient, GovernorConfig, OutboundRequest, Priority, Token, Transport,
+    TransportError,
+};
+use secrecy::SecretString;
+use tokio::time::Instant;
+
+const HWM: f64 = 700.0;
+const UP_FRONT: f64 = 50.0;
+const OUTFLOW: f64 = 10.0;
+
+/// Canvas's bucket (CANVAS.md) answering on tokio's clock.
+struct Bucket {
+    cost: f64,
+    latency: Duration,
+    state: Mutex<BucketState>,
+    start: Instant,
+}
+
+#[derive(Default)]
+struct BucketState {
+    level: f64,
+    at: f64,
+    peak: f64,
+    throttled: u32,
+    /// (seconds since start, run id) of each request Canvas ran.
+    served: Vec<(f64, String)>,
+}
+
+impl Bucket {
+    fn new(cost: f64, latency: Duration) -> Arc<Self> {
+        Arc::new(Self {
+            cost,
+            latency,
+            state: Mutex::new(BucketState::default()),
+            start: Instant::now(),
+        })
+    }
+
+    fn now(&self) -> f64 {
+        self.start.elapsed().as_secs_f64()
+    }
+
+    fn leak(s: &mut BucketState, now: f64) {
+        s.level = (s.level - (now - s.at) * OUTFLOW).max(0.0);
+        s.at = now;
+    }
+}
+
+fn answer(status: u16, cost: f64, remaining: f64) -> http::Response<Bytes> {
+    let mut r = http::Response::new(Bytes::from_static(b"{}"));
+    *r.status_mut() = http::StatusCode::from_u16(status).unwrap();
+    let h = r.headers_mut();
+    h.insert("x-request-cost", cost.to_string().parse().unwrap());
+    h.insert(
+        "x-rate-limit-remaining",
+        remaining.to_string().parse().unwrap(),
+    );
+    r
+}
+
+impl Transport for Bucket {
+    fn send(
+        &self,
+        req: OutboundRequest,
+    ) -> BoxFuture<'_, Result<http::Response<Bytes>, TransportError>> {
+        let ua = req.headers()["user-agent"].to_str().unwrap().to_owned();
+        let run = ua
+            .split("run=")
+            .nth(1)
+            .and_then(|r| r.split(';').next())
+            .unwrap_or("")
+            .to_owned();
+        Box::pin(async move {
+            {
+                let now = self.now();
+                let mut s = self.state.lock().unwrap();
+                Bucket::leak(&mut s, now);
+                s.level += UP_FRONT;
+                s.peak = s.peak.max(s.level);
+                if s.level >= HWM {
+                    s.level -= UP_FRONT;
+                    s.throttled += 1;
+                    return Ok(answer(429, 0.0, HWM - s.level));
+                }
+            }
+            tokio::time::sleep(self.latency).await;
+            let now = self.now();
+            let mut s = self.state.lock().unwrap();
+            Bucket::leak(&mut s, now);
+            s.level = (s.level + self.cost - UP_FRONT).max(0.0);
+            s.served.push((now, run));
+            Ok(answer(200, self.cost, HWM - s.level))
+        })
+    }
+}
+
+fn client(bucket: &Arc<Bucket>) -> CanvasClient {
+    CanvasClient::with_token(
+        "https://canvas.example.edu",
+        Token::new(SecretString::from("7~x")),
+        bucket.clone(),
+    )
+    .unwrap()
+}
+
+fn tag(run: &str) -> CallTag {
+    CallTag {
+        plugin: "p".into(),
+        digest: "ab".repeat(32),
+        run: run.into(),
+        school: 1,
+    }
+}
+
+/// `tasks` concurrent callers for run `run`, each sending `each` requests
+/// one after another; returns the total time they spent queued.
+fn spawn_callers(
+    client: &CanvasClient,
+    run: &str,
+    tasks: usize,
+    each: usize,
+) -> Vec<tokio::task::JoinHandle<Duration>> {
+    (0..tasks)
+        .map(|_| {
+            let (c, t) = (client.clone(), tag(run));
+            tokio::spawn(async move {
+                let mut queued = Duration::ZERO;
+                for _ in 0..each {
+                    let r = c
+                        .send(&t, http::Method::GET, "/api/v1/courses/1", &[], None)
+                        .await
+                        .unwrap();
+                    assert_eq!(r.status, 200);
+                    assert!(r.retries.is_empty(), "a request was throttled");
+                    queued += r.queued;
+                }
+                queued
+            })
+        })
+        .collect()
+}
+
+#[tokio::test(start_paused = true)]
+async fn many_callers_stay_under_the_threshold_at_the_sustained_rate() {
+    let bucket = Bucket::new(2.0, Duration::from_millis(150));
+    let c = client(&bucket);
+    // 40 callers x 50 requests at cost 2: the bucket's sustained rate is
+    // outflow / cost = 5 requests/s, so this is about 6 virtual minutes.
+    let callers = spawn_callers(&c, "r1", 40, 50);
+    for h in callers {
+        h.await.unwrap();
+    }
+    let s = bucket.state.lock().unwrap();
+    assert_eq!(s.throttled, 0, "Canvas throttled the token");
+    assert!(s.peak < HWM, "the bucket reached {} of {HWM}", s.peak);
+    assert_eq!(s.served.len(), 2000);
+    // Once the bucket is full, throughput is what the leak pays for.
+    let full = s.served[(HWM / 2.0) as usize].0;
+    let end = s.served.last().unwrap().0;
+    let sustained = (s.served.len() - (HWM / 2.0) as usize) as f64 / (end - full);
+    let max = OUTFLOW / 2.0;
+    assert!(
+        sustained >= 0.9 * max,
+        "sustained {sustained:.2} requests/s, under 90% of {max}"
+    );
+    assert!(
+        sustained <= max * 1.02,
+        "{sustained:.2}/s is more than the bucket allows"
+    );
+    let stats = c.governor().stats();
+    assert_eq!(stats.throttled, 0);
+    assert!(
+        stats.peak_in_flight > 1,
+        "never more than one request in flight"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn in_flight_requests_adapt_to_the_headroom() {
+    // Cheap requests with a slow answer: only the reservations limit how
+    // many are in flight: 13 reservations leave the bucket at 650, a margin
+    // of 50 under the high-water mark.
+    let bucket = Bucket::new(0.01, Duration::from_secs(1));
+    let c = client(&bucket);
+    for h in spawn_callers(&c, "r1", 40, 5) {
+        h.await.unwrap();
+    }
+    let stats = c.governor().stats();
+    assert_eq!(bucket.state.lock().unwrap().throttled, 0);
+    assert_eq!(stats.peak_in_flight, 13);
+}
+
+#[tokio::test(start_paused = true)]
+async fn runs_sharing_a_token_get_equal_shares() {
+    let bucket = Bucket::new(2.0, Duration::from_millis(100));
+    let c = client(&bucket);
+    // Run a asks with 8 callers at once, run b with 2: a first-come queue
+    // would give a four times b's share.
+    let mut handles = spawn_callers(&c, "a", 8, 60);
+    handles.extend(spawn_callers(&c, "b", 2, 240));
+    // Look at a window in which both still have work queued.
+    tokio::time::sleep(Duration::from_secs(120)).await;
+    let counts = {
+        let s = bucket.state.lock().unwrap();
+        assert_eq!(s.throttled, 0);
+        let mut counts: HashMap<String, usize> = HashMap::new();
+        for (t, run) in &s.served {
+            if *t >= 30.0 {
+                *counts.entry(run.clone()).or_default() += 1;
+            }
+        }
+        counts
+    };
+    let (a, b) = (counts["a"] as f64, counts["b"] as f64);
+    assert!(a > 100.0 && b > 100.0, "a {a}, b {b}");
+    assert!(
+        (a - b).abs() / a.max(b) <= 0.2,
+        "shares differ by more than 20%: a {a}, b {b}"
+    );
+    for h in handles {
+        h.abort();
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn interactive_runs_go_ahead_of_scheduled_ones() {
+    let bucket = Bucket::new(2.0, Duration::from_millis(100));
+    let c = client(&bucket);
+    let scheduled = c.clone().with_priority(Priority::Scheduled);
+    let background = spawn_callers(&scheduled, "nightly", 20, 100);
+    // Let the scheduled run fill the bucket, then an admin starts a run.
+    tokio::time::sleep(Duration::from_secs(120)).await;
+    let admin = spawn_callers(&c, "admin", 1, 20);
+    let admin_queued = admin.into_iter().next().unwrap().await.unwrap() / 20;
+    // Each of the admin's requests waits at most for the leak to pay for
+    // one request (cost / outflow = 0.2 s), not behind 20 queued ones.
+    assert!(
+        admin_queued < Duration::from_millis(450),
+        "an interactive request waited {admin_queued:?} on average"
+    );
+    assert_eq!(bucket.state.lock().unwrap().throttled, 0);
+    for h in background {
+        h.abort();
+    }
+}
+
+#[test]
+fn a_time_scaled_bucket_leaks_faster() {
+    let c = GovernorConfig::default().time_scaled(50.0);
+    assert_eq!(c.outflow, 500.0);
+    assert_eq!(c.hwm, 700.0);
+}
