@@ -34,7 +34,7 @@ pub enum Command {
         #[command(subcommand)]
         command: PluginCommand,
     },
-    /// Run an approved plugin for one school.
+    /// Run an approved plugin for one school, several, or all of them.
     Run(RunArgs),
     /// List past runs, or show one.
     Runs {
@@ -230,12 +230,28 @@ pub enum VaultCommand {
 
 /// `easel run` arguments.
 #[derive(Debug, Clone, clap::Args)]
+#[command(group(
+    clap::ArgGroup::new("target")
+        .required(true)
+        .args(["school", "schools", "all_schools"])
+))]
 pub struct RunArgs {
     /// Plugin id.
     pub plugin: String,
     /// The school's account id.
     #[arg(long)]
-    pub school: u64,
+    pub school: Option<u64>,
+    /// Several schools' account ids, comma-separated: one run per school,
+    /// run concurrently, sharing the token fairly.
+    #[arg(long, value_delimiter = ',', value_name = "ID,ID,...")]
+    pub schools: Vec<u64>,
+    /// Every school the plugin is approved for.
+    #[arg(long)]
+    pub all_schools: bool,
+    /// With --schools or --all-schools: how many runs at once. The token's
+    /// rate limit, not this, usually sets the pace.
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub concurrency: u32,
     /// Record intended writes as a plan; send none.
     #[arg(long)]
     pub dry_run: bool,

@@ -85,9 +85,18 @@ impl Home {
 
     /// The plugin runtime, with its compile cache in this directory.
     pub fn runtime(&self) -> Result<Runtime, CliError> {
+        self.runtime_for(EngineOptions::new(&self.cache).max_instances)
+    }
+
+    /// The plugin runtime with room for `max_instances` runs at once.
+    pub fn runtime_for(&self, max_instances: u32) -> Result<Runtime, CliError> {
         let cache = self.cache.clone();
         create_private_dir(&cache).with_context(|| format!("cannot create {}", cache.display()))?;
-        Runtime::new(EngineOptions::new(cache)).map_err(|e| CliError::Failed(e.into()))
+        let options = EngineOptions {
+            max_instances,
+            ..EngineOptions::new(cache)
+        };
+        Runtime::new(options).map_err(|e| CliError::Failed(e.into()))
     }
 
     /// Store component bytes under their digest (idempotent).

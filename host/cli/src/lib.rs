@@ -9,6 +9,7 @@ mod credentials_cmd;
 mod demo;
 mod error;
 mod home;
+mod many;
 mod plugin;
 mod run;
 mod runs;

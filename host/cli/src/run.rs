@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::Context as _;
 use easel_policy::{Grant, Manifest};
-use easel_runtime::{Limits, RunReport, RunSpec, Runtime};
+use easel_runtime::{Limits, RunReport, RunSpec, Runtime, School};
 use easel_store::{NewRun, RunFinish, RunStatus};
 use rand::Rng;
 use sha2::{Digest, Sha256};
@@ -49,7 +49,7 @@ fn new_run_id() -> String {
     format!("{:016x}", rng.random::<u64>())
 }
 
-fn parse_params(raw: &[String]) -> Result<Vec<(String, String)>, CliError> {
+pub(crate) fn parse_params(raw: &[String]) -> Result<Vec<(String, String)>, CliError> {
     raw.iter()
         .map(|p| {
             p.split_once('=')
@@ -78,6 +78,17 @@ pub async fn execute_run(
     conn: &Connection,
     runtime: &Runtime,
     req: RunRequest,
+) -> Result<RunResult, CliError> {
+    execute_run_for(home, conn, runtime, req, None).await
+}
+
+/// [`execute_run`] for a school already looked up (`None`: look it up).
+pub(crate) async fn execute_run_for(
+    home: &Home,
+    conn: &Connection,
+    runtime: &Runtime,
+    req: RunRequest,
+    known: Option<School>,
 ) -> Result<RunResult, CliError> {
     let approval = home.store.approval(&req.plugin, req.school)?.ok_or_else(|| {
         match home.store.find_plugin(&req.plugin) {
@@ -131,7 +142,10 @@ pub async fn execute_run(
     let params = manifest
         .resolve_params(&req.params)
         .map_err(|e| CliError::input(e.to_string()))?;
-    let school = conn.school("run", req.school).await?;
+    let school = match known {
+        Some(school) if school.id == req.school => school,
+        _ => conn.school("run", req.school).await?,
+    };
     let component = runtime
         .load(&bytes, &row.id)
         .map_err(|e| CliError::Failed(e.into()))?;
@@ -230,11 +244,15 @@ pub(crate) async fn command(
     connect: &ConnectOptions,
 ) -> Result<Outcome, CliError> {
     let params = parse_params(&args.params)?;
-    let conn = connection_for_grant(home, &args.plugin, args.school, connect).await?;
+    let school = match (args.school, args.schools.as_slice(), args.all_schools) {
+        (Some(school), [], false) => school,
+        _ => return crate::many::command(home, args, params, connect).await,
+    };
+    let conn = connection_for_grant(home, &args.plugin, school, connect).await?;
     let runtime = home.runtime()?;
     let req = RunRequest {
         plugin: args.plugin,
-        school: args.school,
+        school,
         dry_run: args.dry_run,
         params,
         limits: Limits::default(),
@@ -243,7 +261,7 @@ pub(crate) async fn command(
     let rep = &r.report;
     if args.json {
         let v = serde_json::json!({
-            "run": r.run_id, "school": args.school, "status": rep.outcome.status(), "error": rep.outcome.error(),
+            "run": r.run_id, "school": school, "status": rep.outcome.status(), "error": rep.outcome.error(),
             "calls": rep.calls, "denied": rep.denied, "duration_ms": rep.duration.as_millis() as u64,
             "outputs": rep.outputs, "plan": rep.plan,
         });
@@ -254,7 +272,7 @@ pub(crate) async fn command(
             r.run_id,
             r.plugin_id,
             r.school_name,
-            args.school,
+            school,
             rep.outcome.status(),
             rep.duration.as_secs_f64(),
             rep.calls,

@@ -43,11 +43,13 @@ impl RunState {
     /// denial when refused; `send`/`follow` count the calls actually sent.
     pub(crate) async fn authorize(&mut self, op: &mut Operation) -> Result<(), CanvasError> {
         for target in &mut op.targets {
-            match self
+            let started = std::time::Instant::now();
+            let resolved = self
                 .directory
                 .resolve(&self.client, &self.tag, &target.object)
-                .await
-            {
+                .await;
+            self.waiting += started.elapsed();
+            match resolved {
                 Ok(chain) => target.chain = chain,
                 Err(e) => {
                     self.denied += 1;
@@ -113,7 +115,9 @@ impl RunState {
             }
         };
         self.calls += 1;
+        let started = std::time::Instant::now();
         let resp = tokio::time::timeout_at(self.deadline, fut).await;
+        self.waiting += waited(&resp, started);
         self.answer(resp)
     }
 
@@ -123,19 +127,15 @@ impl RunState {
         next: &str,
     ) -> Result<(String, Option<String>), CanvasError> {
         self.calls += 1;
+        let started = std::time::Instant::now();
         let resp =
             tokio::time::timeout_at(self.deadline, self.client.follow(&self.tag, next)).await;
+        self.waiting += waited(&resp, started);
         self.answer(resp)
     }
 
     /// Map Canvas's answer (or the lack of one before the run's deadline).
-    fn answer(
-        &mut self,
-        resp: Result<
-            Result<easel_canvas::Response, easel_canvas::ClientError>,
-            tokio::time::error::Elapsed,
-        >,
-    ) -> Result<(String, Option<String>), CanvasError> {
+    fn answer(&mut self, resp: Answer) -> Result<(String, Option<String>), CanvasError> {
         let resp = match resp {
             Err(_) => {
                 return Err(CanvasError::Upstream(UpstreamError {
@@ -199,6 +199,18 @@ impl RunState {
         }
         let text = String::from_utf8_lossy(&resp.body).into_owned();
         map_status(resp.status, text).map(|body| (body, resp.next))
+    }
+}
+
+type Answer =
+    Result<Result<easel_canvas::Response, easel_canvas::ClientError>, tokio::time::error::Elapsed>;
+
+/// How long a call waited for the governor and Canvas (all of it when
+/// there is no answer to say).
+fn waited(resp: &Answer, started: std::time::Instant) -> std::time::Duration {
+    match resp {
+        Ok(Ok(r)) => r.queued + r.upstream,
+        _ => started.elapsed(),
     }
 }
 

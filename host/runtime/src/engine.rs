@@ -1,14 +1,15 @@
 //! The shared wasmtime engine, its epoch ticker and the two linkers.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use wasmtime::component::Linker;
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
-use crate::component::{LoadError, LoadedComponent, load_cached};
+use crate::component::{LoadError, LoadedComponent, digest, load_cached};
 use crate::limits::MAX_MEMORY_BYTES;
 use crate::linker;
 use crate::state::RunState;
@@ -45,6 +46,10 @@ pub struct Runtime {
     pub(crate) linker_write: Linker<RunState>,
     cache_dir: PathBuf,
     ticker_stop: Arc<AtomicBool>,
+    /// Components loaded in this process, by digest: concurrent runs of a
+    /// plugin share its compiled code and `InstancePre`.
+    loaded: Mutex<HashMap<String, Arc<LoadedComponent>>>,
+    max_instances: u32,
 }
 
 impl Runtime {
@@ -92,6 +97,8 @@ impl Runtime {
             linker_write,
             cache_dir: options.cache_dir,
             ticker_stop,
+            max_instances: options.max_instances,
+            loaded: Mutex::new(HashMap::new()),
         })
     }
 
@@ -100,9 +107,21 @@ impl Runtime {
         &self.engine
     }
 
-    /// Check and compile a component, using the on-disk cache.
+    /// Check and compile a component, using the on-disk cache; a component
+    /// this runtime already loaded is shared, not loaded again.
     pub fn load(&self, bytes: &[u8], label: &str) -> Result<Arc<LoadedComponent>, LoadError> {
-        load_cached(&self.engine, &self.cache_dir, bytes, label)
+        let d = digest(bytes);
+        let lock = || self.loaded.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(c) = lock().get(&d) {
+            return Ok(c.clone());
+        }
+        let c = load_cached(&self.engine, &self.cache_dir, bytes, label)?;
+        Ok(lock().entry(d).or_insert(c).clone())
+    }
+
+    /// Plugin instances this runtime can hold at once.
+    pub fn max_instances(&self) -> u32 {
+        self.max_instances
     }
 }
 

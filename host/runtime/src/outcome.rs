@@ -81,4 +81,8 @@ pub struct RunReport {
     pub log: String,
     /// Intended writes (dry run).
     pub plan: Vec<PlannedWrite>,
+    /// Time the host spent on each Canvas call the plugin made, excluding
+    /// the wait for the token and for Canvas (policy, lookups' own work,
+    /// building the request, copying the answer).
+    pub call_overheads: Vec<Duration>,
 }

@@ -92,6 +92,7 @@ impl Runtime {
                 outputs: Vec::new(),
                 log: log.lock().map(|l| l.finish()).unwrap_or_default(),
                 plan: Vec::new(),
+                call_overheads: Vec::new(),
             }
         };
         if spec.component.info.imports_write() && !spec.grant.write {
@@ -155,6 +156,8 @@ impl Runtime {
             report_files: Vec::new(),
             report_bytes: 0,
             plan: Vec::new(),
+            waiting: std::time::Duration::ZERO,
+            overheads: Vec::new(),
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.memory);
@@ -216,6 +219,7 @@ impl Runtime {
             outputs: s.report_files.clone(),
             log: String::new(),
             plan: s.plan.clone(),
+            call_overheads: s.overheads.clone(),
         };
         // Drop the store (and with it the guest's stdio writers) before
         // reading the log, so trailing output is flushed into it.

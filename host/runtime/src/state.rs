@@ -41,6 +41,37 @@ pub struct RunState {
     pub(crate) report_files: Vec<PathBuf>,
     pub(crate) report_bytes: u64,
     pub(crate) plan: Vec<PlannedWrite>,
+    /// Time spent waiting for the token's governor and for Canvas.
+    pub(crate) waiting: std::time::Duration,
+    /// Host time per plugin call, waits excluded.
+    pub(crate) overheads: Vec<std::time::Duration>,
+}
+
+/// Where a host call started, to measure the host's own time.
+pub(crate) struct CallMark {
+    at: std::time::Instant,
+    waited: std::time::Duration,
+}
+
+/// At most this many per-call overheads are kept per run.
+const MAX_OVERHEADS: usize = 100_000;
+
+impl RunState {
+    pub(crate) fn mark(&self) -> CallMark {
+        CallMark {
+            at: std::time::Instant::now(),
+            waited: self.waiting,
+        }
+    }
+
+    /// Record the host's own time since `mark`.
+    pub(crate) fn record_overhead(&mut self, mark: CallMark) {
+        if self.overheads.len() < MAX_OVERHEADS {
+            let waited = self.waiting.saturating_sub(mark.waited);
+            self.overheads
+                .push(mark.at.elapsed().saturating_sub(waited));
+        }
+    }
 }
 
 impl WasiView for RunState {

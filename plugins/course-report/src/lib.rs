@@ -2,9 +2,11 @@
 //! count and student count, as `courses.csv`.
 //!
 //! One paged list call per 100 courses (`include[]=term,teachers,total_students`),
-//! so a school with 2,000 courses costs 20 Canvas calls.
+//! so a school with 2,000 courses costs 20 Canvas calls. With `sections=true`
+//! it also lists each course's sections (one more call per course) and adds
+//! their count and names.
 
-use easel_sdk::models::Course;
+use easel_sdk::models::{Course, Section};
 use easel_sdk::report::Csv;
 use easel_sdk::{Context, Result, canvas, log};
 
@@ -19,6 +21,9 @@ const HEADER: &[&str] = &[
     "teachers",
     "students",
 ];
+
+/// Extra columns with `sections=true`.
+const SECTION_COLUMNS: &[&str] = &["sections", "section_names"];
 
 fn run(cx: &Context) -> Result<()> {
     let path = format!("/api/v1/accounts/{}/courses", cx.school_id());
@@ -40,21 +45,36 @@ fn run(cx: &Context) -> Result<()> {
         cx.school_name(),
         cx.school_id()
     ));
-    let mut csv = Csv::create("courses.csv", HEADER)?;
+    let with_sections = cx.param_bool("sections")?;
+    let mut header = HEADER.to_vec();
+    if with_sections {
+        header.extend_from_slice(SECTION_COLUMNS);
+    }
+    let mut csv = Csv::create("courses.csv", &header)?;
     for course in canvas::list::<Course>(&path, &query) {
         let c = course?;
         let teachers = c.teachers.as_ref().map_or(0, Vec::len);
-        csv.row(&[
-            &c.id.to_string(),
-            c.sis_course_id.as_deref().unwrap_or(""),
-            c.course_code.as_deref().unwrap_or(""),
-            &c.name,
-            &c.account_id.map(|a| a.to_string()).unwrap_or_default(),
-            c.term.as_ref().map_or("", |t| t.name.as_str()),
-            c.workflow_state.as_deref().unwrap_or(""),
-            &teachers.to_string(),
-            &c.total_students.unwrap_or(0).to_string(),
-        ])?;
+        let mut row = vec![
+            c.id.to_string(),
+            c.sis_course_id.clone().unwrap_or_default(),
+            c.course_code.clone().unwrap_or_default(),
+            c.name.clone(),
+            c.account_id.map(|a| a.to_string()).unwrap_or_default(),
+            c.term.as_ref().map(|t| t.name.clone()).unwrap_or_default(),
+            c.workflow_state.clone().unwrap_or_default(),
+            teachers.to_string(),
+            c.total_students.unwrap_or(0).to_string(),
+        ];
+        if with_sections {
+            let sections =
+                canvas::list::<Section>(&format!("/api/v1/courses/{}/sections", c.id), &[])
+                    .collect::<Result<Vec<_>>>()?;
+            let names: Vec<&str> = sections.iter().map(|s| s.name.as_str()).collect();
+            row.push(sections.len().to_string());
+            row.push(names.join("; "));
+        }
+        let cells: Vec<&str> = row.iter().map(String::as_str).collect();
+        csv.row(&cells)?;
     }
     log::info(format!("wrote {} courses to courses.csv", csv.rows()));
     Ok(())

@@ -24,6 +24,7 @@ impl Host for RunState {
         path: String,
         query: Vec<(String, String)>,
     ) -> wasmtime::Result<Result<String, CanvasError>> {
+        let mark = self.mark();
         let mut op = match self.operation(Method::Get, &path, query, None) {
             Ok(op) => op,
             Err(e) => return Ok(Err(e)),
@@ -31,7 +32,9 @@ impl Host for RunState {
         if let Err(e) = self.authorize(&mut op).await {
             return Ok(Err(e));
         }
-        Ok(self.send(&op, None, false).await.map(|(body, _)| body))
+        let result = self.send(&op, None, false).await.map(|(body, _)| body);
+        self.record_overhead(mark);
+        Ok(result)
     }
 
     async fn list(
@@ -57,6 +60,7 @@ impl HostPages for RunState {
         &mut self,
         this: Resource<PageStream>,
     ) -> wasmtime::Result<Result<Option<String>, CanvasError>> {
+        let mark = self.mark();
         let stream = self.table.get_mut(&this)?;
         if stream.started && stream.next.is_none() {
             return Ok(Ok(None));
@@ -83,6 +87,7 @@ impl HostPages for RunState {
             Some(url) => self.follow(url).await,
             None => return Ok(Ok(None)),
         };
+        self.record_overhead(mark);
         match result {
             Ok((body, next)) => {
                 self.table.get_mut(&this)?.next = next;

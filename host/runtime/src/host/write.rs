@@ -18,6 +18,7 @@ impl Host for RunState {
         query: Vec<(String, String)>,
         body: Option<String>,
     ) -> wasmtime::Result<Result<Outcome, CanvasError>> {
+        let mark = self.mark();
         let method = match method {
             Method::Post => PolicyMethod::Post,
             Method::Put => PolicyMethod::Put,
@@ -71,9 +72,8 @@ impl Host for RunState {
             return Ok(Ok(Outcome::Planned(step)));
         }
         let bytes = body.map(Bytes::from);
-        Ok(self
-            .send(&op, bytes, false)
-            .await
-            .map(|(body, _)| Outcome::Sent(body)))
+        let result = self.send(&op, bytes, false).await;
+        self.record_overhead(mark);
+        Ok(result.map(|(body, _)| Outcome::Sent(body)))
     }
 }

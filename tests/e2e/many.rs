@@ -1,0 +1,177 @@
+//! Several schools at once: `easel run --schools/--all-schools` runs one
+//! plugin instance per school and records each; runs sharing a token share
+//! its rate limit evenly.
+
+use easel_cli::{RunRequest, execute_run};
+use easel_runtime::{Limits, RunOutcome};
+use easel_tests::{add_and_approve, add_bundled, canary_token, connect, home, programs};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn all_schools_runs_once_per_approved_school_and_records_each() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("home");
+    let h = home(&root);
+    // The embedded simulator's demo institution: schools 2, 4, 6, 8.
+    for school in [2, 4, 6] {
+        if school == 2 {
+            add_bundled(&h, &easel_bundled::COURSE_REPORT, school, false);
+        } else {
+            easel_cli::approve_plugin(&h, "course-report", &[school], false, "admin").unwrap();
+        }
+    }
+    let (code, r) = easel_tests::easel(
+        &root,
+        &[
+            "run",
+            "course-report",
+            "--all-schools",
+            "--param",
+            "sections=true",
+            "--json",
+        ],
+    )
+    .await;
+    assert_eq!(code, 0, "{r:?}");
+    let runs = h.store.runs(10).unwrap();
+    let mut schools: Vec<u64> = runs.iter().map(|r| r.school).collect();
+    schools.sort_unstable();
+    assert_eq!(schools, vec![2, 4, 6], "one run per approved school");
+    for run in &runs {
+        assert_eq!(run.status.as_str(), "succeeded", "{}", run.log);
+        let csv = std::fs::read_to_string(&run.outputs[0]).unwrap();
+        assert!(
+            csv.starts_with("course_id,")
+                && csv
+                    .lines()
+                    .next()
+                    .unwrap()
+                    .ends_with(",sections,section_names")
+        );
+    }
+
+    // A school without a grant is reported, the others still run, and the
+    // exit code says something failed.
+    let (code, _) = easel_tests::easel(&root, &["run", "course-report", "--schools", "4,8"]).await;
+    assert_eq!(code, 1);
+    let runs = h.store.runs(10).unwrap();
+    assert_eq!(runs.len(), 4, "school 8 was not run");
+    assert_eq!(runs[0].school, 4);
+
+    // Naming nothing to run for is bad input.
+    let (code, r) = easel_tests::easel(&root, &["run", "course-publisher", "--all-schools"]).await;
+    assert_eq!(code, 2);
+    assert!(r.unwrap_err().to_string().contains("easel plugin list"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_section_columns_match_the_simulators_data() {
+    let token = canary_token();
+    let sim = easel_tests::sim_with_token(&token).await;
+    let school = sim.with_data(|d| d.schools()[0].id);
+    let dir = tempfile::tempdir().unwrap();
+    let h = home(dir.path());
+    add_bundled(&h, &easel_bundled::COURSE_REPORT, school, false);
+    let conn = connect(sim, &token);
+    let runtime = h.runtime().unwrap();
+    let req = RunRequest {
+        plugin: "course-report".into(),
+        school,
+        dry_run: false,
+        params: vec![("sections".into(), "true".into())],
+        limits: Limits::default(),
+    };
+    let r = execute_run(&h, &conn, &runtime, req).await.unwrap();
+    assert_eq!(r.report.outcome, RunOutcome::Succeeded, "{}", r.report.log);
+    let mut reader = csv::Reader::from_path(&r.report.outputs[0]).unwrap();
+    let mut rows = 0;
+    for row in reader.records() {
+        let row = row.unwrap();
+        let course: u64 = row[0].parse().unwrap();
+        let expected: Vec<String> = conn.sim.as_ref().unwrap().with_data(|d| {
+            d.sections
+                .values()
+                .filter(|s| s.course_id == course)
+                .map(|s| s.name.clone())
+                .collect()
+        });
+        assert_eq!(row[9].parse::<usize>().unwrap(), expected.len());
+        assert_eq!(&row[10], expected.join("; ").as_str());
+        rows += 1;
+    }
+    assert!(rows > 0);
+    assert_eq!(
+        r.report.calls as usize,
+        rows + 1,
+        "one list call plus one per course"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_concurrent_runs_on_one_token_get_equal_shares() {
+    let token = canary_token();
+    let sim = easel_tests::sim_with_token(&token).await;
+    // Each call costs a full reservation, and the bucket leaks 20 calls' worth
+    // per real second: the token, not the plugins, sets the pace.
+    sim.set_throttle(easel_sim::ThrottleConfig {
+        request_cost: 50.0,
+        time_scale: 100.0,
+        ..easel_sim::ThrottleConfig::default()
+    });
+    let (a, b) = sim.with_data(|d| (d.schools()[0].id, d.schools()[1].id));
+    let dir = tempfile::tempdir().unwrap();
+    let h = home(dir.path());
+    add_and_approve(&h, programs::TEST_BENCH_GET, "bench-get", a, false);
+    easel_cli::approve_plugin(&h, "bench-get", &[b], false, "admin").unwrap();
+    let conn = connect(sim, &token);
+    let runtime = h.runtime().unwrap();
+    let req = |school: u64| RunRequest {
+        plugin: "bench-get".into(),
+        school,
+        dry_run: false,
+        params: vec![
+            ("n".into(), "40".into()),
+            ("path".into(), format!("/api/v1/accounts/{school}")),
+        ],
+        limits: Limits::default(),
+    };
+    let (ra, rb) = tokio::join!(
+        execute_run(&h, &conn, &runtime, req(a)),
+        execute_run(&h, &conn, &runtime, req(b))
+    );
+    let (ra, rb) = (ra.unwrap(), rb.unwrap());
+    assert_eq!(ra.report.outcome, RunOutcome::Succeeded);
+    assert_eq!(rb.report.outcome, RunOutcome::Succeeded);
+    let sim = conn.sim.as_ref().unwrap();
+    assert_eq!(
+        sim.throttled_count(),
+        0,
+        "the governor kept under the limit"
+    );
+    // Canvas's order of arrival: when the first run finished, how far along
+    // was the other?
+    let order: Vec<String> = sim
+        .requests()
+        .iter()
+        .filter_map(|q| q.header("user-agent"))
+        .filter_map(|ua| {
+            ua.split("run=")
+                .nth(1)?
+                .split(';')
+                .next()
+                .map(str::to_owned)
+        })
+        .collect();
+    let last = |run: &str| order.iter().rposition(|r| r == run).unwrap();
+    let (first, other) = if last(&ra.run_id) < last(&rb.run_id) {
+        (&ra.run_id, &rb.run_id)
+    } else {
+        (&rb.run_id, &ra.run_id)
+    };
+    let cut = last(first);
+    let done = |run: &str| order[..=cut].iter().filter(|r| *r == run).count() as f64;
+    let (x, y) = (done(first), done(other));
+    assert!(
+        (x - y).abs() / x.max(y) <= 0.2,
+        "shares differ by more than 20%: {x} and {y} calls"
+    );
+}
