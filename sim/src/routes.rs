@@ -459,9 +459,8 @@ pub(crate) fn course_json(inst: &Institution, c: &Course, include: &[&str]) -> V
         }
         if include.contains(&"teachers") {
             let teachers: Vec<Value> = inst
-                .enrollments
-                .values()
-                .filter(|e| e.course_id == c.id && e.kind == "TeacherEnrollment" && e.enrollment_state == "active")
+                .enrollments_of(c.id)
+                .filter(|e| e.kind == "TeacherEnrollment" && e.enrollment_state == "active")
                 .filter_map(|e| inst.users.get(&e.user_id))
                 .map(|u| json!({"id": u.id, "display_name": u.short_name, "anonymous_id": format!("{:x}", u.id), "html_url": format!("/courses/{}/users/{}", c.id, u.id)}))
                 .collect();

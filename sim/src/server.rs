@@ -309,6 +309,19 @@ impl SimHandle {
         self.state.throttle.fill(token);
     }
 
+    /// `token`'s bucket level now (0 for a token not seen yet).
+    pub fn bucket_level(&self, token: &str) -> f64 {
+        self.state.throttle.level(token)
+    }
+
+    /// Requests answered so far (throttled ones included).
+    pub fn request_count(&self) -> u64 {
+        self.state
+            .throttle
+            .seen
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// Requests throttled so far.
     pub fn throttled_count(&self) -> u64 {
         self.state

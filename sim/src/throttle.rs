@@ -98,6 +98,7 @@ pub(crate) struct Throttle {
     buckets: Mutex<HashMap<String, Bucket>>,
     start: Instant,
     pub(crate) throttled: std::sync::atomic::AtomicU64,
+    pub(crate) seen: std::sync::atomic::AtomicU64,
 }
 
 impl Throttle {
@@ -107,6 +108,7 @@ impl Throttle {
             buckets: Mutex::new(HashMap::new()),
             start: Instant::now(),
             throttled: std::sync::atomic::AtomicU64::new(0),
+            seen: std::sync::atomic::AtomicU64::new(0),
         }
     }
 
@@ -119,6 +121,7 @@ impl Throttle {
     }
 
     pub(crate) fn admit(&self, token: &str) -> (ThrottleConfig, Result<f64, f64>) {
+        self.seen.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let config = self.config();
         if !config.enabled {
             let hwm = config.hwm;
@@ -135,6 +138,16 @@ impl Throttle {
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         }
         (config, r)
+    }
+
+    pub(crate) fn level(&self, token: &str) -> f64 {
+        let config = self.config();
+        let now = self.now(&config);
+        let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
+        buckets.get_mut(token).map_or(0.0, |b| {
+            b.leak(now, &config);
+            b.level
+        })
     }
 
     pub(crate) fn fill(&self, token: &str) {

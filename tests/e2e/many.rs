@@ -174,4 +174,13 @@ async fn two_concurrent_runs_on_one_token_get_equal_shares() {
         (x - y).abs() / x.max(y) <= 0.2,
         "shares differ by more than 20%: {x} and {y} calls"
     );
+    // Neither the governor's state nor the runs' records show the token.
+    let shown = format!("{:?} {:?}", conn.client, conn.client.governor());
+    assert!(!shown.contains(&token), "{shown}");
+    for (path, bytes) in easel_tests::read_all_files(dir.path()) {
+        assert!(
+            !easel_tests::contains(&bytes, token.as_bytes()),
+            "the token is in {path}"
+        );
+    }
 }

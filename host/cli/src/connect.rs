@@ -195,6 +195,20 @@ impl Connection {
         })
     }
 
+    /// Connect to `url` with a bare token whose bucket has `bucket`'s
+    /// settings (benchmarks and embedding; the CLI uses stored tokens).
+    pub fn to_url(url: &str, token: Token, bucket: GovernorConfig) -> Result<Self, CliError> {
+        let client = CanvasClient::with_token(url, token, transport()?)
+            .map_err(|e| CliError::input(format!("{url}: {e}")))?
+            .with_governor(Governor::new(bucket));
+        Ok(Self {
+            client,
+            instance: url.to_owned(),
+            token_id: None,
+            sim: None,
+        })
+    }
+
     /// Connect to a running simulator with a token (tests, the demo).
     pub fn to_sim(sim: SimHandle, token: Token) -> Result<Self, CliError> {
         // The simulator's bucket may run on a faster clock; meter the token

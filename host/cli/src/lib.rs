@@ -23,6 +23,7 @@ pub use args::{
 pub use connect::{ConnectOptions, Connection};
 pub use error::{CliError, Outcome};
 pub use home::Home;
+pub use many::execute_many;
 pub use plugin::{Target, add as add_plugin, approve as approve_plugin, approve_on};
 pub use run::{RunRequest, RunResult, execute_run};
 

@@ -5,12 +5,12 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use easel_runtime::{Limits, School};
+use easel_runtime::{Limits, Runtime, School};
 use futures::StreamExt as _;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::args::RunArgs;
-use crate::connect::ConnectOptions;
+use crate::connect::{ConnectOptions, Connection};
 use crate::error::{CliError, Outcome};
 use crate::home::Home;
 use crate::run::{RunRequest, RunResult, connection_for_grant, execute_run_for};
@@ -141,57 +141,29 @@ pub(crate) async fn command(
     let runtime = home.runtime_for(concurrency as u32)?;
     let bar = progress(schools.len(), args.json);
     let started = Instant::now();
-    let (runtime, conn_ref, names_ref) = (&runtime, &conn, &names);
-    let mut runs = futures::stream::iter(schools.iter().map(|&school| {
-        let req = RunRequest {
+    let reqs = schools
+        .iter()
+        .map(|&school| RunRequest {
             plugin: args.plugin.clone(),
             school,
             dry_run: args.dry_run,
             params: params.clone(),
             limits: Limits::default(),
-        };
-        let known = names_ref.get(&school).cloned();
-        async move {
-            let name = known.as_ref().map(|s| s.name.clone());
-            let result = execute_run_for(home, conn_ref, runtime, req, known).await;
-            Row::new(school, name.as_deref(), result)
-        }
-    }))
-    .buffer_unordered(concurrency);
-    let mut rows = Vec::with_capacity(schools.len());
-    let mut tally = Tally::default();
-    let mut tick = tokio::time::interval(Duration::from_millis(250));
-    loop {
-        tokio::select! {
-            row = runs.next() => {
-                let Some(row) = row else { break };
-                if row.ok() { tally.ok += 1 } else { tally.failed += 1 }
-                tally.calls += u64::from(row.calls);
-                if !row.ok() {
-                    bar.println(format!(
-                        "{} ({}): {}: {}",
-                        row.name,
-                        row.school,
-                        row.status,
-                        row.error.as_deref().unwrap_or_default()
-                    ));
-                }
-                rows.push(row);
-                bar.inc(1);
-            }
-            _ = tick.tick() => {}
-        }
-        let g = conn.client.governor().stats();
-        bar.set_message(format!(
-            "{} ok, {} failed, {} running · {} Canvas calls · {} in flight, {} waiting for the token",
-            tally.ok,
-            tally.failed,
-            (schools.len() - rows.len()).min(concurrency),
-            tally.calls,
-            g.in_flight,
-            g.waiting
-        ));
-    }
+        })
+        .collect();
+    let results = execute_many(home, &conn, &runtime, reqs, &names, concurrency, &bar).await;
+    let mut rows: Vec<Row> = results
+        .into_iter()
+        .map(|(school, result)| {
+            let name = names.get(&school).map(|s| s.name.as_str());
+            Row::new(school, name, result)
+        })
+        .collect();
+    let tally = Tally {
+        ok: rows.iter().filter(|r| r.ok()).count(),
+        failed: rows.iter().filter(|r| !r.ok()).count(),
+        calls: rows.iter().map(|r| u64::from(r.calls)).sum(),
+    };
     bar.finish_and_clear();
     let elapsed = started.elapsed();
     rows.sort_by_key(|r| r.school);
@@ -236,6 +208,76 @@ pub(crate) async fn command(
     } else {
         Outcome::RunFailed
     })
+}
+
+/// Run each request, at most `concurrency` at once, all through `conn`
+/// (so all share its token's governor) and `runtime` (so all share the
+/// compiled component). `known` names schools already looked up. Reports
+/// progress on `bar`; returns each school's result in completion order.
+pub async fn execute_many(
+    home: &Home,
+    conn: &Connection,
+    runtime: &Runtime,
+    reqs: Vec<RunRequest>,
+    known: &HashMap<u64, School>,
+    concurrency: usize,
+    bar: &ProgressBar,
+) -> Vec<(u64, Result<RunResult, CliError>)> {
+    let total = reqs.len();
+    let mut runs = futures::stream::iter(reqs.into_iter().map(|req| {
+        let school = req.school;
+        let known = known.get(&school).cloned();
+        async move {
+            (
+                school,
+                execute_run_for(home, conn, runtime, req, known).await,
+            )
+        }
+    }))
+    .buffer_unordered(concurrency.max(1));
+    let mut results = Vec::with_capacity(total);
+    let mut tally = Tally::default();
+    let mut tick = tokio::time::interval(Duration::from_millis(250));
+    loop {
+        tokio::select! {
+            next = runs.next() => {
+                let Some((school, result)) = next else { break };
+                match &result {
+                    Ok(r) if r.report.outcome.error().is_none() => tally.ok += 1,
+                    Ok(r) => {
+                        tally.failed += 1;
+                        bar.println(format!(
+                            "{} ({school}): {}: {}",
+                            r.school_name,
+                            r.report.outcome.status(),
+                            r.report.outcome.error().unwrap_or_default()
+                        ));
+                    }
+                    Err(e) => {
+                        tally.failed += 1;
+                        bar.println(format!("school {school}: not run: {e}"));
+                    }
+                }
+                if let Ok(r) = &result {
+                    tally.calls += u64::from(r.report.calls);
+                }
+                results.push((school, result));
+                bar.inc(1);
+            }
+            _ = tick.tick() => {}
+        }
+        let g = conn.client.governor().stats();
+        bar.set_message(format!(
+            "{} ok, {} failed, {} running · {} Canvas calls · {} in flight, {} waiting for the token",
+            tally.ok,
+            tally.failed,
+            (total - results.len()).min(concurrency),
+            tally.calls,
+            g.in_flight,
+            g.waiting
+        ));
+    }
+    results
 }
 
 fn print_table(rows: &[Row]) {
