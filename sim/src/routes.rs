@@ -221,10 +221,14 @@ async fn record_and_authenticate(State(state): St, req: Request, next: Next) -> 
     if let Some(latency) = faults.latency {
         tokio::time::sleep(latency).await;
     }
+    let fails = faults
+        .error_method
+        .as_ref()
+        .is_none_or(|m| *m == parts.method);
     let mut req = Request::from_parts(parts, Body::from(bytes));
     req.extensions_mut().insert(Caller(user));
     let roll = |rate: f64| rate > 0.0 && rand::random::<f64>() < rate;
-    let mut resp = if roll(faults.error_rate) {
+    let mut resp = if fails && roll(faults.error_rate) {
         internal_error()
     } else {
         next.run(req).await

@@ -76,6 +76,8 @@ pub struct Faults {
     pub redirect_to: Option<String>,
     /// Share of API requests (0.0 to 1.0) answered with Canvas's 500.
     pub error_rate: f64,
+    /// Only requests with this method get `error_rate`'s 500s (`None`: all).
+    pub error_method: Option<http::Method>,
     /// Share of API requests whose connection drops before the body ends.
     pub drop_rate: f64,
     /// Added before every API answer.

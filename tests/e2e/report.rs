@@ -205,3 +205,58 @@ async fn a_throttled_run_is_retried_and_succeeds_and_says_so() {
         "the retries are in the run record"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_post_that_gets_a_500_is_sent_once_and_reported_to_the_plugin() {
+    let token = canary_token();
+    let sim = sim_with_token(&token).await;
+    let (school, course) = sim.with_data(|d| {
+        let school = d.schools()[0].id;
+        (school, d.courses_in(school)[0].id)
+    });
+    sim.set_faults(easel_sim::Faults {
+        error_rate: 1.0,
+        error_method: Some(http::Method::POST),
+        ..easel_sim::Faults::default()
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let home = home(dir.path());
+    easel_tests::add_and_approve(
+        &home,
+        easel_tests::programs::TEST_PROBE,
+        "probe",
+        school,
+        true,
+    );
+    let conn = connect(sim, &token);
+    let runtime = home.runtime().unwrap();
+    let path = format!("/api/v1/courses/{course}/sections");
+    let req = RunRequest {
+        plugin: "probe".into(),
+        school,
+        dry_run: false,
+        params: vec![("post".into(), path.clone())],
+        limits: Limits::default(),
+    };
+    let r = execute_run(&home, &conn, &runtime, req).await.unwrap();
+    let posts = conn
+        .sim
+        .as_ref()
+        .unwrap()
+        .requests()
+        .into_iter()
+        .filter(|q| q.method == "POST" && q.path == path)
+        .count();
+    assert_eq!(
+        posts, 1,
+        "a POST that may have been applied is never resent"
+    );
+    assert!(!r.report.log.contains("retried"), "{}", r.report.log);
+    let out = std::fs::read_to_string(r.output_dir.join("probe.json")).unwrap();
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let err = v["post"]["error"].as_str().unwrap();
+    assert!(
+        err.contains("500"),
+        "the plugin is told Canvas answered 500: {err}"
+    );
+}

@@ -71,6 +71,8 @@ type = "string"
 type = "string"
 [params.put]
 type = "string"
+[params.post]
+type = "string"
 [params.fail]
 type = "boolean"
 default = false

@@ -1,5 +1,5 @@
 //! Test plugin that tries what its params say and reports what happened:
-//! `get`, `list` and `put` paths; it also looks for secrets in its
+//! `get`, `list`, `put` and `post` paths; it also looks for secrets in its
 //! environment, arguments and filesystem and prints to stdout/stderr, so the
 //! canary test can prove none of them holds the token.
 use easel_sdk::canvas::{self, Written};
@@ -31,6 +31,14 @@ fn run(cx: &Context) -> Result<()> {
             Written::Planned(n) => json!({"planned": n}),
         });
         out.insert("put".into(), outcome(r));
+    }
+    if let Some(path) = cx.param("post") {
+        let r =
+            canvas::post(path, &json!({"course_section": {"name": "probe"}})).map(|w| match w {
+                Written::Sent(v) => json!({"sent": v}),
+                Written::Planned(n) => json!({"planned": n}),
+            });
+        out.insert("post".into(), outcome(r));
     }
     let env: Vec<(String, String)> = std::env::vars().collect();
     let args: Vec<String> = std::env::args().collect();
