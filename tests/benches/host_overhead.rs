@@ -69,6 +69,8 @@ async fn bench() {
         client: client.clone(),
         output_dir: out.path().to_path_buf(),
         limits: Limits::default(),
+        // The runtime alone is measured; easel's commands record every call.
+        audit: Arc::new(easel_runtime::DiscardAudit),
     };
 
     // (1) instantiate + run of the trivial plugin.

@@ -83,6 +83,8 @@ async fn bad_input_exits_2_with_a_message_that_says_what_to_do() {
             wasm.to_str().unwrap(),
             "--manifest",
             good.to_str().unwrap(),
+            "--by",
+            "school-it",
         ],
     )
     .await;
@@ -140,6 +142,8 @@ async fn a_failing_run_exits_1_and_is_recorded() {
             wasm.to_str().unwrap(),
             "--manifest",
             manifest.to_str().unwrap(),
+            "--by",
+            "school-it",
         ],
     )
     .await;

@@ -81,12 +81,66 @@ pub enum Command {
     /// The guided tour: start the simulator, add and approve the example
     /// plugins, run them for every school, print what happened.
     Demo,
+    /// The hash-chained audit log: verify, export, tail.
+    Audit {
+        /// What to do with the audit log.
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+}
+
+/// Audit log commands.
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Check every record's hash and its link to the one before; names the
+    /// first bad record (exit 1) or prints the head hash to keep elsewhere.
+    Verify {
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print records for other tools, oldest first.
+    Export {
+        /// jsonl (one JSON object per line) or csv.
+        #[arg(long, value_enum, default_value = "jsonl")]
+        format: ExportFormat,
+        /// Only records at or after this time (RFC 3339 or a prefix, e.g.
+        /// 2026-11-29).
+        #[arg(long)]
+        since: Option<String>,
+        /// Only this plugin's records.
+        #[arg(long)]
+        plugin: Option<String>,
+        /// Only this school's records.
+        #[arg(long)]
+        school: Option<u64>,
+    },
+    /// The latest records, one per line.
+    Tail {
+        /// How many.
+        #[arg(short = 'n', long, default_value_t = 20)]
+        lines: usize,
+        /// Keep printing new records as they are written.
+        #[arg(short, long)]
+        follow: bool,
+    },
+}
+
+/// `easel audit export` formats.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum ExportFormat {
+    /// One JSON object per line.
+    Jsonl,
+    /// Comma-separated, with a header row.
+    Csv,
 }
 
 /// Plugin commands.
 #[derive(Debug, Subcommand)]
 pub enum PluginCommand {
-    /// Add a plugin: its component (.wasm) and its manifest (easel.toml).
+    /// Submit a plugin for approval: its component (.wasm) and its manifest
+    /// (easel.toml). Records who submitted it; they cannot approve it.
+    #[command(visible_alias = "submit")]
     Add {
         /// The component, built for wasm32-wasip2.
         component: PathBuf,
@@ -123,7 +177,23 @@ pub enum PluginCommand {
         /// Grant read access only, even if the manifest requests write.
         #[arg(long)]
         read_only: bool,
-        /// Who approves (default: $USER).
+        /// Who approves (default: $USER); not the plugin's submitter.
+        #[arg(long)]
+        by: Option<String>,
+        /// Approve a version older than the newest one approved (a
+        /// downgrade).
+        #[arg(long)]
+        allow_downgrade: bool,
+    },
+    /// Revoke a plugin's approvals (all its versions): its runs stop,
+    /// including queued and scheduled ones.
+    Revoke {
+        /// Plugin id.
+        plugin: String,
+        /// Only for these schools (default: every school).
+        #[arg(long = "school")]
+        schools: Vec<u64>,
+        /// Who revokes (default: $USER).
         #[arg(long)]
         by: Option<String>,
     },

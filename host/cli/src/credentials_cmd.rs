@@ -11,6 +11,8 @@ use crate::args::{InstanceCommand, TokenCommand, VaultCommand};
 use crate::connect::{ConnectOptions, Connection, SIM_INSTANCE, choose_instance};
 use crate::error::{CliError, Outcome};
 use crate::home::Home;
+use crate::plugin::who;
+use easel_store::{Action, AuditEntry};
 
 fn failed(e: impl Into<anyhow::Error>) -> CliError {
     CliError::Failed(e.into())
@@ -236,6 +238,12 @@ pub(crate) async fn token(
                 .vault()?
                 .add(&id, &row.name, &secret, expires_at)
                 .map_err(vault_err)?;
+            home.audit(&AuditEntry {
+                instance: Some(info.instance.clone()),
+                token: Some(info.fingerprint.clone()),
+                detail: Some(format!("token {} ({})", info.id, info.kind)),
+                ..AuditEntry::new(format!("admin:{}", who(None)), Action::TokenAdded)
+            })?;
             println!(
                 "added token {} for {} ({}, {}); check it with `easel token check {}`",
                 info.id, info.instance, info.kind, info.fingerprint, info.id
@@ -278,6 +286,12 @@ pub(crate) async fn token(
                 (old.kind == "oauth2").then(|| old.client_id.clone().unwrap_or_default());
             let secret = read_new_secret(client_id)?;
             let info = vault.rotate(&id, &secret).map_err(vault_err)?;
+            home.audit(&AuditEntry {
+                instance: Some(info.instance.clone()),
+                token: Some(info.fingerprint.clone()),
+                detail: Some(format!("token {id}, was {}", old.fingerprint)),
+                ..AuditEntry::new(format!("admin:{}", who(None)), Action::TokenRotated)
+            })?;
             println!(
                 "rotated token {id}: {} -> {}; grants naming it use the new secret from their next call",
                 old.fingerprint, info.fingerprint
@@ -286,13 +300,19 @@ pub(crate) async fn token(
         }
         TokenCommand::Remove { id, force } => {
             let vault = home.vault()?;
-            vault.info(&id).map_err(vault_err)?;
+            let info = vault.info(&id).map_err(vault_err)?;
             let using = home.store.approvals_using_token(&id)?;
             if using > 0 && !force {
                 return Err(CliError::input(format!(
                     "{using} grant(s) use token {id}: rotate it instead, or remove it with --force, which disables those grants"
                 )));
             }
+            home.audit(&AuditEntry {
+                instance: Some(info.instance.clone()),
+                token: Some(info.fingerprint.clone()),
+                detail: Some(format!("token {id}; {using} grant(s) disabled")),
+                ..AuditEntry::new(format!("admin:{}", who(None)), Action::TokenRemoved)
+            })?;
             let disabled = home.store.disable_approvals_using_token(&id)?;
             home.store.remove_token(&id)?;
             println!(

@@ -2,10 +2,11 @@
 //! outputs.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use anyhow::Context as _;
 use easel_runtime::{EngineOptions, Runtime};
-use easel_store::Store;
+use easel_store::{AuditEntry, AuditLog, Store};
 use easel_vault::Vault;
 
 use crate::error::CliError;
@@ -16,6 +17,8 @@ pub struct Home {
     cache: PathBuf,
     /// The database.
     pub store: Store,
+    /// The audit log (same database, its own connection).
+    pub audit: Arc<AuditLog>,
 }
 
 /// `$XDG_DATA_HOME/easel`, else `~/.local/share/easel`, else `./.easel`.
@@ -48,10 +51,23 @@ impl Home {
         let db = root.join("easel.db");
         let store = Store::open(&db)
             .with_context(|| format!("cannot open the database {}", db.display()))?;
+        let audit = AuditLog::open(&db)
+            .with_context(|| format!("cannot open the audit log in {}", db.display()))?;
         Ok(Self {
             cache: root.join("cache"),
             root,
             store,
+            audit: Arc::new(audit),
+        })
+    }
+
+    /// Append to the audit log. An error means it was not recorded, and the
+    /// caller must not go on with what it was about to do.
+    pub fn audit(&self, entry: &AuditEntry) -> Result<(), CliError> {
+        self.audit.append(entry).map(|_| ()).map_err(|e| {
+            CliError::Failed(anyhow::anyhow!(
+                "the audit log could not be written ({e}); nothing was done"
+            ))
         })
     }
 

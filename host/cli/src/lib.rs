@@ -4,6 +4,7 @@
 //! Exit codes: 0 success, 1 a run failed (or was refused), 2 bad input.
 
 mod args;
+mod audit_cmd;
 mod connect;
 mod credentials_cmd;
 mod demo;
@@ -81,6 +82,7 @@ pub async fn dispatch(args: Args) -> Result<Outcome, CliError> {
         Command::Token { command } => credentials_cmd::token(&home, command, &args.connect).await,
         Command::Vault { command } => credentials_cmd::vault(&home, command),
         Command::Demo => demo::demo(&home).await,
+        Command::Audit { command } => audit_cmd::command(&home, command).await,
         Command::Sim { command } => sim_serve(command).await,
     }
 }

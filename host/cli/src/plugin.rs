@@ -5,7 +5,7 @@ use std::path::Path;
 use anyhow::Context as _;
 use easel_policy::Manifest;
 use easel_runtime::LoadError;
-use easel_store::{ApprovalRow, PluginRow, now};
+use easel_store::{Action, ApprovalRow, AuditEntry, PluginRow, now};
 use sha2::{Digest, Sha256};
 
 use crate::args::PluginCommand;
@@ -49,11 +49,52 @@ pub(crate) async fn dispatch(
         }
         PluginCommand::List { json } => list(home, json),
         PluginCommand::Inspect { plugin, json } => inspect(home, &plugin, json),
+        PluginCommand::Revoke {
+            plugin,
+            schools,
+            by,
+        } => {
+            let by = who(by);
+            let live: Vec<u64> = home
+                .store
+                .approvals()?
+                .into_iter()
+                .filter(|a| {
+                    a.plugin_id == plugin && (schools.is_empty() || schools.contains(&a.school))
+                })
+                .map(|a| a.school)
+                .collect();
+            if live.is_empty() {
+                return Err(CliError::input(format!(
+                    "{plugin} has no live approval{}: see `easel plugin list`",
+                    if schools.is_empty() {
+                        String::new()
+                    } else {
+                        " for those schools".into()
+                    }
+                )));
+            }
+            for school in &live {
+                home.audit(&AuditEntry {
+                    school: Some(*school),
+                    plugin: Some(plugin.clone()),
+                    ..AuditEntry::new(format!("admin:{by}"), Action::PluginRevoked)
+                })?;
+            }
+            let revoked = home.store.revoke(&plugin, &schools)?;
+            let list: Vec<String> = revoked.iter().map(u64::to_string).collect();
+            println!(
+                "revoked {plugin} for school(s) {}; its next runs are refused",
+                list.join(", ")
+            );
+            Ok(Outcome::Success)
+        }
         PluginCommand::Approve {
             plugin,
             schools,
             read_only,
             by,
+            allow_downgrade,
         } => {
             let conn = Connection::open(home, connect).await?;
             for school in &schools {
@@ -63,7 +104,15 @@ pub(crate) async fn dispatch(
                 instance: conn.token_id.as_ref().map(|_| conn.instance.clone()),
                 token_id: conn.token_id.clone(),
             };
-            let rows = approve_on(home, &plugin, &schools, !read_only, &who(by), &target)?;
+            let rows = approve_with(
+                home,
+                &plugin,
+                &schools,
+                !read_only,
+                &who(by),
+                &target,
+                allow_downgrade,
+            )?;
             for a in rows {
                 println!(
                     "approved {}@{} for school {} ({}) by {}{}",
@@ -131,6 +180,15 @@ pub fn add(
         added_at: now(),
         added_by: by.to_owned(),
     };
+    home.audit(&AuditEntry {
+        plugin: Some(row.id.clone()),
+        digest: Some(row.digest.clone()),
+        detail: Some(format!(
+            "version {}, {} bytes, manifest sha256 {}",
+            row.version, row.size, row.manifest_digest
+        )),
+        ..AuditEntry::new(format!("contributor:{by}"), Action::PluginSubmitted)
+    })?;
     home.store.add_plugin(&row)?;
     Ok(row)
 }
@@ -174,7 +232,37 @@ pub fn approve_on(
     by: &str,
     target: &Target,
 ) -> Result<Vec<ApprovalRow>, CliError> {
+    approve_with(home, name, schools, write, by, target, false)
+}
+
+/// [`approve_on`], saying whether approving an older version than one
+/// already approved (a downgrade) is intended.
+pub fn approve_with(
+    home: &Home,
+    name: &str,
+    schools: &[u64],
+    write: bool,
+    by: &str,
+    target: &Target,
+    allow_downgrade: bool,
+) -> Result<Vec<ApprovalRow>, CliError> {
     let row = find(home, name)?;
+    if row.added_by == by {
+        return Err(CliError::input(format!(
+            "{by} submitted {}@{} and cannot approve it too: another admin approves it (--by names who)",
+            row.id,
+            &row.digest[..12]
+        )));
+    }
+    if !allow_downgrade && let Some(newer) = home.store.newer_version_approved(&row.digest)? {
+        return Err(CliError::input(format!(
+            "{}@{} is older than {}@{}, which was approved before: approving it is a downgrade; add --allow-downgrade if that is intended",
+            row.id,
+            &row.digest[..12],
+            row.id,
+            &newer[..12]
+        )));
+    }
     let manifest = Manifest::parse(&row.manifest).map_err(|e| CliError::Failed(e.into()))?;
     let write = write && manifest.requests_write();
     let mut out = Vec::new();
@@ -190,6 +278,23 @@ pub fn approve_on(
             instance: target.instance.clone(),
             token_id: target.token_id.clone(),
         };
+        home.audit(&AuditEntry {
+            instance: a.instance.clone(),
+            school: Some(a.school),
+            plugin: Some(a.plugin_id.clone()),
+            digest: Some(a.digest.clone()),
+            token: a.token_id.clone(),
+            detail: Some(format!(
+                "{}; manifest sha256 {}",
+                if a.write {
+                    "read and write"
+                } else {
+                    "read only"
+                },
+                a.manifest_digest
+            )),
+            ..AuditEntry::new(format!("admin:{by}"), Action::PluginApproved)
+        })?;
         home.store.approve(&a)?;
         out.push(a);
     }

@@ -5,11 +5,12 @@ use std::path::PathBuf;
 use anyhow::Context as _;
 use easel_policy::{Grant, Manifest};
 use easel_runtime::{Limits, RunReport, RunSpec, Runtime, School};
-use easel_store::{NewRun, RunFinish, RunStatus};
+use easel_store::{Action, AuditEntry, NewRun, RunFinish, RunStatus};
 use rand::Rng;
 use sha2::{Digest, Sha256};
 
 use crate::args::RunArgs;
+use crate::audit_cmd::RunAudit;
 use crate::connect::{ConnectOptions, Connection};
 use crate::error::{CliError, Outcome};
 use crate::home::Home;
@@ -131,6 +132,16 @@ pub(crate) async fn execute_run_for(
         .with_context(|| format!("cannot read the stored component {}", path.display()))?;
     let actual = hex::encode(Sha256::digest(&bytes));
     if actual != approval.digest || manifest_digest != approval.manifest_digest {
+        home.audit(&AuditEntry {
+            instance: Some(conn.instance.clone()),
+            school: Some(req.school),
+            plugin: Some(row.id.clone()),
+            digest: Some(approval.digest.clone()),
+            detail: Some(format!(
+                "component sha256 {actual}, manifest sha256 {manifest_digest}; not run"
+            )),
+            ..AuditEntry::new("easel", Action::HashMismatch)
+        })?;
         return Err(CliError::Failed(anyhow::anyhow!(
             "refusing to run {}: its stored bytes no longer match the approved digest {} (found {}); add and approve it again",
             row.id,
@@ -151,6 +162,28 @@ pub(crate) async fn execute_run_for(
         .map_err(|e| CliError::Failed(e.into()))?;
     let run_id = new_run_id();
     let output_dir = home.run_dir(&run_id);
+    let token = match &conn.token_id {
+        Some(id) => home.store.token(id)?.map(|t| t.fingerprint),
+        None => None,
+    };
+    let audit = RunAudit {
+        log: home.audit.clone(),
+        run: run_id.clone(),
+        plugin: row.id.clone(),
+        digest: row.digest.clone(),
+        school: school.id,
+        instance: conn.instance.clone(),
+        token,
+    };
+    home.audit(&AuditEntry {
+        actor: format!("admin:{}", crate::plugin::who(None)),
+        detail: Some(format!(
+            "{}; params {}",
+            if req.dry_run { "dry run" } else { "live" },
+            serde_json::to_string(&params).unwrap_or_default()
+        )),
+        ..audit.entry(Action::RunStarted)
+    })?;
     home.store.start_run(&NewRun {
         id: run_id.clone(),
         plugin_id: row.id.clone(),
@@ -176,8 +209,25 @@ pub(crate) async fn execute_run_for(
         client: conn.client.clone(),
         output_dir: output_dir.clone(),
         limits: req.limits,
+        audit: std::sync::Arc::new(audit.clone()),
     };
     let report = runtime.run(spec).await;
+    let ended = match report.outcome.error() {
+        None => audit.entry(Action::RunFinished),
+        Some(e) => AuditEntry {
+            detail: Some(format!("{}: {e}", report.outcome.status())),
+            ..audit.entry(Action::RunFailed)
+        },
+    };
+    // The run already happened: a failure to record its end is reported
+    // after the run record is saved.
+    let end_recorded = home.audit(&AuditEntry {
+        detail: ended.detail.clone().or(Some(format!(
+            "{} call(s), {} denied",
+            report.calls, report.denied
+        ))),
+        ..ended
+    });
     let finish = RunFinish {
         status: Some(status_of(&report)),
         duration_ms: report.duration.as_millis() as u64,
@@ -197,6 +247,7 @@ pub(crate) async fn execute_run_for(
             .collect(),
     };
     home.store.finish_run(&run_id, &finish)?;
+    end_recorded?;
     Ok(RunResult {
         run_id,
         plugin_id: row.id,

@@ -4,6 +4,7 @@
 use bytes::Bytes;
 use easel_policy::{Decision, Method, Operation, Rule, decide};
 
+use crate::audit::CanvasEvent;
 use crate::bindings::easel::canvas::types::{CanvasError, Denial, UpstreamError};
 use crate::state::{RunState, log_line};
 
@@ -27,21 +28,70 @@ impl RunState {
         query: Vec<(String, String)>,
         body: Option<&serde_json::Value>,
     ) -> Result<Operation, CanvasError> {
+        self.audit_ok()?;
         Operation::new(method, path, query, body, 0).map_err(|e| {
-            self.denied += 1;
             let shown: String = path.chars().take(120).filter(|c| !c.is_control()).collect();
-            log_line(
-                &self.log,
-                "[easel]",
-                &format!("denied {} {shown} (path-form): {e}", method.as_str()),
-            );
-            denied(Rule::PathForm.name(), e.to_string())
+            self.deny(method, &shown, Rule::PathForm, &e.to_string())
         })
     }
 
+    /// Count, log and audit a denial; the error for the guest.
+    fn deny(&mut self, method: Method, path: &str, rule: Rule, reason: &str) -> CanvasError {
+        self.denied += 1;
+        log_line(
+            &self.log,
+            "[easel]",
+            &format!(
+                "denied {} {path} ({}): {reason}",
+                method.as_str(),
+                rule.name()
+            ),
+        );
+        self.audit(CanvasEvent::Denied {
+            method: method.as_str(),
+            path,
+            rule: rule.name(),
+            reason,
+        });
+        if rule == Rule::CallBudget {
+            CanvasError::BudgetExhausted(reason.to_owned())
+        } else {
+            denied(rule.name(), reason.to_owned())
+        }
+    }
+
+    /// Record an event; a failure is kept and ends the run's Canvas access.
+    fn audit(&mut self, event: CanvasEvent<'_>) {
+        if self.audit_failed.is_none()
+            && let Err(e) = self.audit.record(event)
+        {
+            log_line(
+                &self.log,
+                "[easel]",
+                &format!(
+                    "the audit log could not be written ({e}); no further Canvas call is made"
+                ),
+            );
+            self.audit_failed = Some(e);
+        }
+    }
+
+    /// Refuse every call once the audit log has failed.
+    fn audit_ok(&self) -> Result<(), CanvasError> {
+        match &self.audit_failed {
+            None => Ok(()),
+            Some(e) => Err(CanvasError::Upstream(UpstreamError {
+                status: 0,
+                body: format!("easel's audit log cannot be written ({e}); the call was not made"),
+            })),
+        }
+    }
+
     /// Place every object the call names, then ask the policy. Records the
-    /// denial when refused; `send`/`follow` count the calls actually sent.
+    /// denial when refused, and the permission before anything is sent;
+    /// `send`/`follow` count the calls actually sent.
     pub(crate) async fn authorize(&mut self, op: &mut Operation) -> Result<(), CanvasError> {
+        self.audit_ok()?;
         for target in &mut op.targets {
             let started = std::time::Instant::now();
             let resolved = self
@@ -52,40 +102,24 @@ impl RunState {
             match resolved {
                 Ok(chain) => target.chain = chain,
                 Err(e) => {
-                    self.denied += 1;
-                    log_line(
-                        &self.log,
-                        "[easel]",
-                        &format!("denied {} {}: {e}", op.method.as_str(), op.path),
-                    );
-                    return Err(denied(Rule::SchoolBoundary.name(), e.to_string()));
+                    let path = op.path.as_string();
+                    return Err(self.deny(op.method, &path, Rule::SchoolBoundary, &e.to_string()));
                 }
             }
         }
         // Planned writes count against the budget too, so a dry run
         // predicts whether the live run fits.
         op.seq = self.calls + self.plan.len() as u32 + 1;
+        let path = op.path.as_string();
         match decide(&self.grant, op) {
-            Decision::Allow => Ok(()),
-            Decision::Deny(d) => {
-                self.denied += 1;
-                log_line(
-                    &self.log,
-                    "[easel]",
-                    &format!(
-                        "denied {} {} ({}): {}",
-                        op.method.as_str(),
-                        op.path,
-                        d.rule,
-                        d.reason
-                    ),
-                );
-                if d.rule == Rule::CallBudget {
-                    Err(CanvasError::BudgetExhausted(d.reason))
-                } else {
-                    Err(denied(d.rule.name(), d.reason))
-                }
+            Decision::Allow => {
+                self.audit(CanvasEvent::Allowed {
+                    method: op.method.as_str(),
+                    path: &path,
+                });
+                self.audit_ok()
             }
+            Decision::Deny(d) => Err(self.deny(op.method, &path, d.rule, &d.reason)),
         }
     }
 
@@ -118,7 +152,7 @@ impl RunState {
         let started = std::time::Instant::now();
         let resp = tokio::time::timeout_at(self.deadline, fut).await;
         self.waiting += waited(&resp, started);
-        self.answer(resp)
+        self.answer(op.method.as_str(), &path, resp)
     }
 
     /// GET a `next` link of a list this run started.
@@ -131,11 +165,19 @@ impl RunState {
         let resp =
             tokio::time::timeout_at(self.deadline, self.client.follow(&self.tag, next)).await;
         self.waiting += waited(&resp, started);
-        self.answer(resp)
+        let path = url::Url::parse(next)
+            .map(|u| u.path().to_owned())
+            .unwrap_or_default();
+        self.answer("GET", &path, resp)
     }
 
     /// Map Canvas's answer (or the lack of one before the run's deadline).
-    fn answer(&mut self, resp: Answer) -> Result<(String, Option<String>), CanvasError> {
+    fn answer(
+        &mut self,
+        method: &str,
+        path: &str,
+        resp: Answer,
+    ) -> Result<(String, Option<String>), CanvasError> {
         let resp = match resp {
             Err(_) => {
                 return Err(CanvasError::Upstream(UpstreamError {
@@ -162,6 +204,12 @@ impl RunState {
                 }));
             }
         };
+        self.audit(CanvasEvent::Answered {
+            method,
+            path,
+            status: resp.status,
+            cost: resp.request_cost,
+        });
         if !resp.retries.is_empty() {
             let why: Vec<String> = resp.retries.iter().map(ToString::to_string).collect();
             log_line(

@@ -12,6 +12,7 @@
 //! and on handles, and bounded captured output.
 #![deny(missing_docs)]
 
+mod audit;
 mod authorize;
 mod component;
 mod directory;
@@ -23,6 +24,7 @@ mod outcome;
 mod run;
 mod state;
 
+pub use audit::{AuditSink, CanvasEvent, DiscardAudit};
 pub use component::{ComponentInfo, LoadError, LoadedComponent, inspect};
 pub use engine::{EngineOptions, Runtime};
 pub use limits::Limits;

@@ -11,6 +11,7 @@ use wasmtime::component::ResourceTable;
 use wasmtime::{Store, UpdateDeadline};
 use wasmtime_wasi::WasiCtxBuilder;
 
+use crate::audit::AuditSink;
 use crate::bindings::EaselHostPre;
 use crate::component::{LoadedComponent, WRITE_IMPORT};
 use crate::directory::Directory;
@@ -52,6 +53,8 @@ pub struct RunSpec {
     pub output_dir: PathBuf,
     /// Resource limits.
     pub limits: Limits,
+    /// Where the run's Canvas decisions are recorded (fail closed).
+    pub audit: Arc<dyn AuditSink>,
 }
 
 impl Runtime {
@@ -158,6 +161,8 @@ impl Runtime {
             plan: Vec::new(),
             waiting: std::time::Duration::ZERO,
             overheads: Vec::new(),
+            audit: spec.audit,
+            audit_failed: None,
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.memory);
@@ -180,6 +185,10 @@ impl Runtime {
         .await;
         let s = store.data();
         let outcome = match result {
+            _ if s.audit_failed.is_some() => RunOutcome::Failed(format!(
+                "the audit log could not be written ({}); easel made no Canvas call after that",
+                s.audit_failed.as_deref().unwrap_or_default()
+            )),
             Ok(Ok(Ok(()))) => RunOutcome::Succeeded,
             Ok(Ok(Err(message))) => RunOutcome::Failed(message),
             Ok(Err(_)) if s.memory.exceeded => RunOutcome::MemoryLimit(format!(

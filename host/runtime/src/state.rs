@@ -45,6 +45,10 @@ pub struct RunState {
     pub(crate) waiting: std::time::Duration,
     /// Host time per plugin call, waits excluded.
     pub(crate) overheads: Vec<std::time::Duration>,
+    /// Where Canvas decisions are recorded.
+    pub(crate) audit: std::sync::Arc<dyn crate::audit::AuditSink>,
+    /// Why the audit log failed, if it did (no call is made after).
+    pub(crate) audit_failed: Option<String>,
 }
 
 /// Where a host call started, to measure the host's own time.

@@ -5,6 +5,7 @@
 //! every run records the digest it executed. No secret is ever stored here:
 //! tokens live in the vault.
 
+mod audit;
 mod runs;
 mod schema;
 mod vault;
@@ -13,6 +14,7 @@ use std::path::Path;
 
 use rusqlite::{Connection, OptionalExtension, params};
 
+pub use audit::{Action, AuditEntry, AuditFilter, AuditLog, AuditRecord, GENESIS, Verdict};
 pub use runs::{NewRun, RunFinish, RunRow, RunStatus};
 pub use vault::{InstanceRow, TokenRow};
 
@@ -30,6 +32,9 @@ pub enum StoreError {
         /// What is wrong.
         message: String,
     },
+    /// A value the store refuses.
+    #[error("{0}")]
+    Invalid(String),
 }
 
 /// Result with [`StoreError`].
@@ -159,6 +164,44 @@ impl Store {
             ],
         )?;
         Ok(())
+    }
+
+    /// Revoke the live approvals of plugin `id` (for `schools`, or all);
+    /// returns the schools whose approval was revoked.
+    pub fn revoke(&self, id: &str, schools: &[u64]) -> Result<Vec<u64>> {
+        let live: Vec<u64> = self
+            .approvals()?
+            .into_iter()
+            .filter(|a| a.plugin_id == id && (schools.is_empty() || schools.contains(&a.school)))
+            .map(|a| a.school)
+            .collect();
+        let at = now();
+        for school in &live {
+            self.conn.execute(
+                "UPDATE approvals SET revoked_at = ?1 WHERE plugin_id = ?2 AND school = ?3 AND revoked_at IS NULL",
+                params![at, id, *school as i64],
+            )?;
+        }
+        let mut live = live;
+        live.sort_unstable();
+        live.dedup();
+        Ok(live)
+    }
+
+    /// Was a newer version of this digest's plugin ever approved?
+    pub fn newer_version_approved(&self, digest: &str) -> Result<Option<String>> {
+        let newer = self
+            .conn
+            .query_row(
+                "SELECT p.digest FROM approvals a
+                 JOIN plugins p ON p.digest = a.digest
+                 JOIN plugins q ON q.digest = ?1 AND q.id = p.id
+                 WHERE p.rowid > q.rowid ORDER BY p.rowid DESC LIMIT 1",
+                params![digest],
+                |r| r.get(0),
+            )
+            .optional()?;
+        Ok(newer)
     }
 
     /// The newest live approval of plugin `id` for `school`.

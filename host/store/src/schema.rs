@@ -76,6 +76,32 @@ ALTER TABLE approvals ADD COLUMN instance TEXT;
 ALTER TABLE approvals ADD COLUMN token_id TEXT;
 ALTER TABLE approvals ADD COLUMN disabled_at TEXT;
 "#,
+    r#"
+CREATE TABLE audit (
+    seq INTEGER PRIMARY KEY,
+    at TEXT NOT NULL,
+    actor TEXT NOT NULL,
+    action TEXT NOT NULL,
+    instance TEXT,
+    school INTEGER,
+    plugin TEXT,
+    digest TEXT,
+    run TEXT,
+    method TEXT,
+    path TEXT,
+    status INTEGER,
+    cost REAL,
+    token TEXT,
+    detail TEXT,
+    prev_hash TEXT NOT NULL,
+    hash TEXT NOT NULL
+);
+CREATE INDEX audit_by_time ON audit (at);
+CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit
+BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit
+BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+"#,
 ];
 
 pub(crate) fn migrate(conn: &Connection) -> rusqlite::Result<()> {

@@ -1,0 +1,224 @@
+//! `easel audit verify|export|tail`, and the adapter that records a run's
+//! Canvas events in the audit log.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use easel_runtime::{AuditSink, CanvasEvent};
+use easel_store::{Action, AuditEntry, AuditFilter, AuditLog, AuditRecord, Verdict};
+
+use crate::args::{AuditCommand, ExportFormat};
+use crate::error::{CliError, Outcome};
+use crate::home::Home;
+
+/// Who ran what where: the fields every record of one run shares.
+#[derive(Debug, Clone)]
+pub(crate) struct RunAudit {
+    pub(crate) log: Arc<AuditLog>,
+    pub(crate) run: String,
+    pub(crate) plugin: String,
+    pub(crate) digest: String,
+    pub(crate) school: u64,
+    pub(crate) instance: String,
+    /// The token's keyed fingerprint (`None`: the embedded simulator).
+    pub(crate) token: Option<String>,
+}
+
+impl RunAudit {
+    /// An entry for this run.
+    pub(crate) fn entry(&self, action: Action) -> AuditEntry {
+        AuditEntry {
+            instance: Some(self.instance.clone()),
+            school: Some(self.school),
+            plugin: Some(self.plugin.clone()),
+            digest: Some(self.digest.clone()),
+            run: Some(self.run.clone()),
+            token: self.token.clone(),
+            ..AuditEntry::new(format!("run:{}", self.run), action)
+        }
+    }
+}
+
+impl AuditSink for RunAudit {
+    fn record(&self, event: CanvasEvent<'_>) -> Result<(), String> {
+        let e = match event {
+            CanvasEvent::Allowed { method, path } => AuditEntry {
+                method: Some(method.to_owned()),
+                path: Some(path.to_owned()),
+                ..self.entry(Action::CanvasRequestAllowed)
+            },
+            CanvasEvent::Denied {
+                method,
+                path,
+                rule,
+                reason,
+            } => AuditEntry {
+                method: Some(method.to_owned()),
+                path: Some(path.to_owned()),
+                detail: Some(format!("{rule}: {reason}")),
+                ..self.entry(Action::CanvasRequestDenied)
+            },
+            CanvasEvent::Answered {
+                method,
+                path,
+                status,
+                cost,
+            } => AuditEntry {
+                method: Some(method.to_owned()),
+                path: Some(path.to_owned()),
+                status: Some(status),
+                cost,
+                ..self.entry(Action::CanvasResponse)
+            },
+        };
+        self.log.append(&e).map(|_| ()).map_err(|e| e.to_string())
+    }
+}
+
+fn line(r: &AuditRecord) -> String {
+    let mut parts = vec![
+        format!("#{}", r.seq),
+        r.at.clone(),
+        r.actor.clone(),
+        r.action.clone(),
+    ];
+    let opt = |k: &str, v: &Option<String>| v.as_ref().map(|v| format!("{k}={v}"));
+    parts.extend(opt("instance", &r.instance));
+    parts.extend(r.school.map(|s| format!("school={s}")));
+    parts.extend(opt("plugin", &r.plugin));
+    parts.extend(
+        r.digest
+            .as_ref()
+            .map(|d| format!("digest={}", &d[..d.len().min(12)])),
+    );
+    parts.extend(opt("run", &r.run));
+    if let (Some(m), Some(p)) = (&r.method, &r.path) {
+        parts.push(format!("{m} {p}"));
+    }
+    parts.extend(r.status.map(|s| format!("status={s}")));
+    parts.extend(r.cost.map(|c| format!("cost={c}")));
+    parts.extend(opt("token", &r.token));
+    parts.extend(r.detail.as_ref().map(|d| format!("({d})")));
+    parts.join(" ")
+}
+
+fn csv_field(v: &str) -> String {
+    if v.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", v.replace('"', "\"\""))
+    } else {
+        v.to_owned()
+    }
+}
+
+fn csv_row(r: &AuditRecord) -> String {
+    let o = |v: &Option<String>| v.clone().unwrap_or_default();
+    [
+        r.seq.to_string(),
+        r.at.clone(),
+        r.actor.clone(),
+        r.action.clone(),
+        o(&r.instance),
+        r.school.map(|s| s.to_string()).unwrap_or_default(),
+        o(&r.plugin),
+        o(&r.digest),
+        o(&r.run),
+        o(&r.method),
+        o(&r.path),
+        r.status.map(|s| s.to_string()).unwrap_or_default(),
+        r.cost.map(|c| c.to_string()).unwrap_or_default(),
+        o(&r.token),
+        o(&r.detail),
+        r.prev_hash.clone(),
+        r.hash.clone(),
+    ]
+    .iter()
+    .map(|f| csv_field(f))
+    .collect::<Vec<_>>()
+    .join(",")
+}
+
+const CSV_HEADER: &str = "seq,at,actor,action,instance,school,plugin,digest,run,method,path,status,cost,token,detail,prev_hash,hash";
+
+/// `easel audit ...`.
+pub(crate) async fn command(home: &Home, command: AuditCommand) -> Result<Outcome, CliError> {
+    let log = &home.audit;
+    match command {
+        AuditCommand::Verify { json } => {
+            let verdict = log.verify()?;
+            let ok = matches!(verdict, Verdict::Intact { .. });
+            match (&verdict, json) {
+                (Verdict::Intact { records, head }, false) => {
+                    println!("the audit log is intact: {records} record(s); head {head}");
+                    println!(
+                        "(keep a copy of the head elsewhere: a log cut short after it would verify too)"
+                    );
+                }
+                (Verdict::Broken { seq, reason }, false) => {
+                    println!("the audit log is broken at record {seq}: {reason}");
+                }
+                (Verdict::Intact { records, head }, true) => println!(
+                    "{}",
+                    serde_json::json!({"intact": true, "records": records, "head": head})
+                ),
+                (Verdict::Broken { seq, reason }, true) => println!(
+                    "{}",
+                    serde_json::json!({"intact": false, "first_bad_record": seq, "reason": reason})
+                ),
+            }
+            Ok(if ok {
+                Outcome::Success
+            } else {
+                Outcome::RunFailed
+            })
+        }
+        AuditCommand::Export {
+            format,
+            since,
+            plugin,
+            school,
+        } => {
+            let filter = AuditFilter {
+                since,
+                plugin,
+                school,
+                after_seq: None,
+            };
+            let records = log.records(&filter, None)?;
+            match format {
+                ExportFormat::Jsonl => {
+                    for r in &records {
+                        println!("{}", serde_json::to_string(r).unwrap_or_default());
+                    }
+                }
+                ExportFormat::Csv => {
+                    println!("{CSV_HEADER}");
+                    for r in &records {
+                        println!("{}", csv_row(r));
+                    }
+                }
+            }
+            Ok(Outcome::Success)
+        }
+        AuditCommand::Tail { lines, follow } => {
+            let mut last = 0;
+            for r in log.last(lines)? {
+                println!("{}", line(&r));
+                last = r.seq;
+            }
+            if !follow {
+                return Ok(Outcome::Success);
+            }
+            loop {
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                let filter = AuditFilter {
+                    after_seq: Some(last),
+                    ..AuditFilter::default()
+                };
+                for r in log.records(&filter, Some(1000))? {
+                    println!("{}", line(&r));
+                    last = r.seq;
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,368 @@
+//! The audit log end to end: what admins and runs do is recorded in a
+//! hash chain; editing, deleting or reordering a row with the sqlite3
+//! command-line tool makes `easel audit verify` fail at that row; a run
+//! whose calls cannot be audited makes no call; approvals are pinned and
+//! checked (no self-approval, downgrades are explicit, revocation stops
+//! runs).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use easel_cli::{RunRequest, execute_run};
+use easel_runtime::{Limits, RunOutcome};
+use easel_store::{AuditFilter, Verdict};
+use easel_tests::{add_and_approve, canary_token, connect, home, programs, sim_with_token};
+
+/// The sqlite3 command-line tool, installed from Debian if missing.
+fn sqlite3() -> PathBuf {
+    let found = |p: &str| Path::new(p).exists().then(|| PathBuf::from(p));
+    if let Some(p) = found("/usr/bin/sqlite3") {
+        return p;
+    }
+    let status = Command::new("apt-get")
+        .args(["install", "-y", "-qq", "sqlite3"])
+        .env("DEBIAN_FRONTEND", "noninteractive")
+        .status();
+    assert!(
+        matches!(status, Ok(s) if s.success()),
+        "the tamper tests need the sqlite3 command-line tool: apt-get install sqlite3"
+    );
+    found("/usr/bin/sqlite3").expect("sqlite3 installed")
+}
+
+fn sql(db: &Path, statements: &str) {
+    let out = Command::new(sqlite3())
+        .arg(db)
+        .arg(statements)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "sqlite3 failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+async fn easel(home: &Path, args: &[&str]) -> u8 {
+    easel_tests::easel(home, args).await.0
+}
+
+/// A data directory whose audit log has a submission, an approval and a
+/// run with its Canvas calls (embedded simulator, through the CLI).
+async fn populated(dir: &Path) -> PathBuf {
+    let root = dir.join("home");
+    let wasm = dir.join("bench-get.wasm");
+    std::fs::copy(programs::TEST_BENCH_GET, &wasm).unwrap();
+    let manifest = dir.join("easel.toml");
+    std::fs::write(&manifest, easel_tests::test_manifest("bench-get", false)).unwrap();
+    let w = wasm.to_str().unwrap();
+    let m = manifest.to_str().unwrap();
+    assert_eq!(
+        easel(
+            &root,
+            &["plugin", "submit", w, "--manifest", m, "--by", "school-it"]
+        )
+        .await,
+        0
+    );
+    assert_eq!(
+        easel(
+            &root,
+            &[
+                "plugin",
+                "approve",
+                "bench-get",
+                "--school",
+                "2",
+                "--by",
+                "district-admin"
+            ]
+        )
+        .await,
+        0
+    );
+    let run = [
+        "run",
+        "bench-get",
+        "--school",
+        "2",
+        "--param",
+        "n=3",
+        "--param",
+        "path=/api/v1/accounts/2",
+    ];
+    assert_eq!(easel(&root, &run).await, 0);
+    root
+}
+
+fn actions(root: &Path) -> Vec<String> {
+    let h = easel_cli::Home::open(Some(root.to_path_buf())).unwrap();
+    h.audit
+        .records(&AuditFilter::default(), None)
+        .unwrap()
+        .into_iter()
+        .map(|r| r.action)
+        .collect()
+}
+
+fn broken_at(root: &Path) -> Option<u64> {
+    let h = easel_cli::Home::open(Some(root.to_path_buf())).unwrap();
+    match h.audit.verify().unwrap() {
+        Verdict::Intact { .. } => None,
+        Verdict::Broken { seq, .. } => Some(seq),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn what_admins_and_runs_do_is_recorded_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = populated(dir.path()).await;
+    let got = actions(&root);
+    let mut want = vec!["plugin-submitted", "plugin-approved", "run-started"];
+    for _ in 0..3 {
+        want.extend(["canvas-request-allowed", "canvas-response"]);
+    }
+    want.push("run-finished");
+    assert_eq!(got, want);
+    assert_eq!(easel(&root, &["audit", "verify"]).await, 0);
+    let h = easel_cli::Home::open(Some(root.clone())).unwrap();
+    let recs = h.audit.records(&AuditFilter::default(), None).unwrap();
+    assert_eq!(recs[0].actor, "contributor:school-it");
+    assert_eq!(recs[1].actor, "admin:district-admin");
+    let call = &recs[4];
+    assert_eq!(call.method.as_deref(), Some("GET"));
+    assert_eq!(call.path.as_deref(), Some("/api/v1/accounts/2"));
+    assert_eq!(call.status, Some(200));
+    assert!(call.cost.is_some(), "the request cost is recorded");
+    assert!(call.actor.starts_with("run:"));
+    for code in [
+        easel(
+            &root,
+            &[
+                "audit",
+                "export",
+                "--format",
+                "csv",
+                "--plugin",
+                "bench-get",
+            ],
+        )
+        .await,
+        easel(
+            &root,
+            &[
+                "audit",
+                "export",
+                "--format",
+                "jsonl",
+                "--since",
+                "2000-01-01",
+            ],
+        )
+        .await,
+        easel(&root, &["audit", "tail", "-n", "3"]).await,
+    ] {
+        assert_eq!(code, 0);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn editing_deleting_or_reordering_a_row_with_sqlite3_fails_verify_at_that_row() {
+    let cases: &[(&str, &str, u64)] = &[
+        (
+            "edit a call's path",
+            "UPDATE audit SET path = '/api/v1/accounts/1' WHERE seq = 4;",
+            4,
+        ),
+        (
+            "edit who approved",
+            "UPDATE audit SET actor = 'admin:someone-else' WHERE seq = 2;",
+            2,
+        ),
+        (
+            "edit the last record",
+            "UPDATE audit SET detail = 'fine' WHERE seq = (SELECT MAX(seq) FROM audit);",
+            10,
+        ),
+        (
+            "delete a denial or call",
+            "DELETE FROM audit WHERE seq = 5;",
+            5,
+        ),
+        (
+            "delete the first record",
+            "DELETE FROM audit WHERE seq = 1;",
+            1,
+        ),
+        (
+            "swap two records",
+            "UPDATE audit SET seq = -1 WHERE seq = 6; UPDATE audit SET seq = 6 WHERE seq = 7; UPDATE audit SET seq = 7 WHERE seq = -1;",
+            6,
+        ),
+    ];
+    for (what, statements, seq) in cases {
+        let dir = tempfile::tempdir().unwrap();
+        let root = populated(dir.path()).await;
+        assert_eq!(broken_at(&root), None);
+        // The triggers make the table append-only; someone with the file
+        // can drop them, which is what verify is for.
+        let db = root.join("easel.db");
+        sql(
+            &db,
+            &format!("DROP TRIGGER audit_no_update; DROP TRIGGER audit_no_delete; {statements}"),
+        );
+        assert_eq!(broken_at(&root), Some(*seq), "{what}");
+        assert_eq!(
+            easel(&root, &["audit", "verify"]).await,
+            1,
+            "{what}: exit code"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_triggers_refuse_changes_from_sqlite3() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = populated(dir.path()).await;
+    let out = Command::new(sqlite3())
+        .arg(root.join("easel.db"))
+        .arg("DELETE FROM audit WHERE seq = 3;")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("append-only"));
+    assert_eq!(broken_at(&root), None);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_that_cannot_be_audited_is_not_made_and_the_run_fails() {
+    let token = canary_token();
+    let sim = sim_with_token(&token).await;
+    let school = sim.with_data(|d| d.schools()[0].id);
+    let dir = tempfile::tempdir().unwrap();
+    let h = home(dir.path());
+    add_and_approve(&h, programs::TEST_BENCH_GET, "bench-get", school, false);
+    // The log refuses to record allowed calls from now on.
+    sql(
+        &dir.path().join("easel.db"),
+        "CREATE TRIGGER audit_full BEFORE INSERT ON audit WHEN NEW.action = 'canvas-request-allowed' BEGIN SELECT RAISE(ABORT, 'disk full'); END;",
+    );
+    let conn = connect(sim, &token);
+    let runtime = h.runtime().unwrap();
+    let req = RunRequest {
+        plugin: "bench-get".into(),
+        school,
+        dry_run: false,
+        params: vec![
+            ("n".into(), "3".into()),
+            ("path".into(), format!("/api/v1/accounts/{school}")),
+        ],
+        limits: Limits::default(),
+    };
+    let r = execute_run(&h, &conn, &runtime, req).await.unwrap();
+    let RunOutcome::Failed(e) = &r.report.outcome else {
+        panic!("the run should fail: {:?}", r.report.outcome);
+    };
+    assert!(e.contains("audit log could not be written"), "{e}");
+    assert_eq!(r.report.calls, 0);
+    let plugin_calls = conn
+        .sim
+        .as_ref()
+        .unwrap()
+        .requests()
+        .iter()
+        .filter(|q| {
+            q.header("user-agent")
+                .is_some_and(|ua| ua.contains("plugin=bench-get"))
+        })
+        .count();
+    assert_eq!(plugin_calls, 0, "no call reached Canvas");
+    let stored = h.store.run(&r.run_id).unwrap().unwrap();
+    assert_eq!(stored.status.as_str(), "failed");
+    // The audit log holds no token.
+    for (path, bytes) in easel_tests::read_all_files(dir.path()) {
+        assert!(
+            !easel_tests::contains(&bytes, token.as_bytes()),
+            "token in {path}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn submitters_cannot_approve_downgrades_are_explicit_and_revocation_stops_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("home");
+    let manifest = dir.path().join("easel.toml");
+    std::fs::write(&manifest, easel_tests::test_manifest("p", false)).unwrap();
+    let m = manifest.to_str().unwrap();
+    // Two versions of plugin p: different components.
+    for wasm in [programs::TEST_NOOP, programs::TEST_BENCH_GET] {
+        assert_eq!(
+            easel(
+                &root,
+                &["plugin", "submit", wasm, "--manifest", m, "--by", "alice"]
+            )
+            .await,
+            0
+        );
+    }
+    let h = easel_cli::Home::open(Some(root.clone())).unwrap();
+    let versions = h.store.plugins().unwrap();
+    let (newer, older) = (&versions[0].digest, &versions[1].digest);
+
+    let (code, r) = easel_tests::easel(
+        &root,
+        &["plugin", "approve", "p", "--school", "2", "--by", "alice"],
+    )
+    .await;
+    assert_eq!(code, 2, "self-approval");
+    assert!(r.unwrap_err().to_string().contains("cannot approve it too"));
+
+    assert_eq!(
+        easel(
+            &root,
+            &["plugin", "approve", "p", "--school", "2", "--by", "bob"]
+        )
+        .await,
+        0
+    );
+    let old = format!("p@{}", &older[..12]);
+    let (code, r) = easel_tests::easel(
+        &root,
+        &["plugin", "approve", &old, "--school", "2", "--by", "bob"],
+    )
+    .await;
+    assert_eq!(code, 2, "downgrade without --allow-downgrade");
+    assert!(r.unwrap_err().to_string().contains("--allow-downgrade"));
+    assert_eq!(
+        easel(
+            &root,
+            &[
+                "plugin",
+                "approve",
+                &old,
+                "--school",
+                "2",
+                "--by",
+                "bob",
+                "--allow-downgrade"
+            ]
+        )
+        .await,
+        0
+    );
+    assert_eq!(&h.store.approval("p", 2).unwrap().unwrap().digest, older);
+    let _ = newer;
+
+    assert_eq!(easel(&root, &["run", "p", "--school", "2"]).await, 0);
+    assert_eq!(
+        easel(&root, &["plugin", "revoke", "p", "--by", "bob"]).await,
+        0
+    );
+    let (code, r) = easel_tests::easel(&root, &["run", "p", "--school", "2"]).await;
+    assert_eq!(code, 2, "a revoked plugin does not run");
+    assert!(r.unwrap_err().to_string().contains("not approved"));
+    let got = actions(&root);
+    assert!(got.contains(&"plugin-revoked".to_owned()));
+    assert_eq!(easel(&root, &["audit", "verify"]).await, 0);
+}
