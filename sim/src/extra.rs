@@ -39,6 +39,43 @@ fn resolve_user(inst: &Institution, raw: &str) -> Option<u64> {
     raw.parse().ok().filter(|id| inst.users.contains_key(id))
 }
 
+/// `GET /api/v1/sections/:id` (also `sis_section_id:X`).
+pub(crate) async fn section_show(State(s): St, Path(id): Path<String>) -> Response {
+    let inst = read_data(&s);
+    let section = match id.strip_prefix("sis_section_id:") {
+        Some(sis) => inst
+            .sections
+            .values()
+            .find(|x| x.sis_section_id.as_deref() == Some(sis)),
+        None => id.parse().ok().and_then(|n: u64| inst.sections.get(&n)),
+    };
+    match section {
+        Some(x) => axum::Json(json!(x)).into_response(),
+        None => not_found(),
+    }
+}
+
+/// `GET /api/v1/accounts/:id/enrollments/:id`: one enrollment in the
+/// account's subtree.
+pub(crate) async fn enrollment_show(
+    State(s): St,
+    Path((account, id)): Path<(String, u64)>,
+) -> Response {
+    let inst = read_data(&s);
+    let Some(account) = resolve_account(&inst, &account) else {
+        return not_found();
+    };
+    let found = inst.enrollments.get(&id).filter(|e| {
+        inst.courses
+            .get(&e.course_id)
+            .is_some_and(|c| inst.is_within(c.account_id, account))
+    });
+    match found {
+        Some(e) => axum::Json(enrollment_json(&inst, e)).into_response(),
+        None => not_found(),
+    }
+}
+
 /// `GET /api/v1/sections/:id/enrollments`.
 pub(crate) async fn section_enrollments(
     State(s): St,

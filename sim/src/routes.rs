@@ -59,6 +59,11 @@ pub(crate) fn router(state: Arc<SimState>) -> Router {
             get(crate::jobs::report_status),
         )
         .route("/files/reports/{rid}/{name}", get(crate::jobs::report_file))
+        .route("/api/v1/sections/{id}", get(extra::section_show))
+        .route(
+            "/api/v1/accounts/{id}/enrollments/{eid}",
+            get(extra::enrollment_show),
+        )
         .route(
             "/api/v1/sections/{id}/enrollments",
             get(extra::section_enrollments).post(extra::section_enroll),

@@ -61,11 +61,7 @@ async fn bench() {
         instance: "sim".into(),
         dry_run: false,
         params,
-        grant: Grant {
-            schools: vec![school],
-            write: false,
-            max_calls: 1_000_000,
-        },
+        grant: Grant::new(vec![school], false, 1_000_000),
         client: client.clone(),
         output_dir: out.path().to_path_buf(),
         limits: Limits::default(),

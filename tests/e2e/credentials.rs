@@ -621,7 +621,9 @@ async fn grants_name_their_token_and_a_used_token_is_not_removed_by_accident() {
                     "add",
                     wasm.to_str().unwrap(),
                     "--manifest",
-                    manifest.to_str().unwrap()
+                    manifest.to_str().unwrap(),
+                    "--by",
+                    "school-it"
                 ]
             )
             .await

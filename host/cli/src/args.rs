@@ -184,6 +184,35 @@ pub enum PluginCommand {
         /// downgrade).
         #[arg(long)]
         allow_downgrade: bool,
+        /// The grant's terms from a TOML file (keys: scopes, masquerade,
+        /// dry_run_only, max_calls, max_writes, runs_per_day, expires_at);
+        /// flags given as well override it.
+        #[arg(long, value_name = "FILE")]
+        grant: Option<PathBuf>,
+        /// Grant only this endpoint (repeatable; Canvas scope grammar, e.g.
+        /// url:GET|/api/v1/accounts/:account_id/courses); each must be one
+        /// the manifest requests. Default: all it requests.
+        #[arg(long = "scope", value_name = "SCOPE")]
+        scopes: Vec<String>,
+        /// Let runs act as other users of the school (as_user_id), if the
+        /// manifest asks.
+        #[arg(long)]
+        masquerade: bool,
+        /// Only dry runs: live runs are refused.
+        #[arg(long)]
+        dry_run_only: bool,
+        /// Canvas calls per run (at most what the manifest requests).
+        #[arg(long)]
+        max_calls: Option<u32>,
+        /// Writes per run; the run stops before the write that would exceed it.
+        #[arg(long)]
+        max_writes: Option<u32>,
+        /// Runs per school in any 24 hours.
+        #[arg(long)]
+        runs_per_day: Option<u32>,
+        /// The grant stops working at this time (RFC 3339).
+        #[arg(long)]
+        expires_at: Option<String>,
     },
     /// Revoke a plugin's approvals (all its versions): its runs stop,
     /// including queued and scheduled ones.
@@ -303,7 +332,7 @@ pub enum VaultCommand {
 #[command(group(
     clap::ArgGroup::new("target")
         .required(true)
-        .args(["school", "schools", "all_schools"])
+        .args(["school", "schools", "all_schools", "after_plan"])
 ))]
 pub struct RunArgs {
     /// Plugin id.
@@ -328,6 +357,14 @@ pub struct RunArgs {
     /// A parameter, as name=value (repeatable).
     #[arg(long = "param", value_name = "NAME=VALUE")]
     pub params: Vec<String>,
+    /// Stop a live run before its (N+1)th write (like Canvas's SIS change
+    /// threshold); overrides the grant's limit.
+    #[arg(long, value_name = "N")]
+    pub max_writes: Option<u32>,
+    /// Run live what the dry run <RUN> planned: same plugin version, school
+    /// and params (refused if any differ).
+    #[arg(long, value_name = "RUN", conflicts_with = "dry_run")]
+    pub after_plan: Option<String>,
     /// Machine-readable output.
     #[arg(long)]
     pub json: bool,

@@ -148,7 +148,10 @@ pub(crate) async fn command(
             school,
             dry_run: args.dry_run,
             params: params.clone(),
-            limits: Limits::default(),
+            limits: Limits {
+                max_writes: args.max_writes,
+                ..Limits::default()
+            },
         })
         .collect();
     let results = execute_many(home, &conn, &runtime, reqs, &names, concurrency, &bar).await;

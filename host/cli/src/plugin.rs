@@ -3,9 +3,9 @@
 use std::path::Path;
 
 use anyhow::Context as _;
-use easel_policy::Manifest;
+use easel_policy::{Manifest, Scope};
 use easel_runtime::LoadError;
-use easel_store::{Action, ApprovalRow, AuditEntry, PluginRow, now};
+use easel_store::{Action, ApprovalRow, AuditEntry, GrantTerms, PluginRow, now};
 use sha2::{Digest, Sha256};
 
 use crate::args::PluginCommand;
@@ -95,7 +95,25 @@ pub(crate) async fn dispatch(
             read_only,
             by,
             allow_downgrade,
+            grant,
+            scopes,
+            masquerade,
+            dry_run_only,
+            max_calls,
+            max_writes,
+            runs_per_day,
+            expires_at,
         } => {
+            let terms = terms_from(
+                grant.as_deref(),
+                scopes,
+                masquerade,
+                dry_run_only,
+                max_calls,
+                max_writes,
+                runs_per_day,
+                expires_at,
+            )?;
             let conn = Connection::open(home, connect).await?;
             for school in &schools {
                 conn.school("approve", *school).await?;
@@ -104,15 +122,13 @@ pub(crate) async fn dispatch(
                 instance: conn.token_id.as_ref().map(|_| conn.instance.clone()),
                 token_id: conn.token_id.clone(),
             };
-            let rows = approve_with(
-                home,
-                &plugin,
-                &schools,
-                !read_only,
-                &who(by),
-                &target,
+            let options = ApproveOptions {
+                write: !read_only,
+                target,
                 allow_downgrade,
-            )?;
+                terms,
+            };
+            let rows = approve_with(home, &plugin, &schools, &who(by), &options)?;
             for a in rows {
                 println!(
                     "approved {}@{} for school {} ({}) by {}{}",
@@ -232,7 +248,110 @@ pub fn approve_on(
     by: &str,
     target: &Target,
 ) -> Result<Vec<ApprovalRow>, CliError> {
-    approve_with(home, name, schools, write, by, target, false)
+    let options = ApproveOptions {
+        write,
+        target: target.clone(),
+        allow_downgrade: false,
+        terms: GrantTerms::default(),
+    };
+    approve_with(home, name, schools, by, &options)
+}
+
+/// What an approval grants beyond the schools.
+#[derive(Debug, Clone, Default)]
+pub struct ApproveOptions {
+    /// Grant write access (if the manifest requests it).
+    pub write: bool,
+    /// Where runs go.
+    pub target: Target,
+    /// Approving an older version than one already approved is intended.
+    pub allow_downgrade: bool,
+    /// The grant's other terms.
+    pub terms: GrantTerms,
+}
+
+/// Read `--grant FILE` and apply the flags over it.
+#[allow(clippy::too_many_arguments)]
+fn terms_from(
+    file: Option<&Path>,
+    scopes: Vec<String>,
+    masquerade: bool,
+    dry_run_only: bool,
+    max_calls: Option<u32>,
+    max_writes: Option<u32>,
+    runs_per_day: Option<u32>,
+    expires_at: Option<String>,
+) -> Result<GrantTerms, CliError> {
+    let mut t = match file {
+        Some(f) => {
+            let text = std::fs::read_to_string(f)
+                .map_err(|e| CliError::input(format!("cannot read {}: {e}", f.display())))?;
+            toml::from_str::<GrantTerms>(&text).map_err(|e| {
+                CliError::input(format!(
+                    "{} is not a valid grant: {}",
+                    f.display(),
+                    e.to_string().trim()
+                ))
+            })?
+        }
+        None => GrantTerms::default(),
+    };
+    if !scopes.is_empty() {
+        t.scopes = Some(scopes);
+    }
+    t.masquerade |= masquerade;
+    t.dry_run_only |= dry_run_only;
+    t.max_calls = max_calls.or(t.max_calls);
+    t.max_writes = max_writes.or(t.max_writes);
+    t.runs_per_day = runs_per_day.or(t.runs_per_day);
+    t.expires_at = expires_at.or(t.expires_at);
+    Ok(t)
+}
+
+/// Check a grant's terms against what the manifest requests: the grant
+/// may narrow the request, never widen it.
+fn check_terms(manifest: &Manifest, t: &GrantTerms) -> Result<(), CliError> {
+    if let Some(scopes) = &t.scopes {
+        let requested: Vec<String> = manifest.scopes.iter().map(ToString::to_string).collect();
+        for s in scopes {
+            let parsed = Scope::parse(s).map_err(|e| CliError::input(e.to_string()))?;
+            if !requested.contains(&parsed.to_string()) {
+                return Err(CliError::input(format!(
+                    "{} does not request scope {s}; it requests: {}",
+                    manifest.id,
+                    if requested.is_empty() {
+                        "no scope list".to_owned()
+                    } else {
+                        requested.join(", ")
+                    }
+                )));
+            }
+        }
+    }
+    if t.masquerade && !manifest.masquerade {
+        return Err(CliError::input(format!(
+            "{} does not ask to masquerade; its manifest would need masquerade = true",
+            manifest.id
+        )));
+    }
+    if let Some(n) = t.max_calls
+        && n > manifest.max_calls
+    {
+        return Err(CliError::input(format!(
+            "--max-calls {n} is more than the {} calls {} requests",
+            manifest.max_calls, manifest.id
+        )));
+    }
+    if let Some(e) = &t.expires_at {
+        time::OffsetDateTime::parse(e, &time::format_description::well_known::Rfc3339).map_err(
+            |_| {
+                CliError::input(format!(
+                    "expires_at {e:?} must be RFC 3339, e.g. 2027-06-30T00:00:00Z"
+                ))
+            },
+        )?;
+    }
+    Ok(())
 }
 
 /// [`approve_on`], saying whether approving an older version than one
@@ -241,11 +360,16 @@ pub fn approve_with(
     home: &Home,
     name: &str,
     schools: &[u64],
-    write: bool,
     by: &str,
-    target: &Target,
-    allow_downgrade: bool,
+    options: &ApproveOptions,
 ) -> Result<Vec<ApprovalRow>, CliError> {
+    let ApproveOptions {
+        write,
+        target,
+        allow_downgrade,
+        terms,
+    } = options;
+    let (write, allow_downgrade) = (*write, *allow_downgrade);
     let row = find(home, name)?;
     if row.added_by == by {
         return Err(CliError::input(format!(
@@ -264,6 +388,7 @@ pub fn approve_with(
         )));
     }
     let manifest = Manifest::parse(&row.manifest).map_err(|e| CliError::Failed(e.into()))?;
+    check_terms(&manifest, terms)?;
     let write = write && manifest.requests_write();
     let mut out = Vec::new();
     for school in schools {
@@ -277,6 +402,7 @@ pub fn approve_with(
             approved_at: now(),
             instance: target.instance.clone(),
             token_id: target.token_id.clone(),
+            terms: terms.clone(),
         };
         home.audit(&AuditEntry {
             instance: a.instance.clone(),

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use anyhow::Context as _;
 use easel_policy::{Grant, Manifest};
 use easel_runtime::{Limits, RunReport, RunSpec, Runtime, School};
-use easel_store::{Action, AuditEntry, NewRun, RunFinish, RunStatus};
+use easel_store::{Action, ApprovalRow, AuditEntry, NewRun, RunFinish, RunStatus};
 use rand::Rng;
 use sha2::{Digest, Sha256};
 
@@ -153,6 +153,7 @@ pub(crate) async fn execute_run_for(
     let params = manifest
         .resolve_params(&req.params)
         .map_err(|e| CliError::input(e.to_string()))?;
+    let grant = grant_for(home, &approval, &manifest, &req)?;
     let school = match known {
         Some(school) if school.id == req.school => school,
         _ => conn.school("run", req.school).await?,
@@ -201,11 +202,7 @@ pub(crate) async fn execute_run_for(
         instance: conn.instance.clone(),
         dry_run: req.dry_run,
         params,
-        grant: Grant {
-            schools: vec![approval.school],
-            write: approval.write,
-            max_calls: manifest.max_calls,
-        },
+        grant,
         client: conn.client.clone(),
         output_dir: output_dir.clone(),
         limits: req.limits,
@@ -257,6 +254,140 @@ pub(crate) async fn execute_run_for(
     })
 }
 
+/// `--after-plan <run>`: the school and params of a reviewed dry run, if
+/// the approved version is still the one that planned it and the params
+/// given (if any) are the planned ones.
+fn after_plan(
+    home: &Home,
+    plugin: &str,
+    plan_run: &str,
+    given: &[(String, String)],
+) -> Result<(u64, Vec<(String, String)>), CliError> {
+    let plan = home
+        .store
+        .run(plan_run)?
+        .ok_or_else(|| CliError::input(format!("no run {plan_run}: see `easel runs`")))?;
+    if !plan.dry_run {
+        return Err(CliError::input(format!(
+            "run {plan_run} was live, not a dry run: there is no plan to follow"
+        )));
+    }
+    if plan.plugin_id != plugin {
+        return Err(CliError::input(format!(
+            "run {plan_run} planned {}, not {plugin}",
+            plan.plugin_id
+        )));
+    }
+    if plan.status != RunStatus::Succeeded {
+        return Err(CliError::input(format!(
+            "dry run {plan_run} ended {}: fix it and plan again",
+            plan.status.as_str()
+        )));
+    }
+    let approval = home.store.approval(plugin, plan.school)?.ok_or_else(|| {
+        CliError::input(format!(
+            "plugin {plugin} is no longer approved for school {}",
+            plan.school
+        ))
+    })?;
+    if approval.digest != plan.digest {
+        return Err(CliError::input(format!(
+            "the plan was made by {plugin}@{}, but {}@{} is approved now: dry-run the approved version again",
+            &plan.digest[..12],
+            plugin,
+            &approval.digest[..12]
+        )));
+    }
+    if !given.is_empty() {
+        let row = home
+            .store
+            .find_plugin(&format!("{plugin}@{}", plan.digest))?
+            .ok_or_else(|| CliError::input(format!("{plugin}@{} is gone", &plan.digest[..12])))?;
+        let manifest = Manifest::parse(&row.manifest).map_err(|e| CliError::Failed(e.into()))?;
+        let resolved = manifest
+            .resolve_params(given)
+            .map_err(|e| CliError::input(e.to_string()))?;
+        if resolved != plan.params {
+            return Err(CliError::input(format!(
+                "the params differ from the plan's ({}): leave them out to use the plan's",
+                plan.params
+                    .iter()
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            )));
+        }
+    }
+    Ok((plan.school, plan.params))
+}
+
+/// The grant a run holds: the approval's school and write access, the
+/// manifest's request narrowed by the admin's terms; refused when the terms
+/// say this run may not happen (expired, dry runs only, runs per day).
+fn grant_for(
+    home: &Home,
+    approval: &ApprovalRow,
+    manifest: &Manifest,
+    req: &RunRequest,
+) -> Result<Grant, CliError> {
+    let t = &approval.terms;
+    let what = format!(
+        "the grant of {} for school {}",
+        approval.plugin_id, approval.school
+    );
+    let now = time::OffsetDateTime::now_utc();
+    if let Some(exp) = &t.expires_at {
+        let at = time::OffsetDateTime::parse(exp, &time::format_description::well_known::Rfc3339)
+            .map_err(|_| {
+            CliError::Failed(anyhow::anyhow!("{what} has an unreadable expiry {exp:?}"))
+        })?;
+        if now >= at {
+            return Err(CliError::input(format!(
+                "{what} expired at {exp}: approve it again to keep running it"
+            )));
+        }
+    }
+    if t.dry_run_only && !req.dry_run {
+        return Err(CliError::input(format!(
+            "{what} allows dry runs only: add --dry-run, or approve it for live runs"
+        )));
+    }
+    if let Some(n) = t.runs_per_day {
+        let since = (now - time::Duration::days(1))
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap_or_default();
+        let done = home
+            .store
+            .runs_since(&approval.plugin_id, approval.school, &since)?;
+        if done >= n {
+            return Err(CliError::input(format!(
+                "{what} allows {n} run(s) in 24 hours and {done} already ran: try later, or ask an admin to raise runs_per_day"
+            )));
+        }
+    }
+    let scopes = match &t.scopes {
+        Some(list) => Some(
+            list.iter()
+                .map(|s| easel_policy::Scope::parse(s))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| CliError::Failed(e.into()))?,
+        ),
+        None if !manifest.scopes.is_empty() => Some(manifest.scopes.clone()),
+        None => None,
+    };
+    Ok(Grant {
+        schools: vec![approval.school],
+        write: approval.write,
+        max_calls: t
+            .max_calls
+            .unwrap_or(manifest.max_calls)
+            .min(manifest.max_calls),
+        scopes,
+        masquerade: t.masquerade && manifest.masquerade,
+        max_writes: req.limits.max_writes.or(t.max_writes),
+    })
+}
+
 /// The connection a grant's runs use: its instance (or a declared copy of
 /// it given with --instance) and its token.
 pub async fn connection_for_grant(
@@ -294,9 +425,23 @@ pub(crate) async fn command(
     args: RunArgs,
     connect: &ConnectOptions,
 ) -> Result<Outcome, CliError> {
-    let params = parse_params(&args.params)?;
-    let school = match (args.school, args.schools.as_slice(), args.all_schools) {
-        (Some(school), [], false) => school,
+    let mut params = parse_params(&args.params)?;
+    let limits = Limits {
+        max_writes: args.max_writes,
+        ..Limits::default()
+    };
+    let school = match (
+        &args.after_plan,
+        args.school,
+        args.schools.as_slice(),
+        args.all_schools,
+    ) {
+        (Some(plan), ..) => {
+            let (school, planned) = after_plan(home, &args.plugin, plan, &params)?;
+            params = planned;
+            school
+        }
+        (None, Some(school), [], false) => school,
         _ => return crate::many::command(home, args, params, connect).await,
     };
     let conn = connection_for_grant(home, &args.plugin, school, connect).await?;
@@ -306,7 +451,7 @@ pub(crate) async fn command(
         school,
         dry_run: args.dry_run,
         params,
-        limits: Limits::default(),
+        limits,
     };
     let r = execute_run(home, &conn, &runtime, req).await?;
     let rep = &r.report;

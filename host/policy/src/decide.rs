@@ -7,7 +7,7 @@
 use std::fmt;
 
 use crate::grant::Grant;
-use crate::operation::{ObjectKind, Operation};
+use crate::operation::Operation;
 
 /// The rule that refused a call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -24,6 +24,12 @@ pub enum Rule {
     CallBudget,
     /// The grant names no school: deny by default.
     EmptyGrant,
+    /// The endpoint is not among the granted scopes.
+    NotInScope,
+    /// `as_user_id` without masquerading granted.
+    MasqueradeNotGranted,
+    /// The write would exceed the run's write limit (`--max-writes`).
+    WriteLimit,
 }
 
 impl Rule {
@@ -36,6 +42,9 @@ impl Rule {
             Rule::UnscopedEndpoint => "unscoped-endpoint",
             Rule::CallBudget => "call-budget",
             Rule::EmptyGrant => "empty-grant",
+            Rule::NotInScope => "not-in-scope",
+            Rule::MasqueradeNotGranted => "masquerade-not-granted",
+            Rule::WriteLimit => "write-limit",
         }
     }
 }
@@ -94,11 +103,41 @@ pub fn decide(grant: &Grant, op: &Operation) -> Decision {
             ),
         );
     }
+    if let Some(max) = grant.max_writes
+        && op.method.is_write()
+        && op.write_seq > max
+    {
+        return deny(
+            Rule::WriteLimit,
+            format!(
+                "the run may make at most {max} write(s); this would be write {}",
+                op.write_seq
+            ),
+        );
+    }
+    if let Some(scopes) = &grant.scopes {
+        let path = op.path.as_string();
+        if !scopes.iter().any(|s| s.matches(op.method.as_str(), &path)) {
+            return deny(
+                Rule::NotInScope,
+                format!(
+                    "{} {path} is not among the granted scopes",
+                    op.method.as_str()
+                ),
+            );
+        }
+    }
+    if op.masquerade.is_some() && !grant.masquerade {
+        return deny(
+            Rule::MasqueradeNotGranted,
+            "as_user_id acts as another user, which this grant does not allow",
+        );
+    }
     if !op.is_school_rooted() {
         return deny(
             Rule::UnscopedEndpoint,
             format!(
-                "{} is not under /api/v1/accounts/:id or /api/v1/courses/:id",
+                "{} is not under /api/v1/accounts, courses, sections or users/:id",
                 op.path
             ),
         );
@@ -106,15 +145,13 @@ pub fn decide(grant: &Grant, op: &Operation) -> Decision {
     for target in &op.targets {
         let inside = target.chain.as_deref().is_some_and(|c| grant.covers(c));
         if !inside {
-            let kind = match target.object.kind {
-                ObjectKind::Account => "account",
-                ObjectKind::Course => "course",
-            };
             return deny(
                 Rule::SchoolBoundary,
                 format!(
-                    "{kind} {} is outside the granted school(s) {:?}",
-                    target.object.key, grant.schools
+                    "{} {} is outside the granted school(s) {:?}",
+                    target.object.kind.name(),
+                    target.object.key,
+                    grant.schools
                 ),
             );
         }

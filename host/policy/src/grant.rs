@@ -1,8 +1,10 @@
 //! What an admin approved for one plugin digest.
 //!
-//! The minimal grant of the foundation: the schools (sub-account subtrees) a
-//! run may touch, whether it may write, and its call budget. Deny by default:
-//! a grant with no schools allows nothing.
+//! The schools (sub-account subtrees) a run may touch, whether it may write,
+//! the endpoints it may call, whether it may masquerade, and its budgets.
+//! Deny by default: a grant with no schools allows nothing.
+
+use crate::scope::Scope;
 
 /// A Canvas account id.
 pub type AccountId = u64;
@@ -16,15 +18,33 @@ pub struct Grant {
     pub write: bool,
     /// Maximum Canvas calls per run.
     pub max_calls: u32,
+    /// The endpoints the run may call, in Canvas's scope grammar (the
+    /// manifest's request narrowed by the admin). `None`: any endpoint the
+    /// other rules allow (a manifest that requests no scopes).
+    pub scopes: Option<Vec<Scope>>,
+    /// May the run act as another user (`as_user_id`)?
+    pub masquerade: bool,
+    /// At most this many writes per run (`None`: no limit beyond the call
+    /// budget). The write that would exceed it is refused and ends the run.
+    pub max_writes: Option<u32>,
 }
 
 impl Grant {
     /// A grant that allows nothing.
     pub fn deny_all() -> Self {
+        Self::new(Vec::new(), false, 0)
+    }
+
+    /// A grant for `schools` with no scope list, no masquerading and no
+    /// write limit.
+    pub fn new(schools: Vec<AccountId>, write: bool, max_calls: u32) -> Self {
         Self {
-            schools: Vec::new(),
-            write: false,
-            max_calls: 0,
+            schools,
+            write,
+            max_calls,
+            scopes: None,
+            masquerade: false,
+            max_writes: None,
         }
     }
 

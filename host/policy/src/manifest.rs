@@ -8,6 +8,8 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
+use crate::scope::Scope;
+
 /// Default budget of Canvas calls per run when a manifest names none.
 pub const DEFAULT_MAX_CALLS: u32 = 10_000;
 
@@ -46,7 +48,7 @@ pub struct ParamSpec {
 }
 
 /// A validated manifest.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Manifest {
     /// Plugin id: lowercase letters, digits and `-`.
     pub id: String,
@@ -60,6 +62,13 @@ pub struct Manifest {
     pub capabilities: Vec<Capability>,
     /// Requested budget of Canvas calls per run.
     pub max_calls: u32,
+    /// Requested endpoints, in Canvas's scope grammar (empty: none listed,
+    /// any endpoint the other rules allow).
+    pub scopes: Vec<Scope>,
+    /// Does the plugin ask to act as other users (`as_user_id`)?
+    pub masquerade: bool,
+    /// Report files the plugin says it writes.
+    pub reports: Vec<String>,
     /// Declared parameters by name.
     pub params: BTreeMap<String, ParamSpec>,
 }
@@ -98,6 +107,12 @@ struct RawCapabilities {
     #[serde(default)]
     write: bool,
     max_calls: Option<u32>,
+    #[serde(default)]
+    scopes: Vec<String>,
+    #[serde(default)]
+    masquerade: bool,
+    #[serde(default)]
+    reports: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -152,6 +167,27 @@ impl Manifest {
                 },
             );
         }
+        let scopes = raw
+            .capabilities
+            .scopes
+            .iter()
+            .map(|s| Scope::parse(s).map_err(|e| ManifestError::Invalid(e.to_string())))
+            .collect::<Result<Vec<_>, _>>()?;
+        for scope in &scopes {
+            let writes = scope.verb() != "GET";
+            if writes && !raw.capabilities.write {
+                return Err(ManifestError::Invalid(format!(
+                    "scope {scope} writes, but [capabilities] does not request write = true"
+                )));
+            }
+        }
+        for name in &raw.capabilities.reports {
+            if name.is_empty() || name.contains(['/', '\\']) || name.starts_with('.') {
+                return Err(ManifestError::Invalid(format!(
+                    "report {name:?} must be a plain file name such as courses.csv"
+                )));
+            }
+        }
         Ok(Self {
             id: raw.id,
             version: raw.version,
@@ -159,6 +195,9 @@ impl Manifest {
             description: raw.description,
             capabilities,
             max_calls: raw.capabilities.max_calls.unwrap_or(DEFAULT_MAX_CALLS),
+            scopes,
+            masquerade: raw.capabilities.masquerade,
+            reports: raw.capabilities.reports,
             params,
         })
     }

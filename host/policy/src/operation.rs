@@ -45,6 +45,52 @@ pub enum ObjectKind {
     Account,
     /// A course.
     Course,
+    /// A course section.
+    Section,
+    /// A user (placed by the courses they are enrolled in).
+    User,
+    /// An enrollment.
+    Enrollment,
+    /// An assignment (placed by its course).
+    Assignment,
+}
+
+impl ObjectKind {
+    /// The word used in denials and plans.
+    pub fn name(self) -> &'static str {
+        match self {
+            ObjectKind::Account => "account",
+            ObjectKind::Course => "course",
+            ObjectKind::Section => "section",
+            ObjectKind::User => "user",
+            ObjectKind::Enrollment => "enrollment",
+            ObjectKind::Assignment => "assignment",
+        }
+    }
+
+    /// The kind a path collection names, e.g. `sections`.
+    fn of_collection(segment: &str) -> Option<Self> {
+        Some(match segment {
+            "accounts" | "sub_accounts" => ObjectKind::Account,
+            "courses" => ObjectKind::Course,
+            "sections" => ObjectKind::Section,
+            "users" => ObjectKind::User,
+            "enrollments" => ObjectKind::Enrollment,
+            "assignments" => ObjectKind::Assignment,
+            _ => return None,
+        })
+    }
+
+    /// SIS id prefixes Canvas accepts for this kind.
+    fn sis_prefixes(self) -> &'static [&'static str] {
+        match self {
+            ObjectKind::Account => &["sis_account_id"],
+            ObjectKind::Course => &["sis_course_id"],
+            ObjectKind::Section => &["sis_section_id"],
+            ObjectKind::User => &["sis_user_id", "sis_login_id"],
+            ObjectKind::Enrollment | ObjectKind::Assignment => &[],
+        }
+    }
 }
 
 /// How the call identifies an object.
@@ -70,6 +116,17 @@ impl ObjectKey {
                 ObjectKey::Sis(prefix.to_owned(), value.to_owned())
             }
             _ => ObjectKey::Other(raw.to_owned()),
+        }
+    }
+
+    /// Parse `raw` as naming a `kind`: an SIS prefix Canvas does not accept
+    /// for that kind (e.g. `sis_user_id:` for a course) cannot be placed.
+    pub fn parse_for(kind: ObjectKind, raw: &str) -> Self {
+        match Self::parse(raw) {
+            ObjectKey::Sis(prefix, _) if !kind.sis_prefixes().contains(&prefix.as_str()) => {
+                ObjectKey::Other(raw.to_owned())
+            }
+            key => key,
         }
     }
 }
@@ -105,6 +162,11 @@ pub struct Operation {
     pub query: Vec<QueryPair>,
     /// The 1-based ordinal of this call in its run (for the call budget).
     pub seq: u32,
+    /// For a write, its 1-based ordinal among the run's writes (planned
+    /// ones included); 0 for a read.
+    pub write_seq: u32,
+    /// The user named by `as_user_id`, if the call masquerades.
+    pub masquerade: Option<ObjectKey>,
     /// Every object the call names; the host fills in each `chain`.
     pub targets: Vec<Target>,
 }
@@ -123,11 +185,19 @@ impl Operation {
         check_query(&query)?;
         let mut refs = Vec::new();
         path_refs(&path, &mut refs);
+        let mut masquerade = None;
         for (name, value) in &query {
-            if let Some(kind) = id_field_kind(name) {
+            if name.trim().eq_ignore_ascii_case("as_user_id") {
+                let key = ObjectKey::parse_for(ObjectKind::User, value);
+                masquerade = Some(key.clone());
+                refs.push(ObjectRef {
+                    kind: ObjectKind::User,
+                    key,
+                });
+            } else if let Some(kind) = id_field_kind(name) {
                 refs.push(ObjectRef {
                     kind,
-                    key: ObjectKey::parse(value),
+                    key: ObjectKey::parse_for(kind, value),
                 });
             }
         }
@@ -147,45 +217,65 @@ impl Operation {
             path,
             query,
             seq,
+            write_seq: 0,
+            masquerade,
             targets,
         })
     }
 
-    /// True when the path is rooted at an account or a course, the only
-    /// endpoints the foundation's policy can place in a school.
+    /// True when the path is rooted at an object the policy can place in a
+    /// school: `/api/v1/{accounts,courses,sections,users}/:id/...`.
     pub fn is_school_rooted(&self) -> bool {
         matches!(
             self.path.resource_segments().first().map(String::as_str),
-            Some("accounts" | "courses")
+            Some("accounts" | "courses" | "sections" | "users")
         ) && self.path.resource_segments().len() >= 2
     }
 }
 
-/// Objects named by `accounts/:id/...` and `courses/:id/...` path segments.
+/// Objects named by `<collection>/:id` path segments, e.g.
+/// `courses/:id/sections/:id`.
 fn path_refs(path: &ApiPath, out: &mut Vec<ObjectRef>) {
     let segs = path.resource_segments();
-    for pair in segs.windows(2) {
-        let kind = match pair[0].as_str() {
-            "accounts" => ObjectKind::Account,
-            "courses" => ObjectKind::Course,
-            _ => continue,
+    for (i, pair) in segs.windows(2).enumerate() {
+        let Some(kind) = ObjectKind::of_collection(&pair[0]) else {
+            continue;
         };
+        // `accounts/:id/courses` names the account, not a course "courses".
+        if ObjectKind::of_collection(&pair[1]).is_some() {
+            continue;
+        }
+        // `courses/:id/sections/:id` (and users, enrollments, assignments):
+        // Canvas looks the inner object up within that course, so the
+        // course is what must be in the school.
+        if i >= 2 && segs[i - 2] == "courses" && kind != ObjectKind::Course {
+            continue;
+        }
         out.push(ObjectRef {
             kind,
-            key: ObjectKey::parse(&pair[1]),
+            key: ObjectKey::parse_for(kind, &pair[1]),
         });
     }
 }
 
-/// The object kind a query or body field names, e.g. `course_ids[]`.
+/// The object kind a query or body field names, e.g. `course_ids[]`,
+/// `enrollment[course_section_id]`.
 fn id_field_kind(name: &str) -> Option<ObjectKind> {
     let bare = name.trim_end_matches("[]").rsplit('[').next()?;
     let bare = bare.trim_end_matches(']');
-    match bare {
-        "account_id" | "account_ids" | "parent_account_id" => Some(ObjectKind::Account),
-        "course_id" | "course_ids" => Some(ObjectKind::Course),
-        _ => None,
-    }
+    Some(match bare {
+        "account_id" | "account_ids" | "parent_account_id" => ObjectKind::Account,
+        "course_id" | "course_ids" | "destination_course_id" | "source_course_id" => {
+            ObjectKind::Course
+        }
+        "section_id" | "section_ids" | "course_section_id" | "course_section_ids" => {
+            ObjectKind::Section
+        }
+        "user_id" | "user_ids" | "student_id" | "student_ids" | "as_user_id" => ObjectKind::User,
+        "enrollment_id" | "enrollment_ids" => ObjectKind::Enrollment,
+        "assignment_id" | "assignment_ids" => ObjectKind::Assignment,
+        _ => return None,
+    })
 }
 
 /// Objects named anywhere in a JSON body by an `*account_id*` or
@@ -215,7 +305,7 @@ fn body_refs(value: &serde_json::Value, field: Option<ObjectKind>, out: &mut Vec
             if let Some(kind) = field {
                 out.push(ObjectRef {
                     kind,
-                    key: ObjectKey::parse(s),
+                    key: ObjectKey::parse_for(kind, s),
                 });
             }
         }

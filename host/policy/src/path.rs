@@ -11,7 +11,7 @@ use std::fmt;
 pub const MAX_PATH_LEN: usize = 2048;
 
 /// Query parameters no plugin may set: they carry or switch credentials.
-const FORBIDDEN_PARAMS: &[&str] = &["access_token", "api_key", "as_user_id"];
+const FORBIDDEN_PARAMS: &[&str] = &["access_token", "api_key"];
 
 /// One query parameter as the guest sent it.
 pub type QueryPair = (String, String);
@@ -118,8 +118,9 @@ impl fmt::Debug for ApiPath {
     }
 }
 
-/// Refuse query parameters that carry credentials or masquerade, and control
-/// characters anywhere in a name or value.
+/// Refuse query parameters that carry credentials, and control characters
+/// anywhere in a name or value. (`as_user_id` is checked by the policy:
+/// masquerading must be granted.)
 pub fn check_query(query: &[QueryPair]) -> Result<(), PathError> {
     for (name, value) in query {
         if name.chars().chain(value.chars()).any(char::is_control) {

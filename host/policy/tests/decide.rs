@@ -1,16 +1,61 @@
-//! Table-driven tests of the foundation policy: each row is one call, its
-//! resolved targets, and the expected rule (or allow).
+//! Table-driven tests of the policy: each row is a grant, one call (its
+//! resolved targets come from a stand-in directory), and the expected rule
+//! (or allow).
 
 #![allow(clippy::expect_used, clippy::panic)] // test code fails loudly
 
-use easel_policy::{Decision, Grant, Method, ObjectKey, ObjectKind, Operation, Rule, decide};
+use easel_policy::{
+    Decision, Grant, Method, ObjectKey, ObjectKind, Operation, Rule, Scope, decide,
+};
 
 /// School 10 has sub-account 11; school 20 is another school; 1 is the root.
 fn grant(write: bool) -> Grant {
-    Grant {
-        schools: vec![10],
-        write,
-        max_calls: 100,
+    Grant::new(vec![10], write, 100)
+}
+
+/// The grants the table uses.
+#[derive(Debug, Clone, Copy)]
+enum G {
+    /// Read only.
+    R,
+    /// Read and write.
+    W,
+    /// Read and write, masquerading allowed.
+    Masq,
+    /// Read and write, only the scopes in `scoped()`.
+    Scoped,
+    /// Read and write, at most 2 writes per run.
+    TwoWrites,
+}
+
+fn scoped() -> Vec<Scope> {
+    [
+        "url:GET|/api/v1/accounts/:account_id/courses",
+        "url:GET|/api/v1/courses/:id",
+        "url:PUT|/api/v1/courses/:id",
+        "url:GET|/api/v1/courses/:course_id/enrollments",
+    ]
+    .iter()
+    .map(|s| Scope::parse(s).expect("scope parses"))
+    .collect()
+}
+
+fn make(g: G) -> Grant {
+    match g {
+        G::R => grant(false),
+        G::W => grant(true),
+        G::Masq => Grant {
+            masquerade: true,
+            ..grant(true)
+        },
+        G::Scoped => Grant {
+            scopes: Some(scoped()),
+            ..grant(true)
+        },
+        G::TwoWrites => Grant {
+            max_writes: Some(2),
+            ..grant(true)
+        },
     }
 }
 
@@ -26,6 +71,22 @@ fn chain_of(kind: ObjectKind, key: &ObjectKey) -> Option<Vec<u64>> {
         (ObjectKind::Course, ObjectKey::Id(200)) => Some(vec![20, 1]),
         (ObjectKind::Course, ObjectKey::Sis(_, v)) if v == "MATH-10" => Some(vec![10, 1]),
         (ObjectKind::Course, ObjectKey::Sis(_, v)) if v == "MATH-20" => Some(vec![20, 1]),
+        (ObjectKind::Account, ObjectKey::Sis(_, v)) if v == "SCH10" => Some(vec![10, 1]),
+        (ObjectKind::Account, ObjectKey::Sis(_, v)) if v == "SCH20" => Some(vec![20, 1]),
+        // Sections 1000 (school 10) and 2000 (school 20).
+        (ObjectKind::Section, ObjectKey::Id(1000)) => Some(vec![10, 1]),
+        (ObjectKind::Section, ObjectKey::Id(2000)) => Some(vec![20, 1]),
+        (ObjectKind::Section, ObjectKey::Sis(_, v)) if v == "S-10" => Some(vec![10, 1]),
+        (ObjectKind::Section, ObjectKey::Sis(_, v)) if v == "S-20" => Some(vec![20, 1]),
+        // Users placed by their enrollments: 5 in school 10, 6 in school 20.
+        (ObjectKind::User, ObjectKey::Id(5)) => Some(vec![10, 1]),
+        (ObjectKind::User, ObjectKey::Id(6)) => Some(vec![20, 1]),
+        (ObjectKind::User, ObjectKey::Sis(_, v)) if v == "stu-10" => Some(vec![10, 1]),
+        (ObjectKind::User, ObjectKey::Sis(_, v)) if v == "stu-20" => Some(vec![20, 1]),
+        (ObjectKind::Enrollment, ObjectKey::Id(7000)) => Some(vec![10, 1]),
+        (ObjectKind::Enrollment, ObjectKey::Id(8000)) => Some(vec![20, 1]),
+        (ObjectKind::Assignment, ObjectKey::Id(300)) => Some(vec![10, 1]),
+        (ObjectKind::Assignment, ObjectKey::Id(400)) => Some(vec![20, 1]),
         _ => None,
     }
 }
@@ -38,6 +99,18 @@ fn check(
     body: Option<&str>,
     seq: u32,
 ) -> Result<(), Rule> {
+    check_writes(grant, method, path, query, body, seq, 1)
+}
+
+fn check_writes(
+    grant: &Grant,
+    method: Method,
+    path: &str,
+    query: &[(&str, &str)],
+    body: Option<&str>,
+    seq: u32,
+    write_seq: u32,
+) -> Result<(), Rule> {
     let query = query
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -49,6 +122,9 @@ fn check(
         Ok(op) => op,
         Err(_) => return Err(Rule::PathForm),
     };
+    if method.is_write() {
+        op.write_seq = write_seq;
+    }
     for t in &mut op.targets {
         t.chain = chain_of(t.object.kind, &t.object.key);
     }
@@ -60,10 +136,10 @@ fn check(
 
 use Method::{Delete, Get, Post, Put};
 
-/// (name, write granted, method, path, query, body, expected denial)
+/// (name, grant, method, path, query, body, expected denial)
 type Case = (
     &'static str,
-    bool,
+    G,
     Method,
     &'static str,
     &'static [(&'static str, &'static str)],
@@ -73,57 +149,135 @@ type Case = (
 
 #[rustfmt::skip]
 const CASES: &[Case] = &[
-    // name, write granted, method, path, query, body, expected denial
-    ("the_school_account_itself_is_allowed", false, Get, "/api/v1/accounts/10", &[], None, None),
-    ("courses_of_the_school_are_allowed", false, Get, "/api/v1/accounts/10/courses", &[("per_page", "100")], None, None),
-    ("a_sub_account_of_the_school_is_allowed", false, Get, "/api/v1/accounts/11/courses", &[], None, None),
-    ("a_course_in_the_school_is_allowed", false, Get, "/api/v1/courses/100/sections", &[], None, None),
-    ("a_course_in_a_sub_account_is_allowed", false, Get, "/api/v1/courses/110/enrollments", &[], None, None),
-    ("a_course_by_sis_id_in_the_school_is_allowed", false, Get, "/api/v1/courses/sis_course_id:MATH-10", &[], None, None),
-    ("another_school_account_is_denied", false, Get, "/api/v1/accounts/20/courses", &[], None, Some(Rule::SchoolBoundary)),
-    ("the_root_account_is_denied", false, Get, "/api/v1/accounts/1/sub_accounts", &[], None, Some(Rule::SchoolBoundary)),
-    ("a_course_in_another_school_is_denied", false, Get, "/api/v1/courses/200", &[], None, Some(Rule::SchoolBoundary)),
-    ("a_course_by_sis_id_in_another_school_is_denied", false, Get, "/api/v1/courses/sis_course_id:MATH-20", &[], None, Some(Rule::SchoolBoundary)),
-    ("an_unknown_course_is_denied", false, Get, "/api/v1/courses/999", &[], None, Some(Rule::SchoolBoundary)),
-    ("accounts_self_is_denied", false, Get, "/api/v1/accounts/self", &[], None, Some(Rule::SchoolBoundary)),
-    ("a_course_named_by_uuid_is_denied", false, Get, "/api/v1/courses/uuid:abc", &[], None, Some(Rule::SchoolBoundary)),
-    ("an_endpoint_outside_accounts_and_courses_is_denied", false, Get, "/api/v1/users/5", &[], None, Some(Rule::UnscopedEndpoint)),
-    ("a_bare_collection_is_denied", false, Get, "/api/v1/courses", &[], None, Some(Rule::UnscopedEndpoint)),
-    ("a_write_without_write_access_is_denied", false, Put, "/api/v1/courses/100", &[], Some(r#"{"course":{"event":"offer"}}"#), Some(Rule::WriteNotGranted)),
-    ("a_write_with_write_access_is_allowed", true, Put, "/api/v1/courses/100", &[], Some(r#"{"course":{"event":"offer"}}"#), None),
-    ("a_delete_in_another_school_is_denied", true, Delete, "/api/v1/courses/200", &[("event", "conclude")], None, Some(Rule::SchoolBoundary)),
-    ("a_foreign_course_in_the_query_is_denied", true, Put, "/api/v1/accounts/10/courses", &[("course_ids[]", "100"), ("course_ids[]", "200")], None, Some(Rule::SchoolBoundary)),
-    ("own_courses_in_the_query_are_allowed", true, Put, "/api/v1/accounts/10/courses", &[("course_ids[]", "100"), ("event", "offer")], None, None),
-    ("a_foreign_account_in_the_body_is_denied", true, Post, "/api/v1/accounts/10/courses", &[], Some(r#"{"course":{"name":"x","account_id":20}}"#), Some(Rule::SchoolBoundary)),
-    ("a_foreign_course_nested_in_the_body_is_denied", true, Post, "/api/v1/courses/100/enrollments", &[], Some(r#"{"enrollment":{"x":[{"course_id":"200"}]}}"#), Some(Rule::SchoolBoundary)),
-    ("a_relative_path_is_refused", false, Get, "api/v1/accounts/10", &[], None, Some(Rule::PathForm)),
-    ("an_absolute_url_is_refused", false, Get, "https://evil.example/api/v1/accounts/10", &[], None, Some(Rule::PathForm)),
-    ("a_dot_dot_segment_is_refused", false, Get, "/api/v1/accounts/10/../20", &[], None, Some(Rule::PathForm)),
-    ("a_dot_segment_is_refused", false, Get, "/api/v1/accounts/./10", &[], None, Some(Rule::PathForm)),
-    ("an_empty_segment_is_refused", false, Get, "/api/v1/accounts//10", &[], None, Some(Rule::PathForm)),
-    ("an_encoded_slash_is_refused", false, Get, "/api/v1/accounts/10%2F..%2F20", &[], None, Some(Rule::PathForm)),
-    ("an_encoded_dot_is_refused", false, Get, "/api/v1/accounts/10/%2e%2e/20", &[], None, Some(Rule::PathForm)),
-    ("a_double_encoded_slash_is_refused", false, Get, "/api/v1/accounts/10%252F20", &[], None, Some(Rule::PathForm)),
-    ("a_backslash_is_refused", false, Get, "/api/v1/accounts/10\\..\\20", &[], None, Some(Rule::PathForm)),
-    ("a_control_character_is_refused", false, Get, "/api/v1/accounts/10\r\nHost: evil", &[], None, Some(Rule::PathForm)),
-    ("a_query_string_in_the_path_is_refused", false, Get, "/api/v1/accounts/10?as_user_id=1", &[], None, Some(Rule::PathForm)),
-    ("an_access_token_parameter_is_refused", false, Get, "/api/v1/accounts/10", &[("access_token", "x")], None, Some(Rule::PathForm)),
-    ("an_api_key_parameter_is_refused", false, Get, "/api/v1/accounts/10", &[("API_KEY", "x")], None, Some(Rule::PathForm)),
-    ("masquerading_is_refused", false, Get, "/api/v1/accounts/10", &[("as_user_id", "5")], None, Some(Rule::PathForm)),
-    ("a_control_character_in_a_query_value_is_refused", false, Get, "/api/v1/accounts/10", &[("search_term", "a\nb")], None, Some(Rule::PathForm)),
-    ("a_protocol_relative_url_is_refused", false, Get, "//evil.example/api/v1/accounts/10", &[], None, Some(Rule::PathForm)),
+    // name, grant, method, path, query, body, expected denial
+    ("the_school_account_itself_is_allowed", G::R, Get, "/api/v1/accounts/10", &[], None, None),
+    ("courses_of_the_school_are_allowed", G::R, Get, "/api/v1/accounts/10/courses", &[("per_page", "100")], None, None),
+    ("a_sub_account_of_the_school_is_allowed", G::R, Get, "/api/v1/accounts/11/courses", &[], None, None),
+    ("a_course_in_the_school_is_allowed", G::R, Get, "/api/v1/courses/100/sections", &[], None, None),
+    ("a_course_in_a_sub_account_is_allowed", G::R, Get, "/api/v1/courses/110/enrollments", &[], None, None),
+    ("a_course_by_sis_id_in_the_school_is_allowed", G::R, Get, "/api/v1/courses/sis_course_id:MATH-10", &[], None, None),
+    ("another_school_account_is_denied", G::R, Get, "/api/v1/accounts/20/courses", &[], None, Some(Rule::SchoolBoundary)),
+    ("the_root_account_is_denied", G::R, Get, "/api/v1/accounts/1/sub_accounts", &[], None, Some(Rule::SchoolBoundary)),
+    ("a_course_in_another_school_is_denied", G::R, Get, "/api/v1/courses/200", &[], None, Some(Rule::SchoolBoundary)),
+    ("a_course_by_sis_id_in_another_school_is_denied", G::R, Get, "/api/v1/courses/sis_course_id:MATH-20", &[], None, Some(Rule::SchoolBoundary)),
+    ("an_unknown_course_is_denied", G::R, Get, "/api/v1/courses/999", &[], None, Some(Rule::SchoolBoundary)),
+    ("accounts_self_is_denied", G::R, Get, "/api/v1/accounts/self", &[], None, Some(Rule::SchoolBoundary)),
+    ("a_course_named_by_uuid_is_denied", G::R, Get, "/api/v1/courses/uuid:abc", &[], None, Some(Rule::SchoolBoundary)),
+    ("an_endpoint_outside_schools_is_denied", G::R, Get, "/api/v1/announcements", &[("context_codes[]", "course_100")], None, Some(Rule::UnscopedEndpoint)),
+    ("a_bare_collection_is_denied", G::R, Get, "/api/v1/courses", &[], None, Some(Rule::UnscopedEndpoint)),
+    ("a_write_without_write_access_is_denied", G::R, Put, "/api/v1/courses/100", &[], Some(r#"{"course":{"event":"offer"}}"#), Some(Rule::WriteNotGranted)),
+    ("a_write_with_write_access_is_allowed", G::W, Put, "/api/v1/courses/100", &[], Some(r#"{"course":{"event":"offer"}}"#), None),
+    ("a_delete_in_another_school_is_denied", G::W, Delete, "/api/v1/courses/200", &[("event", "conclude")], None, Some(Rule::SchoolBoundary)),
+    ("a_foreign_course_in_the_query_is_denied", G::W, Put, "/api/v1/accounts/10/courses", &[("course_ids[]", "100"), ("course_ids[]", "200")], None, Some(Rule::SchoolBoundary)),
+    ("own_courses_in_the_query_are_allowed", G::W, Put, "/api/v1/accounts/10/courses", &[("course_ids[]", "100"), ("event", "offer")], None, None),
+    ("a_foreign_account_in_the_body_is_denied", G::W, Post, "/api/v1/accounts/10/courses", &[], Some(r#"{"course":{"name":"x","account_id":20}}"#), Some(Rule::SchoolBoundary)),
+    ("a_foreign_course_nested_in_the_body_is_denied", G::W, Post, "/api/v1/courses/100/enrollments", &[], Some(r#"{"enrollment":{"x":[{"course_id":"200"}]}}"#), Some(Rule::SchoolBoundary)),
+    ("a_relative_path_is_refused", G::R, Get, "api/v1/accounts/10", &[], None, Some(Rule::PathForm)),
+    ("an_absolute_url_is_refused", G::R, Get, "https://evil.example/api/v1/accounts/10", &[], None, Some(Rule::PathForm)),
+    ("a_dot_dot_segment_is_refused", G::R, Get, "/api/v1/accounts/10/../20", &[], None, Some(Rule::PathForm)),
+    ("a_dot_segment_is_refused", G::R, Get, "/api/v1/accounts/./10", &[], None, Some(Rule::PathForm)),
+    ("an_empty_segment_is_refused", G::R, Get, "/api/v1/accounts//10", &[], None, Some(Rule::PathForm)),
+    ("an_encoded_slash_is_refused", G::R, Get, "/api/v1/accounts/10%2F..%2F20", &[], None, Some(Rule::PathForm)),
+    ("an_encoded_dot_is_refused", G::R, Get, "/api/v1/accounts/10/%2e%2e/20", &[], None, Some(Rule::PathForm)),
+    ("a_double_encoded_slash_is_refused", G::R, Get, "/api/v1/accounts/10%252F20", &[], None, Some(Rule::PathForm)),
+    ("a_backslash_is_refused", G::R, Get, "/api/v1/accounts/10\\..\\20", &[], None, Some(Rule::PathForm)),
+    ("a_control_character_is_refused", G::R, Get, "/api/v1/accounts/10\r\nHost: evil", &[], None, Some(Rule::PathForm)),
+    ("a_query_string_in_the_path_is_refused", G::R, Get, "/api/v1/accounts/10?as_user_id=1", &[], None, Some(Rule::PathForm)),
+    ("an_access_token_parameter_is_refused", G::R, Get, "/api/v1/accounts/10", &[("access_token", "x")], None, Some(Rule::PathForm)),
+    ("an_api_key_parameter_is_refused", G::R, Get, "/api/v1/accounts/10", &[("API_KEY", "x")], None, Some(Rule::PathForm)),
+    ("masquerading_without_the_grant_is_refused", G::R, Get, "/api/v1/accounts/10", &[("as_user_id", "5")], None, Some(Rule::MasqueradeNotGranted)),
+    ("a_control_character_in_a_query_value_is_refused", G::R, Get, "/api/v1/accounts/10", &[("search_term", "a\nb")], None, Some(Rule::PathForm)),
+    ("a_protocol_relative_url_is_refused", G::R, Get, "//evil.example/api/v1/accounts/10", &[], None, Some(Rule::PathForm)),
+
+    // Sections, users, enrollments and assignments, by id and SIS id.
+    ("a_section_in_the_school_is_allowed", G::R, Get, "/api/v1/sections/1000", &[], None, None),
+    ("a_section_in_another_school_is_denied", G::R, Get, "/api/v1/sections/2000/enrollments", &[], None, Some(Rule::SchoolBoundary)),
+    ("a_section_by_sis_id_in_the_school_is_allowed", G::R, Get, "/api/v1/sections/sis_section_id:S-10", &[], None, None),
+    ("a_section_by_sis_id_in_another_school_is_denied", G::R, Get, "/api/v1/sections/sis_section_id:S-20", &[], None, Some(Rule::SchoolBoundary)),
+    ("a_section_named_with_a_course_sis_prefix_is_denied", G::R, Get, "/api/v1/sections/sis_course_id:MATH-10", &[], None, Some(Rule::SchoolBoundary)),
+    ("a_user_enrolled_in_the_school_is_allowed", G::R, Get, "/api/v1/users/5/enrollments", &[], None, None),
+    ("a_user_of_another_school_is_denied", G::R, Get, "/api/v1/users/6/page_views", &[], None, Some(Rule::SchoolBoundary)),
+    ("a_user_by_sis_id_in_the_school_is_allowed", G::R, Get, "/api/v1/users/sis_user_id:stu-10/logins", &[], None, None),
+    ("a_user_by_sis_id_in_another_school_is_denied", G::R, Get, "/api/v1/users/sis_user_id:stu-20", &[], None, Some(Rule::SchoolBoundary)),
+    ("users_self_is_denied", G::R, Get, "/api/v1/users/self/profile", &[], None, Some(Rule::SchoolBoundary)),
+    ("an_account_by_sis_id_in_the_school_is_allowed", G::R, Get, "/api/v1/accounts/sis_account_id:SCH10/courses", &[], None, None),
+    ("an_account_by_sis_id_in_another_school_is_denied", G::R, Get, "/api/v1/accounts/sis_account_id:SCH20", &[], None, Some(Rule::SchoolBoundary)),
+    ("an_account_named_with_a_user_sis_prefix_is_denied", G::R, Get, "/api/v1/accounts/sis_user_id:SCH10", &[], None, Some(Rule::SchoolBoundary)),
+    ("an_enrollment_in_a_course_of_the_school_is_allowed", G::W, Delete, "/api/v1/courses/100/enrollments/8000", &[("task", "conclude")], None, None),
+    ("an_assignment_in_a_course_of_the_school_is_allowed", G::W, Put, "/api/v1/courses/100/assignments/400", &[], Some(r#"{"assignment":{"published":true}}"#), None),
+    ("a_user_in_a_course_of_another_school_is_denied", G::R, Get, "/api/v1/courses/200/users/5", &[], None, Some(Rule::SchoolBoundary)),
+    // Ids from other schools in bodies and queries.
+    ("a_foreign_section_in_an_enrollment_body_is_denied", G::W, Post, "/api/v1/courses/100/enrollments", &[], Some(r#"{"enrollment":{"user_id":5,"course_section_id":2000}}"#), Some(Rule::SchoolBoundary)),
+    ("own_section_and_user_in_an_enrollment_body_are_allowed", G::W, Post, "/api/v1/courses/100/enrollments", &[], Some(r#"{"enrollment":{"user_id":"5","course_section_id":"1000","type":"StudentEnrollment"}}"#), None),
+    ("a_foreign_user_in_an_enrollment_body_is_denied", G::W, Post, "/api/v1/sections/1000/enrollments", &[], Some(r#"{"enrollment":{"user_id":6}}"#), Some(Rule::SchoolBoundary)),
+    ("a_foreign_user_by_sis_id_in_a_body_is_denied", G::W, Post, "/api/v1/courses/100/enrollments", &[], Some(r#"{"enrollment":{"user_id":"sis_user_id:stu-20"}}"#), Some(Rule::SchoolBoundary)),
+    ("a_foreign_course_by_sis_id_in_a_body_is_denied", G::W, Post, "/api/v1/accounts/10/courses", &[], Some(r#"{"course":{"course_id":"sis_course_id:MATH-20"}}"#), Some(Rule::SchoolBoundary)),
+    ("a_foreign_enrollment_in_the_query_is_denied", G::W, Put, "/api/v1/courses/100/enrollments", &[("enrollment_ids[]", "7000"), ("enrollment_ids[]", "8000")], None, Some(Rule::SchoolBoundary)),
+    ("a_foreign_assignment_in_a_body_is_denied", G::W, Post, "/api/v1/courses/100/assignments", &[], Some(r#"{"assignment":{"assignment_id":400}}"#), Some(Rule::SchoolBoundary)),
+    ("a_foreign_student_in_the_query_is_denied", G::R, Get, "/api/v1/courses/100/students/submissions", &[("student_ids[]", "6")], None, Some(Rule::SchoolBoundary)),
+    ("a_copy_from_a_foreign_course_is_denied", G::W, Post, "/api/v1/courses/100/content_migrations", &[], Some(r#"{"migration_type":"course_copy_importer","settings":{"source_course_id":200}}"#), Some(Rule::SchoolBoundary)),
+    ("a_foreign_parent_account_in_the_body_is_denied", G::W, Post, "/api/v1/accounts/10/sub_accounts", &[], Some(r#"{"account":{"name":"x","parent_account_id":"20"}}"#), Some(Rule::SchoolBoundary)),
+    // Masquerading.
+    ("masquerading_as_a_user_of_the_school_with_the_grant_is_allowed", G::Masq, Get, "/api/v1/courses/100", &[("as_user_id", "5")], None, None),
+    ("masquerading_as_a_user_of_another_school_is_denied", G::Masq, Get, "/api/v1/courses/100", &[("as_user_id", "6")], None, Some(Rule::SchoolBoundary)),
+    ("masquerading_by_sis_id_without_the_grant_is_refused", G::W, Put, "/api/v1/courses/100", &[("As_User_Id", "sis_user_id:stu-10")], None, Some(Rule::MasqueradeNotGranted)),
+    // Scopes.
+    ("a_granted_scope_is_allowed", G::Scoped, Get, "/api/v1/accounts/10/courses", &[], None, None),
+    ("a_granted_write_scope_is_allowed", G::Scoped, Put, "/api/v1/courses/100", &[], Some(r#"{"course":{"event":"offer"}}"#), None),
+    ("an_endpoint_outside_the_scopes_is_denied", G::Scoped, Get, "/api/v1/courses/100/sections", &[], None, Some(Rule::NotInScope)),
+    ("a_method_outside_the_scopes_is_denied", G::Scoped, Delete, "/api/v1/courses/100", &[], None, Some(Rule::NotInScope)),
+    ("a_scope_does_not_match_a_longer_path", G::Scoped, Get, "/api/v1/courses/100/enrollments/7000", &[], None, Some(Rule::NotInScope)),
+    ("a_scope_with_a_foreign_course_is_still_bounded", G::Scoped, Get, "/api/v1/courses/200", &[], None, Some(Rule::SchoolBoundary)),
+    // More encoded-path tricks.
+    ("an_uppercase_encoded_slash_is_refused", G::R, Get, "/api/v1/courses/100%2F..%2F200", &[], None, Some(Rule::PathForm)),
+    ("an_encoded_backslash_is_refused", G::R, Get, "/api/v1/courses/100%5C200", &[], None, Some(Rule::PathForm)),
+    ("a_trailing_dot_dot_is_refused", G::R, Get, "/api/v1/courses/100/..", &[], None, Some(Rule::PathForm)),
+    ("a_null_byte_is_refused", G::R, Get, "/api/v1/courses/100\u{0}", &[], None, Some(Rule::PathForm)),
+    ("a_path_outside_api_v1_is_refused", G::R, Get, "/login/oauth2/token", &[], None, Some(Rule::PathForm)),
 ];
 
 #[test]
 fn every_policy_case_decides_as_expected() {
     let mut failures = Vec::new();
-    for (name, write, method, path, query, body, expected) in CASES {
-        let got = check(&grant(*write), *method, path, query, *body, 1).err();
+    for (name, g, method, path, query, body, expected) in CASES {
+        let got = check(&make(*g), *method, path, query, *body, 1).err();
         if got != *expected {
             failures.push(format!("{name}: expected {expected:?}, got {got:?}"));
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn there_are_at_least_sixty_cases_covering_every_rule() {
+    assert!(CASES.len() >= 60, "{} cases", CASES.len());
+    for rule in [
+        Rule::PathForm,
+        Rule::WriteNotGranted,
+        Rule::SchoolBoundary,
+        Rule::UnscopedEndpoint,
+        Rule::NotInScope,
+        Rule::MasqueradeNotGranted,
+    ] {
+        assert!(
+            CASES.iter().any(|c| c.6 == Some(rule)),
+            "no case for {rule}"
+        );
+    }
+}
+
+#[test]
+fn the_write_past_the_limit_is_denied() {
+    let g = make(G::TwoWrites);
+    let put = |n| check_writes(&g, Put, "/api/v1/courses/100", &[], None, n, n);
+    assert_eq!(put(1), Ok(()));
+    assert_eq!(put(2), Ok(()));
+    assert_eq!(put(3), Err(Rule::WriteLimit));
+    // Reads do not count.
+    assert_eq!(
+        check_writes(&g, Get, "/api/v1/courses/100", &[], None, 9, 0),
+        Ok(())
+    );
 }
 
 #[test]

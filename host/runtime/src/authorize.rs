@@ -53,6 +53,11 @@ impl RunState {
             rule: rule.name(),
             reason,
         });
+        if rule == Rule::WriteLimit && self.aborted.is_none() {
+            self.aborted = Some(format!(
+                "stopped before a write past the run's limit: {reason}; nothing after it was sent"
+            ));
+        }
         if rule == Rule::CallBudget {
             CanvasError::BudgetExhausted(reason.to_owned())
         } else {
@@ -76,8 +81,17 @@ impl RunState {
         }
     }
 
-    /// Refuse every call once the audit log has failed.
+    /// Refuse every call once the audit log has failed or the run was
+    /// stopped.
     fn audit_ok(&self) -> Result<(), CanvasError> {
+        if let Some(why) = &self.aborted {
+            return Err(CanvasError::Denied(
+                crate::bindings::easel::canvas::types::Denial {
+                    rule: Rule::WriteLimit.name().into(),
+                    reason: why.clone(),
+                },
+            ));
+        }
         match &self.audit_failed {
             None => Ok(()),
             Some(e) => Err(CanvasError::Upstream(UpstreamError {
@@ -110,6 +124,9 @@ impl RunState {
         // Planned writes count against the budget too, so a dry run
         // predicts whether the live run fits.
         op.seq = self.calls + self.plan.len() as u32 + 1;
+        if op.method.is_write() {
+            op.write_seq = self.writes + self.plan.len() as u32 + 1;
+        }
         let path = op.path.as_string();
         match decide(&self.grant, op) {
             Decision::Allow => {

@@ -1,10 +1,13 @@
 //! Placing the objects a call names inside (or outside) the run's school.
 //!
-//! Threat: a plugin naming another school's course or account. The host
-//! never asks Canvas about a foreign object: it lists the school's own
-//! subtree (sub-accounts, then courses) once, on first need, and anything
-//! not found there is outside. The lookups only ever name the school's own
-//! account.
+//! Threat: a plugin naming another school's object. Accounts and courses
+//! are placed by listing the school's own subtree (sub-accounts, then
+//! courses) once, on first need: anything not found there is outside.
+//! Enrollments are looked up under the school's account (Canvas answers 404
+//! for one outside it). Sections and users are placed through their
+//! courses: the host reads a section's course id, or a user's enrollments,
+//! and the object is inside when one of those courses is. What the host
+//! reads for a lookup never reaches the plugin.
 
 use std::collections::HashMap;
 
@@ -28,6 +31,11 @@ struct AccountItem {
 }
 
 #[derive(Deserialize)]
+struct CourseOf {
+    course_id: u64,
+}
+
+#[derive(Deserialize)]
 struct CourseItem {
     id: u64,
     account_id: u64,
@@ -44,6 +52,8 @@ pub(crate) struct Directory {
     /// course → owning account.
     courses: Option<HashMap<u64, u64>>,
     sis_courses: HashMap<String, u64>,
+    /// Sections, enrollments and users already placed, by kind and key.
+    placed: HashMap<(ObjectKind, String), Option<Vec<AccountId>>>,
     pub(crate) lookups: u32,
 }
 
@@ -91,7 +101,77 @@ impl Directory {
                     id.and_then(|id| self.courses.as_ref().and_then(|c| c.get(&id)).copied());
                 self.course_chain(client, tag, owner).await
             }
+            (kind @ (ObjectKind::Section | ObjectKind::Enrollment | ObjectKind::User), key)
+                if !matches!(key, ObjectKey::Other(_)) =>
+            {
+                let cache_key = (kind, key.to_string());
+                if let Some(chain) = self.placed.get(&cache_key) {
+                    return Ok(chain.clone());
+                }
+                let courses: Vec<u64> = match kind {
+                    ObjectKind::Section => {
+                        let path = format!("/api/v1/sections/{key}");
+                        self.get_one::<CourseOf>(client, tag, "sections", &path)
+                            .await?
+                            .map(|s| s.course_id)
+                            .into_iter()
+                            .collect()
+                    }
+                    ObjectKind::Enrollment => {
+                        let path = format!("/api/v1/accounts/{}/enrollments/{key}", self.school);
+                        self.get_one::<CourseOf>(client, tag, "enrollments", &path)
+                            .await?
+                            .map(|e| e.course_id)
+                            .into_iter()
+                            .collect()
+                    }
+                    _ => {
+                        let path = format!("/api/v1/users/{key}/enrollments");
+                        self.list_all::<CourseOf>(client, tag, "users", &path, &[])
+                            .await
+                            .unwrap_or_default()
+                            .into_iter()
+                            .map(|e| e.course_id)
+                            .collect()
+                    }
+                };
+                let mut chain = None;
+                for course in courses {
+                    self.load_courses(client, tag).await?;
+                    let owner = self.courses.as_ref().and_then(|c| c.get(&course)).copied();
+                    chain = self.course_chain(client, tag, owner).await?;
+                    if chain.is_some() {
+                        break;
+                    }
+                }
+                self.placed.insert(cache_key, chain.clone());
+                Ok(chain)
+            }
             _ => Ok(None),
+        }
+    }
+
+    /// GET one object for a lookup; `None` when Canvas has no such object
+    /// (or none the token can see).
+    async fn get_one<T: for<'de> Deserialize<'de>>(
+        &mut self,
+        client: &CanvasClient,
+        tag: &CallTag,
+        what: &'static str,
+        path: &str,
+    ) -> Result<Option<T>, DirectoryError> {
+        let err = |message: String| DirectoryError { what, message };
+        self.lookups += 1;
+        let resp = client
+            .send(tag, http::Method::GET, path, &[], None)
+            .await
+            .map_err(|e| err(e.to_string()))?;
+        match resp.status {
+            200..=299 => serde_json::from_slice(&resp.body)
+                .map(Some)
+                .map_err(|e| err(e.to_string())),
+            401 | 403 | 404 => Ok(None),
+            s => Err(err(format!("Canvas answered {s}"))),
         }
     }
 

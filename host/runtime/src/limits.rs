@@ -24,6 +24,8 @@ pub struct Limits {
     pub max_report_files: usize,
     /// Largest Canvas response body handed to the guest.
     pub max_response_bytes: usize,
+    /// Writes per run (`--max-writes`); overrides the grant's limit.
+    pub max_writes: Option<u32>,
 }
 
 /// Default guest memory cap (64 MiB).
@@ -43,6 +45,7 @@ impl Default for Limits {
             max_report_bytes: 256 << 20,
             max_report_files: 32,
             max_response_bytes: 16 << 20,
+            max_writes: None,
         }
     }
 }

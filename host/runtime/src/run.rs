@@ -163,6 +163,8 @@ impl Runtime {
             overheads: Vec::new(),
             audit: spec.audit,
             audit_failed: None,
+            aborted: None,
+            writes: 0,
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.memory);
@@ -185,6 +187,7 @@ impl Runtime {
         .await;
         let s = store.data();
         let outcome = match result {
+            _ if s.aborted.is_some() => RunOutcome::Failed(s.aborted.clone().unwrap_or_default()),
             _ if s.audit_failed.is_some() => RunOutcome::Failed(format!(
                 "the audit log could not be written ({}); easel made no Canvas call after that",
                 s.audit_failed.as_deref().unwrap_or_default()

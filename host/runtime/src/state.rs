@@ -49,6 +49,10 @@ pub struct RunState {
     pub(crate) audit: std::sync::Arc<dyn crate::audit::AuditSink>,
     /// Why the audit log failed, if it did (no call is made after).
     pub(crate) audit_failed: Option<String>,
+    /// Why the host ended the run's Canvas access (e.g. its write limit).
+    pub(crate) aborted: Option<String>,
+    /// Live writes sent.
+    pub(crate) writes: u32,
 }
 
 /// Where a host call started, to measure the host's own time.

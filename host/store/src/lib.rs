@@ -89,6 +89,29 @@ pub struct ApprovalRow {
     pub instance: Option<String>,
     /// The token runs use (`None`: the embedded simulator's).
     pub token_id: Option<String>,
+    /// What else the admin decided.
+    pub terms: GrantTerms,
+}
+
+/// The terms of a grant beyond its school, token and write access.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct GrantTerms {
+    /// Granted endpoints, Canvas scope grammar (`None`: all the manifest
+    /// requests).
+    pub scopes: Option<Vec<String>>,
+    /// May runs masquerade (`as_user_id`)? Needs the manifest to ask.
+    pub masquerade: bool,
+    /// Only dry runs: live runs are refused.
+    pub dry_run_only: bool,
+    /// Calls per run (`None`: the manifest's).
+    pub max_calls: Option<u32>,
+    /// Writes per run (`None`: no limit beyond the call budget).
+    pub max_writes: Option<u32>,
+    /// Runs per school in any 24 hours.
+    pub runs_per_day: Option<u32>,
+    /// After this time (RFC 3339) the grant no longer runs.
+    pub expires_at: Option<String>,
 }
 
 /// The SQLite database under the data directory.
@@ -149,8 +172,8 @@ impl Store {
     /// Record an approval.
     pub fn approve(&self, a: &ApprovalRow) -> Result<()> {
         self.conn.execute(
-            "INSERT INTO approvals (plugin_id, digest, manifest_digest, school, write, approved_by, approved_at, instance, token_id)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            "INSERT INTO approvals (plugin_id, digest, manifest_digest, school, write, approved_by, approved_at, instance, token_id, terms)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
             params![
                 a.plugin_id,
                 a.digest,
@@ -160,7 +183,8 @@ impl Store {
                 a.approved_by,
                 a.approved_at,
                 a.instance,
-                a.token_id
+                a.token_id,
+                serde_json::to_string(&a.terms).unwrap_or_else(|_| "{}".into())
             ],
         )?;
         Ok(())
@@ -209,7 +233,7 @@ impl Store {
         let row = self
             .conn
             .query_row(
-                "SELECT plugin_id, digest, manifest_digest, school, write, approved_by, approved_at, instance, token_id
+                "SELECT plugin_id, digest, manifest_digest, school, write, approved_by, approved_at, instance, token_id, terms
                  FROM approvals WHERE plugin_id = ?1 AND school = ?2 AND revoked_at IS NULL AND disabled_at IS NULL
                  ORDER BY seq DESC LIMIT 1",
                 params![id, school as i64],
@@ -222,7 +246,7 @@ impl Store {
     /// Every live approval, newest first.
     pub fn approvals(&self) -> Result<Vec<ApprovalRow>> {
         let mut stmt = self.conn.prepare(
-            "SELECT plugin_id, digest, manifest_digest, school, write, approved_by, approved_at, instance, token_id
+            "SELECT plugin_id, digest, manifest_digest, school, write, approved_by, approved_at, instance, token_id, terms
              FROM approvals WHERE revoked_at IS NULL AND disabled_at IS NULL ORDER BY seq DESC",
         )?;
         let rows = stmt
@@ -260,5 +284,8 @@ fn approval_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ApprovalRow> {
         approved_at: r.get(6)?,
         instance: r.get(7)?,
         token_id: r.get(8)?,
+        terms: serde_json::from_str(&r.get::<_, String>(9)?).map_err(|e| {
+            rusqlite::Error::FromSqlConversionFailure(9, rusqlite::types::Type::Text, Box::new(e))
+        })?,
     })
 }

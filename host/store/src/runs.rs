@@ -232,6 +232,17 @@ impl Store {
     }
 
     /// One run by id (or unique id prefix).
+    /// Runs of plugin `id` for `school` started at or after `since`
+    /// (RFC 3339).
+    pub fn runs_since(&self, plugin: &str, school: u64, since: &str) -> Result<u32> {
+        let n: i64 = self.conn().query_row(
+            "SELECT COUNT(*) FROM runs WHERE plugin_id = ?1 AND school = ?2 AND started_at >= ?3",
+            rusqlite::params![plugin, school as i64, since],
+            |r| r.get(0),
+        )?;
+        Ok(n as u32)
+    }
+
     pub fn run(&self, id: &str) -> Result<Option<RunRow>> {
         let sql = format!(
             "SELECT {RUN_COLUMNS} FROM runs WHERE id = ?1 OR id LIKE ?2 ORDER BY id = ?1 DESC LIMIT 1"

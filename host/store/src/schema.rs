@@ -102,6 +102,9 @@ BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
 CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit
 BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
 "#,
+    r#"
+ALTER TABLE approvals ADD COLUMN terms TEXT NOT NULL DEFAULT '{}';
+"#,
 ];
 
 pub(crate) fn migrate(conn: &Connection) -> rusqlite::Result<()> {

@@ -3,7 +3,7 @@
 //! policy is recorded in the run's plan instead.
 
 use bytes::Bytes;
-use easel_policy::{Method as PolicyMethod, ObjectKind};
+use easel_policy::Method as PolicyMethod;
 
 use crate::bindings::easel::canvas::types::CanvasError;
 use crate::bindings::easel::canvas::write::{Host, Method, Outcome};
@@ -48,13 +48,7 @@ impl Host for RunState {
             let objects = op
                 .targets
                 .iter()
-                .map(|t| {
-                    let kind = match t.object.kind {
-                        ObjectKind::Account => "account",
-                        ObjectKind::Course => "course",
-                    };
-                    format!("{kind} {}", t.object.key)
-                })
+                .map(|t| format!("{} {}", t.object.kind.name(), t.object.key))
                 .collect();
             log_line(
                 &self.log,
@@ -72,6 +66,7 @@ impl Host for RunState {
             return Ok(Ok(Outcome::Planned(step)));
         }
         let bytes = body.map(Bytes::from);
+        self.writes += 1;
         let result = self.send(&op, bytes, false).await;
         self.record_overhead(mark);
         Ok(result.map(|(body, _)| Outcome::Sent(body)))

@@ -1,0 +1,377 @@
+//! Grants end to end: the admin's terms (dry runs only, runs per day,
+//! expiry, scopes, write limits) hold at run time and cannot exceed the
+//! manifest's request (scopes, masquerading, calls); a live run
+//! after a reviewed plan sends exactly the planned writes; sections and
+//! users of other schools are refused.
+
+use easel_cli::{RunRequest, execute_run};
+use easel_runtime::{Limits, RunOutcome};
+use easel_tests::{add_bundled, canary_token, connect, home, programs, sim_with_token};
+
+async fn easel(root: &std::path::Path, args: &[&str]) -> (u8, String) {
+    let (code, r) = easel_tests::easel(root, args).await;
+    (code, r.err().map(|e| e.to_string()).unwrap_or_default())
+}
+
+/// A probe plugin whose manifest requests the given extra capability lines.
+fn probe_manifest(extra: &str) -> String {
+    easel_tests::test_manifest("probe", true)
+        .replace("max_calls = 50\n", &format!("max_calls = 50\n{extra}\n"))
+}
+
+async fn submit_probe(dir: &std::path::Path, root: &std::path::Path, extra: &str) {
+    let manifest = dir.join("probe.toml");
+    std::fs::write(&manifest, probe_manifest(extra)).unwrap();
+    let (code, e) = easel(
+        root,
+        &[
+            "plugin",
+            "submit",
+            programs::TEST_PROBE,
+            "--manifest",
+            manifest.to_str().unwrap(),
+            "--by",
+            "school-it",
+        ],
+    )
+    .await;
+    assert_eq!(code, 0, "{e}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_admins_terms_hold_at_run_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("home");
+    submit_probe(dir.path(), &root, r#"scopes = ["url:GET|/api/v1/accounts/:account_id", "url:GET|/api/v1/accounts/:account_id/courses"]"#).await;
+    let approve = |extra: &'static [&'static str]| {
+        let mut a = vec![
+            "plugin", "approve", "probe", "--school", "2", "--by", "admin",
+        ];
+        a.extend_from_slice(extra);
+        a
+    };
+    // The grant may narrow the request, never widen it.
+    let (code, e) = easel(&root, &approve(&["--scope", "url:GET|/api/v1/courses/:id"])).await;
+    assert_eq!(code, 2);
+    assert!(e.contains("does not request scope"), "{e}");
+    let (code, e) = easel(&root, &approve(&["--masquerade"])).await;
+    assert_eq!(code, 2);
+    assert!(e.contains("masquerade"), "{e}");
+    let (code, e) = easel(&root, &approve(&["--max-calls", "51"])).await;
+    assert_eq!(code, 2, "{e}");
+
+    // Dry runs only, and one run a day.
+    let (code, e) = easel(&root, &approve(&["--dry-run-only", "--runs-per-day", "1"])).await;
+    assert_eq!(code, 0, "{e}");
+    let (code, e) = easel(&root, &["run", "probe", "--school", "2"]).await;
+    assert_eq!(code, 2);
+    assert!(e.contains("dry runs only"), "{e}");
+    let (code, _) = easel(&root, &["run", "probe", "--school", "2", "--dry-run"]).await;
+    assert_eq!(code, 0);
+    let (code, e) = easel(&root, &["run", "probe", "--school", "2", "--dry-run"]).await;
+    assert_eq!(code, 2);
+    assert!(e.contains("1 run(s) in 24 hours"), "{e}");
+
+    // An expired grant does not run.
+    let (code, e) = easel(&root, &approve(&["--expires-at", "2020-01-01T00:00:00Z"])).await;
+    assert_eq!(code, 0, "{e}");
+    let (code, e) = easel(&root, &["run", "probe", "--school", "2", "--dry-run"]).await;
+    assert_eq!(code, 2);
+    assert!(e.contains("expired"), "{e}");
+
+    // Only the granted scope: the account may be read, its courses not.
+    let (code, e) = easel(
+        &root,
+        &approve(&["--scope", "url:GET|/api/v1/accounts/:account_id"]),
+    )
+    .await;
+    assert_eq!(code, 0, "{e}");
+    let run = [
+        "run",
+        "probe",
+        "--school",
+        "2",
+        "--param",
+        "get=/api/v1/accounts/2",
+        "--param",
+        "list=/api/v1/accounts/2/courses",
+    ];
+    assert_eq!(easel(&root, &run).await.0, 0);
+    let h = easel_cli::Home::open(Some(root.clone())).unwrap();
+    let last = &h.store.runs(1).unwrap()[0];
+    let report = std::fs::read_to_string(&last.outputs[0]).unwrap();
+    let v: serde_json::Value = serde_json::from_str(&report).unwrap();
+    assert!(v["get"]["ok"].is_object(), "{v}");
+    assert!(
+        v["list"]["error"]
+            .as_str()
+            .unwrap()
+            .contains("not-in-scope"),
+        "{v}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sections_and_users_of_other_schools_are_refused() {
+    let token = canary_token();
+    let sim = sim_with_token(&token).await;
+    let (school, own_section, other_section, own_user, other_user) = sim.with_data(|d| {
+        let schools = d.schools();
+        let (a, b) = (schools[0].id, schools[1].id);
+        let section_in = |s: u64| {
+            let course = d.courses_in(s)[0].id;
+            d.sections
+                .values()
+                .find(|x| x.course_id == course)
+                .unwrap()
+                .id
+        };
+        // A user enrolled only in school b's courses.
+        let only_in = |s: u64, not: u64| {
+            d.users
+                .keys()
+                .copied()
+                .find(|u| {
+                    let courses: Vec<u64> = d
+                        .enrollments
+                        .values()
+                        .filter(|e| e.user_id == *u)
+                        .map(|e| e.course_id)
+                        .collect();
+                    !courses.is_empty()
+                        && courses
+                            .iter()
+                            .all(|c| d.is_within(d.courses[c].account_id, s))
+                        && !courses
+                            .iter()
+                            .any(|c| d.is_within(d.courses[c].account_id, not))
+                })
+                .unwrap()
+        };
+        (
+            a,
+            section_in(a),
+            section_in(b),
+            only_in(a, b),
+            only_in(b, a),
+        )
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let h = home(dir.path());
+    easel_tests::add_and_approve(&h, programs::TEST_PROBE, "probe", school, true);
+    let conn = connect(sim, &token);
+    let runtime = h.runtime().unwrap();
+    let mut outcomes = Vec::new();
+    for path in [
+        format!("/api/v1/sections/{own_section}"),
+        format!("/api/v1/sections/{other_section}"),
+        format!("/api/v1/users/{own_user}"),
+        format!("/api/v1/users/{other_user}"),
+    ] {
+        let req = RunRequest {
+            plugin: "probe".into(),
+            school,
+            dry_run: false,
+            params: vec![("get".into(), path.clone())],
+            limits: Limits::default(),
+        };
+        let r = execute_run(&h, &conn, &runtime, req).await.unwrap();
+        assert_eq!(r.report.outcome, RunOutcome::Succeeded, "{}", r.report.log);
+        let v: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(r.output_dir.join("probe.json")).unwrap(),
+        )
+        .unwrap();
+        outcomes.push((path, v["get"].clone()));
+    }
+    assert!(
+        outcomes[0].1["ok"].is_object(),
+        "own section: {:?}",
+        outcomes[0]
+    );
+    assert!(
+        outcomes[1].1["error"]
+            .as_str()
+            .unwrap()
+            .contains("school-boundary"),
+        "{:?}",
+        outcomes[1]
+    );
+    assert!(
+        outcomes[2].1["ok"].is_object(),
+        "own user: {:?}",
+        outcomes[2]
+    );
+    assert!(
+        outcomes[3].1["error"]
+            .as_str()
+            .unwrap()
+            .contains("school-boundary"),
+        "{:?}",
+        outcomes[3]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_live_run_after_a_plan_sends_exactly_the_planned_writes() {
+    let token = canary_token();
+    let sim = sim_with_token(&token).await;
+    let school = sim.with_data(|d| d.schools()[0].id);
+    let dir = tempfile::tempdir().unwrap();
+    let h = home(dir.path());
+    add_bundled(&h, &easel_bundled::COURSE_PUBLISHER, school, true);
+    let conn = connect(sim, &token);
+    let runtime = h.runtime().unwrap();
+    let req = |dry_run: bool, limits: Limits| RunRequest {
+        plugin: "course-publisher".into(),
+        school,
+        dry_run,
+        params: vec![("action".into(), "publish".into())],
+        limits,
+    };
+    let plan = execute_run(&h, &conn, &runtime, req(true, Limits::default()))
+        .await
+        .unwrap();
+    assert_eq!(
+        plan.report.outcome,
+        RunOutcome::Succeeded,
+        "{}",
+        plan.report.log
+    );
+    assert!(
+        plan.report.plan.len() >= 2,
+        "the demo school has unpublished courses"
+    );
+    let sim = conn.sim.as_ref().unwrap();
+    let writes = || -> Vec<(String, String, serde_json::Value)> {
+        sim.requests()
+            .into_iter()
+            .filter(|q| q.method != "GET")
+            .map(|q| {
+                (
+                    q.method.clone(),
+                    q.path.clone(),
+                    serde_json::from_str(&q.body).unwrap_or_default(),
+                )
+            })
+            .collect()
+    };
+    assert!(writes().is_empty(), "a dry run sends no write");
+
+    let live = execute_run(&h, &conn, &runtime, req(false, Limits::default()))
+        .await
+        .unwrap();
+    assert_eq!(
+        live.report.outcome,
+        RunOutcome::Succeeded,
+        "{}",
+        live.report.log
+    );
+    let planned: Vec<(String, String, serde_json::Value)> = plan
+        .report
+        .plan
+        .iter()
+        .map(|p| {
+            (
+                p.method.clone(),
+                p.path.clone(),
+                p.body.clone().unwrap_or_default(),
+            )
+        })
+        .collect();
+    assert_eq!(writes(), planned, "the live run's writes equal the plan");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn max_writes_stops_the_run_before_the_write_that_would_exceed_it() {
+    let token = canary_token();
+    let sim = sim_with_token(&token).await;
+    let school = sim.with_data(|d| d.schools()[0].id);
+    let dir = tempfile::tempdir().unwrap();
+    let h = home(dir.path());
+    add_bundled(&h, &easel_bundled::COURSE_PUBLISHER, school, true);
+    let conn = connect(sim, &token);
+    let runtime = h.runtime().unwrap();
+    let req = RunRequest {
+        plugin: "course-publisher".into(),
+        school,
+        dry_run: false,
+        params: vec![("action".into(), "publish".into())],
+        limits: Limits {
+            max_writes: Some(1),
+            ..Limits::default()
+        },
+    };
+    let r = execute_run(&h, &conn, &runtime, req).await.unwrap();
+    let RunOutcome::Failed(e) = &r.report.outcome else {
+        panic!("expected the run to stop: {:?}", r.report.outcome);
+    };
+    assert!(e.contains("at most 1 write"), "{e}");
+    let puts = conn
+        .sim
+        .as_ref()
+        .unwrap()
+        .requests()
+        .iter()
+        .filter(|q| q.method == "PUT")
+        .count();
+    assert_eq!(puts, 1, "exactly the allowed write reached Canvas");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_plan_runs_the_planned_school_and_params_and_refuses_others() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("home");
+    let h = easel_cli::Home::open(Some(root.clone())).unwrap();
+    add_bundled(&h, &easel_bundled::COURSE_PUBLISHER, 2, true);
+    drop(h);
+    let (code, e) = easel(
+        &root,
+        &[
+            "run",
+            "course-publisher",
+            "--school",
+            "2",
+            "--dry-run",
+            "--param",
+            "action=publish",
+        ],
+    )
+    .await;
+    assert_eq!(code, 0, "{e}");
+    let h = easel_cli::Home::open(Some(root.clone())).unwrap();
+    let plan = h.store.runs(1).unwrap()[0].id.clone();
+    let (code, e) = easel(
+        &root,
+        &[
+            "run",
+            "course-publisher",
+            "--after-plan",
+            &plan,
+            "--param",
+            "action=unpublish",
+        ],
+    )
+    .await;
+    assert_eq!(code, 2);
+    assert!(e.contains("differ from the plan"), "{e}");
+    let (code, e) = easel(&root, &["run", "course-report", "--after-plan", &plan]).await;
+    assert_eq!(code, 2);
+    assert!(e.contains("planned course-publisher"), "{e}");
+    let (code, e) = easel(&root, &["run", "course-publisher", "--after-plan", &plan]).await;
+    assert_eq!(code, 0, "{e}");
+    let runs = h.store.runs(2).unwrap();
+    let (live, planned) = (&runs[0], &runs[1]);
+    assert_eq!(planned.id, plan);
+    assert!(!live.dry_run);
+    assert_eq!(live.school, 2);
+    assert_eq!(live.params, planned.params, "the plan's params");
+    // A live run is not a plan.
+    let live_id = live.id.clone();
+    let (code, e) = easel(
+        &root,
+        &["run", "course-publisher", "--after-plan", &live_id],
+    )
+    .await;
+    assert_eq!(code, 2);
+    assert!(e.contains("not a dry run"), "{e}");
+}
