@@ -366,3 +366,39 @@ async fn submitters_cannot_approve_downgrades_are_explicit_and_revocation_stops_
     assert!(got.contains(&"plugin-revoked".to_owned()));
     assert_eq!(easel(&root, &["audit", "verify"]).await, 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_changed_component_byte_is_refused_at_run_time_and_audited() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = populated(dir.path()).await;
+    let h = easel_cli::Home::open(Some(root.clone())).unwrap();
+    let digest = h.store.approval("bench-get", 2).unwrap().unwrap().digest;
+    let path = h.component_path(&digest);
+    let mut bytes = std::fs::read(&path).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0x01;
+    std::fs::write(&path, bytes).unwrap();
+    let runs_before = h.store.runs(100).unwrap().len();
+    let (code, r) = easel_tests::easel(
+        &root,
+        &[
+            "run",
+            "bench-get",
+            "--school",
+            "2",
+            "--param",
+            "n=1",
+            "--param",
+            "path=/api/v1/accounts/2",
+        ],
+    )
+    .await;
+    assert_ne!(code, 0);
+    assert!(r.unwrap_err().to_string().contains("no longer match"));
+    assert_eq!(h.store.runs(100).unwrap().len(), runs_before, "nothing ran");
+    assert_eq!(
+        actions(&root).last().map(String::as_str),
+        Some("hash-mismatch")
+    );
+    assert_eq!(broken_at(&root), None);
+}

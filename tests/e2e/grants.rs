@@ -109,6 +109,26 @@ async fn the_admins_terms_hold_at_run_time() {
             .contains("not-in-scope"),
         "{v}"
     );
+    // The denial is in the audit log with its rule.
+    let denied: Vec<_> = h
+        .audit
+        .records(&easel_store::AuditFilter::default(), None)
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.action == "canvas-request-denied")
+        .collect();
+    assert_eq!(denied.len(), 1, "{denied:?}");
+    assert_eq!(
+        denied[0].path.as_deref(),
+        Some("/api/v1/accounts/2/courses")
+    );
+    assert!(
+        denied[0]
+            .detail
+            .as_deref()
+            .unwrap()
+            .starts_with("not-in-scope")
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -151,6 +151,15 @@ pub enum PluginCommand {
         #[arg(long)]
         by: Option<String>,
     },
+    /// Validate a manifest (strictly: unknown keys are errors naming the
+    /// line) and, given the component, check that its imports match what the
+    /// manifest requests. Stores nothing.
+    Check {
+        /// The manifest (easel.toml).
+        manifest: PathBuf,
+        /// The component (.wasm) to cross-check.
+        component: Option<PathBuf>,
+    },
     /// List plugins and their approval state.
     List {
         /// Machine-readable output.

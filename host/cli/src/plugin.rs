@@ -48,6 +48,10 @@ pub(crate) async fn dispatch(
             Ok(Outcome::Success)
         }
         PluginCommand::List { json } => list(home, json),
+        PluginCommand::Check {
+            manifest,
+            component,
+        } => check(home, &manifest, component.as_deref()),
         PluginCommand::Inspect { plugin, json } => inspect(home, &plugin, json),
         PluginCommand::Revoke {
             plugin,
@@ -473,6 +477,147 @@ fn list(home: &Home, json: bool) -> Result<Outcome, CliError> {
     Ok(Outcome::Success)
 }
 
+fn describe_param(p: &easel_policy::ParamSpec) -> String {
+    let default = p
+        .default
+        .as_deref()
+        .map(|d| format!(", default {d:?}"))
+        .unwrap_or_default();
+    let required = if p.required { ", required" } else { "" };
+    format!("({:?}{default}{required}): {}", p.ty, p.description)
+}
+
+/// What changed between two versions, one line each: imports, scopes,
+/// capabilities, params, size.
+fn diff(
+    old: &PluginRow,
+    old_m: &Manifest,
+    old_imports: &[String],
+    new: &PluginRow,
+    new_m: &Manifest,
+    new_imports: &[String],
+) -> Vec<String> {
+    let mut out = Vec::new();
+    let set_diff = |what: &str, a: &[String], b: &[String], out: &mut Vec<String>| {
+        for x in b.iter().filter(|x| !a.contains(x)) {
+            out.push(format!("+ {what} {x}"));
+        }
+        for x in a.iter().filter(|x| !b.contains(x)) {
+            out.push(format!("- {what} {x}"));
+        }
+    };
+    set_diff("import", old_imports, new_imports, &mut out);
+    let scopes = |m: &Manifest| m.scopes.iter().map(ToString::to_string).collect::<Vec<_>>();
+    set_diff("scope", &scopes(old_m), &scopes(new_m), &mut out);
+    if old_m.requests_write() != new_m.requests_write() {
+        out.push(format!(
+            "{} write access",
+            if new_m.requests_write() {
+                "+ requests"
+            } else {
+                "- no longer requests"
+            }
+        ));
+    }
+    if old_m.masquerade != new_m.masquerade {
+        out.push(format!(
+            "{} masquerading (as_user_id)",
+            if new_m.masquerade {
+                "+ requests"
+            } else {
+                "- no longer requests"
+            }
+        ));
+    }
+    if old_m.max_calls != new_m.max_calls {
+        out.push(format!(
+            "~ max calls {} -> {}",
+            old_m.max_calls, new_m.max_calls
+        ));
+    }
+    for (name, p) in &new_m.params {
+        match old_m.params.get(name) {
+            None => out.push(format!("+ param {name} {}", describe_param(p))),
+            Some(o) if o != p => out.push(format!(
+                "~ param {name} {} -> {}",
+                describe_param(o),
+                describe_param(p)
+            )),
+            Some(_) => {}
+        }
+    }
+    for name in old_m
+        .params
+        .keys()
+        .filter(|n| !new_m.params.contains_key(*n))
+    {
+        out.push(format!("- param {name}"));
+    }
+    if old.size != new.size {
+        out.push(format!(
+            "~ size {} -> {} bytes ({:+})",
+            old.size,
+            new.size,
+            new.size as i64 - old.size as i64
+        ));
+    }
+    if old_m.version != new_m.version {
+        out.push(format!("~ version {} -> {}", old_m.version, new_m.version));
+    }
+    out
+}
+
+/// `easel plugin check`: validate a manifest, and cross-check it against a
+/// component's imports.
+fn check(home: &Home, manifest_path: &Path, component: Option<&Path>) -> Result<Outcome, CliError> {
+    let text = std::fs::read_to_string(manifest_path)
+        .map_err(|e| CliError::input(format!("cannot read {}: {e}", manifest_path.display())))?;
+    let manifest = Manifest::parse(&text)
+        .map_err(|e| CliError::input(format!("{}: {e}", manifest_path.display())))?;
+    println!(
+        "{}: manifest of {} {} is valid: {} access, at most {} calls, {} scope(s), {} param(s)",
+        manifest_path.display(),
+        manifest.id,
+        manifest.version,
+        if manifest.requests_write() {
+            "read and write"
+        } else {
+            "read"
+        },
+        manifest.max_calls,
+        manifest.scopes.len(),
+        manifest.params.len()
+    );
+    let Some(component) = component else {
+        return Ok(Outcome::Success);
+    };
+    let bytes = std::fs::read(component)
+        .map_err(|e| CliError::input(format!("cannot read {}: {e}", component.display())))?;
+    let runtime = home.runtime()?;
+    let loaded = runtime
+        .load(&bytes, &label(component))
+        .map_err(|e| CliError::input(format!("{}: {e}", component.display())))?;
+    let imports_write = loaded.info.imports_write();
+    if imports_write && !manifest.requests_write() {
+        return Err(CliError::input(format!(
+            "{} imports easel:canvas/write, but the manifest does not request write access: set write = true under [capabilities], or build without writes",
+            component.display()
+        )));
+    }
+    if manifest.requests_write() && !imports_write {
+        println!(
+            "note: the manifest requests write access the component never uses (it does not import easel:canvas/write); consider write = false"
+        );
+    }
+    println!(
+        "{}: component matches the manifest (sha256 {}, imports {})",
+        component.display(),
+        &loaded.info.digest[..16],
+        loaded.info.imports.join(", ")
+    );
+    Ok(Outcome::Success)
+}
+
 fn inspect(home: &Home, name: &str, json: bool) -> Result<Outcome, CliError> {
     let row = find(home, name)?;
     let manifest = Manifest::parse(&row.manifest).map_err(|e| CliError::Failed(e.into()))?;
@@ -530,17 +675,50 @@ fn inspect(home: &Home, name: &str, json: bool) -> Result<Outcome, CliError> {
         caps.join(" and "),
         manifest.max_calls
     );
+    for scope in &manifest.scopes {
+        println!("  scope     {scope}");
+    }
+    if manifest.masquerade {
+        println!("  requests  to act as other users (as_user_id)");
+    }
+    if !manifest.reports.is_empty() {
+        println!("  reports   {}", manifest.reports.join(", "));
+    }
     for (name, p) in &manifest.params {
-        let default = p
-            .default
-            .as_deref()
-            .map(|d| format!(", default {d:?}"))
-            .unwrap_or_default();
-        let required = if p.required { ", required" } else { "" };
+        println!("  param     {name} {}", describe_param(p));
+    }
+    // A pending version: what changed against the approved one.
+    let approved_digest = approvals.first().map(|a| a.digest.clone());
+    if let Some(old_digest) = approved_digest.filter(|d| *d != row.digest) {
+        let old_row = find(home, &format!("{}@{old_digest}", row.id))?;
+        let old_manifest =
+            Manifest::parse(&old_row.manifest).map_err(|e| CliError::Failed(e.into()))?;
+        let old_bytes = std::fs::read(home.component_path(&old_digest))
+            .with_context(|| format!("the stored component {} is missing", &old_digest[..12]))?;
+        let old_loaded = runtime
+            .load(&old_bytes, &old_row.id)
+            .map_err(|e| CliError::Failed(e.into()))?;
+        println!();
         println!(
-            "  param     {name} ({:?}{default}{required}): {}",
-            p.ty, p.description
+            "changes since the approved version {} ({}):",
+            &old_digest[..12],
+            old_row.version
         );
+        let changes = diff(
+            &old_row,
+            &old_manifest,
+            &old_loaded.info.imports,
+            &row,
+            &manifest,
+            &loaded.info.imports,
+        );
+        if changes.is_empty() {
+            println!("  none an approval depends on (the bytes differ)");
+        }
+        for c in changes {
+            println!("  {c}");
+        }
+        println!();
     }
     if approvals.is_empty() {
         println!(
