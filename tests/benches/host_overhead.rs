@@ -50,7 +50,22 @@ async fn bench() {
     )
     .unwrap();
     let out = tempfile::tempdir().unwrap();
-    let spec = |component, params: Vec<(String, String)>| RunSpec {
+    let audit_db = tempfile::tempdir().unwrap();
+    let db = audit_db.path().join("easel.db");
+    easel_store::Store::open(&db).unwrap();
+    let audited: Arc<dyn easel_runtime::AuditSink> = Arc::new(easel_cli::RunAudit {
+        log: Arc::new(easel_store::AuditLog::open(&db).unwrap()),
+        run: "bench".into(),
+        plugin: "bench".into(),
+        digest: "ab".repeat(32),
+        school,
+        instance: "sim".into(),
+        token: None,
+    });
+    let discard: Arc<dyn easel_runtime::AuditSink> = Arc::new(easel_runtime::DiscardAudit);
+    let spec_with = |component,
+                     params: Vec<(String, String)>,
+                     audit: &Arc<dyn easel_runtime::AuditSink>| RunSpec {
         run_id: "bench".into(),
         plugin_id: "bench".into(),
         component,
@@ -65,9 +80,10 @@ async fn bench() {
         client: client.clone(),
         output_dir: out.path().to_path_buf(),
         limits: Limits::default(),
-        // The runtime alone is measured; easel's commands record every call.
-        audit: Arc::new(easel_runtime::DiscardAudit),
+        audit: audit.clone(),
     };
+    // The runtime alone, then with the audit log easel's commands use.
+    let spec = |component, params| spec_with(component, params, &discard);
 
     // (1) instantiate + run of the trivial plugin.
     let noop = runtime
@@ -164,6 +180,27 @@ async fn bench() {
         "  host overhead         {:>8.1} µs/call   ratio {:.2}x   target <= 100 µs median",
         us(host.saturating_sub(base)),
         host.as_secs_f64() / base.as_secs_f64()
+    );
+
+    // (3) the same, with every call recorded in a real audit log (two
+    // hash-chained SQLite records per call: allowed, then answered).
+    let mut audited_host = Vec::new();
+    for _ in 0..CALL_BATCHES {
+        let t = Instant::now();
+        let r = runtime
+            .run(spec_with(bench_get.clone(), params.clone(), &audited))
+            .await;
+        let elapsed = t.elapsed();
+        assert_eq!(r.outcome, RunOutcome::Succeeded, "{}", r.log);
+        audited_host.push(elapsed.saturating_sub(inst_median) / CALLS_PER_BATCH as u32);
+    }
+    audited_host.sort();
+    let with_audit = percentile(&audited_host, 0.5);
+    println!("  with the audit log    {:>8.1} µs/call", us(with_audit));
+    println!(
+        "  host overhead, audited {:>7.1} µs/call   ratio {:.2}x",
+        us(with_audit.saturating_sub(base)),
+        with_audit.as_secs_f64() / base.as_secs_f64()
     );
 }
 

@@ -11,22 +11,29 @@ use crate::args::{AuditCommand, ExportFormat};
 use crate::error::{CliError, Outcome};
 use crate::home::Home;
 
-/// Who ran what where: the fields every record of one run shares.
+/// Records one run's Canvas events in the audit log, with the fields every
+/// record of the run shares.
 #[derive(Debug, Clone)]
-pub(crate) struct RunAudit {
-    pub(crate) log: Arc<AuditLog>,
-    pub(crate) run: String,
-    pub(crate) plugin: String,
-    pub(crate) digest: String,
-    pub(crate) school: u64,
-    pub(crate) instance: String,
+pub struct RunAudit {
+    /// The audit log.
+    pub log: Arc<AuditLog>,
+    /// Run id.
+    pub run: String,
+    /// Plugin id.
+    pub plugin: String,
+    /// Component sha256.
+    pub digest: String,
+    /// School account id.
+    pub school: u64,
+    /// Instance name.
+    pub instance: String,
     /// The token's keyed fingerprint (`None`: the embedded simulator).
-    pub(crate) token: Option<String>,
+    pub token: Option<String>,
 }
 
 impl RunAudit {
     /// An entry for this run.
-    pub(crate) fn entry(&self, action: Action) -> AuditEntry {
+    pub fn entry(&self, action: Action) -> AuditEntry {
         AuditEntry {
             instance: Some(self.instance.clone()),
             school: Some(self.school),

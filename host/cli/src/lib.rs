@@ -21,6 +21,7 @@ pub use args::{
     Args, Command, InstanceCommand, PluginCommand, RunArgs, RunsCommand, SimCommand, TokenCommand,
     VaultCommand,
 };
+pub use audit_cmd::RunAudit;
 pub use connect::{ConnectOptions, Connection};
 pub use error::{CliError, Outcome};
 pub use home::Home;
