@@ -402,3 +402,87 @@ async fn a_changed_component_byte_is_refused_at_run_time_and_audited() {
     );
     assert_eq!(broken_at(&root), None);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn write_grants_can_require_a_second_admin() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("home");
+    let manifest = dir.path().join("easel.toml");
+    std::fs::write(&manifest, easel_tests::test_manifest("probe", true)).unwrap();
+    let m = manifest.to_str().unwrap();
+    assert_eq!(
+        easel(
+            &root,
+            &["config", "set", "write-approvers", "2", "--by", "cio"]
+        )
+        .await,
+        0
+    );
+    assert_eq!(
+        easel(&root, &["config", "set", "write-approvers", "3"]).await,
+        2
+    );
+    assert_eq!(
+        easel(
+            &root,
+            &[
+                "plugin",
+                "submit",
+                programs::TEST_PROBE,
+                "--manifest",
+                m,
+                "--by",
+                "alice"
+            ]
+        )
+        .await,
+        0
+    );
+    let approve = |by: &'static str| ["plugin", "approve", "probe", "--school", "2", "--by", by];
+    assert_eq!(easel(&root, &approve("bob")).await, 0);
+    let run = ["run", "probe", "--school", "2"];
+    let (code, r) = easel_tests::easel(&root, &run).await;
+    assert_eq!(code, 2, "one approval of a write grant is not enough");
+    assert!(r.unwrap_err().to_string().contains("not approved"));
+    let (code, r) = easel_tests::easel(&root, &approve("bob")).await;
+    assert_eq!(code, 2, "the same admin twice");
+    assert!(
+        r.unwrap_err()
+            .to_string()
+            .contains("second, different admin")
+    );
+    assert_eq!(easel(&root, &approve("alice")).await, 2, "the submitter");
+    assert_eq!(easel(&root, &approve("carol")).await, 0);
+    assert_eq!(
+        easel(&root, &run).await,
+        0,
+        "live after the second approval"
+    );
+    // A read-only grant needs one admin.
+    assert_eq!(
+        easel(
+            &root,
+            &[
+                "plugin",
+                "approve",
+                "probe",
+                "--school",
+                "4",
+                "--read-only",
+                "--by",
+                "bob"
+            ]
+        )
+        .await,
+        0
+    );
+    let h = easel_cli::Home::open(Some(root.clone())).unwrap();
+    let a = h.store.approval("probe", 2).unwrap().unwrap();
+    assert_eq!(
+        (a.approved_by.as_str(), a.second_by.as_deref()),
+        ("bob", Some("carol"))
+    );
+    assert!(h.store.approval("probe", 4).unwrap().is_some());
+    assert!(actions(&root).contains(&"setting-changed".to_owned()));
+    assert_eq!(easel(&root, &["audit", "verify"]).await, 0);
+}

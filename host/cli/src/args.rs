@@ -81,11 +81,35 @@ pub enum Command {
     /// The guided tour: start the simulator, add and approve the example
     /// plugins, run them for every school, print what happened.
     Demo,
+    /// Institution-wide settings: `write-approvers` (1 or 2: how many admins
+    /// approve a grant with write access).
+    Config {
+        /// What to do with settings.
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
     /// The hash-chained audit log: verify, export, tail.
     Audit {
         /// What to do with the audit log.
         #[command(subcommand)]
         command: AuditCommand,
+    },
+}
+
+/// Settings commands.
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Show every setting.
+    Show,
+    /// Change a setting, e.g. `easel config set write-approvers 2`.
+    Set {
+        /// The setting.
+        key: String,
+        /// Its value.
+        value: String,
+        /// Who changes it (default: $USER).
+        #[arg(long)]
+        by: Option<String>,
     },
 }
 

@@ -84,6 +84,7 @@ pub async fn dispatch(args: Args) -> Result<Outcome, CliError> {
         Command::Vault { command } => credentials_cmd::vault(&home, command),
         Command::Demo => demo::demo(&home).await,
         Command::Audit { command } => audit_cmd::command(&home, command).await,
+        Command::Config { command } => plugin::config(&home, command),
         Command::Sim { command } => sim_serve(command).await,
     }
 }

@@ -8,7 +8,7 @@ use easel_runtime::LoadError;
 use easel_store::{Action, ApprovalRow, AuditEntry, GrantTerms, PluginRow, now};
 use sha2::{Digest, Sha256};
 
-use crate::args::PluginCommand;
+use crate::args::{ConfigCommand, PluginCommand};
 use crate::connect::{ConnectOptions, Connection};
 use crate::error::{CliError, Outcome};
 use crate::home::Home;
@@ -150,6 +150,17 @@ pub(crate) async fn dispatch(
                         _ => ", runs on the embedded simulator".to_owned(),
                     }
                 );
+                if let Some(second) = &a.second_by {
+                    println!("  second approval by {second}: the write grant is live");
+                }
+                if a.awaiting_second {
+                    println!(
+                        "  write grants need two admins here: it runs once another admin approves it too: `easel plugin approve {}@{} --school {} --by <admin>`",
+                        a.plugin_id,
+                        &a.digest[..12],
+                        a.school
+                    );
+                }
             }
             Ok(Outcome::Success)
         }
@@ -220,6 +231,41 @@ fn find(home: &Home, name: &str) -> Result<PluginRow, CliError> {
         ))
     })
 }
+
+/// `easel config`.
+pub(crate) fn config(home: &Home, command: ConfigCommand) -> Result<Outcome, CliError> {
+    match command {
+        ConfigCommand::Show => {
+            let approvers = home.store.setting(WRITE_APPROVERS)?;
+            println!(
+                "{WRITE_APPROVERS} = {} (admins who approve a grant with write access)",
+                approvers.as_deref().unwrap_or("1")
+            );
+        }
+        ConfigCommand::Set { key, value, by } => {
+            if key != WRITE_APPROVERS {
+                return Err(CliError::input(format!(
+                    "unknown setting {key:?}: the settings are {WRITE_APPROVERS}"
+                )));
+            }
+            if !matches!(value.as_str(), "1" | "2") {
+                return Err(CliError::input(format!(
+                    "{WRITE_APPROVERS} is 1 or 2, not {value:?}"
+                )));
+            }
+            home.audit(&AuditEntry {
+                detail: Some(format!("setting {key} = {value}")),
+                ..AuditEntry::new(format!("admin:{}", who(by.clone())), Action::SettingChanged)
+            })?;
+            home.store.set_setting(&key, &value)?;
+            println!("{key} = {value}");
+        }
+    }
+    Ok(Outcome::Success)
+}
+
+/// The setting that makes write grants need two admins (`1` or `2`).
+pub const WRITE_APPROVERS: &str = "write-approvers";
 
 /// Where approved runs go: an instance and the token they use (`None`:
 /// the embedded simulator).
@@ -395,7 +441,37 @@ pub fn approve_with(
     check_terms(&manifest, terms)?;
     let write = write && manifest.requests_write();
     let mut out = Vec::new();
+    let two_for_writes = home.store.setting(WRITE_APPROVERS)?.as_deref() == Some("2");
     for school in schools {
+        // A write grant waiting for a second admin: this approval completes it.
+        if let Some(first) = home.store.awaiting_second(&row.digest, *school)? {
+            if by == first.approved_by {
+                return Err(CliError::input(format!(
+                    "{by} already approved {}@{} for school {school}; write grants need a second, different admin",
+                    row.id,
+                    &row.digest[..12]
+                )));
+            }
+            home.audit(&AuditEntry {
+                instance: first.instance.clone(),
+                school: Some(*school),
+                plugin: Some(row.id.clone()),
+                digest: Some(row.digest.clone()),
+                token: first.token_id.clone(),
+                detail: Some(format!(
+                    "second approval of the write grant by {}",
+                    first.approved_by
+                )),
+                ..AuditEntry::new(format!("admin:{by}"), Action::PluginApproved)
+            })?;
+            home.store.approve_second(&row.digest, *school, by)?;
+            out.push(ApprovalRow {
+                awaiting_second: false,
+                second_by: Some(by.to_owned()),
+                ..first
+            });
+            continue;
+        }
         let a = ApprovalRow {
             plugin_id: row.id.clone(),
             digest: row.digest.clone(),
@@ -407,6 +483,8 @@ pub fn approve_with(
             instance: target.instance.clone(),
             token_id: target.token_id.clone(),
             terms: terms.clone(),
+            awaiting_second: write && two_for_writes,
+            second_by: None,
         };
         home.audit(&AuditEntry {
             instance: a.instance.clone(),
@@ -415,13 +493,19 @@ pub fn approve_with(
             digest: Some(a.digest.clone()),
             token: a.token_id.clone(),
             detail: Some(format!(
-                "{}; manifest sha256 {}",
+                "{}{}; manifest sha256 {}; terms {}",
                 if a.write {
                     "read and write"
                 } else {
                     "read only"
                 },
-                a.manifest_digest
+                if a.awaiting_second {
+                    ", awaiting a second admin"
+                } else {
+                    ""
+                },
+                a.manifest_digest,
+                serde_json::to_string(&a.terms).unwrap_or_default()
             )),
             ..AuditEntry::new(format!("admin:{by}"), Action::PluginApproved)
         })?;

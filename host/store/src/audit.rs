@@ -47,6 +47,8 @@ pub enum Action {
     CanvasRequestDenied,
     /// Canvas answered an allowed request.
     CanvasResponse,
+    /// An institution-wide setting changed (e.g. write-approvers).
+    SettingChanged,
 }
 
 const ACTIONS: &[Action] = &[
@@ -63,6 +65,7 @@ const ACTIONS: &[Action] = &[
     Action::CanvasRequestAllowed,
     Action::CanvasRequestDenied,
     Action::CanvasResponse,
+    Action::SettingChanged,
 ];
 
 impl Action {
@@ -82,6 +85,7 @@ impl Action {
             Action::CanvasRequestAllowed => "canvas-request-allowed",
             Action::CanvasRequestDenied => "canvas-request-denied",
             Action::CanvasResponse => "canvas-response",
+            Action::SettingChanged => "setting-changed",
         }
     }
 

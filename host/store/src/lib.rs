@@ -91,6 +91,10 @@ pub struct ApprovalRow {
     pub token_id: Option<String>,
     /// What else the admin decided.
     pub terms: GrantTerms,
+    /// A write grant waiting for a second admin (not live until then).
+    pub awaiting_second: bool,
+    /// The second admin who approved it.
+    pub second_by: Option<String>,
 }
 
 /// The terms of a grant beyond its school, token and write access.
@@ -172,8 +176,8 @@ impl Store {
     /// Record an approval.
     pub fn approve(&self, a: &ApprovalRow) -> Result<()> {
         self.conn.execute(
-            "INSERT INTO approvals (plugin_id, digest, manifest_digest, school, write, approved_by, approved_at, instance, token_id, terms)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+            "INSERT INTO approvals (plugin_id, digest, manifest_digest, school, write, approved_by, approved_at, instance, token_id, terms, awaiting_second)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
             params![
                 a.plugin_id,
                 a.digest,
@@ -184,8 +188,56 @@ impl Store {
                 a.approved_at,
                 a.instance,
                 a.token_id,
-                serde_json::to_string(&a.terms).unwrap_or_else(|_| "{}".into())
+                serde_json::to_string(&a.terms).unwrap_or_else(|_| "{}".into()),
+                a.awaiting_second
             ],
+        )?;
+        Ok(())
+    }
+
+    /// A write grant of `digest` for `school` waiting for a second admin.
+    pub fn awaiting_second(&self, digest: &str, school: u64) -> Result<Option<ApprovalRow>> {
+        let row = self
+            .conn
+            .query_row(
+                "SELECT plugin_id, digest, manifest_digest, school, write, approved_by, approved_at, instance, token_id, terms, awaiting_second, second_by
+                 FROM approvals WHERE digest = ?1 AND school = ?2 AND awaiting_second = 1
+                   AND revoked_at IS NULL AND disabled_at IS NULL ORDER BY seq DESC LIMIT 1",
+                params![digest, school as i64],
+                approval_row,
+            )
+            .optional()?;
+        Ok(row)
+    }
+
+    /// Make a waiting write grant live with `by` as its second approver.
+    pub fn approve_second(&self, digest: &str, school: u64, by: &str) -> Result<()> {
+        self.conn.execute(
+            "UPDATE approvals SET awaiting_second = 0, second_by = ?3
+             WHERE digest = ?1 AND school = ?2 AND awaiting_second = 1 AND revoked_at IS NULL",
+            params![digest, school as i64, by],
+        )?;
+        Ok(())
+    }
+
+    /// An institution-wide setting.
+    pub fn setting(&self, key: &str) -> Result<Option<String>> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT value FROM settings WHERE key = ?1",
+                params![key],
+                |r| r.get(0),
+            )
+            .optional()?)
+    }
+
+    /// Set an institution-wide setting.
+    pub fn set_setting(&self, key: &str, value: &str) -> Result<()> {
+        self.conn.execute(
+            "INSERT INTO settings (key, value) VALUES (?1, ?2)
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            params![key, value],
         )?;
         Ok(())
     }
@@ -233,8 +285,8 @@ impl Store {
         let row = self
             .conn
             .query_row(
-                "SELECT plugin_id, digest, manifest_digest, school, write, approved_by, approved_at, instance, token_id, terms
-                 FROM approvals WHERE plugin_id = ?1 AND school = ?2 AND revoked_at IS NULL AND disabled_at IS NULL
+                "SELECT plugin_id, digest, manifest_digest, school, write, approved_by, approved_at, instance, token_id, terms, awaiting_second, second_by
+                 FROM approvals WHERE plugin_id = ?1 AND school = ?2 AND revoked_at IS NULL AND disabled_at IS NULL AND awaiting_second = 0
                  ORDER BY seq DESC LIMIT 1",
                 params![id, school as i64],
                 approval_row,
@@ -246,8 +298,8 @@ impl Store {
     /// Every live approval, newest first.
     pub fn approvals(&self) -> Result<Vec<ApprovalRow>> {
         let mut stmt = self.conn.prepare(
-            "SELECT plugin_id, digest, manifest_digest, school, write, approved_by, approved_at, instance, token_id, terms
-             FROM approvals WHERE revoked_at IS NULL AND disabled_at IS NULL ORDER BY seq DESC",
+            "SELECT plugin_id, digest, manifest_digest, school, write, approved_by, approved_at, instance, token_id, terms, awaiting_second, second_by
+             FROM approvals WHERE revoked_at IS NULL AND disabled_at IS NULL AND awaiting_second = 0 ORDER BY seq DESC",
         )?;
         let rows = stmt
             .query_map([], approval_row)?
@@ -287,5 +339,7 @@ fn approval_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ApprovalRow> {
         terms: serde_json::from_str(&r.get::<_, String>(9)?).map_err(|e| {
             rusqlite::Error::FromSqlConversionFailure(9, rusqlite::types::Type::Text, Box::new(e))
         })?,
+        awaiting_second: r.get(10)?,
+        second_by: r.get(11)?,
     })
 }

@@ -110,6 +110,14 @@ ALTER TABLE approvals ADD COLUMN terms TEXT NOT NULL DEFAULT '{}';
     r#"
 DROP INDEX audit_by_time;
 "#,
+    r#"
+ALTER TABLE approvals ADD COLUMN awaiting_second INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE approvals ADD COLUMN second_by TEXT;
+CREATE TABLE settings (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+"#,
 ];
 
 pub(crate) fn migrate(conn: &Connection) -> rusqlite::Result<()> {
