@@ -521,7 +521,7 @@ fn list(home: &Home, json: bool) -> Result<Outcome, CliError> {
     let state = |p: &PluginRow| {
         let schools: Vec<String> = approvals
             .iter()
-            .filter(|a| a.digest == p.digest)
+            .filter(|a| a.digest == p.digest && a.manifest_digest == p.manifest_digest)
             .map(|a| a.school.to_string())
             .collect();
         if schools.is_empty() {
@@ -772,9 +772,22 @@ fn inspect(home: &Home, name: &str, json: bool) -> Result<Outcome, CliError> {
         println!("  param     {name} {}", describe_param(p));
     }
     // A pending version: what changed against the approved one.
-    let approved_digest = approvals.first().map(|a| a.digest.clone());
-    if let Some(old_digest) = approved_digest.filter(|d| *d != row.digest) {
-        let old_row = find(home, &format!("{}@{old_digest}", row.id))?;
+    let approved = approvals
+        .first()
+        .map(|a| (a.digest.clone(), a.manifest_digest.clone()));
+    if let Some((old_digest, old_manifest_digest)) =
+        approved.filter(|(d, m)| *d != row.digest || *m != row.manifest_digest)
+    {
+        let old_row = home
+            .store
+            .plugin_version(&old_digest, &old_manifest_digest)?
+            .ok_or_else(|| {
+                CliError::Failed(anyhow::anyhow!(
+                    "the approved version {} of {} is missing",
+                    &old_digest[..12],
+                    row.id
+                ))
+            })?;
         let old_manifest =
             Manifest::parse(&old_row.manifest).map_err(|e| CliError::Failed(e.into()))?;
         let old_bytes = std::fs::read(home.component_path(&old_digest))
@@ -811,8 +824,10 @@ fn inspect(home: &Home, name: &str, json: bool) -> Result<Outcome, CliError> {
         );
     }
     for a in approvals {
-        let which = if a.digest == row.digest {
+        let which = if a.digest == row.digest && a.manifest_digest == row.manifest_digest {
             "this version".to_owned()
+        } else if a.digest == row.digest {
+            format!("this component with manifest {}", &a.manifest_digest[..12])
         } else {
             format!("version {}", &a.digest[..12])
         };

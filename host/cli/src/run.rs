@@ -118,7 +118,7 @@ pub(crate) async fn execute_run_for(
     }
     let row = home
         .store
-        .find_plugin(&format!("{}@{}", approval.plugin_id, approval.digest))?
+        .plugin_version(&approval.digest, &approval.manifest_digest)?
         .ok_or_else(|| {
             anyhow::anyhow!(
                 "the approved version {} of {} is missing from the database",

@@ -143,3 +143,65 @@ fn inspect_of_a_pending_version_lists_what_changed() {
         "the approved (report) version ran: {out}"
     );
 }
+
+#[test]
+fn a_changed_manifest_alone_is_a_new_pending_version() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("home");
+    let (v1, _) = manifests(dir.path());
+    let report = write(dir.path(), "r.wasm", easel_bundled::COURSE_REPORT.wasm);
+    let submit = |manifest: &str| {
+        easel(
+            &home,
+            &[
+                "plugin",
+                "submit",
+                &report,
+                "--manifest",
+                manifest,
+                "--by",
+                "school-it",
+            ],
+        )
+    };
+    assert_eq!(submit(&v1).0, 0);
+    assert_eq!(
+        easel(
+            &home,
+            &["plugin", "approve", "p", "--school", "2", "--by", "admin"]
+        )
+        .0,
+        0
+    );
+    // Same component, one more call requested: one changed byte.
+    let wider = write(
+        dir.path(),
+        "v1b.toml",
+        std::fs::read_to_string(&v1)
+            .unwrap()
+            .replace("max_calls = 5000", "max_calls = 9000")
+            .as_bytes(),
+    );
+    assert_eq!(submit(&wider).0, 0);
+    let (code, out) = easel(&home, &["plugin", "list"]);
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(
+        out.matches("pending").count(),
+        1,
+        "the new manifest is pending:\n{out}"
+    );
+    let (code, out) = easel(&home, &["plugin", "inspect", "p"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("~ max calls 5000 -> 9000"), "{out}");
+    // The approved manifest keeps running until the new one is approved.
+    let (code, out) = easel(&home, &["run", "p", "--school", "2", "--json"]);
+    assert_eq!(code, 0, "{out}");
+    let (code, out) = easel(
+        &home,
+        &["plugin", "approve", "p", "--school", "2", "--by", "admin"],
+    );
+    assert_eq!(code, 0, "{out}");
+    let (code, out) = easel(&home, &["plugin", "list"]);
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(out.matches("pending").count(), 0, "{out}");
+}

@@ -142,19 +142,47 @@ impl Store {
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
             params![p.digest, p.id, p.version, p.manifest, p.manifest_digest, p.size as i64, p.added_at, p.added_by],
         )?;
+        if n == 1 {
+            return Ok(true);
+        }
+        // The component is stored: a different manifest makes a new version.
+        if self
+            .plugin_version(&p.digest, &p.manifest_digest)?
+            .is_some()
+        {
+            return Ok(false);
+        }
+        let n = self.conn.execute(
+            "INSERT OR IGNORE INTO plugin_manifests (digest, id, version, manifest, manifest_digest, added_at, added_by)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            params![p.digest, p.id, p.version, p.manifest, p.manifest_digest, p.added_at, p.added_by],
+        )?;
         Ok(n == 1)
     }
 
-    /// Every stored plugin version, newest first.
+    /// Every stored plugin version (component and manifest), newest first.
     pub fn plugins(&self) -> Result<Vec<PluginRow>> {
         let mut stmt = self.conn.prepare(
-            "SELECT digest, id, version, manifest, manifest_digest, size, added_at, added_by
-             FROM plugins ORDER BY added_at DESC, rowid DESC",
+            "SELECT digest, id, version, manifest, manifest_digest, size, added_at, added_by, rowid AS k
+               FROM plugins
+             UNION ALL
+             SELECT m.digest, m.id, m.version, m.manifest, m.manifest_digest, p.size, m.added_at, m.added_by,
+                    1000000000000 + m.seq AS k
+               FROM plugin_manifests m JOIN plugins p ON p.digest = m.digest
+             ORDER BY 7 DESC, 9 DESC",
         )?;
         let rows = stmt
             .query_map([], plugin_row)?
             .collect::<Result<Vec<_>, _>>()?;
         Ok(rows)
+    }
+
+    /// The version with this component and manifest digest.
+    pub fn plugin_version(&self, digest: &str, manifest_digest: &str) -> Result<Option<PluginRow>> {
+        Ok(self
+            .plugins()?
+            .into_iter()
+            .find(|p| p.digest == digest && p.manifest_digest == manifest_digest))
     }
 
     /// Find a plugin by `id` (newest version), `id@<digest prefix>` or a

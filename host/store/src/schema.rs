@@ -118,6 +118,20 @@ CREATE TABLE settings (
     value TEXT NOT NULL
 );
 "#,
+    // A new manifest for a component already stored is a new version.
+    r#"
+CREATE TABLE plugin_manifests (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    digest TEXT NOT NULL REFERENCES plugins (digest),
+    id TEXT NOT NULL,
+    version TEXT NOT NULL,
+    manifest TEXT NOT NULL,
+    manifest_digest TEXT NOT NULL,
+    added_at TEXT NOT NULL,
+    added_by TEXT NOT NULL,
+    UNIQUE (digest, manifest_digest)
+);
+"#,
 ];
 
 pub(crate) fn migrate(conn: &Connection) -> rusqlite::Result<()> {
