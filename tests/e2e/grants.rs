@@ -395,3 +395,64 @@ async fn after_plan_runs_the_planned_school_and_params_and_refuses_others() {
     assert_eq!(code, 2);
     assert!(e.contains("not a dry run"), "{e}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_assignment_in_a_body_is_placed_by_the_course_the_call_names() {
+    let token = canary_token();
+    let sim = sim_with_token(&token).await;
+    let (school, course, own, foreign) = sim.with_data(|d| {
+        let schools = d.schools();
+        let (a, b) = (schools[0].id, schools[1].id);
+        let course = d.courses_in(a)[0].id;
+        let other = d.courses_in(b)[0].id;
+        let of = |c: u64| {
+            d.assignments
+                .values()
+                .find(|x| x.course_id == c)
+                .unwrap()
+                .id
+        };
+        (a, course, of(course), of(other))
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let h = home(dir.path());
+    easel_tests::add_and_approve(&h, programs::TEST_PROBE, "probe", school, true);
+    let conn = connect(sim, &token);
+    let runtime = h.runtime().unwrap();
+    let mut outcomes = Vec::new();
+    for aid in [own, foreign] {
+        let req = RunRequest {
+            plugin: "probe".into(),
+            school,
+            dry_run: true,
+            params: vec![
+                ("post".into(), format!("/api/v1/courses/{course}/sections")),
+                (
+                    "post_body".into(),
+                    format!(r#"{{"course_section":{{"name":"x","assignment_id":{aid}}}}}"#),
+                ),
+            ],
+            limits: Limits::default(),
+        };
+        let r = execute_run(&h, &conn, &runtime, req).await.unwrap();
+        assert_eq!(r.report.outcome, RunOutcome::Succeeded, "{}", r.report.log);
+        let v: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(r.output_dir.join("probe.json")).unwrap(),
+        )
+        .unwrap();
+        outcomes.push(v["post"].clone());
+    }
+    assert!(
+        outcomes[0]["ok"]["planned"].is_number(),
+        "own assignment: {}",
+        outcomes[0]
+    );
+    assert!(
+        outcomes[1]["error"]
+            .as_str()
+            .unwrap()
+            .contains("school-boundary"),
+        "foreign assignment: {}",
+        outcomes[1]
+    );
+}

@@ -73,6 +73,8 @@ type = "string"
 type = "string"
 [params.post]
 type = "string"
+[params.post_body]
+type = "string"
 [params.fail]
 type = "boolean"
 default = false

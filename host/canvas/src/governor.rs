@@ -8,9 +8,10 @@
 //! governor keeps its own estimate of the headroom (`hwm - level`), takes a
 //! request's reservation before sending it, and sends only while the
 //! headroom stays above a safety margin. Every answer's
-//! `x-rate-limit-remaining` replaces the estimate (less the reservations of
-//! requests sent after that one, which Canvas may not have counted yet), so
-//! the model follows Canvas even when something else uses the token. The
+//! `x-rate-limit-remaining` (less the reservations of requests sent after
+//! that one, which Canvas may not have counted yet) lowers the estimate when
+//! Canvas has less room than the model thinks, so the model follows Canvas
+//! when something else uses the token or requests cost more. The
 //! number of requests in flight is therefore not fixed: it is what the
 //! headroom allows, many while the bucket is empty, one at a time when it
 //! is full and the leak alone pays for the next request.
@@ -416,8 +417,11 @@ impl Inner {
                 Settled::Answered { cost, remaining } => {
                     let cost = cost.unwrap_or(c.default_cost);
                     s.headroom += c.up_front - cost;
+                    // Canvas's word can only lower the estimate: a request
+                    // granted but not yet arrived is in the model, not in
+                    // Canvas's answer.
                     if let Some(r) = observed(remaining) {
-                        s.headroom = r;
+                        s.headroom = s.headroom.min(r);
                     }
                 }
                 Settled::Throttled { remaining } => {

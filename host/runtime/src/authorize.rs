@@ -106,12 +106,24 @@ impl RunState {
     /// `send`/`follow` count the calls actually sent.
     pub(crate) async fn authorize(&mut self, op: &mut Operation) -> Result<(), CanvasError> {
         self.audit_ok()?;
+        // An assignment is placed by a course the same call names.
+        let courses: Vec<easel_policy::ObjectKey> = op
+            .targets
+            .iter()
+            .filter(|t| t.object.kind == easel_policy::ObjectKind::Course)
+            .map(|t| t.object.key.clone())
+            .collect();
         for target in &mut op.targets {
             let started = std::time::Instant::now();
-            let resolved = self
-                .directory
-                .resolve(&self.client, &self.tag, &target.object)
-                .await;
+            let resolved = if target.object.kind == easel_policy::ObjectKind::Assignment {
+                self.directory
+                    .resolve_assignment(&self.client, &self.tag, &courses, &target.object.key)
+                    .await
+            } else {
+                self.directory
+                    .resolve(&self.client, &self.tag, &target.object)
+                    .await
+            };
             self.waiting += started.elapsed();
             match resolved {
                 Ok(chain) => target.chain = chain,

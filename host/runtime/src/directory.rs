@@ -6,8 +6,9 @@
 //! Enrollments are looked up under the school's account (Canvas answers 404
 //! for one outside it). Sections and users are placed through their
 //! courses: the host reads a section's course id, or a user's enrollments,
-//! and the object is inside when one of those courses is. What the host
-//! reads for a lookup never reaches the plugin.
+//! and the object is inside when one of those courses is. An assignment is
+//! placed by a course of the school that the same call names and that lists
+//! it. What the host reads for a lookup never reaches the plugin.
 
 use std::collections::HashMap;
 
@@ -54,6 +55,8 @@ pub(crate) struct Directory {
     sis_courses: HashMap<String, u64>,
     /// Sections, enrollments and users already placed, by kind and key.
     placed: HashMap<(ObjectKind, String), Option<Vec<AccountId>>>,
+    /// Assignment ids of the school's courses listed so far.
+    assignments: HashMap<u64, Vec<u64>>,
     pub(crate) lookups: u32,
 }
 
@@ -149,6 +152,51 @@ impl Directory {
             }
             _ => Ok(None),
         }
+    }
+
+    /// Place an assignment through a course the same call names (a course
+    /// of the school): it is inside when that course lists it.
+    pub(crate) async fn resolve_assignment(
+        &mut self,
+        client: &CanvasClient,
+        tag: &CallTag,
+        courses: &[ObjectKey],
+        assignment: &ObjectKey,
+    ) -> Result<Option<Vec<AccountId>>, DirectoryError> {
+        let ObjectKey::Id(aid) = assignment else {
+            return Ok(None);
+        };
+        for key in courses {
+            let course = ObjectRef {
+                kind: ObjectKind::Course,
+                key: key.clone(),
+            };
+            let Some(chain) = self.resolve(client, tag, &course).await? else {
+                continue;
+            };
+            let id = match key {
+                ObjectKey::Id(id) => Some(*id),
+                ObjectKey::Sis(_, value) => self.sis_courses.get(value).copied(),
+                ObjectKey::Other(_) => None,
+            };
+            let Some(id) = id else { continue };
+            if !self.assignments.contains_key(&id) {
+                #[derive(Deserialize)]
+                struct Item {
+                    id: u64,
+                }
+                let path = format!("/api/v1/courses/{id}/assignments");
+                let items: Vec<Item> = self
+                    .list_all(client, tag, "assignments", &path, &[])
+                    .await?;
+                self.assignments
+                    .insert(id, items.into_iter().map(|i| i.id).collect());
+            }
+            if self.assignments.get(&id).is_some_and(|a| a.contains(aid)) {
+                return Ok(Some(chain));
+            }
+        }
+        Ok(None)
     }
 
     /// GET one object for a lookup; `None` when Canvas has no such object

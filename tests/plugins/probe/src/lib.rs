@@ -33,11 +33,15 @@ fn run(cx: &Context) -> Result<()> {
         out.insert("put".into(), outcome(r));
     }
     if let Some(path) = cx.param("post") {
-        let r =
-            canvas::post(path, &json!({"course_section": {"name": "probe"}})).map(|w| match w {
-                Written::Sent(v) => json!({"sent": v}),
-                Written::Planned(n) => json!({"planned": n}),
-            });
+        let body = match cx.param("post_body") {
+            Some(text) => serde_json::from_str(text)
+                .map_err(|e| Error::Other(format!("post_body is not JSON: {e}")))?,
+            None => json!({"course_section": {"name": "probe"}}),
+        };
+        let r = canvas::post(path, &body).map(|w| match w {
+            Written::Sent(v) => json!({"sent": v}),
+            Written::Planned(n) => json!({"planned": n}),
+        });
         out.insert("post".into(), outcome(r));
     }
     let env: Vec<(String, String)> = std::env::vars().collect();
