@@ -229,6 +229,21 @@ async fn sections_and_users_of_other_schools_are_refused() {
         "{:?}",
         outcomes[3]
     );
+    // The host's lookups that placed them are in the audit log too.
+    let lookups: Vec<_> = h
+        .audit
+        .records(&easel_store::AuditFilter::default(), None)
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.detail.as_deref().is_some_and(|d| d.contains("lookup")))
+        .collect();
+    assert!(
+        lookups.iter().any(|r| r.path.as_deref()
+            == Some(format!("/api/v1/sections/{other_section}").as_str())
+            && r.action == "canvas-response"
+            && r.status == Some(200)),
+        "{lookups:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -455,4 +470,38 @@ async fn an_assignment_in_a_body_is_placed_by_the_course_the_call_names() {
         "foreign assignment: {}",
         outcomes[1]
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_report_the_manifest_does_not_declare_is_refused() {
+    let token = canary_token();
+    let sim = sim_with_token(&token).await;
+    let school = sim.with_data(|d| d.schools()[0].id);
+    let dir = tempfile::tempdir().unwrap();
+    let h = home(dir.path());
+    let bytes = std::fs::read(programs::TEST_PROBE).unwrap();
+    easel_cli::add_plugin(
+        &h,
+        &bytes,
+        &probe_manifest(r#"reports = ["summary.csv"]"#),
+        "probe",
+        "school-it",
+    )
+    .unwrap();
+    easel_cli::approve_plugin(&h, "probe", &[school], true, "admin").unwrap();
+    let conn = connect(sim, &token);
+    let runtime = h.runtime().unwrap();
+    let req = RunRequest {
+        plugin: "probe".into(),
+        school,
+        dry_run: false,
+        params: vec![],
+        limits: Limits::default(),
+    };
+    let r = execute_run(&h, &conn, &runtime, req).await.unwrap();
+    let RunOutcome::Failed(e) = &r.report.outcome else {
+        panic!("probe.json is not declared: {:?}", r.report.outcome);
+    };
+    assert!(e.contains("not among the reports"), "{e}");
+    assert!(r.report.outputs.is_empty());
 }

@@ -65,6 +65,18 @@ impl AuditSink for RunAudit {
                 detail: Some(format!("{rule}: {reason}")),
                 ..self.entry(Action::CanvasRequestDenied)
             },
+            CanvasEvent::Lookup { path, status, cost } => AuditEntry {
+                method: Some("GET".into()),
+                path: Some(path.to_owned()),
+                status,
+                cost,
+                detail: Some("easel's lookup to place an object the plugin named".into()),
+                ..self.entry(if status.is_some() {
+                    Action::CanvasResponse
+                } else {
+                    Action::CanvasRequestAllowed
+                })
+            },
             CanvasEvent::Answered {
                 method,
                 path,

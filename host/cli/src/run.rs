@@ -154,6 +154,10 @@ pub(crate) async fn execute_run_for(
         .resolve_params(&req.params)
         .map_err(|e| CliError::input(e.to_string()))?;
     let grant = grant_for(home, &approval, &manifest, &req)?;
+    let mut limits = req.limits.clone();
+    if !manifest.reports.is_empty() {
+        limits.report_names = Some(manifest.reports.clone());
+    }
     let school = match known {
         Some(school) if school.id == req.school => school,
         _ => conn.school("run", req.school).await?,
@@ -205,7 +209,7 @@ pub(crate) async fn execute_run_for(
         grant,
         client: conn.client.clone(),
         output_dir: output_dir.clone(),
-        limits: req.limits,
+        limits,
         audit: std::sync::Arc::new(audit.clone()),
     };
     let report = runtime.run(spec).await;

@@ -25,6 +25,16 @@ pub enum CanvasEvent<'a> {
         /// Why.
         reason: &'a str,
     },
+    /// The host's own lookup (placing an object the plugin named in the
+    /// school): before it is sent (`status` `None`), then its answer.
+    Lookup {
+        /// Canvas path.
+        path: &'a str,
+        /// HTTP status, once answered.
+        status: Option<u16>,
+        /// `x-request-cost`, once answered.
+        cost: Option<f64>,
+    },
     /// Canvas answered an allowed call.
     Answered {
         /// HTTP method.

@@ -11,10 +11,13 @@
 //! it. What the host reads for a lookup never reaches the plugin.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use easel_canvas::{CallTag, CanvasClient};
 use easel_policy::{AccountId, ObjectKey, ObjectKind, ObjectRef};
 use serde::Deserialize;
+
+use crate::audit::{AuditSink, CanvasEvent};
 
 /// Why the directory could not be loaded.
 #[derive(Debug, thiserror::Error)]
@@ -44,7 +47,7 @@ struct CourseItem {
 }
 
 /// The school's subtree, loaded lazily.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub(crate) struct Directory {
     school: AccountId,
     /// account → parent, for accounts below the school.
@@ -57,15 +60,43 @@ pub(crate) struct Directory {
     placed: HashMap<(ObjectKind, String), Option<Vec<AccountId>>>,
     /// Assignment ids of the school's courses listed so far.
     assignments: HashMap<u64, Vec<u64>>,
+    /// Where each lookup is recorded (before it is sent, and its answer).
+    audit: Option<Arc<dyn AuditSink>>,
     pub(crate) lookups: u32,
 }
 
 impl Directory {
-    pub(crate) fn new(school: AccountId) -> Self {
+    pub(crate) fn new(school: AccountId, audit: Arc<dyn AuditSink>) -> Self {
         Self {
             school,
+            audit: Some(audit),
             ..Self::default()
         }
+    }
+
+    /// Record a lookup (`status` `None`: about to be sent). A lookup that
+    /// cannot be recorded is not sent.
+    fn record(
+        &self,
+        what: &'static str,
+        path: &str,
+        answer: Option<&easel_canvas::Response>,
+    ) -> Result<(), DirectoryError> {
+        let Some(audit) = &self.audit else {
+            return Ok(());
+        };
+        audit
+            .record(CanvasEvent::Lookup {
+                path,
+                status: answer.map(|r| r.status),
+                cost: answer.and_then(|r| r.request_cost),
+            })
+            .map_err(|e| DirectoryError {
+                what,
+                message: format!(
+                    "the audit log could not be written ({e}); the lookup was not made"
+                ),
+            })
     }
 
     /// The account chain (owner first, up to the school) of `object`, or
@@ -210,10 +241,12 @@ impl Directory {
     ) -> Result<Option<T>, DirectoryError> {
         let err = |message: String| DirectoryError { what, message };
         self.lookups += 1;
+        self.record(what, path, None)?;
         let resp = client
             .send(tag, http::Method::GET, path, &[], None)
             .await
             .map_err(|e| err(e.to_string()))?;
+        self.record(what, path, Some(&resp))?;
         match resp.status {
             200..=299 => serde_json::from_slice(&resp.body)
                 .map(Some)
@@ -315,11 +348,13 @@ impl Directory {
             .collect();
         let mut out = Vec::new();
         self.lookups += 1;
+        self.record(what, path, None)?;
         let mut resp = client
             .list_first(tag, path, &query)
             .await
             .map_err(|e| err(e.to_string()))?;
         loop {
+            self.record(what, path, Some(&resp))?;
             if !resp.is_success() {
                 return Err(err(format!("Canvas answered {}", resp.status)));
             }
@@ -328,6 +363,7 @@ impl Directory {
             out.extend(page);
             let Some(next) = resp.next.take() else { break };
             self.lookups += 1;
+            self.record(what, path, None)?;
             resp = client
                 .follow(tag, &next)
                 .await

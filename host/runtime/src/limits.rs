@@ -26,6 +26,8 @@ pub struct Limits {
     pub max_response_bytes: usize,
     /// Writes per run (`--max-writes`); overrides the grant's limit.
     pub max_writes: Option<u32>,
+    /// The report files the manifest declares (`None`: any name).
+    pub report_names: Option<Vec<String>>,
 }
 
 /// Default guest memory cap (64 MiB).
@@ -46,6 +48,7 @@ impl Default for Limits {
             max_report_files: 32,
             max_response_bytes: 16 << 20,
             max_writes: None,
+            report_names: None,
         }
     }
 }

@@ -144,7 +144,7 @@ impl Runtime {
             deadline: tokio::time::Instant::now() + limits.wall,
             limits: limits.clone(),
             run_id: spec.run_id.clone(),
-            directory: Directory::new(spec.school.id),
+            directory: Directory::new(spec.school.id, spec.audit.clone()),
             school: spec.school,
             instance: spec.instance,
             dry_run: spec.dry_run,

@@ -44,6 +44,14 @@ impl Host for RunState {
         if let Err(e) = valid_name(&name) {
             return Ok(Err(e));
         }
+        if let Some(declared) = &self.limits.report_names
+            && !declared.contains(&name)
+        {
+            return Ok(Err(format!(
+                "report {name} is not among the reports the plugin's manifest declares ({})",
+                declared.join(", ")
+            )));
+        }
         if self.report_files.len() >= self.limits.max_report_files {
             return Ok(Err(format!(
                 "a run may write at most {} report files",
