@@ -184,3 +184,60 @@ async fn two_concurrent_runs_on_one_token_get_equal_shares() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn revoking_a_plugin_stops_its_queued_runs() {
+    let token = canary_token();
+    let sim = easel_tests::sim_with_token(&token).await;
+    // Each call waits a little, so the first run is still going when the
+    // admin revokes.
+    sim.set_faults(easel_sim::Faults {
+        latency: Some(std::time::Duration::from_millis(20)),
+        ..easel_sim::Faults::default()
+    });
+    let (a, b) = sim.with_data(|d| (d.schools()[0].id, d.schools()[1].id));
+    let dir = tempfile::tempdir().unwrap();
+    let h = home(dir.path());
+    add_and_approve(&h, programs::TEST_BENCH_GET, "bench-get", a, false);
+    easel_cli::approve_plugin(&h, "bench-get", &[b], false, "admin").unwrap();
+    let conn = connect(sim, &token);
+    let runtime = h.runtime().unwrap();
+    let req = |school: u64| RunRequest {
+        plugin: "bench-get".into(),
+        school,
+        dry_run: false,
+        params: vec![
+            ("n".into(), "15".into()),
+            ("path".into(), format!("/api/v1/accounts/{school}")),
+        ],
+        limits: Limits::default(),
+    };
+    let sim = conn.sim.as_ref().unwrap();
+    let admin = async {
+        // Another admin, another connection to the same database.
+        while !sim.requests().iter().any(|q| {
+            q.header("user-agent")
+                .is_some_and(|ua| ua.contains("plugin=bench-get"))
+        }) {
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        let other = home(dir.path());
+        assert_eq!(other.store.revoke("bench-get", &[]).unwrap(), vec![a, b]);
+    };
+    // One run at a time: school b's run waits in the queue behind a's.
+    let (known, bar) = (
+        std::collections::HashMap::new(),
+        indicatif::ProgressBar::hidden(),
+    );
+    let (results, ()) = tokio::join!(
+        easel_cli::execute_many(&h, &conn, &runtime, vec![req(a), req(b)], &known, 1, &bar,),
+        admin
+    );
+    let by_school: std::collections::HashMap<u64, _> = results.into_iter().collect();
+    let first = by_school[&a].as_ref().expect("the running run finishes");
+    assert_eq!(first.report.outcome, RunOutcome::Succeeded);
+    let queued = by_school[&b]
+        .as_ref()
+        .expect_err("the queued run is refused");
+    assert!(queued.to_string().contains("not approved"), "{queued}");
+}
