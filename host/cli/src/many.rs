@@ -71,12 +71,7 @@ impl Row {
 /// approval of the plugin.
 fn target_schools(home: &Home, args: &RunArgs) -> Result<Vec<u64>, CliError> {
     let mut schools: Vec<u64> = if args.all_schools {
-        home.store
-            .approvals()?
-            .into_iter()
-            .filter(|a| a.plugin_id == args.plugin)
-            .map(|a| a.school)
-            .collect()
+        home.store.live_schools(&args.plugin, &[])?
     } else {
         args.schools.iter().copied().chain(args.school).collect()
     };

@@ -59,15 +59,7 @@ pub(crate) async fn dispatch(
             by,
         } => {
             let by = who(by);
-            let live: Vec<u64> = home
-                .store
-                .approvals()?
-                .into_iter()
-                .filter(|a| {
-                    a.plugin_id == plugin && (schools.is_empty() || schools.contains(&a.school))
-                })
-                .map(|a| a.school)
-                .collect();
+            let live = home.store.live_schools(&plugin, &schools)?;
             if live.is_empty() {
                 return Err(CliError::input(format!(
                     "{plugin} has no live approval{}: see `easel plugin list`",

@@ -118,6 +118,16 @@ pub struct GrantTerms {
     pub expires_at: Option<String>,
 }
 
+/// Every plugin version: a component with its first manifest, or with a
+/// later one (`plugin_manifests`); the last column orders them by arrival.
+const PLUGIN_VERSIONS: &str =
+    "SELECT digest, id, version, manifest, manifest_digest, size, added_at, added_by, rowid AS k
+       FROM plugins
+     UNION ALL
+     SELECT m.digest, m.id, m.version, m.manifest, m.manifest_digest, p.size, m.added_at, m.added_by,
+            1000000000000 + m.seq AS k
+       FROM plugin_manifests m JOIN plugins p ON p.digest = m.digest";
+
 /// The SQLite database under the data directory.
 pub struct Store {
     conn: Connection,
@@ -162,15 +172,9 @@ impl Store {
 
     /// Every stored plugin version (component and manifest), newest first.
     pub fn plugins(&self) -> Result<Vec<PluginRow>> {
-        let mut stmt = self.conn.prepare(
-            "SELECT digest, id, version, manifest, manifest_digest, size, added_at, added_by, rowid AS k
-               FROM plugins
-             UNION ALL
-             SELECT m.digest, m.id, m.version, m.manifest, m.manifest_digest, p.size, m.added_at, m.added_by,
-                    1000000000000 + m.seq AS k
-               FROM plugin_manifests m JOIN plugins p ON p.digest = m.digest
-             ORDER BY 7 DESC, 9 DESC",
-        )?;
+        let mut stmt = self
+            .conn
+            .prepare(&format!("{PLUGIN_VERSIONS} ORDER BY 7 DESC, 9 DESC"))?;
         let rows = stmt
             .query_map([], plugin_row)?
             .collect::<Result<Vec<_>, _>>()?;
@@ -180,9 +184,15 @@ impl Store {
     /// The version with this component and manifest digest.
     pub fn plugin_version(&self, digest: &str, manifest_digest: &str) -> Result<Option<PluginRow>> {
         Ok(self
-            .plugins()?
-            .into_iter()
-            .find(|p| p.digest == digest && p.manifest_digest == manifest_digest))
+            .conn
+            .query_row(
+                &format!(
+                    "SELECT * FROM ({PLUGIN_VERSIONS}) WHERE digest = ?1 AND manifest_digest = ?2 LIMIT 1"
+                ),
+                params![digest, manifest_digest],
+                plugin_row,
+            )
+            .optional()?)
     }
 
     /// Find a plugin by `id` (newest version), `id@<digest prefix>` or a
@@ -273,12 +283,7 @@ impl Store {
     /// Revoke the live approvals of plugin `id` (for `schools`, or all);
     /// returns the schools whose approval was revoked.
     pub fn revoke(&self, id: &str, schools: &[u64]) -> Result<Vec<u64>> {
-        let live: Vec<u64> = self
-            .approvals()?
-            .into_iter()
-            .filter(|a| a.plugin_id == id && (schools.is_empty() || schools.contains(&a.school)))
-            .map(|a| a.school)
-            .collect();
+        let live = self.live_schools(id, schools)?;
         let at = now();
         for school in &live {
             self.conn.execute(
@@ -286,7 +291,18 @@ impl Store {
                 params![at, id, *school as i64],
             )?;
         }
-        let mut live = live;
+        Ok(live)
+    }
+
+    /// The schools (of `schools`, or all) with a live approval of plugin
+    /// `id`, in order.
+    pub fn live_schools(&self, id: &str, schools: &[u64]) -> Result<Vec<u64>> {
+        let mut live: Vec<u64> = self
+            .approvals()?
+            .into_iter()
+            .filter(|a| a.plugin_id == id && (schools.is_empty() || schools.contains(&a.school)))
+            .map(|a| a.school)
+            .collect();
         live.sort_unstable();
         live.dedup();
         Ok(live)
