@@ -63,12 +63,19 @@ async fn a_dry_run_sends_no_write_and_the_live_run_sends_the_plan() {
         .map(|id| format!("PUT /api/v1/courses/{id}"))
         .collect();
     assert_eq!(planned, expected);
-    assert!(
-        dry.report
-            .plan
-            .iter()
-            .all(|p| p.body == Some(serde_json::json!({"course": {"event": "offer"}})))
+    // Every step sends the same body; the plan holds it once.
+    let first = dry.report.plan[0]
+        .body
+        .as_ref()
+        .expect("the first step holds the body");
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(first.get()).unwrap(),
+        serde_json::json!({"course": {"event": "offer"}})
     );
+    let digest = dry.report.plan[0].body_sha256.clone();
+    assert!(digest.is_some());
+    assert!(dry.report.plan.iter().all(|p| p.body_sha256 == digest));
+    assert!(dry.report.plan[1..].iter().all(|p| p.body.is_none()));
     let stored = home.store.run(&dry.run_id).unwrap().unwrap();
     assert_eq!(stored.plan.len(), unpublished.len());
     assert!(sim.with_data(|d| {

@@ -75,6 +75,14 @@ type = "string"
 type = "string"
 [params.post_body]
 type = "string"
+[params.query]
+type = "string"
+[params.raw_method]
+type = "string"
+[params.raw_path]
+type = "string"
+[params.raw_body]
+type = "string"
 [params.fail]
 type = "boolean"
 default = false

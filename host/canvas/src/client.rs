@@ -9,6 +9,7 @@ use url::Url;
 use crate::credential::{CredentialError, Credentials, StaticCredentials};
 use crate::governor::{Governor, Priority, Settled};
 use crate::link::next_link;
+use crate::redact::redact;
 use crate::retry::{RetryPolicy, RetryReason, is_idempotent, is_throttled, retry_answer};
 use crate::token::Token;
 use crate::transport::{Transport, TransportError};
@@ -198,6 +199,14 @@ impl CanvasClient {
             .origin
             .join(path)
             .map_err(|e| ClientError::BadUrl(format!("{path}: {e}")))?;
+        // What the policy decided on is what is sent: a path the URL parser
+        // would trim, normalise or re-encode is refused, not altered.
+        if url.path() != path {
+            return Err(ClientError::BadUrl(format!(
+                "the path would be sent as {} rather than as checked",
+                url.path()
+            )));
+        }
         if !query.is_empty() {
             url.query_pairs_mut().extend_pairs(query);
         }
@@ -358,9 +367,10 @@ impl CanvasClient {
         if is_invalid_token(&resp)
             && let Some(newer) = self.credentials.renew(credential.generation).await?
         {
-            return Ok(self.transport.send(build(&newer.token)?).await?);
+            let resp = self.transport.send(build(&newer.token)?).await?;
+            return Ok(resp.map(|b| redact(redact(b, &newer.token), &credential.token)));
         }
-        Ok(resp)
+        Ok(resp.map(|b| redact(b, &credential.token)))
     }
 
     /// Use `policy` for retries (the default suits hosted Canvas).

@@ -12,6 +12,7 @@ mod client;
 mod credential;
 mod governor;
 mod link;
+mod redact;
 mod retry;
 mod token;
 mod transport;
@@ -23,6 +24,7 @@ pub use credential::{
 };
 pub use governor::{Governor, GovernorConfig, GovernorStats, Permit, Priority, Settled};
 pub use link::next_link;
+pub use redact::REDACTED;
 pub use retry::{RetryPolicy, RetryReason, is_idempotent, is_throttled};
 pub use token::Token;
 pub use transport::{BoxFuture, OutboundRequest, ReqwestTransport, Transport, TransportError};

@@ -218,7 +218,8 @@ pub enum PluginCommand {
         #[arg(long)]
         allow_downgrade: bool,
         /// The grant's terms from a TOML file (keys: scopes, masquerade,
-        /// dry_run_only, max_calls, max_writes, runs_per_day, expires_at);
+        /// dry_run_only, max_calls, max_writes, runs_per_day, expires_at,
+        /// shared_users);
         /// flags given as well override it.
         #[arg(long, value_name = "FILE")]
         grant: Option<PathBuf>,
@@ -246,6 +247,11 @@ pub enum PluginCommand {
         /// The grant stops working at this time (RFC 3339).
         #[arg(long)]
         expires_at: Option<String>,
+        /// Users also enrolled in another school: `read` lets user-level
+        /// reads (profile, page views, logins, all their enrollments) reach
+        /// them; `deny` (the default) allows only course-scoped calls.
+        #[arg(long, value_name = "deny|read", value_parser = ["deny", "read"])]
+        shared_users: Option<String>,
     },
     /// Revoke a plugin's approvals (all its versions): its runs stop,
     /// including queued and scheduled ones.

@@ -118,7 +118,9 @@ fn line(r: &AuditRecord) -> String {
     parts.extend(r.cost.map(|c| format!("cost={c}")));
     parts.extend(opt("token", &r.token));
     parts.extend(r.detail.as_ref().map(|d| format!("({d})")));
-    parts.join(" ")
+    // Records hold plugin-supplied text (paths, reasons): one record is one
+    // line, with no escape sequence reaching the terminal.
+    easel_runtime::text::escape(&parts.join(" ")).into_owned()
 }
 
 fn csv_field(v: &str) -> String {

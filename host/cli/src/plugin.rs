@@ -99,8 +99,9 @@ pub(crate) async fn dispatch(
             max_writes,
             runs_per_day,
             expires_at,
+            shared_users,
         } => {
-            let terms = terms_from(
+            let mut terms = terms_from(
                 grant.as_deref(),
                 scopes,
                 masquerade,
@@ -110,6 +111,7 @@ pub(crate) async fn dispatch(
                 runs_per_day,
                 expires_at,
             )?;
+            terms.shared_users = shared_users.or(terms.shared_users);
             let conn = Connection::open(home, connect).await?;
             for school in &schools {
                 conn.school("approve", *school).await?;
@@ -369,6 +371,13 @@ fn check_terms(manifest: &Manifest, t: &GrantTerms) -> Result<(), CliError> {
                 )));
             }
         }
+    }
+    if let Some(v) = &t.shared_users
+        && !matches!(v.as_str(), "deny" | "read")
+    {
+        return Err(CliError::input(format!(
+            "shared_users must be \"deny\" or \"read\" (got {v:?})"
+        )));
     }
     if t.masquerade && !manifest.masquerade {
         return Err(CliError::input(format!(

@@ -389,6 +389,10 @@ fn grant_for(
         scopes,
         masquerade: t.masquerade && manifest.masquerade,
         max_writes: req.limits.max_writes.or(t.max_writes),
+        shared_users: match t.shared_users.as_deref() {
+            Some("read") => easel_policy::SharedUsers::Read,
+            _ => easel_policy::SharedUsers::Deny,
+        },
     })
 }
 

@@ -1,5 +1,6 @@
 //! `easel runs` and `easel runs show`.
 
+use easel_runtime::text::escape;
 use easel_store::RunRow;
 
 use crate::args::RunsCommand;
@@ -78,16 +79,26 @@ fn show(home: &Home, id: &str, plan_only: bool, json: bool) -> Result<Outcome, C
                 }
             );
         }
+        // A plan holds each body once, on the first step that sends it.
+        let mut bodies = std::collections::HashMap::new();
         for step in &run.plan {
             let method = step.get("method").and_then(|v| v.as_str()).unwrap_or("?");
             let path = step.get("path").and_then(|v| v.as_str()).unwrap_or("?");
             let n = step.get("step").and_then(|v| v.as_u64()).unwrap_or(0);
-            let body = step
-                .get("body")
-                .filter(|b| !b.is_null())
-                .map(|b| b.to_string())
-                .unwrap_or_default();
-            println!("{n:>4}. {method} {path} {body}");
+            let digest = step.get("body_sha256").and_then(|v| v.as_str());
+            let body = match step.get("body").filter(|b| !b.is_null()) {
+                Some(b) => {
+                    let text = b.to_string();
+                    if let Some(d) = digest {
+                        bodies.insert(d.to_owned(), text.clone());
+                    }
+                    text
+                }
+                None => digest
+                    .and_then(|d| bodies.get(d).cloned())
+                    .unwrap_or_default(),
+            };
+            println!("{n:>4}. {method} {} {}", escape(path), escape(&body));
         }
         return Ok(Outcome::Success);
     }
@@ -125,15 +136,16 @@ fn show(home: &Home, id: &str, plan_only: bool, json: bool) -> Result<Outcome, C
         run.plan.len()
     );
     if let Some(e) = &run.error {
-        println!("error     {e}");
+        println!("error     {}", escape(e));
     }
     for o in &run.outputs {
         println!("report    {o}");
     }
     if !run.log.is_empty() {
         println!("log:");
+        // The host wrote each entry escaped; older runs may not have been.
         for line in run.log.lines() {
-            println!("  {line}");
+            println!("  {}", escape(line));
         }
     }
     Ok(Outcome::Success)

@@ -6,8 +6,9 @@
 
 use std::fmt;
 
-use crate::grant::Grant;
-use crate::operation::Operation;
+use crate::endpoint::Needs;
+use crate::grant::{Grant, SharedUsers};
+use crate::operation::{Masquerade, Method, Operation, shorten};
 
 /// The rule that refused a call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -18,8 +19,20 @@ pub enum Rule {
     WriteNotGranted,
     /// An object outside the granted schools.
     SchoolBoundary,
-    /// An endpoint not rooted at an account or course.
-    UnscopedEndpoint,
+    /// An endpoint that is not in easel's endpoint table.
+    UnmodelledEndpoint,
+    /// A query or body key that looks like it names an object but is not
+    /// modelled for the endpoint.
+    UnmodelledField,
+    /// A body that is not one JSON object, or an id given in a form easel
+    /// does not read (an object, a nested array, `as_user_id` in a body).
+    BodyForm,
+    /// The endpoint needs a capability no grant has given (SIS imports).
+    CapabilityNotGranted,
+    /// A user-level call on a user who is also enrolled in another school.
+    SharedUser,
+    /// A dry run's plan would grow past its size limit.
+    PlanLimit,
     /// The run's call budget is spent.
     CallBudget,
     /// The grant names no school: deny by default.
@@ -39,7 +52,12 @@ impl Rule {
             Rule::PathForm => "path-form",
             Rule::WriteNotGranted => "write-not-granted",
             Rule::SchoolBoundary => "school-boundary",
-            Rule::UnscopedEndpoint => "unscoped-endpoint",
+            Rule::UnmodelledEndpoint => "unmodelled-endpoint",
+            Rule::UnmodelledField => "unmodelled-field",
+            Rule::BodyForm => "body-form",
+            Rule::CapabilityNotGranted => "capability-not-granted",
+            Rule::SharedUser => "shared-user",
+            Rule::PlanLimit => "plan-limit",
             Rule::CallBudget => "call-budget",
             Rule::EmptyGrant => "empty-grant",
             Rule::NotInScope => "not-in-scope",
@@ -127,18 +145,30 @@ pub fn decide(grant: &Grant, op: &Operation) -> Decision {
             );
         }
     }
-    if op.masquerade.is_some() && !grant.masquerade {
-        return deny(
-            Rule::MasqueradeNotGranted,
-            "as_user_id acts as another user, which this grant does not allow",
-        );
+    match &op.masquerade {
+        Masquerade::None => {}
+        _ if !grant.masquerade => {
+            return deny(
+                Rule::MasqueradeNotGranted,
+                "as_user_id acts as another user, which this grant does not allow",
+            );
+        }
+        Masquerade::User(_) => {}
+        Masquerade::Malformed(form) => {
+            return deny(
+                Rule::BodyForm,
+                format!(
+                    "{form} masquerades in a form easel does not read; give one as_user_id query parameter"
+                ),
+            );
+        }
     }
-    if !op.is_school_rooted() {
+    if op.endpoint.needs == Needs::SisImport {
         return deny(
-            Rule::UnscopedEndpoint,
+            Rule::CapabilityNotGranted,
             format!(
-                "{} is not under /api/v1/accounts, courses, sections or users/:id",
-                op.path
+                "{} carries a file whose rows name objects easel cannot check; no grant allows SIS imports",
+                op.endpoint.template
             ),
         );
     }
@@ -151,10 +181,31 @@ pub fn decide(grant: &Grant, op: &Operation) -> Decision {
                     "{} {} is outside the granted school(s) {:?}",
                     target.object.kind.name(),
                     target.object.key,
-                    grant.schools
+                    shorten_schools(&grant.schools)
                 ),
             );
         }
     }
+    let shared_ok = grant.shared_users == SharedUsers::Read && op.method == Method::Get;
+    if let Some(t) = op
+        .targets
+        .iter()
+        .find(|t| t.whole_user && t.shared && !shared_ok)
+    {
+        return deny(
+            Rule::SharedUser,
+            format!(
+                "user {} is also enrolled outside the granted school(s), and {} reaches them beyond this school's courses; \
+                 a grant with shared-users = \"read\" allows reading such users",
+                t.object.key,
+                shorten(&op.path.as_string(), 120)
+            ),
+        );
+    }
     Decision::Allow
+}
+
+/// The granted schools as shown in a denial (at most ten).
+fn shorten_schools(schools: &[u64]) -> Vec<u64> {
+    schools.iter().copied().take(10).collect()
 }

@@ -27,6 +27,19 @@ pub struct Grant {
     /// At most this many writes per run (`None`: no limit beyond the call
     /// budget). The write that would exceed it is refused and ends the run.
     pub max_writes: Option<u32>,
+    /// May user-level calls (profile, page views, logins, all
+    /// enrollments) reach users also enrolled in another school?
+    pub shared_users: SharedUsers,
+}
+
+/// What a run may do with users shared with another school.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum SharedUsers {
+    /// Only course-scoped calls within the school (the default).
+    #[default]
+    Deny,
+    /// User-level reads are allowed; changes are not.
+    Read,
 }
 
 impl Grant {
@@ -45,6 +58,7 @@ impl Grant {
             scopes: None,
             masquerade: false,
             max_writes: None,
+            shared_users: SharedUsers::Deny,
         }
     }
 

@@ -8,16 +8,22 @@
 //! milliseconds and cannot be bypassed by host code taking a shortcut.
 #![deny(missing_docs)]
 
+mod body;
 mod decide;
+mod endpoint;
 mod grant;
 mod manifest;
 mod operation;
 mod path;
 mod scope;
 
+pub use body::{Body, BodyError, MAX_BODY_BYTES};
 pub use decide::{Decision, Denial, Rule, decide};
-pub use grant::{AccountId, Grant};
+pub use endpoint::{Endpoint, Field, Needs, names_an_id};
+pub use grant::{AccountId, Grant, SharedUsers};
 pub use manifest::{Capability, Manifest, ManifestError, ParamSpec, ParamType};
-pub use operation::{Method, ObjectKey, ObjectKind, ObjectRef, Operation, Target};
-pub use path::{ApiPath, PathError, QueryPair, check_query};
+pub use operation::{
+    MAX_SIS_VALUE, Masquerade, Method, ObjectKey, ObjectKind, ObjectRef, Operation, Target,
+};
+pub use path::{ApiPath, MAX_QUERY_VALUE, PathError, QueryPair, check_query};
 pub use scope::{Scope, ScopeError};

@@ -5,8 +5,16 @@
 //! the path, the query and the JSON body, so the school boundary is checked
 //! on all of them, not only on the first path segment.
 
+use serde_json::Value;
+
+use crate::body::Body;
+use crate::decide::{Denial, Rule};
+use crate::endpoint::{self, Endpoint, Field, Segment, names_an_id};
 use crate::grant::AccountId;
-use crate::path::{ApiPath, PathError, QueryPair, check_query};
+use crate::path::{ApiPath, QueryPair, check_query};
+
+/// Longest SIS id value easel places (longer ones are refused).
+pub const MAX_SIS_VALUE: usize = 255;
 
 /// HTTP method of a Canvas call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -68,19 +76,6 @@ impl ObjectKind {
         }
     }
 
-    /// The kind a path collection names, e.g. `sections`.
-    fn of_collection(segment: &str) -> Option<Self> {
-        Some(match segment {
-            "accounts" | "sub_accounts" => ObjectKind::Account,
-            "courses" => ObjectKind::Course,
-            "sections" => ObjectKind::Section,
-            "users" => ObjectKind::User,
-            "enrollments" => ObjectKind::Enrollment,
-            "assignments" => ObjectKind::Assignment,
-            _ => return None,
-        })
-    }
-
     /// SIS id prefixes Canvas accepts for this kind.
     fn sis_prefixes(self) -> &'static [&'static str] {
         match self {
@@ -112,7 +107,12 @@ impl ObjectKey {
             return ObjectKey::Id(id);
         }
         match raw.split_once(':') {
-            Some((prefix, value)) if prefix.starts_with("sis_") && !value.is_empty() => {
+            Some((prefix, value))
+                if prefix.starts_with("sis_")
+                    && !value.is_empty()
+                    && value.len() <= MAX_SIS_VALUE
+                    && !value.chars().any(char::is_control) =>
+            {
                 ObjectKey::Sis(prefix.to_owned(), value.to_owned())
             }
             _ => ObjectKey::Other(raw.to_owned()),
@@ -149,6 +149,24 @@ pub struct Target {
     pub object: ObjectRef,
     /// Owning account first, then its ancestors up to the granted school.
     pub chain: Option<Vec<AccountId>>,
+    /// The call reaches this user beyond the school's courses (a
+    /// user-level endpoint, or masquerading as them).
+    pub whole_user: bool,
+    /// Set by the host for a user: some of their enrollments lie outside
+    /// the granted schools (the user is shared with another school).
+    pub shared: bool,
+}
+
+/// `as_user_id`, in whatever form the call gave it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Masquerade {
+    /// The call acts as the token's own user.
+    None,
+    /// One `as_user_id` query parameter naming this user.
+    User(ObjectKey),
+    /// Any other form (brackets, another case, repeated, in the body):
+    /// it still masquerades, and easel refuses forms it does not model.
+    Malformed(String),
 }
 
 /// A validated Canvas call.
@@ -156,169 +174,339 @@ pub struct Target {
 pub struct Operation {
     /// HTTP method.
     pub method: Method,
-    /// Normalised path.
+    /// Normalised path: exactly the path that is sent.
     pub path: ApiPath,
     /// Query parameters, checked for credentials.
     pub query: Vec<QueryPair>,
+    /// The checked body: exactly the bytes that are sent.
+    pub body: Option<Body>,
+    /// The endpoint table's row this call matched.
+    pub endpoint: &'static Endpoint,
     /// The 1-based ordinal of this call in its run (for the call budget).
     pub seq: u32,
     /// For a write, its 1-based ordinal among the run's writes (planned
     /// ones included); 0 for a read.
     pub write_seq: u32,
-    /// The user named by `as_user_id`, if the call masquerades.
-    pub masquerade: Option<ObjectKey>,
+    /// Whether and how the call masquerades.
+    pub masquerade: Masquerade,
     /// Every object the call names; the host fills in each `chain`.
     pub targets: Vec<Target>,
 }
 
+fn refuse(rule: Rule, reason: impl Into<String>) -> Denial {
+    Denial {
+        rule,
+        reason: reason.into(),
+    }
+}
+
 impl Operation {
-    /// Build an operation from a guest's request. Fails on a malformed path
-    /// or forbidden query parameter; the caller turns that into a denial.
+    /// Build an operation from a guest's request: the path's form, the
+    /// endpoint table's row, and every id in the path, query and body.
+    /// Anything the policy cannot read is a denial (deny by default).
     pub fn new(
         method: Method,
         path: &str,
         query: Vec<QueryPair>,
-        body: Option<&serde_json::Value>,
+        body: Option<Body>,
         seq: u32,
-    ) -> Result<Self, PathError> {
-        let path = ApiPath::parse(path)?;
-        check_query(&query)?;
-        let mut refs = Vec::new();
-        path_refs(&path, &mut refs);
-        let mut masquerade = None;
-        for (name, value) in &query {
-            if name.trim().eq_ignore_ascii_case("as_user_id") {
-                let key = ObjectKey::parse_for(ObjectKind::User, value);
-                masquerade = Some(key.clone());
-                refs.push(ObjectRef {
-                    kind: ObjectKind::User,
-                    key,
-                });
-            } else if let Some(kind) = id_field_kind(name) {
-                refs.push(ObjectRef {
-                    kind,
-                    key: ObjectKey::parse_for(kind, value),
-                });
+    ) -> Result<Self, Denial> {
+        let path = ApiPath::parse(path).map_err(|e| refuse(Rule::PathForm, e.to_string()))?;
+        check_query(&query).map_err(|e| refuse(Rule::PathForm, e.to_string()))?;
+        let endpoint = endpoint::find(method, path.resource_segments()).ok_or_else(|| {
+            refuse(
+                Rule::UnmodelledEndpoint,
+                format!(
+                    "{} {} is not an endpoint easel models, so it cannot check what the call names; \
+                     ask easel's maintainers to add it to the endpoint table",
+                    method.as_str(),
+                    shorten(&path.as_string(), 200),
+                ),
+            )
+        })?;
+        let mut refs = Refs::default();
+        for (seg, got) in endpoint::segments(endpoint.template).zip(path.resource_segments()) {
+            if let Segment::Placed(kind) = seg {
+                let raw = percent_decode(got).unwrap_or_default();
+                refs.push(kind, ObjectKey::parse_for(kind, &raw), endpoint.user_level);
             }
         }
-        if let Some(body) = body {
-            body_refs(body, None, &mut refs);
+        for (name, value) in &query {
+            refs.query_pair(endpoint, name, value)?;
         }
-        refs.dedup();
-        let targets = refs
-            .into_iter()
-            .map(|object| Target {
-                object,
-                chain: None,
-            })
-            .collect();
+        if let Some(body) = &body {
+            for (k, v) in body.value() {
+                check_key(k).map_err(|e| refuse(Rule::BodyForm, e))?;
+                refs.body_value(endpoint, v, k, k)?;
+            }
+        }
+        let Refs {
+            targets,
+            masquerade,
+        } = refs;
         Ok(Self {
             method,
             path,
             query,
+            body,
+            endpoint,
             seq,
             write_seq: 0,
             masquerade,
             targets,
         })
     }
+}
 
-    /// True when the path is rooted at an object the policy can place in a
-    /// school: `/api/v1/{accounts,courses,sections,users}/:id/...`.
-    pub fn is_school_rooted(&self) -> bool {
-        matches!(
-            self.path.resource_segments().first().map(String::as_str),
-            Some("accounts" | "courses" | "sections" | "users")
-        ) && self.path.resource_segments().len() >= 2
+/// Objects a call names, as they are found.
+struct Refs {
+    targets: Vec<Target>,
+    masquerade: Masquerade,
+}
+
+impl Default for Refs {
+    fn default() -> Self {
+        Self {
+            targets: Vec::new(),
+            masquerade: Masquerade::None,
+        }
     }
 }
 
-/// Objects named by `<collection>/:id` path segments, e.g.
-/// `courses/:id/sections/:id`.
-fn path_refs(path: &ApiPath, out: &mut Vec<ObjectRef>) {
-    let segs = path.resource_segments();
-    for (i, pair) in segs.windows(2).enumerate() {
-        let Some(kind) = ObjectKind::of_collection(&pair[0]) else {
-            continue;
-        };
-        // `accounts/:id/courses` names the account, not a course "courses".
-        if ObjectKind::of_collection(&pair[1]).is_some() {
-            continue;
+impl Refs {
+    fn push(&mut self, kind: ObjectKind, key: ObjectKey, whole_user: bool) {
+        let object = ObjectRef { kind, key };
+        let whole_user = whole_user && kind == ObjectKind::User;
+        if let Some(t) = self.targets.iter_mut().find(|t| t.object == object) {
+            t.whole_user |= whole_user;
+            return;
         }
-        // `courses/:id/sections/:id` (and users, enrollments, assignments):
-        // Canvas looks the inner object up within that course, so the
-        // course is what must be in the school.
-        if i >= 2 && segs[i - 2] == "courses" && kind != ObjectKind::Course {
-            continue;
-        }
-        out.push(ObjectRef {
-            kind,
-            key: ObjectKey::parse_for(kind, &pair[1]),
+        self.targets.push(Target {
+            object,
+            chain: None,
+            whole_user,
+            shared: false,
         });
     }
-}
 
-/// The object kind a query or body field names, e.g. `course_ids[]`,
-/// `enrollment[course_section_id]`.
-fn id_field_kind(name: &str) -> Option<ObjectKind> {
-    let bare = name.trim_end_matches("[]").rsplit('[').next()?;
-    let bare = bare.trim_end_matches(']');
-    Some(match bare {
-        "account_id" | "account_ids" | "parent_account_id" => ObjectKind::Account,
-        "course_id" | "course_ids" | "destination_course_id" | "source_course_id" => {
-            ObjectKind::Course
-        }
-        "section_id" | "section_ids" | "course_section_id" | "course_section_ids" => {
-            ObjectKind::Section
-        }
-        "user_id" | "user_ids" | "student_id" | "student_ids" | "as_user_id" => ObjectKind::User,
-        "enrollment_id" | "enrollment_ids" => ObjectKind::Enrollment,
-        "assignment_id" | "assignment_ids" => ObjectKind::Assignment,
-        _ => return None,
-    })
-}
-
-/// Objects named anywhere in a JSON body by an `*account_id*` or
-/// `*course_id*` field, at any depth.
-fn body_refs(value: &serde_json::Value, field: Option<ObjectKind>, out: &mut Vec<ObjectRef>) {
-    match value {
-        serde_json::Value::Object(map) => {
-            for (k, v) in map {
-                body_refs(v, id_field_kind(k), out);
-            }
-        }
-        serde_json::Value::Array(items) => {
-            for v in items {
-                body_refs(v, field, out);
-            }
-        }
-        serde_json::Value::Number(n) => {
-            if let Some(kind) = field {
-                let key = n
-                    .as_u64()
-                    .map(ObjectKey::Id)
-                    .unwrap_or_else(|| ObjectKey::Other(n.to_string()));
-                out.push(ObjectRef { kind, key });
-            }
-        }
-        serde_json::Value::String(s) => {
-            if let Some(kind) = field {
-                out.push(ObjectRef {
-                    kind,
-                    key: ObjectKey::parse_for(kind, s),
-                });
-            }
-        }
-        _ => {}
+    fn masquerading(&mut self, form: String) {
+        self.masquerade = Masquerade::Malformed(form);
     }
+
+    fn query_pair(&mut self, endpoint: &Endpoint, name: &str, value: &str) -> Result<(), Denial> {
+        let bare = check_key(name).map_err(|e| refuse(Rule::PathForm, e))?;
+        if is_as_user_id(bare) {
+            if name == "as_user_id" && self.masquerade == Masquerade::None {
+                let key = ObjectKey::parse_for(ObjectKind::User, value);
+                self.masquerade = Masquerade::User(key.clone());
+                self.push(ObjectKind::User, key, true);
+            } else {
+                self.masquerading(format!("query parameter {}", shorten(name, 80)));
+            }
+            return Ok(());
+        }
+        if !names_an_id(bare, !is_boolean(value)) {
+            return Ok(());
+        }
+        match endpoint.field(name) {
+            Some(Field::Ref(kind)) => {
+                self.push(kind, ObjectKey::parse_for(kind, value), false);
+                Ok(())
+            }
+            Some(Field::Attr) => Ok(()),
+            None => Err(unmodelled(endpoint, "query parameter", name)),
+        }
+    }
+
+    /// Walk a body value found at bracket path `at`, whose last key is
+    /// `bare`.
+    fn body_value(
+        &mut self,
+        endpoint: &Endpoint,
+        value: &Value,
+        at: &str,
+        bare: &str,
+    ) -> Result<(), Denial> {
+        if is_as_user_id(bare) {
+            self.masquerading(format!("body key {}", shorten(at, 80)));
+            return Ok(());
+        }
+        match value {
+            Value::Object(map) => {
+                if names_an_id(bare, false) {
+                    return Err(refuse(
+                        Rule::BodyForm,
+                        format!(
+                            "body key {} names an id but holds an object",
+                            shorten(at, 120)
+                        ),
+                    ));
+                }
+                for (k, v) in map {
+                    check_key(k).map_err(|e| refuse(Rule::BodyForm, e))?;
+                    self.body_value(endpoint, v, &format!("{at}[{k}]"), k)?;
+                }
+                Ok(())
+            }
+            Value::Array(items) => {
+                let inner = format!("{at}[]");
+                for item in items {
+                    if item.is_array() && names_an_id(bare, false) {
+                        return Err(refuse(
+                            Rule::BodyForm,
+                            format!("body key {} holds nested arrays of ids", shorten(at, 120)),
+                        ));
+                    }
+                    self.body_value(endpoint, item, &inner, bare)?;
+                }
+                Ok(())
+            }
+            Value::Null => Ok(()),
+            Value::Bool(_) if !names_an_id(bare, false) => Ok(()),
+            scalar => {
+                let is_id_like = match scalar {
+                    Value::String(s) => names_an_id(bare, !is_boolean(s)),
+                    _ => names_an_id(bare, true),
+                };
+                if !is_id_like {
+                    return Ok(());
+                }
+                match endpoint.field(at) {
+                    Some(Field::Attr) => Ok(()),
+                    Some(Field::Ref(kind)) => {
+                        let key = match scalar {
+                            Value::Number(n) => match n.as_u64() {
+                                Some(id) => ObjectKey::Id(id),
+                                None => return Err(not_an_id(at)),
+                            },
+                            Value::String(s) => ObjectKey::parse_for(kind, s),
+                            _ => return Err(not_an_id(at)),
+                        };
+                        self.push(kind, key, false);
+                        Ok(())
+                    }
+                    None => Err(unmodelled(endpoint, "body key", at)),
+                }
+            }
+        }
+    }
+}
+
+fn not_an_id(at: &str) -> Denial {
+    refuse(
+        Rule::BodyForm,
+        format!(
+            "body key {} must name an object by a number or an SIS id",
+            shorten(at, 120)
+        ),
+    )
+}
+
+fn unmodelled(endpoint: &Endpoint, what: &str, key: &str) -> Denial {
+    refuse(
+        Rule::UnmodelledField,
+        format!(
+            "{what} {} looks like it names an object, but easel does not model it for {}; \
+             easel cannot check which school it belongs to",
+            shorten(key, 120),
+            endpoint.template
+        ),
+    )
+}
+
+/// `as_user_id` in any case, with any brackets or spaces around it.
+fn is_as_user_id(bare: &str) -> bool {
+    bare.trim().eq_ignore_ascii_case("as_user_id")
+}
+
+/// Rails reads these as booleans, never as ids.
+fn is_boolean(v: &str) -> bool {
+    matches!(
+        v.trim().to_ascii_lowercase().as_str(),
+        "true" | "false" | ""
+    )
+}
+
+/// Check a parameter or body key's form (`name`, `a[b][]`): letters,
+/// digits, `_`, `-`, `.` and balanced brackets. Returns its last non-empty
+/// component (the bare name).
+fn check_key(key: &str) -> Result<&str, String> {
+    let bad = || {
+        format!(
+            "parameter name {:?} is not a form easel reads (letters, digits, _ - . and [brackets])",
+            shorten(key, 80)
+        )
+    };
+    let word = |s: &str| {
+        s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
+    };
+    if key.is_empty() || key.len() > 256 {
+        return Err(bad());
+    }
+    let (head, mut rest) = key.split_once('[').map_or((key, ""), |(h, r)| (h, r));
+    if head.is_empty() || !word(head) {
+        return Err(bad());
+    }
+    let mut bare = head;
+    if !rest.is_empty() || key.contains('[') {
+        // `rest` is everything after the first '[': "b][c][]"
+        loop {
+            let Some((inner, after)) = rest.split_once(']') else {
+                return Err(bad());
+            };
+            if !word(inner) {
+                return Err(bad());
+            }
+            if !inner.is_empty() {
+                bare = inner;
+            }
+            if after.is_empty() {
+                break;
+            }
+            rest = after.strip_prefix('[').ok_or_else(bad)?;
+        }
+    }
+    Ok(bare)
+}
+
+/// Decode `%XX` escapes of a path segment already checked by
+/// [`ApiPath::parse`]; `None` if the result is not UTF-8.
+fn percent_decode(seg: &str) -> Option<String> {
+    let bytes = seg.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' && i + 2 < bytes.len() {
+            let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).ok()?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+/// At most `n` characters of `s`, with an ellipsis when cut.
+pub(crate) fn shorten(s: &str, n: usize) -> String {
+    if s.chars().count() <= n {
+        return s.to_owned();
+    }
+    let mut out: String = s.chars().take(n).collect();
+    out.push('…');
+    out
 }
 
 impl std::fmt::Display for ObjectKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             ObjectKey::Id(id) => write!(f, "{id}"),
-            ObjectKey::Sis(prefix, value) => write!(f, "{prefix}:{value}"),
-            ObjectKey::Other(s) => write!(f, "{s}"),
+            ObjectKey::Sis(prefix, value) => {
+                write!(f, "{prefix}:{}", shorten(value, MAX_SIS_VALUE))
+            }
+            ObjectKey::Other(s) => write!(f, "{}", shorten(s, MAX_SIS_VALUE)),
         }
     }
 }

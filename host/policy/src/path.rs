@@ -40,7 +40,8 @@ pub enum PathError {
     /// A percent-encoded slash, backslash or dot.
     #[error("percent-encoded '/', '\\' or '.' is not allowed in a path")]
     EncodedSeparator,
-    /// A backslash, control character, `?` or `#` inside the path.
+    /// A character a URL would not carry unchanged (whitespace, `\\`,
+    /// `?`, `#`, non-ASCII, a stray `%`).
     #[error("character {0:?} is not allowed in a path")]
     BadCharacter(char),
     /// Longer than [`MAX_PATH_LEN`].
@@ -52,6 +53,9 @@ pub enum PathError {
     /// A control character in a query name or value.
     #[error("control characters are not allowed in query parameters")]
     BadQuery,
+    /// A query name or value longer than [`MAX_QUERY_VALUE`].
+    #[error("query parameters are limited to {MAX_QUERY_VALUE} bytes")]
+    QueryTooLong,
 }
 
 impl ApiPath {
@@ -63,11 +67,13 @@ impl ApiPath {
         if raw.contains("://") || raw.starts_with("//") {
             return Err(PathError::AbsoluteUrl);
         }
-        if let Some(c) = raw
-            .chars()
-            .find(|c| c.is_control() || matches!(c, '\\' | '?' | '#'))
-        {
+        // Only characters a URL carries unchanged: whatever is decided on
+        // is byte for byte what is sent (no trimming, no re-encoding).
+        if let Some(c) = raw.chars().find(|c| !allowed_in_path(*c)) {
             return Err(PathError::BadCharacter(c));
+        }
+        if let Some(bad) = bad_escape(raw) {
+            return Err(bad);
         }
         let lower = raw.to_ascii_lowercase();
         if ["%2f", "%5c", "%2e", "%25"]
@@ -118,6 +124,55 @@ impl fmt::Debug for ApiPath {
     }
 }
 
+/// Unreserved and sub-delimiter characters, `:`, `@`, `/` and `%` (for
+/// escapes). Whitespace, quotes, `?`, `#`, `\\` and non-ASCII are refused.
+fn allowed_in_path(c: char) -> bool {
+    c.is_ascii_alphanumeric()
+        || matches!(
+            c,
+            '-' | '.'
+                | '_'
+                | '~'
+                | ':'
+                | '@'
+                | '!'
+                | '$'
+                | '&'
+                | '\''
+                | '('
+                | ')'
+                | '*'
+                | '+'
+                | ','
+                | ';'
+                | '='
+                | '/'
+                | '%'
+        )
+}
+
+/// Every `%` must start a two-hex-digit escape.
+fn bad_escape(raw: &str) -> Option<PathError> {
+    let b = raw.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' {
+            let ok =
+                i + 2 < b.len() && b[i + 1].is_ascii_hexdigit() && b[i + 2].is_ascii_hexdigit();
+            if !ok {
+                return Some(PathError::BadCharacter('%'));
+            }
+            i += 3;
+        } else {
+            i += 1;
+        }
+    }
+    None
+}
+
+/// Longest query parameter name or value a guest may send.
+pub const MAX_QUERY_VALUE: usize = 2048;
+
 /// Refuse query parameters that carry credentials, and control characters
 /// anywhere in a name or value. (`as_user_id` is checked by the policy:
 /// masquerading must be granted.)
@@ -125,6 +180,9 @@ pub fn check_query(query: &[QueryPair]) -> Result<(), PathError> {
     for (name, value) in query {
         if name.chars().chain(value.chars()).any(char::is_control) {
             return Err(PathError::BadQuery);
+        }
+        if name.len() > MAX_QUERY_VALUE || value.len() > MAX_QUERY_VALUE {
+            return Err(PathError::QueryTooLong);
         }
         let bare = name.trim().to_ascii_lowercase();
         if FORBIDDEN_PARAMS.contains(&bare.as_str()) {

@@ -5,7 +5,8 @@
 #![allow(clippy::expect_used, clippy::panic)] // test code fails loudly
 
 use easel_policy::{
-    Decision, Grant, Method, ObjectKey, ObjectKind, Operation, Rule, Scope, decide,
+    Body, Decision, Grant, Method, ObjectKey, ObjectKind, Operation, Rule, Scope, SharedUsers,
+    decide,
 };
 
 /// School 10 has sub-account 11; school 20 is another school; 1 is the root.
@@ -26,6 +27,8 @@ enum G {
     Scoped,
     /// Read and write, at most 2 writes per run.
     TwoWrites,
+    /// Read and write, user-level reads of shared users allowed.
+    SharedRead,
 }
 
 fn scoped() -> Vec<Scope> {
@@ -56,6 +59,11 @@ fn make(g: G) -> Grant {
             max_writes: Some(2),
             ..grant(true)
         },
+        G::SharedRead => Grant {
+            shared_users: SharedUsers::Read,
+            masquerade: true,
+            ..grant(true)
+        },
     }
 }
 
@@ -81,6 +89,8 @@ fn chain_of(kind: ObjectKind, key: &ObjectKey) -> Option<Vec<u64>> {
         // Users placed by their enrollments: 5 in school 10, 6 in school 20.
         (ObjectKind::User, ObjectKey::Id(5)) => Some(vec![10, 1]),
         (ObjectKind::User, ObjectKey::Id(6)) => Some(vec![20, 1]),
+        // User 9 is enrolled in both schools.
+        (ObjectKind::User, ObjectKey::Id(9)) => Some(vec![10, 1]),
         (ObjectKind::User, ObjectKey::Sis(_, v)) if v == "stu-10" => Some(vec![10, 1]),
         (ObjectKind::User, ObjectKey::Sis(_, v)) if v == "stu-20" => Some(vec![20, 1]),
         (ObjectKind::Enrollment, ObjectKey::Id(7000)) => Some(vec![10, 1]),
@@ -115,18 +125,17 @@ fn check_writes(
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
-    let body: Option<serde_json::Value> = body.map(|b| {
-        serde_json::from_str(b).unwrap_or_else(|e| panic!("test body {b} is not JSON: {e}"))
-    });
-    let mut op = match Operation::new(method, path, query, body.as_ref(), seq) {
-        Ok(op) => op,
-        Err(_) => return Err(Rule::PathForm),
+    let body = match body.map(Body::parse).transpose() {
+        Ok(b) => b,
+        Err(_) => return Err(Rule::BodyForm),
     };
+    let mut op = Operation::new(method, path, query, body, seq).map_err(|d| d.rule)?;
     if method.is_write() {
         op.write_seq = write_seq;
     }
     for t in &mut op.targets {
         t.chain = chain_of(t.object.kind, &t.object.key);
+        t.shared = t.object.kind == ObjectKind::User && t.object.key == ObjectKey::Id(9);
     }
     match decide(grant, &op) {
         Decision::Allow => Ok(()),
@@ -163,15 +172,15 @@ const CASES: &[Case] = &[
     ("an_unknown_course_is_denied", G::R, Get, "/api/v1/courses/999", &[], None, Some(Rule::SchoolBoundary)),
     ("accounts_self_is_denied", G::R, Get, "/api/v1/accounts/self", &[], None, Some(Rule::SchoolBoundary)),
     ("a_course_named_by_uuid_is_denied", G::R, Get, "/api/v1/courses/uuid:abc", &[], None, Some(Rule::SchoolBoundary)),
-    ("an_endpoint_outside_schools_is_denied", G::R, Get, "/api/v1/announcements", &[("context_codes[]", "course_100")], None, Some(Rule::UnscopedEndpoint)),
-    ("a_bare_collection_is_denied", G::R, Get, "/api/v1/courses", &[], None, Some(Rule::UnscopedEndpoint)),
+    ("an_endpoint_outside_schools_is_denied", G::R, Get, "/api/v1/announcements", &[("context_codes[]", "course_100")], None, Some(Rule::UnmodelledEndpoint)),
+    ("a_bare_collection_is_denied", G::R, Get, "/api/v1/courses", &[], None, Some(Rule::UnmodelledEndpoint)),
     ("a_write_without_write_access_is_denied", G::R, Put, "/api/v1/courses/100", &[], Some(r#"{"course":{"event":"offer"}}"#), Some(Rule::WriteNotGranted)),
     ("a_write_with_write_access_is_allowed", G::W, Put, "/api/v1/courses/100", &[], Some(r#"{"course":{"event":"offer"}}"#), None),
     ("a_delete_in_another_school_is_denied", G::W, Delete, "/api/v1/courses/200", &[("event", "conclude")], None, Some(Rule::SchoolBoundary)),
     ("a_foreign_course_in_the_query_is_denied", G::W, Put, "/api/v1/accounts/10/courses", &[("course_ids[]", "100"), ("course_ids[]", "200")], None, Some(Rule::SchoolBoundary)),
     ("own_courses_in_the_query_are_allowed", G::W, Put, "/api/v1/accounts/10/courses", &[("course_ids[]", "100"), ("event", "offer")], None, None),
     ("a_foreign_account_in_the_body_is_denied", G::W, Post, "/api/v1/accounts/10/courses", &[], Some(r#"{"course":{"name":"x","account_id":20}}"#), Some(Rule::SchoolBoundary)),
-    ("a_foreign_course_nested_in_the_body_is_denied", G::W, Post, "/api/v1/courses/100/enrollments", &[], Some(r#"{"enrollment":{"x":[{"course_id":"200"}]}}"#), Some(Rule::SchoolBoundary)),
+    ("a_course_id_nested_where_no_endpoint_takes_one_is_denied", G::W, Post, "/api/v1/courses/100/enrollments", &[], Some(r#"{"enrollment":{"x":[{"course_id":"200"}]}}"#), Some(Rule::UnmodelledField)),
     ("a_relative_path_is_refused", G::R, Get, "api/v1/accounts/10", &[], None, Some(Rule::PathForm)),
     ("an_absolute_url_is_refused", G::R, Get, "https://evil.example/api/v1/accounts/10", &[], None, Some(Rule::PathForm)),
     ("a_dot_dot_segment_is_refused", G::R, Get, "/api/v1/accounts/10/../20", &[], None, Some(Rule::PathForm)),
@@ -211,9 +220,10 @@ const CASES: &[Case] = &[
     ("own_section_and_user_in_an_enrollment_body_are_allowed", G::W, Post, "/api/v1/courses/100/enrollments", &[], Some(r#"{"enrollment":{"user_id":"5","course_section_id":"1000","type":"StudentEnrollment"}}"#), None),
     ("a_foreign_user_in_an_enrollment_body_is_denied", G::W, Post, "/api/v1/sections/1000/enrollments", &[], Some(r#"{"enrollment":{"user_id":6}}"#), Some(Rule::SchoolBoundary)),
     ("a_foreign_user_by_sis_id_in_a_body_is_denied", G::W, Post, "/api/v1/courses/100/enrollments", &[], Some(r#"{"enrollment":{"user_id":"sis_user_id:stu-20"}}"#), Some(Rule::SchoolBoundary)),
-    ("a_foreign_course_by_sis_id_in_a_body_is_denied", G::W, Post, "/api/v1/accounts/10/courses", &[], Some(r#"{"course":{"course_id":"sis_course_id:MATH-20"}}"#), Some(Rule::SchoolBoundary)),
-    ("a_foreign_enrollment_in_the_query_is_denied", G::W, Put, "/api/v1/courses/100/enrollments", &[("enrollment_ids[]", "7000"), ("enrollment_ids[]", "8000")], None, Some(Rule::SchoolBoundary)),
-    ("a_foreign_assignment_in_a_body_is_denied", G::W, Post, "/api/v1/courses/100/assignments", &[], Some(r#"{"assignment":{"assignment_id":400}}"#), Some(Rule::SchoolBoundary)),
+    ("an_unmodelled_course_key_in_a_body_is_denied", G::W, Post, "/api/v1/accounts/10/courses", &[], Some(r#"{"course":{"course_id":"sis_course_id:MATH-20"}}"#), Some(Rule::UnmodelledField)),
+    ("an_unmodelled_bulk_endpoint_is_denied", G::W, Put, "/api/v1/courses/100/enrollments", &[("enrollment_ids[]", "7000"), ("enrollment_ids[]", "8000")], None, Some(Rule::UnmodelledEndpoint)),
+    ("an_unmodelled_assignment_key_in_a_body_is_denied", G::W, Post, "/api/v1/courses/100/assignments", &[], Some(r#"{"assignment":{"assignment_id":400}}"#), Some(Rule::UnmodelledField)),
+    ("a_foreign_assignment_in_the_query_is_denied", G::R, Get, "/api/v1/courses/100/students/submissions", &[("assignment_ids[]", "400")], None, Some(Rule::SchoolBoundary)),
     ("a_foreign_student_in_the_query_is_denied", G::R, Get, "/api/v1/courses/100/students/submissions", &[("student_ids[]", "6")], None, Some(Rule::SchoolBoundary)),
     ("a_copy_from_a_foreign_course_is_denied", G::W, Post, "/api/v1/courses/100/content_migrations", &[], Some(r#"{"migration_type":"course_copy_importer","settings":{"source_course_id":200}}"#), Some(Rule::SchoolBoundary)),
     ("a_foreign_parent_account_in_the_body_is_denied", G::W, Post, "/api/v1/accounts/10/sub_accounts", &[], Some(r#"{"account":{"name":"x","parent_account_id":"20"}}"#), Some(Rule::SchoolBoundary)),
@@ -226,7 +236,7 @@ const CASES: &[Case] = &[
     ("a_granted_write_scope_is_allowed", G::Scoped, Put, "/api/v1/courses/100", &[], Some(r#"{"course":{"event":"offer"}}"#), None),
     ("an_endpoint_outside_the_scopes_is_denied", G::Scoped, Get, "/api/v1/courses/100/sections", &[], None, Some(Rule::NotInScope)),
     ("a_method_outside_the_scopes_is_denied", G::Scoped, Delete, "/api/v1/courses/100", &[], None, Some(Rule::NotInScope)),
-    ("a_scope_does_not_match_a_longer_path", G::Scoped, Get, "/api/v1/courses/100/enrollments/7000", &[], None, Some(Rule::NotInScope)),
+    ("a_scope_does_not_match_a_longer_path", G::Scoped, Get, "/api/v1/courses/100/users", &[], None, Some(Rule::NotInScope)),
     ("a_scope_with_a_foreign_course_is_still_bounded", G::Scoped, Get, "/api/v1/courses/200", &[], None, Some(Rule::SchoolBoundary)),
     // More encoded-path tricks.
     ("an_uppercase_encoded_slash_is_refused", G::R, Get, "/api/v1/courses/100%2F..%2F200", &[], None, Some(Rule::PathForm)),
@@ -234,6 +244,53 @@ const CASES: &[Case] = &[
     ("a_trailing_dot_dot_is_refused", G::R, Get, "/api/v1/courses/100/..", &[], None, Some(Rule::PathForm)),
     ("a_null_byte_is_refused", G::R, Get, "/api/v1/courses/100\u{0}", &[], None, Some(Rule::PathForm)),
     ("a_path_outside_api_v1_is_refused", G::R, Get, "/login/oauth2/token", &[], None, Some(Rule::PathForm)),
+
+    // Bodies the policy cannot read are refused, not sent.
+    ("a_sis_import_is_refused_without_the_capability", G::W, Post, "/api/v1/accounts/10/sis_imports", &[("import_type", "instructure_csv")], Some(r#"{"attachment":"course_id,short_name\nMATH-20,x"}"#), Some(Rule::CapabilityNotGranted)),
+    ("a_top_level_array_body_is_refused", G::W, Post, "/api/v1/accounts/10/courses", &[], Some(r#"["course_id,status","MATH-20,deleted"]"#), Some(Rule::BodyForm)),
+    ("form_fields_in_a_json_string_are_refused", G::W, Put, "/api/v1/accounts/10/courses", &[], Some(r#"["&course_ids[]=200&"]"#), Some(Rule::BodyForm)),
+    ("a_string_body_is_refused", G::W, Put, "/api/v1/accounts/10/courses", &[], Some(r#""course_ids[]=200""#), Some(Rule::BodyForm)),
+    ("an_id_given_as_an_object_is_refused", G::W, Put, "/api/v1/accounts/10/courses", &[], Some(r#"{"course_ids":{"x":200}}"#), Some(Rule::BodyForm)),
+    ("ids_in_nested_arrays_are_refused", G::W, Put, "/api/v1/accounts/10/courses", &[], Some(r#"{"course_ids":[[200]]}"#), Some(Rule::BodyForm)),
+    ("a_duplicate_body_key_is_refused", G::W, Put, "/api/v1/accounts/10/courses", &[], Some(r#"{"course_ids":[100],"course_ids":[200]}"#), Some(Rule::BodyForm)),
+    ("a_boolean_id_is_refused", G::W, Post, "/api/v1/accounts/10/courses", &[], Some(r#"{"course":{"account_id":true}}"#), Some(Rule::BodyForm)),
+    ("a_negative_id_is_refused", G::W, Post, "/api/v1/accounts/10/courses", &[], Some(r#"{"course":{"account_id":-20}}"#), Some(Rule::BodyForm)),
+    ("own_course_ids_in_a_body_are_allowed", G::W, Put, "/api/v1/accounts/10/courses", &[], Some(r#"{"course_ids":[100,110],"event":"offer"}"#), None),
+    ("a_foreign_course_id_in_a_body_list_is_denied", G::W, Put, "/api/v1/accounts/10/courses", &[], Some(r#"{"course_ids":[100,200],"event":"offer"}"#), Some(Rule::SchoolBoundary)),
+    ("an_unmodelled_id_key_in_the_query_is_denied", G::R, Get, "/api/v1/accounts/10/courses", &[("foo_ids[]", "200")], None, Some(Rule::UnmodelledField)),
+    ("an_unmodelled_noun_key_in_a_body_is_denied", G::W, Put, "/api/v1/courses/100", &[], Some(r#"{"course":{"name":"x"},"target_course":200}"#), Some(Rule::UnmodelledField)),
+    ("a_boolean_named_after_a_section_is_not_an_id", G::W, Post, "/api/v1/courses/100/enrollments", &[], Some(r#"{"enrollment":{"user_id":5,"limit_privileges_to_course_section":true}}"#), None),
+    ("a_parameter_name_with_a_space_is_refused", G::R, Get, "/api/v1/accounts/10/courses", &[("course ids[]", "200")], None, Some(Rule::PathForm)),
+    ("a_parameter_name_with_unbalanced_brackets_is_refused", G::R, Get, "/api/v1/accounts/10/courses", &[("by_subaccounts[[]", "20")], None, Some(Rule::PathForm)),
+    // Ids in keys only some endpoints take.
+    ("a_course_copy_from_a_foreign_course_is_denied", G::W, Post, "/api/v1/courses/100/course_copy", &[], Some(r#"{"source_course":200}"#), Some(Rule::SchoolBoundary)),
+    ("a_course_copy_from_a_foreign_course_in_the_query_is_denied", G::W, Post, "/api/v1/courses/100/course_copy", &[("source_course", "200")], None, Some(Rule::SchoolBoundary)),
+    ("a_course_copy_from_an_own_course_is_allowed", G::W, Post, "/api/v1/courses/100/course_copy", &[], Some(r#"{"source_course":"110"}"#), None),
+    ("a_blueprint_association_with_a_foreign_course_is_denied", G::W, Put, "/api/v1/courses/100/blueprint_templates/default/update_associations", &[], Some(r#"{"course_ids_to_add":[110,200]}"#), Some(Rule::UnmodelledEndpoint)),
+    ("a_blueprint_association_by_id_with_a_foreign_course_is_denied", G::W, Put, "/api/v1/courses/100/blueprint_templates/1/update_associations", &[], Some(r#"{"course_ids_to_add":[110,200]}"#), Some(Rule::SchoolBoundary)),
+    ("a_blueprint_association_with_own_courses_is_allowed", G::W, Put, "/api/v1/courses/100/blueprint_templates/1/update_associations", &[], Some(r#"{"course_ids_to_add":[110],"course_ids_to_remove":["sis_course_id:MATH-10"]}"#), None),
+    ("a_crosslist_into_a_foreign_course_is_denied", G::W, Post, "/api/v1/sections/1000/crosslist/200", &[], None, Some(Rule::SchoolBoundary)),
+    ("a_crosslist_into_an_own_course_is_allowed", G::W, Post, "/api/v1/sections/1000/crosslist/110", &[], None, None),
+    // Masquerading in any form.
+    ("as_user_id_with_brackets_is_masquerading", G::R, Get, "/api/v1/courses/100", &[("as_user_id[]", "6")], None, Some(Rule::MasqueradeNotGranted)),
+    ("as_user_id_in_a_body_is_masquerading", G::W, Put, "/api/v1/courses/100", &[], Some(r#"{"as_user_id":6,"course":{"name":"x"}}"#), Some(Rule::MasqueradeNotGranted)),
+    ("as_user_id_nested_in_a_body_is_masquerading", G::W, Put, "/api/v1/courses/100", &[], Some(r#"{"course":{"as_user_id":6}}"#), Some(Rule::MasqueradeNotGranted)),
+    ("as_user_id_with_brackets_is_refused_even_with_the_grant", G::Masq, Get, "/api/v1/courses/100", &[("as_user_id[]", "5")], None, Some(Rule::BodyForm)),
+    ("as_user_id_twice_is_refused_even_with_the_grant", G::Masq, Get, "/api/v1/courses/100", &[("as_user_id", "5"), ("as_user_id", "6")], None, Some(Rule::BodyForm)),
+    // What is checked is what is sent: no whitespace, nothing re-encoded.
+    ("a_trailing_space_after_dot_dot_is_refused", G::R, Get, "/api/v1/courses/100/.. ", &[], None, Some(Rule::PathForm)),
+    ("a_trailing_space_is_refused", G::R, Get, "/api/v1/courses/100 ", &[], None, Some(Rule::PathForm)),
+    ("a_tab_is_refused", G::R, Get, "/api/v1/courses/100\t", &[], None, Some(Rule::PathForm)),
+    ("a_non_ascii_character_is_refused", G::R, Get, "/api/v1/courses/1００", &[], None, Some(Rule::PathForm)),
+    ("a_stray_percent_is_refused", G::R, Get, "/api/v1/courses/100%", &[], None, Some(Rule::PathForm)),
+    ("an_encoded_sis_id_is_placed_decoded", G::R, Get, "/api/v1/courses/sis_course_id:MATH%2D10", &[], None, None),
+    // Users shared with another school.
+    ("a_shared_users_page_views_are_denied", G::R, Get, "/api/v1/users/9/page_views", &[], None, Some(Rule::SharedUser)),
+    ("a_shared_users_profile_may_be_read_with_shared_users_read", G::SharedRead, Get, "/api/v1/users/9/profile", &[], None, None),
+    ("a_shared_user_cannot_be_renamed_even_with_shared_users_read", G::SharedRead, Put, "/api/v1/users/9", &[], Some(r#"{"user":{"name":"x"}}"#), Some(Rule::SharedUser)),
+    ("a_shared_user_in_a_course_of_the_school_is_allowed", G::W, Post, "/api/v1/courses/100/enrollments", &[], Some(r#"{"enrollment":{"user_id":9}}"#), None),
+    ("masquerading_as_a_shared_user_is_denied", G::Masq, Get, "/api/v1/courses/100", &[("as_user_id", "9")], None, Some(Rule::SharedUser)),
+    ("a_user_only_in_the_school_may_be_renamed", G::W, Put, "/api/v1/users/5", &[], Some(r#"{"user":{"name":"x"}}"#), None),
 ];
 
 #[test]
@@ -255,7 +312,11 @@ fn there_are_at_least_sixty_cases_covering_every_rule() {
         Rule::PathForm,
         Rule::WriteNotGranted,
         Rule::SchoolBoundary,
-        Rule::UnscopedEndpoint,
+        Rule::UnmodelledEndpoint,
+        Rule::UnmodelledField,
+        Rule::BodyForm,
+        Rule::CapabilityNotGranted,
+        Rule::SharedUser,
         Rule::NotInScope,
         Rule::MasqueradeNotGranted,
     ] {
@@ -314,4 +375,30 @@ fn a_denial_names_the_object_and_the_schools() {
         }
         Decision::Allow => panic!("foreign course allowed"),
     }
+}
+
+#[test]
+fn an_overlong_query_value_or_sis_id_is_refused() {
+    let long = "x".repeat(3000);
+    assert_eq!(
+        check(
+            &grant(false),
+            Get,
+            "/api/v1/accounts/10/courses",
+            &[("search_term", &long)],
+            None,
+            1
+        ),
+        Err(Rule::PathForm)
+    );
+    let sis = format!("/api/v1/courses/sis_course_id:{}", "M".repeat(300));
+    let op = Operation::new(Get, &sis, vec![], None, 1).expect("valid path");
+    assert!(
+        matches!(op.targets[0].object.key, ObjectKey::Other(_)),
+        "an SIS value over 255 bytes cannot be placed"
+    );
+    assert!(
+        op.targets[0].object.key.to_string().len() < 400,
+        "shown shortened"
+    );
 }

@@ -2,14 +2,18 @@
 //! only way a host interface reaches the canvas client.
 
 use bytes::Bytes;
-use easel_policy::{Decision, Method, Operation, Rule, decide};
+use easel_policy::{Body, Decision, Method, Operation, Rule, decide};
 
 use crate::audit::CanvasEvent;
 use crate::bindings::easel::canvas::types::{CanvasError, Denial, UpstreamError};
 use crate::state::{RunState, log_line};
+use crate::text::bounded;
 
 /// Longest Canvas error body passed back to a guest.
 const MAX_ERROR_BODY: usize = 2048;
+
+/// Longest denial reason kept in full (the rest is replaced by its digest).
+pub const MAX_REASON_BYTES: usize = 1024;
 
 fn denied(rule: &str, reason: String) -> CanvasError {
     CanvasError::Denied(Denial {
@@ -26,18 +30,29 @@ impl RunState {
         method: Method,
         path: &str,
         query: Vec<(String, String)>,
-        body: Option<&serde_json::Value>,
+        body: Option<&str>,
     ) -> Result<Operation, CanvasError> {
         self.audit_ok()?;
-        Operation::new(method, path, query, body, 0).map_err(|e| {
-            let shown: String = path.chars().take(120).filter(|c| !c.is_control()).collect();
-            self.deny(method, &shown, Rule::PathForm, &e.to_string())
-        })
+        let shown = || -> String { path.chars().take(120).collect() };
+        let body = match body.map(Body::parse).transpose() {
+            Ok(b) => b,
+            Err(e) => return Err(self.deny(method, &shown(), Rule::BodyForm, &e.to_string())),
+        };
+        Operation::new(method, path, query, body, 0)
+            .map_err(|d| self.deny(method, &shown(), d.rule, &d.reason))
     }
 
-    /// Count, log and audit a denial; the error for the guest.
-    fn deny(&mut self, method: Method, path: &str, rule: Rule, reason: &str) -> CanvasError {
+    /// Count, log and audit a denial; the error for the guest. After the
+    /// run's limit of denials, the run is stopped.
+    pub(crate) fn deny(
+        &mut self,
+        method: Method,
+        path: &str,
+        rule: Rule,
+        reason: &str,
+    ) -> CanvasError {
         self.denied += 1;
+        let reason = &bounded(reason, MAX_REASON_BYTES);
         log_line(
             &self.log,
             "[easel]",
@@ -53,6 +68,12 @@ impl RunState {
             rule: rule.name(),
             reason,
         });
+        if self.denied >= self.limits.max_denials && self.aborted.is_none() {
+            self.aborted = Some(format!(
+                "stopped after {} denied calls (the run's limit); fix the plugin or its grant",
+                self.denied
+            ));
+        }
         if rule == Rule::WriteLimit && self.aborted.is_none() {
             self.aborted = Some(format!(
                 "stopped before a write past the run's limit: {reason}; nothing after it was sent"
@@ -87,7 +108,7 @@ impl RunState {
         if let Some(why) = &self.aborted {
             return Err(CanvasError::Denied(
                 crate::bindings::easel::canvas::types::Denial {
-                    rule: Rule::WriteLimit.name().into(),
+                    rule: "run-stopped".into(),
                     reason: why.clone(),
                 },
             ));
@@ -103,7 +124,8 @@ impl RunState {
 
     /// Place every object the call names, then ask the policy. Records the
     /// denial when refused, and the permission before anything is sent;
-    /// `send`/`follow` count the calls actually sent.
+    /// `send`/`follow` count the calls actually sent. The host's own
+    /// lookups count against the run's call budget.
     pub(crate) async fn authorize(&mut self, op: &mut Operation) -> Result<(), CanvasError> {
         self.audit_ok()?;
         // An assignment is placed by a course the same call names.
@@ -113,33 +135,67 @@ impl RunState {
             .filter(|t| t.object.kind == easel_policy::ObjectKind::Course)
             .map(|t| t.object.key.clone())
             .collect();
-        for target in &mut op.targets {
+        let path = op.path.as_string();
+        op.seq = self.spent() + 1;
+        if op.method.is_write() {
+            op.write_seq = self.writes + self.plan.len() as u32 + 1;
+        }
+        // Every rule that needs no placement first: a call refused anyway
+        // makes no lookup on its way to the refusal.
+        if let Decision::Deny(d) = decide(&self.grant, op)
+            && d.rule != Rule::SchoolBoundary
+        {
+            return Err(self.deny(op.method, &path, d.rule, &d.reason));
+        }
+        for i in 0..op.targets.len() {
+            let object = op.targets[i].object.clone();
+            self.directory.allowance = self.grant.max_calls.saturating_sub(self.spent());
             let started = std::time::Instant::now();
-            let resolved = if target.object.kind == easel_policy::ObjectKind::Assignment {
+            let resolved = if object.kind == easel_policy::ObjectKind::Assignment {
                 self.directory
-                    .resolve_assignment(&self.client, &self.tag, &courses, &target.object.key)
+                    .resolve_assignment(&self.client, &self.tag, &courses, &object.key)
                     .await
             } else {
                 self.directory
-                    .resolve(&self.client, &self.tag, &target.object)
+                    .resolve(&self.client, &self.tag, &object)
                     .await
             };
             self.waiting += started.elapsed();
             match resolved {
-                Ok(chain) => target.chain = chain,
+                Ok(placed) => {
+                    op.targets[i].chain = placed.chain;
+                    op.targets[i].shared = placed.shared;
+                }
                 Err(e) => {
-                    let path = op.path.as_string();
-                    return Err(self.deny(op.method, &path, Rule::SchoolBoundary, &e.to_string()));
+                    log_line(&self.log, "[easel]", &format!("lookup failed: {e}"));
+                    let (rule, reason) = if e.is_budget() {
+                        (
+                            Rule::CallBudget,
+                            format!(
+                                "the run's budget of {} Canvas calls is spent (easel's lookups to place objects count too)",
+                                self.grant.max_calls
+                            ),
+                        )
+                    } else {
+                        (
+                            Rule::SchoolBoundary,
+                            format!(
+                                "easel could not place {} {} in a school (its lookup failed; the run log says why)",
+                                object.kind.name(),
+                                object.key
+                            ),
+                        )
+                    };
+                    return Err(self.deny(op.method, &path, rule, &reason));
                 }
             }
         }
         // Planned writes count against the budget too, so a dry run
         // predicts whether the live run fits.
-        op.seq = self.calls + self.plan.len() as u32 + 1;
+        op.seq = self.spent() + 1;
         if op.method.is_write() {
             op.write_seq = self.writes + self.plan.len() as u32 + 1;
         }
-        let path = op.path.as_string();
         match decide(&self.grant, op) {
             Decision::Allow => {
                 self.audit(CanvasEvent::Allowed {
@@ -150,6 +206,12 @@ impl RunState {
             }
             Decision::Deny(d) => Err(self.deny(op.method, &path, d.rule, &d.reason)),
         }
+    }
+
+    /// Requests made or planned on the run's behalf: the plugin's calls,
+    /// its planned writes, and easel's lookups.
+    pub(crate) fn spent(&self) -> u32 {
+        self.calls + self.plan.len() as u32 + self.directory.lookups
     }
 
     /// Send an authorized operation (`list`: as the first page of a list,

@@ -9,6 +9,14 @@
 //! and the object is inside when one of those courses is. An assignment is
 //! placed by a course of the school that the same call names and that lists
 //! it. What the host reads for a lookup never reaches the plugin.
+//!
+//! Threat: the lookups themselves. They carry the institution's token, so
+//! they are built only from validated ids (a number, or an SIS value
+//! percent-encoded as one path segment) into fixed path templates, never by
+//! pasting plugin text; each one is audited before it is sent and counts
+//! against the run's call budget; the cache of placed objects is bounded.
+//! A user is also marked `shared` when some of their enrollments lie
+//! outside the school, for the policy's shared-user rule.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -19,12 +27,52 @@ use serde::Deserialize;
 
 use crate::audit::{AuditSink, CanvasEvent};
 
-/// Why the directory could not be loaded.
+/// Most objects (sections, enrollments, users) whose placement is cached.
+pub const MAX_PLACED: usize = 10_000;
+
+/// Why the directory could not place an object. Never holds what a lookup
+/// answered beyond its status.
 #[derive(Debug, thiserror::Error)]
-#[error("cannot list the school's {what}: {message}")]
+#[error("cannot look up the school's {what}: {message}")]
 pub(crate) struct DirectoryError {
     pub(crate) what: &'static str,
     pub(crate) message: String,
+}
+
+const NOT_JSON: &str = "Canvas's answer was not the JSON easel expected";
+
+const BUDGET: &str = "the run's call budget is spent";
+
+impl DirectoryError {
+    pub(crate) fn is_budget(&self) -> bool {
+        self.message == BUDGET
+    }
+}
+
+/// Where an object lies.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Placed {
+    /// Its account chain, when it is in the school.
+    pub(crate) chain: Option<Vec<AccountId>>,
+    /// A user with enrollments outside the school too.
+    pub(crate) shared: bool,
+}
+
+/// `key` as one path segment of a lookup: a number, or a known SIS prefix
+/// and its value percent-encoded; `None` for anything else.
+fn segment(key: &ObjectKey) -> Option<String> {
+    match key {
+        ObjectKey::Id(id) => Some(id.to_string()),
+        ObjectKey::Sis(prefix, value)
+            if prefix.bytes().all(|b| b.is_ascii_lowercase() || b == b'_') =>
+        {
+            Some(format!(
+                "{prefix}:{}",
+                percent_encoding::utf8_percent_encode(value, percent_encoding::NON_ALPHANUMERIC)
+            ))
+        }
+        _ => None,
+    }
 }
 
 #[derive(Deserialize)]
@@ -56,13 +104,16 @@ pub(crate) struct Directory {
     /// course → owning account.
     courses: Option<HashMap<u64, u64>>,
     sis_courses: HashMap<String, u64>,
-    /// Sections, enrollments and users already placed, by kind and key.
-    placed: HashMap<(ObjectKind, String), Option<Vec<AccountId>>>,
+    /// Sections, enrollments and users already placed, by kind and key
+    /// (at most [`MAX_PLACED`]).
+    placed: HashMap<(ObjectKind, ObjectKey), Placed>,
     /// Assignment ids of the school's courses listed so far.
     assignments: HashMap<u64, Vec<u64>>,
     /// Where each lookup is recorded (before it is sent, and its answer).
     audit: Option<Arc<dyn AuditSink>>,
     pub(crate) lookups: u32,
+    /// Requests the run may still make; set before each placement.
+    pub(crate) allowance: u32,
 }
 
 impl Directory {
@@ -99,90 +150,111 @@ impl Directory {
             })
     }
 
-    /// The account chain (owner first, up to the school) of `object`, or
-    /// `None` when it is not in the school's subtree.
+    /// Where `object` lies: its account chain (owner first, up to the
+    /// school), or `None` when it is not in the school's subtree.
     pub(crate) async fn resolve(
         &mut self,
         client: &CanvasClient,
         tag: &CallTag,
         object: &ObjectRef,
-    ) -> Result<Option<Vec<AccountId>>, DirectoryError> {
-        match (object.kind, &object.key) {
+    ) -> Result<Placed, DirectoryError> {
+        let chain = match (object.kind, &object.key) {
             (ObjectKind::Account, ObjectKey::Id(id)) if *id == self.school => {
-                Ok(Some(vec![self.school]))
+                Some(vec![self.school])
             }
             (ObjectKind::Account, ObjectKey::Id(id)) => {
                 self.load_accounts(client, tag).await?;
-                Ok(self.chain(*id))
+                self.chain(*id)
             }
             (ObjectKind::Account, ObjectKey::Sis(prefix, value)) if prefix == "sis_account_id" => {
                 self.load_accounts(client, tag).await?;
-                Ok(self
-                    .sis_accounts
+                self.sis_accounts
                     .get(value)
                     .copied()
-                    .and_then(|id| self.chain(id)))
+                    .and_then(|id| self.chain(id))
             }
             (ObjectKind::Course, ObjectKey::Id(id)) => {
                 self.load_courses(client, tag).await?;
                 let owner = self.courses.as_ref().and_then(|c| c.get(id)).copied();
-                self.course_chain(client, tag, owner).await
+                self.course_chain(client, tag, owner).await?
             }
             (ObjectKind::Course, ObjectKey::Sis(prefix, value)) if prefix == "sis_course_id" => {
                 self.load_courses(client, tag).await?;
                 let id = self.sis_courses.get(value).copied();
                 let owner =
                     id.and_then(|id| self.courses.as_ref().and_then(|c| c.get(&id)).copied());
-                self.course_chain(client, tag, owner).await
+                self.course_chain(client, tag, owner).await?
             }
-            (kind @ (ObjectKind::Section | ObjectKind::Enrollment | ObjectKind::User), key)
-                if !matches!(key, ObjectKey::Other(_)) =>
-            {
-                let cache_key = (kind, key.to_string());
-                if let Some(chain) = self.placed.get(&cache_key) {
-                    return Ok(chain.clone());
-                }
-                let courses: Vec<u64> = match kind {
-                    ObjectKind::Section => {
-                        let path = format!("/api/v1/sections/{key}");
-                        self.get_one::<CourseOf>(client, tag, "sections", &path)
-                            .await?
-                            .map(|s| s.course_id)
-                            .into_iter()
-                            .collect()
-                    }
-                    ObjectKind::Enrollment => {
-                        let path = format!("/api/v1/accounts/{}/enrollments/{key}", self.school);
-                        self.get_one::<CourseOf>(client, tag, "enrollments", &path)
-                            .await?
-                            .map(|e| e.course_id)
-                            .into_iter()
-                            .collect()
-                    }
-                    _ => {
-                        let path = format!("/api/v1/users/{key}/enrollments");
-                        self.list_all::<CourseOf>(client, tag, "users", &path, &[])
-                            .await
-                            .unwrap_or_default()
-                            .into_iter()
-                            .map(|e| e.course_id)
-                            .collect()
-                    }
-                };
-                let mut chain = None;
-                for course in courses {
-                    self.load_courses(client, tag).await?;
-                    let owner = self.courses.as_ref().and_then(|c| c.get(&course)).copied();
-                    chain = self.course_chain(client, tag, owner).await?;
-                    if chain.is_some() {
-                        break;
-                    }
-                }
-                self.placed.insert(cache_key, chain.clone());
-                Ok(chain)
+            (kind @ (ObjectKind::Section | ObjectKind::Enrollment | ObjectKind::User), key) => {
+                return self.place_through_courses(client, tag, kind, key).await;
             }
-            _ => Ok(None),
+            _ => None,
+        };
+        Ok(Placed {
+            chain,
+            shared: false,
+        })
+    }
+
+    /// Sections, enrollments and users: placed through the courses Canvas
+    /// says they belong to.
+    async fn place_through_courses(
+        &mut self,
+        client: &CanvasClient,
+        tag: &CallTag,
+        kind: ObjectKind,
+        key: &ObjectKey,
+    ) -> Result<Placed, DirectoryError> {
+        let Some(seg) = segment(key) else {
+            return Ok(Placed::default());
+        };
+        let cache_key = (kind, key.clone());
+        if let Some(placed) = self.placed.get(&cache_key) {
+            return Ok(placed.clone());
         }
+        let courses: Vec<u64> = match kind {
+            ObjectKind::Section => {
+                let path = format!("/api/v1/sections/{seg}");
+                self.get_one::<CourseOf>(client, tag, "sections", &path)
+                    .await?
+                    .map(|s| s.course_id)
+                    .into_iter()
+                    .collect()
+            }
+            ObjectKind::Enrollment => {
+                let path = format!("/api/v1/accounts/{}/enrollments/{seg}", self.school);
+                self.get_one::<CourseOf>(client, tag, "enrollments", &path)
+                    .await?
+                    .map(|e| e.course_id)
+                    .into_iter()
+                    .collect()
+            }
+            _ => {
+                let path = format!("/api/v1/users/{seg}/enrollments");
+                match self
+                    .list_all::<CourseOf>(client, tag, "users", &path, &[])
+                    .await
+                {
+                    Ok(items) => items.into_iter().map(|e| e.course_id).collect(),
+                    Err(e) if e.is_budget() => return Err(e),
+                    Err(_) => Vec::new(),
+                }
+            }
+        };
+        let mut placed = Placed::default();
+        for course in courses {
+            self.load_courses(client, tag).await?;
+            let owner = self.courses.as_ref().and_then(|c| c.get(&course)).copied();
+            match self.course_chain(client, tag, owner).await? {
+                Some(chain) if placed.chain.is_none() => placed.chain = Some(chain),
+                Some(_) => {}
+                None => placed.shared = true,
+            }
+        }
+        if self.placed.len() < MAX_PLACED {
+            self.placed.insert(cache_key, placed.clone());
+        }
+        Ok(placed)
     }
 
     /// Place an assignment through a course the same call names (a course
@@ -193,16 +265,16 @@ impl Directory {
         tag: &CallTag,
         courses: &[ObjectKey],
         assignment: &ObjectKey,
-    ) -> Result<Option<Vec<AccountId>>, DirectoryError> {
+    ) -> Result<Placed, DirectoryError> {
         let ObjectKey::Id(aid) = assignment else {
-            return Ok(None);
+            return Ok(Placed::default());
         };
         for key in courses {
             let course = ObjectRef {
                 kind: ObjectKind::Course,
                 key: key.clone(),
             };
-            let Some(chain) = self.resolve(client, tag, &course).await? else {
+            let Some(chain) = self.resolve(client, tag, &course).await?.chain else {
                 continue;
             };
             let id = match key {
@@ -224,10 +296,26 @@ impl Directory {
                     .insert(id, items.into_iter().map(|i| i.id).collect());
             }
             if self.assignments.get(&id).is_some_and(|a| a.contains(aid)) {
-                return Ok(Some(chain));
+                return Ok(Placed {
+                    chain: Some(chain),
+                    shared: false,
+                });
             }
         }
-        Ok(None)
+        Ok(Placed::default())
+    }
+
+    /// Take one request from the run's allowance before sending it.
+    fn spend(&mut self, what: &'static str) -> Result<(), DirectoryError> {
+        if self.allowance == 0 {
+            return Err(DirectoryError {
+                what,
+                message: BUDGET.into(),
+            });
+        }
+        self.allowance -= 1;
+        self.lookups += 1;
+        Ok(())
     }
 
     /// GET one object for a lookup; `None` when Canvas has no such object
@@ -240,7 +328,7 @@ impl Directory {
         path: &str,
     ) -> Result<Option<T>, DirectoryError> {
         let err = |message: String| DirectoryError { what, message };
-        self.lookups += 1;
+        self.spend(what)?;
         self.record(what, path, None)?;
         let resp = client
             .send(tag, http::Method::GET, path, &[], None)
@@ -250,7 +338,7 @@ impl Directory {
         match resp.status {
             200..=299 => serde_json::from_slice(&resp.body)
                 .map(Some)
-                .map_err(|e| err(e.to_string())),
+                .map_err(|_| err(NOT_JSON.into())),
             401 | 403 | 404 => Ok(None),
             s => Err(err(format!("Canvas answered {s}"))),
         }
@@ -347,7 +435,7 @@ impl Directory {
             .map(|(k, v)| ((*k).into(), (*v).into()))
             .collect();
         let mut out = Vec::new();
-        self.lookups += 1;
+        self.spend(what)?;
         self.record(what, path, None)?;
         let mut resp = client
             .list_first(tag, path, &query)
@@ -359,10 +447,10 @@ impl Directory {
                 return Err(err(format!("Canvas answered {}", resp.status)));
             }
             let page: Vec<T> =
-                serde_json::from_slice(&resp.body).map_err(|e| err(e.to_string()))?;
+                serde_json::from_slice(&resp.body).map_err(|_| err(NOT_JSON.into()))?;
             out.extend(page);
             let Some(next) = resp.next.take() else { break };
-            self.lookups += 1;
+            self.spend(what)?;
             self.record(what, path, None)?;
             resp = client
                 .follow(tag, &next)

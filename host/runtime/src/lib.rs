@@ -23,11 +23,14 @@ mod linker;
 mod outcome;
 mod run;
 mod state;
+pub mod text;
 
 pub use audit::{AuditSink, CanvasEvent, DiscardAudit};
+pub use authorize::MAX_REASON_BYTES;
 pub use component::{ComponentInfo, LoadError, LoadedComponent, inspect};
+pub use directory::MAX_PLACED;
 pub use engine::{EngineOptions, Runtime};
-pub use limits::Limits;
+pub use limits::{DEFAULT_MAX_DENIALS, DEFAULT_MAX_PLAN_BYTES, Limits};
 pub use outcome::{PlannedWrite, RunOutcome, RunReport};
 pub use run::{RunSpec, School};
 pub use state::RunState;

@@ -28,7 +28,17 @@ pub struct Limits {
     pub max_writes: Option<u32>,
     /// The report files the manifest declares (`None`: any name).
     pub report_names: Option<Vec<String>>,
+    /// Denied calls after which the run is stopped.
+    pub max_denials: u32,
+    /// Bytes a dry run's plan may hold (paths, queries and each distinct
+    /// body once).
+    pub max_plan_bytes: usize,
 }
+
+/// Default number of denials that stops a run.
+pub const DEFAULT_MAX_DENIALS: u32 = 100;
+/// Default size limit of a dry run's plan (8 MiB).
+pub const DEFAULT_MAX_PLAN_BYTES: usize = 8 << 20;
 
 /// Default guest memory cap (64 MiB).
 pub const DEFAULT_MEMORY_BYTES: usize = 64 << 20;
@@ -49,6 +59,8 @@ impl Default for Limits {
             max_response_bytes: 16 << 20,
             max_writes: None,
             report_names: None,
+            max_denials: DEFAULT_MAX_DENIALS,
+            max_plan_bytes: DEFAULT_MAX_PLAN_BYTES,
         }
     }
 }

@@ -46,7 +46,7 @@ impl RunOutcome {
 }
 
 /// A write a dry run would have sent.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct PlannedWrite {
     /// 1-based step.
     pub step: u32,
@@ -56,8 +56,12 @@ pub struct PlannedWrite {
     pub path: String,
     /// Query pairs.
     pub query: Vec<(String, String)>,
-    /// JSON body, if any.
-    pub body: Option<serde_json::Value>,
+    /// sha256 of the body as it would be sent, if there is one.
+    pub body_sha256: Option<String>,
+    /// The body, on the first step that sends it; a later step with the
+    /// same body carries only its digest, so a plan holds each body once.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub body: Option<Box<serde_json::value::RawValue>>,
     /// The objects it would change, e.g. `course 101`.
     pub objects: Vec<String>,
 }

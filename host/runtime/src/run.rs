@@ -159,6 +159,8 @@ impl Runtime {
             report_files: Vec::new(),
             report_bytes: 0,
             plan: Vec::new(),
+            plan_bytes: 0,
+            plan_bodies: Default::default(),
             waiting: std::time::Duration::ZERO,
             overheads: Vec::new(),
             audit: spec.audit,
@@ -201,9 +203,10 @@ impl Runtime {
             Ok(Err(_)) if s.cpu_exhausted => {
                 RunOutcome::TimedOut(format!("the plugin used its CPU limit of {:?}", limits.cpu))
             }
-            Ok(Err(trap)) => {
-                RunOutcome::Failed(format!("the plugin trapped: {}", trap_summary(&trap)))
-            }
+            Ok(Err(trap)) => RunOutcome::Failed(format!(
+                "the plugin trapped: {}",
+                trap_reason(&trap, &log, &limits)
+            )),
             Err(_) => RunOutcome::TimedOut(format!(
                 "the run reached its wall-clock limit of {:?}",
                 limits.wall
@@ -243,8 +246,72 @@ impl Runtime {
     }
 }
 
-/// First line of a trap, without the wasm backtrace.
-fn trap_summary(e: &wasmtime::Error) -> String {
-    let text = format!("{e:#}");
-    text.lines().next().unwrap_or("unknown trap").to_owned()
+/// Why a guest trapped, told apart: stack overflow, the per-call byte
+/// limit, an invalid handle, the handle limit, a panic (with its message),
+/// an exit, or another trap (its first line, without the backtrace).
+fn trap_reason(e: &wasmtime::Error, log: &crate::state::SharedLog, limits: &Limits) -> String {
+    if let Some(exit) = e.downcast_ref::<wasmtime_wasi::I32Exit>() {
+        return format!("exit: the plugin called exit({})", exit.0);
+    }
+    if let Some(trap) = e.downcast_ref::<wasmtime::Trap>() {
+        return match trap {
+            wasmtime::Trap::StackOverflow => {
+                "stack overflow: the plugin recursed past its stack".into()
+            }
+            wasmtime::Trap::UnreachableCodeReached => match panic_message(log) {
+                Some(m) => format!("panic: {m}"),
+                None => "panic: the plugin reached unreachable code".into(),
+            },
+            other => format!("wasm trap: {other}"),
+        };
+    }
+    let chain = format!("{e:#}");
+    if chain.contains("fuel allocated for hostcalls has been exhausted") {
+        return format!(
+            "per-call byte limit: the plugin passed more than {} bytes into one host call",
+            limits.hostcall_bytes
+        );
+    }
+    if chain.contains("handle limit exceeded") || chain.contains("resource table has no free keys")
+    {
+        return format!(
+            "handle limit: the plugin held more than {} handles at once",
+            limits.max_handles
+        );
+    }
+    if [
+        "unknown handle index",
+        "resource not present",
+        "used with the wrong type",
+        "is not a resource",
+        "resource is of another type",
+    ]
+    .iter()
+    .any(|m| chain.contains(m))
+    {
+        return "invalid handle: the plugin used a handle it does not hold".into();
+    }
+    let first = chain.lines().next().unwrap_or("unknown trap");
+    crate::text::escape(first).into_owned()
+}
+
+/// The message of a Rust guest's panic, from its captured stderr: the line
+/// after `panicked at ...`.
+fn panic_message(log: &crate::state::SharedLog) -> Option<String> {
+    let text = log.lock().ok()?.finish();
+    let mut lines = text.lines();
+    while let Some(line) = lines.next() {
+        if line.starts_with("[stderr]") && line.contains(" panicked at ") {
+            // std prints `panicked at src/lib.rs:1:2:` then the message
+            // (escaped into one entry, or on the next line).
+            if let Some((_, msg)) = line.split_once(":\\n") {
+                return Some(msg.to_owned());
+            }
+            return lines
+                .next()
+                .and_then(|l| l.strip_prefix("[stderr] "))
+                .map(str::to_owned);
+        }
+    }
+    None
 }

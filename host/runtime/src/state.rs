@@ -41,6 +41,9 @@ pub struct RunState {
     pub(crate) report_files: Vec<PathBuf>,
     pub(crate) report_bytes: u64,
     pub(crate) plan: Vec<PlannedWrite>,
+    /// Bytes the plan holds, and the digests of the bodies it holds.
+    pub(crate) plan_bytes: usize,
+    pub(crate) plan_bodies: std::collections::HashSet<String>,
     /// Time spent waiting for the token's governor and for Canvas.
     pub(crate) waiting: std::time::Duration,
     /// Host time per plugin call, waits excluded.
@@ -102,6 +105,9 @@ pub(crate) struct BoundedLog {
 
 impl BoundedLog {
     pub(crate) fn push_line(&mut self, prefix: &str, line: &str) {
+        // One entry is one line: a plugin cannot start a line of its own
+        // (or the host's), nor send escapes to whoever reads the log.
+        let line = &*crate::text::escape(line);
         let needed = prefix.len() + line.len() + 2;
         if self.text.len() + needed > self.cap {
             self.dropped += line.len();

@@ -116,6 +116,11 @@ pub struct GrantTerms {
     pub runs_per_day: Option<u32>,
     /// After this time (RFC 3339) the grant no longer runs.
     pub expires_at: Option<String>,
+    /// Users also enrolled in another school: `"read"` lets user-level
+    /// reads (profile, page views, logins, all enrollments) reach them;
+    /// `None` or `"deny"`: only course-scoped calls.
+    #[serde(alias = "shared-users")]
+    pub shared_users: Option<String>,
 }
 
 /// Every plugin version: a component with its first manifest, or with a

@@ -2,7 +2,8 @@
 //!
 //! Threat: a plugin writing outside its folder or filling the disk. Names
 //! are plain file names with a known extension; count and total size are
-//! capped per run.
+//! capped per run. Files are opened through a `cap-std` handle on the
+//! run's folder, which cannot reach outside it.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -64,12 +65,18 @@ impl Host for RunState {
                 "report {name} was already created in this run"
             )));
         }
-        let opened = std::fs::create_dir_all(&self.report_dir).and_then(|_| {
-            std::fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .open(&path)
-        });
+        // Opened through a capability handle on the run's folder: even if
+        // the name check above regressed, no path outside it can be opened.
+        let opened = std::fs::create_dir_all(&self.report_dir)
+            .and_then(|_| {
+                cap_std::fs::Dir::open_ambient_dir(&self.report_dir, cap_std::ambient_authority())
+            })
+            .and_then(|dir| {
+                let mut options = cap_std::fs::OpenOptions::new();
+                options.write(true).create_new(true);
+                dir.open_with(&name, &options)
+            })
+            .map(cap_std::fs::File::into_std);
         match opened {
             Ok(file) => {
                 self.report_files.push(path);

@@ -1,9 +1,15 @@
 //! `easel:canvas/write`: POST, PUT, DELETE. Linked only for grants with
 //! write access. In a dry run nothing is sent: each write that passes the
 //! policy is recorded in the run's plan instead.
+//!
+//! Threat: sending something other than what was checked. The body is
+//! parsed once by the policy and the bytes sent are re-serialised from that
+//! parse, never the guest's text.
 
 use bytes::Bytes;
-use easel_policy::Method as PolicyMethod;
+use easel_policy::{Method as PolicyMethod, Operation, Rule};
+use serde_json::value::RawValue;
+use sha2::{Digest, Sha256};
 
 use crate::bindings::easel::canvas::types::CanvasError;
 use crate::bindings::easel::canvas::write::{Host, Method, Outcome};
@@ -24,51 +30,91 @@ impl Host for RunState {
             Method::Put => PolicyMethod::Put,
             Method::Delete => PolicyMethod::Delete,
         };
-        let json = match body
-            .as_deref()
-            .map(serde_json::from_str::<serde_json::Value>)
-            .transpose()
-        {
-            Ok(v) => v,
-            Err(e) => {
-                return Ok(Err(CanvasError::Invalid(format!(
-                    "request body is not JSON: {e}"
-                ))));
-            }
-        };
-        let mut op = match self.operation(method, &path, query, json.as_ref()) {
+        let mut op = match self.operation(method, &path, query, body.as_deref()) {
             Ok(op) => op,
             Err(e) => return Ok(Err(e)),
         };
+        drop(body);
         if let Err(e) = self.authorize(&mut op).await {
             return Ok(Err(e));
         }
         if self.dry_run {
-            let step = self.plan.len() as u32 + 1;
-            let objects = op
-                .targets
-                .iter()
-                .map(|t| format!("{} {}", t.object.kind.name(), t.object.key))
-                .collect();
-            log_line(
-                &self.log,
-                "[plan]",
-                &format!("step {step}: {} {}", op.method.as_str(), op.path),
-            );
-            self.plan.push(PlannedWrite {
-                step,
-                method: op.method.as_str().to_owned(),
-                path: op.path.as_string(),
-                query: op.query.clone(),
-                body: json,
-                objects,
-            });
-            return Ok(Ok(Outcome::Planned(step)));
+            return Ok(self.plan_write(&op).map(Outcome::Planned));
         }
-        let bytes = body.map(Bytes::from);
+        // The bytes the policy read, re-serialised: not the guest's text.
+        let bytes = op.body.as_ref().map(|b| Bytes::from(b.as_str().to_owned()));
         self.writes += 1;
         let result = self.send(&op, bytes, false).await;
         self.record_overhead(mark);
         Ok(result.map(|(body, _)| Outcome::Sent(body)))
+    }
+}
+
+impl RunState {
+    /// Record an authorized write as the next step of the dry run's plan.
+    /// Each distinct body is held once; a plan past its size limit stops
+    /// the run.
+    fn plan_write(&mut self, op: &Operation) -> Result<u32, CanvasError> {
+        let step = self.plan.len() as u32 + 1;
+        let body = op.body.as_ref().map(|b| b.as_str());
+        let digest = body.map(|b| hex::encode(Sha256::digest(b.as_bytes())));
+        let path = op.path.as_string();
+        let new_body = match &digest {
+            Some(d) if !self.plan_bodies.contains(d) => body,
+            _ => None,
+        };
+        let size = path.len()
+            + op.query
+                .iter()
+                .map(|(k, v)| k.len() + v.len() + 2)
+                .sum::<usize>()
+            + new_body.map_or(0, str::len)
+            + 128;
+        if self.plan_bytes + size > self.limits.max_plan_bytes {
+            let reason = format!(
+                "the plan would grow past its limit of {} bytes; the run is stopped",
+                self.limits.max_plan_bytes
+            );
+            let err = self.deny(op.method, &path, Rule::PlanLimit, &reason);
+            if self.aborted.is_none() {
+                self.aborted = Some(format!("stopped at plan step {step}: {reason}"));
+            }
+            return Err(err);
+        }
+        let raw = match new_body
+            .map(|b| RawValue::from_string(b.to_owned()))
+            .transpose()
+        {
+            Ok(raw) => raw,
+            Err(_) => {
+                return Err(CanvasError::Invalid(
+                    "the body could not be recorded in the plan".into(),
+                ));
+            }
+        };
+        self.plan_bytes += size;
+        if let Some(d) = &digest {
+            self.plan_bodies.insert(d.clone());
+        }
+        let objects = op
+            .targets
+            .iter()
+            .map(|t| format!("{} {}", t.object.kind.name(), t.object.key))
+            .collect();
+        log_line(
+            &self.log,
+            "[plan]",
+            &format!("step {step}: {} {}", op.method.as_str(), op.path),
+        );
+        self.plan.push(PlannedWrite {
+            step,
+            method: op.method.as_str().to_owned(),
+            path,
+            query: op.query.clone(),
+            body_sha256: digest,
+            body: raw,
+            objects,
+        });
+        Ok(step)
     }
 }

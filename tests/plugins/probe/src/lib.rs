@@ -1,5 +1,7 @@
 //! Test plugin that tries what its params say and reports what happened:
-//! `get`, `list`, `put` and `post` paths; it also looks for secrets in its
+//! `get`, `list`, `put` and `post` paths (with `query`: `k=v&k=v` pairs
+//! taken as written), and `raw_method`/`raw_path`/`raw_body`: a write whose
+//! body text is sent verbatim, however malformed; it also looks for secrets in its
 //! environment, arguments and filesystem and prints to stdout/stderr, so the
 //! canary test can prove none of them holds the token.
 use easel_sdk::canvas::{self, Written};
@@ -16,8 +18,30 @@ fn outcome(r: Result<Value>) -> Value {
 
 fn run(cx: &Context) -> Result<()> {
     let mut out = serde_json::Map::new();
+    let query: Vec<(&str, &str)> = cx
+        .param("query")
+        .map(|q| q.split('&').filter_map(|kv| kv.split_once('=')).collect())
+        .unwrap_or_default();
     if let Some(path) = cx.param("get") {
-        out.insert("get".into(), outcome(canvas::get::<Value>(path, &[])));
+        out.insert("get".into(), outcome(canvas::get::<Value>(path, &query)));
+    }
+    if let Some(path) = cx.param("raw_path") {
+        use easel_sdk::bindings::easel::canvas::write;
+        let method = match cx.param("raw_method").unwrap_or("post") {
+            "put" => write::Method::Put,
+            "delete" => write::Method::Delete,
+            _ => write::Method::Post,
+        };
+        let owned: Vec<(String, String)> = query
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        let r = match write::send(method, path, &owned, cx.param("raw_body")) {
+            Ok(write::Outcome::Sent(body)) => json!({"ok": {"sent": body}}),
+            Ok(write::Outcome::Planned(n)) => json!({"ok": {"planned": n}}),
+            Err(e) => json!({ "error": format!("{e:?}") }),
+        };
+        out.insert("raw".into(), r);
     }
     if let Some(path) = cx.param("list") {
         let per_page = cx.param("per_page").unwrap_or("100");
