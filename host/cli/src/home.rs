@@ -63,12 +63,13 @@ impl Home {
         let keys = Vault::open(&root)
             .and_then(|v| v.audit_keys())
             .context("cannot open the vault, whose master key also keys the audit log")?;
-        let witness = witness_path(&root, &store)?;
+        let (witness, warning) = witness_path(&root, &store)?;
         let audit = AuditLog::open_with(
             &db,
             keys,
             AuditOptions {
                 witness: Some(witness),
+                warn_on_witness_created: warning,
                 ..AuditOptions::default()
             },
         )
@@ -174,24 +175,17 @@ impl Home {
 }
 
 /// The witness file: the `audit-witness` setting, else `audit.witness` in
-/// the data directory. The default is created (empty) the first time, with
-/// a warning that it should be moved: beside the database, whoever can
-/// rewrite the one can rewrite the other.
-fn witness_path(root: &Path, store: &Store) -> Result<PathBuf, CliError> {
+/// the data directory, and for the default a warning (logged once, when the
+/// file is created) that it should be moved: beside the database, whoever
+/// can rewrite the one can rewrite the other.
+fn witness_path(root: &Path, store: &Store) -> Result<(PathBuf, Option<String>), CliError> {
     if let Some(set) = store.setting(AUDIT_WITNESS)? {
-        return Ok(PathBuf::from(set));
+        return Ok((PathBuf::from(set), None));
     }
     let path = root.join(DEFAULT_WITNESS_FILE);
-    if !path.exists() {
-        std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&path)
-            .with_context(|| format!("cannot create the audit witness file {}", path.display()))?;
-        eprintln!(
-            "warning: audit checkpoints are witnessed in {}, beside the database: whoever can rewrite the database can rewrite it too. Move it to storage they cannot rewrite (append-only, another host): easel config set {AUDIT_WITNESS} /path",
-            path.display()
-        );
-    }
-    Ok(path)
+    let warning = format!(
+        "audit checkpoints are witnessed in {}, beside the database: whoever can rewrite the database can rewrite it too. Move it to storage they cannot rewrite (append-only, another host): easel config set {AUDIT_WITNESS} /path",
+        path.display()
+    );
+    Ok((path, Some(warning)))
 }

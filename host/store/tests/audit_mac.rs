@@ -6,9 +6,9 @@
 use std::path::{Path, PathBuf};
 
 use easel_store::{
-    Action, AuditEntry, AuditFilter, AuditKeys, AuditLog, AuditOptions, AuditRecord,
-    CHAIN_HMAC_V1, CHAIN_LEGACY, CheckpointPolicy, GENESIS, LegacySeal, Store, Verdict,
-    WitnessVerdict, checkpoint,
+    Action, AuditEntry, AuditFilter, AuditKeys, AuditLog, AuditOptions, AuditRecord, CHAIN_HMAC_V1,
+    CHAIN_LEGACY, CheckpointPolicy, GENESIS, LegacySeal, Store, Verdict, WitnessVerdict,
+    checkpoint,
 };
 
 fn keys() -> AuditKeys {
@@ -49,6 +49,7 @@ impl Fixture {
                     every_records: every,
                     ..CheckpointPolicy::default()
                 },
+                ..AuditOptions::default()
             },
         )
         .unwrap()
@@ -166,7 +167,10 @@ fn an_edit_with_every_later_unkeyed_hash_recomputed_is_caught() {
     f.rehash_unkeyed_from(1, CHAIN_LEGACY);
     let (seq, reason) = broken(&log);
     assert_eq!(seq, 1);
-    assert!(reason.contains("no signed checkpoint covers them"), "{reason}");
+    assert!(
+        reason.contains("no signed checkpoint covers them"),
+        "{reason}"
+    );
 }
 
 #[test]
@@ -186,9 +190,16 @@ fn checkpoints_are_signed_every_n_records_into_the_database_and_the_witness() {
     let witnessed: Vec<_> = lines.into_iter().map(|(_, c)| c.unwrap()).collect();
     assert_eq!(witnessed, cps);
     // At the end of a run: the head; a second call adds nothing.
-    let c = log.checkpoint(checkpoint::reason::RUN_END).unwrap().unwrap();
+    let c = log
+        .checkpoint(checkpoint::reason::RUN_END)
+        .unwrap()
+        .unwrap();
     assert_eq!(c.seq, 7);
-    assert!(log.checkpoint(checkpoint::reason::RUN_END).unwrap().is_none());
+    assert!(
+        log.checkpoint(checkpoint::reason::RUN_END)
+            .unwrap()
+            .is_none()
+    );
     assert_eq!(intact(&log), (7, Some(7), 0));
     assert!(matches!(
         log.verify_witness(&f.witness).unwrap(),
@@ -208,6 +219,7 @@ fn checkpoints_fall_due_by_time_too() {
                 every_records: 1000,
                 every: std::time::Duration::ZERO,
             },
+            ..AuditOptions::default()
         },
     )
     .unwrap();
@@ -289,7 +301,10 @@ fn the_witness_catches_a_rollback_to_an_earlier_copy_of_the_database() {
     append(&log, 3);
     let (line, reason) = witness_failure(&log, &f.witness);
     assert_eq!(line, 2);
-    assert!(reason.contains("not the one this checkpoint signed"), "{reason}");
+    assert!(
+        reason.contains("not the one this checkpoint signed"),
+        "{reason}"
+    );
 }
 
 #[test]
@@ -358,10 +373,7 @@ fn an_intact_log_written_before_keys_is_sealed_once_and_chained_on() {
     let f = Fixture::new();
     legacy_log(&f.db, 4);
     let log = f.open(1000);
-    assert_eq!(
-        log.legacy_seal(),
-        Some(&LegacySeal::Sealed { records: 4 })
-    );
+    assert_eq!(log.legacy_seal(), Some(&LegacySeal::Sealed { records: 4 }));
     let cps = log.checkpoints().unwrap();
     assert_eq!(cps.len(), 1);
     assert_eq!((cps[0].seq, cps[0].reason.as_str()), (4, "seal-legacy"));

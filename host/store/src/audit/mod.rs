@@ -293,6 +293,9 @@ pub struct AuditOptions {
     pub witness: Option<PathBuf>,
     /// When to checkpoint.
     pub policy: CheckpointPolicy,
+    /// Logged as a warning when the witness file is created (say, that a
+    /// default witness beside the database should be moved).
+    pub warn_on_witness_created: Option<String>,
 }
 
 /// What opening a log written before keys did with its unkeyed records.
@@ -567,13 +570,18 @@ impl AuditLog {
         let Some(path) = &self.options.witness else {
             return Ok(());
         };
+        let created = !path.exists();
         checkpoint::witness_append(path, c).map_err(|e| {
             StoreError::Invalid(format!(
                 "checkpoint of record {} is in the database but could not be appended to the witness file {}: {e}",
                 c.seq,
                 path.display()
             ))
-        })
+        })?;
+        if created && let Some(warning) = &self.options.warn_on_witness_created {
+            tracing::warn!("{warning}");
+        }
+        Ok(())
     }
 
     /// Every checkpoint in the database, oldest first.
