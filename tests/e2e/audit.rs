@@ -692,3 +692,39 @@ async fn with_a_witness_a_database_rolled_back_to_an_earlier_copy_fails_naming_t
     assert_eq!((line, seq), (2, later), "the second run's checkpoint");
     assert!(reason.contains("rolled back"), "{reason}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn vault_rekey_re_macs_the_log_and_refuses_a_broken_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = populated(dir.path()).await;
+    let key_before = std::fs::read(root.join("master.key")).unwrap();
+    let public_before = easel_cli::Home::open(Some(root.clone()))
+        .unwrap()
+        .audit
+        .public_key();
+    assert_eq!(easel(&root, &["vault", "rekey"]).await, 0);
+    assert_ne!(std::fs::read(root.join("master.key")).unwrap(), key_before);
+    assert_eq!(broken_at(&root), None, "verifies under the new key");
+    assert_eq!(easel(&root, &["audit", "verify"]).await, 0);
+    assert_eq!(
+        actions(&root).last().map(String::as_str),
+        Some("vault-rekeyed")
+    );
+    let h = easel_cli::Home::open(Some(root.clone())).unwrap();
+    let cps = h.audit.checkpoints().unwrap();
+    assert!(cps.iter().all(|c| c.key == h.audit.public_key()));
+    assert_ne!(h.audit.public_key(), public_before);
+    drop(h);
+
+    // A broken log is not rekeyed: the break stays visible.
+    sql(
+        &root.join("easel.db"),
+        "DROP TRIGGER audit_no_update; UPDATE audit SET actor = 'admin:mallory' WHERE seq = 2;",
+    );
+    let key_now = std::fs::read(root.join("master.key")).unwrap();
+    let (code, r) = easel_tests::easel(&root, &["vault", "rekey"]).await;
+    assert_ne!(code, 0);
+    assert!(r.unwrap_err().to_string().contains("broken at record 2"));
+    assert_eq!(std::fs::read(root.join("master.key")).unwrap(), key_now);
+    assert_eq!(broken_at(&root), Some(2));
+}

@@ -154,6 +154,15 @@ BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
 "#,
 ];
 
+/// The triggers that refuse updates to the audit tables (recreated after
+/// `vault rekey` re-MACs the log).
+pub(crate) const AUDIT_NO_UPDATE_TRIGGERS: &str = "
+CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit
+BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+CREATE TRIGGER audit_checkpoints_no_update BEFORE UPDATE ON audit_checkpoints
+BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+";
+
 pub(crate) fn migrate(conn: &Connection) -> rusqlite::Result<()> {
     let current: usize =
         conn.pragma_query_value(None, "user_version", |r| r.get::<_, i64>(0))? as usize;

@@ -451,3 +451,53 @@ fn an_unkeyed_log_is_not_sealed_when_the_witness_already_holds_checkpoints() {
         WitnessVerdict::Failed { line: 1, .. }
     ));
 }
+
+#[test]
+fn rekeying_re_macs_the_chain_and_re_signs_its_checkpoints_after_verifying_it() {
+    let f = Fixture::new();
+    legacy_log(&f.db, 2);
+    let log = f.open(3);
+    append(&log, 5);
+    drop(log);
+    let next = AuditKeys::derive(&[77u8; 32]).unwrap();
+    let n = easel_store::rekey_log(&f.db, keys(), &next)
+        .unwrap()
+        .unwrap();
+    assert_eq!(n, 5, "the keyed records; the sealed unkeyed ones stay");
+    let new_log = f.open_keys(AuditKeys::derive(&[77u8; 32]).unwrap(), 1000);
+    assert_eq!(
+        intact(&new_log),
+        (7, Some(5), 2),
+        "sealed at 2, then every 3"
+    );
+    assert!(
+        new_log
+            .checkpoints()
+            .unwrap()
+            .iter()
+            .all(|c| c.key == next.public_key())
+    );
+    let (_, reason) = broken(&f.open(1000));
+    assert!(
+        reason.contains("another key"),
+        "the old key no longer verifies: {reason}"
+    );
+    // The triggers are back.
+    let c = rusqlite::Connection::open(&f.db).unwrap();
+    assert!(
+        c.execute("UPDATE audit SET actor = 'x' WHERE seq = 1", [])
+            .is_err()
+    );
+    assert!(
+        c.execute("UPDATE audit_checkpoints SET seq = 1", [])
+            .is_err()
+    );
+    // A broken log is not re-MACed.
+    f.sql("UPDATE audit SET actor = 'admin:mallory' WHERE seq = 4");
+    let refused =
+        easel_store::rekey_log(&f.db, AuditKeys::derive(&[77u8; 32]).unwrap(), &keys()).unwrap();
+    assert!(
+        matches!(refused, Err(Verdict::Broken { seq: 4, .. })),
+        "{refused:?}"
+    );
+}

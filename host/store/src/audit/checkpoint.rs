@@ -28,6 +28,8 @@ pub mod reason {
     pub const SEAL_LEGACY: &str = "seal-legacy";
     /// Asked for (`easel audit checkpoint`, tests).
     pub const MANUAL: &str = "manual";
+    /// The master key changed and the log was re-MACed under the new one.
+    pub const REKEY: &str = "rekey";
 }
 
 /// A signed statement that the chain held `head` at record `seq`.

@@ -35,7 +35,7 @@ use sha2::{Digest, Sha256};
 
 pub use checkpoint::Checkpoint;
 pub use keys::{AuditKeys, MAC_KEY_LABEL, SIGNING_KEY_LABEL};
-pub use verify::{Verdict, WitnessVerdict};
+pub use verify::{Verdict, WitnessVerdict, rekey_log};
 
 use crate::{Result, StoreError, now};
 
@@ -76,6 +76,8 @@ pub enum Action {
     CanvasResponse,
     /// An institution-wide setting changed (e.g. write-approvers).
     SettingChanged,
+    /// The master key was replaced (`vault rekey`); the log was re-MACed.
+    VaultRekeyed,
 }
 
 const ACTIONS: &[Action] = &[
@@ -93,6 +95,7 @@ const ACTIONS: &[Action] = &[
     Action::CanvasRequestDenied,
     Action::CanvasResponse,
     Action::SettingChanged,
+    Action::VaultRekeyed,
 ];
 
 impl Action {
@@ -113,6 +116,7 @@ impl Action {
             Action::CanvasRequestDenied => "canvas-request-denied",
             Action::CanvasResponse => "canvas-response",
             Action::SettingChanged => "setting-changed",
+            Action::VaultRekeyed => "vault-rekeyed",
         }
     }
 

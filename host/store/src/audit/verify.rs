@@ -336,3 +336,65 @@ fn check_legacy(conn: &Connection, keys: &AuditKeys) -> Result<Result<u64, (u64,
     }
     Ok(Ok(seq - 1))
 }
+
+/// Re-MAC the keyed records and re-sign the checkpoints of the log in the
+/// database at `path` under `next`, after verifying it under `current`
+/// (`vault rekey`). Records written before keys keep their unkeyed hashes.
+/// Returns the records re-MACed, or the verdict that refused the rekey
+/// (nothing changed). One transaction: the append-only triggers are dropped
+/// and recreated inside it.
+pub fn rekey_log(
+    path: &Path,
+    current: AuditKeys,
+    next: &AuditKeys,
+) -> Result<std::result::Result<u64, Verdict>> {
+    let log = AuditLog::open(path, current)?;
+    let verdict = log.verify()?;
+    if !matches!(verdict, Verdict::Intact { .. }) {
+        return Ok(Err(verdict));
+    }
+    let mut inner = log.lock();
+    let tx = inner
+        .conn
+        .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    tx.execute_batch(
+        "DROP TRIGGER IF EXISTS audit_no_update; DROP TRIGGER IF EXISTS audit_checkpoints_no_update;",
+    )?;
+    let mut heads = BTreeMap::new();
+    let mut n = 0u64;
+    {
+        let mut stmt = tx.prepare(&format!("SELECT {COLUMNS} FROM audit ORDER BY seq"))?;
+        let recs = stmt
+            .query_map([], record)?
+            .collect::<std::result::Result<Vec<_>, _>>()?;
+        let mut update = tx.prepare("UPDATE audit SET prev_hash = ?1, hash = ?2 WHERE seq = ?3")?;
+        let mut prev = GENESIS.to_owned();
+        for mut r in recs {
+            if r.chain == CHAIN_HMAC_V1 {
+                r.prev_hash = prev;
+                r.hash = r.compute_mac(next)?;
+                update.execute(params![r.prev_hash, r.hash, r.seq as i64])?;
+                n += 1;
+            }
+            heads.insert(r.seq, r.hash.clone());
+            prev = r.hash;
+        }
+    }
+    for (id, c) in checkpoint::all(&tx)? {
+        let head = heads.get(&c.seq).cloned().unwrap_or(c.head);
+        let signed = Checkpoint {
+            head,
+            key: next.public_key(),
+            sig: String::new(),
+            ..c
+        };
+        let sig = next.sign(&signed.message());
+        tx.execute(
+            "UPDATE audit_checkpoints SET head = ?1, public_key = ?2, signature = ?3 WHERE id = ?4",
+            params![signed.head, signed.key, sig, id],
+        )?;
+    }
+    tx.execute_batch(crate::schema::AUDIT_NO_UPDATE_TRIGGERS)?;
+    tx.commit()?;
+    Ok(Ok(n))
+}
