@@ -54,7 +54,10 @@ async fn bench() {
     let db = audit_db.path().join("easel.db");
     easel_store::Store::open(&db).unwrap();
     let audited: Arc<dyn easel_runtime::AuditSink> = Arc::new(easel_cli::RunAudit {
-        log: Arc::new(easel_store::AuditLog::open(&db).unwrap()),
+        log: Arc::new(
+            easel_store::AuditLog::open(&db, easel_store::AuditKeys::derive(&[7u8; 32]).unwrap())
+                .unwrap(),
+        ),
         run: "bench".into(),
         plugin: "bench".into(),
         digest: "ab".repeat(32),

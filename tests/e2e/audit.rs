@@ -1,6 +1,8 @@
 //! The audit log end to end: what admins and runs do is recorded in a
-//! hash chain; editing, deleting or reordering a row with the sqlite3
-//! command-line tool makes `easel audit verify` fail at that row; a run
+//! MAC chain; editing, deleting or reordering a row with the sqlite3
+//! command-line tool makes `easel audit verify` fail at that row, even with
+//! every later hash recomputed; a witness file catches a log cut short or
+//! rolled back; a run
 //! whose calls cannot be audited makes no call; approvals are pinned and
 //! checked (no self-approval, downgrades are explicit, revocation stops
 //! runs).
@@ -485,4 +487,244 @@ async fn write_grants_can_require_a_second_admin() {
     assert!(h.store.approval("probe", 4).unwrap().is_some());
     assert!(actions(&root).contains(&"setting-changed".to_owned()));
     assert_eq!(easel(&root, &["audit", "verify"]).await, 0);
+}
+
+/// Rewrite record `at` the way someone with the database file but not the
+/// master key would: drop the triggers, change it, and recompute every
+/// later row's hash with the old unkeyed SHA-256 chain
+/// (`AuditRecord::compute_hash`), relinking each to the one before.
+fn rewrite_and_rehash(root: &Path, at: u64, path: &str) {
+    let h = easel_cli::Home::open(Some(root.to_path_buf())).unwrap();
+    let recs = h.audit.records(&AuditFilter::default(), None).unwrap();
+    drop(h);
+    let mut statements =
+        String::from("DROP TRIGGER audit_no_update; DROP TRIGGER audit_no_delete; ");
+    let mut prev = recs[at as usize - 2].hash.clone();
+    for mut r in recs.into_iter().filter(|r| r.seq >= at) {
+        if r.seq == at {
+            r.path = Some(path.to_owned());
+        }
+        r.prev_hash = prev;
+        r.hash = r.compute_hash();
+        statements.push_str(&format!(
+            "UPDATE audit SET path = {}, prev_hash = '{}', hash = '{}' WHERE seq = {};",
+            r.path
+                .as_deref()
+                .map_or("NULL".to_owned(), |p| format!("'{p}'")),
+            r.prev_hash,
+            r.hash,
+            r.seq
+        ));
+        prev = r.hash;
+    }
+    sql(&root.join("easel.db"), &statements);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rewrite_with_every_later_unkeyed_hash_recomputed_fails_verify() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = populated(dir.path()).await;
+    let before = actions(&root).len();
+    rewrite_and_rehash(&root, 4, "/api/v1/accounts/1");
+    let h = easel_cli::Home::open(Some(root.clone())).unwrap();
+    let recs = h.audit.records(&AuditFilter::default(), None).unwrap();
+    assert_eq!(recs.len(), before);
+    assert_eq!(recs[3].path.as_deref(), Some("/api/v1/accounts/1"));
+    for w in recs.windows(2).filter(|w| w[1].seq >= 4) {
+        assert_eq!(w[1].prev_hash, w[0].hash, "the rewritten chain links up");
+        assert_eq!(w[1].hash, w[1].compute_hash(), "with the old algorithm");
+    }
+    drop(h);
+    assert_eq!(broken_at(&root), Some(4));
+    assert_eq!(easel(&root, &["audit", "verify"]).await, 1);
+}
+
+/// A data directory like `populated`'s, with its witness file kept in
+/// `dir/elsewhere` (set before anything is recorded).
+async fn populated_with_witness(dir: &Path) -> (PathBuf, PathBuf) {
+    let root = dir.join("home");
+    let witness = dir.join("elsewhere").join("audit.witness");
+    std::fs::create_dir_all(witness.parent().unwrap()).unwrap();
+    assert_eq!(
+        easel(
+            &root,
+            &[
+                "config",
+                "set",
+                "audit-witness",
+                witness.to_str().unwrap(),
+                "--by",
+                "cio"
+            ]
+        )
+        .await,
+        0
+    );
+    let root = populated(dir).await;
+    (root, witness)
+}
+
+fn witness_failure(root: &Path, witness: &Path) -> (usize, u64, String) {
+    let h = easel_cli::Home::open(Some(root.to_path_buf())).unwrap();
+    match h.audit.verify_witness(witness).unwrap() {
+        easel_store::WitnessVerdict::Failed {
+            line,
+            checkpoint,
+            reason,
+        } => (line, checkpoint.expect("the line parsed").seq, reason),
+        other => panic!("the witness saw nothing wrong: {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_a_witness_a_log_cut_short_fails_verify() {
+    let dir = tempfile::tempdir().unwrap();
+    let (root, witness) = populated_with_witness(dir.path()).await;
+    let records = actions(&root).len();
+    let wit = witness.to_str().unwrap();
+    assert_eq!(
+        easel(&root, &["audit", "verify", "--witness", wit]).await,
+        0
+    );
+    let lines = std::fs::read_to_string(&witness).unwrap();
+    assert_eq!(lines.lines().count(), 1, "the run's end was witnessed");
+    assert!(
+        !root.join("audit.witness").exists(),
+        "the setting moved the witness"
+    );
+    // Cut the last records and the checkpoint that covered them.
+    let db = root.join("easel.db");
+    sql(
+        &db,
+        "DROP TRIGGER audit_no_update; DROP TRIGGER audit_no_delete; DELETE FROM audit WHERE seq > 7;",
+    );
+    sql(
+        &db,
+        "DROP TRIGGER audit_checkpoints_no_delete; DELETE FROM audit_checkpoints;",
+    );
+    assert_eq!(
+        easel(&root, &["audit", "verify"]).await,
+        0,
+        "the database alone cannot show a cut with its checkpoints gone"
+    );
+    assert_eq!(
+        easel(&root, &["audit", "verify", "--witness", wit]).await,
+        1
+    );
+    let (line, seq, reason) = witness_failure(&root, &witness);
+    assert_eq!((line, seq), (1, records as u64));
+    assert!(reason.contains("no longer holds"), "{reason}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_log_cut_before_its_last_checkpoint_fails_verify_without_a_witness() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = populated(dir.path()).await;
+    let default_witness = std::fs::read_to_string(root.join("audit.witness")).unwrap();
+    assert_eq!(default_witness.lines().count(), 1, "the default witness");
+    sql(
+        &root.join("easel.db"),
+        "DROP TRIGGER audit_no_update; DROP TRIGGER audit_no_delete; DELETE FROM audit WHERE seq > 7;",
+    );
+    assert_eq!(broken_at(&root), Some(8));
+    assert_eq!(easel(&root, &["audit", "verify"]).await, 1);
+}
+
+/// The database's files (WAL mode: the main file, its log and index).
+fn db_files(root: &Path) -> Vec<PathBuf> {
+    ["easel.db", "easel.db-wal", "easel.db-shm"]
+        .iter()
+        .map(|f| root.join(f))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_a_witness_a_database_rolled_back_to_an_earlier_copy_fails_naming_the_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let (root, witness) = populated_with_witness(dir.path()).await;
+    let wit = witness.to_str().unwrap();
+    let copy = dir.path().join("copy");
+    std::fs::create_dir_all(&copy).unwrap();
+    for f in db_files(&root) {
+        if f.exists() {
+            std::fs::copy(&f, copy.join(f.file_name().unwrap())).unwrap();
+        }
+    }
+    let copied = actions(&root).len() as u64;
+    // More happens: a second run, witnessed at its end.
+    let run = [
+        "run",
+        "bench-get",
+        "--school",
+        "2",
+        "--param",
+        "n=1",
+        "--param",
+        "path=/api/v1/accounts/2",
+    ];
+    assert_eq!(easel(&root, &run).await, 0);
+    let later = actions(&root).len() as u64;
+    assert!(later > copied);
+    assert_eq!(
+        easel(&root, &["audit", "verify", "--witness", wit]).await,
+        0
+    );
+    // Roll the whole database back to the copy.
+    for f in db_files(&root) {
+        let saved = copy.join(f.file_name().unwrap());
+        if saved.exists() {
+            std::fs::copy(&saved, &f).unwrap();
+        } else if f.exists() {
+            std::fs::remove_file(&f).unwrap();
+        }
+    }
+    assert_eq!(actions(&root).len() as u64, copied);
+    assert_eq!(
+        easel(&root, &["audit", "verify"]).await,
+        0,
+        "the copy is consistent on its own"
+    );
+    assert_eq!(
+        easel(&root, &["audit", "verify", "--witness", wit]).await,
+        1
+    );
+    let (line, seq, reason) = witness_failure(&root, &witness);
+    assert_eq!((line, seq), (2, later), "the second run's checkpoint");
+    assert!(reason.contains("rolled back"), "{reason}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn vault_rekey_re_macs_the_log_and_refuses_a_broken_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = populated(dir.path()).await;
+    let key_before = std::fs::read(root.join("master.key")).unwrap();
+    let public_before = easel_cli::Home::open(Some(root.clone()))
+        .unwrap()
+        .audit
+        .public_key();
+    assert_eq!(easel(&root, &["vault", "rekey"]).await, 0);
+    assert_ne!(std::fs::read(root.join("master.key")).unwrap(), key_before);
+    assert_eq!(broken_at(&root), None, "verifies under the new key");
+    assert_eq!(easel(&root, &["audit", "verify"]).await, 0);
+    assert_eq!(
+        actions(&root).last().map(String::as_str),
+        Some("vault-rekeyed")
+    );
+    let h = easel_cli::Home::open(Some(root.clone())).unwrap();
+    let cps = h.audit.checkpoints().unwrap();
+    assert!(cps.iter().all(|c| c.key == h.audit.public_key()));
+    assert_ne!(h.audit.public_key(), public_before);
+    drop(h);
+
+    // A broken log is not rekeyed: the break stays visible.
+    sql(
+        &root.join("easel.db"),
+        "DROP TRIGGER audit_no_update; UPDATE audit SET actor = 'admin:mallory' WHERE seq = 2;",
+    );
+    let key_now = std::fs::read(root.join("master.key")).unwrap();
+    let (code, r) = easel_tests::easel(&root, &["vault", "rekey"]).await;
+    assert_ne!(code, 0);
+    assert!(r.unwrap_err().to_string().contains("broken at record 2"));
+    assert_eq!(std::fs::read(root.join("master.key")).unwrap(), key_now);
+    assert_eq!(broken_at(&root), Some(2));
 }

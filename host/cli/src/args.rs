@@ -82,13 +82,14 @@ pub enum Command {
     /// plugins, run them for every school, print what happened.
     Demo,
     /// Institution-wide settings: `write-approvers` (1 or 2: how many admins
-    /// approve a grant with write access).
+    /// approve a grant with write access), `audit-witness` (the file audit
+    /// checkpoints are also appended to).
     Config {
         /// What to do with settings.
         #[command(subcommand)]
         command: ConfigCommand,
     },
-    /// The hash-chained audit log: verify, export, tail.
+    /// The MAC-chained audit log: verify, checkpoint, export, tail.
     Audit {
         /// What to do with the audit log.
         #[command(subcommand)]
@@ -116,13 +117,22 @@ pub enum ConfigCommand {
 /// Audit log commands.
 #[derive(Debug, Subcommand)]
 pub enum AuditCommand {
-    /// Check every record's hash and its link to the one before; names the
-    /// first bad record (exit 1) or prints the head hash to keep elsewhere.
+    /// Check every record's MAC and its link to the one before, and every
+    /// signed checkpoint in the database; names the first bad record (exit
+    /// 1) and says what was proved and what was not.
     Verify {
         /// Machine-readable output.
         #[arg(long)]
         json: bool,
+        /// Also check every checkpoint in this witness file (kept where the
+        /// database's holders cannot rewrite it): catches a log cut short,
+        /// rolled back or rewritten since.
+        #[arg(long)]
+        witness: Option<PathBuf>,
     },
+    /// Sign the head of the audit log now (also done every 1000 records,
+    /// every 10 minutes of activity and at the end of every run).
+    Checkpoint,
     /// Print records for other tools, oldest first.
     Export {
         /// jsonl (one JSON object per line) or csv.

@@ -5,7 +5,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use easel_runtime::{AuditSink, CanvasEvent};
-use easel_store::{Action, AuditEntry, AuditFilter, AuditLog, AuditRecord, Verdict};
+use easel_store::{
+    Action, AuditEntry, AuditFilter, AuditLog, AuditRecord, Checkpoint, Verdict, WitnessVerdict,
+};
 
 use crate::args::{AuditCommand, ExportFormat};
 use crate::error::{CliError, Outcome};
@@ -151,6 +153,7 @@ fn csv_row(r: &AuditRecord) -> String {
         o(&r.detail),
         r.prev_hash.clone(),
         r.hash.clone(),
+        r.chain.to_string(),
     ]
     .iter()
     .map(|f| csv_field(f))
@@ -158,39 +161,19 @@ fn csv_row(r: &AuditRecord) -> String {
     .join(",")
 }
 
-const CSV_HEADER: &str = "seq,at,actor,action,instance,school,plugin,digest,run,method,path,status,cost,token,detail,prev_hash,hash";
+const CSV_HEADER: &str = "seq,at,actor,action,instance,school,plugin,digest,run,method,path,status,cost,token,detail,prev_hash,hash,chain";
 
 /// `easel audit ...`.
 pub(crate) async fn command(home: &Home, command: AuditCommand) -> Result<Outcome, CliError> {
     let log = &home.audit;
     match command {
-        AuditCommand::Verify { json } => {
-            let verdict = log.verify()?;
-            let ok = matches!(verdict, Verdict::Intact { .. });
-            match (&verdict, json) {
-                (Verdict::Intact { records, head }, false) => {
-                    println!("the audit log is intact: {records} record(s); head {head}");
-                    println!(
-                        "(keep a copy of the head elsewhere: a log cut short after it would verify too)"
-                    );
-                }
-                (Verdict::Broken { seq, reason }, false) => {
-                    println!("the audit log is broken at record {seq}: {reason}");
-                }
-                (Verdict::Intact { records, head }, true) => println!(
-                    "{}",
-                    serde_json::json!({"intact": true, "records": records, "head": head})
-                ),
-                (Verdict::Broken { seq, reason }, true) => println!(
-                    "{}",
-                    serde_json::json!({"intact": false, "first_bad_record": seq, "reason": reason})
-                ),
+        AuditCommand::Verify { json, witness } => verify(log, json, witness.as_deref()),
+        AuditCommand::Checkpoint => {
+            match log.checkpoint(easel_store::checkpoint::reason::MANUAL)? {
+                Some(c) => println!("signed checkpoint of {}", c.describe()),
+                None => println!("the newest checkpoint already covers the head"),
             }
-            Ok(if ok {
-                Outcome::Success
-            } else {
-                Outcome::RunFailed
-            })
+            Ok(Outcome::Success)
         }
         AuditCommand::Export {
             format,
@@ -242,4 +225,143 @@ pub(crate) async fn command(home: &Home, command: AuditCommand) -> Result<Outcom
             }
         }
     }
+}
+
+fn checkpoint_json(c: &Checkpoint) -> serde_json::Value {
+    serde_json::json!({"seq": c.seq, "head": c.head, "at": c.at, "reason": c.reason})
+}
+
+/// `easel audit verify [--witness FILE]`: what the log proves, and what not.
+fn verify(
+    log: &AuditLog,
+    json: bool,
+    witness: Option<&std::path::Path>,
+) -> Result<Outcome, CliError> {
+    let verdict = log.verify()?;
+    let witnessed = match witness {
+        Some(path) => Some(log.verify_witness(path)?),
+        None => None,
+    };
+    let ok = matches!(verdict, Verdict::Intact { .. })
+        && !matches!(witnessed, Some(WitnessVerdict::Failed { .. }));
+    if json {
+        let mut out = match &verdict {
+            Verdict::Intact {
+                records,
+                head,
+                checkpoint,
+                checkpoints,
+                legacy,
+            } => serde_json::json!({
+                "intact": true,
+                "records": records,
+                "head": head,
+                "checkpoints": checkpoints,
+                "last_checkpoint": checkpoint.as_ref().map(checkpoint_json),
+                "mac_only_after": checkpoint.as_ref().map_or(0, |c| c.seq),
+                "legacy_records": legacy,
+            }),
+            Verdict::Broken { seq, reason } => {
+                serde_json::json!({"intact": false, "first_bad_record": seq, "reason": reason})
+            }
+        };
+        out["witness"] = match &witnessed {
+            None => serde_json::Value::Null,
+            Some(WitnessVerdict::Consistent { checkpoints, last }) => serde_json::json!({
+                "consistent": true,
+                "checkpoints": checkpoints,
+                "last": last.as_ref().map(checkpoint_json),
+            }),
+            Some(WitnessVerdict::Failed {
+                line,
+                checkpoint,
+                reason,
+            }) => serde_json::json!({
+                "consistent": false,
+                "line": line,
+                "checkpoint": checkpoint.as_ref().map(checkpoint_json),
+                "reason": reason,
+            }),
+        };
+        out["ok"] = ok.into();
+        println!("{out}");
+    } else {
+        match &verdict {
+            Verdict::Intact {
+                records,
+                head,
+                checkpoint,
+                checkpoints,
+                legacy,
+            } => {
+                println!(
+                    "the audit log is intact: {records} record(s), every MAC and link checks; head {head}"
+                );
+                if *legacy > 0 {
+                    println!(
+                        "records 1 to {legacy} were written before keyed MACs (unkeyed chain); a signed checkpoint or the keyed record after them covers them"
+                    );
+                }
+                match checkpoint {
+                    Some(c) => {
+                        println!(
+                            "{checkpoints} signed checkpoint(s) check; the newest covers {}",
+                            c.describe()
+                        );
+                        if *records > c.seq {
+                            println!(
+                                "records {} to {records}, after the last checkpoint, are protected by the MAC only: cutting them off is not detected",
+                                c.seq + 1
+                            );
+                        }
+                    }
+                    None => println!(
+                        "no signed checkpoint yet: records are protected by the MAC only, and a log cut short is not detected"
+                    ),
+                }
+            }
+            Verdict::Broken { seq, reason } => {
+                println!("the audit log is broken at record {seq}: {reason}");
+            }
+        }
+        match (&witnessed, witness) {
+            (Some(WitnessVerdict::Consistent { checkpoints, last }), Some(path)) => {
+                println!(
+                    "the witness {} agrees: {checkpoints} checkpoint(s), each signed by this key and held by the log{}",
+                    path.display(),
+                    last.as_ref()
+                        .map(|c| format!("; the last covers {}", c.describe()))
+                        .unwrap_or_default()
+                );
+            }
+            (
+                Some(WitnessVerdict::Failed {
+                    line,
+                    checkpoint,
+                    reason,
+                }),
+                Some(path),
+            ) => {
+                println!(
+                    "the witness {} disagrees at line {line}{}: {reason}",
+                    path.display(),
+                    checkpoint
+                        .as_ref()
+                        .map(|c| format!(" (checkpoint of {})", c.describe()))
+                        .unwrap_or_default()
+                );
+            }
+            _ => println!(
+                "not checked against a witness: a database rolled back or cut before its last checkpoint along with its checkpoints verifies too; pass --witness FILE"
+            ),
+        }
+        println!(
+            "(whoever holds the master key can forge records and checkpoints alike; see docs/SECURITY.md)"
+        );
+    }
+    Ok(if ok {
+        Outcome::Success
+    } else {
+        Outcome::RunFailed
+    })
 }

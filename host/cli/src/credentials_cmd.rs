@@ -1,6 +1,7 @@
 //! `easel instance ...`, `easel token ...`, `easel vault rekey`.
 
 use std::io::{BufRead, IsTerminal};
+use std::path::Path;
 
 use easel_store::{InstanceRow, now};
 use easel_vault::{NewSecret, TokenInfo};
@@ -332,11 +333,56 @@ pub(crate) fn vault(home: &Home, command: VaultCommand) -> Result<Outcome, CliEr
     match command {
         VaultCommand::Rekey => {
             let mut v = easel_vault::Vault::open(home.root()).map_err(failed)?;
+            // The audit log is keyed by the master key too: it must verify
+            // under the old key before it is re-MACed under the new one.
+            if let easel_store::Verdict::Broken { seq, reason } = home.audit.verify()? {
+                return Err(CliError::Failed(anyhow::anyhow!(
+                    "the audit log is broken at record {seq} ({reason}); rekeying would re-MAC it and hide that, so nothing was changed: see `easel audit verify`"
+                )));
+            }
+            let current = v.audit_keys().map_err(failed)?;
             let n = v.rekey().map_err(failed)?;
+            let next = v.audit_keys().map_err(failed)?;
+            let db = home.root().join("easel.db");
+            let remaced = match easel_store::rekey_log(&db, current, &next)? {
+                Ok(n) => n,
+                Err(verdict) => {
+                    return Err(CliError::Failed(anyhow::anyhow!(
+                        "the tokens are re-encrypted under the new master key, but the audit log changed while rekeying and was not re-MACed ({verdict:?}); see `easel audit verify`"
+                    )));
+                }
+            };
+            let log = easel_store::AuditLog::open_with(
+                &db,
+                next,
+                easel_store::AuditOptions {
+                    witness: home.audit.witness().map(Path::to_path_buf),
+                    ..easel_store::AuditOptions::default()
+                },
+            )?;
+            log.append(&AuditEntry {
+                detail: Some(format!(
+                    "{n} token(s) re-encrypted, {remaced} audit record(s) re-MACed; checkpoint key {}",
+                    log.public_key()
+                )),
+                ..AuditEntry::new(
+                    format!("admin:{}", who(None)),
+                    Action::VaultRekeyed,
+                )
+            })?;
+            if let Err(e) = log.checkpoint(easel_store::checkpoint::reason::REKEY) {
+                eprintln!("warning: {e}");
+            }
             println!(
-                "re-encrypted {n} token(s) under a new master key in {}; back it up",
+                "re-encrypted {n} token(s) and re-MACed {remaced} audit record(s) under a new master key in {}; back it up",
                 v.key_path().display()
             );
+            if let Some(w) = home.audit.witness() {
+                println!(
+                    "witness lines before this one in {} are signed by the old key: archive that file and start a new witness (easel config set audit-witness ...)",
+                    w.display()
+                );
+            }
             Ok(Outcome::Success)
         }
     }

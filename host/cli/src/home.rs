@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use easel_runtime::{EngineOptions, Runtime};
-use easel_store::{AuditEntry, AuditLog, Store};
+use easel_store::{AuditEntry, AuditLog, AuditOptions, LegacySeal, Store};
 use easel_vault::Vault;
 
 use crate::error::CliError;
@@ -20,6 +20,13 @@ pub struct Home {
     /// The audit log (same database, its own connection).
     pub audit: Arc<AuditLog>,
 }
+
+/// The setting naming the audit witness file (`easel config set
+/// audit-witness /path`).
+pub const AUDIT_WITNESS: &str = "audit-witness";
+
+/// The witness file's name in the data directory when the setting is unset.
+pub const DEFAULT_WITNESS_FILE: &str = "audit.witness";
 
 /// `$XDG_DATA_HOME/easel`, else `~/.local/share/easel`, else `./.easel`.
 fn default_root() -> PathBuf {
@@ -51,8 +58,34 @@ impl Home {
         let db = root.join("easel.db");
         let store = Store::open(&db)
             .with_context(|| format!("cannot open the database {}", db.display()))?;
-        let audit = AuditLog::open(&db)
-            .with_context(|| format!("cannot open the audit log in {}", db.display()))?;
+        // The master key also keys the audit log: its MAC and checkpoint
+        // signing keys are derived from it and never stored.
+        let keys = Vault::open(&root)
+            .and_then(|v| v.audit_keys())
+            .context("cannot open the vault, whose master key also keys the audit log")?;
+        let (witness, warning) = witness_path(&root, &store)?;
+        let audit = AuditLog::open_with(
+            &db,
+            keys,
+            AuditOptions {
+                witness: Some(witness),
+                warn_on_witness_created: warning,
+                ..AuditOptions::default()
+            },
+        )
+        .with_context(|| format!("cannot open the audit log in {}", db.display()))?;
+        match audit.legacy_seal() {
+            Some(LegacySeal::Sealed { records }) => eprintln!(
+                "note: verified the {records} audit record(s) written before keyed MACs and sealed them under a signed checkpoint"
+            ),
+            Some(LegacySeal::Broken { seq, reason }) => eprintln!(
+                "warning: the audit log's old unkeyed chain is broken at record {seq} ({reason}); it was not sealed, and `easel audit verify` reports it"
+            ),
+            Some(LegacySeal::Refused { reason }) => {
+                eprintln!("warning: the audit log was not sealed: {reason}")
+            }
+            None => {}
+        }
         Ok(Self {
             cache: root.join("cache"),
             root,
@@ -69,6 +102,16 @@ impl Home {
                 "the audit log could not be written ({e}); nothing was done"
             ))
         })
+    }
+
+    /// Sign the audit log's head (at the end of a run). A failure is
+    /// reported, not returned: the records stand, and `audit verify` shows
+    /// how far the checkpoints reach.
+    pub fn checkpoint(&self, reason: &str) {
+        if let Err(e) = self.audit.checkpoint(reason) {
+            tracing::warn!(error = %e, "the audit log could not write a checkpoint");
+            eprintln!("warning: the audit log could not write a checkpoint: {e}");
+        }
     }
 
     /// The data directory.
@@ -129,4 +172,20 @@ impl Home {
             .with_context(|| format!("cannot store the component in {}", dir.display()))?;
         Ok(path)
     }
+}
+
+/// The witness file: the `audit-witness` setting, else `audit.witness` in
+/// the data directory, and for the default a warning (logged once, when the
+/// file is created) that it should be moved: beside the database, whoever
+/// can rewrite the one can rewrite the other.
+fn witness_path(root: &Path, store: &Store) -> Result<(PathBuf, Option<String>), CliError> {
+    if let Some(set) = store.setting(AUDIT_WITNESS)? {
+        return Ok((PathBuf::from(set), None));
+    }
+    let path = root.join(DEFAULT_WITNESS_FILE);
+    let warning = format!(
+        "audit checkpoints are witnessed in {}, beside the database: whoever can rewrite the database can rewrite it too. Move it to storage they cannot rewrite (append-only, another host): easel config set {AUDIT_WITNESS} /path",
+        path.display()
+    );
+    Ok((path, Some(warning)))
 }

@@ -11,7 +11,7 @@ use sha2::{Digest, Sha256};
 use crate::args::{ConfigCommand, PluginCommand};
 use crate::connect::{ConnectOptions, Connection};
 use crate::error::{CliError, Outcome};
-use crate::home::Home;
+use crate::home::{AUDIT_WITNESS, Home};
 
 pub(crate) async fn dispatch(
     home: &Home,
@@ -235,27 +235,69 @@ pub(crate) fn config(home: &Home, command: ConfigCommand) -> Result<Outcome, Cli
                 "{WRITE_APPROVERS} = {} (admins who approve a grant with write access)",
                 approvers.as_deref().unwrap_or("1")
             );
+            let witness = home.store.setting(AUDIT_WITNESS)?;
+            println!(
+                "{AUDIT_WITNESS} = {} (where audit checkpoints are also written{})",
+                home.audit
+                    .witness()
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_default(),
+                if witness.is_none() {
+                    "; the default, beside the database: move it"
+                } else {
+                    ""
+                }
+            );
         }
         ConfigCommand::Set { key, value, by } => {
-            if key != WRITE_APPROVERS {
-                return Err(CliError::input(format!(
-                    "unknown setting {key:?}: the settings are {WRITE_APPROVERS}"
-                )));
-            }
-            if !matches!(value.as_str(), "1" | "2") {
-                return Err(CliError::input(format!(
-                    "{WRITE_APPROVERS} is 1 or 2, not {value:?}"
-                )));
-            }
+            let value = match key.as_str() {
+                WRITE_APPROVERS => {
+                    if !matches!(value.as_str(), "1" | "2") {
+                        return Err(CliError::input(format!(
+                            "{WRITE_APPROVERS} is 1 or 2, not {value:?}"
+                        )));
+                    }
+                    value
+                }
+                AUDIT_WITNESS => witness_setting(&value)?,
+                _ => {
+                    return Err(CliError::input(format!(
+                        "unknown setting {key:?}: the settings are {WRITE_APPROVERS} and {AUDIT_WITNESS}"
+                    )));
+                }
+            };
             home.audit(&AuditEntry {
                 detail: Some(format!("setting {key} = {value}")),
                 ..AuditEntry::new(format!("admin:{}", who(by.clone())), Action::SettingChanged)
             })?;
             home.store.set_setting(&key, &value)?;
             println!("{key} = {value}");
+            if key == AUDIT_WITNESS {
+                println!(
+                    "checkpoints from now on are appended there; keep the old witness file for `easel audit verify --witness`"
+                );
+            }
         }
     }
     Ok(Outcome::Success)
+}
+
+/// An absolute path to a witness file easel can append to (created if
+/// missing).
+fn witness_setting(value: &str) -> Result<String, CliError> {
+    let path = std::path::absolute(value)
+        .map_err(|e| CliError::input(format!("{AUDIT_WITNESS} {value:?}: {e}")))?;
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .map_err(|e| {
+            CliError::input(format!(
+                "{AUDIT_WITNESS}: cannot append to {}: {e}",
+                path.display()
+            ))
+        })?;
+    Ok(path.display().to_string())
 }
 
 /// The setting that makes write grants need two admins (`1` or `2`).

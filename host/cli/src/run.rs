@@ -249,6 +249,7 @@ pub(crate) async fn execute_run_for(
     };
     home.store.finish_run(&run_id, &finish)?;
     end_recorded?;
+    home.checkpoint(easel_store::checkpoint::reason::RUN_END);
     Ok(RunResult {
         run_id,
         plugin_id: row.id,

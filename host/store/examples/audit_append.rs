@@ -1,13 +1,13 @@
 //! How long one audit append takes: `cargo run --release -p easel-store --example audit_append`.
 #![allow(clippy::unwrap_used)]
 
-use easel_store::{Action, AuditEntry, AuditLog, Store};
+use easel_store::{Action, AuditEntry, AuditKeys, AuditLog, Store};
 
 fn main() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("easel.db");
     Store::open(&db).unwrap();
-    let log = AuditLog::open(&db).unwrap();
+    let log = AuditLog::open(&db, AuditKeys::derive(&[7u8; 32]).unwrap()).unwrap();
     let e = AuditEntry {
         instance: Some("prod".into()),
         school: Some(12),

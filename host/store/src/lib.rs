@@ -14,7 +14,12 @@ use std::path::Path;
 
 use rusqlite::{Connection, OptionalExtension, params};
 
-pub use audit::{Action, AuditEntry, AuditFilter, AuditLog, AuditRecord, GENESIS, Verdict};
+pub use audit::{
+    Action, AuditEntry, AuditFilter, AuditKeys, AuditLog, AuditOptions, AuditRecord, CHAIN_HMAC_V1,
+    CHAIN_LEGACY, Checkpoint, CheckpointPolicy, DEFAULT_CHECKPOINT_INTERVAL,
+    DEFAULT_CHECKPOINT_RECORDS, GENESIS, LegacySeal, MAC_KEY_LABEL, SIGNING_KEY_LABEL, Verdict,
+    WitnessVerdict, checkpoint, rekey_log,
+};
 pub use runs::{NewRun, RunFinish, RunRow, RunStatus};
 pub use vault::{InstanceRow, TokenRow};
 

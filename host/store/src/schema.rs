@@ -132,7 +132,36 @@ CREATE TABLE plugin_manifests (
     UNIQUE (digest, manifest_digest)
 );
 "#,
+    // The audit chain becomes keyed (HMAC-SHA256 under a key derived from
+    // the master key): `chain` says how a record's `hash` was computed (0:
+    // the old unkeyed SHA-256, 1: HMAC-SHA256 v1), so `prev_hash`/`hash` hold
+    // MACs from chain 1 on. Checkpoints sign the head; see audit/mod.rs.
+    r#"
+ALTER TABLE audit ADD COLUMN chain INTEGER NOT NULL DEFAULT 0;
+CREATE TABLE audit_checkpoints (
+    id INTEGER PRIMARY KEY,
+    seq INTEGER NOT NULL,
+    head TEXT NOT NULL,
+    at TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    public_key TEXT NOT NULL,
+    signature TEXT NOT NULL
+);
+CREATE TRIGGER audit_checkpoints_no_update BEFORE UPDATE ON audit_checkpoints
+BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+CREATE TRIGGER audit_checkpoints_no_delete BEFORE DELETE ON audit_checkpoints
+BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+"#,
 ];
+
+/// The triggers that refuse updates to the audit tables (recreated after
+/// `vault rekey` re-MACs the log).
+pub(crate) const AUDIT_NO_UPDATE_TRIGGERS: &str = "
+CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit
+BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+CREATE TRIGGER audit_checkpoints_no_update BEFORE UPDATE ON audit_checkpoints
+BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+";
 
 pub(crate) fn migrate(conn: &Connection) -> rusqlite::Result<()> {
     let current: usize =

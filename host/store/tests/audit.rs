@@ -2,13 +2,22 @@
 //! any edited, deleted or reordered row is named by `verify`.
 #![allow(clippy::unwrap_used, clippy::panic)] // test code fails loudly
 
-use easel_store::{Action, AuditEntry, AuditFilter, AuditLog, Store, Verdict};
+use easel_store::{Action, AuditEntry, AuditFilter, AuditKeys, AuditLog, Store, Verdict};
+
+fn keys() -> AuditKeys {
+    AuditKeys::derive(&[42u8; 32]).unwrap()
+}
 
 fn log_with(n: u64) -> (tempfile::TempDir, std::path::PathBuf, AuditLog) {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("easel.db");
     Store::open(&db).unwrap();
-    let log = AuditLog::open(&db).unwrap();
+    let log = AuditLog::open(&db, keys()).unwrap();
+    append(&log, n);
+    (dir, db, log)
+}
+
+fn append(log: &AuditLog, n: u64) {
     for i in 0..n {
         log.append(&AuditEntry {
             school: Some(100 + i),
@@ -21,7 +30,6 @@ fn log_with(n: u64) -> (tempfile::TempDir, std::path::PathBuf, AuditLog) {
         })
         .unwrap();
     }
-    (dir, db, log)
 }
 
 fn tamper(db: &std::path::Path, sql: &str) {
@@ -41,7 +49,7 @@ fn broken_at(log: &AuditLog) -> u64 {
 #[test]
 fn an_untouched_chain_verifies_and_reports_its_head() {
     let (_d, _db, log) = log_with(5);
-    let Verdict::Intact { records, head } = log.verify().unwrap() else {
+    let Verdict::Intact { records, head, .. } = log.verify().unwrap() else {
         panic!("intact log reported broken");
     };
     assert_eq!(records, 5);
@@ -109,8 +117,9 @@ fn reordered_records_are_named() {
 }
 
 #[test]
-fn a_rehashed_record_still_breaks_the_next_link() {
-    // Rewriting a record and its own hash is caught by the record after it.
+fn a_rehashed_record_is_caught_at_that_record() {
+    // Rewriting a record and its own hash without the key: the MAC does
+    // not match.
     let (_d, db, log) = log_with(5);
     let mut rec = log.records(&AuditFilter::default(), None).unwrap()[1].clone();
     rec.path = Some("/api/v1/accounts/elsewhere".into());
@@ -123,7 +132,7 @@ fn a_rehashed_record_still_breaks_the_next_link() {
             rec.hash
         ),
     );
-    assert_eq!(broken_at(&log), 3);
+    assert_eq!(broken_at(&log), 2);
 }
 
 #[test]

@@ -218,6 +218,12 @@ impl Vault {
         })
     }
 
+    /// The audit log's MAC and checkpoint-signing keys, derived from the
+    /// master key (HKDF-SHA256; see `easel_store::AuditKeys`).
+    pub fn audit_keys(&self) -> Result<easel_store::AuditKeys, VaultError> {
+        Ok(easel_store::AuditKeys::derive(self.key.bytes())?)
+    }
+
     /// Where the master key lives.
     pub fn key_path(&self) -> &Path {
         &self.key_path
