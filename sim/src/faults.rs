@@ -45,3 +45,18 @@ pub(crate) async fn slow(resp: Response, gap: Duration) -> Response {
     });
     Response::from_parts(parts, Body::from_stream(stream))
 }
+
+/// A misconfigured proxy's error page: the request's headers, credential
+/// included, echoed back in the body.
+pub(crate) fn echo_headers(headers: &http::HeaderMap) -> Response {
+    let mut text = String::from("502 Bad Gateway\nrequest headers:\n");
+    for (name, value) in headers {
+        text.push_str(name.as_str());
+        text.push_str(": ");
+        text.push_str(&String::from_utf8_lossy(value.as_bytes()));
+        text.push('\n');
+    }
+    let mut resp = Response::new(Body::from(text));
+    *resp.status_mut() = http::StatusCode::BAD_GATEWAY;
+    resp
+}

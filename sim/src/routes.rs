@@ -152,6 +152,13 @@ async fn record_and_authenticate(State(state): St, req: Request, next: Next) -> 
             .run(Request::from_parts(parts, Body::from(bytes)))
             .await;
     }
+    if state
+        .faults()
+        .echo_headers
+        .is_some_and(|prefix| parts.uri.path().starts_with(&prefix))
+    {
+        return crate::faults::echo_headers(&parts.headers);
+    }
     if let Some(target) = state.faults().redirect_to {
         let location = format!("{target}{}", parts.uri);
         return (StatusCode::FOUND, [(header::LOCATION, location)]).into_response();

@@ -84,6 +84,10 @@ pub struct Faults {
     pub latency: Option<std::time::Duration>,
     /// The body is sent in two halves this far apart.
     pub slow_body: Option<std::time::Duration>,
+    /// API requests whose path starts with this are answered `502` with
+    /// their request headers echoed in the body, as a misconfigured proxy
+    /// in front of Canvas does.
+    pub echo_headers: Option<String>,
 }
 
 /// The kinds of user the simulator issues a token for at start.

@@ -26,7 +26,9 @@ pub use connect::{ConnectOptions, Connection};
 pub use error::{CliError, Outcome};
 pub use home::Home;
 pub use many::execute_many;
-pub use plugin::{Target, add as add_plugin, approve as approve_plugin, approve_on};
+pub use plugin::{
+    ApproveOptions, Target, add as add_plugin, approve as approve_plugin, approve_on, approve_with,
+};
 pub use run::{RunRequest, RunResult, execute_run};
 
 /// Run the parsed command and turn the result into an exit code, printing

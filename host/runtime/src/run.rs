@@ -251,7 +251,7 @@ impl Runtime {
 /// an exit, or another trap (its first line, without the backtrace).
 fn trap_reason(e: &wasmtime::Error, log: &crate::state::SharedLog, limits: &Limits) -> String {
     if let Some(exit) = e.downcast_ref::<wasmtime_wasi::I32Exit>() {
-        return format!("exit: the plugin called exit({})", exit.0);
+        return format!("exit: the plugin exited with status {}", exit.0);
     }
     if let Some(trap) = e.downcast_ref::<wasmtime::Trap>() {
         return match trap {
@@ -262,7 +262,7 @@ fn trap_reason(e: &wasmtime::Error, log: &crate::state::SharedLog, limits: &Limi
                 Some(m) => format!("panic: {m}"),
                 None => "panic: the plugin reached unreachable code".into(),
             },
-            other => format!("wasm trap: {other}"),
+            other => other.to_string(),
         };
     }
     let chain = format!("{e:#}");

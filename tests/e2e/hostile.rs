@@ -1,0 +1,668 @@
+//! Hostile plugins against the boundaries a security review broke: each
+//! test checks what the simulator actually received, not only what easel
+//! reports.
+
+use easel_cli::{ApproveOptions, RunRequest, RunResult, execute_run};
+use easel_runtime::{Limits, RunOutcome};
+use easel_sim::{Faults, SimHandle};
+use easel_store::GrantTerms;
+use easel_tests::{
+    add_and_approve, canary_token, connect, contains, home, programs, sim_with_token, test_manifest,
+};
+use serde_json::Value;
+
+struct World {
+    _dir: tempfile::TempDir,
+    home: easel_cli::Home,
+    conn: easel_cli::Connection,
+    runtime: easel_runtime::Runtime,
+    token: String,
+    id: String,
+    school: u64,
+    other: u64,
+    own_course: u64,
+    foreign_course: u64,
+}
+
+async fn world(plugin: &str, id: &str, terms: Option<GrantTerms>) -> World {
+    let token = canary_token();
+    let sim = sim_with_token(&token).await;
+    let (school, other, own_course, foreign_course) = sim.with_data(|d| {
+        let s = d.schools();
+        let (a, b) = (s[0].id, s[1].id);
+        (a, b, d.courses_in(a)[0].id, d.courses_in(b)[0].id)
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let home = home(dir.path());
+    match terms {
+        None => add_and_approve(&home, plugin, id, school, true),
+        Some(terms) => {
+            let bytes = std::fs::read(plugin).unwrap();
+            easel_cli::add_plugin(&home, &bytes, &test_manifest(id, true), id, "contributor")
+                .unwrap();
+            let options = ApproveOptions {
+                write: true,
+                terms,
+                ..ApproveOptions::default()
+            };
+            easel_cli::approve_with(&home, id, &[school], "admin", &options).unwrap();
+        }
+    }
+    let conn = connect(sim, &token);
+    let runtime = home.runtime().unwrap();
+    World {
+        _dir: dir,
+        home,
+        conn,
+        runtime,
+        token,
+        id: id.to_owned(),
+        school,
+        other,
+        own_course,
+        foreign_course,
+    }
+}
+
+impl World {
+    fn sim(&self) -> &SimHandle {
+        self.conn.sim.as_ref().unwrap()
+    }
+
+    async fn run(&self, plugin: &str, dry_run: bool, params: &[(&str, String)]) -> RunResult {
+        self.run_with(plugin, dry_run, params, Limits::default())
+            .await
+    }
+
+    async fn run_with(
+        &self,
+        plugin: &str,
+        dry_run: bool,
+        params: &[(&str, String)],
+        limits: Limits,
+    ) -> RunResult {
+        assert!(
+            plugin.contains(&self.id.replace('-', "_")),
+            "{plugin} is not {}",
+            self.id
+        );
+        let req = RunRequest {
+            plugin: self.id.clone(),
+            school: self.school,
+            dry_run,
+            params: params
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), v.clone()))
+                .collect(),
+            limits,
+        };
+        execute_run(&self.home, &self.conn, &self.runtime, req)
+            .await
+            .unwrap()
+    }
+
+    /// The probe's report of what happened to each call.
+    fn probe(r: &RunResult) -> Value {
+        let text = std::fs::read_to_string(r.output_dir.join("probe.json")).unwrap();
+        serde_json::from_str(&text).unwrap()
+    }
+
+    /// Requests made on a plugin's behalf (its calls and easel's lookups
+    /// for it, tagged `plugin=` in the User-Agent), not the host's own
+    /// administrative reads such as the school's name.
+    fn plugin_requests(&self) -> Vec<easel_sim::RecordedRequest> {
+        self.sim()
+            .requests()
+            .into_iter()
+            .filter(|q| {
+                q.headers
+                    .iter()
+                    .any(|(k, v)| k == "user-agent" && v.contains("plugin="))
+            })
+            .collect()
+    }
+
+    /// Requests that reached the simulator with a write method.
+    fn writes(&self) -> Vec<String> {
+        self.sim()
+            .requests()
+            .into_iter()
+            .filter(|q| q.method != "GET")
+            .map(|q| format!("{} {}?{} {}", q.method, q.path, q.query, q.body))
+            .collect()
+    }
+}
+
+fn denied_by(v: &Value, rule: &str) -> bool {
+    v["error"]
+        .as_str()
+        .is_some_and(|e| e.contains("Denied") && e.contains(&format!("rule: \"{rule}\"")))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sis_import_polyglot_and_other_unreadable_bodies_are_refused_unsent() {
+    let w = world(programs::TEST_PROBE, "probe", None).await;
+    let (s, foreign) = (w.school, w.foreign_course);
+    let csv_array = r#"["course_id,short_name,long_name,status","FOREIGN-1,x,x,deleted"]"#;
+    let cases: Vec<(Vec<(&str, String)>, &str)> = vec![
+        // The polyglot: a JSON array that is also a CSV.
+        (
+            vec![
+                ("raw_path", format!("/api/v1/accounts/{s}/sis_imports")),
+                ("query", "import_type=instructure_csv".into()),
+                ("raw_body", csv_array.into()),
+            ],
+            "body-form",
+        ),
+        // The same rows in an object: the endpoint needs a capability.
+        (
+            vec![
+                ("raw_path", format!("/api/v1/accounts/{s}/sis_imports")),
+                (
+                    "raw_body",
+                    r#"{"attachment":"course_id,status\nFOREIGN-1,deleted"}"#.into(),
+                ),
+            ],
+            "capability-not-granted",
+        ),
+        (
+            vec![
+                ("raw_method", "put".into()),
+                ("raw_path", format!("/api/v1/accounts/{s}/courses")),
+                (
+                    "raw_body",
+                    format!(r#"["&course_ids[]={foreign}&event=delete&"]"#),
+                ),
+            ],
+            "body-form",
+        ),
+        (
+            vec![
+                ("raw_method", "put".into()),
+                ("raw_path", format!("/api/v1/accounts/{s}/courses")),
+                (
+                    "raw_body",
+                    format!(r#"{{"event":"offer","course_ids":{{"x":{foreign}}}}}"#),
+                ),
+            ],
+            "body-form",
+        ),
+        (
+            vec![
+                ("raw_method", "put".into()),
+                ("raw_path", format!("/api/v1/accounts/{s}/courses")),
+                (
+                    "raw_body",
+                    format!(
+                        r#"{{"event":"offer","course_ids":[{}],"course_ids":[{foreign}]}}"#,
+                        w.own_course
+                    ),
+                ),
+            ],
+            "body-form",
+        ),
+    ];
+    for (params, rule) in cases {
+        let r = w.run(programs::TEST_PROBE, false, &params).await;
+        let v = World::probe(&r);
+        assert!(denied_by(&v["raw"], rule), "{params:?}: {}", v["raw"]);
+    }
+    assert_eq!(w.writes(), Vec::<String>::new(), "nothing was written");
+    assert!(
+        w.sim()
+            .with_data(|d| d.courses[&foreign].workflow_state != "deleted"),
+        "the other school's course is intact"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ids_in_crosslist_course_copy_and_blueprint_keys_are_placed() {
+    let w = world(programs::TEST_PROBE, "probe", None).await;
+    let (own, foreign) = (w.own_course, w.foreign_course);
+    let section = w.sim().with_data(|d| {
+        d.sections
+            .values()
+            .find(|s| s.course_id == own)
+            .map(|s| s.id)
+            .unwrap()
+    });
+    let attacks: Vec<Vec<(&str, String)>> = vec![
+        vec![(
+            "raw_path",
+            format!("/api/v1/sections/{section}/crosslist/{foreign}"),
+        )],
+        vec![
+            ("raw_path", format!("/api/v1/courses/{own}/course_copy")),
+            ("raw_body", format!(r#"{{"source_course":{foreign}}}"#)),
+        ],
+        vec![
+            ("raw_path", format!("/api/v1/courses/{own}/course_copy")),
+            ("query", format!("source_course={foreign}")),
+        ],
+        vec![
+            ("raw_method", "put".into()),
+            (
+                "raw_path",
+                format!("/api/v1/courses/{own}/blueprint_templates/1/update_associations"),
+            ),
+            (
+                "raw_body",
+                format!(r#"{{"course_ids_to_add":[{foreign}]}}"#),
+            ),
+        ],
+    ];
+    for params in attacks {
+        let r = w.run(programs::TEST_PROBE, false, &params).await;
+        let v = World::probe(&r);
+        assert!(
+            denied_by(&v["raw"], "school-boundary"),
+            "{params:?}: {}",
+            v["raw"]
+        );
+    }
+    // An unmodelled id key is refused even where the endpoint is known.
+    let r = w
+        .run(
+            programs::TEST_PROBE,
+            false,
+            &[
+                ("raw_path", format!("/api/v1/courses/{own}/course_copy")),
+                ("raw_body", format!(r#"{{"source_course_id":"{foreign}"}}"#)),
+            ],
+        )
+        .await;
+    assert!(denied_by(&World::probe(&r)["raw"], "unmodelled-field"));
+    assert_eq!(w.writes(), Vec::<String>::new(), "nothing was written");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn as_user_id_in_any_form_is_masquerading() {
+    let w = world(programs::TEST_PROBE, "probe", None).await;
+    let own = w.own_course;
+    for query in [
+        "as_user_id[]=1",
+        "AS_USER_ID=1",
+        "as_user_id=1&as_user_id=2",
+    ] {
+        let r = w
+            .run(
+                programs::TEST_PROBE,
+                false,
+                &[
+                    ("get", format!("/api/v1/courses/{own}")),
+                    ("query", query.into()),
+                ],
+            )
+            .await;
+        assert!(
+            denied_by(&World::probe(&r)["get"], "masquerade-not-granted"),
+            "{query}: {}",
+            World::probe(&r)["get"]
+        );
+    }
+    let r = w
+        .run(
+            programs::TEST_PROBE,
+            false,
+            &[
+                ("raw_method", "put".into()),
+                ("raw_path", format!("/api/v1/courses/{own}")),
+                (
+                    "raw_body",
+                    r#"{"course":{"name":"x","as_user_id":1}}"#.into(),
+                ),
+            ],
+        )
+        .await;
+    assert!(denied_by(
+        &World::probe(&r)["raw"],
+        "masquerade-not-granted"
+    ));
+    for q in w.sim().requests() {
+        assert!(
+            !q.query.to_ascii_lowercase().contains("as_user_id") && !q.body.contains("as_user_id"),
+            "sent {} {}?{}",
+            q.method,
+            q.path,
+            q.query
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lookups_are_built_from_encoded_ids_and_bounded_by_the_call_budget() {
+    let terms = GrantTerms {
+        max_calls: Some(5),
+        ..GrantTerms::default()
+    };
+    let w = world(programs::TEST_PROBE, "probe", Some(terms)).await;
+    let (own, other) = (w.own_course, w.other);
+    // A SIS value that tries to become a path and a query of its own.
+    let injection = format!("sis_user_id:x/../../accounts/{other}/courses?as_user_id=1&");
+    let r = w
+        .run(
+            programs::TEST_PROBE,
+            false,
+            &[
+                ("get", format!("/api/v1/courses/{own}/enrollments")),
+                ("query", format!("user_id={injection}")),
+            ],
+        )
+        .await;
+    let v = World::probe(&r);
+    assert!(
+        v["get"]["error"].as_str().unwrap().contains("Denied"),
+        "{v}"
+    );
+    // The denial names the rule and the object, not what a lookup read.
+    assert!(
+        !v["get"]["error"].as_str().unwrap().contains("answered"),
+        "{v}"
+    );
+    for q in w.sim().requests() {
+        assert!(q.path.starts_with("/api/v1/"), "sent {}", q.path);
+        assert!(
+            !q.path.contains(&format!("accounts/{other}")),
+            "sent {}",
+            q.path
+        );
+        assert!(
+            !q.query.contains("as_user_id"),
+            "sent {}?{}",
+            q.path,
+            q.query
+        );
+        assert!(!q.path.contains("/../"), "sent {}", q.path);
+    }
+    assert!(
+        w.sim()
+            .requests()
+            .iter()
+            .any(|q| q.path.starts_with("/api/v1/users/sis_user_id:x%2F")),
+        "the SIS value was sent percent-encoded as one segment: {:?}",
+        w.sim()
+            .requests()
+            .iter()
+            .map(|q| &q.path)
+            .collect::<Vec<_>>()
+    );
+
+    // Many users to place: the lookups stop at the run's budget of 5.
+    w.sim().clear_requests();
+    let students: Vec<String> = (1..=40).map(|u| format!("student_ids[]={u}")).collect();
+    let r = w
+        .run(
+            programs::TEST_PROBE,
+            false,
+            &[
+                ("get", format!("/api/v1/courses/{own}/students/submissions")),
+                ("query", students.join("&")),
+            ],
+        )
+        .await;
+    let sent = w.plugin_requests().len();
+    assert!(sent <= 5, "a budget of 5 calls sent {sent} requests");
+    let v = World::probe(&r);
+    assert!(
+        denied_by(&v["get"], "call-budget")
+            || v["get"]["error"]
+                .as_str()
+                .unwrap()
+                .contains("BudgetExhausted"),
+        "{v}"
+    );
+    assert_eq!(
+        r.report.calls + r.report.lookups,
+        sent as u32,
+        "every request is counted"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_denial_flood_is_stopped_and_leaves_the_database_small() {
+    let w = world(programs::TEST_HOSTILE, "hostile", None).await;
+    let r = w
+        .run(
+            programs::TEST_HOSTILE,
+            false,
+            &[("attack", "flood".into()), ("n", "100000".into())],
+        )
+        .await;
+    assert!(
+        matches!(&r.report.outcome, RunOutcome::Failed(m) if m.contains("denied calls")),
+        "{:?}",
+        r.report.outcome
+    );
+    assert_eq!(r.report.denied, easel_runtime::DEFAULT_MAX_DENIALS);
+    assert_eq!(
+        w.plugin_requests().len(),
+        0,
+        "no lookup for unplaceable values"
+    );
+    let db = w.home.root().join("easel.db");
+    let size = std::fs::metadata(&db).unwrap().len()
+        + std::fs::metadata(db.with_extension("db-wal")).map_or(0, |m| m.len());
+    assert!(size < 4 << 20, "database grew to {size} bytes");
+    // Each record holds a bounded reason.
+    let longest = w
+        .home
+        .audit
+        .last(200)
+        .unwrap()
+        .iter()
+        .filter_map(|r| r.detail.as_ref().map(String::len))
+        .max()
+        .unwrap_or(0);
+    assert!(longest < 1_400, "a denial record held {longest} bytes");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_path_with_whitespace_is_refused_not_trimmed() {
+    let w = world(programs::TEST_PROBE, "probe", None).await;
+    let own = w.own_course;
+    for path in [
+        format!("/api/v1/courses/{own}/.. "),
+        format!("/api/v1/courses/{own} "),
+        format!("/api/v1/courses/{own}/\t"),
+    ] {
+        let r = w
+            .run(programs::TEST_PROBE, false, &[("get", path.clone())])
+            .await;
+        assert!(denied_by(&World::probe(&r)["get"], "path-form"), "{path:?}");
+    }
+    assert_eq!(w.plugin_requests().len(), 0, "nothing was sent");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upstream_that_echoes_the_credential_is_redacted_everywhere() {
+    let w = world(programs::TEST_PROBE, "probe", None).await;
+    w.sim().set_faults(Faults {
+        echo_headers: Some("/api/v1/courses/".into()),
+        ..Faults::default()
+    });
+    let r = w
+        .run(
+            programs::TEST_PROBE,
+            false,
+            &[("get", format!("/api/v1/courses/{}", w.own_course))],
+        )
+        .await;
+    let v = World::probe(&r);
+    let err = v["get"]["error"].as_str().unwrap().to_owned();
+    assert!(err.contains("502"), "{err}");
+    assert!(err.contains("redacted"), "the echo was redacted: {err}");
+    assert!(
+        w.sim()
+            .requests()
+            .iter()
+            .any(|q| q.headers.iter().any(|(_, v)| v.contains(&w.token))),
+        "the token did reach the echoing upstream"
+    );
+    let secret = w.token.as_bytes();
+    assert!(
+        !contains(err.as_bytes(), secret),
+        "the plugin saw the token"
+    );
+    assert!(
+        !contains(r.report.log.as_bytes(), secret),
+        "the run log holds it"
+    );
+    for (name, bytes) in easel_tests::read_all_files(w.home.root()) {
+        assert!(!contains(&bytes, secret), "{name} holds the token");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plugin_cannot_forge_the_hosts_log_lines_or_send_escapes() {
+    let w = world(programs::TEST_HOSTILE, "hostile", None).await;
+    let r = w
+        .run(
+            programs::TEST_HOSTILE,
+            false,
+            &[("attack", "forge-log".into())],
+        )
+        .await;
+    assert_eq!(r.report.outcome, RunOutcome::Succeeded);
+    let stored = w.home.store.run(&r.run_id).unwrap().unwrap();
+    for log in [&r.report.log, &stored.log] {
+        for line in log.lines() {
+            assert!(
+                line.starts_with("[easel]") == line.contains("lookup")
+                    || !line.contains("run succeeded"),
+                "forged line: {line}"
+            );
+            assert!(!line.starts_with("[easel] run succeeded"), "{line}");
+            assert!(!line.starts_with("[easel] denied"), "{line}");
+        }
+        assert!(!log.contains('\u{1b}') && !log.contains('\r') && !log.contains('\u{7}'));
+        assert!(log.contains("\\n[easel] run succeeded"), "{log}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_kind_of_trap_is_told_apart() {
+    let w = world(programs::TEST_HOSTILE, "hostile", None).await;
+    let limits = Limits {
+        max_handles: 50,
+        ..Limits::default()
+    };
+    let expect = [
+        ("stack", "stack overflow"),
+        ("bytes", "per-call byte limit"),
+        ("handles", "handle limit"),
+        ("forge", "invalid handle"),
+        ("panic", "panic: hostile panics on purpose"),
+        ("exit", "exit: the plugin exited with status 1"),
+    ];
+    for (attack, want) in expect {
+        let r = w
+            .run_with(
+                programs::TEST_HOSTILE,
+                false,
+                &[("attack", attack.into())],
+                limits.clone(),
+            )
+            .await;
+        let msg = r.report.outcome.error().unwrap_or_default().to_owned();
+        assert!(msg.contains(want), "{attack}: {msg}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_user_shared_with_another_school_is_reached_only_through_the_school() {
+    let w = world(programs::TEST_PROBE, "probe", None).await;
+    let (own, foreign) = (w.own_course, w.foreign_course);
+    let user = w.sim().with_data(|d| {
+        d.enrollments
+            .values()
+            .find(|e| e.course_id == own && e.kind == "StudentEnrollment")
+            .map(|e| e.user_id)
+            .unwrap()
+    });
+    // Before: enrolled only in this school, so the user may be read.
+    let r = w
+        .run(
+            programs::TEST_PROBE,
+            false,
+            &[("get", format!("/api/v1/users/{user}"))],
+        )
+        .await;
+    assert!(
+        World::probe(&r)["get"]["ok"].is_object(),
+        "{}",
+        World::probe(&r)
+    );
+    // Enrol them in the other school too, through Canvas's own API.
+    let resp = reqwest::Client::new()
+        .post(format!(
+            "{}/api/v1/courses/{foreign}/enrollments",
+            w.sim().url()
+        ))
+        .bearer_auth(w.sim().token_for(easel_sim::Role::RootAdmin).unwrap())
+        .header("content-type", "application/json")
+        .header("user-agent", "easel-tests (Canvas requires one)")
+        .body(
+            serde_json::json!({"enrollment": {"user_id": user, "type": "StudentEnrollment"}})
+                .to_string(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let status = resp.status();
+    assert!(
+        status.is_success(),
+        "{status}: {}",
+        resp.text().await.unwrap_or_default()
+    );
+    w.sim().clear_requests();
+    for path in [
+        format!("/api/v1/users/{user}/page_views"),
+        format!("/api/v1/users/{user}/enrollments"),
+        format!("/api/v1/users/{user}"),
+    ] {
+        let r = w
+            .run(programs::TEST_PROBE, false, &[("get", path.clone())])
+            .await;
+        assert!(
+            denied_by(&World::probe(&r)["get"], "shared-user"),
+            "{path}: {}",
+            World::probe(&r)
+        );
+    }
+    let r = w
+        .run(
+            programs::TEST_PROBE,
+            false,
+            &[
+                ("raw_method", "put".into()),
+                ("raw_path", format!("/api/v1/users/{user}")),
+                ("raw_body", r#"{"user":{"name":"renamed"}}"#.into()),
+            ],
+        )
+        .await;
+    assert!(denied_by(&World::probe(&r)["raw"], "shared-user"));
+    // Course-scoped calls within the school still work.
+    let r = w
+        .run(
+            programs::TEST_PROBE,
+            false,
+            &[
+                ("get", format!("/api/v1/courses/{own}/enrollments")),
+                ("query", format!("user_id={user}")),
+            ],
+        )
+        .await;
+    assert!(
+        World::probe(&r)["get"]["ok"].is_array(),
+        "{}",
+        World::probe(&r)
+    );
+    for q in w.sim().requests() {
+        assert!(
+            !(q.path.contains(&format!("/users/{user}/page_views")) || q.method == "PUT"),
+            "sent {} {}",
+            q.method,
+            q.path
+        );
+    }
+}
