@@ -6,6 +6,22 @@
 //! answers every call with one pure function, [`decide`]. It links no
 //! wasmtime, no network and no async runtime, so its rules are tested in
 //! milliseconds and cannot be bypassed by host code taking a shortcut.
+//!
+//! The gates, in the order a call meets them:
+//! 1. path form ([`ApiPath::parse`], [`check_query`]): only characters a URL
+//!    carries unchanged, so what is checked is what is sent;
+//! 2. the endpoint table ([`Endpoint`]): a call must match a modelled row,
+//!    else `unmodelled-endpoint`;
+//! 3. keys and bodies ([`Body`], [`Operation::new`]): one JSON object with
+//!    unique keys, re-serialised from the parse; every id-like key must be
+//!    modelled for the row (`unmodelled-field`, `body-form`);
+//! 4. [`decide`]: the grant's schools, budgets, write access, capability,
+//!    scopes, masquerading, then placement (`school-boundary`) and shared
+//!    users (`shared-user`);
+//! 5. the origin pin, in the canvas client.
+//!
+//! Deny by default: a form the policy does not model is refused with a
+//! reason, never passed along.
 #![deny(missing_docs)]
 
 mod body;
