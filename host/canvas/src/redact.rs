@@ -69,14 +69,26 @@ fn forms(secret: &str) -> Vec<Vec<u8>> {
 /// when there is nothing to redact.
 pub(crate) fn redact(body: Bytes, token: &Token) -> Bytes {
     let secret = token.expose();
+    // The common case, nothing to redact, reads the body once per form and
+    // copies nothing.
+    let found: Vec<Vec<u8>> = if secret.is_empty() {
+        Vec::new()
+    } else {
+        forms(secret)
+            .into_iter()
+            .filter(|f| memchr::memmem::find(&body, f).is_some())
+            .collect()
+    };
+    let echo = HEADER_ECHO.as_ref().filter(|re| re.is_match(&body));
+    if found.is_empty() && echo.is_none() {
+        return body;
+    }
     let mut text = body.to_vec();
     let mut changed = false;
-    if !secret.is_empty() {
-        for form in forms(secret) {
-            changed |= replace_all(&mut text, &form);
-        }
+    for form in &found {
+        changed |= replace_all(&mut text, form);
     }
-    if let Some(re) = HEADER_ECHO.as_ref()
+    if let Some(re) = echo
         && re.is_match(&text)
     {
         let replaced = re.replace_all(&text, |c: &regex::bytes::Captures<'_>| {
@@ -116,10 +128,7 @@ fn replace_all(text: &mut Vec<u8>, needle: &[u8]) -> bool {
 }
 
 fn find(hay: &[u8], needle: &[u8], from: usize) -> Option<usize> {
-    hay.get(from..)?
-        .windows(needle.len())
-        .position(|w| w == needle)
-        .map(|p| p + from)
+    memchr::memmem::find(hay.get(from..)?, needle).map(|p| p + from)
 }
 
 #[cfg(test)]
