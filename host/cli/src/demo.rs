@@ -52,6 +52,11 @@ pub(crate) async fn demo(home: &Home) -> Result<Outcome, CliError> {
             ids.len()
         );
     }
+    // Seal the setup in a signed checkpoint now, so the note about where
+    // checkpoints are witnessed comes before the table, not inside it.
+    home.audit
+        .checkpoint("demo-setup")
+        .map_err(|e| CliError::Failed(e.into()))?;
     let runtime = home.runtime()?;
     let plan = [
         ("course-report", false, vec![]),
