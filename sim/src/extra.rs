@@ -111,10 +111,23 @@ pub(crate) async fn user_enrollments(
     let Some(user) = resolve_user(&inst, &id) else {
         return not_found();
     };
+    // Canvas lists only active and invited enrollments unless state[] asks.
+    let states: Vec<&str> = q
+        .iter()
+        .filter(|(k, _)| k == "state[]")
+        .map(|(_, v)| v.as_str())
+        .collect();
+    let wanted = |state: &str| {
+        if states.is_empty() {
+            matches!(state, "active" | "invited")
+        } else {
+            states.contains(&state)
+        }
+    };
     let list: Vec<Value> = inst
         .enrollments
         .values()
-        .filter(|e| e.user_id == user)
+        .filter(|e| e.user_id == user && wanted(&e.enrollment_state))
         .map(|e| enrollment_json(&inst, e))
         .collect();
     paginate(

@@ -609,10 +609,26 @@ async fn a_user_shared_with_another_school_is_reached_only_through_the_school() 
         .await
         .unwrap();
     let status = resp.status();
+    let enrollment: Value =
+        serde_json::from_str(&resp.text().await.unwrap_or_default()).unwrap_or_default();
+    assert!(status.is_success(), "{status}: {enrollment}");
+    // ...and conclude that enrollment: Canvas lists only active and invited
+    // enrollments unless asked, so a finished one must still count.
+    let eid = enrollment["id"].as_u64().unwrap();
+    let resp = reqwest::Client::new()
+        .delete(format!(
+            "{}/api/v1/courses/{foreign}/enrollments/{eid}?task=conclude",
+            w.sim().url()
+        ))
+        .bearer_auth(w.sim().token_for(easel_sim::Role::RootAdmin).unwrap())
+        .header("user-agent", "easel-tests (Canvas requires one)")
+        .send()
+        .await
+        .unwrap();
+    assert!(resp.status().is_success(), "{}", resp.status());
     assert!(
-        status.is_success(),
-        "{status}: {}",
-        resp.text().await.unwrap_or_default()
+        w.sim()
+            .with_data(|d| d.enrollments[&eid].enrollment_state == "completed")
     );
     w.sim().clear_requests();
     for path in [
@@ -640,7 +656,8 @@ async fn a_user_shared_with_another_school_is_reached_only_through_the_school() 
             ],
         )
         .await;
-    assert!(denied_by(&World::probe(&r)["raw"], "shared-user"));
+    // No user is changed at user level (their login acts everywhere).
+    assert!(denied_by(&World::probe(&r)["raw"], "unmodelled-endpoint"));
     // Course-scoped calls within the school still work.
     let r = w
         .run(
@@ -665,4 +682,61 @@ async fn a_user_shared_with_another_school_is_reached_only_through_the_school() 
             q.path
         );
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_sis_id_canvas_would_trim_or_cut_is_neither_set_nor_placed() {
+    let w = world(programs::TEST_PROBE, "probe", None).await;
+    let (own, foreign) = (w.own_course, w.foreign_course);
+    let victim = w
+        .sim()
+        .with_data(|d| d.courses[&foreign].sis_course_id.clone())
+        .expect("the simulator gives courses SIS ids");
+    // Give the school's own course a near-miss of the other school's SIS id.
+    for near in [format!("{victim} "), format!("{victim}.json")] {
+        let body = serde_json::json!({"course": {"sis_course_id": near}}).to_string();
+        let r = w
+            .run(
+                programs::TEST_PROBE,
+                false,
+                &[
+                    ("raw_method", "put".into()),
+                    ("raw_path", format!("/api/v1/courses/{own}")),
+                    ("raw_body", body),
+                ],
+            )
+            .await;
+        assert!(denied_by(&World::probe(&r)["raw"], "body-form"), "{near:?}");
+    }
+    // Name the other school's course by such a near-miss.
+    let encoded: String = victim
+        .bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect();
+    for path in [
+        format!("/api/v1/courses/sis_course_id:{encoded}%20/students/submissions"),
+        format!("/api/v1/courses/sis_course_id:{encoded}.json"),
+    ] {
+        let r = w
+            .run(programs::TEST_PROBE, false, &[("get", path.clone())])
+            .await;
+        assert!(
+            denied_by(&World::probe(&r)["get"], "school-boundary"),
+            "{path}: {}",
+            World::probe(&r)
+        );
+    }
+    assert_eq!(w.writes(), Vec::<String>::new(), "nothing was written");
+    assert!(
+        w.plugin_requests()
+            .iter()
+            .all(|q| !q.path.contains("sis_course_id")),
+        "no request named the near-miss"
+    );
 }

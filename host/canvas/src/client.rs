@@ -9,7 +9,7 @@ use url::Url;
 use crate::credential::{CredentialError, Credentials, StaticCredentials};
 use crate::governor::{Governor, Priority, Settled};
 use crate::link::next_link;
-use crate::redact::redact;
+use crate::redact::redact_response;
 use crate::retry::{RetryPolicy, RetryReason, is_idempotent, is_throttled, retry_answer};
 use crate::token::Token;
 use crate::transport::{Transport, TransportError};
@@ -368,9 +368,9 @@ impl CanvasClient {
             && let Some(newer) = self.credentials.renew(credential.generation).await?
         {
             let resp = self.transport.send(build(&newer.token)?).await?;
-            return Ok(resp.map(|b| redact(redact(b, &newer.token), &credential.token)));
+            return Ok(redact_response(resp, &[&newer.token, &credential.token]));
         }
-        Ok(resp.map(|b| redact(b, &credential.token)))
+        Ok(redact_response(resp, &[&credential.token]))
     }
 
     /// Use `policy` for retries (the default suits hosted Canvas).

@@ -64,49 +64,158 @@ fn forms(secret: &str) -> Vec<Vec<u8>> {
     out
 }
 
+/// What a body that hides the credential in a form easel cannot cut out
+/// cleanly (escaped character by character, split across lines) becomes.
+pub const WITHHELD: &str =
+    "{\"errors\":[{\"message\":\"easel withheld this response: it contained the credential\"}]}";
+
+/// A response with its body and its `Link` and `Location` headers (the
+/// header values easel passes on) redacted with every token it was sent
+/// with.
+pub(crate) fn redact_response(
+    resp: http::Response<Bytes>,
+    tokens: &[&Token],
+) -> http::Response<Bytes> {
+    let (mut parts, mut body) = resp.into_parts();
+    for token in tokens {
+        body = redact(body, token);
+    }
+    for name in [http::header::LINK, http::header::LOCATION] {
+        let Some(value) = parts.headers.get(&name) else {
+            continue;
+        };
+        let mut bytes = Bytes::copy_from_slice(value.as_bytes());
+        for token in tokens {
+            bytes = redact(bytes, token);
+        }
+        if bytes.as_ref() != value.as_bytes() {
+            match http::HeaderValue::from_bytes(&bytes) {
+                Ok(v) => {
+                    parts.headers.insert(name, v);
+                }
+                Err(_) => {
+                    parts.headers.remove(name);
+                }
+            }
+        }
+    }
+    http::Response::from_parts(parts, body)
+}
+
 /// `body` with every form of `token` and every `Authorization`/`Bearer`
-/// value replaced by [`REDACTED`]. Returns the body unchanged (no copy)
+/// value replaced by [`REDACTED`]; a body that still holds the token in an
+/// escaped or split form is replaced whole by [`WITHHELD`]. Returns the body unchanged (no copy)
 /// when there is nothing to redact.
 pub(crate) fn redact(body: Bytes, token: &Token) -> Bytes {
     let secret = token.expose();
-    // The common case, nothing to redact, reads the body once per form and
-    // copies nothing.
-    let found: Vec<Vec<u8>> = if secret.is_empty() {
-        Vec::new()
-    } else {
-        forms(secret)
+    let mut body = body;
+    if !secret.is_empty() {
+        // The common case, nothing to redact, reads the body once per form
+        // and copies nothing.
+        let found: Vec<Vec<u8>> = forms(secret)
             .into_iter()
             .filter(|f| memchr::memmem::find(&body, f).is_some())
-            .collect()
-    };
-    let echo = HEADER_ECHO.as_ref().filter(|re| re.is_match(&body));
-    if found.is_empty() && echo.is_none() {
-        return body;
-    }
-    let mut text = body.to_vec();
-    let mut changed = false;
-    for form in &found {
-        changed |= replace_all(&mut text, form);
-    }
-    if let Some(re) = echo
-        && re.is_match(&text)
-    {
-        let replaced = re.replace_all(&text, |c: &regex::bytes::Captures<'_>| {
-            let mut out = Vec::new();
-            if let Some(name) = c.get(1) {
-                out.extend_from_slice(name.as_bytes());
-                out.extend_from_slice(c.get(2).map_or(&b""[..], |m| m.as_bytes()));
-            } else {
-                out.extend_from_slice(c.get(3).map_or(&b""[..], |m| m.as_bytes()));
-                out.extend_from_slice(c.get(4).map_or(&b""[..], |m| m.as_bytes()));
+            .collect();
+        if !found.is_empty() {
+            let mut text = body.to_vec();
+            for form in &found {
+                replace_all(&mut text, form);
             }
-            out.extend_from_slice(REDACTED.as_bytes());
-            out
-        });
-        text = replaced.into_owned();
-        changed = true;
+            body = Bytes::from(text);
+        }
+        // What is left can still hide it: escaped, split, re-cased.
+        if hides(&body, secret) {
+            return Bytes::from_static(WITHHELD.as_bytes());
+        }
     }
-    if changed { Bytes::from(text) } else { body }
+    match HEADER_ECHO.as_ref() {
+        Some(re) if re.is_match(&body) => {
+            let replaced = re.replace_all(&body, |c: &regex::bytes::Captures<'_>| {
+                let mut out = Vec::new();
+                if let Some(name) = c.get(1) {
+                    out.extend_from_slice(name.as_bytes());
+                    out.extend_from_slice(c.get(2).map_or(&b""[..], |m| m.as_bytes()));
+                } else {
+                    out.extend_from_slice(c.get(3).map_or(&b""[..], |m| m.as_bytes()));
+                    out.extend_from_slice(c.get(4).map_or(&b""[..], |m| m.as_bytes()));
+                }
+                out.extend_from_slice(REDACTED.as_bytes());
+                out
+            });
+            Bytes::from(replaced.into_owned())
+        }
+        _ => body,
+    }
+}
+
+/// Letters and digits of `text`, lowercased, after decoding the escapes a
+/// reader would decode (`\\uXXXX`, `&#NN;`, `&#xNN;`, `%XX`): a token
+/// escaped character by character, split across lines or cased
+/// differently is still found here.
+fn normalise(text: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(text.len());
+    let mut i = 0;
+    let hex = |b: &[u8]| {
+        std::str::from_utf8(b)
+            .ok()
+            .and_then(|h| u32::from_str_radix(h, 16).ok())
+    };
+    while i < text.len() {
+        let rest = &text[i..];
+        let (decoded, used) = if rest.starts_with(b"\\u") && rest.len() >= 6 {
+            (hex(&rest[2..6]), 6)
+        } else if rest.starts_with(b"%") && rest.len() >= 3 {
+            (hex(&rest[1..3]), 3)
+        } else if rest.starts_with(b"&#") {
+            let end = rest.iter().take(12).position(|b| *b == b';');
+            match end {
+                Some(e) if rest.get(2) == Some(&b'x') || rest.get(2) == Some(&b'X') => {
+                    (hex(&rest[3..e]), e + 1)
+                }
+                Some(e) => (
+                    std::str::from_utf8(&rest[2..e])
+                        .ok()
+                        .and_then(|d| d.parse().ok()),
+                    e + 1,
+                ),
+                None => (None, 1),
+            }
+        } else {
+            (None, 1)
+        };
+        let byte = match decoded {
+            Some(c) if c < 128 => {
+                i += used;
+                c as u8
+            }
+            _ => {
+                i += 1;
+                rest[0]
+            }
+        };
+        if byte.is_ascii_alphanumeric() {
+            out.push(byte.to_ascii_lowercase());
+        }
+    }
+    out
+}
+
+/// Does `body` (after the exact forms were cut out) still hold `secret`?
+/// Compared on letters and digits only, so it also finds a split or
+/// re-cased base64 of it.
+fn hides(body: &[u8], secret: &str) -> bool {
+    let needles: Vec<Vec<u8>> = forms(secret)
+        .iter()
+        .map(|f| normalise(f))
+        .filter(|n| n.len() >= 16)
+        .collect();
+    if needles.is_empty() {
+        return false;
+    }
+    let text = normalise(body);
+    needles
+        .iter()
+        .any(|n| memchr::memmem::find(&text, n).is_some())
 }
 
 fn replace_all(text: &mut Vec<u8>, needle: &[u8]) -> bool {
@@ -170,6 +279,30 @@ mod tests {
         assert!(!out.contains("sometoken123"), "{out}");
         assert!(!out.contains("other.tok-en"), "{out}");
         assert!(!out.contains("abc\""), "{out}");
+    }
+
+    #[test]
+    fn a_token_escaped_split_or_recased_withholds_the_body() {
+        let t = token();
+        let secret = "7~CanaryTokenValue1234567890abcdef";
+        let escaped: String = secret
+            .chars()
+            .map(|c| format!("\\u{:04x}", c as u32))
+            .collect();
+        let split = format!("{}\n{}", &secret[..10], &secret[10..]);
+        let entity = secret.replace('~', "&#126;");
+        let b64 = base64::engine::general_purpose::STANDARD.encode(secret);
+        let wrapped = format!("{}\r\n{}", &b64[..20], &b64[20..]);
+        for body in [
+            format!(r#"{{"echo":"{escaped}"}}"#),
+            split,
+            format!("Authorization: Bearer {entity}"),
+            secret.to_uppercase(),
+            wrapped,
+        ] {
+            let out = redact(Bytes::from(body.clone()), &t);
+            assert_eq!(&out[..], WITHHELD.as_bytes(), "{body}");
+        }
     }
 
     #[test]

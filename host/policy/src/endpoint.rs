@@ -282,8 +282,11 @@ pub(crate) static ENDPOINTS: &[Endpoint] = &[
     row(D, "/api/v1/sections/:section/crosslist", &[]),
     row(R, "/api/v1/sections/:section/enrollments", ENROLLMENT_LIST),
     row(P, "/api/v1/sections/:section/enrollments", NEW_ENROLLMENT),
-    // Users: everything here reaches the user beyond one school's courses.
-    user_row(RW, "/api/v1/users/:user", &[]),
+    // Users: everything here reaches the user beyond one school's courses,
+    // and reads only. Changing a user (email, name, suspension) acts on
+    // their login everywhere, and easel cannot tell whether they administer
+    // another school, so it is not modelled.
+    user_row(R, "/api/v1/users/:user", &[]),
     user_row(R, "/api/v1/users/:user/profile", &[]),
     user_row(
         R,

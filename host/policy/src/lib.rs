@@ -39,7 +39,8 @@ pub use endpoint::{Endpoint, Field, Needs, names_an_id};
 pub use grant::{AccountId, Grant, SharedUsers};
 pub use manifest::{Capability, Manifest, ManifestError, ParamSpec, ParamType};
 pub use operation::{
-    MAX_SIS_VALUE, Masquerade, Method, ObjectKey, ObjectKind, ObjectRef, Operation, Target,
+    MAX_QUERY_PAIRS, MAX_SIS_VALUE, MAX_TARGETS, Masquerade, Method, ObjectKey, ObjectKind,
+    ObjectRef, Operation, Target, sis_value_is_exact,
 };
 pub use path::{ApiPath, MAX_QUERY_VALUE, PathError, QueryPair, check_query};
 pub use scope::{Scope, ScopeError};

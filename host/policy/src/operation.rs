@@ -88,6 +88,18 @@ impl ObjectKind {
     }
 }
 
+/// Is `value` an SIS id that Canvas reads exactly as written? Canvas strips
+/// whitespace from both ends of an SIS id and its router cuts a final
+/// `.json` from a path segment, so `VICTIM ` or `VICTIM.json` would name
+/// another object than the one placed: such values are refused.
+pub fn sis_value_is_exact(value: &str) -> bool {
+    !value.is_empty()
+        && value.len() <= MAX_SIS_VALUE
+        && value.trim() == value
+        && !value.chars().any(char::is_control)
+        && !value.to_ascii_lowercase().ends_with(".json")
+}
+
 /// How the call identifies an object.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum ObjectKey {
@@ -107,12 +119,7 @@ impl ObjectKey {
             return ObjectKey::Id(id);
         }
         match raw.split_once(':') {
-            Some((prefix, value))
-                if prefix.starts_with("sis_")
-                    && !value.is_empty()
-                    && value.len() <= MAX_SIS_VALUE
-                    && !value.chars().any(char::is_control) =>
-            {
+            Some((prefix, value)) if prefix.starts_with("sis_") && sis_value_is_exact(value) => {
                 ObjectKey::Sis(prefix.to_owned(), value.to_owned())
             }
             _ => ObjectKey::Other(raw.to_owned()),
@@ -228,21 +235,28 @@ impl Operation {
         for (seg, got) in endpoint::segments(endpoint.template).zip(path.resource_segments()) {
             if let Segment::Placed(kind) = seg {
                 let raw = percent_decode(got).unwrap_or_default();
-                refs.push(kind, ObjectKey::parse_for(kind, &raw), endpoint.user_level);
+                refs.push(kind, ObjectKey::parse_for(kind, &raw), endpoint.user_level)?;
             }
         }
         for (name, value) in &query {
             refs.query_pair(endpoint, name, value)?;
         }
+        if query.len() > MAX_QUERY_PAIRS {
+            return Err(refuse(
+                Rule::PathForm,
+                format!("a call may carry at most {MAX_QUERY_PAIRS} query parameters"),
+            ));
+        }
         if let Some(body) = &body {
             for (k, v) in body.value() {
-                check_key(k).map_err(|e| refuse(Rule::BodyForm, e))?;
+                check_body_key(k)?;
                 refs.body_value(endpoint, v, k, k)?;
             }
         }
         let Refs {
             targets,
             masquerade,
+            ..
         } = refs;
         Ok(Self {
             method,
@@ -258,9 +272,18 @@ impl Operation {
     }
 }
 
+/// Most objects one call may name: each must be placed, and placing costs
+/// requests; a longer list is refused rather than worked through.
+pub const MAX_TARGETS: usize = 1_000;
+
+/// Most query parameters one call may carry.
+pub const MAX_QUERY_PAIRS: usize = 1_000;
+
 /// Objects a call names, as they are found.
 struct Refs {
     targets: Vec<Target>,
+    /// Index of each object in `targets`, so a repeated id costs O(1).
+    seen: std::collections::HashMap<ObjectRef, usize>,
     masquerade: Masquerade,
 }
 
@@ -268,25 +291,34 @@ impl Default for Refs {
     fn default() -> Self {
         Self {
             targets: Vec::new(),
+            seen: std::collections::HashMap::new(),
             masquerade: Masquerade::None,
         }
     }
 }
 
 impl Refs {
-    fn push(&mut self, kind: ObjectKind, key: ObjectKey, whole_user: bool) {
+    fn push(&mut self, kind: ObjectKind, key: ObjectKey, whole_user: bool) -> Result<(), Denial> {
         let object = ObjectRef { kind, key };
         let whole_user = whole_user && kind == ObjectKind::User;
-        if let Some(t) = self.targets.iter_mut().find(|t| t.object == object) {
-            t.whole_user |= whole_user;
-            return;
+        if let Some(&i) = self.seen.get(&object) {
+            self.targets[i].whole_user |= whole_user;
+            return Ok(());
         }
+        if self.targets.len() >= MAX_TARGETS {
+            return Err(refuse(
+                Rule::BodyForm,
+                format!("a call may name at most {MAX_TARGETS} objects; split it"),
+            ));
+        }
+        self.seen.insert(object.clone(), self.targets.len());
         self.targets.push(Target {
             object,
             chain: None,
             whole_user,
             shared: false,
         });
+        Ok(())
     }
 
     fn masquerading(&mut self, form: String) {
@@ -299,21 +331,18 @@ impl Refs {
             if name == "as_user_id" && self.masquerade == Masquerade::None {
                 let key = ObjectKey::parse_for(ObjectKind::User, value);
                 self.masquerade = Masquerade::User(key.clone());
-                self.push(ObjectKind::User, key, true);
+                self.push(ObjectKind::User, key, true)?;
             } else {
                 self.masquerading(format!("query parameter {}", shorten(name, 80)));
             }
             return Ok(());
         }
-        if !names_an_id(bare, !is_boolean(value)) {
+        if !names_an_id(bare, !is_boolean(value)) && !any_component_names_an_id(name) {
             return Ok(());
         }
         match endpoint.field(name) {
-            Some(Field::Ref(kind)) => {
-                self.push(kind, ObjectKey::parse_for(kind, value), false);
-                Ok(())
-            }
-            Some(Field::Attr) => Ok(()),
+            Some(Field::Ref(kind)) => self.push(kind, ObjectKey::parse_for(kind, value), false),
+            Some(Field::Attr) => check_attr(name, bare, value),
             None => Err(unmodelled(endpoint, "query parameter", name)),
         }
     }
@@ -343,7 +372,7 @@ impl Refs {
                     ));
                 }
                 for (k, v) in map {
-                    check_key(k).map_err(|e| refuse(Rule::BodyForm, e))?;
+                    check_body_key(k)?;
                     self.body_value(endpoint, v, &format!("{at}[{k}]"), k)?;
                 }
                 Ok(())
@@ -364,15 +393,19 @@ impl Refs {
             Value::Null => Ok(()),
             Value::Bool(_) if !names_an_id(bare, false) => Ok(()),
             scalar => {
-                let is_id_like = match scalar {
-                    Value::String(s) => names_an_id(bare, !is_boolean(s)),
-                    _ => names_an_id(bare, true),
-                };
+                let is_id_like = any_component_names_an_id(at)
+                    || match scalar {
+                        Value::String(s) => names_an_id(bare, !is_boolean(s)),
+                        _ => names_an_id(bare, true),
+                    };
                 if !is_id_like {
                     return Ok(());
                 }
                 match endpoint.field(at) {
-                    Some(Field::Attr) => Ok(()),
+                    Some(Field::Attr) => match scalar {
+                        Value::String(v) => check_attr(at, bare, v),
+                        _ => Ok(()),
+                    },
                     Some(Field::Ref(kind)) => {
                         let key = match scalar {
                             Value::Number(n) => match n.as_u64() {
@@ -382,14 +415,41 @@ impl Refs {
                             Value::String(s) => ObjectKey::parse_for(kind, s),
                             _ => return Err(not_an_id(at)),
                         };
-                        self.push(kind, key, false);
-                        Ok(())
+                        self.push(kind, key, false)
                     }
                     None => Err(unmodelled(endpoint, "body key", at)),
                 }
             }
         }
     }
+}
+
+/// Does any bracket component of `key` (not only the last) name an id, as
+/// in `course_ids_to_add[0]` or `settings[source_course_id][x]`?
+fn any_component_names_an_id(key: &str) -> bool {
+    key.split(['[', ']'])
+        .filter(|c| !c.is_empty())
+        .any(|c| names_an_id(c, false))
+}
+
+/// An id-shaped attribute being set: an SIS or integration id Canvas would
+/// read differently (trimmed, `.json` cut) is refused, so a plugin cannot
+/// give its own object another school's SIS id by a near-miss.
+fn check_attr(key: &str, bare: &str, value: &str) -> Result<(), Denial> {
+    let b = bare.to_ascii_lowercase();
+    if (b.starts_with("sis_") || b.ends_with("integration_id"))
+        && !value.is_empty()
+        && !sis_value_is_exact(value)
+    {
+        return Err(refuse(
+            Rule::BodyForm,
+            format!(
+                "{} must not start or end with whitespace or end in .json (Canvas would read it differently)",
+                shorten(key, 120)
+            ),
+        ));
+    }
+    Ok(())
 }
 
 fn not_an_id(at: &str) -> Denial {
@@ -468,6 +528,26 @@ fn check_key(key: &str) -> Result<&str, String> {
         }
     }
     Ok(bare)
+}
+
+/// A JSON body key: a plain name (nesting is JSON's, not brackets').
+fn check_body_key(key: &str) -> Result<(), Denial> {
+    let plain = !key.is_empty()
+        && key.len() <= 256
+        && key
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'));
+    if plain {
+        Ok(())
+    } else {
+        Err(refuse(
+            Rule::BodyForm,
+            format!(
+                "body key {:?} is not a plain name (letters, digits, _ - .); nest objects instead of brackets",
+                shorten(key, 80)
+            ),
+        ))
+    }
 }
 
 /// Decode `%XX` escapes of a path segment already checked by

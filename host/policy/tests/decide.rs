@@ -287,10 +287,22 @@ const CASES: &[Case] = &[
     // Users shared with another school.
     ("a_shared_users_page_views_are_denied", G::R, Get, "/api/v1/users/9/page_views", &[], None, Some(Rule::SharedUser)),
     ("a_shared_users_profile_may_be_read_with_shared_users_read", G::SharedRead, Get, "/api/v1/users/9/profile", &[], None, None),
-    ("a_shared_user_cannot_be_renamed_even_with_shared_users_read", G::SharedRead, Put, "/api/v1/users/9", &[], Some(r#"{"user":{"name":"x"}}"#), Some(Rule::SharedUser)),
+    ("a_shared_user_cannot_be_changed_at_user_level", G::SharedRead, Put, "/api/v1/users/9", &[], Some(r#"{"user":{"name":"x"}}"#), Some(Rule::UnmodelledEndpoint)),
     ("a_shared_user_in_a_course_of_the_school_is_allowed", G::W, Post, "/api/v1/courses/100/enrollments", &[], Some(r#"{"enrollment":{"user_id":9}}"#), None),
     ("masquerading_as_a_shared_user_is_denied", G::Masq, Get, "/api/v1/courses/100", &[("as_user_id", "9")], None, Some(Rule::SharedUser)),
-    ("a_user_only_in_the_school_may_be_renamed", G::W, Put, "/api/v1/users/5", &[], Some(r#"{"user":{"name":"x"}}"#), None),
+    ("no_user_is_changed_at_user_level_even_one_only_in_the_school", G::W, Put, "/api/v1/users/5", &[], Some(r#"{"user":{"email":"x@example.com"}}"#), Some(Rule::UnmodelledEndpoint)),
+    ("a_user_only_in_the_school_may_be_read", G::R, Get, "/api/v1/users/5/page_views", &[], None, None),
+    // SIS ids Canvas reads differently from how they are written.
+    ("an_sis_id_with_a_trailing_space_is_not_placed", G::W, Get, "/api/v1/courses/sis_course_id:MATH-10%20", &[], None, Some(Rule::SchoolBoundary)),
+    ("an_sis_id_ending_in_json_is_not_placed", G::W, Put, "/api/v1/courses/sis_course_id:MATH-10.json", &[], Some(r#"{"course":{"name":"x"}}"#), Some(Rule::SchoolBoundary)),
+    ("an_sis_id_with_a_leading_space_in_a_body_is_not_placed", G::W, Post, "/api/v1/courses/100/course_copy", &[], Some(r#"{"source_course":"sis_course_id: MATH-10"}"#), Some(Rule::SchoolBoundary)),
+    ("setting_an_sis_id_with_a_trailing_space_is_refused", G::W, Put, "/api/v1/courses/100", &[], Some(r#"{"course":{"sis_course_id":"MATH-20 "}}"#), Some(Rule::BodyForm)),
+    ("setting_an_sis_id_ending_in_json_is_refused", G::W, Put, "/api/v1/sections/1000", &[], Some(r#"{"course_section":{"sis_section_id":"S-20.JSON"}}"#), Some(Rule::BodyForm)),
+    ("setting_an_exact_sis_id_is_allowed", G::W, Put, "/api/v1/courses/100", &[], Some(r#"{"course":{"sis_course_id":"MATH-10-2027"}}"#), None),
+    // Every bracket component counts, not only the last.
+    ("an_indexed_id_list_is_an_unmodelled_key", G::W, Put, "/api/v1/courses/100/blueprint_templates/1/update_associations", &[("course_ids_to_add[0]", "200")], None, Some(Rule::UnmodelledField)),
+    ("an_id_key_under_an_extra_bracket_is_unmodelled", G::W, Post, "/api/v1/courses/100/content_migrations", &[], Some(r#"{"settings":{"source_course_id":{"x":200}}}"#), Some(Rule::BodyForm)),
+    ("a_bracketed_body_key_is_refused", G::W, Post, "/api/v1/accounts/10/courses", &[], Some(r#"{"course[account_id]":20}"#), Some(Rule::BodyForm)),
 ];
 
 #[test]

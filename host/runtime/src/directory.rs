@@ -85,7 +85,24 @@ struct AccountItem {
 #[derive(Deserialize)]
 struct CourseOf {
     course_id: u64,
+    /// A cross-listed section's original course: the section belongs to
+    /// that course's school as much as to the one it was moved into.
+    #[serde(default)]
+    nonxlist_course_id: Option<u64>,
 }
+
+/// Every enrollment state Canvas has: without `state[]` it lists only active
+/// and invited ones, and a user who finished a course in another school
+/// would not count as shared.
+const ALL_ENROLLMENT_STATES: &[&str] = &[
+    "active",
+    "invited",
+    "creation_pending",
+    "completed",
+    "inactive",
+    "rejected",
+    "deleted",
+];
 
 #[derive(Deserialize)]
 struct CourseItem {
@@ -217,8 +234,13 @@ impl Directory {
                 let path = format!("/api/v1/sections/{seg}");
                 self.get_one::<CourseOf>(client, tag, "sections", &path)
                     .await?
-                    .map(|s| s.course_id)
+                    .map(|s| {
+                        // Both the course it is in and, if cross-listed,
+                        // the one it came from must be in the school.
+                        std::iter::once(s.course_id).chain(s.nonxlist_course_id)
+                    })
                     .into_iter()
+                    .flatten()
                     .collect()
             }
             ObjectKind::Enrollment => {
@@ -231,8 +253,12 @@ impl Directory {
             }
             _ => {
                 let path = format!("/api/v1/users/{seg}/enrollments");
+                let states: Vec<(&str, &str)> = ALL_ENROLLMENT_STATES
+                    .iter()
+                    .map(|s| ("state[]", *s))
+                    .collect();
                 match self
-                    .list_all::<CourseOf>(client, tag, "users", &path, &[])
+                    .list_all::<CourseOf>(client, tag, "users", &path, &states)
                     .await
                 {
                     Ok(items) => items.into_iter().map(|e| e.course_id).collect(),
@@ -250,6 +276,11 @@ impl Directory {
                 Some(_) => {}
                 None => placed.shared = true,
             }
+        }
+        // A section is in one school or none: one cross-listed in from
+        // another school is outside.
+        if kind == ObjectKind::Section && placed.shared {
+            placed.chain = None;
         }
         if self.placed.len() < MAX_PLACED {
             self.placed.insert(cache_key, placed.clone());
@@ -450,6 +481,11 @@ impl Directory {
                 serde_json::from_slice(&resp.body).map_err(|_| err(NOT_JSON.into()))?;
             out.extend(page);
             let Some(next) = resp.next.take() else { break };
+            if url::Url::parse(&next).map_or(true, |u| u.path() != path) {
+                return Err(err(
+                    "Canvas's next link left the list's path; not followed".into()
+                ));
+            }
             self.spend(what)?;
             self.record(what, path, None)?;
             resp = client

@@ -69,14 +69,12 @@ impl HostPages for RunState {
         let next = stream.next.take();
         let first = !stream.started;
         stream.started = true;
-        if let Some(url) = next
-            .as_deref()
-            .filter(|u| !same_path(u, &op.path.as_string()))
+        if let Some(url) = next.as_deref()
+            && let Some(why) = unfollowable(url, &op.path.as_string())
         {
-            let shown: String = url.chars().take(120).collect();
             return Ok(Err(CanvasError::Denied(Denial {
                 rule: "pagination".into(),
-                reason: format!("Canvas's next link {shown} left {}; not followed", op.path),
+                reason: format!("Canvas's next link {why}; not followed"),
             })));
         }
         if let Err(e) = self.authorize(&mut op).await {
@@ -103,7 +101,25 @@ impl HostPages for RunState {
     }
 }
 
-/// Does `url`'s path equal `path`? (The origin is checked by the client.)
-fn same_path(url: &str, path: &str) -> bool {
-    url::Url::parse(url).is_ok_and(|u| u.path() == path)
+/// Why a `next` link may not be followed, if it may not: it must stay on
+/// the list's path (the client checks the origin), and its query must pass
+/// the same checks as a plugin's and must not masquerade.
+fn unfollowable(url: &str, path: &str) -> Option<String> {
+    let Ok(u) = url::Url::parse(url) else {
+        return Some("is not a URL".into());
+    };
+    if u.path() != path {
+        return Some(format!("left {path}"));
+    }
+    let pairs: Vec<(String, String)> = u.query_pairs().into_owned().collect();
+    if let Err(e) = easel_policy::check_query(&pairs) {
+        return Some(format!("has a query easel refuses ({e})"));
+    }
+    if pairs
+        .iter()
+        .any(|(k, _)| k.to_ascii_lowercase().contains("as_user_id"))
+    {
+        return Some("would masquerade (as_user_id)".into());
+    }
+    None
 }
