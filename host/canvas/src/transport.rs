@@ -47,6 +47,10 @@ impl ReqwestTransport {
     }
 }
 
+/// Largest response body easel reads from Canvas (64 MiB); a run's own
+/// limit on what reaches the plugin is lower (16 MiB by default).
+pub const MAX_RESPONSE_BYTES: usize = 64 << 20;
+
 impl Transport for ReqwestTransport {
     fn send(
         &self,
@@ -62,10 +66,24 @@ impl Transport for ReqwestTransport {
                 .map_err(|e| TransportError(describe(&e)))?;
             let status = resp.status();
             let headers = resp.headers().clone();
-            let body = resp
-                .bytes()
+            // Read at most MAX_RESPONSE_BYTES: a hostile or broken upstream
+            // cannot make the host hold an unbounded body.
+            let mut resp = resp;
+            let mut body = bytes::BytesMut::new();
+            while let Some(chunk) = resp
+                .chunk()
                 .await
-                .map_err(|e| TransportError(describe(&e)))?;
+                .map_err(|e| TransportError(describe(&e)))?
+            {
+                if body.len() + chunk.len() > MAX_RESPONSE_BYTES {
+                    return Err(TransportError(format!(
+                        "the response body is over {} MiB; easel stopped reading it",
+                        MAX_RESPONSE_BYTES >> 20
+                    )));
+                }
+                body.extend_from_slice(&chunk);
+            }
+            let body = body.freeze();
             let mut out = http::Response::new(body);
             *out.status_mut() = status;
             *out.headers_mut() = headers;

@@ -51,9 +51,14 @@ impl RunAudit {
 impl AuditSink for RunAudit {
     fn record(&self, event: CanvasEvent<'_>) -> Result<(), String> {
         let e = match event {
-            CanvasEvent::Allowed { method, path } => AuditEntry {
+            CanvasEvent::Allowed {
+                method,
+                path,
+                request_sha256,
+            } => AuditEntry {
                 method: Some(method.to_owned()),
                 path: Some(path.to_owned()),
+                detail: request_sha256.map(|d| format!("request sha256 {d}")),
                 ..self.entry(Action::CanvasRequestAllowed)
             },
             CanvasEvent::Denied {

@@ -13,6 +13,10 @@ pub enum CanvasEvent<'a> {
         method: &'a str,
         /// Canvas path.
         path: &'a str,
+        /// sha256 of the query and body exactly as sent (`query\nbody`),
+        /// when there is either: the audit log does not keep queries and
+        /// bodies (they carry personal data) but can prove which were sent.
+        request_sha256: Option<&'a str>,
     },
     /// Denied by the policy (or the path was malformed).
     Denied {

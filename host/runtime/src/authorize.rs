@@ -198,9 +198,11 @@ impl RunState {
         }
         match decide(&self.grant, op) {
             Decision::Allow => {
+                let digest = request_digest(op);
                 self.audit(CanvasEvent::Allowed {
                     method: op.method.as_str(),
                     path: &path,
+                    request_sha256: digest.as_deref(),
                 });
                 self.audit_ok()
             }
@@ -339,6 +341,23 @@ impl RunState {
         let text = String::from_utf8_lossy(&resp.body).into_owned();
         map_status(resp.status, text).map(|body| (body, resp.next))
     }
+}
+
+/// sha256 of an operation's query (form-encoded, as sent) and body, or
+/// `None` when it has neither.
+fn request_digest(op: &Operation) -> Option<String> {
+    use sha2::{Digest, Sha256};
+    if op.query.is_empty() && op.body.is_none() {
+        return None;
+    }
+    let query: String = url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(&op.query)
+        .finish();
+    let mut h = Sha256::new();
+    h.update(query.as_bytes());
+    h.update(b"\n");
+    h.update(op.body.as_ref().map_or("", |b| b.as_str()).as_bytes());
+    Some(hex::encode(h.finalize()))
 }
 
 type Answer =
