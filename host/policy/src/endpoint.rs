@@ -134,6 +134,7 @@ const NEW_ENROLLMENT: &[(&str, Field)] = &[
     ("enrollment[course_section_id]", Ref(Section)),
     ("enrollment[associated_user_id]", Ref(User)),
     ("enrollment[role_id]", Attr),
+    ("enrollment[limit_privileges_to_course_section]", Attr),
 ];
 
 const ENROLLMENT_LIST: &[(&str, Field)] = &[
@@ -177,6 +178,7 @@ pub(crate) static ENDPOINTS: &[Endpoint] = &[
         P,
         "/api/v1/accounts/:account/users",
         &[
+            ("pseudonym[unique_id]", Attr),
             ("pseudonym[sis_user_id]", Attr),
             ("pseudonym[integration_id]", Attr),
             ("pseudonym[authentication_provider_id]", Attr),

@@ -259,6 +259,8 @@ const CASES: &[Case] = &[
     ("a_foreign_course_id_in_a_body_list_is_denied", G::W, Put, "/api/v1/accounts/10/courses", &[], Some(r#"{"course_ids":[100,200],"event":"offer"}"#), Some(Rule::SchoolBoundary)),
     ("an_unmodelled_id_key_in_the_query_is_denied", G::R, Get, "/api/v1/accounts/10/courses", &[("foo_ids[]", "200")], None, Some(Rule::UnmodelledField)),
     ("an_unmodelled_noun_key_in_a_body_is_denied", G::W, Put, "/api/v1/courses/100", &[], Some(r#"{"course":{"name":"x"},"target_course":200}"#), Some(Rule::UnmodelledField)),
+    ("a_new_user_with_a_login_and_sis_id_is_allowed", G::W, Post, "/api/v1/accounts/10/users", &[], Some(r#"{"user":{"name":"Ada"},"pseudonym":{"unique_id":"ada@example.edu","sis_user_id":"stu-99"}}"#), None),
+    ("a_boolean_given_as_1_for_section_privileges_is_allowed", G::W, Post, "/api/v1/courses/100/enrollments", &[("enrollment[limit_privileges_to_course_section]", "1")], Some(r#"{"enrollment":{"user_id":5}}"#), None),
     ("a_boolean_named_after_a_section_is_not_an_id", G::W, Post, "/api/v1/courses/100/enrollments", &[], Some(r#"{"enrollment":{"user_id":5,"limit_privileges_to_course_section":true}}"#), None),
     ("a_parameter_name_with_a_space_is_refused", G::R, Get, "/api/v1/accounts/10/courses", &[("course ids[]", "200")], None, Some(Rule::PathForm)),
     ("a_parameter_name_with_unbalanced_brackets_is_refused", G::R, Get, "/api/v1/accounts/10/courses", &[("by_subaccounts[[]", "20")], None, Some(Rule::PathForm)),
