@@ -69,23 +69,17 @@ impl World {
         self.conn.sim.as_ref().unwrap()
     }
 
-    async fn run(&self, plugin: &str, dry_run: bool, params: &[(&str, String)]) -> RunResult {
-        self.run_with(plugin, dry_run, params, Limits::default())
-            .await
+    /// Run the world's plugin once.
+    async fn run(&self, dry_run: bool, params: &[(&str, String)]) -> RunResult {
+        self.run_with(dry_run, params, Limits::default()).await
     }
 
     async fn run_with(
         &self,
-        plugin: &str,
         dry_run: bool,
         params: &[(&str, String)],
         limits: Limits,
     ) -> RunResult {
-        assert!(
-            plugin.contains(&self.id.replace('-', "_")),
-            "{plugin} is not {}",
-            self.id
-        );
         let req = RunRequest {
             plugin: self.id.clone(),
             school: self.school,
@@ -203,7 +197,7 @@ async fn a_sis_import_polyglot_and_other_unreadable_bodies_are_refused_unsent() 
         ),
     ];
     for (params, rule) in cases {
-        let r = w.run(programs::TEST_PROBE, false, &params).await;
+        let r = w.run(false, &params).await;
         let v = World::probe(&r);
         assert!(denied_by(&v["raw"], rule), "{params:?}: {}", v["raw"]);
     }
@@ -252,7 +246,7 @@ async fn ids_in_crosslist_course_copy_and_blueprint_keys_are_placed() {
         ],
     ];
     for params in attacks {
-        let r = w.run(programs::TEST_PROBE, false, &params).await;
+        let r = w.run(false, &params).await;
         let v = World::probe(&r);
         assert!(
             denied_by(&v["raw"], "school-boundary"),
@@ -263,7 +257,6 @@ async fn ids_in_crosslist_course_copy_and_blueprint_keys_are_placed() {
     // An unmodelled id key is refused even where the endpoint is known.
     let r = w
         .run(
-            programs::TEST_PROBE,
             false,
             &[
                 ("raw_path", format!("/api/v1/courses/{own}/course_copy")),
@@ -286,7 +279,6 @@ async fn as_user_id_in_any_form_is_masquerading() {
     ] {
         let r = w
             .run(
-                programs::TEST_PROBE,
                 false,
                 &[
                     ("get", format!("/api/v1/courses/{own}")),
@@ -302,7 +294,6 @@ async fn as_user_id_in_any_form_is_masquerading() {
     }
     let r = w
         .run(
-            programs::TEST_PROBE,
             false,
             &[
                 ("raw_method", "put".into()),
@@ -341,7 +332,6 @@ async fn lookups_are_built_from_encoded_ids_and_bounded_by_the_call_budget() {
     let injection = format!("sis_user_id:x/../../accounts/{other}/courses?as_user_id=1&");
     let r = w
         .run(
-            programs::TEST_PROBE,
             false,
             &[
                 ("get", format!("/api/v1/courses/{own}/enrollments")),
@@ -392,7 +382,6 @@ async fn lookups_are_built_from_encoded_ids_and_bounded_by_the_call_budget() {
     let students: Vec<String> = (1..=40).map(|u| format!("student_ids[]={u}")).collect();
     let r = w
         .run(
-            programs::TEST_PROBE,
             false,
             &[
                 ("get", format!("/api/v1/courses/{own}/students/submissions")),
@@ -422,11 +411,7 @@ async fn lookups_are_built_from_encoded_ids_and_bounded_by_the_call_budget() {
 async fn a_denial_flood_is_stopped_and_leaves_the_database_small() {
     let w = world(programs::TEST_HOSTILE, "hostile", None).await;
     let r = w
-        .run(
-            programs::TEST_HOSTILE,
-            false,
-            &[("attack", "flood".into()), ("n", "100000".into())],
-        )
+        .run(false, &[("attack", "flood".into()), ("n", "100000".into())])
         .await;
     assert!(
         matches!(&r.report.outcome, RunOutcome::Failed(m) if m.contains("denied calls")),
@@ -465,9 +450,7 @@ async fn a_path_with_whitespace_is_refused_not_trimmed() {
         format!("/api/v1/courses/{own} "),
         format!("/api/v1/courses/{own}/\t"),
     ] {
-        let r = w
-            .run(programs::TEST_PROBE, false, &[("get", path.clone())])
-            .await;
+        let r = w.run(false, &[("get", path.clone())]).await;
         assert!(denied_by(&World::probe(&r)["get"], "path-form"), "{path:?}");
     }
     assert_eq!(w.plugin_requests().len(), 0, "nothing was sent");
@@ -482,7 +465,6 @@ async fn an_upstream_that_echoes_the_credential_is_redacted_everywhere() {
     });
     let r = w
         .run(
-            programs::TEST_PROBE,
             false,
             &[("get", format!("/api/v1/courses/{}", w.own_course))],
         )
@@ -515,13 +497,7 @@ async fn an_upstream_that_echoes_the_credential_is_redacted_everywhere() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_plugin_cannot_forge_the_hosts_log_lines_or_send_escapes() {
     let w = world(programs::TEST_HOSTILE, "hostile", None).await;
-    let r = w
-        .run(
-            programs::TEST_HOSTILE,
-            false,
-            &[("attack", "forge-log".into())],
-        )
-        .await;
+    let r = w.run(false, &[("attack", "forge-log".into())]).await;
     assert_eq!(r.report.outcome, RunOutcome::Succeeded);
     let stored = w.home.store.run(&r.run_id).unwrap().unwrap();
     for log in [&r.report.log, &stored.log] {
@@ -556,12 +532,7 @@ async fn each_kind_of_trap_is_told_apart() {
     ];
     for (attack, want) in expect {
         let r = w
-            .run_with(
-                programs::TEST_HOSTILE,
-                false,
-                &[("attack", attack.into())],
-                limits.clone(),
-            )
+            .run_with(false, &[("attack", attack.into())], limits.clone())
             .await;
         let msg = r.report.outcome.error().unwrap_or_default().to_owned();
         assert!(msg.contains(want), "{attack}: {msg}");
@@ -581,11 +552,7 @@ async fn a_user_shared_with_another_school_is_reached_only_through_the_school() 
     });
     // Before: enrolled only in this school, so the user may be read.
     let r = w
-        .run(
-            programs::TEST_PROBE,
-            false,
-            &[("get", format!("/api/v1/users/{user}"))],
-        )
+        .run(false, &[("get", format!("/api/v1/users/{user}"))])
         .await;
     assert!(
         World::probe(&r)["get"]["ok"].is_object(),
@@ -636,9 +603,7 @@ async fn a_user_shared_with_another_school_is_reached_only_through_the_school() 
         format!("/api/v1/users/{user}/enrollments"),
         format!("/api/v1/users/{user}"),
     ] {
-        let r = w
-            .run(programs::TEST_PROBE, false, &[("get", path.clone())])
-            .await;
+        let r = w.run(false, &[("get", path.clone())]).await;
         assert!(
             denied_by(&World::probe(&r)["get"], "shared-user"),
             "{path}: {}",
@@ -647,7 +612,6 @@ async fn a_user_shared_with_another_school_is_reached_only_through_the_school() 
     }
     let r = w
         .run(
-            programs::TEST_PROBE,
             false,
             &[
                 ("raw_method", "put".into()),
@@ -661,7 +625,6 @@ async fn a_user_shared_with_another_school_is_reached_only_through_the_school() 
     // Course-scoped calls within the school still work.
     let r = w
         .run(
-            programs::TEST_PROBE,
             false,
             &[
                 ("get", format!("/api/v1/courses/{own}/enrollments")),
@@ -697,7 +660,6 @@ async fn an_sis_id_canvas_would_trim_or_cut_is_neither_set_nor_placed() {
         let body = serde_json::json!({"course": {"sis_course_id": near}}).to_string();
         let r = w
             .run(
-                programs::TEST_PROBE,
                 false,
                 &[
                     ("raw_method", "put".into()),
@@ -723,9 +685,7 @@ async fn an_sis_id_canvas_would_trim_or_cut_is_neither_set_nor_placed() {
         format!("/api/v1/courses/sis_course_id:{encoded}%20/students/submissions"),
         format!("/api/v1/courses/sis_course_id:{encoded}.json"),
     ] {
-        let r = w
-            .run(programs::TEST_PROBE, false, &[("get", path.clone())])
-            .await;
+        let r = w.run(false, &[("get", path.clone())]).await;
         assert!(
             denied_by(&World::probe(&r)["get"], "school-boundary"),
             "{path}: {}",

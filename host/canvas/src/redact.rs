@@ -76,18 +76,22 @@ pub(crate) fn redact_response(
     resp: http::Response<Bytes>,
     tokens: &[&Token],
 ) -> http::Response<Bytes> {
-    let (mut parts, mut body) = resp.into_parts();
-    for token in tokens {
-        body = redact(body, token);
-    }
+    // The forms of each token are worked out once for the body and both
+    // headers.
+    let secrets: Vec<Secret> = tokens.iter().map(|t| Secret::of(t)).collect();
+    let scrub = |mut bytes: Bytes| {
+        for secret in &secrets {
+            bytes = secret.redact(bytes);
+        }
+        bytes
+    };
+    let (mut parts, body) = resp.into_parts();
+    let body = scrub(body);
     for name in [http::header::LINK, http::header::LOCATION] {
         let Some(value) = parts.headers.get(&name) else {
             continue;
         };
-        let mut bytes = Bytes::copy_from_slice(value.as_bytes());
-        for token in tokens {
-            bytes = redact(bytes, token);
-        }
+        let bytes = scrub(Bytes::copy_from_slice(value.as_bytes()));
         if bytes.as_ref() != value.as_bytes() {
             match http::HeaderValue::from_bytes(&bytes) {
                 Ok(v) => {
@@ -102,32 +106,81 @@ pub(crate) fn redact_response(
     http::Response::from_parts(parts, body)
 }
 
-/// `body` with every form of `token` and every `Authorization`/`Bearer`
-/// value replaced by [`REDACTED`]; a body that still holds the token in an
-/// escaped or split form is replaced whole by [`WITHHELD`]. Returns the body unchanged (no copy)
-/// when there is nothing to redact.
-pub(crate) fn redact(body: Bytes, token: &Token) -> Bytes {
-    let secret = token.expose();
-    let mut body = body;
-    if !secret.is_empty() {
+/// One token's searchable forms: exact ones to cut out, and normalised
+/// ones (letters and digits) to find a hidden copy.
+struct Secret {
+    exact: Vec<Vec<u8>>,
+    normalised: Vec<Vec<u8>>,
+}
+
+impl Secret {
+    fn of(token: &Token) -> Self {
+        let secret = token.expose();
+        if secret.is_empty() {
+            return Self {
+                exact: Vec::new(),
+                normalised: Vec::new(),
+            };
+        }
+        let exact = forms(secret);
+        let normalised = exact
+            .iter()
+            .map(|f| normalise(f))
+            .filter(|n| n.len() >= 16)
+            .collect();
+        Self { exact, normalised }
+    }
+
+    /// `body` with every exact form cut out and every `Authorization`/
+    /// `Bearer` value replaced by [`REDACTED`]; a body that still holds the
+    /// token in an escaped or split form is replaced whole by [`WITHHELD`].
+    /// Returns the body unchanged (no copy) when there is nothing to redact.
+    fn redact(&self, body: Bytes) -> Bytes {
+        let mut body = body;
         // The common case, nothing to redact, reads the body once per form
         // and copies nothing.
-        let found: Vec<Vec<u8>> = forms(secret)
-            .into_iter()
+        let found: Vec<&Vec<u8>> = self
+            .exact
+            .iter()
             .filter(|f| memchr::memmem::find(&body, f).is_some())
             .collect();
         if !found.is_empty() {
             let mut text = body.to_vec();
-            for form in &found {
+            for form in found {
                 replace_all(&mut text, form);
             }
             body = Bytes::from(text);
         }
         // What is left can still hide it: escaped, split, re-cased.
-        if hides(&body, secret) {
+        if self.hidden_in(&body) {
             return Bytes::from_static(WITHHELD.as_bytes());
         }
+        redact_header_echo(body)
     }
+
+    /// Does `body` (after the exact forms were cut out) still hold it?
+    /// Compared on letters and digits only, so a split or re-cased base64
+    /// of it is found too.
+    fn hidden_in(&self, body: &[u8]) -> bool {
+        if self.normalised.is_empty() {
+            return false;
+        }
+        let text = normalise(body);
+        self.normalised
+            .iter()
+            .any(|n| memchr::memmem::find(&text, n).is_some())
+    }
+}
+
+/// `body` with `token` redacted (see [`Secret::redact`]).
+#[cfg(test)]
+fn redact(body: Bytes, token: &Token) -> Bytes {
+    Secret::of(token).redact(body)
+}
+
+/// Every `Authorization: ...` or `Bearer ...` value replaced by
+/// [`REDACTED`], whatever the token.
+fn redact_header_echo(body: Bytes) -> Bytes {
     match HEADER_ECHO.as_ref() {
         Some(re) if re.is_match(&body) => {
             let replaced = re.replace_all(&body, |c: &regex::bytes::Captures<'_>| {
@@ -198,24 +251,6 @@ fn normalise(text: &[u8]) -> Vec<u8> {
         }
     }
     out
-}
-
-/// Does `body` (after the exact forms were cut out) still hold `secret`?
-/// Compared on letters and digits only, so it also finds a split or
-/// re-cased base64 of it.
-fn hides(body: &[u8], secret: &str) -> bool {
-    let needles: Vec<Vec<u8>> = forms(secret)
-        .iter()
-        .map(|f| normalise(f))
-        .filter(|n| n.len() >= 16)
-        .collect();
-    if needles.is_empty() {
-        return false;
-    }
-    let text = normalise(body);
-    needles
-        .iter()
-        .any(|n| memchr::memmem::find(&text, n).is_some())
 }
 
 fn replace_all(text: &mut Vec<u8>, needle: &[u8]) -> bool {

@@ -136,10 +136,7 @@ impl RunState {
             .map(|t| t.object.key.clone())
             .collect();
         let path = op.path.as_string();
-        op.seq = self.spent() + 1;
-        if op.method.is_write() {
-            op.write_seq = self.writes + self.plan.len() as u32 + 1;
-        }
+        self.number(op);
         // Every rule that needs no placement first: a call refused anyway
         // makes no lookup on its way to the refusal.
         if let Decision::Deny(d) = decide(&self.grant, op)
@@ -190,12 +187,8 @@ impl RunState {
                 }
             }
         }
-        // Planned writes count against the budget too, so a dry run
-        // predicts whether the live run fits.
-        op.seq = self.spent() + 1;
-        if op.method.is_write() {
-            op.write_seq = self.writes + self.plan.len() as u32 + 1;
-        }
+        // The lookups just made count too.
+        self.number(op);
         match decide(&self.grant, op) {
             Decision::Allow => {
                 let digest = request_digest(op);
@@ -207,6 +200,15 @@ impl RunState {
                 self.audit_ok()
             }
             Decision::Deny(d) => Err(self.deny(op.method, &path, d.rule, &d.reason)),
+        }
+    }
+
+    /// Number `op` among the run's calls and writes. Planned writes count
+    /// too, so a dry run predicts whether the live run fits.
+    fn number(&self, op: &mut Operation) {
+        op.seq = self.spent() + 1;
+        if op.method.is_write() {
+            op.write_seq = self.writes + self.plan.len() as u32 + 1;
         }
     }
 

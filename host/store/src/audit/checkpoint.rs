@@ -90,37 +90,30 @@ pub(crate) fn latest(conn: &Connection) -> Result<Option<Checkpoint>> {
 
 /// Every checkpoint in the database, oldest first, with its row id.
 pub(crate) fn all(conn: &Connection) -> Result<Vec<(i64, Checkpoint)>> {
-    let mut stmt = conn.prepare(
-        "SELECT id, seq, head, at, reason, public_key, signature FROM audit_checkpoints ORDER BY id",
-    )?;
+    let mut stmt = conn.prepare(&format!("{SELECT_WITH_ID} ORDER BY id"))?;
     let rows = stmt
-        .query_map([], |r| {
-            Ok((
-                r.get::<_, i64>(0)?,
-                Checkpoint {
-                    seq: r.get::<_, i64>(1)? as u64,
-                    head: r.get(2)?,
-                    at: r.get(3)?,
-                    reason: r.get(4)?,
-                    key: r.get(5)?,
-                    sig: r.get(6)?,
-                },
-            ))
-        })?
+        .query_map([], |r| Ok((r.get::<_, i64>(0)?, row_from(r, 1)?)))?
         .collect::<std::result::Result<Vec<_>, _>>()?;
     Ok(rows)
 }
 
 const SELECT: &str = "SELECT seq, head, at, reason, public_key, signature FROM audit_checkpoints";
+const SELECT_WITH_ID: &str =
+    "SELECT id, seq, head, at, reason, public_key, signature FROM audit_checkpoints";
 
 fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Checkpoint> {
+    row_from(r, 0)
+}
+
+/// A checkpoint from the row's columns starting at `first`.
+fn row_from(r: &rusqlite::Row<'_>, first: usize) -> rusqlite::Result<Checkpoint> {
     Ok(Checkpoint {
-        seq: r.get::<_, i64>(0)? as u64,
-        head: r.get(1)?,
-        at: r.get(2)?,
-        reason: r.get(3)?,
-        key: r.get(4)?,
-        sig: r.get(5)?,
+        seq: r.get::<_, i64>(first)? as u64,
+        head: r.get(first + 1)?,
+        at: r.get(first + 2)?,
+        reason: r.get(first + 3)?,
+        key: r.get(first + 4)?,
+        sig: r.get(first + 5)?,
     })
 }
 
