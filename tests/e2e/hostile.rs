@@ -632,6 +632,26 @@ async fn a_user_shared_with_another_school_is_reached_only_through_the_school() 
             ],
         )
         .await;
+    // Its audit record proves which query was sent, without keeping it.
+    let sent_query = format!("user_id={user}\n");
+    let want = easel_tests::sha256_hex(sent_query.as_bytes());
+    let allowed = w
+        .home
+        .audit
+        .records(&easel_store::AuditFilter::default(), None)
+        .unwrap()
+        .into_iter()
+        .filter(|a| {
+            a.action == "canvas-request-allowed"
+                && a.run.as_deref() == Some(r.run_id.as_str())
+                && a.path.as_deref() == Some(&format!("/api/v1/courses/{own}/enrollments"))
+        })
+        .next_back()
+        .expect("the call was audited");
+    assert_eq!(
+        allowed.detail.as_deref(),
+        Some(format!("request sha256 {want}").as_str())
+    );
     assert!(
         World::probe(&r)["get"]["ok"].is_array(),
         "{}",

@@ -27,4 +27,6 @@ pub use link::next_link;
 pub use redact::REDACTED;
 pub use retry::{RetryPolicy, RetryReason, is_idempotent, is_throttled};
 pub use token::Token;
-pub use transport::{BoxFuture, OutboundRequest, ReqwestTransport, Transport, TransportError};
+pub use transport::{
+    BoxFuture, MAX_RESPONSE_BYTES, OutboundRequest, ReqwestTransport, Transport, TransportError,
+};

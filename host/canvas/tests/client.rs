@@ -132,3 +132,36 @@ fn debug_output_never_shows_the_token() {
     );
     assert!(!text.contains("fake-secret"), "{text}");
 }
+
+#[tokio::test]
+async fn a_token_echoed_in_a_link_or_location_header_is_redacted() {
+    let fake = Arc::new(Fake {
+        link: Some(format!(
+            "<https://canvas.example.edu/api/v1/x?page=2&access_token={SECRET}>; rel=\"next\""
+        )),
+        ..Fake::default()
+    });
+    let c = client(fake);
+    let resp = c.list_first(&tag(), "/api/v1/x", &[]).await.unwrap();
+    let next = resp.next.unwrap();
+    assert!(!next.contains(SECRET), "{next}");
+    assert!(next.contains("redacted"), "{next}");
+}
+
+#[tokio::test]
+async fn a_path_the_url_parser_would_alter_is_refused_unsent() {
+    let fake = Arc::new(Fake::default());
+    let c = client(fake.clone());
+    for path in [
+        "/api/v1/courses/1/../2",
+        "/api/v1/courses/1 ",
+        "/api/v1/courses/%2e%2e",
+    ] {
+        let err = c
+            .send(&tag(), http::Method::GET, path, &[], None)
+            .await
+            .unwrap_err();
+        assert!(matches!(err, ClientError::BadUrl(_)), "{path}: {err}");
+    }
+    assert!(fake.seen.lock().unwrap().is_empty());
+}

@@ -123,3 +123,29 @@ fn unfollowable(url: &str, path: &str) -> Option<String> {
     }
     None
 }
+
+#[cfg(test)]
+mod tests {
+    use super::unfollowable;
+
+    const PATH: &str = "/api/v1/accounts/2/courses";
+
+    #[test]
+    fn a_next_link_on_the_lists_path_is_followed() {
+        let next = "https://c.example/api/v1/accounts/2/courses?page=2&per_page=100";
+        assert_eq!(unfollowable(next, PATH), None);
+    }
+
+    #[test]
+    fn a_next_link_elsewhere_or_masquerading_is_not_followed() {
+        for next in [
+            "https://c.example/api/v1/accounts/3/courses?page=2",
+            "https://c.example/api/v1/accounts/2/courses?page=2&as_user_id=1",
+            "https://c.example/api/v1/accounts/2/courses?page=2&AS_USER_ID%5B%5D=1",
+            "https://c.example/api/v1/accounts/2/courses?page=2&access_token=x",
+            "not a url",
+        ] {
+            assert!(unfollowable(next, PATH).is_some(), "{next}");
+        }
+    }
+}
