@@ -10,7 +10,7 @@ use std::sync::OnceLock;
 
 use arbitrary::Arbitrary;
 use easel_policy::{
-    Body, Decision, Grant, Masquerade, Method, Operation, Rule, Scope, SharedUsers, decide,
+    Decision, Grant, Masquerade, Method, Operation, Rule, Scope, SharedUsers, decide,
 };
 use libfuzzer_sys::fuzz_target;
 
@@ -175,6 +175,7 @@ struct Input {
     masquerade: bool,
     max_writes: Option<u8>,
     shared_read: bool,
+    sis_import: bool,
     scopes: u8,
     /// Bit i: target i is inside the school (mixed run).
     inside: u64,
@@ -244,15 +245,8 @@ fuzz_target!(|input: Input| {
         }
         BodyIn::Raw(s) => Some(s.clone()),
     };
-    let body = match body {
-        None => None,
-        Some(text) => match Body::parse(&text) {
-            Ok(b) => Some(b),
-            Err(_) => return,
-        },
-    };
     let seq = u32::from(input.seq);
-    let mut op = match Operation::new(method, &path, query, body, seq) {
+    let mut op = match Operation::from_text(method, &path, query, body.as_deref(), seq) {
         Ok(op) => op,
         Err(denial) => {
             assert!(denial.reason.len() <= MAX_REASON, "denial of {} bytes", denial.reason.len());
@@ -275,6 +269,7 @@ fuzz_target!(|input: Input| {
         masquerade: input.masquerade,
         max_writes: input.max_writes.map(u32::from),
         shared_users: if input.shared_read { SharedUsers::Read } else { SharedUsers::Deny },
+        sis_import: input.sis_import,
     };
 
     // Every target inside: never refused for the school boundary.

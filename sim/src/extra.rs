@@ -28,12 +28,20 @@ pub(crate) fn enrollment_json(inst: &Institution, e: &Enrollment) -> Value {
     v
 }
 
-fn resolve_user(inst: &Institution, raw: &str) -> Option<u64> {
+pub(crate) fn resolve_user(inst: &Institution, raw: &str) -> Option<u64> {
     if let Some(sis) = raw.strip_prefix("sis_user_id:") {
         return inst
             .users
             .values()
             .find(|u| u.sis_user_id.as_deref() == Some(sis))
+            .map(|u| u.id);
+    }
+    // Canvas's `sis_login_id:` names a user by their login (unique id).
+    if let Some(login) = raw.strip_prefix("sis_login_id:") {
+        return inst
+            .users
+            .values()
+            .find(|u| u.login_id.eq_ignore_ascii_case(login))
             .map(|u| u.id);
     }
     raw.parse().ok().filter(|id| inst.users.contains_key(id))

@@ -80,6 +80,9 @@ pub(crate) async fn create_sis_import(
     let Some(account) = resolve_account(&read_data(&s), &id) else {
         return not_found();
     };
+    if account != ROOT_ACCOUNT_ID {
+        return not_root();
+    }
     let Some(csv) = csv_of(&headers, &body) else {
         return crate::http_util::bad_request("attachment", "no CSV data was given");
     };
@@ -97,8 +100,22 @@ pub(crate) async fn create_sis_import(
     axum::Json(answer).into_response()
 }
 
+/// Canvas takes SIS imports only on a root account.
+fn not_root() -> Response {
+    (
+        StatusCode::BAD_REQUEST,
+        axum::Json(json!({"errors": ["SIS imports can only be executed on root accounts"]})),
+    )
+        .into_response()
+}
+
 /// `GET /api/v1/accounts/:id/sis_imports/:sid`: the first look applies it.
-pub(crate) async fn sis_import(State(s): St, Path((_, sid)): Path<(String, u64)>) -> Response {
+pub(crate) async fn sis_import(State(s): St, Path((id, sid)): Path<(String, u64)>) -> Response {
+    match resolve_account(&read_data(&s), &id) {
+        None => return not_found(),
+        Some(a) if a != ROOT_ACCOUNT_ID => return not_root(),
+        Some(_) => {}
+    }
     let mut imports = s.sis_imports.lock().unwrap_or_else(|p| p.into_inner());
     let Some(import) = imports.iter_mut().find(|i| i.id == sid) else {
         return not_found();
@@ -115,6 +132,9 @@ pub(crate) async fn sis_imports(State(s): St, Path(id): Path<String>) -> Respons
     let Some(account) = resolve_account(&read_data(&s), &id) else {
         return not_found();
     };
+    if account != ROOT_ACCOUNT_ID {
+        return not_root();
+    }
     let imports = s.sis_imports.lock().unwrap_or_else(|p| p.into_inner());
     let list: Vec<Value> = imports
         .iter()
@@ -126,6 +146,12 @@ pub(crate) async fn sis_imports(State(s): St, Path(id): Path<String>) -> Respons
 
 fn apply(inst: &mut Institution, import: &mut SisImport) {
     let mut rows = csv_rows(&import.csv);
+    // Canvas downcases headers and strips every value.
+    for row in &mut rows {
+        for field in row.iter_mut() {
+            *field = field.trim().to_owned();
+        }
+    }
     let Some(header) = (!rows.is_empty()).then(|| rows.remove(0)) else {
         import.state = "failed_with_messages";
         import
@@ -133,6 +159,7 @@ fn apply(inst: &mut Institution, import: &mut SisImport) {
             .push(("sis.csv".into(), "the file is empty".into()));
         return;
     };
+    let header: Vec<String> = header.iter().map(|h| h.to_lowercase()).collect();
     let col = |name: &str| header.iter().position(|h| h == name);
     let get = |row: &Vec<String>, name: &str| {
         col(name)
@@ -195,11 +222,24 @@ fn sis_user(inst: &mut Institution, row: &Vec<String>, get: &Get<'_>) -> Result<
         .trim()
         .to_owned()
     });
-    let existing = inst
+    // As Canvas does: the user with this SIS id, else the user who holds
+    // this login and has no SIS id yet (the login is claimed for the row).
+    let by_login = inst
+        .users
+        .values()
+        .find(|u| u.login_id.eq_ignore_ascii_case(&login));
+    let existing = match inst
         .users
         .values()
         .find(|u| u.sis_user_id.as_deref() == Some(&sis))
-        .map(|u| u.id);
+    {
+        Some(u) => Some(u.id),
+        None => match by_login {
+            Some(u) if u.sis_user_id.is_none() => Some(u.id),
+            Some(_) => return Err(format!("login {login} is already in use by another user")),
+            None => None,
+        },
+    };
     let id =
         existing.unwrap_or_else(|| inst.users.keys().next_back().copied().unwrap_or(10_000) + 1);
     let (given, family) = name

@@ -210,6 +210,25 @@ async fn writes_persist_and_jobs_complete() {
         .await;
     assert_eq!(ended["enrollment_state"], "completed");
 
+    // SIS imports run on the root account only, as in Canvas.
+    let (s, refused, _) = api
+        .send(
+            M::POST,
+            &format!(
+                "/api/v1/accounts/{school}/sis_imports?import_type=instructure_csv&extension=csv"
+            ),
+            Some(("text/csv", "course_id,user_id,role,status\n".to_owned())),
+        )
+        .await;
+    assert_eq!(s, 400, "{refused}");
+    assert_eq!(
+        refused["errors"][0],
+        "SIS imports can only be executed on root accounts"
+    );
+    let (s, _) = api
+        .get(&format!("/api/v1/accounts/{school}/sis_imports"))
+        .await;
+    assert_eq!(s, 400);
     // SIS import: users, then courses, then enrollments, each applied in the background.
     for csv in [
         "user_id,login_id,first_name,last_name,status\nSIS-U1,u1@example.edu,Grace,Hopper,active\n"
@@ -220,17 +239,20 @@ async fn writes_persist_and_jobs_complete() {
         "course_id,user_id,role,status\nSIS-C1,SIS-U1,teacher,active\nSIS-C1,NOPE,student,active\n"
             .to_owned(),
     ] {
-        let (s, created, _) = api.send(M::POST, &format!("/api/v1/accounts/{school}/sis_imports?import_type=instructure_csv&extension=csv"), Some(("text/csv", csv))).await;
+        let (s, created, _) = api
+            .send(
+                M::POST,
+                "/api/v1/accounts/1/sis_imports?import_type=instructure_csv&extension=csv",
+                Some(("text/csv", csv)),
+            )
+            .await;
         assert_eq!(
             (s, created["workflow_state"].as_str()),
             (200, Some("created")),
             "{created}"
         );
         let (_, done) = api
-            .get(&format!(
-                "/api/v1/accounts/{school}/sis_imports/{}",
-                created["id"]
-            ))
+            .get(&format!("/api/v1/accounts/1/sis_imports/{}", created["id"]))
             .await;
         assert!(
             done["workflow_state"]
@@ -254,9 +276,7 @@ async fn writes_persist_and_jobs_complete() {
         c.account_id == school && d.teaches(u.id, c.id)
     });
     assert!(ok, "the import created the course and enrolled its teacher");
-    let (_, list) = api
-        .get(&format!("/api/v1/accounts/{school}/sis_imports"))
-        .await;
+    let (_, list) = api.get("/api/v1/accounts/1/sis_imports").await;
     let last = &list["sis_imports"][2];
     assert_eq!(last["workflow_state"], "imported_with_messages");
     assert!(
@@ -264,6 +284,37 @@ async fn writes_persist_and_jobs_complete() {
             .as_str()
             .unwrap()
             .contains("NOPE")
+    );
+
+    // A login already held by a user with another SIS id is not taken.
+    let taken = sim.with_data(|d| {
+        d.users
+            .values()
+            .find(|u| u.sis_user_id.is_some())
+            .unwrap()
+            .login_id
+            .clone()
+    });
+    let (_, created, _) = api
+        .send(
+            M::POST,
+            "/api/v1/accounts/1/sis_imports?import_type=instructure_csv&extension=csv",
+            Some((
+                "text/csv",
+                format!("user_id,login_id,full_name,status\nSIS-U2,{taken},Taker,active\n"),
+            )),
+        )
+        .await;
+    let (_, done) = api
+        .get(&format!("/api/v1/accounts/1/sis_imports/{}", created["id"]))
+        .await;
+    assert_eq!(done["workflow_state"], "imported_with_messages", "{done}");
+    assert!(
+        sim.with_data(|d| d
+            .users
+            .values()
+            .all(|u| u.sis_user_id.as_deref() != Some("SIS-U2"))),
+        "the login was not taken"
     );
 
     // Account report: running, then complete with a file.

@@ -38,8 +38,11 @@ async fn world(plugin: &str, id: &str, terms: Option<GrantTerms>) -> World {
         None => add_and_approve(&home, plugin, id, school, true),
         Some(terms) => {
             let bytes = std::fs::read(plugin).unwrap();
-            easel_cli::add_plugin(&home, &bytes, &test_manifest(id, true), id, "contributor")
-                .unwrap();
+            // The manifest asks for SIS imports; only a grant that says so
+            // allows them.
+            let manifest = test_manifest(id, true)
+                .replace("max_calls = 50", "max_calls = 50\nsis_import = true");
+            easel_cli::add_plugin(&home, &bytes, &manifest, id, "contributor").unwrap();
             let options = ApproveOptions {
                 write: true,
                 terms,
@@ -148,13 +151,27 @@ async fn a_sis_import_polyglot_and_other_unreadable_bodies_are_refused_unsent() 
             ],
             "body-form",
         ),
-        // The same rows in an object: the endpoint needs a capability.
+        // The same rows in an object: a SIS import's body is its CSV.
         (
             vec![
                 ("raw_path", format!("/api/v1/accounts/{s}/sis_imports")),
+                ("query", "import_type=instructure_csv&extension=csv".into()),
                 (
                     "raw_body",
                     r#"{"attachment":"course_id,status\nFOREIGN-1,deleted"}"#.into(),
+                ),
+            ],
+            "body-form",
+        ),
+        // A readable file, without a grant that allows SIS imports.
+        (
+            vec![
+                ("raw_path", "/api/v1/accounts/1/sis_imports".into()),
+                ("query", "import_type=instructure_csv&extension=csv".into()),
+                (
+                    "raw_body",
+                    "course_id,short_name,long_name,account_id,status\nNEW-1,n,New,SCH001,active\n"
+                        .into(),
                 ),
             ],
             "capability-not-granted",
@@ -718,4 +735,184 @@ async fn an_sis_id_canvas_would_trim_or_cut_is_neither_set_nor_placed() {
             .all(|q| !q.path.contains("sis_course_id")),
         "no request named the near-miss"
     );
+}
+
+/// SIS ids of the world's school: a course, a student enrolled only there,
+/// and the other school's course, student and student's login.
+struct SisIds {
+    own_course: String,
+    own_student: String,
+    foreign_course: String,
+    foreign_student: String,
+    foreign_login: String,
+    own_account: String,
+}
+
+fn sis_ids(w: &World) -> SisIds {
+    w.sim().with_data(|d| {
+        let only_in = |school: u64| {
+            let courses: Vec<u64> = d.courses_in(school).iter().map(|c| c.id).collect();
+            d.enrollments
+                .values()
+                .filter(|e| e.kind == "StudentEnrollment" && courses.contains(&e.course_id))
+                .map(|e| &d.users[&e.user_id])
+                .find(|u| {
+                    d.enrollments
+                        .values()
+                        .filter(|e| e.user_id == u.id)
+                        .all(|e| courses.contains(&e.course_id))
+                })
+                .expect("a student of one school")
+                .clone()
+        };
+        let (own, foreign) = (only_in(w.school), only_in(w.other));
+        SisIds {
+            own_course: d.courses[&w.own_course].sis_course_id.clone().unwrap(),
+            own_student: own.sis_user_id.clone().unwrap(),
+            foreign_course: d.courses[&w.foreign_course].sis_course_id.clone().unwrap(),
+            foreign_student: foreign.sis_user_id.clone().unwrap(),
+            foreign_login: foreign.login_id.clone(),
+            own_account: d.accounts[&w.school].sis_account_id.clone().unwrap(),
+        }
+    })
+}
+
+fn import(csv: String) -> Vec<(&'static str, String)> {
+    vec![
+        ("raw_path", "/api/v1/accounts/1/sis_imports".into()),
+        ("query", "import_type=instructure_csv&extension=csv".into()),
+        ("raw_body", csv),
+    ]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_granted_sis_import_is_checked_row_by_row_and_applied_only_when_every_row_is_the_schools()
+{
+    let terms = GrantTerms {
+        sis_import: true,
+        ..GrantTerms::default()
+    };
+    let w = world(programs::TEST_PROBE, "probe", Some(terms)).await;
+    let ids = sis_ids(&w);
+    let imports_sent = |w: &World| {
+        w.plugin_requests()
+            .into_iter()
+            .filter(|q| q.method == "POST" && q.path.ends_with("/sis_imports"))
+            .count()
+    };
+    // Each file has a good row first and one hostile row: the whole file
+    // is refused, unsent.
+    let hostile = [
+        format!(
+            "course_id,user_id,role,status\n{},{},student,active\n{},{},teacher,active\n",
+            ids.own_course, ids.own_student, ids.foreign_course, ids.own_student
+        ),
+        format!(
+            "course_id,user_id,role,status\n{},{},student,active\n{},{},student,active\n",
+            ids.own_course, ids.own_student, ids.own_course, ids.foreign_student
+        ),
+        format!(
+            "course_id,short_name,long_name,account_id,status\nNEW-1,n,New,{},active\n{},x,Renamed,{},deleted\n",
+            ids.own_account, ids.foreign_course, ids.own_account
+        ),
+        format!(
+            "user_id,login_id,full_name,status\nNEW-U1,new1@example.edu,New One,active\nNEW-U2,{},Taken Login,active\n",
+            ids.foreign_login
+        ),
+        format!(
+            "user_id,login_id,full_name,status\n{},new2@example.edu,Renamed,active\n",
+            ids.foreign_student
+        ),
+    ];
+    for csv in hostile {
+        let r = w.run(false, &import(csv.clone())).await;
+        let v = World::probe(&r);
+        assert!(
+            denied_by(&v["raw"], "school-boundary"),
+            "{csv}: {}",
+            v["raw"]
+        );
+    }
+    assert_eq!(imports_sent(&w), 0, "no hostile file reached Canvas");
+
+    // A file of the school's own rows (a new course, and its student
+    // enrolled in it) is sent to the root account as text/csv, and the run
+    // may read the import it made.
+    let own = format!(
+        "course_id,user_id,role,status\n{},{},ta,active\n",
+        ids.own_course, ids.own_student
+    );
+    let mut params = import(own);
+    params.push(("then_get", "/api/v1/accounts/1/sis_imports/{id}".into()));
+    let r = w.run(false, &params).await;
+    let v = World::probe(&r);
+    assert!(v["raw"]["ok"]["sent"].is_string(), "{}", v["raw"]);
+    assert_eq!(
+        v["then_get"]["ok"]["workflow_state"], "imported",
+        "{}",
+        v["then_get"]
+    );
+    assert_eq!(imports_sent(&w), 1);
+    let sent = w
+        .plugin_requests()
+        .into_iter()
+        .find(|q| q.method == "POST" && q.path.ends_with("/sis_imports"))
+        .unwrap();
+    assert!(
+        sent.headers
+            .iter()
+            .any(|(k, v)| k == "content-type" && v == "text/csv"),
+        "{:?}",
+        sent.headers
+    );
+    assert_eq!(
+        sent.body,
+        format!(
+            "course_id,user_id,role,status\n{},{},ta,active\n",
+            ids.own_course, ids.own_student
+        )
+    );
+    let own_student_id = w.sim().with_data(|d| {
+        d.users
+            .values()
+            .find(|u| u.sis_user_id.as_deref() == Some(ids.own_student.as_str()))
+            .unwrap()
+            .id
+    });
+    assert!(
+        w.sim().with_data(
+            |d| d.enrollments.values().any(|e| e.course_id == w.own_course
+                && e.user_id == own_student_id
+                && e.kind == "TaEnrollment")
+        ),
+        "the school's own row was applied"
+    );
+
+    // Another run may not read that import's status on the root account.
+    let r = w
+        .run(
+            false,
+            &[("get", "/api/v1/accounts/1/sis_imports/1".to_owned())],
+        )
+        .await;
+    assert!(denied_by(&World::probe(&r)["get"], "school-boundary"));
+
+    // Each row is a write: a limit of 1 refuses a file of 2 rows.
+    let two = format!(
+        "course_id,user_id,role,status\n{c},{u},student,active\n{c},NEW-U9,student,active\n",
+        c = ids.own_course,
+        u = ids.own_student
+    );
+    let r = w
+        .run_with(
+            false,
+            &import(two),
+            Limits {
+                max_writes: Some(1),
+                ..Limits::default()
+            },
+        )
+        .await;
+    assert!(denied_by(&World::probe(&r)["raw"], "write-limit"));
+    assert_eq!(imports_sent(&w), 1, "the two-row file was not sent");
 }

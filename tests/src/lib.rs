@@ -83,6 +83,8 @@ type = "string"
 type = "string"
 [params.raw_body]
 type = "string"
+[params.then_get]
+type = "string"
 [params.attack]
 type = "string"
 [params.fail]

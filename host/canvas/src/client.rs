@@ -144,6 +144,39 @@ impl std::fmt::Debug for CanvasClient {
     }
 }
 
+/// A request body and the media type it is sent as.
+#[derive(Clone)]
+pub struct RequestBody {
+    bytes: Bytes,
+    content_type: &'static str,
+}
+
+impl RequestBody {
+    /// A JSON body (`application/json`).
+    pub fn json(bytes: impl Into<Bytes>) -> Self {
+        Self::typed(bytes, "application/json")
+    }
+
+    /// A body of the given media type, e.g. `text/csv` for a SIS import.
+    pub fn typed(bytes: impl Into<Bytes>, content_type: &'static str) -> Self {
+        Self {
+            bytes: bytes.into(),
+            content_type,
+        }
+    }
+}
+
+impl std::fmt::Debug for RequestBody {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "RequestBody({}, {} bytes)",
+            self.content_type,
+            self.bytes.len()
+        )
+    }
+}
+
 impl CanvasClient {
     /// A client for `base_url` with one fixed token.
     pub fn with_token(
@@ -185,7 +218,7 @@ impl CanvasClient {
         self.origin.origin().ascii_serialization()
     }
 
-    /// Send `method path?query` with an optional JSON body. `path` must be a
+    /// Send `method path?query` with an optional body. `path` must be a
     /// validated `/api/v1/...` path.
     pub async fn send(
         &self,
@@ -193,7 +226,7 @@ impl CanvasClient {
         method: http::Method,
         path: &str,
         query: &[(String, String)],
-        json_body: Option<Bytes>,
+        body: Option<RequestBody>,
     ) -> Result<Response, ClientError> {
         let mut url = self
             .origin
@@ -210,7 +243,7 @@ impl CanvasClient {
         if !query.is_empty() {
             url.query_pairs_mut().extend_pairs(query);
         }
-        self.dispatch(tag, method, url, json_body).await
+        self.dispatch(tag, method, url, body).await
     }
 
     /// GET the first page of a list, with `per_page=100` unless the query
@@ -244,7 +277,7 @@ impl CanvasClient {
         tag: &CallTag,
         method: http::Method,
         url: Url,
-        json_body: Option<Bytes>,
+        body: Option<RequestBody>,
     ) -> Result<Response, ClientError> {
         if url.origin() != self.origin.origin()
             || !url.username().is_empty()
@@ -268,7 +301,8 @@ impl CanvasClient {
             let auth = token.bearer_header().ok_or_else(|| {
                 ClientError::BadUrl("the token has characters a header cannot carry".into())
             })?;
-            let mut req = http::Request::new(json_body.clone().unwrap_or_default());
+            let mut req =
+                http::Request::new(body.as_ref().map(|b| b.bytes.clone()).unwrap_or_default());
             *req.method_mut() = method.clone();
             *req.uri_mut() = uri.clone();
             let headers = req.headers_mut();
@@ -278,10 +312,10 @@ impl CanvasClient {
                 http::header::ACCEPT,
                 http::HeaderValue::from_static("application/json"),
             );
-            if json_body.is_some() {
+            if let Some(b) = &body {
                 headers.insert(
                     http::header::CONTENT_TYPE,
-                    http::HeaderValue::from_static("application/json"),
+                    http::HeaderValue::from_static(b.content_type),
                 );
             }
             Ok(req)

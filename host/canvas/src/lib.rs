@@ -17,7 +17,7 @@ mod retry;
 mod token;
 mod transport;
 
-pub use client::{CallTag, CanvasClient, ClientError, Response, USER_AGENT_PRODUCT};
+pub use client::{CallTag, CanvasClient, ClientError, RequestBody, Response, USER_AGENT_PRODUCT};
 pub use credential::{
     Credential, CredentialError, Credentials, OAuthCredentials, OAuthGrant, OnRefresh,
     StaticCredentials,

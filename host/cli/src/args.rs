@@ -229,7 +229,7 @@ pub enum PluginCommand {
         allow_downgrade: bool,
         /// The grant's terms from a TOML file (keys: scopes, masquerade,
         /// dry_run_only, max_calls, max_writes, runs_per_day, expires_at,
-        /// shared_users);
+        /// shared_users, sis_import);
         /// flags given as well override it.
         #[arg(long, value_name = "FILE")]
         grant: Option<PathBuf>,
@@ -262,6 +262,12 @@ pub enum PluginCommand {
         /// them; `deny` (the default) allows only course-scoped calls.
         #[arg(long, value_name = "deny|read", value_parser = ["deny", "read"])]
         shared_users: Option<String>,
+        /// Let runs send SIS imports (CSV files of users, courses, sections
+        /// or enrollments) to the root account, if the manifest asks. easel
+        /// places every SIS id in every row: a row naming another school's
+        /// object refuses the whole file. Each row counts as one write.
+        #[arg(long)]
+        sis_import: bool,
     },
     /// Revoke a plugin's approvals (all its versions): its runs stop,
     /// including queued and scheduled ones.

@@ -100,6 +100,7 @@ pub(crate) async fn dispatch(
             runs_per_day,
             expires_at,
             shared_users,
+            sis_import,
         } => {
             let mut terms = terms_from(
                 grant.as_deref(),
@@ -112,6 +113,7 @@ pub(crate) async fn dispatch(
                 expires_at,
             )?;
             terms.shared_users = shared_users.or(terms.shared_users);
+            terms.sis_import |= sis_import;
             let conn = Connection::open(home, connect).await?;
             for school in &schools {
                 conn.school("approve", *school).await?;
@@ -427,6 +429,12 @@ fn check_terms(manifest: &Manifest, t: &GrantTerms) -> Result<(), CliError> {
             manifest.id
         )));
     }
+    if t.sis_import && !manifest.sis_import {
+        return Err(CliError::input(format!(
+            "{} does not ask to send SIS imports; its manifest would need sis_import = true",
+            manifest.id
+        )));
+    }
     if let Some(n) = t.max_calls
         && n > manifest.max_calls
     {
@@ -483,6 +491,11 @@ pub fn approve_with(
     let manifest = Manifest::parse(&row.manifest).map_err(|e| CliError::Failed(e.into()))?;
     check_terms(&manifest, terms)?;
     let write = write && manifest.requests_write();
+    if terms.sis_import && !write {
+        return Err(CliError::input(
+            "--sis-import sends SIS imports, which write; it cannot go with --read-only",
+        ));
+    }
     let mut out = Vec::new();
     let two_for_writes = home.store.setting(WRITE_APPROVERS)?.as_deref() == Some("2");
     for school in schools {
@@ -656,6 +669,16 @@ fn diff(
             }
         ));
     }
+    if old_m.sis_import != new_m.sis_import {
+        out.push(format!(
+            "{} SIS imports",
+            if new_m.sis_import {
+                "+ requests"
+            } else {
+                "- no longer requests"
+            }
+        ));
+    }
     if old_m.max_calls != new_m.max_calls {
         out.push(format!(
             "~ max calls {} -> {}",
@@ -807,6 +830,9 @@ fn inspect(home: &Home, name: &str, json: bool) -> Result<Outcome, CliError> {
     }
     if manifest.masquerade {
         println!("  requests  to act as other users (as_user_id)");
+    }
+    if manifest.sis_import {
+        println!("  requests  to send SIS imports (each row's SIS ids checked against the school)");
     }
     if !manifest.reports.is_empty() {
         println!("  reports   {}", manifest.reports.join(", "));

@@ -394,6 +394,7 @@ fn grant_for(
             Some("read") => easel_policy::SharedUsers::Read,
             _ => easel_policy::SharedUsers::Deny,
         },
+        sis_import: t.sis_import && manifest.sis_import && approval.write,
     })
 }
 

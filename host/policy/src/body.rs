@@ -13,14 +13,23 @@ use std::fmt;
 use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
 
+use crate::sis_csv::SisCsv;
+
 /// Largest body a plugin may send (bytes).
 pub const MAX_BODY_BYTES: usize = 1 << 20;
 
-/// A checked request body: a JSON object, and the exact bytes to send.
+/// A checked request body: a JSON object (or, for a SIS import, a CSV
+/// file), and the exact bytes to send.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Body {
-    value: Map<String, Value>,
+    content: Content,
     bytes: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum Content {
+    Json(Map<String, Value>),
+    Csv(SisCsv),
 }
 
 /// Why a body was refused.
@@ -52,15 +61,47 @@ impl Body {
             other => return Err(BodyError::NotObject(kind(&other))),
         };
         let bytes = Value::Object(value.clone()).to_string();
-        Ok(Self { value, bytes })
+        Ok(Self {
+            content: Content::Json(value),
+            bytes,
+        })
     }
 
-    /// The parsed object.
-    pub fn value(&self) -> &Map<String, Value> {
-        &self.value
+    /// A SIS import's file as a body: its text written again from the
+    /// parsed rows.
+    pub fn sis_csv(csv: SisCsv) -> Self {
+        Self {
+            bytes: csv.to_text(),
+            content: Content::Csv(csv),
+        }
     }
 
-    /// The canonical JSON text sent to Canvas (keys sorted, no spaces).
+    /// The parsed object (`None` for a CSV file).
+    pub fn value(&self) -> Option<&Map<String, Value>> {
+        match &self.content {
+            Content::Json(map) => Some(map),
+            Content::Csv(_) => None,
+        }
+    }
+
+    /// The parsed SIS import file (`None` for a JSON body).
+    pub fn csv(&self) -> Option<&SisCsv> {
+        match &self.content {
+            Content::Csv(csv) => Some(csv),
+            Content::Json(_) => None,
+        }
+    }
+
+    /// The media type the bytes are sent as.
+    pub fn content_type(&self) -> &'static str {
+        match self.content {
+            Content::Json(_) => "application/json",
+            Content::Csv(_) => "text/csv",
+        }
+    }
+
+    /// The canonical text sent to Canvas: JSON with keys sorted and no
+    /// spaces, or the CSV file written again.
     pub fn as_str(&self) -> &str {
         &self.bytes
     }

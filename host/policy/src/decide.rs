@@ -8,7 +8,7 @@ use std::fmt;
 
 use crate::endpoint::Needs;
 use crate::grant::{Grant, SharedUsers};
-use crate::operation::{Masquerade, Method, Operation, shorten};
+use crate::operation::{Found, Masquerade, Method, Operation, Outside, Target, shorten};
 
 /// The rule that refused a call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -123,14 +123,23 @@ pub fn decide(grant: &Grant, op: &Operation) -> Decision {
     }
     if let Some(max) = grant.max_writes
         && op.method.is_write()
-        && op.write_seq > max
+        && op.write_seq.saturating_add(op.changes.saturating_sub(1)) > max
     {
         return deny(
             Rule::WriteLimit,
-            format!(
-                "the run may make at most {max} write(s); this would be write {}",
-                op.write_seq
-            ),
+            if op.changes > 1 {
+                format!(
+                    "the run may make at most {max} write(s); this SIS import's {} rows would be writes {} to {}",
+                    op.changes,
+                    op.write_seq,
+                    op.write_seq.saturating_add(op.changes - 1)
+                )
+            } else {
+                format!(
+                    "the run may make at most {max} write(s); this would be write {}",
+                    op.write_seq
+                )
+            },
         );
     }
     if let Some(scopes) = &grant.scopes {
@@ -163,18 +172,19 @@ pub fn decide(grant: &Grant, op: &Operation) -> Decision {
             );
         }
     }
-    if op.endpoint.needs == Needs::SisImport {
+    if op.endpoint.needs == Needs::SisImport && !grant.sis_import {
         return deny(
             Rule::CapabilityNotGranted,
             format!(
-                "{} carries a file whose rows name objects easel cannot check; no grant allows SIS imports",
+                "{} applies a file's rows anywhere in Canvas, and this grant does not allow SIS imports \
+                 (an admin approves them with --sis-import; easel then checks every row)",
                 op.endpoint.template
             ),
         );
     }
     for target in &op.targets {
         let inside = target.chain.as_deref().is_some_and(|c| grant.covers(c));
-        if !inside {
+        if !inside && !allowed_outside(grant, op, target) {
             return deny(
                 Rule::SchoolBoundary,
                 format!(
@@ -203,6 +213,25 @@ pub fn decide(grant: &Grant, op: &Operation) -> Decision {
         );
     }
     Decision::Allow
+}
+
+/// May `target`, which is not in the school, be named anyway? Only in a SIS
+/// import: the root account it is sent to, and the objects its rows
+/// create.
+fn allowed_outside(grant: &Grant, op: &Operation, target: &Target) -> bool {
+    if !grant.sis_import {
+        return false;
+    }
+    match (target.may_be, target.found) {
+        (Outside::ImportRoot, Found::Root) => match op.endpoint.needs {
+            Needs::SisImport => true,
+            Needs::SisImportStatus => op.own_import,
+            Needs::Nothing => false,
+        },
+        (Outside::Created | Outside::CreatedOrUnenrolled, Found::Missing) => true,
+        (Outside::CreatedOrUnenrolled, Found::Unenrolled) => true,
+        _ => false,
+    }
 }
 
 /// The granted schools as shown in a denial (at most ten).

@@ -46,9 +46,13 @@ pub enum Field {
 pub enum Needs {
     /// Nothing more.
     Nothing,
-    /// SIS imports carry a CSV file whose rows name objects by SIS id.
-    /// No grant can name this yet, so the endpoint is always refused.
+    /// SIS imports carry a CSV file whose rows name objects by SIS id:
+    /// only a grant that allows SIS imports may send one, to the school's
+    /// root account, and every row's ids are placed.
     SisImport,
+    /// A SIS import's status. On the root account, only an import the same
+    /// run created.
+    SisImportStatus,
 }
 
 /// One modelled endpoint.
@@ -199,7 +203,13 @@ pub(crate) static ENDPOINTS: &[Endpoint] = &[
     ),
     row(R, "/api/v1/accounts/:account/reports/:name/:id", &[]),
     row(R, "/api/v1/accounts/:account/sis_imports", &[]),
-    row(R, "/api/v1/accounts/:account/sis_imports/:id", &[]),
+    Endpoint {
+        methods: R,
+        template: "/api/v1/accounts/:account/sis_imports/:id",
+        fields: &[],
+        user_level: false,
+        needs: Needs::SisImportStatus,
+    },
     Endpoint {
         methods: P,
         template: "/api/v1/accounts/:account/sis_imports",

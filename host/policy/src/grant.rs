@@ -30,6 +30,8 @@ pub struct Grant {
     /// May user-level calls (profile, page views, logins, all
     /// enrollments) reach users also enrolled in another school?
     pub shared_users: SharedUsers,
+    /// May the run send SIS imports (each row's ids placed in the school)?
+    pub sis_import: bool,
 }
 
 /// What a run may do with users shared with another school.
@@ -59,6 +61,7 @@ impl Grant {
             masquerade: false,
             max_writes: None,
             shared_users: SharedUsers::Deny,
+            sis_import: false,
         }
     }
 

@@ -14,7 +14,8 @@
 //!    else `unmodelled-endpoint`;
 //! 3. keys and bodies ([`Body`], [`Operation::new`]): one JSON object with
 //!    unique keys, re-serialised from the parse; every id-like key must be
-//!    modelled for the row (`unmodelled-field`, `body-form`);
+//!    modelled for the row (`unmodelled-field`, `body-form`); a SIS
+//!    import's CSV ([`SisCsv`]) is read row by row the same way;
 //! 4. [`decide`]: the grant's schools, budgets, write access, capability,
 //!    scopes, masquerading, then placement (`school-boundary`) and shared
 //!    users (`shared-user`);
@@ -32,6 +33,7 @@ mod manifest;
 mod operation;
 mod path;
 mod scope;
+mod sis_csv;
 
 pub use body::{Body, BodyError, MAX_BODY_BYTES};
 pub use decide::{Decision, Denial, Rule, decide};
@@ -39,8 +41,9 @@ pub use endpoint::{Endpoint, Field, Needs, names_an_id};
 pub use grant::{AccountId, Grant, SharedUsers};
 pub use manifest::{Capability, Manifest, ManifestError, ParamSpec, ParamType};
 pub use operation::{
-    MAX_QUERY_PAIRS, MAX_SIS_VALUE, MAX_TARGETS, Masquerade, Method, ObjectKey, ObjectKind,
-    ObjectRef, Operation, Target, sis_value_is_exact,
+    Found, MAX_QUERY_PAIRS, MAX_SIS_VALUE, MAX_TARGETS, Masquerade, Method, ObjectKey, ObjectKind,
+    ObjectRef, Operation, Outside, Target, sis_value_is_exact,
 };
 pub use path::{ApiPath, MAX_QUERY_VALUE, PathError, QueryPair, check_query};
 pub use scope::{Scope, ScopeError};
+pub use sis_csv::{Column, FILE_KINDS, FileKind, MAX_ROWS, SisCsv};

@@ -67,6 +67,9 @@ pub struct Manifest {
     pub scopes: Vec<Scope>,
     /// Does the plugin ask to act as other users (`as_user_id`)?
     pub masquerade: bool,
+    /// Does the plugin ask to send SIS imports (CSV files whose rows easel
+    /// places one by one)? Needs write access.
+    pub sis_import: bool,
     /// Report files the plugin says it writes.
     pub reports: Vec<String>,
     /// Declared parameters by name.
@@ -111,6 +114,8 @@ struct RawCapabilities {
     scopes: Vec<String>,
     #[serde(default)]
     masquerade: bool,
+    #[serde(default)]
+    sis_import: bool,
     #[serde(default)]
     reports: Vec<String>,
 }
@@ -181,6 +186,12 @@ impl Manifest {
                 )));
             }
         }
+        if raw.capabilities.sis_import && !raw.capabilities.write {
+            return Err(ManifestError::Invalid(
+                "sis_import = true sends SIS imports, which write; [capabilities] must request write = true too"
+                    .into(),
+            ));
+        }
         for name in &raw.capabilities.reports {
             if name.is_empty() || name.contains(['/', '\\']) || name.starts_with('.') {
                 return Err(ManifestError::Invalid(format!(
@@ -197,6 +208,7 @@ impl Manifest {
             max_calls: raw.capabilities.max_calls.unwrap_or(DEFAULT_MAX_CALLS),
             scopes,
             masquerade: raw.capabilities.masquerade,
+            sis_import: raw.capabilities.sis_import,
             reports: raw.capabilities.reports,
             params,
         })

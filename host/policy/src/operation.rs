@@ -9,9 +9,10 @@ use serde_json::Value;
 
 use crate::body::Body;
 use crate::decide::{Denial, Rule};
-use crate::endpoint::{self, Endpoint, Field, Segment, names_an_id};
+use crate::endpoint::{self, Endpoint, Field, Needs, Segment, names_an_id};
 use crate::grant::AccountId;
 use crate::path::{ApiPath, QueryPair, check_query};
+use crate::sis_csv::{Column, SisCsv};
 
 /// Longest SIS id value easel places (longer ones are refused).
 pub const MAX_SIS_VALUE: usize = 255;
@@ -162,6 +163,47 @@ pub struct Target {
     /// Set by the host for a user: some of their enrollments lie outside
     /// the granted schools (the user is shared with another school).
     pub shared: bool,
+    /// What the object may be when it is not in the school.
+    pub may_be: Outside,
+    /// What the host found for an object it could not place in the school.
+    pub found: Found,
+}
+
+/// What an object a call names may be, besides an object of the school.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Outside {
+    /// Nothing: it must lie in the school.
+    #[default]
+    Never,
+    /// An object Canvas does not have yet: a SIS import row creates it.
+    Created,
+    /// Not yet in Canvas, or a user with no enrollment anywhere: an
+    /// enrollment row of a SIS import may enrol them.
+    CreatedOrUnenrolled,
+    /// The root account, where Canvas takes SIS imports (the grant must
+    /// allow SIS imports, and each row is placed instead).
+    ImportRoot,
+}
+
+impl Outside {
+    /// The stricter of two allowances (an object named twice in a call).
+    fn narrow(self, other: Outside) -> Outside {
+        if self == other { self } else { Outside::Never }
+    }
+}
+
+/// What the host found for an object outside the school (set by the host).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Found {
+    /// Nothing more than that it is not the school's (it may be another's).
+    #[default]
+    Unknown,
+    /// Canvas answered that there is no such object.
+    Missing,
+    /// A user Canvas has, with no enrollment in any course.
+    Unenrolled,
+    /// The root account of the school's Canvas.
+    Root,
 }
 
 /// `as_user_id`, in whatever form the call gave it.
@@ -198,6 +240,11 @@ pub struct Operation {
     pub masquerade: Masquerade,
     /// Every object the call names; the host fills in each `chain`.
     pub targets: Vec<Target>,
+    /// How many objects a write changes: 1, or a SIS import's rows (each
+    /// counts against the run's write limit).
+    pub changes: u32,
+    /// Set by the host: a SIS import status this run's own import created.
+    pub own_import: bool,
 }
 
 fn refuse(rule: Rule, reason: impl Into<String>) -> Denial {
@@ -208,6 +255,30 @@ fn refuse(rule: Rule, reason: impl Into<String>) -> Denial {
 }
 
 impl Operation {
+    /// Build an operation from a guest's raw request: the body text is read
+    /// as the endpoint takes it (a SIS import's CSV file, else one JSON
+    /// object), then as [`Operation::new`].
+    pub fn from_text(
+        method: Method,
+        path: &str,
+        query: Vec<QueryPair>,
+        body: Option<&str>,
+        seq: u32,
+    ) -> Result<Self, Denial> {
+        let takes_csv = ApiPath::parse(path).ok().is_some_and(|p| {
+            endpoint::find(method, p.resource_segments())
+                .is_some_and(|e| e.needs == endpoint::Needs::SisImport)
+        });
+        let body = match body {
+            None => None,
+            Some(text) if takes_csv => Some(Body::sis_csv(SisCsv::parse(text)?)),
+            Some(text) => {
+                Some(Body::parse(text).map_err(|e| refuse(Rule::BodyForm, e.to_string()))?)
+            }
+        };
+        Self::new(method, path, query, body, seq)
+    }
+
     /// Build an operation from a guest's request: the path's form, the
     /// endpoint table's row, and every id in the path, query and body.
     /// Anything the policy cannot read is a denial (deny by default).
@@ -231,12 +302,26 @@ impl Operation {
                 ),
             )
         })?;
+        let import = matches!(endpoint.needs, Needs::SisImport | Needs::SisImportStatus);
         let mut refs = Refs::default();
         for (seg, got) in endpoint::segments(endpoint.template).zip(path.resource_segments()) {
             if let Segment::Placed(kind) = seg {
                 let raw = percent_decode(got).unwrap_or_default();
-                refs.push(kind, ObjectKey::parse_for(kind, &raw), endpoint.user_level)?;
+                let may_be = if import && kind == ObjectKind::Account {
+                    Outside::ImportRoot
+                } else {
+                    Outside::Never
+                };
+                refs.push(
+                    kind,
+                    ObjectKey::parse_for(kind, &raw),
+                    endpoint.user_level,
+                    may_be,
+                )?;
             }
+        }
+        if endpoint.needs == Needs::SisImport {
+            check_import_query(&query)?;
         }
         for (name, value) in &query {
             refs.query_pair(endpoint, name, value)?;
@@ -247,10 +332,33 @@ impl Operation {
                 format!("a call may carry at most {MAX_QUERY_PAIRS} query parameters"),
             ));
         }
-        if let Some(body) = &body {
-            for (k, v) in body.value() {
-                check_body_key(k)?;
-                refs.body_value(endpoint, v, k, k)?;
+        let mut changes = 1;
+        match (&body, endpoint.needs == Needs::SisImport) {
+            (None, true) => {
+                return Err(refuse(
+                    Rule::BodyForm,
+                    "a SIS import carries its CSV file's text as the body",
+                ));
+            }
+            (None, false) => {}
+            (Some(body), true) => {
+                let csv = body.csv().ok_or_else(|| {
+                    refuse(
+                        Rule::BodyForm,
+                        "a SIS import's body is its CSV file's text, not JSON",
+                    )
+                })?;
+                refs.csv(csv)?;
+                changes = u32::try_from(csv.rows()).unwrap_or(u32::MAX);
+            }
+            (Some(body), false) => {
+                let map = body.value().ok_or_else(|| {
+                    refuse(Rule::BodyForm, "only a SIS import carries a CSV file")
+                })?;
+                for (k, v) in map {
+                    check_body_key(k)?;
+                    refs.body_value(endpoint, v, k, k)?;
+                }
             }
         }
         let Refs {
@@ -268,8 +376,56 @@ impl Operation {
             write_seq: 0,
             masquerade,
             targets,
+            changes,
+            own_import: false,
         })
     }
+}
+
+/// Query parameters a SIS import may carry. Batch mode, diffing and the
+/// rest act on objects beyond the file's rows (batch mode deletes what a
+/// term's file leaves out), so they are refused.
+fn check_import_query(query: &[QueryPair]) -> Result<(), Denial> {
+    for (name, value) in query {
+        let ok = match name.as_str() {
+            "import_type" => value == "instructure_csv",
+            "extension" => value == "csv",
+            "override_sis_stickiness" | "add_sis_stickiness" | "clear_sis_stickiness" => {
+                matches!(value.as_str(), "true" | "false")
+            }
+            _ => {
+                return Err(refuse(
+                    Rule::UnmodelledField,
+                    format!(
+                        "a SIS import's query parameter {} is not one easel models \
+                         (batch mode and diffing act beyond the file's rows); \
+                         it reads import_type, extension and the sis_stickiness switches",
+                        shorten(name, 80)
+                    ),
+                ));
+            }
+        };
+        if !ok {
+            return Err(refuse(
+                Rule::BodyForm,
+                format!(
+                    "a SIS import's {name} must be {}",
+                    match name.as_str() {
+                        "import_type" => "instructure_csv",
+                        "extension" => "csv",
+                        _ => "true or false",
+                    }
+                ),
+            ));
+        }
+    }
+    if !query.iter().any(|(k, _)| k == "extension") {
+        return Err(refuse(
+            Rule::BodyForm,
+            "a SIS import sent as the request body needs extension=csv, so Canvas reads it as a CSV file",
+        ));
+    }
+    Ok(())
 }
 
 /// Most objects one call may name: each must be placed, and placing costs
@@ -298,11 +454,18 @@ impl Default for Refs {
 }
 
 impl Refs {
-    fn push(&mut self, kind: ObjectKind, key: ObjectKey, whole_user: bool) -> Result<(), Denial> {
+    fn push(
+        &mut self,
+        kind: ObjectKind,
+        key: ObjectKey,
+        whole_user: bool,
+        may_be: Outside,
+    ) -> Result<(), Denial> {
         let object = ObjectRef { kind, key };
         let whole_user = whole_user && kind == ObjectKind::User;
         if let Some(&i) = self.seen.get(&object) {
             self.targets[i].whole_user |= whole_user;
+            self.targets[i].may_be = self.targets[i].may_be.narrow(may_be);
             return Ok(());
         }
         if self.targets.len() >= MAX_TARGETS {
@@ -317,7 +480,45 @@ impl Refs {
             chain: None,
             whole_user,
             shared: false,
+            may_be,
+            found: Found::Unknown,
         });
+        Ok(())
+    }
+
+    /// Every SIS id in a SIS import's rows, placed like any other id.
+    fn csv(&mut self, csv: &SisCsv) -> Result<(), Denial> {
+        let sis = |kind: ObjectKind, prefix: &str, v: &str| {
+            (kind, ObjectKey::Sis(prefix.to_owned(), v.to_owned()))
+        };
+        let prefix = |kind: ObjectKind| match kind {
+            ObjectKind::Account => "sis_account_id",
+            ObjectKind::Course => "sis_course_id",
+            ObjectKind::Section => "sis_section_id",
+            _ => "sis_user_id",
+        };
+        for (_, column, value) in csv.cells() {
+            let ((kind, key), whole_user, may_be) = match column {
+                Column::Creates(kind) => (
+                    sis(kind, prefix(kind), value),
+                    kind == ObjectKind::User,
+                    Outside::Created,
+                ),
+                Column::Login => (
+                    sis(ObjectKind::User, "sis_login_id", value),
+                    true,
+                    Outside::Created,
+                ),
+                Column::Ref(kind) => (sis(kind, prefix(kind), value), false, Outside::Never),
+                Column::Enrollee => (
+                    sis(ObjectKind::User, "sis_user_id", value),
+                    false,
+                    Outside::CreatedOrUnenrolled,
+                ),
+                Column::Attr | Column::OneOf(_) => continue,
+            };
+            self.push(kind, key, whole_user, may_be)?;
+        }
         Ok(())
     }
 
@@ -331,7 +532,7 @@ impl Refs {
             if name == "as_user_id" && self.masquerade == Masquerade::None {
                 let key = ObjectKey::parse_for(ObjectKind::User, value);
                 self.masquerade = Masquerade::User(key.clone());
-                self.push(ObjectKind::User, key, true)?;
+                self.push(ObjectKind::User, key, true, Outside::Never)?;
             } else {
                 self.masquerading(format!("query parameter {}", shorten(name, 80)));
             }
@@ -341,7 +542,12 @@ impl Refs {
             return Ok(());
         }
         match endpoint.field(name) {
-            Some(Field::Ref(kind)) => self.push(kind, ObjectKey::parse_for(kind, value), false),
+            Some(Field::Ref(kind)) => self.push(
+                kind,
+                ObjectKey::parse_for(kind, value),
+                false,
+                Outside::Never,
+            ),
             Some(Field::Attr) => check_attr(name, bare, value),
             None => Err(unmodelled(endpoint, "query parameter", name)),
         }
@@ -415,7 +621,7 @@ impl Refs {
                             Value::String(s) => ObjectKey::parse_for(kind, s),
                             _ => return Err(not_an_id(at)),
                         };
-                        self.push(kind, key, false)
+                        self.push(kind, key, false, Outside::Never)
                     }
                     None => Err(unmodelled(endpoint, "body key", at)),
                 }

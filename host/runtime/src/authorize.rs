@@ -1,8 +1,8 @@
 //! `authorize`: the only caller of `easel_policy::decide`, and `send`: the
 //! only way a host interface reaches the canvas client.
 
-use bytes::Bytes;
-use easel_policy::{Body, Decision, Method, Operation, Rule, decide};
+use easel_canvas::RequestBody;
+use easel_policy::{Decision, Method, Needs, Operation, Outside, Rule, decide};
 
 use crate::audit::CanvasEvent;
 use crate::bindings::easel::canvas::types::{CanvasError, Denial, UpstreamError};
@@ -34,11 +34,7 @@ impl RunState {
     ) -> Result<Operation, CanvasError> {
         self.audit_ok()?;
         let shown = || -> String { path.chars().take(120).collect() };
-        let body = match body.map(Body::parse).transpose() {
-            Ok(b) => b,
-            Err(e) => return Err(self.deny(method, &shown(), Rule::BodyForm, &e.to_string())),
-        };
-        Operation::new(method, path, query, body, 0)
+        Operation::from_text(method, path, query, body, 0)
             .map_err(|d| self.deny(method, &shown(), d.rule, &d.reason))
     }
 
@@ -137,6 +133,14 @@ impl RunState {
             .collect();
         let path = op.path.as_string();
         self.number(op);
+        if op.endpoint.needs == Needs::SisImportStatus {
+            let id = op
+                .path
+                .resource_segments()
+                .last()
+                .and_then(|s| s.parse().ok());
+            op.own_import = id.is_some_and(|id: u64| self.sis_imports.contains(&id));
+        }
         // Every rule that needs no placement first: a call refused anyway
         // makes no lookup on its way to the refusal.
         if let Decision::Deny(d) = decide(&self.grant, op)
@@ -158,10 +162,25 @@ impl RunState {
                     .await
             };
             self.waiting += started.elapsed();
+            // Outside the school, an object a SIS import may name anyway
+            // (the root account, a row's new object) is looked at closer.
+            let resolved = match resolved {
+                Ok(mut placed)
+                    if placed.chain.is_none() && op.targets[i].may_be != Outside::Never =>
+                {
+                    let may_be = op.targets[i].may_be;
+                    self.directory
+                        .outside(&self.client, &self.tag, &object, may_be, &mut placed)
+                        .await
+                        .map(|()| placed)
+                }
+                other => other,
+            };
             match resolved {
                 Ok(placed) => {
                     op.targets[i].chain = placed.chain;
                     op.targets[i].shared = placed.shared;
+                    op.targets[i].found = placed.found;
                 }
                 Err(e) => {
                     log_line(&self.log, "[easel]", &format!("lookup failed: {e}"));
@@ -208,7 +227,7 @@ impl RunState {
     fn number(&self, op: &mut Operation) {
         op.seq = self.spent() + 1;
         if op.method.is_write() {
-            op.write_seq = self.writes + self.plan.len() as u32 + 1;
+            op.write_seq = self.writes + self.plan.len() as u32 + self.extra_changes + 1;
         }
     }
 
@@ -224,7 +243,7 @@ impl RunState {
     pub(crate) async fn send(
         &mut self,
         op: &Operation,
-        body: Option<Bytes>,
+        body: Option<RequestBody>,
         list: bool,
     ) -> Result<(String, Option<String>), CanvasError> {
         let method = match op.method {

@@ -22,7 +22,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use easel_canvas::{CallTag, CanvasClient};
-use easel_policy::{AccountId, ObjectKey, ObjectKind, ObjectRef};
+use easel_policy::{AccountId, Found, ObjectKey, ObjectKind, ObjectRef, Outside};
 use serde::Deserialize;
 
 use crate::audit::{AuditSink, CanvasEvent};
@@ -37,6 +37,8 @@ pub const MAX_PLACED: usize = 10_000;
 pub(crate) struct DirectoryError {
     pub(crate) what: &'static str,
     pub(crate) message: String,
+    /// Canvas's status, when Canvas answered with an error.
+    pub(crate) status: Option<u16>,
 }
 
 const NOT_JSON: &str = "Canvas's answer was not the JSON easel expected";
@@ -56,6 +58,8 @@ pub(crate) struct Placed {
     pub(crate) chain: Option<Vec<AccountId>>,
     /// A user with enrollments outside the school too.
     pub(crate) shared: bool,
+    /// For an object outside the school: what Canvas said of it.
+    pub(crate) found: Found,
 }
 
 /// `key` as one path segment of a lookup: a number, or a known SIS prefix
@@ -80,6 +84,8 @@ struct AccountItem {
     id: u64,
     parent_account_id: Option<u64>,
     sis_account_id: Option<String>,
+    #[serde(default)]
+    root_account_id: Option<u64>,
 }
 
 #[derive(Deserialize)]
@@ -124,6 +130,9 @@ pub(crate) struct Directory {
     /// Sections, enrollments and users already placed, by kind and key
     /// (at most [`MAX_PLACED`]).
     placed: HashMap<(ObjectKind, ObjectKey), Placed>,
+    /// The school's root account (`Some(None)`: the school is a root), once
+    /// the school's own account was read.
+    root: Option<Option<u64>>,
     /// Assignment ids of the school's courses listed so far.
     assignments: HashMap<u64, Vec<u64>>,
     /// Where each lookup is recorded (before it is sent, and its answer).
@@ -164,6 +173,7 @@ impl Directory {
                 message: format!(
                     "the audit log could not be written ({e}); the lookup was not made"
                 ),
+                status: None,
             })
     }
 
@@ -185,6 +195,10 @@ impl Directory {
             }
             (ObjectKind::Account, ObjectKey::Sis(prefix, value)) if prefix == "sis_account_id" => {
                 self.load_accounts(client, tag).await?;
+                if !self.sis_accounts.contains_key(value) {
+                    // The school's own SIS id is not among its sub-accounts'.
+                    self.load_school(client, tag).await?;
+                }
                 self.sis_accounts
                     .get(value)
                     .copied()
@@ -209,8 +223,66 @@ impl Directory {
         };
         Ok(Placed {
             chain,
-            shared: false,
+            ..Placed::default()
         })
+    }
+
+    /// For an object not in the school that a SIS import may name anyway,
+    /// what Canvas says of it: the root account, or an object it does not
+    /// have (yet). Sections and users were looked at while placing them.
+    pub(crate) async fn outside(
+        &mut self,
+        client: &CanvasClient,
+        tag: &CallTag,
+        object: &ObjectRef,
+        may_be: Outside,
+        placed: &mut Placed,
+    ) -> Result<(), DirectoryError> {
+        match (may_be, object.kind, &object.key) {
+            (Outside::ImportRoot, ObjectKind::Account, ObjectKey::Id(id)) => {
+                self.load_school(client, tag).await?;
+                if self.root == Some(Some(*id)) {
+                    placed.found = Found::Root;
+                }
+            }
+            (Outside::Created | Outside::CreatedOrUnenrolled, ObjectKind::Course, key) => {
+                let Some(seg) = segment(key) else {
+                    return Ok(());
+                };
+                #[derive(Deserialize)]
+                struct Any {}
+                let path = format!("/api/v1/courses/{seg}");
+                if self
+                    .get_one::<Any>(client, tag, "courses", &path)
+                    .await?
+                    .is_none()
+                {
+                    placed.found = Found::Missing;
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// Read the school's own account once: its SIS id, and its root.
+    async fn load_school(
+        &mut self,
+        client: &CanvasClient,
+        tag: &CallTag,
+    ) -> Result<(), DirectoryError> {
+        if self.root.is_some() {
+            return Ok(());
+        }
+        let path = format!("/api/v1/accounts/{}", self.school);
+        let school = self
+            .get_one::<AccountItem>(client, tag, "the school's account", &path)
+            .await?;
+        self.root = Some(school.as_ref().and_then(|a| a.root_account_id));
+        if let Some(sis) = school.and_then(|a| a.sis_account_id) {
+            self.sis_accounts.insert(sis, self.school);
+        }
+        Ok(())
     }
 
     /// Sections, enrollments and users: placed through the courses Canvas
@@ -229,11 +301,17 @@ impl Directory {
         if let Some(placed) = self.placed.get(&cache_key) {
             return Ok(placed.clone());
         }
+        let mut found = Found::Unknown;
         let courses: Vec<u64> = match kind {
             ObjectKind::Section => {
                 let path = format!("/api/v1/sections/{seg}");
-                self.get_one::<CourseOf>(client, tag, "sections", &path)
-                    .await?
+                let section = self
+                    .get_one::<CourseOf>(client, tag, "sections", &path)
+                    .await?;
+                if section.is_none() {
+                    found = Found::Missing;
+                }
+                section
                     .map(|s| {
                         // Both the course it is in and, if cross-listed,
                         // the one it came from must be in the school.
@@ -261,13 +339,26 @@ impl Directory {
                     .list_all::<CourseOf>(client, tag, "users", &path, &states)
                     .await
                 {
-                    Ok(items) => items.into_iter().map(|e| e.course_id).collect(),
+                    Ok(items) => {
+                        if items.is_empty() {
+                            found = Found::Unenrolled;
+                        }
+                        items.into_iter().map(|e| e.course_id).collect()
+                    }
                     Err(e) if e.is_budget() => return Err(e),
-                    Err(_) => Vec::new(),
+                    Err(e) => {
+                        if e.status == Some(404) {
+                            found = Found::Missing;
+                        }
+                        Vec::new()
+                    }
                 }
             }
         };
-        let mut placed = Placed::default();
+        let mut placed = Placed {
+            found,
+            ..Placed::default()
+        };
         for course in courses {
             self.load_courses(client, tag).await?;
             let owner = self.courses.as_ref().and_then(|c| c.get(&course)).copied();
@@ -329,7 +420,7 @@ impl Directory {
             if self.assignments.get(&id).is_some_and(|a| a.contains(aid)) {
                 return Ok(Placed {
                     chain: Some(chain),
-                    shared: false,
+                    ..Placed::default()
                 });
             }
         }
@@ -342,6 +433,7 @@ impl Directory {
             return Err(DirectoryError {
                 what,
                 message: BUDGET.into(),
+                status: None,
             });
         }
         self.allowance -= 1;
@@ -358,7 +450,11 @@ impl Directory {
         what: &'static str,
         path: &str,
     ) -> Result<Option<T>, DirectoryError> {
-        let err = |message: String| DirectoryError { what, message };
+        let err = |message: String| DirectoryError {
+            what,
+            message,
+            status: None,
+        };
         self.spend(what)?;
         self.record(what, path, None)?;
         let resp = client
@@ -460,7 +556,11 @@ impl Directory {
         path: &str,
         query: &[(&str, &str)],
     ) -> Result<Vec<T>, DirectoryError> {
-        let err = |message: String| DirectoryError { what, message };
+        let err = |message: String| DirectoryError {
+            what,
+            message,
+            status: None,
+        };
         let query: Vec<(String, String)> = query
             .iter()
             .map(|(k, v)| ((*k).into(), (*v).into()))
@@ -475,7 +575,10 @@ impl Directory {
         loop {
             self.record(what, path, Some(&resp))?;
             if !resp.is_success() {
-                return Err(err(format!("Canvas answered {}", resp.status)));
+                return Err(DirectoryError {
+                    status: Some(resp.status),
+                    ..err(format!("Canvas answered {}", resp.status))
+                });
             }
             let page: Vec<T> =
                 serde_json::from_slice(&resp.body).map_err(|_| err(NOT_JSON.into()))?;

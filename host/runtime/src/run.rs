@@ -167,6 +167,8 @@ impl Runtime {
             audit_failed: None,
             aborted: None,
             writes: 0,
+            extra_changes: 0,
+            sis_imports: Vec::new(),
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.memory);

@@ -56,6 +56,12 @@ pub struct RunState {
     pub(crate) aborted: Option<String>,
     /// Live writes sent.
     pub(crate) writes: u32,
+    /// Changes beyond one per write, sent or planned (a SIS import's rows
+    /// after its first), for the write limit.
+    pub(crate) extra_changes: u32,
+    /// SIS imports this run created: only their status may be read on the
+    /// root account.
+    pub(crate) sis_imports: Vec<u64>,
 }
 
 /// Where a host call started, to measure the host's own time.

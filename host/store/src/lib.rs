@@ -126,6 +126,10 @@ pub struct GrantTerms {
     /// `None` or `"deny"`: only course-scoped calls.
     #[serde(alias = "shared-users")]
     pub shared_users: Option<String>,
+    /// May runs send SIS imports (each row's SIS ids placed in the
+    /// school)? Needs the manifest to ask, and write access.
+    #[serde(alias = "sis-import")]
+    pub sis_import: bool,
 }
 
 /// Every plugin version: a component with its first manifest, or with a

@@ -161,3 +161,21 @@ pub fn post<B: Serialize>(path: &str, body: &B) -> Result<Written> {
 pub fn delete(path: &str, query: Query<'_>) -> Result<Written> {
     send(write::Method::Delete, "DELETE", path, query, None)
 }
+
+/// Send a SIS import: `csv` is the text of one users.csv, courses.csv,
+/// sections.csv or enrollments.csv file, sent to `root_account` (Canvas
+/// takes SIS imports only on the root account: the `root_account_id` of
+/// `get("/api/v1/accounts/{school}")`). Needs `sis_import = true` in the manifest and a grant that
+/// allows it. easel checks every SIS id in every row against the school
+/// and refuses the whole file if one row names another school's object;
+/// each row counts as one write. Answers Canvas's SIS import object (its
+/// `id` gives the status at `/api/v1/accounts/{root}/sis_imports/{id}`).
+pub fn sis_import(root_account: u64, csv: &str) -> Result<Written> {
+    send(
+        write::Method::Post,
+        "POST",
+        &format!("/api/v1/accounts/{root_account}/sis_imports"),
+        &[("import_type", "instructure_csv"), ("extension", "csv")],
+        Some(csv.to_owned()),
+    )
+}

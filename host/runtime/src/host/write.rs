@@ -6,8 +6,8 @@
 //! parsed once by the policy and the bytes sent are re-serialised from that
 //! parse, never the guest's text.
 
-use bytes::Bytes;
-use easel_policy::{Method as PolicyMethod, Operation, Rule};
+use easel_canvas::RequestBody;
+use easel_policy::{Method as PolicyMethod, Needs, Operation, Rule};
 use serde_json::value::RawValue;
 use sha2::{Digest, Sha256};
 
@@ -42,12 +42,30 @@ impl Host for RunState {
             return Ok(self.plan_write(&op).map(Outcome::Planned));
         }
         // The bytes the policy read, re-serialised: not the guest's text.
-        let bytes = op.body.as_ref().map(|b| Bytes::from(b.as_str().to_owned()));
+        let bytes = op
+            .body
+            .as_ref()
+            .map(|b| RequestBody::typed(b.as_str().to_owned(), b.content_type()));
         self.writes += 1;
+        self.extra_changes += op.changes.saturating_sub(1);
         let result = self.send(&op, bytes, false).await;
+        if op.endpoint.needs == Needs::SisImport
+            && let Ok((body, _)) = &result
+            && let Some(id) = import_id(body)
+        {
+            self.sis_imports.push(id);
+        }
         self.record_overhead(mark);
         Ok(result.map(|(body, _)| Outcome::Sent(body)))
     }
+}
+
+/// The id of the SIS import Canvas answered with.
+fn import_id(body: &str) -> Option<u64> {
+    serde_json::from_str::<serde_json::Value>(body)
+        .ok()?
+        .get("id")?
+        .as_u64()
 }
 
 impl RunState {
@@ -81,8 +99,16 @@ impl RunState {
             }
             return Err(err);
         }
+        // A JSON body is held as it is; a SIS import's CSV as a JSON string.
+        let csv = op.body.as_ref().is_some_and(|b| b.csv().is_some());
         let raw = match new_body
-            .map(|b| RawValue::from_string(b.to_owned()))
+            .map(|b| {
+                if csv {
+                    RawValue::from_string(serde_json::Value::from(b).to_string())
+                } else {
+                    RawValue::from_string(b.to_owned())
+                }
+            })
             .transpose()
         {
             Ok(raw) => raw,
@@ -93,6 +119,7 @@ impl RunState {
             }
         };
         self.plan_bytes += size;
+        self.extra_changes += op.changes.saturating_sub(1);
         if let Some(d) = &digest {
             self.plan_bodies.insert(d.clone());
         }

@@ -1,7 +1,8 @@
 //! Test plugin that tries what its params say and reports what happened:
 //! `get`, `list`, `put` and `post` paths (with `query`: `k=v&k=v` pairs
 //! taken as written), and `raw_method`/`raw_path`/`raw_body`: a write whose
-//! body text is sent verbatim, however malformed; it also looks for secrets in its
+//! body text is sent verbatim, however malformed, and `then_get` reads a
+//! path after it; it also looks for secrets in its
 //! environment, arguments and filesystem and prints to stdout/stderr, so the
 //! canary test can prove none of them holds the token.
 use easel_sdk::canvas::{self, Written};
@@ -42,6 +43,17 @@ fn run(cx: &Context) -> Result<()> {
             Err(e) => json!({ "error": format!("{e:?}") }),
         };
         out.insert("raw".into(), r);
+    }
+    // `then_get`: a GET after the write; `{id}` is the id the write's
+    // answer carried (e.g. a SIS import's status).
+    if let Some(path) = cx.param("then_get") {
+        let id = out["raw"]["ok"]["sent"]
+            .as_str()
+            .and_then(|s| serde_json::from_str::<Value>(s).ok())
+            .and_then(|v| v["id"].as_u64())
+            .map_or_else(|| "0".to_owned(), |id| id.to_string());
+        let path = path.replace("{id}", &id);
+        out.insert("then_get".into(), outcome(canvas::get::<Value>(&path, &[])));
     }
     if let Some(path) = cx.param("list") {
         let per_page = cx.param("per_page").unwrap_or("100");
