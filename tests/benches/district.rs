@@ -242,6 +242,7 @@ fn run_easel(sim: &SimProcess, sampler: &Sampler, out: &Path) -> EaselResult {
                 dry_run: false,
                 params: vec![("sections".into(), "true".into())],
                 limits: Limits::default(),
+                plan: None,
             })
             .collect();
         let results = easel_cli::execute_many(

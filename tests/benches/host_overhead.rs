@@ -84,6 +84,7 @@ async fn bench() {
         output_dir: out.path().to_path_buf(),
         limits: Limits::default(),
         audit: audit.clone(),
+        binding: None,
     };
     // The runtime alone, then with the audit log easel's commands use.
     let spec = |component, params| spec_with(component, params, &discard);

@@ -260,6 +260,7 @@ async fn a_call_that_cannot_be_audited_is_not_made_and_the_run_fails() {
             ("path".into(), format!("/api/v1/accounts/{school}")),
         ],
         limits: Limits::default(),
+        plan: None,
     };
     let r = execute_run(&h, &conn, &runtime, req).await.unwrap();
     let RunOutcome::Failed(e) = &r.report.outcome else {

@@ -29,6 +29,7 @@ async fn another_schools_course_and_account_are_denied_before_any_request() {
         dry_run: false,
         params,
         limits: Limits::default(),
+        plan: None,
     };
     let r = execute_run(
         &home,
@@ -114,6 +115,7 @@ async fn a_writer_with_a_read_only_grant_is_refused_naming_the_missing_grant() {
             dry_run: true,
             params: vec![],
             limits: Limits::default(),
+            plan: None,
         },
     )
     .await
@@ -156,6 +158,7 @@ async fn a_run_stops_at_its_call_budget() {
                 ("path".into(), format!("/api/v1/accounts/{school}")),
             ],
             limits: Limits::default(),
+            plan: None,
         },
     )
     .await

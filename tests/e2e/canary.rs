@@ -64,6 +64,7 @@ async fn the_token_appears_only_in_authorization_headers() {
         dry_run,
         params: params.into_iter().map(|(k, v)| (k.to_owned(), v)).collect(),
         limits: Limits::default(),
+        plan: None,
     };
 
     let mut texts: Vec<String> = Vec::new();

@@ -158,6 +158,7 @@ async fn rotating_a_token_during_a_long_run_fails_no_call() {
             ("path".into(), format!("/api/v1/accounts/{school}")),
         ],
         limits: Limits::default(),
+        plan: None,
     };
     let rotate = async {
         // Rotate once the run is well under way: the new secret goes into
@@ -216,6 +217,7 @@ async fn next_links_and_redirects_to_another_origin_are_refused_before_sending()
         dry_run: false,
         params,
         limits: Limits::default(),
+        plan: None,
     };
 
     sim.set_faults(Faults {
@@ -395,6 +397,7 @@ async fn two_schools_run_the_same_plugin_with_their_own_tokens() {
             dry_run: false,
             params: vec![],
             limits: Limits::default(),
+            plan: None,
         };
         let r = execute_run(&home, &conn, &runtime, req.clone())
             .await
@@ -492,6 +495,7 @@ async fn credential_secrets_appear_only_where_canvas_needs_them() {
                 dry_run: false,
                 params: params.into_iter().map(|(k, v)| (k.to_owned(), v)).collect(),
                 limits: Limits::default(),
+                plan: None,
             };
             let r = execute_run(&home, &conn, &runtime, req).await.unwrap();
             texts.push(format!("{r:?}"));

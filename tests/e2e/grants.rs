@@ -194,6 +194,7 @@ async fn sections_and_users_of_other_schools_are_refused() {
             dry_run: false,
             params: vec![("get".into(), path.clone())],
             limits: Limits::default(),
+            plan: None,
         };
         let r = execute_run(&h, &conn, &runtime, req).await.unwrap();
         assert_eq!(r.report.outcome, RunOutcome::Succeeded, "{}", r.report.log);
@@ -262,6 +263,7 @@ async fn a_live_run_after_a_plan_sends_exactly_the_planned_writes() {
         dry_run,
         params: vec![("action".into(), "publish".into())],
         limits,
+        plan: None,
     };
     let plan = execute_run(&h, &conn, &runtime, req(true, Limits::default()))
         .await
@@ -347,6 +349,7 @@ async fn max_writes_stops_the_run_before_the_write_that_would_exceed_it() {
             max_writes: Some(1),
             ..Limits::default()
         },
+        plan: None,
     };
     let r = execute_run(&h, &conn, &runtime, req).await.unwrap();
     let RunOutcome::Failed(e) = &r.report.outcome else {
@@ -460,6 +463,7 @@ async fn an_assignment_in_a_body_is_placed_by_the_course_the_call_names() {
                 ("query".into(), format!("assignment_ids[]={aid}")),
             ],
             limits: Limits::default(),
+            plan: None,
         };
         let r = execute_run(&h, &conn, &runtime, req).await.unwrap();
         assert_eq!(r.report.outcome, RunOutcome::Succeeded, "{}", r.report.log);
@@ -512,6 +516,7 @@ async fn a_report_the_manifest_does_not_declare_is_refused() {
         dry_run: false,
         params: vec![],
         limits: Limits::default(),
+        plan: None,
     };
     let r = execute_run(&h, &conn, &runtime, req).await.unwrap();
     let RunOutcome::Failed(e) = &r.report.outcome else {

@@ -92,15 +92,22 @@ impl World {
                 .map(|(k, v)| ((*k).to_owned(), v.clone()))
                 .collect(),
             limits,
+            plan: None,
         };
         execute_run(&self.home, &self.conn, &self.runtime, req)
             .await
             .unwrap()
     }
 
-    /// The probe's report of what happened to each call.
+    /// The probe's report of what happened to each call (marked partial
+    /// when the run failed).
     fn probe(r: &RunResult) -> Value {
-        let text = std::fs::read_to_string(r.output_dir.join("probe.json")).unwrap();
+        let name = if r.report.partial {
+            "probe.json.partial"
+        } else {
+            "probe.json"
+        };
+        let text = std::fs::read_to_string(r.output_dir.join(name)).unwrap();
         serde_json::from_str(&text).unwrap()
     }
 

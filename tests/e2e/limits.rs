@@ -31,6 +31,7 @@ async fn spinning_and_hoarding_plugins_are_stopped_and_the_host_carries_on() {
         dry_run: false,
         params: vec![],
         limits: limits.clone(),
+        plan: None,
     };
 
     let spin = execute_run(&home, &conn, &runtime, run("spin"))
@@ -105,6 +106,7 @@ async fn the_wall_clock_limit_stops_a_plugin_when_the_cpu_limit_is_generous() {
             dry_run: false,
             params: vec![],
             limits: limits.clone(),
+            plan: None,
         },
     )
     .await

@@ -79,6 +79,7 @@ async fn the_section_columns_match_the_simulators_data() {
         dry_run: false,
         params: vec![("sections".into(), "true".into())],
         limits: Limits::default(),
+        plan: None,
     };
     let r = execute_run(&h, &conn, &runtime, req).await.unwrap();
     assert_eq!(r.report.outcome, RunOutcome::Succeeded, "{}", r.report.log);
@@ -133,6 +134,7 @@ async fn two_concurrent_runs_on_one_token_get_equal_shares() {
             ("path".into(), format!("/api/v1/accounts/{school}")),
         ],
         limits: Limits::default(),
+        plan: None,
     };
     let (ra, rb) = tokio::join!(
         execute_run(&h, &conn, &runtime, req(a)),
@@ -211,6 +213,7 @@ async fn revoking_a_plugin_stops_its_queued_runs() {
             ("path".into(), format!("/api/v1/accounts/{school}")),
         ],
         limits: Limits::default(),
+        plan: None,
     };
     let sim = conn.sim.as_ref().unwrap();
     let admin = async {

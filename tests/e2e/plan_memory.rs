@@ -49,6 +49,7 @@ async fn a_plan_holds_each_body_once_stops_at_its_limit_and_keeps_memory_small()
             memory_bytes: 128 << 20,
             ..Limits::default()
         },
+        plan: None,
     };
     // 200 writes of the same ~900 KB body: the plan holds it once.
     let same = execute_run(&h, &conn, &runtime, run("plan-same", 200))

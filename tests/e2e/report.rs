@@ -63,6 +63,7 @@ async fn the_course_report_matches_the_simulators_data_for_a_school() {
         dry_run: false,
         params: vec![],
         limits: Limits::default(),
+        plan: None,
     };
     let r = execute_run(&home, &conn, &runtime, req).await.unwrap();
     assert_eq!(
@@ -186,6 +187,7 @@ async fn a_throttled_run_is_retried_and_succeeds_and_says_so() {
             ("path".into(), format!("/api/v1/accounts/{school}")),
         ],
         limits: Limits::default(),
+        plan: None,
     };
     let (r, ()) = tokio::join!(execute_run(&home, &conn, &runtime, req), watcher);
     let r = r.unwrap();
@@ -237,6 +239,7 @@ async fn a_post_that_gets_a_500_is_sent_once_and_reported_to_the_plugin() {
         dry_run: false,
         params: vec![("post".into(), path.clone())],
         limits: Limits::default(),
+        plan: None,
     };
     let r = execute_run(&home, &conn, &runtime, req).await.unwrap();
     let posts = conn
@@ -259,4 +262,49 @@ async fn a_post_that_gets_a_500_is_sent_once_and_reported_to_the_plugin() {
         err.contains("500"),
         "the plugin is told Canvas answered 500: {err}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_runs_report_is_marked_partial() {
+    let token = canary_token();
+    let sim = sim_with_token(&token).await;
+    let school = sim.with_data(|d| d.schools()[0].id);
+    let dir = tempfile::tempdir().unwrap();
+    let home = home(dir.path());
+    easel_tests::add_and_approve(
+        &home,
+        easel_tests::programs::TEST_PROBE,
+        "probe",
+        school,
+        true,
+    );
+    let conn = connect(sim, &token);
+    let runtime = home.runtime().unwrap();
+    let run = |fail: bool| RunRequest {
+        plugin: "probe".into(),
+        school,
+        dry_run: false,
+        params: vec![("fail".into(), fail.to_string())],
+        limits: Limits::default(),
+        plan: None,
+    };
+    // The probe writes its report, then fails.
+    let r = execute_run(&home, &conn, &runtime, run(true))
+        .await
+        .unwrap();
+    assert!(matches!(r.report.outcome, RunOutcome::Failed(_)));
+    assert!(r.report.partial);
+    let partial = r.output_dir.join("probe.json.partial");
+    assert_eq!(r.report.outputs, vec![partial.clone()]);
+    assert!(partial.exists() && !r.output_dir.join("probe.json").exists());
+    assert!(r.report.log.contains("partial"), "{}", r.report.log);
+    let stored = home.store.run(&r.run_id).unwrap().unwrap();
+    assert!(stored.outputs[0].ends_with("probe.json.partial"));
+    // The same plugin succeeding leaves a complete report.
+    let r = execute_run(&home, &conn, &runtime, run(false))
+        .await
+        .unwrap();
+    assert_eq!(r.report.outcome, RunOutcome::Succeeded);
+    assert!(!r.report.partial);
+    assert!(r.output_dir.join("probe.json").exists());
 }

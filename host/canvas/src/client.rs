@@ -32,6 +32,9 @@ pub struct CallTag {
     pub run: String,
     /// The school's account id.
     pub school: u64,
+    /// easel's own lookup on the run's behalf (to place an object), not a
+    /// call the plugin made: the User-Agent says `lookup`.
+    pub lookup: bool,
 }
 
 impl CallTag {
@@ -43,6 +46,15 @@ impl CallTag {
             digest: String::new(),
             run: String::new(),
             school: 0,
+            lookup: false,
+        }
+    }
+
+    /// The same run's tag for easel's own lookups.
+    pub fn for_lookups(&self) -> Self {
+        Self {
+            lookup: true,
+            ..self.clone()
         }
     }
 
@@ -55,15 +67,19 @@ impl CallTag {
         }
     }
 
-    /// `easel/<version> (plugin=<id>@<12 hex>; run=<run>; school=<account>)`.
+    /// `easel/<version> (plugin=<id>@<12 hex>; run=<run>; school=<account>)`,
+    /// with `lookup; ` first for easel's own lookups on the run's behalf.
     pub fn user_agent(&self) -> String {
         if self.digest.is_empty() {
             return format!("{USER_AGENT_PRODUCT} (admin; command={})", self.plugin);
         }
         let short: String = self.digest.chars().take(12).collect();
         format!(
-            "{USER_AGENT_PRODUCT} (plugin={}@{short}; run={}; school={})",
-            self.plugin, self.run, self.school
+            "{USER_AGENT_PRODUCT} ({}plugin={}@{short}; run={}; school={})",
+            if self.lookup { "lookup; " } else { "" },
+            self.plugin,
+            self.run,
+            self.school
         )
     }
 }
@@ -369,7 +385,12 @@ impl CanvasClient {
             }
         };
         let header = |name: &str| resp.headers().get(name).and_then(|v| v.to_str().ok());
-        let next = header("link").and_then(next_link).map(str::to_owned);
+        // A relative target (RFC 8288 allows one) is resolved against the
+        // request URL (RFC 3986); the origin pin then applies to the result.
+        let next = header("link")
+            .and_then(next_link)
+            .and_then(|target| url.join(target).ok())
+            .map(String::from);
         let request_cost = header_f64(resp.headers(), "x-request-cost");
         let rate_limit_remaining = header_f64(resp.headers(), "x-rate-limit-remaining");
         let redirect_origin = header("location")

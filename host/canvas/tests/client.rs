@@ -51,6 +51,7 @@ fn tag() -> CallTag {
         digest: "0123456789abcdef0123".into(),
         run: "r1".into(),
         school: 42,
+        lookup: false,
     }
 }
 
@@ -164,4 +165,68 @@ async fn a_path_the_url_parser_would_alter_is_refused_unsent() {
         assert!(matches!(err, ClientError::BadUrl(_)), "{path}: {err}");
     }
     assert!(fake.seen.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn relative_next_links_are_resolved_against_the_request_and_then_pinned() {
+    for (link, want) in [
+        // Absolute, relative to the root, relative to the request's path.
+        (
+            "<https://canvas.example.edu/api/v1/accounts/42/courses?page=2&per_page=100>; rel=\"next\"",
+            Some("https://canvas.example.edu/api/v1/accounts/42/courses?page=2&per_page=100"),
+        ),
+        (
+            "</api/v1/accounts/42/courses?page=2&per_page=100>; rel=\"next\"",
+            Some("https://canvas.example.edu/api/v1/accounts/42/courses?page=2&per_page=100"),
+        ),
+        (
+            "<courses?page=2>; rel=\"next\"",
+            Some("https://canvas.example.edu/api/v1/accounts/42/courses?page=2"),
+        ),
+        // A network-path reference leaves the origin: resolved, then refused.
+        (
+            "<//evil.example/api/v1/accounts/42/courses?page=2>; rel=\"next\"",
+            Some("https://evil.example/api/v1/accounts/42/courses?page=2"),
+        ),
+        // Malformed: no next.
+        ("</api/v1/accounts/42/courses?page=2; rel=\"next\"", None),
+    ] {
+        let fake = Arc::new(Fake {
+            link: Some(link.into()),
+            ..Fake::default()
+        });
+        let c = client(fake.clone());
+        let resp = c
+            .list_first(&tag(), "/api/v1/accounts/42/courses", &[])
+            .await
+            .unwrap();
+        assert_eq!(resp.next.as_deref(), want, "{link}");
+        if let Some(next) = resp.next {
+            let followed = c.follow(&tag(), &next).await;
+            if next.starts_with("https://evil.example") {
+                assert!(matches!(followed, Err(ClientError::OffOrigin { .. })));
+                assert_eq!(fake.seen.lock().unwrap().len(), 1, "nothing sent to it");
+            } else {
+                assert!(followed.is_ok());
+                assert_eq!(fake.seen.lock().unwrap()[1].uri().to_string(), next);
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_lookup_says_so_in_its_user_agent() {
+    let fake = Arc::new(Fake::default());
+    let c = client(fake.clone());
+    c.list_first(&tag().for_lookups(), "/api/v1/accounts/42/courses", &[])
+        .await
+        .unwrap();
+    assert_eq!(
+        fake.seen.lock().unwrap()[0].headers()["user-agent"],
+        format!(
+            "easel/{} (lookup; plugin=course-report@0123456789ab; run=r1; school=42)",
+            env!("CARGO_PKG_VERSION")
+        )
+        .as_str()
+    );
 }

@@ -121,6 +121,7 @@ fn tag(run: &str) -> CallTag {
         digest: "ab".repeat(32),
         run: run.into(),
         school: 1,
+        lookup: false,
     }
 }
 

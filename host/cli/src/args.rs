@@ -36,6 +36,12 @@ pub enum Command {
     },
     /// Run an approved plugin for one school, several, or all of them.
     Run(RunArgs),
+    /// Reviewed plans: apply a dry run's planned writes exactly.
+    Plan {
+        /// What to do with a plan.
+        #[command(subcommand)]
+        command: PlanCommand,
+    },
     /// List past runs, or show one.
     Runs {
         /// Show one run.
@@ -83,7 +89,8 @@ pub enum Command {
     Demo,
     /// Institution-wide settings: `write-approvers` (1 or 2: how many admins
     /// approve a grant with write access), `audit-witness` (the file audit
-    /// checkpoints are also appended to).
+    /// checkpoints are also appended to), `plan-expiry-hours` (how long a
+    /// dry run's plan may wait to be applied; default 24).
     Config {
         /// What to do with settings.
         #[command(subcommand)]
@@ -416,13 +423,37 @@ pub struct RunArgs {
     /// threshold); overrides the grant's limit.
     #[arg(long, value_name = "N")]
     pub max_writes: Option<u32>,
-    /// Run live what the dry run <RUN> planned: same plugin version, school
-    /// and params (refused if any differ).
+    /// Run the plugin live, bound to what the dry run <RUN> planned: same
+    /// plugin version, school and params, and only the plan's writes (any
+    /// other write is denied as not-in-plan; planned writes it does not make
+    /// are reported as skipped). A plan is applied once, within
+    /// plan-expiry-hours (default 24). To send the plan without running the
+    /// plugin, use `easel plan apply <RUN>`.
     #[arg(long, value_name = "RUN", conflicts_with = "dry_run")]
     pub after_plan: Option<String>,
     /// Machine-readable output.
     #[arg(long)]
     pub json: bool,
+}
+
+/// `easel plan` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum PlanCommand {
+    /// Send exactly the writes a dry run planned, in order, without running
+    /// the plugin: each through the same policy, token governor and audit.
+    /// Stops at the first write that is not applied. A plan is applied
+    /// once, within plan-expiry-hours (default 24) of the dry run.
+    ///
+    /// Use this when the plan itself is what was reviewed. Use `easel run
+    /// <plugin> --after-plan <RUN>` when the plugin should run again (it
+    /// may read Canvas as it is now) but make only the reviewed writes.
+    Apply {
+        /// The dry run whose plan to apply (or a unique prefix).
+        run: String,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// `easel runs` subcommands.

@@ -86,6 +86,7 @@ pub(crate) async fn demo(home: &Home) -> Result<Outcome, CliError> {
                 dry_run: *dry_run,
                 params: params.clone(),
                 limits: Limits::default(),
+                plan: None,
             };
             let r = execute_run(home, &conn, &runtime, req).await?;
             let rep = &r.report;

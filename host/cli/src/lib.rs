@@ -29,7 +29,9 @@ pub use many::execute_many;
 pub use plugin::{
     ApproveOptions, Target, add as add_plugin, approve as approve_plugin, approve_on, approve_with,
 };
-pub use run::{RunRequest, RunResult, execute_run};
+pub use run::{
+    DEFAULT_PLAN_EXPIRY_HOURS, PLAN_EXPIRY_HOURS, PlanRef, RunRequest, RunResult, execute_run,
+};
 
 /// Run the parsed command and turn the result into an exit code, printing
 /// errors as one line with their causes.
@@ -75,6 +77,9 @@ pub async fn dispatch(args: Args) -> Result<Outcome, CliError> {
     match args.command {
         Command::Plugin { command } => plugin::dispatch(&home, command, &args.connect).await,
         Command::Run(run) => run::command(&home, run, &args.connect).await,
+        Command::Plan {
+            command: args::PlanCommand::Apply { run, json },
+        } => run::apply(&home, &run, json, &args.connect).await,
         Command::Runs {
             command,
             limit,

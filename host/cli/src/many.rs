@@ -147,6 +147,7 @@ pub(crate) async fn command(
                 max_writes: args.max_writes,
                 ..Limits::default()
             },
+            plan: None,
         })
         .collect();
     let results = execute_many(home, &conn, &runtime, reqs, &names, concurrency, &bar).await;

@@ -237,6 +237,13 @@ pub(crate) fn config(home: &Home, command: ConfigCommand) -> Result<Outcome, Cli
                 "{WRITE_APPROVERS} = {} (admins who approve a grant with write access)",
                 approvers.as_deref().unwrap_or("1")
             );
+            println!(
+                "{} = {} (hours a dry run's plan may wait to be applied)",
+                crate::run::PLAN_EXPIRY_HOURS,
+                home.store
+                    .setting(crate::run::PLAN_EXPIRY_HOURS)?
+                    .unwrap_or_else(|| crate::run::DEFAULT_PLAN_EXPIRY_HOURS.to_string())
+            );
             let witness = home.store.setting(AUDIT_WITNESS)?;
             println!(
                 "{AUDIT_WITNESS} = {} (where audit checkpoints are also written{})",
@@ -262,9 +269,19 @@ pub(crate) fn config(home: &Home, command: ConfigCommand) -> Result<Outcome, Cli
                     value
                 }
                 AUDIT_WITNESS => witness_setting(&value)?,
+                crate::run::PLAN_EXPIRY_HOURS => match value.parse::<u64>() {
+                    Ok(h) if (1..=24 * 365).contains(&h) => h.to_string(),
+                    _ => {
+                        return Err(CliError::input(format!(
+                            "{} is a whole number of hours from 1 to 8760, not {value:?}",
+                            crate::run::PLAN_EXPIRY_HOURS
+                        )));
+                    }
+                },
                 _ => {
                     return Err(CliError::input(format!(
-                        "unknown setting {key:?}: the settings are {WRITE_APPROVERS} and {AUDIT_WITNESS}"
+                        "unknown setting {key:?}: the settings are {WRITE_APPROVERS}, {AUDIT_WITNESS} and {}",
+                        crate::run::PLAN_EXPIRY_HOURS
                     )));
                 }
             };

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::Context as _;
 use easel_policy::{Grant, Manifest};
-use easel_runtime::{Limits, RunReport, RunSpec, Runtime, School};
+use easel_runtime::{Limits, PlanBinding, RunReport, RunSpec, Runtime, School};
 use easel_store::{Action, ApprovalRow, AuditEntry, NewRun, RunFinish, RunStatus};
 use rand::Rng;
 use sha2::{Digest, Sha256};
@@ -28,7 +28,25 @@ pub struct RunRequest {
     pub params: Vec<(String, String)>,
     /// Limits (defaults unless a test or an admin tightens them).
     pub limits: Limits,
+    /// A reviewed plan the live run is bound to.
+    pub plan: Option<PlanRef>,
 }
+
+/// The plan of a dry run, for a live run to follow.
+#[derive(Debug, Clone)]
+pub struct PlanRef {
+    /// The dry run that made the plan.
+    pub run: String,
+    /// `plan apply`: send the plan's writes without running the plugin;
+    /// else the plugin runs and may make only the plan's writes.
+    pub apply_only: bool,
+}
+
+/// How long a plan may wait to be applied, in hours (setting).
+pub const PLAN_EXPIRY_HOURS: &str = "plan-expiry-hours";
+
+/// The default of [`PLAN_EXPIRY_HOURS`].
+pub const DEFAULT_PLAN_EXPIRY_HOURS: u64 = 24;
 
 /// How a run went.
 #[derive(Debug, Clone)]
@@ -154,6 +172,10 @@ pub(crate) async fn execute_run_for(
         .resolve_params(&req.params)
         .map_err(|e| CliError::input(e.to_string()))?;
     let grant = grant_for(home, &approval, &manifest, &req)?;
+    let binding = match &req.plan {
+        None => None,
+        Some(plan) => Some(bound_plan(home, &req, plan, &approval.digest, &params)?),
+    };
     let mut limits = req.limits.clone();
     if !manifest.reports.is_empty() {
         limits.report_names = Some(manifest.reports.clone());
@@ -189,15 +211,21 @@ pub(crate) async fn execute_run_for(
         )),
         ..audit.entry(Action::RunStarted)
     })?;
-    home.store.start_run(&NewRun {
-        id: run_id.clone(),
-        plugin_id: row.id.clone(),
-        digest: row.digest.clone(),
-        school: school.id,
-        instance: conn.instance.clone(),
-        dry_run: req.dry_run,
-        params: params.clone(),
-    })?;
+    home.store
+        .start_run(&NewRun {
+            id: run_id.clone(),
+            plugin_id: row.id.clone(),
+            digest: row.digest.clone(),
+            school: school.id,
+            instance: conn.instance.clone(),
+            dry_run: req.dry_run,
+            params: params.clone(),
+            applies: req.plan.as_ref().map(|p| p.run.clone()),
+        })
+        .map_err(|e| match e {
+            easel_store::StoreError::Invalid(m) => CliError::input(m),
+            e => e.into(),
+        })?;
     let spec = RunSpec {
         run_id: run_id.clone(),
         plugin_id: row.id.clone(),
@@ -211,8 +239,12 @@ pub(crate) async fn execute_run_for(
         output_dir: output_dir.clone(),
         limits,
         audit: std::sync::Arc::new(audit.clone()),
+        binding,
     };
-    let report = runtime.run(spec).await;
+    let report = match &req.plan {
+        Some(p) if p.apply_only => runtime.apply_plan(spec).await,
+        _ => runtime.run(spec).await,
+    };
     let ended = match report.outcome.error() {
         None => audit.entry(Action::RunFinished),
         Some(e) => AuditEntry {
@@ -243,6 +275,11 @@ pub(crate) async fn execute_run_for(
         log: report.log.clone(),
         plan: report
             .plan
+            .iter()
+            .filter_map(|p| serde_json::to_value(p).ok())
+            .collect(),
+        plan_result: report
+            .plan_result
             .iter()
             .filter_map(|p| serde_json::to_value(p).ok())
             .collect(),
@@ -324,6 +361,91 @@ fn after_plan(
         }
     }
     Ok((plan.school, plan.params))
+}
+
+/// The plan a live run is bound to, checked: a succeeded dry run of the
+/// same approved version, school and params, not expired, not applied yet.
+fn bound_plan(
+    home: &Home,
+    req: &RunRequest,
+    plan: &PlanRef,
+    approved: &str,
+    params: &[(String, String)],
+) -> Result<PlanBinding, CliError> {
+    let id = &plan.run;
+    if req.dry_run {
+        return Err(CliError::input(
+            "a plan is applied by a live run: leave out --dry-run",
+        ));
+    }
+    let row = home
+        .store
+        .run(id)?
+        .ok_or_else(|| CliError::input(format!("no run {id}: see `easel runs`")))?;
+    let id = &row.id;
+    if !row.dry_run {
+        return Err(CliError::input(format!(
+            "run {id} was live, not a dry run: there is no plan to apply"
+        )));
+    }
+    if row.status != RunStatus::Succeeded {
+        return Err(CliError::input(format!(
+            "dry run {id} ended {}: fix it and plan again",
+            row.status.as_str()
+        )));
+    }
+    if row.plugin_id != req.plugin || row.school != req.school {
+        return Err(CliError::input(format!(
+            "run {id} planned {} for school {}, not {} for school {}",
+            row.plugin_id, row.school, req.plugin, req.school
+        )));
+    }
+    if row.digest != approved {
+        return Err(CliError::input(format!(
+            "the plan was made by {}@{}, but {}@{} is approved now: dry-run the approved version again",
+            row.plugin_id,
+            &row.digest[..12],
+            row.plugin_id,
+            &approved[..12]
+        )));
+    }
+    if row.params != params {
+        return Err(CliError::input(format!(
+            "the params differ from the plan's ({}): leave them out to use the plan's",
+            row.params
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join(" ")
+        )));
+    }
+    if let Some(by) = home.store.run_applying(id)? {
+        return Err(CliError::input(format!(
+            "the plan of run {id} was applied already, by run {} ({}); a plan is applied once: dry-run again",
+            by.id,
+            by.status.as_str()
+        )));
+    }
+    let hours = match home.store.setting(PLAN_EXPIRY_HOURS)? {
+        Some(h) => h.parse::<u64>().unwrap_or(DEFAULT_PLAN_EXPIRY_HOURS),
+        None => DEFAULT_PLAN_EXPIRY_HOURS,
+    };
+    let planned_at = row.finished_at.as_deref().unwrap_or(&row.started_at);
+    let age =
+        time::OffsetDateTime::parse(planned_at, &time::format_description::well_known::Rfc3339)
+            .map(|t| time::OffsetDateTime::now_utc() - t)
+            .map_err(|_| {
+                CliError::Failed(anyhow::anyhow!(
+                    "run {id} has an unreadable time {planned_at:?}"
+                ))
+            })?;
+    if age > time::Duration::hours(hours as i64) {
+        return Err(CliError::input(format!(
+            "the plan of run {id} was made {} hour(s) ago and expired after {hours} (setting {PLAN_EXPIRY_HOURS}): dry-run again, so the plan reflects Canvas as it is now",
+            age.whole_hours()
+        )));
+    }
+    PlanBinding::from_stored(id, &row.plan).map_err(|e| CliError::Failed(anyhow::anyhow!(e)))
 }
 
 /// The grant a run holds: the approval's school and write access, the
@@ -462,14 +584,52 @@ pub(crate) async fn command(
         dry_run: args.dry_run,
         params,
         limits,
+        plan: args.after_plan.map(|run| PlanRef {
+            run,
+            apply_only: false,
+        }),
     };
     let r = execute_run(home, &conn, &runtime, req).await?;
+    Ok(print_result(&r, school, args.dry_run, args.json))
+}
+
+/// `easel plan apply RUN`: send exactly a dry run's planned writes, in
+/// order, without running the plugin.
+pub(crate) async fn apply(
+    home: &Home,
+    run: &str,
+    json: bool,
+    connect: &ConnectOptions,
+) -> Result<Outcome, CliError> {
+    let plan = home
+        .store
+        .run(run)?
+        .ok_or_else(|| CliError::input(format!("no run {run}: see `easel runs`")))?;
+    let conn = connection_for_grant(home, &plan.plugin_id, plan.school, connect).await?;
+    let runtime = home.runtime()?;
+    let req = RunRequest {
+        plugin: plan.plugin_id.clone(),
+        school: plan.school,
+        dry_run: false,
+        params: plan.params.clone(),
+        limits: Limits::default(),
+        plan: Some(PlanRef {
+            run: plan.id.clone(),
+            apply_only: true,
+        }),
+    };
+    let r = execute_run(home, &conn, &runtime, req).await?;
+    Ok(print_result(&r, plan.school, false, json))
+}
+
+/// Print how a run went (or its JSON) and the exit it implies.
+fn print_result(r: &RunResult, school: u64, dry_run: bool, json: bool) -> Outcome {
     let rep = &r.report;
-    if args.json {
+    if json {
         let v = serde_json::json!({
             "run": r.run_id, "school": school, "status": rep.outcome.status(), "error": rep.outcome.error(),
             "calls": rep.calls, "denied": rep.denied, "duration_ms": rep.duration.as_millis() as u64,
-            "outputs": rep.outputs, "plan": rep.plan,
+            "outputs": rep.outputs, "partial": rep.partial, "plan": rep.plan, "plan_result": rep.plan_result,
         });
         println!("{v:#}");
     } else {
@@ -485,22 +645,51 @@ pub(crate) async fn command(
             rep.denied
         );
         if let Some(e) = rep.outcome.error() {
-            println!("  error: {e}");
+            println!("  error: {}", easel_runtime::text::escape(e));
         }
         for o in &rep.outputs {
-            println!("  report: {}", o.display());
+            if rep.partial {
+                println!(
+                    "  report (partial: the run did not finish): {}",
+                    o.display()
+                );
+            } else {
+                println!("  report: {}", o.display());
+            }
         }
-        if args.dry_run {
+        if !rep.plan_result.is_empty() {
+            let applied = rep
+                .plan_result
+                .iter()
+                .filter(|s| s.state == "applied")
+                .count();
             println!(
-                "  dry run: {} write(s) planned; see `easel runs show {} --plan`",
+                "  plan: {applied} of {} planned write(s) applied",
+                rep.plan_result.len()
+            );
+            for s in rep.plan_result.iter().filter(|s| s.state != "applied") {
+                println!(
+                    "  step {} {} {} {}: {}",
+                    s.step,
+                    s.method,
+                    easel_runtime::text::escape(&s.path),
+                    s.state,
+                    easel_runtime::text::escape(s.reason.as_deref().unwrap_or("-"))
+                );
+            }
+        }
+        if dry_run {
+            println!(
+                "  dry run: {} write(s) planned; review with `easel runs show {} --plan`, then apply with `easel plan apply {}`",
                 rep.plan.len(),
+                r.run_id,
                 r.run_id
             );
         }
     }
-    Ok(if rep.outcome.error().is_none() {
+    if rep.outcome.error().is_none() {
         Outcome::Success
     } else {
         Outcome::RunFailed
-    })
+    }
 }

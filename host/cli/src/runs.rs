@@ -79,6 +79,37 @@ fn show(home: &Home, id: &str, plan_only: bool, json: bool) -> Result<Outcome, C
                 }
             );
         }
+        // What the run that applied the plan did with each step.
+        let applier = home.store.run_applying(&run.id)?;
+        let results: std::collections::HashMap<u64, (String, String)> = applier
+            .as_ref()
+            .map(|a| {
+                a.plan_result
+                    .iter()
+                    .filter_map(|r| {
+                        let step = r.get("step")?.as_u64()?;
+                        let state = r.get("state")?.as_str()?.to_owned();
+                        let reason = r
+                            .get("reason")
+                            .and_then(|x| x.as_str())
+                            .unwrap_or_default()
+                            .to_owned();
+                        Some((step, (state, reason)))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        match &applier {
+            Some(a) if a.status == easel_store::RunStatus::Running => {
+                println!("being applied by run {} (running)", a.id)
+            }
+            Some(a) => println!("applied by run {} ({})", a.id, a.status.as_str()),
+            None if run.dry_run && !run.plan.is_empty() => println!(
+                "not applied yet: `easel plan apply {}`, or `easel run {} --after-plan {}`",
+                run.id, run.plugin_id, run.id
+            ),
+            None => {}
+        }
         // A plan holds each body once, on the first step that sends it.
         let mut bodies = std::collections::HashMap::new();
         for step in &run.plan {
@@ -98,7 +129,13 @@ fn show(home: &Home, id: &str, plan_only: bool, json: bool) -> Result<Outcome, C
                     .and_then(|d| bodies.get(d).cloned())
                     .unwrap_or_default(),
             };
-            println!("{n:>4}. {method} {} {}", escape(path), escape(&body));
+            let state = match results.get(&n) {
+                Some((state, reason)) if reason.is_empty() => format!("  [{state}]"),
+                Some((state, reason)) => format!("  [{state}: {}]", escape(reason)),
+                None if applier.is_some() => "  [skipped]".to_owned(),
+                None => String::new(),
+            };
+            println!("{n:>4}. {method} {} {}{state}", escape(path), escape(&body));
         }
         return Ok(Outcome::Success);
     }
@@ -139,7 +176,22 @@ fn show(home: &Home, id: &str, plan_only: bool, json: bool) -> Result<Outcome, C
         println!("error     {}", escape(e));
     }
     for o in &run.outputs {
-        println!("report    {o}");
+        if o.ends_with(".partial") {
+            println!("report    {o}  (partial: the run did not finish)");
+        } else {
+            println!("report    {o}");
+        }
+    }
+    if let Some(plan) = &run.applies {
+        let applied = run
+            .plan_result
+            .iter()
+            .filter(|r| r.get("state").and_then(|s| s.as_str()) == Some("applied"))
+            .count();
+        println!(
+            "plan      applies the plan of run {plan}: {applied} of {} write(s) applied (`easel runs show {plan} --plan`)",
+            run.plan_result.len()
+        );
     }
     if !run.log.is_empty() {
         println!("log:");

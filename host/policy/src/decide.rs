@@ -43,6 +43,9 @@ pub enum Rule {
     MasqueradeNotGranted,
     /// The write would exceed the run's write limit (`--max-writes`).
     WriteLimit,
+    /// A live run bound to a reviewed plan tried a write the plan does not
+    /// hold (or one it already made).
+    NotInPlan,
 }
 
 impl Rule {
@@ -63,6 +66,7 @@ impl Rule {
             Rule::NotInScope => "not-in-scope",
             Rule::MasqueradeNotGranted => "masquerade-not-granted",
             Rule::WriteLimit => "write-limit",
+            Rule::NotInPlan => "not-in-plan",
         }
     }
 }

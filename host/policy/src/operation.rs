@@ -36,6 +36,17 @@ impl Method {
         !matches!(self, Method::Get)
     }
 
+    /// The method HTTP spells `s` (upper case), if easel models it.
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "GET" => Method::Get,
+            "POST" => Method::Post,
+            "PUT" => Method::Put,
+            "DELETE" => Method::Delete,
+            _ => return None,
+        })
+    }
+
     /// The method as HTTP spells it.
     pub fn as_str(self) -> &'static str {
         match self {

@@ -154,11 +154,11 @@ impl RunState {
             let started = std::time::Instant::now();
             let resolved = if object.kind == easel_policy::ObjectKind::Assignment {
                 self.directory
-                    .resolve_assignment(&self.client, &self.tag, &courses, &object.key)
+                    .resolve_assignment(&self.client, &self.lookup_tag, &courses, &object.key)
                     .await
             } else {
                 self.directory
-                    .resolve(&self.client, &self.tag, &object)
+                    .resolve(&self.client, &self.lookup_tag, &object)
                     .await
             };
             self.waiting += started.elapsed();
@@ -170,7 +170,7 @@ impl RunState {
                 {
                     let may_be = op.targets[i].may_be;
                     self.directory
-                        .outside(&self.client, &self.tag, &object, may_be, &mut placed)
+                        .outside(&self.client, &self.lookup_tag, &object, may_be, &mut placed)
                         .await
                         .map(|()| placed)
                 }

@@ -79,21 +79,54 @@ fn segment(key: &ObjectKey) -> Option<String> {
     }
 }
 
+/// Canvas sends ids as numbers, or as strings (`canvas-string-ids`, and
+/// some fields always): the lookups read both.
+mod id {
+    use serde::{Deserialize, Deserializer, de::Error};
+
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        Number(u64),
+        Text(String),
+    }
+
+    fn parse<E: Error>(raw: Raw) -> Result<u64, E> {
+        match raw {
+            Raw::Number(n) => Ok(n),
+            Raw::Text(s) => s
+                .parse()
+                .map_err(|_| E::custom("an id that is not a number")),
+        }
+    }
+
+    pub(super) fn one<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+        parse(Raw::deserialize(d)?)
+    }
+
+    pub(super) fn maybe<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+        Option::<Raw>::deserialize(d)?.map(parse).transpose()
+    }
+}
+
 #[derive(Deserialize)]
 struct AccountItem {
+    #[serde(deserialize_with = "id::one")]
     id: u64,
+    #[serde(default, deserialize_with = "id::maybe")]
     parent_account_id: Option<u64>,
     sis_account_id: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "id::maybe")]
     root_account_id: Option<u64>,
 }
 
 #[derive(Deserialize)]
 struct CourseOf {
+    #[serde(deserialize_with = "id::one")]
     course_id: u64,
     /// A cross-listed section's original course: the section belongs to
     /// that course's school as much as to the one it was moved into.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "id::maybe")]
     nonxlist_course_id: Option<u64>,
 }
 
@@ -112,7 +145,9 @@ const ALL_ENROLLMENT_STATES: &[&str] = &[
 
 #[derive(Deserialize)]
 struct CourseItem {
+    #[serde(deserialize_with = "id::one")]
     id: u64,
+    #[serde(deserialize_with = "id::one")]
     account_id: u64,
     sis_course_id: Option<String>,
 }
@@ -408,6 +443,7 @@ impl Directory {
             if !self.assignments.contains_key(&id) {
                 #[derive(Deserialize)]
                 struct Item {
+                    #[serde(deserialize_with = "id::one")]
                     id: u64,
                 }
                 let path = format!("/api/v1/courses/{id}/assignments");
@@ -425,6 +461,20 @@ impl Directory {
             }
         }
         Ok(Placed::default())
+    }
+
+    /// The number of an account or course the directory placed by SIS id.
+    pub(crate) fn numeric_id(&self, kind: ObjectKind, key: &ObjectKey) -> Option<u64> {
+        match (kind, key) {
+            (_, ObjectKey::Id(id)) => Some(*id),
+            (ObjectKind::Account, ObjectKey::Sis(p, v)) if p == "sis_account_id" => {
+                self.sis_accounts.get(v).copied()
+            }
+            (ObjectKind::Course, ObjectKey::Sis(p, v)) if p == "sis_course_id" => {
+                self.sis_courses.get(v).copied()
+            }
+            _ => None,
+        }
     }
 
     /// Take one request from the run's allowance before sending it.
@@ -597,5 +647,34 @@ impl Directory {
                 .map_err(|e| err(e.to_string()))?;
         }
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lookups_read_ids_given_as_numbers_or_strings() {
+        let a: AccountItem = serde_json::from_str(
+            r#"{"id":"12","parent_account_id":"2","root_account_id":1,"sis_account_id":"S"}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            (a.id, a.parent_account_id, a.root_account_id),
+            (12, Some(2), Some(1))
+        );
+        let a: AccountItem = serde_json::from_str(r#"{"id":1,"parent_account_id":null}"#).unwrap();
+        assert_eq!(
+            (a.id, a.parent_account_id, a.root_account_id),
+            (1, None, None)
+        );
+        let c: CourseItem =
+            serde_json::from_str(r#"{"id":"101","account_id":"7","sis_course_id":null}"#).unwrap();
+        assert_eq!((c.id, c.account_id), (101, 7));
+        let s: CourseOf =
+            serde_json::from_str(r#"{"course_id":"5","nonxlist_course_id":"6"}"#).unwrap();
+        assert_eq!((s.course_id, s.nonxlist_course_id), (5, Some(6)));
+        assert!(serde_json::from_str::<CourseItem>(r#"{"id":"x1","account_id":1}"#).is_err());
     }
 }

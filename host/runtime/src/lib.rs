@@ -21,6 +21,7 @@ pub mod host;
 mod limits;
 mod linker;
 mod outcome;
+mod plan;
 mod run;
 mod state;
 pub mod text;
@@ -32,6 +33,7 @@ pub use directory::MAX_PLACED;
 pub use engine::{EngineOptions, Runtime};
 pub use limits::{DEFAULT_MAX_DENIALS, DEFAULT_MAX_PLAN_BYTES, Limits};
 pub use outcome::{PlannedWrite, RunOutcome, RunReport};
+pub use plan::{BoundStep, PlanBinding, StepResult};
 pub use run::{RunSpec, School};
 pub use state::RunState;
 

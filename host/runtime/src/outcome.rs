@@ -79,12 +79,17 @@ pub struct RunReport {
     pub denied: u32,
     /// Host lookups made to place objects in the school.
     pub lookups: u32,
-    /// Report files written.
+    /// Report files written (renamed `NAME.partial` when the run did not
+    /// succeed).
     pub outputs: Vec<PathBuf>,
+    /// The run did not succeed and its report files are incomplete.
+    pub partial: bool,
     /// Captured log, stdout and stderr.
     pub log: String,
     /// Intended writes (dry run).
     pub plan: Vec<PlannedWrite>,
+    /// For a run bound to a reviewed plan: what became of each step.
+    pub plan_result: Vec<crate::plan::StepResult>,
     /// Time the host spent on each Canvas call the plugin made, excluding
     /// the wait for the token and for Canvas (policy, lookups' own work,
     /// building the request, copying the answer).

@@ -18,6 +18,7 @@ use crate::directory::Directory;
 use crate::engine::{EPOCH_TICK, Runtime};
 use crate::limits::{Limits, MemoryCap};
 use crate::outcome::{RunOutcome, RunReport};
+use crate::plan::{Binding, PlanBinding};
 use crate::state::{CapturedStream, RunState, log_line, new_log};
 
 /// The school a run is bound to.
@@ -55,6 +56,9 @@ pub struct RunSpec {
     pub limits: Limits,
     /// Where the run's Canvas decisions are recorded (fail closed).
     pub audit: Arc<dyn AuditSink>,
+    /// The reviewed plan a live run is bound to: only its writes may be
+    /// made (`--after-plan`, `plan apply`).
+    pub binding: Option<PlanBinding>,
 }
 
 impl Runtime {
@@ -93,8 +97,10 @@ impl Runtime {
                 denied: 0,
                 lookups: 0,
                 outputs: Vec::new(),
+                partial: false,
                 log: log.lock().map(|l| l.finish()).unwrap_or_default(),
                 plan: Vec::new(),
+                plan_result: Vec::new(),
                 call_overheads: Vec::new(),
             }
         };
@@ -119,57 +125,7 @@ impl Runtime {
             Ok(pre) => pre,
             Err(message) => return refuse(message, &log),
         };
-        let wasi = WasiCtxBuilder::new()
-            .stdout(CapturedStream::new(log.clone(), "[stdout]"))
-            .stderr(CapturedStream::new(log.clone(), "[stderr]"))
-            .build();
-        let mut table = ResourceTable::new();
-        table.set_max_capacity(limits.max_handles);
-        let tag = CallTag {
-            plugin: spec.plugin_id.clone(),
-            digest: spec.component.info.digest.clone(),
-            run: spec.run_id.clone(),
-            school: spec.school.id,
-        };
-        let cpu_ticks = (limits.cpu.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64;
-        let state = RunState {
-            wasi,
-            table,
-            memory: MemoryCap {
-                max: limits.memory_bytes,
-                exceeded: false,
-            },
-            cpu_ticks_left: cpu_ticks,
-            cpu_exhausted: false,
-            deadline: tokio::time::Instant::now() + limits.wall,
-            limits: limits.clone(),
-            run_id: spec.run_id.clone(),
-            directory: Directory::new(spec.school.id, spec.audit.clone()),
-            school: spec.school,
-            instance: spec.instance,
-            dry_run: spec.dry_run,
-            params: spec.params,
-            client: spec.client,
-            tag,
-            grant: spec.grant,
-            calls: 0,
-            denied: 0,
-            log: log.clone(),
-            report_dir: spec.output_dir,
-            report_files: Vec::new(),
-            report_bytes: 0,
-            plan: Vec::new(),
-            plan_bytes: 0,
-            plan_bodies: Default::default(),
-            waiting: std::time::Duration::ZERO,
-            overheads: Vec::new(),
-            audit: spec.audit,
-            audit_failed: None,
-            aborted: None,
-            writes: 0,
-            extra_changes: 0,
-            sis_imports: Vec::new(),
-        };
+        let state = new_state(spec, &log);
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.memory);
         store.set_hostcall_fuel(limits.hostcall_bytes);
@@ -214,30 +170,7 @@ impl Runtime {
                 limits.wall
             )),
         };
-        if s.directory.lookups > 0 {
-            log_line(
-                &log,
-                "[easel]",
-                &format!(
-                    "{} lookup call(s) listed the school's own subtree to place the objects the plugin named",
-                    s.directory.lookups
-                ),
-            );
-        }
-        if let Some(e) = outcome.error() {
-            log_line(&log, "[easel]", &format!("run {}: {e}", outcome.status()));
-        }
-        let report = RunReport {
-            outcome,
-            duration: started.elapsed(),
-            calls: s.calls,
-            denied: s.denied,
-            lookups: s.directory.lookups,
-            outputs: s.report_files.clone(),
-            log: String::new(),
-            plan: s.plan.clone(),
-            call_overheads: s.overheads.clone(),
-        };
+        let report = finish(s, outcome, started, &log);
         // Drop the store (and with it the guest's stdio writers) before
         // reading the log, so trailing output is flushed into it.
         drop(store);
@@ -245,6 +178,210 @@ impl Runtime {
             log: log.lock().map(|l| l.finish()).unwrap_or_default(),
             ..report
         }
+    }
+
+    /// Apply a reviewed plan without the plugin: send exactly its writes,
+    /// in order, through the same policy, governor and audit. Stops at the
+    /// first step that is not applied; the rest are skipped.
+    pub async fn apply_plan(&self, spec: RunSpec) -> RunReport {
+        let started = Instant::now();
+        let limits = spec.limits.clone();
+        let log = new_log(limits.max_log_bytes);
+        let steps = match (&spec.binding, spec.dry_run) {
+            (Some(b), false) => b.steps.clone(),
+            _ => {
+                let message = "a plan is applied live, with the plan to apply".to_owned();
+                log_line(&log, "[easel]", &message);
+                let s = new_state(spec, &log);
+                return finish(&s, RunOutcome::Refused(message), started, &log);
+            }
+        };
+        let mut s = new_state(spec, &log);
+        let applied = tokio::time::timeout(limits.wall, async {
+            for step in &steps {
+                log_line(
+                    &log,
+                    "[plan]",
+                    &format!("step {}: {} {}", step.step, step.method, step.path),
+                );
+                let Some(method) = easel_policy::Method::parse(&step.method) else {
+                    return Err(format!("step {} has method {:?}", step.step, step.method));
+                };
+                let result =
+                    match s.operation(method, &step.path, step.query.clone(), step.body.as_deref())
+                    {
+                        Ok(op) => s.write(op).await.map(|_| ()),
+                        Err(e) => Err(e),
+                    };
+                if let Err(e) = result {
+                    let why = crate::host::write::refusal(&e);
+                    return Err(format!(
+                        "step {} was not applied: {why}; the steps after it were not sent",
+                        step.step
+                    ));
+                }
+            }
+            Ok(())
+        })
+        .await;
+        let outcome = match applied {
+            _ if s.audit_failed.is_some() => RunOutcome::Failed(format!(
+                "the audit log could not be written ({}); easel made no Canvas call after that",
+                s.audit_failed.as_deref().unwrap_or_default()
+            )),
+            Ok(Ok(())) => RunOutcome::Succeeded,
+            Ok(Err(why)) => RunOutcome::Failed(why),
+            Err(_) => RunOutcome::TimedOut(format!(
+                "applying the plan reached the wall-clock limit of {:?}",
+                limits.wall
+            )),
+        };
+        let report = finish(&s, outcome, started, &log);
+        drop(s);
+        RunReport {
+            log: log.lock().map(|l| l.finish()).unwrap_or_default(),
+            ..report
+        }
+    }
+}
+
+/// The report of a run that ended with `outcome`. A run that did not
+/// succeed leaves its report files marked partial (`NAME.partial`).
+fn finish(
+    s: &RunState,
+    outcome: RunOutcome,
+    started: Instant,
+    log: &crate::state::SharedLog,
+) -> RunReport {
+    if s.directory.lookups > 0 {
+        log_line(
+            log,
+            "[easel]",
+            &format!(
+                "{} lookup call(s) listed the school's own subtree to place the objects the plugin named",
+                s.directory.lookups
+            ),
+        );
+    }
+    let plan_result = s.binding.as_ref().map(|b| b.results()).unwrap_or_default();
+    let skipped = plan_result.iter().filter(|r| r.state != "applied").count();
+    if skipped > 0 {
+        log_line(
+            log,
+            "[easel]",
+            &format!(
+                "{skipped} of {} planned write(s) were not applied: see `easel runs show {} --plan`",
+                plan_result.len(),
+                s.run_id
+            ),
+        );
+    }
+    let partial = outcome != RunOutcome::Succeeded && !s.report_files.is_empty();
+    let outputs = if partial {
+        s.report_files
+            .iter()
+            .map(|p| mark_partial(p, log))
+            .collect()
+    } else {
+        s.report_files.clone()
+    };
+    if let Some(e) = outcome.error() {
+        log_line(log, "[easel]", &format!("run {}: {e}", outcome.status()));
+    }
+    RunReport {
+        outcome,
+        duration: started.elapsed(),
+        calls: s.calls,
+        denied: s.denied,
+        lookups: s.directory.lookups,
+        outputs,
+        partial,
+        log: String::new(),
+        plan: s.plan.clone(),
+        plan_result,
+        call_overheads: s.overheads.clone(),
+    }
+}
+
+/// Rename a report file of a run that did not finish to `NAME.partial`, so
+/// it cannot be taken for a complete one.
+fn mark_partial(path: &std::path::Path, log: &crate::state::SharedLog) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(".partial");
+    let partial = PathBuf::from(name);
+    match std::fs::rename(path, &partial) {
+        Ok(()) => {
+            log_line(
+                log,
+                "[easel]",
+                &format!(
+                    "report {} is partial (the run did not finish): kept as {}",
+                    path.file_name().unwrap_or_default().to_string_lossy(),
+                    partial.file_name().unwrap_or_default().to_string_lossy()
+                ),
+            );
+            partial
+        }
+        Err(_) => path.to_path_buf(),
+    }
+}
+
+/// A fresh store's data for one run (or one plan's application).
+fn new_state(spec: RunSpec, log: &crate::state::SharedLog) -> RunState {
+    let limits = spec.limits.clone();
+    let wasi = WasiCtxBuilder::new()
+        .stdout(CapturedStream::new(log.clone(), "[stdout]"))
+        .stderr(CapturedStream::new(log.clone(), "[stderr]"))
+        .build();
+    let mut table = ResourceTable::new();
+    table.set_max_capacity(limits.max_handles);
+    let tag = CallTag {
+        plugin: spec.plugin_id.clone(),
+        digest: spec.component.info.digest.clone(),
+        run: spec.run_id.clone(),
+        school: spec.school.id,
+        lookup: false,
+    };
+    let cpu_ticks = (limits.cpu.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64;
+    RunState {
+        wasi,
+        table,
+        memory: MemoryCap {
+            max: limits.memory_bytes,
+            exceeded: false,
+        },
+        cpu_ticks_left: cpu_ticks,
+        cpu_exhausted: false,
+        deadline: tokio::time::Instant::now() + limits.wall,
+        limits: limits.clone(),
+        run_id: spec.run_id.clone(),
+        directory: Directory::new(spec.school.id, spec.audit.clone()),
+        school: spec.school,
+        instance: spec.instance,
+        dry_run: spec.dry_run,
+        params: spec.params,
+        client: spec.client,
+        lookup_tag: tag.for_lookups(),
+        tag,
+        grant: spec.grant,
+        calls: 0,
+        denied: 0,
+        log: log.clone(),
+        report_dir: spec.output_dir,
+        report_files: Vec::new(),
+        report_bytes: 0,
+        plan: Vec::new(),
+        plan_bytes: 0,
+        plan_bodies: Default::default(),
+        waiting: std::time::Duration::ZERO,
+        overheads: Vec::new(),
+        audit: spec.audit,
+        audit_failed: None,
+        aborted: None,
+        writes: 0,
+        extra_changes: 0,
+        sis_imports: Vec::new(),
+        binding: spec.binding.map(Binding::new),
     }
 }
 

@@ -32,6 +32,8 @@ pub struct RunState {
     pub(crate) params: Vec<(String, String)>,
     pub(crate) client: CanvasClient,
     pub(crate) tag: CallTag,
+    /// The tag of easel's own lookups on the run's behalf.
+    pub(crate) lookup_tag: CallTag,
     pub(crate) grant: Grant,
     pub(crate) directory: Directory,
     pub(crate) calls: u32,
@@ -62,6 +64,8 @@ pub struct RunState {
     /// SIS imports this run created: only their status may be read on the
     /// root account.
     pub(crate) sis_imports: Vec<u64>,
+    /// The reviewed plan a live run is bound to.
+    pub(crate) binding: Option<crate::plan::Binding>,
 }
 
 /// Where a host call started, to measure the host's own time.

@@ -66,6 +66,8 @@ pub struct NewRun {
     pub dry_run: bool,
     /// Resolved params.
     pub params: Vec<(String, String)>,
+    /// The dry run whose plan this live run applies (once only).
+    pub applies: Option<String>,
 }
 
 /// How a run finished.
@@ -87,6 +89,8 @@ pub struct RunFinish {
     pub log: String,
     /// Intended writes of a dry run (JSON objects).
     pub plan: Vec<serde_json::Value>,
+    /// For a run that applied a plan: what became of each step.
+    pub plan_result: Vec<serde_json::Value>,
 }
 
 /// A stored run.
@@ -126,6 +130,10 @@ pub struct RunRow {
     pub log: String,
     /// Plan of intended writes.
     pub plan: Vec<serde_json::Value>,
+    /// The dry run whose plan this run applied.
+    pub applies: Option<String>,
+    /// For a run that applied a plan: what became of each step.
+    pub plan_result: Vec<serde_json::Value>,
 }
 
 fn json_col<T: for<'de> Deserialize<'de>>(column: &'static str, text: &str) -> Result<T> {
@@ -139,9 +147,9 @@ fn to_json<T: Serialize>(v: &T) -> String {
     serde_json::to_string(v).unwrap_or_else(|_| "[]".to_owned())
 }
 
-const RUN_COLUMNS: &str = "id, plugin_id, digest, school, instance, dry_run, params, status, started_at, finished_at, duration_ms, calls, denied, error, outputs, log, plan";
+const RUN_COLUMNS: &str = "id, plugin_id, digest, school, instance, dry_run, params, status, started_at, finished_at, duration_ms, calls, denied, error, outputs, log, plan, applies, plan_result";
 
-type RawRun = (RunRow, String, String, String, String);
+type RawRun = (RunRow, String, String, String, String, String);
 
 fn raw_run(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawRun> {
     let status: String = r.get(7)?;
@@ -164,27 +172,31 @@ fn raw_run(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawRun> {
             outputs: Vec::new(),
             log: r.get(15)?,
             plan: Vec::new(),
+            applies: r.get(17)?,
+            plan_result: Vec::new(),
         },
         r.get(6)?,
         r.get(14)?,
         r.get(16)?,
+        r.get(18)?,
         status,
     ))
 }
 
-fn cook((mut row, params, outputs, plan, _): RawRun) -> Result<RunRow> {
+fn cook((mut row, params, outputs, plan, plan_result, _): RawRun) -> Result<RunRow> {
     row.params = json_col("runs.params", &params)?;
     row.outputs = json_col("runs.outputs", &outputs)?;
     row.plan = json_col("runs.plan", &plan)?;
+    row.plan_result = json_col("runs.plan_result", &plan_result)?;
     Ok(row)
 }
 
 impl Store {
     /// Record the start of a run.
     pub fn start_run(&self, run: &NewRun) -> Result<()> {
-        self.conn().execute(
-            "INSERT INTO runs (id, plugin_id, digest, school, instance, dry_run, params, status, started_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'running', ?8)",
+        let inserted = self.conn().execute(
+            "INSERT INTO runs (id, plugin_id, digest, school, instance, dry_run, params, status, started_at, applies)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'running', ?8, ?9)",
             params![
                 run.id,
                 run.plugin_id,
@@ -193,17 +205,38 @@ impl Store {
                 run.instance,
                 run.dry_run,
                 to_json(&run.params),
-                crate::now()
+                crate::now(),
+                run.applies
             ],
-        )?;
-        Ok(())
+        );
+        match (inserted, &run.applies) {
+            (Err(rusqlite::Error::SqliteFailure(e, _)), Some(plan))
+                if e.code == rusqlite::ErrorCode::ConstraintViolation =>
+            {
+                let by = self.run_applying(plan)?.map(|r| r.id).unwrap_or_default();
+                Err(StoreError::Invalid(format!(
+                    "the plan of run {plan} was applied already, by run {by}; a plan is applied once: dry-run again"
+                )))
+            }
+            (r, _) => r.map(|_| ()).map_err(Into::into),
+        }
+    }
+
+    /// The run that applied (or is applying) the plan of dry run `plan`.
+    pub fn run_applying(&self, plan: &str) -> Result<Option<RunRow>> {
+        let sql = format!("SELECT {RUN_COLUMNS} FROM runs WHERE applies = ?1");
+        let raw = self
+            .conn()
+            .query_row(&sql, params![plan], raw_run)
+            .optional()?;
+        raw.map(cook).transpose()
     }
 
     /// Record how a run ended.
     pub fn finish_run(&self, id: &str, f: &RunFinish) -> Result<()> {
         self.conn().execute(
             "UPDATE runs SET status = ?2, finished_at = ?3, duration_ms = ?4, calls = ?5, denied = ?6,
-                 error = ?7, outputs = ?8, log = ?9, plan = ?10 WHERE id = ?1",
+                 error = ?7, outputs = ?8, log = ?9, plan = ?10, plan_result = ?11 WHERE id = ?1",
             params![
                 id,
                 f.status.unwrap_or(RunStatus::Failed).as_str(),
@@ -214,7 +247,8 @@ impl Store {
                 f.error,
                 to_json(&f.outputs),
                 f.log,
-                to_json(&f.plan)
+                to_json(&f.plan),
+                to_json(&f.plan_result)
             ],
         )?;
         Ok(())
@@ -231,7 +265,6 @@ impl Store {
         raws.into_iter().map(cook).collect()
     }
 
-    /// One run by id (or unique id prefix).
     /// Runs of plugin `id` for `school` started at or after `since`
     /// (RFC 3339).
     pub fn runs_since(&self, plugin: &str, school: u64, since: &str) -> Result<u32> {
@@ -243,6 +276,7 @@ impl Store {
         Ok(n as u32)
     }
 
+    /// One run by id (or unique id prefix).
     pub fn run(&self, id: &str) -> Result<Option<RunRow>> {
         let sql = format!(
             "SELECT {RUN_COLUMNS} FROM runs WHERE id = ?1 OR id LIKE ?2 ORDER BY id = ?1 DESC LIMIT 1"

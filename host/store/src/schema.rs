@@ -152,6 +152,13 @@ BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
 CREATE TRIGGER audit_checkpoints_no_delete BEFORE DELETE ON audit_checkpoints
 BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
 "#,
+    // A live run that applies a dry run's plan names it; the unique index
+    // makes a plan applicable once, even by two runs started together.
+    r#"
+ALTER TABLE runs ADD COLUMN applies TEXT;
+ALTER TABLE runs ADD COLUMN plan_result TEXT NOT NULL DEFAULT '[]';
+CREATE UNIQUE INDEX runs_apply_once ON runs(applies) WHERE applies IS NOT NULL;
+"#,
 ];
 
 /// The triggers that refuse updates to the audit tables (recreated after

@@ -45,10 +45,22 @@ pub fn list<T: DeserializeOwned>(path: &str, query: Query<'_>) -> Pages<T> {
     Pages {
         path: path.to_owned(),
         start: Some(owned(query)),
+        key: None,
         stream: None,
         buffer: VecDeque::new(),
         done: false,
         _item: PhantomData,
+    }
+}
+
+/// Iterate over a list Canvas wraps in an object, e.g.
+/// `list_wrapped("/api/v1/accounts/1/terms", &[], "enrollment_terms")` or
+/// `list_wrapped(".../sis_imports", &[], "sis_imports")`: every item of
+/// every page, like [`list`].
+pub fn list_wrapped<T: DeserializeOwned>(path: &str, query: Query<'_>, key: &str) -> Pages<T> {
+    Pages {
+        key: Some(key.to_owned()),
+        ..list(path, query)
     }
 }
 
@@ -57,6 +69,8 @@ pub fn list<T: DeserializeOwned>(path: &str, query: Query<'_>) -> Pages<T> {
 pub struct Pages<T> {
     path: String,
     start: Option<Vec<(String, String)>>,
+    /// The key of a wrapped list's array.
+    key: Option<String>,
     stream: Option<read::Pages>,
     buffer: VecDeque<T>,
     done: bool,
@@ -66,7 +80,11 @@ pub struct Pages<T> {
 impl<T: DeserializeOwned> Pages<T> {
     fn fill(&mut self) -> Result<()> {
         if let Some(query) = self.start.take() {
-            let stream = read::list(&self.path, &query).map_err(|error| Error::Canvas {
+            let stream = match &self.key {
+                None => read::list(&self.path, &query),
+                Some(key) => read::list_wrapped(&self.path, &query, key),
+            }
+            .map_err(|error| Error::Canvas {
                 call: format!("GET {}", self.path),
                 error,
             })?;

@@ -30,16 +30,30 @@ impl Host for RunState {
             Method::Put => PolicyMethod::Put,
             Method::Delete => PolicyMethod::Delete,
         };
-        let mut op = match self.operation(method, &path, query, body.as_deref()) {
+        let op = match self.operation(method, &path, query, body.as_deref()) {
             Ok(op) => op,
             Err(e) => return Ok(Err(e)),
         };
         drop(body);
+        let result = self.write(op).await;
+        self.record_overhead(mark);
+        Ok(result)
+    }
+}
+
+impl RunState {
+    /// Authorize a write, then plan it (dry run) or send it. A run bound to
+    /// a reviewed plan may make only the plan's writes, each once.
+    pub(crate) async fn write(&mut self, mut op: Operation) -> Result<Outcome, CanvasError> {
+        let step = self.bound_step(&op)?;
         if let Err(e) = self.authorize(&mut op).await {
-            return Ok(Err(e));
+            if let (Some(i), Some(b)) = (step, self.binding.as_mut()) {
+                b.refused(i, refusal(&e));
+            }
+            return Err(e);
         }
         if self.dry_run {
-            return Ok(self.plan_write(&op).map(Outcome::Planned));
+            return self.plan_write(&op).map(Outcome::Planned);
         }
         // The bytes the policy read, re-serialised: not the guest's text.
         let bytes = op
@@ -49,14 +63,51 @@ impl Host for RunState {
         self.writes += 1;
         self.extra_changes += op.changes.saturating_sub(1);
         let result = self.send(&op, bytes, false).await;
+        if let (Some(i), Some(b)) = (step, self.binding.as_mut()) {
+            b.sent(i, result.as_ref().err().map(refusal));
+        }
         if op.endpoint.needs == Needs::SisImport
             && let Ok((body, _)) = &result
             && let Some(id) = import_id(body)
         {
             self.sis_imports.push(id);
         }
-        self.record_overhead(mark);
-        Ok(result.map(|(body, _)| Outcome::Sent(body)))
+        result.map(|(body, _)| Outcome::Sent(body))
+    }
+
+    /// The plan step this write is, for a bound run; a write the plan does
+    /// not hold is denied before any lookup is made.
+    fn bound_step(&mut self, op: &Operation) -> Result<Option<usize>, CanvasError> {
+        let Some(binding) = &self.binding else {
+            return Ok(None);
+        };
+        let path = op.path.as_string();
+        let digest = crate::plan::body_digest(op.body.as_ref().map(|b| b.as_str()));
+        match binding.find(op.method.as_str(), &path, &op.query, digest.as_deref()) {
+            Some(i) => Ok(Some(i)),
+            None => {
+                let reason = format!(
+                    "{} {path} is not a write of the reviewed plan of run {} (or it was made already); \
+                     a live run after a plan makes only the plan's writes: dry-run again to review new ones",
+                    op.method.as_str(),
+                    binding.plan.plan_run
+                );
+                Err(self.deny(op.method, &path, Rule::NotInPlan, &reason))
+            }
+        }
+    }
+}
+
+/// Why a step was not applied, in words.
+pub(crate) fn refusal(e: &CanvasError) -> String {
+    match e {
+        CanvasError::Denied(d) => format!("denied ({}): {}", d.rule, d.reason),
+        CanvasError::NotFound(m) => format!("Canvas answered 404: {m}"),
+        CanvasError::Unauthorized(m) => format!("Canvas refused: {m}"),
+        CanvasError::Invalid(m) => format!("Canvas answered invalid: {m}"),
+        CanvasError::Throttled(m) => format!("throttled: {m}"),
+        CanvasError::BudgetExhausted(m) => format!("call budget: {m}"),
+        CanvasError::Upstream(u) => format!("Canvas answered {}: {}", u.status, u.body),
     }
 }
 
