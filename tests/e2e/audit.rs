@@ -364,7 +364,7 @@ async fn submitters_cannot_approve_downgrades_are_explicit_and_revocation_stops_
     );
     let (code, r) = easel_tests::easel(&root, &["run", "p", "--school", "2"]).await;
     assert_eq!(code, 2, "a revoked plugin does not run");
-    assert!(r.unwrap_err().to_string().contains("not approved"));
+    assert!(r.unwrap_err().to_string().contains("was revoked at"));
     let got = actions(&root);
     assert!(got.contains(&"plugin-revoked".to_owned()));
     assert_eq!(easel(&root, &["audit", "verify"]).await, 0);
@@ -446,7 +446,11 @@ async fn write_grants_can_require_a_second_admin() {
     let run = ["run", "probe", "--school", "2"];
     let (code, r) = easel_tests::easel(&root, &run).await;
     assert_eq!(code, 2, "one approval of a write grant is not enough");
-    assert!(r.unwrap_err().to_string().contains("not approved"));
+    assert!(
+        r.unwrap_err()
+            .to_string()
+            .contains("waits for a second approver (bob approved first)")
+    );
     let (code, r) = easel_tests::easel(&root, &approve("bob")).await;
     assert_eq!(code, 2, "the same admin twice");
     assert!(

@@ -242,5 +242,5 @@ async fn revoking_a_plugin_stops_its_queued_runs() {
     let queued = by_school[&b]
         .as_ref()
         .expect_err("the queued run is refused");
-    assert!(queued.to_string().contains("not approved"), "{queued}");
+    assert!(queued.to_string().contains("was revoked"), "{queued}");
 }

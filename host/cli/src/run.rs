@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use anyhow::Context as _;
-use easel_policy::{Grant, Manifest};
+use easel_policy::{ApprovalState, Grant, Manifest, RunFacts};
 use easel_runtime::{Limits, PlanBinding, RunReport, RunSpec, Runtime, School};
 use easel_store::{Action, ApprovalRow, AuditEntry, NewRun, RunFinish, RunStatus};
 use rand::Rng;
@@ -109,31 +109,20 @@ pub(crate) async fn execute_run_for(
     req: RunRequest,
     known: Option<School>,
 ) -> Result<RunResult, CliError> {
-    let approval = home.store.approval(&req.plugin, req.school)?.ok_or_else(|| {
-        match home.store.find_plugin(&req.plugin) {
-            Ok(Some(_)) => CliError::input(format!(
-                "plugin {} is not approved for school {}: run `easel plugin approve {} --school {}`",
-                req.plugin, req.school, req.plugin, req.school
-            )),
-            _ => CliError::input(format!("no plugin {:?}: see `easel plugin list`", req.plugin)),
-        }
-    })?;
-    if approval.token_id != conn.token_id {
+    let live = home.store.approval(&req.plugin, req.school)?;
+    if live.is_none() && home.store.find_plugin(&req.plugin)?.is_none() {
         return Err(CliError::input(format!(
-            "the grant of {} for school {} names {}, but this connection uses {}",
-            req.plugin,
-            req.school,
-            approval
-                .token_id
-                .as_deref()
-                .map(|t| format!("token {t}"))
-                .unwrap_or_else(|| "the embedded simulator".into()),
-            conn.token_id
-                .as_deref()
-                .map(|t| format!("token {t}"))
-                .unwrap_or_else(|| "the embedded simulator".into()),
+            "no plugin {:?}: see `easel plugin list`",
+            req.plugin
         )));
     }
+    let facts = admission_facts(home, &req, live.as_ref(), conn)?;
+    easel_policy::admit(&facts).map_err(|n| CliError::input(n.reason))?;
+    let Some(approval) = live else {
+        return Err(CliError::Failed(anyhow::anyhow!(
+            "admitted a run without a live approval"
+        )));
+    };
     let row = home
         .store
         .plugin_version(&approval.digest, &approval.manifest_digest)?
@@ -171,7 +160,7 @@ pub(crate) async fn execute_run_for(
     let params = manifest
         .resolve_params(&req.params)
         .map_err(|e| CliError::input(e.to_string()))?;
-    let grant = grant_for(home, &approval, &manifest, &req)?;
+    let grant = grant_for(&approval, &manifest, &req)?;
     let binding = match &req.plan {
         None => None,
         Some(plan) => Some(bound_plan(home, &req, plan, &approval.digest, &params)?),
@@ -448,50 +437,73 @@ fn bound_plan(
     PlanBinding::from_stored(id, &row.plan).map_err(|e| CliError::Failed(anyhow::anyhow!(e)))
 }
 
-/// The grant a run holds: the approval's school and write access, the
-/// manifest's request narrowed by the admin's terms; refused when the terms
-/// say this run may not happen (expired, dry runs only, runs per day).
-fn grant_for(
+/// What [`easel_policy::admit`] judges a run by: the approval's state and
+/// terms, the clock, the day's runs, and the token the run would use.
+fn admission_facts(
     home: &Home,
+    req: &RunRequest,
+    live: Option<&ApprovalRow>,
+    conn: &Connection,
+) -> Result<RunFacts, CliError> {
+    let now = time::OffsetDateTime::now_utc();
+    let approval = match live {
+        Some(_) => ApprovalState::Live,
+        None => match home.store.approval_history(&req.plugin, req.school)? {
+            None => ApprovalState::Missing,
+            Some((_, Some(at), _)) => ApprovalState::Revoked { at },
+            Some((_, None, true)) => ApprovalState::Disabled,
+            Some((Some(first_by), None, false)) => ApprovalState::AwaitingSecond { first_by },
+            Some((None, None, false)) => ApprovalState::Missing,
+        },
+    };
+    let terms = live.map(|a| a.terms.clone()).unwrap_or_default();
+    let expires_at = match &terms.expires_at {
+        None => None,
+        Some(exp) => Some(
+            time::OffsetDateTime::parse(exp, &time::format_description::well_known::Rfc3339)
+                .map_err(|_| {
+                    CliError::Failed(anyhow::anyhow!(
+                        "the grant of {} for school {} has an unreadable expiry {exp:?}",
+                        req.plugin,
+                        req.school
+                    ))
+                })?
+                .unix_timestamp(),
+        ),
+    };
+    let runs_last_day = match terms.runs_per_day {
+        None => 0,
+        Some(_) => {
+            let since = (now - time::Duration::days(1))
+                .format(&time::format_description::well_known::Rfc3339)
+                .unwrap_or_default();
+            home.store.runs_since(&req.plugin, req.school, &since)?
+        }
+    };
+    Ok(RunFacts {
+        plugin: req.plugin.clone(),
+        school: req.school,
+        approval,
+        expires_at,
+        expires_text: terms.expires_at.clone(),
+        now: now.unix_timestamp(),
+        dry_run_only: terms.dry_run_only,
+        dry_run: req.dry_run,
+        runs_per_day: terms.runs_per_day,
+        runs_last_day,
+        grant_token: live.and_then(|a| a.token_id.clone()),
+        run_token: conn.token_id.clone(),
+    })
+}
+
+/// The grant a run holds: the approval's school and write access, the
+/// manifest's request narrowed by the admin's terms.
+fn grant_for(
     approval: &ApprovalRow,
     manifest: &Manifest,
     req: &RunRequest,
 ) -> Result<Grant, CliError> {
     let t = &approval.terms;
-    let what = format!(
-        "the grant of {} for school {}",
-        approval.plugin_id, approval.school
-    );
-    let now = time::OffsetDateTime::now_utc();
-    if let Some(exp) = &t.expires_at {
-        let at = time::OffsetDateTime::parse(exp, &time::format_description::well_known::Rfc3339)
-            .map_err(|_| {
-            CliError::Failed(anyhow::anyhow!("{what} has an unreadable expiry {exp:?}"))
-        })?;
-        if now >= at {
-            return Err(CliError::input(format!(
-                "{what} expired at {exp}: approve it again to keep running it"
-            )));
-        }
-    }
-    if t.dry_run_only && !req.dry_run {
-        return Err(CliError::input(format!(
-            "{what} allows dry runs only: add --dry-run, or approve it for live runs"
-        )));
-    }
-    if let Some(n) = t.runs_per_day {
-        let since = (now - time::Duration::days(1))
-            .format(&time::format_description::well_known::Rfc3339)
-            .unwrap_or_default();
-        let done = home
-            .store
-            .runs_since(&approval.plugin_id, approval.school, &since)?;
-        if done >= n {
-            return Err(CliError::input(format!(
-                "{what} allows {n} run(s) in 24 hours and {done} already ran: try later, or ask an admin to raise runs_per_day"
-            )));
-        }
-    }
     let scopes = match &t.scopes {
         Some(list) => Some(
             list.iter()

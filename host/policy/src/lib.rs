@@ -25,6 +25,7 @@
 //! reason, never passed along.
 #![deny(missing_docs)]
 
+mod admission;
 mod body;
 mod decide;
 mod endpoint;
@@ -35,6 +36,7 @@ mod path;
 mod scope;
 mod sis_csv;
 
+pub use admission::{ApprovalState, NotAdmitted, Refusal, RunFacts, admit};
 pub use body::{Body, BodyError, MAX_BODY_BYTES};
 pub use decide::{Decision, Denial, Rule, decide};
 pub use endpoint::{Endpoint, Field, Needs, names_an_id};

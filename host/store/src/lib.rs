@@ -353,6 +353,30 @@ impl Store {
         Ok(row)
     }
 
+    /// Why no approval of `id` for `school` is live: the newest row's
+    /// state (`None`: there never was one). `(first approver if it waits
+    /// for a second, revoked at, disabled)`.
+    pub fn approval_history(
+        &self,
+        id: &str,
+        school: u64,
+    ) -> Result<Option<(Option<String>, Option<String>, bool)>> {
+        let row = self
+            .conn
+            .query_row(
+                "SELECT approved_by, awaiting_second, revoked_at, disabled_at IS NOT NULL
+                 FROM approvals WHERE plugin_id = ?1 AND school = ?2 ORDER BY seq DESC LIMIT 1",
+                params![id, school as i64],
+                |r| {
+                    let by: String = r.get(0)?;
+                    let waiting: bool = r.get(1)?;
+                    Ok((waiting.then_some(by), r.get(2)?, r.get(3)?))
+                },
+            )
+            .optional()?;
+        Ok(row)
+    }
+
     /// Every live approval, newest first.
     pub fn approvals(&self) -> Result<Vec<ApprovalRow>> {
         let mut stmt = self.conn.prepare(
