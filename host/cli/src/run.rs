@@ -450,10 +450,12 @@ fn admission_facts(
         Some(_) => ApprovalState::Live,
         None => match home.store.approval_history(&req.plugin, req.school)? {
             None => ApprovalState::Missing,
-            Some((_, Some(at), _)) => ApprovalState::Revoked { at },
-            Some((_, None, true)) => ApprovalState::Disabled,
-            Some((Some(first_by), None, false)) => ApprovalState::AwaitingSecond { first_by },
-            Some((None, None, false)) => ApprovalState::Missing,
+            Some(h) => match (h.revoked_at, h.disabled, h.awaiting_second_after) {
+                (Some(at), ..) => ApprovalState::Revoked { at },
+                (None, true, _) => ApprovalState::Disabled,
+                (None, false, Some(first_by)) => ApprovalState::AwaitingSecond { first_by },
+                (None, false, None) => ApprovalState::Missing,
+            },
         },
     };
     let terms = live.map(|a| a.terms.clone()).unwrap_or_default();

@@ -102,6 +102,17 @@ pub struct ApprovalRow {
     pub second_by: Option<String>,
 }
 
+/// The newest approval row of a plugin for a school, when none is live.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApprovalHistory {
+    /// It waits for a second approver; this one approved first.
+    pub awaiting_second_after: Option<String>,
+    /// When it was revoked.
+    pub revoked_at: Option<String>,
+    /// Its instance or token was removed.
+    pub disabled: bool,
+}
+
 /// The terms of a grant beyond its school, token and write access.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -354,13 +365,8 @@ impl Store {
     }
 
     /// Why no approval of `id` for `school` is live: the newest row's
-    /// state (`None`: there never was one). `(first approver if it waits
-    /// for a second, revoked at, disabled)`.
-    pub fn approval_history(
-        &self,
-        id: &str,
-        school: u64,
-    ) -> Result<Option<(Option<String>, Option<String>, bool)>> {
+    /// state (`None`: there never was one).
+    pub fn approval_history(&self, id: &str, school: u64) -> Result<Option<ApprovalHistory>> {
         let row = self
             .conn
             .query_row(
@@ -370,7 +376,11 @@ impl Store {
                 |r| {
                     let by: String = r.get(0)?;
                     let waiting: bool = r.get(1)?;
-                    Ok((waiting.then_some(by), r.get(2)?, r.get(3)?))
+                    Ok(ApprovalHistory {
+                        awaiting_second_after: waiting.then_some(by),
+                        revoked_at: r.get(2)?,
+                        disabled: r.get(3)?,
+                    })
                 },
             )
             .optional()?;
