@@ -36,6 +36,17 @@ pub enum Command {
     },
     /// Run an approved plugin for one school, several, or all of them.
     Run(RunArgs),
+    /// People and scripts who use easel, and their roles: district-admin
+    /// (everything), approver (approve, revoke, run, read all but secrets),
+    /// contributor (bound to schools: submit, dry-run and read those
+    /// schools' runs) and auditor (read runs and the audit log). Local
+    /// commands act as the OS user, who holds the data directory and the
+    /// master key and may do anything.
+    User {
+        /// What to do with users.
+        #[command(subcommand)]
+        command: UserCommand,
+    },
     /// Reviewed plans: apply a dry run's planned writes exactly.
     Plan {
         /// What to do with a plan.
@@ -434,6 +445,51 @@ pub struct RunArgs {
     /// Machine-readable output.
     #[arg(long)]
     pub json: bool,
+}
+
+/// `easel user` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Add a user and print a one-time password.
+    Add {
+        /// Their name (trimmed and case-folded).
+        name: String,
+        /// A role: district-admin, approver, contributor or auditor
+        /// (repeatable).
+        #[arg(long = "role", required = true, value_name = "ROLE")]
+        roles: Vec<String>,
+        /// A school account a contributor is bound to (repeatable).
+        #[arg(long = "school", value_name = "ID")]
+        schools: Vec<u64>,
+    },
+    /// List users and their roles.
+    List {
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Set a user's password, read from standard input.
+    Password {
+        /// The user.
+        name: String,
+    },
+    /// Issue a personal API token for scripts and CI (shown once; only its
+    /// hash is stored).
+    Token {
+        /// The user.
+        name: String,
+        /// What it is for, e.g. `ci`.
+        #[arg(long, default_value = "cli")]
+        label: String,
+        /// It stops working after this many days (default: never).
+        #[arg(long, value_name = "DAYS")]
+        expires_in_days: Option<u32>,
+    },
+    /// Revoke a personal API token by its id.
+    RevokeToken {
+        /// The token's id (the part after `easel_pat_`, before the next `_`).
+        id: String,
+    },
 }
 
 /// `easel plan` subcommands.

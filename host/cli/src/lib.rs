@@ -14,6 +14,7 @@ mod many;
 mod plugin;
 mod run;
 mod runs;
+mod user_cmd;
 
 use std::process::ExitCode;
 
@@ -77,6 +78,7 @@ pub async fn dispatch(args: Args) -> Result<Outcome, CliError> {
     match args.command {
         Command::Plugin { command } => plugin::dispatch(&home, command, &args.connect).await,
         Command::Run(run) => run::command(&home, run, &args.connect).await,
+        Command::User { command } => user_cmd::command(&home, command),
         Command::Plan {
             command: args::PlanCommand::Apply { run, json },
         } => run::apply(&home, &run, json, &args.connect).await,

@@ -8,6 +8,7 @@
 mod audit;
 mod runs;
 mod schema;
+mod users;
 mod vault;
 
 use std::path::Path;
@@ -21,6 +22,7 @@ pub use audit::{
     WitnessVerdict, checkpoint, rekey_log,
 };
 pub use runs::{NewRun, RunFinish, RunRow, RunStatus};
+pub use users::{ApiTokenRow, UserRow};
 pub use vault::{InstanceRow, TokenRow};
 
 /// Errors from the store.

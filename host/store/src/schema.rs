@@ -159,6 +159,35 @@ ALTER TABLE runs ADD COLUMN applies TEXT;
 ALTER TABLE runs ADD COLUMN plan_result TEXT NOT NULL DEFAULT '[]';
 CREATE UNIQUE INDEX runs_apply_once ON runs(applies) WHERE applies IS NOT NULL;
 "#,
+    // Principals: people and scripts, with roles; passwords as argon2id
+    // PHC strings, API tokens as the sha256 of their secret. Neither
+    // secret is ever stored.
+    r#"
+CREATE TABLE users (
+    name TEXT PRIMARY KEY,
+    roles TEXT NOT NULL,
+    password_hash TEXT,
+    created_at TEXT NOT NULL,
+    created_by TEXT NOT NULL,
+    disabled_at TEXT
+);
+CREATE TABLE api_tokens (
+    id TEXT PRIMARY KEY,
+    user_name TEXT NOT NULL REFERENCES users(name),
+    label TEXT NOT NULL,
+    secret_sha256 TEXT NOT NULL,
+    roles TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    expires_at TEXT,
+    revoked_at TEXT
+);
+CREATE TABLE sign_in_failures (
+    name TEXT NOT NULL,
+    address TEXT NOT NULL,
+    at TEXT NOT NULL
+);
+CREATE INDEX sign_in_failures_at ON sign_in_failures(at);
+"#,
 ];
 
 /// The triggers that refuse updates to the audit tables (recreated after

@@ -78,6 +78,16 @@ pub enum Action {
     SettingChanged,
     /// The master key was replaced (`vault rekey`); the log was re-MACed.
     VaultRekeyed,
+    /// A user (principal) was added.
+    UserAdded,
+    /// A user's password was set or reset.
+    PasswordSet,
+    /// A sign-in failed (wrong name, password or token).
+    SignInFailed,
+    /// A personal API token was issued.
+    ApiTokenIssued,
+    /// A personal API token was revoked.
+    ApiTokenRevoked,
 }
 
 const ACTIONS: &[Action] = &[
@@ -96,6 +106,11 @@ const ACTIONS: &[Action] = &[
     Action::CanvasResponse,
     Action::SettingChanged,
     Action::VaultRekeyed,
+    Action::UserAdded,
+    Action::PasswordSet,
+    Action::SignInFailed,
+    Action::ApiTokenIssued,
+    Action::ApiTokenRevoked,
 ];
 
 impl Action {
@@ -117,6 +132,11 @@ impl Action {
             Action::CanvasResponse => "canvas-response",
             Action::SettingChanged => "setting-changed",
             Action::VaultRekeyed => "vault-rekeyed",
+            Action::UserAdded => "user-added",
+            Action::PasswordSet => "password-set",
+            Action::SignInFailed => "sign-in-failed",
+            Action::ApiTokenIssued => "api-token-issued",
+            Action::ApiTokenRevoked => "api-token-revoked",
         }
     }
 

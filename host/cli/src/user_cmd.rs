@@ -1,0 +1,115 @@
+//! `easel user`: principals on this data directory. Local commands act as
+//! the OS user, who holds the data directory and the master key and so is
+//! all-powerful; this is how the first district admin is made.
+
+use easel_app::{AppError, Kind, Principals, Role};
+
+use crate::args::UserCommand;
+use crate::error::{CliError, Outcome};
+use crate::home::Home;
+
+fn app(e: AppError) -> CliError {
+    match e.kind {
+        Kind::Internal | Kind::Upstream => CliError::Failed(anyhow::anyhow!(e.to_string())),
+        _ => CliError::input(e.to_string()),
+    }
+}
+
+/// The OS user a local command runs as.
+fn os_user() -> String {
+    std::env::var("USER")
+        .ok()
+        .filter(|s| !s.trim().is_empty())
+        .unwrap_or_else(|| "local".to_owned())
+}
+
+pub(crate) fn command(home: &Home, command: UserCommand) -> Result<Outcome, CliError> {
+    let p = Principals::new(&home.store, &home.audit);
+    let me = Principals::local(&os_user());
+    match command {
+        UserCommand::Add {
+            name,
+            roles,
+            schools,
+        } => {
+            let roles = roles
+                .iter()
+                .map(|r| {
+                    let bound = if r.contains("contributor") {
+                        &schools[..]
+                    } else {
+                        &[]
+                    };
+                    Role::parse(r, bound)
+                })
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(app)?;
+            let new = p.add_user(&me, &name, roles).map_err(app)?;
+            println!("added {}", new.name);
+            println!(
+                "one-time password (shown once; change it with `easel user password {}`):",
+                new.name
+            );
+            println!("  {}", new.password);
+        }
+        UserCommand::List { json } => {
+            let users = home.store.users()?;
+            if json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&users).map_err(|e| CliError::Failed(e.into()))?
+                );
+                return Ok(Outcome::Success);
+            }
+            if users.is_empty() {
+                println!("no users yet: `easel user add NAME --role district-admin`");
+            }
+            for u in users {
+                let roles: Vec<Role> = serde_json::from_str(&u.roles).unwrap_or_default();
+                println!(
+                    "{:<24} {:<40} added {} by {}{}",
+                    u.name,
+                    roles.iter().map(Role::name).collect::<Vec<_>>().join(", "),
+                    u.created_at,
+                    u.created_by,
+                    if u.disabled_at.is_some() {
+                        " (disabled)"
+                    } else {
+                        ""
+                    }
+                );
+            }
+        }
+        UserCommand::Password { name } => {
+            let mut line = String::new();
+            eprintln!("new password for {name} (at least 12 characters), then Enter:");
+            std::io::stdin()
+                .read_line(&mut line)
+                .map_err(|e| CliError::input(format!("cannot read the password: {e}")))?;
+            p.set_password(&me, &name, line.trim_end_matches(['\r', '\n']))
+                .map_err(app)?;
+            println!("password of {name} set");
+        }
+        UserCommand::Token {
+            name,
+            label,
+            expires_in_days,
+        } => {
+            let valid_for = expires_in_days.map(|d| time::Duration::days(i64::from(d)));
+            let t = p
+                .issue_token(&me, &name, &label, valid_for, None)
+                .map_err(app)?;
+            println!(
+                "API token {} for {name} ({label}), expires {}; shown once:",
+                t.id,
+                t.expires_at.as_deref().unwrap_or("never")
+            );
+            println!("  {}", t.token);
+        }
+        UserCommand::RevokeToken { id } => {
+            p.revoke_token(&me, &id).map_err(app)?;
+            println!("API token {id} revoked");
+        }
+    }
+    Ok(Outcome::Success)
+}

@@ -1,0 +1,202 @@
+//! Principals: users with roles, their password hashes and personal API
+//! tokens, and failed sign-ins (for rate limiting). The store keeps only
+//! what it is given: hashing and role logic live in the application layer.
+
+use rusqlite::{OptionalExtension, params};
+use serde::Serialize;
+
+use crate::{Result, Store, StoreError, now};
+
+/// A stored user.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct UserRow {
+    /// Case-folded, trimmed name.
+    pub name: String,
+    /// Roles, as the application layer wrote them (JSON).
+    pub roles: String,
+    /// argon2id PHC string (`None`: no password; API tokens only).
+    #[serde(skip)]
+    pub password_hash: Option<String>,
+    /// When it was added.
+    pub created_at: String,
+    /// Who added it.
+    pub created_by: String,
+    /// When it was disabled, if it was.
+    pub disabled_at: Option<String>,
+}
+
+/// A stored personal API token (never its secret).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ApiTokenRow {
+    /// Public id (the part of the token before its secret).
+    pub id: String,
+    /// Whose.
+    pub user_name: String,
+    /// What it is for, e.g. `ci`.
+    pub label: String,
+    /// sha256 of the secret, hex.
+    #[serde(skip)]
+    pub secret_sha256: String,
+    /// Its roles (the user's or fewer), JSON.
+    pub roles: String,
+    /// When it was issued.
+    pub created_at: String,
+    /// When it stops working (RFC 3339), if ever.
+    pub expires_at: Option<String>,
+    /// When it was revoked, if it was.
+    pub revoked_at: Option<String>,
+}
+
+fn user_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<UserRow> {
+    Ok(UserRow {
+        name: r.get(0)?,
+        roles: r.get(1)?,
+        password_hash: r.get(2)?,
+        created_at: r.get(3)?,
+        created_by: r.get(4)?,
+        disabled_at: r.get(5)?,
+    })
+}
+
+fn token_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ApiTokenRow> {
+    Ok(ApiTokenRow {
+        id: r.get(0)?,
+        user_name: r.get(1)?,
+        label: r.get(2)?,
+        secret_sha256: r.get(3)?,
+        roles: r.get(4)?,
+        created_at: r.get(5)?,
+        expires_at: r.get(6)?,
+        revoked_at: r.get(7)?,
+    })
+}
+
+const USER_COLUMNS: &str = "name, roles, password_hash, created_at, created_by, disabled_at";
+const TOKEN_COLUMNS: &str =
+    "id, user_name, label, secret_sha256, roles, created_at, expires_at, revoked_at";
+
+impl Store {
+    /// Add a user; refused if the name is taken.
+    pub fn add_user(&self, name: &str, roles: &str, created_by: &str) -> Result<()> {
+        let added = self.conn().execute(
+            "INSERT INTO users (name, roles, created_at, created_by) VALUES (?1, ?2, ?3, ?4)",
+            params![name, roles, now(), created_by],
+        );
+        match added {
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if e.code == rusqlite::ErrorCode::ConstraintViolation =>
+            {
+                Err(StoreError::Invalid(format!(
+                    "there is a user {name} already"
+                )))
+            }
+            r => r.map(|_| ()).map_err(Into::into),
+        }
+    }
+
+    /// One user by (folded) name.
+    pub fn user(&self, name: &str) -> Result<Option<UserRow>> {
+        let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE name = ?1");
+        Ok(self
+            .conn()
+            .query_row(&sql, params![name], user_row)
+            .optional()?)
+    }
+
+    /// Every user, by name.
+    pub fn users(&self) -> Result<Vec<UserRow>> {
+        let sql = format!("SELECT {USER_COLUMNS} FROM users ORDER BY name");
+        let mut stmt = self.conn().prepare(&sql)?;
+        let rows = stmt.query_map([], user_row)?.collect::<Result<_, _>>()?;
+        Ok(rows)
+    }
+
+    /// Set a user's password hash.
+    pub fn set_password_hash(&self, name: &str, hash: &str) -> Result<()> {
+        let n = self.conn().execute(
+            "UPDATE users SET password_hash = ?2 WHERE name = ?1",
+            params![name, hash],
+        )?;
+        if n == 0 {
+            return Err(StoreError::Invalid(format!("no user {name}")));
+        }
+        Ok(())
+    }
+
+    /// Store a new API token (its secret's hash only).
+    pub fn add_api_token(&self, t: &ApiTokenRow) -> Result<()> {
+        self.conn().execute(
+            &format!(
+                "INSERT INTO api_tokens ({TOKEN_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, NULL)"
+            ),
+            params![
+                t.id,
+                t.user_name,
+                t.label,
+                t.secret_sha256,
+                t.roles,
+                t.created_at,
+                t.expires_at
+            ],
+        )?;
+        Ok(())
+    }
+
+    /// One API token by its public id.
+    pub fn api_token(&self, id: &str) -> Result<Option<ApiTokenRow>> {
+        let sql = format!("SELECT {TOKEN_COLUMNS} FROM api_tokens WHERE id = ?1");
+        Ok(self
+            .conn()
+            .query_row(&sql, params![id], token_row)
+            .optional()?)
+    }
+
+    /// A user's API tokens, newest first.
+    pub fn api_tokens(&self, user: &str) -> Result<Vec<ApiTokenRow>> {
+        let sql = format!(
+            "SELECT {TOKEN_COLUMNS} FROM api_tokens WHERE user_name = ?1 ORDER BY created_at DESC"
+        );
+        let mut stmt = self.conn().prepare(&sql)?;
+        let rows = stmt
+            .query_map(params![user], token_row)?
+            .collect::<Result<_, _>>()?;
+        Ok(rows)
+    }
+
+    /// Revoke an API token; false if it was unknown or revoked already.
+    pub fn revoke_api_token(&self, id: &str) -> Result<bool> {
+        let n = self.conn().execute(
+            "UPDATE api_tokens SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL",
+            params![id, now()],
+        )?;
+        Ok(n > 0)
+    }
+
+    /// Record a failed sign-in.
+    pub fn record_sign_in_failure(&self, name: &str, address: &str) -> Result<()> {
+        self.conn().execute(
+            "INSERT INTO sign_in_failures (name, address, at) VALUES (?1, ?2, ?3)",
+            params![name, address, now()],
+        )?;
+        Ok(())
+    }
+
+    /// Failed sign-ins for `name`, and from `address`, since `since`
+    /// (RFC 3339).
+    pub fn sign_in_failures_since(
+        &self,
+        name: &str,
+        address: &str,
+        since: &str,
+    ) -> Result<(u32, u32)> {
+        let count = |column: &str, value: &str| -> Result<u32> {
+            let n: i64 = self.conn().query_row(
+                &format!("SELECT COUNT(*) FROM sign_in_failures WHERE {column} = ?1 AND at >= ?2"),
+                params![value, since],
+                |r| r.get(0),
+            )?;
+            Ok(n as u32)
+        };
+        Ok((count("name", name)?, count("address", address)?))
+    }
+}
