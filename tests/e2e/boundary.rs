@@ -178,3 +178,123 @@ async fn a_run_stops_at_its_call_budget() {
         50
     );
 }
+
+/// The probe's report of one run.
+fn probe_of(r: &easel_cli::RunResult) -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(&r.report.outputs[0]).unwrap()).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_list_started_at_the_schools_sis_id_pages_on_by_number() {
+    let token = canary_token();
+    let sim = sim_with_token(&token).await;
+    let (school, sis, courses) = sim.with_data(|d| {
+        let s = &d.schools()[0];
+        (
+            s.id,
+            s.sis_account_id.clone().unwrap(),
+            d.courses_in(s.id).len(),
+        )
+    });
+    assert!(courses > 2, "three pages of one course need three courses");
+    let dir = tempfile::tempdir().unwrap();
+    let home = home(dir.path());
+    add_and_approve(&home, programs::TEST_PROBE, "probe", school, true);
+    let conn = connect(sim, &token);
+    let runtime = home.runtime().unwrap();
+    let sim = conn.sim.as_ref().unwrap();
+    let per_page = courses.div_ceil(3).to_string();
+    let r = execute_run(
+        &home,
+        &conn,
+        &runtime,
+        RunRequest {
+            plugin: "probe".into(),
+            school,
+            dry_run: false,
+            params: vec![
+                (
+                    "list".into(),
+                    format!("/api/v1/accounts/sis_account_id:{sis}/courses"),
+                ),
+                ("per_page".into(), per_page),
+            ],
+            limits: Limits::default(),
+            plan: None,
+        },
+    )
+    .await
+    .unwrap();
+    let v = probe_of(&r);
+    assert!(v["list"]["ok"].is_number(), "{}", v["list"]);
+    let pages: Vec<String> = sim
+        .requests()
+        .iter()
+        .filter(|q| {
+            q.header("user-agent")
+                .is_some_and(|u| u.contains("(plugin=probe@"))
+        })
+        .filter(|q| q.path.ends_with("/courses"))
+        .map(|q| q.path.clone())
+        .collect();
+    assert!(pages.len() >= 3, "{pages:?}");
+    assert_eq!(
+        pages[0],
+        format!("/api/v1/accounts/sis_account_id:{sis}/courses")
+    );
+    assert!(
+        pages[1..]
+            .iter()
+            .all(|p| p == &format!("/api/v1/accounts/{school}/courses")),
+        "Canvas's next links name the school by number: {pages:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrapped_list_is_read_whole_over_several_pages() {
+    let token = canary_token();
+    let sim = sim_with_token(&token).await;
+    let (school, terms) = sim.with_data(|d| (d.schools()[0].id, d.terms.len()));
+    assert!(terms > 2, "the simulator has several terms");
+    let dir = tempfile::tempdir().unwrap();
+    let home = home(dir.path());
+    add_and_approve(&home, programs::TEST_PROBE, "probe", school, true);
+    let conn = connect(sim, &token);
+    let runtime = home.runtime().unwrap();
+    let run = |key: Option<&str>| RunRequest {
+        plugin: "probe".into(),
+        school,
+        dry_run: false,
+        params: [
+            Some((
+                "list".to_owned(),
+                format!("/api/v1/accounts/{school}/terms"),
+            )),
+            Some(("per_page".to_owned(), "2".to_owned())),
+            key.map(|k| ("list_key".to_owned(), k.to_owned())),
+        ]
+        .into_iter()
+        .flatten()
+        .collect(),
+        limits: Limits::default(),
+        plan: None,
+    };
+    let r = execute_run(&home, &conn, &runtime, run(Some("enrollment_terms")))
+        .await
+        .unwrap();
+    let v = probe_of(&r);
+    assert_eq!(v["list"]["ok"], terms, "{}", v["list"]);
+    // The wrong key is an error, not an empty list.
+    let r = execute_run(&home, &conn, &runtime, run(Some("terms")))
+        .await
+        .unwrap();
+    let v = probe_of(&r);
+    assert!(
+        v["list"]["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("no terms list"),
+        "{}",
+        v["list"]
+    );
+}

@@ -85,6 +85,8 @@ type = "string"
 type = "string"
 [params.then_get]
 type = "string"
+[params.list_key]
+type = "string"
 [params.attack]
 type = "string"
 [params.fail]

@@ -1,5 +1,5 @@
 //! Test plugin that tries what its params say and reports what happened:
-//! `get`, `list`, `put` and `post` paths (with `query`: `k=v&k=v` pairs
+//! `get`, `list` (with `list_key`: a wrapped list), `put` and `post` paths (with `query`: `k=v&k=v` pairs
 //! taken as written), and `raw_method`/`raw_path`/`raw_body`: a write whose
 //! body text is sent verbatim, however malformed, and `then_get` reads a
 //! path after it; it also looks for secrets in its
@@ -57,8 +57,11 @@ fn run(cx: &Context) -> Result<()> {
     }
     if let Some(path) = cx.param("list") {
         let per_page = cx.param("per_page").unwrap_or("100");
-        let items: Result<Vec<Value>> =
-            canvas::list::<Value>(path, &[("per_page", per_page)]).collect();
+        let pages = match cx.param("list_key") {
+            Some(key) => canvas::list_wrapped::<Value>(path, &[("per_page", per_page)], key),
+            None => canvas::list::<Value>(path, &[("per_page", per_page)]),
+        };
+        let items: Result<Vec<Value>> = pages.collect();
         out.insert("list".into(), outcome(items.map(|v| json!(v.len()))));
     }
     if let Some(path) = cx.param("put") {
