@@ -168,3 +168,40 @@ async fn a_failing_run_exits_1_and_is_recorded() {
         runs[0].log
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_instance_that_does_not_exist_is_an_error_not_the_simulator() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("home");
+    let h = easel_cli::Home::open(Some(home.clone())).unwrap();
+    easel_tests::add_bundled(&h, &easel_bundled::COURSE_REPORT, 2, false);
+    drop(h);
+    for args in [
+        &[
+            "run",
+            "course-report",
+            "--school",
+            "2",
+            "--instance",
+            "nonexistent",
+        ][..],
+        &[
+            "run",
+            "course-report",
+            "--all-schools",
+            "--instance",
+            "nonexistent",
+        ][..],
+    ] {
+        let r = easel(&home, args).await;
+        assert_eq!(code(&r), 2, "{args:?}");
+        assert!(
+            r.unwrap_err()
+                .to_string()
+                .contains("no instance \"nonexistent\""),
+            "{args:?}"
+        );
+    }
+    let h = easel_cli::Home::open(Some(home)).unwrap();
+    assert!(h.store.runs(10).unwrap().is_empty(), "nothing ran");
+}

@@ -542,11 +542,24 @@ pub async fn connection_for_grant(
     school: u64,
     connect: &ConnectOptions,
 ) -> Result<Connection, CliError> {
+    // An --instance that names nothing is an error, never ignored.
+    let asked = match connect.instance.as_deref() {
+        Some(name) => Some(
+            crate::connect::choose_instance(home, Some(name))?
+                .map_or_else(|| crate::connect::SIM_INSTANCE.to_owned(), |i| i.name),
+        ),
+        None => None,
+    };
     let Some(approval) = home.store.approval(plugin, school)? else {
         // execute_run explains what is missing.
         return Connection::embedded_sim().await;
     };
     let (Some(instance), Some(token)) = (&approval.instance, &approval.token_id) else {
+        if let Some(name) = asked.filter(|n| n != crate::connect::SIM_INSTANCE) {
+            return Err(CliError::input(format!(
+                "the grant of {plugin} for school {school} runs on the embedded simulator, not {name}: approve it with --instance {name}"
+            )));
+        }
         return Connection::embedded_sim().await;
     };
     let target = match &connect.instance {
