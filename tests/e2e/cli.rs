@@ -205,3 +205,49 @@ async fn an_instance_that_does_not_exist_is_an_error_not_the_simulator() {
     let h = easel_cli::Home::open(Some(home)).unwrap();
     assert!(h.store.runs(10).unwrap().is_empty(), "nothing ran");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_approval_covers_a_list_of_schools_or_all_of_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("home");
+    let h = easel_cli::Home::open(Some(home.clone())).unwrap();
+    let p = &easel_bundled::COURSE_REPORT;
+    easel_cli::add_plugin(&h, p.wasm, p.manifest, p.name, "contributor").unwrap();
+    drop(h);
+    let approve = |extra: &'static [&'static str]| {
+        let mut args = vec!["plugin", "approve", "course-report", "--by", "admin"];
+        args.extend_from_slice(extra);
+        args
+    };
+    let r = easel(&home, &approve(&["--school", "2,4"])).await;
+    assert_eq!(code(&r), 0);
+    let h = easel_cli::Home::open(Some(home.clone())).unwrap();
+    let mut schools: Vec<u64> = h
+        .store
+        .approvals()
+        .unwrap()
+        .iter()
+        .map(|a| a.school)
+        .collect();
+    schools.sort();
+    assert_eq!(schools, vec![2, 4]);
+    drop(h);
+    let r = easel(&home, &approve(&["--all-schools"])).await;
+    assert_eq!(code(&r), 0);
+    let sim = easel_sim::Simulator::start(easel_sim::SimConfig::default())
+        .await
+        .unwrap();
+    let all = sim.with_data(|d| d.schools().len());
+    let h = easel_cli::Home::open(Some(home.clone())).unwrap();
+    let mut live: Vec<u64> = h
+        .store
+        .approvals()
+        .unwrap()
+        .iter()
+        .map(|a| a.school)
+        .collect();
+    live.sort();
+    live.dedup();
+    assert_eq!(live.len(), all, "every school of the simulator");
+    drop(h);
+}

@@ -232,9 +232,19 @@ pub enum PluginCommand {
     Approve {
         /// Plugin id, id@digest-prefix, or digest prefix.
         plugin: String,
-        /// The school's account id (repeat for several schools).
-        #[arg(long = "school", required = true)]
+        /// The school's account id; repeat, or give several comma-separated
+        /// (`--school 2,4,6`).
+        #[arg(
+            long = "school",
+            value_delimiter = ',',
+            value_name = "ID",
+            required_unless_present = "all_schools"
+        )]
         schools: Vec<u64>,
+        /// Every school (each sub-account of the root account, as `easel
+        /// schools` lists them), each its own grant.
+        #[arg(long, conflicts_with = "schools")]
+        all_schools: bool,
         /// Grant read access only, even if the manifest requests write.
         #[arg(long)]
         read_only: bool,

@@ -87,7 +87,8 @@ pub(crate) async fn dispatch(
         }
         PluginCommand::Approve {
             plugin,
-            schools,
+            mut schools,
+            all_schools,
             read_only,
             by,
             allow_downgrade,
@@ -115,8 +116,18 @@ pub(crate) async fn dispatch(
             terms.shared_users = shared_users.or(terms.shared_users);
             terms.sis_import |= sis_import;
             let conn = Connection::open(home, connect).await?;
-            for school in &schools {
-                conn.school("approve", *school).await?;
+            if all_schools {
+                schools = conn.schools().await?.iter().map(|s| s.id).collect();
+                if schools.is_empty() {
+                    return Err(CliError::input(
+                        "the root account has no sub-accounts to approve for: see `easel schools`",
+                    ));
+                }
+                println!("approving for all {} school(s)", schools.len());
+            } else {
+                for school in &schools {
+                    conn.school("approve", *school).await?;
+                }
             }
             let target = Target {
                 instance: conn.token_id.as_ref().map(|_| conn.instance.clone()),
