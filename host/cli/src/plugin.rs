@@ -601,18 +601,43 @@ pub fn approve_with(
 
 fn list(home: &Home, json: bool) -> Result<Outcome, CliError> {
     let plugins = home.store.plugins()?;
-    let approvals = home.store.approvals()?;
+    let mut states = std::collections::HashMap::new();
+    for p in &plugins {
+        states.insert(
+            (p.digest.clone(), p.manifest_digest.clone()),
+            home.store.approval_states(&p.digest, &p.manifest_digest)?,
+        );
+    }
+    // Per school its newest row: live, awaiting a second approver, revoked
+    // or disabled; a version never approved anywhere is pending.
     let state = |p: &PluginRow| {
-        let schools: Vec<String> = approvals
-            .iter()
-            .filter(|a| a.digest == p.digest && a.manifest_digest == p.manifest_digest)
-            .map(|a| a.school.to_string())
-            .collect();
-        if schools.is_empty() {
-            "pending".to_owned()
-        } else {
-            format!("approved: {}", schools.join(","))
+        let rows = &states[&(p.digest.clone(), p.manifest_digest.clone())];
+        if rows.is_empty() {
+            return "pending".to_owned();
         }
+        let mut by_state: Vec<(&str, Vec<String>)> = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        for (school, st) in rows {
+            if !seen.insert(*school) {
+                continue;
+            }
+            match by_state.iter_mut().find(|(s, _)| s == st) {
+                Some((_, list)) => list.push(school.to_string()),
+                None => by_state.push((st, vec![school.to_string()])),
+            }
+        }
+        fn word(s: &str) -> &str {
+            match s {
+                "live" => "approved",
+                "awaiting-second" => "awaiting a second approver",
+                other => other,
+            }
+        }
+        by_state
+            .iter()
+            .map(|(s, list)| format!("{}: {}", word(s), list.join(",")))
+            .collect::<Vec<_>>()
+            .join("; ")
     };
     if json {
         let v: Vec<_> = plugins

@@ -366,6 +366,33 @@ impl Store {
         Ok(row)
     }
 
+    /// Every approval row of one plugin version, newest first, with its
+    /// state: `live`, `awaiting-second`, `revoked` or `disabled`.
+    pub fn approval_states(
+        &self,
+        digest: &str,
+        manifest_digest: &str,
+    ) -> Result<Vec<(u64, &'static str)>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT school, awaiting_second, revoked_at IS NOT NULL, disabled_at IS NOT NULL
+             FROM approvals WHERE digest = ?1 AND manifest_digest = ?2 ORDER BY seq DESC",
+        )?;
+        let rows = stmt
+            .query_map(params![digest, manifest_digest], |r| {
+                let (waiting, revoked, disabled): (bool, bool, bool) =
+                    (r.get(1)?, r.get(2)?, r.get(3)?);
+                let state = match (revoked, disabled, waiting) {
+                    (true, ..) => "revoked",
+                    (false, true, _) => "disabled",
+                    (false, false, true) => "awaiting-second",
+                    (false, false, false) => "live",
+                };
+                Ok((r.get::<_, i64>(0)? as u64, state))
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(rows)
+    }
+
     /// Why no approval of `id` for `school` is live: the newest row's
     /// state (`None`: there never was one).
     pub fn approval_history(&self, id: &str, school: u64) -> Result<Option<ApprovalHistory>> {

@@ -1,0 +1,97 @@
+//! `easel plugin list` says what became of each school's grant: approved,
+//! waiting for a second approver, revoked; not "pending" for a version
+//! that was approved and then revoked.
+
+#![allow(clippy::unwrap_used)]
+
+use std::process::Command;
+
+fn easel(home: &std::path::Path, args: &[&str]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_easel"))
+        .args(args)
+        .env("EASEL_HOME", home)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn state(home: &std::path::Path) -> String {
+    let v: serde_json::Value =
+        serde_json::from_str(&easel(home, &["plugin", "list", "--json"])).unwrap();
+    v[0]["state"].as_str().unwrap().to_owned()
+}
+
+#[test]
+fn plugin_list_tells_approved_waiting_and_revoked_apart() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("home");
+    let p = &easel_bundled::COURSE_PUBLISHER;
+    let (wasm, manifest) = (dir.path().join("p.wasm"), dir.path().join("easel.toml"));
+    std::fs::write(&wasm, p.wasm).unwrap();
+    std::fs::write(&manifest, p.manifest).unwrap();
+    let (wasm, manifest) = (wasm.to_str().unwrap(), manifest.to_str().unwrap());
+    easel(
+        &home,
+        &[
+            "plugin",
+            "submit",
+            wasm,
+            "--manifest",
+            manifest,
+            "--by",
+            "school-it",
+        ],
+    );
+    assert_eq!(state(&home), "pending");
+    easel(
+        &home,
+        &[
+            "plugin",
+            "approve",
+            "course-publisher",
+            "--school",
+            "2,4",
+            "--by",
+            "ana",
+        ],
+    );
+    assert_eq!(state(&home), "approved: 4,2");
+    easel(
+        &home,
+        &[
+            "plugin",
+            "revoke",
+            "course-publisher",
+            "--school",
+            "2",
+            "--by",
+            "ana",
+        ],
+    );
+    assert_eq!(state(&home), "approved: 4; revoked: 2");
+    easel(
+        &home,
+        &["config", "set", "write-approvers", "2", "--by", "ana"],
+    );
+    easel(
+        &home,
+        &[
+            "plugin",
+            "approve",
+            "course-publisher",
+            "--school",
+            "6",
+            "--by",
+            "ana",
+        ],
+    );
+    assert_eq!(
+        state(&home),
+        "awaiting a second approver: 6; approved: 4; revoked: 2"
+    );
+}
