@@ -241,21 +241,38 @@ pub async fn execute_many(
         tokio::select! {
             next = runs.next() => {
                 let Some((school, result)) = next else { break };
-                match &result {
-                    Ok(r) if r.report.outcome.error().is_none() => tally.ok += 1,
+                let line = match &result {
+                    Ok(r) if r.report.outcome.error().is_none() => {
+                        tally.ok += 1;
+                        format!(
+                            "{} ({school}): succeeded in {:.2}s, {} Canvas call(s)",
+                            r.school_name,
+                            r.report.duration.as_secs_f64(),
+                            r.report.calls
+                        )
+                    }
                     Ok(r) => {
                         tally.failed += 1;
-                        bar.println(format!(
+                        let line = format!(
                             "{} ({school}): {}: {}",
                             r.school_name,
                             r.report.outcome.status(),
                             r.report.outcome.error().unwrap_or_default()
-                        ));
+                        );
+                        bar.println(&line);
+                        line
                     }
                     Err(e) => {
                         tally.failed += 1;
-                        bar.println(format!("school {school}: not run: {e}"));
+                        let line = format!("school {school}: not run: {e}");
+                        bar.println(&line);
+                        line
                     }
+                };
+                // Without a terminal (cron, CI) the bar is hidden: say how
+                // each run went as it ends, on standard error.
+                if bar.is_hidden() {
+                    eprintln!("[{}/{total}] {line}", results.len() + 1);
                 }
                 if let Ok(r) = &result {
                     tally.calls += u64::from(r.report.calls);

@@ -1,0 +1,62 @@
+//! Without a terminal (cron, CI), a many-school run says how each run went
+//! as it ends, on standard error, instead of nothing until the end.
+
+#![allow(clippy::unwrap_used)]
+
+use std::process::Command;
+
+fn easel(home: &std::path::Path, args: &[&str]) -> std::process::Output {
+    let out = Command::new(env!("CARGO_BIN_EXE_easel"))
+        .args(args)
+        .env("EASEL_HOME", home)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+#[test]
+fn each_schools_run_is_reported_as_it_ends() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("home");
+    let p = &easel_bundled::COURSE_REPORT;
+    let (wasm, manifest) = (dir.path().join("p.wasm"), dir.path().join("easel.toml"));
+    std::fs::write(&wasm, p.wasm).unwrap();
+    std::fs::write(&manifest, p.manifest).unwrap();
+    let (wasm, manifest) = (wasm.to_str().unwrap(), manifest.to_str().unwrap());
+    easel(
+        &home,
+        &[
+            "plugin",
+            "submit",
+            wasm,
+            "--manifest",
+            manifest,
+            "--by",
+            "school-it",
+        ],
+    );
+    easel(
+        &home,
+        &[
+            "plugin",
+            "approve",
+            "course-report",
+            "--all-schools",
+            "--by",
+            "ana",
+        ],
+    );
+    let out = easel(&home, &["run", "course-report", "--all-schools"]);
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    let lines: Vec<&str> = stderr.lines().filter(|l| l.starts_with('[')).collect();
+    assert_eq!(lines.len(), 4, "{stderr}");
+    for (i, l) in lines.iter().enumerate() {
+        assert!(l.starts_with(&format!("[{}/4] ", i + 1)), "{l}");
+        assert!(l.contains("succeeded in"), "{l}");
+    }
+}
