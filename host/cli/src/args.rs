@@ -25,6 +25,36 @@ pub struct Args {
     pub command: Command,
 }
 
+impl Args {
+    /// Did the command ask for machine-readable output (`--json`)? Its
+    /// errors are then JSON too.
+    pub fn wants_json(&self) -> bool {
+        match &self.command {
+            Command::Run(r) => r.json,
+            Command::Runs { json, command, .. } => {
+                *json || matches!(command, Some(RunsCommand::Show { json: true, .. }))
+            }
+            Command::Schools { json } => *json,
+            Command::Plan {
+                command: PlanCommand::Apply { json, .. },
+            } => *json,
+            Command::Plugin { command } => matches!(
+                command,
+                PluginCommand::List { json: true } | PluginCommand::Inspect { json: true, .. }
+            ),
+            Command::Audit { command } => {
+                matches!(command, AuditCommand::Verify { json: true, .. })
+            }
+            Command::Instance { command } => {
+                matches!(command, InstanceCommand::List { json: true })
+            }
+            Command::Token { command } => matches!(command, TokenCommand::List { json: true, .. }),
+            Command::User { command } => matches!(command, UserCommand::List { json: true }),
+            _ => false,
+        }
+    }
+}
+
 /// easel's commands.
 #[derive(Debug, Subcommand)]
 pub enum Command {

@@ -33,6 +33,16 @@ impl CliError {
     pub fn input(message: impl Into<String>) -> Self {
         CliError::Input(message.into())
     }
+
+    /// The error as JSON, for commands given `--json`:
+    /// `{"error":{"kind":"invalid"|"failed","message":...,"exit_code":N}}`.
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({"error": {
+            "kind": match self { CliError::Input(_) => "invalid", CliError::Failed(_) => "failed" },
+            "message": self.to_string(),
+            "exit_code": self.exit_code(),
+        }})
+    }
 }
 
 impl fmt::Display for CliError {

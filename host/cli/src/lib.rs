@@ -48,9 +48,17 @@ pub fn main(args: Args) -> ExitCode {
             return ExitCode::from(1);
         }
     };
+    let json = args.wants_json();
     match runtime.block_on(dispatch(args)) {
         Ok(Outcome::Success) => ExitCode::SUCCESS,
         Ok(Outcome::RunFailed) => ExitCode::from(1),
+        // With --json, the error is JSON on standard output too, so a
+        // script reads one stream whatever happened.
+        Err(e) if json => {
+            println!("{:#}", e.to_json());
+            eprintln!("error: {e}");
+            ExitCode::from(e.exit_code())
+        }
         Err(e) => {
             eprintln!("error: {e}");
             ExitCode::from(e.exit_code())

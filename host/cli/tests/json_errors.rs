@@ -1,0 +1,39 @@
+//! With `--json`, an error is JSON on standard output as well, so a script
+//! reads one stream whatever happened; the exit code still tells.
+
+#![allow(clippy::unwrap_used)]
+
+use std::process::Command;
+
+#[test]
+fn errors_of_json_commands_are_json() {
+    let home = tempfile::tempdir().unwrap();
+    for args in [
+        &["runs", "show", "nope", "--json"][..],
+        &["run", "nope", "--school", "2", "--json"][..],
+        &["plugin", "inspect", "nope", "--json"][..],
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_easel"))
+            .args(args)
+            .env("EASEL_HOME", home.path())
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("{args:?}: {e}: {}", String::from_utf8_lossy(&out.stdout)));
+        assert_eq!(v["error"]["kind"], "invalid", "{args:?}");
+        assert_eq!(v["error"]["exit_code"], 2);
+        assert!(
+            v["error"]["message"].as_str().unwrap().contains("nope"),
+            "{v}"
+        );
+    }
+    // Without --json, stdout stays empty and the error goes to stderr.
+    let out = Command::new(env!("CARGO_BIN_EXE_easel"))
+        .args(["runs", "show", "nope"])
+        .env("EASEL_HOME", home.path())
+        .output()
+        .unwrap();
+    assert!(out.stdout.is_empty());
+    assert!(String::from_utf8_lossy(&out.stderr).starts_with("error: no run"));
+}
