@@ -40,8 +40,13 @@ impl Args {
             } => *json,
             Command::Plugin { command } => matches!(
                 command,
-                PluginCommand::List { json: true } | PluginCommand::Inspect { json: true, .. }
+                PluginCommand::List { json: true }
+                    | PluginCommand::Inspect { json: true, .. }
+                    | PluginCommand::Add { json: true, .. }
+                    | PluginCommand::Approve { json: true, .. }
+                    | PluginCommand::Revoke { json: true, .. }
             ),
+            Command::Config { command } => matches!(command, ConfigCommand::Show { json: true }),
             Command::Audit { command } => {
                 matches!(command, AuditCommand::Verify { json: true, .. })
             }
@@ -149,7 +154,11 @@ pub enum Command {
 #[derive(Debug, Subcommand)]
 pub enum ConfigCommand {
     /// Show every setting.
-    Show,
+    Show {
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
     /// Change a setting, e.g. `easel config set write-approvers 2`.
     Set {
         /// The setting.
@@ -232,6 +241,9 @@ pub enum PluginCommand {
         /// Who is adding it (default: $USER).
         #[arg(long)]
         by: Option<String>,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
     },
     /// Validate a manifest (strictly: unknown keys are errors naming the
     /// line) and, given the component, check that its imports match what the
@@ -326,18 +338,25 @@ pub enum PluginCommand {
         /// object refuses the whole file. Each row counts as one write.
         #[arg(long)]
         sis_import: bool,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
     },
     /// Revoke a plugin's approvals (all its versions): its runs stop,
     /// including queued and scheduled ones.
     Revoke {
         /// Plugin id.
         plugin: String,
-        /// Only for these schools (default: every school).
-        #[arg(long = "school")]
+        /// Only for these schools, repeated or comma-separated (default:
+        /// every school).
+        #[arg(long = "school", value_delimiter = ',', value_name = "ID")]
         schools: Vec<u64>,
         /// Who revokes (default: $USER).
         #[arg(long)]
         by: Option<String>,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
     },
 }
 

@@ -23,6 +23,7 @@ pub(crate) async fn dispatch(
             component,
             manifest,
             by,
+            json,
         } => {
             let bytes = std::fs::read(&component).map_err(|e| {
                 CliError::input(format!(
@@ -37,6 +38,14 @@ pub(crate) async fn dispatch(
                 ))
             })?;
             let row = add(home, &bytes, &text, &label(&component), &who(by))?;
+            if json {
+                println!(
+                    "{:#}",
+                    serde_json::json!({"id": row.id, "version": row.version, "digest": row.digest,
+                        "size": row.size, "added_by": row.added_by, "added_at": row.added_at})
+                );
+                return Ok(Outcome::Success);
+            }
             println!(
                 "added {} {} (sha256 {})\nnext: review it with `easel plugin inspect {}`, then `easel plugin approve {} --school <account>`",
                 row.id,
@@ -57,6 +66,7 @@ pub(crate) async fn dispatch(
             plugin,
             schools,
             by,
+            json,
         } => {
             let by = who(by);
             let live = home.store.live_schools(&plugin, &schools)?;
@@ -78,6 +88,13 @@ pub(crate) async fn dispatch(
                 })?;
             }
             let revoked = home.store.revoke(&plugin, &schools)?;
+            if json {
+                println!(
+                    "{:#}",
+                    serde_json::json!({"plugin": plugin, "revoked_schools": revoked})
+                );
+                return Ok(Outcome::Success);
+            }
             let list: Vec<String> = revoked.iter().map(u64::to_string).collect();
             println!(
                 "revoked {plugin} for school(s) {}; its next runs are refused",
@@ -102,6 +119,7 @@ pub(crate) async fn dispatch(
             expires_at,
             shared_users,
             sis_import,
+            json,
         } => {
             let mut terms = terms_from(
                 grant.as_deref(),
@@ -123,7 +141,9 @@ pub(crate) async fn dispatch(
                         "the root account has no sub-accounts to approve for: see `easel schools`",
                     ));
                 }
-                println!("approving for all {} school(s)", schools.len());
+                if !json {
+                    println!("approving for all {} school(s)", schools.len());
+                }
             } else {
                 for school in &schools {
                     conn.school("approve", *school).await?;
@@ -140,6 +160,13 @@ pub(crate) async fn dispatch(
                 terms,
             };
             let rows = approve_with(home, &plugin, &schools, &who(by), &options)?;
+            if json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&rows).map_err(|e| CliError::Failed(e.into()))?
+                );
+                return Ok(Outcome::Success);
+            }
             for a in rows {
                 println!(
                     "approved {}@{} for school {} ({}) by {}{}",
@@ -242,7 +269,16 @@ fn find(home: &Home, name: &str) -> Result<PluginRow, CliError> {
 /// `easel config`.
 pub(crate) fn config(home: &Home, command: ConfigCommand) -> Result<Outcome, CliError> {
     match command {
-        ConfigCommand::Show => {
+        ConfigCommand::Show { json: true } => {
+            let settings = serde_json::json!({
+                WRITE_APPROVERS: home.store.setting(WRITE_APPROVERS)?.unwrap_or_else(|| "1".into()),
+                crate::run::PLAN_EXPIRY_HOURS: home.store.setting(crate::run::PLAN_EXPIRY_HOURS)?
+                    .unwrap_or_else(|| crate::run::DEFAULT_PLAN_EXPIRY_HOURS.to_string()),
+                AUDIT_WITNESS: home.audit.witness().map(|p| p.display().to_string()),
+            });
+            println!("{settings:#}");
+        }
+        ConfigCommand::Show { json: false } => {
             let approvers = home.store.setting(WRITE_APPROVERS)?;
             println!(
                 "{WRITE_APPROVERS} = {} (admins who approve a grant with write access)",

@@ -95,3 +95,61 @@ fn plugin_list_tells_approved_waiting_and_revoked_apart() {
         "awaiting a second approver: 6; approved: 4; revoked: 2"
     );
 }
+
+#[test]
+fn submit_approve_revoke_and_config_speak_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("home");
+    let p = &easel_bundled::COURSE_REPORT;
+    let (wasm, manifest) = (dir.path().join("p.wasm"), dir.path().join("easel.toml"));
+    std::fs::write(&wasm, p.wasm).unwrap();
+    std::fs::write(&manifest, p.manifest).unwrap();
+    let (wasm, manifest) = (wasm.to_str().unwrap(), manifest.to_str().unwrap());
+    let json =
+        |args: &[&str]| -> serde_json::Value { serde_json::from_str(&easel(&home, args)).unwrap() };
+    let added = json(&[
+        "plugin",
+        "submit",
+        wasm,
+        "--manifest",
+        manifest,
+        "--by",
+        "it",
+        "--json",
+    ]);
+    assert_eq!(added["id"], "course-report");
+    assert_eq!(added["added_by"], "it");
+    assert_eq!(added["digest"].as_str().unwrap().len(), 64);
+    let approved = json(&[
+        "plugin",
+        "approve",
+        "course-report",
+        "--school",
+        "2,4",
+        "--by",
+        "ana",
+        "--json",
+    ]);
+    let schools: Vec<u64> = approved
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["school"].as_u64().unwrap())
+        .collect();
+    assert_eq!(schools, vec![2, 4]);
+    assert_eq!(approved[0]["approved_by"], "ana");
+    let revoked = json(&[
+        "plugin",
+        "revoke",
+        "course-report",
+        "--school",
+        "4",
+        "--by",
+        "ana",
+        "--json",
+    ]);
+    assert_eq!(revoked["revoked_schools"], serde_json::json!([4]));
+    let settings = json(&["config", "show", "--json"]);
+    assert_eq!(settings["write-approvers"], "1");
+    assert_eq!(settings["plan-expiry-hours"], "24");
+}

@@ -76,7 +76,7 @@ pub struct PluginRow {
 }
 
 /// An admin's approval of one plugin digest for one school.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct ApprovalRow {
     /// Plugin id.
     pub plugin_id: String,
