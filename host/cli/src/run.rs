@@ -617,7 +617,7 @@ pub(crate) async fn command(
         }),
     };
     let r = execute_run(home, &conn, &runtime, req).await?;
-    Ok(print_result(&r, school, args.dry_run, args.json))
+    print_result(home, &r, school, args.dry_run, args.json)
 }
 
 /// `easel plan apply RUN`: send exactly a dry run's planned writes, in
@@ -646,18 +646,26 @@ pub(crate) async fn apply(
         }),
     };
     let r = execute_run(home, &conn, &runtime, req).await?;
-    Ok(print_result(&r, plan.school, false, json))
+    print_result(home, &r, plan.school, false, json)
 }
 
 /// Print how a run went (or its JSON) and the exit it implies.
-fn print_result(r: &RunResult, school: u64, dry_run: bool, json: bool) -> Outcome {
+/// With `--json`, the stored run as `easel runs show RUN --json` prints it
+/// (the same field names), plus `partial`.
+fn print_result(
+    home: &Home,
+    r: &RunResult,
+    school: u64,
+    dry_run: bool,
+    json: bool,
+) -> Result<Outcome, CliError> {
     let rep = &r.report;
     if json {
-        let v = serde_json::json!({
-            "run": r.run_id, "school": school, "status": rep.outcome.status(), "error": rep.outcome.error(),
-            "calls": rep.calls, "denied": rep.denied, "duration_ms": rep.duration.as_millis() as u64,
-            "outputs": rep.outputs, "partial": rep.partial, "plan": rep.plan, "plan_result": rep.plan_result,
-        });
+        let row = home.store.run(&r.run_id)?.ok_or_else(|| {
+            CliError::Failed(anyhow::anyhow!("run {} was not recorded", r.run_id))
+        })?;
+        let mut v = serde_json::to_value(&row).map_err(|e| CliError::Failed(e.into()))?;
+        v["partial"] = serde_json::Value::Bool(rep.partial);
         println!("{v:#}");
     } else {
         println!(
@@ -714,9 +722,9 @@ fn print_result(r: &RunResult, school: u64, dry_run: bool, json: bool) -> Outcom
             );
         }
     }
-    if rep.outcome.error().is_none() {
+    Ok(if rep.outcome.error().is_none() {
         Outcome::Success
     } else {
         Outcome::RunFailed
-    }
+    })
 }

@@ -60,3 +60,58 @@ fn each_schools_run_is_reported_as_it_ends() {
         assert!(l.contains("succeeded in"), "{l}");
     }
 }
+
+#[test]
+fn run_json_and_runs_show_json_use_the_same_fields() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("home");
+    let p = &easel_bundled::COURSE_REPORT;
+    let (wasm, manifest) = (dir.path().join("p.wasm"), dir.path().join("easel.toml"));
+    std::fs::write(&wasm, p.wasm).unwrap();
+    std::fs::write(&manifest, p.manifest).unwrap();
+    let (wasm, manifest) = (wasm.to_str().unwrap(), manifest.to_str().unwrap());
+    easel(
+        &home,
+        &[
+            "plugin",
+            "submit",
+            wasm,
+            "--manifest",
+            manifest,
+            "--by",
+            "it",
+        ],
+    );
+    easel(
+        &home,
+        &[
+            "plugin",
+            "approve",
+            "course-report",
+            "--school",
+            "2",
+            "--by",
+            "ana",
+        ],
+    );
+    let out = easel(&home, &["run", "course-report", "--school", "2", "--json"]);
+    let run: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let id = run["id"].as_str().unwrap().to_owned();
+    let out = easel(&home, &["runs", "show", &id, "--json"]);
+    let shown: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let keys = |v: &serde_json::Value| {
+        let mut k: Vec<String> = v
+            .as_object()
+            .unwrap()
+            .keys()
+            .filter(|k| *k != "partial")
+            .cloned()
+            .collect();
+        k.sort();
+        k
+    };
+    assert_eq!(keys(&run), keys(&shown));
+    assert_eq!(run["status"], "succeeded");
+    assert_eq!(run["partial"], false);
+    assert_eq!(run["calls"], shown["calls"]);
+}
