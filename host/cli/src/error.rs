@@ -34,7 +34,7 @@ impl CliError {
         CliError::Input(message.into())
     }
 
-    /// The error as JSON, for commands given `--json`:
+    /// The error as JSON, for commands given `--json` (on standard error):
     /// `{"error":{"kind":"invalid"|"failed","message":...,"exit_code":N}}`.
     pub fn to_json(&self) -> serde_json::Value {
         serde_json::json!({"error": {

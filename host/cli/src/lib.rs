@@ -52,11 +52,10 @@ pub fn main(args: Args) -> ExitCode {
     match runtime.block_on(dispatch(args)) {
         Ok(Outcome::Success) => ExitCode::SUCCESS,
         Ok(Outcome::RunFailed) => ExitCode::from(1),
-        // With --json, the error is JSON on standard output too, so a
-        // script reads one stream whatever happened.
+        // With --json, the error is a JSON object on standard error, and
+        // standard output holds only results.
         Err(e) if json => {
-            println!("{:#}", e.to_json());
-            eprintln!("error: {e}");
+            eprintln!("{}", e.to_json());
             ExitCode::from(e.exit_code())
         }
         Err(e) => {

@@ -1,5 +1,5 @@
-//! With `--json`, an error is JSON on standard output as well, so a script
-//! reads one stream whatever happened; the exit code still tells.
+//! With `--json`, an error is one JSON object on standard error, standard
+//! output stays empty, and the exit code still tells.
 
 #![allow(clippy::unwrap_used)]
 
@@ -19,8 +19,9 @@ fn errors_of_json_commands_are_json() {
             .output()
             .unwrap();
         assert_eq!(out.status.code(), Some(2), "{args:?}");
-        let v: serde_json::Value = serde_json::from_slice(&out.stdout)
-            .unwrap_or_else(|e| panic!("{args:?}: {e}: {}", String::from_utf8_lossy(&out.stdout)));
+        assert!(out.stdout.is_empty(), "{args:?}");
+        let v: serde_json::Value = serde_json::from_slice(&out.stderr)
+            .unwrap_or_else(|e| panic!("{args:?}: {e}: {}", String::from_utf8_lossy(&out.stderr)));
         assert_eq!(v["error"]["kind"], "invalid", "{args:?}");
         assert_eq!(v["error"]["exit_code"], 2);
         assert!(
