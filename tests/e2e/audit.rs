@@ -733,3 +733,87 @@ async fn vault_rekey_re_macs_the_log_and_refuses_a_broken_one() {
     assert_eq!(std::fs::read(root.join("master.key")).unwrap(), key_now);
     assert_eq!(broken_at(&root), Some(2));
 }
+
+#[test]
+fn a_run_whose_process_died_is_marked_interrupted_with_counts_from_the_audit_log() {
+    use easel_store::{Action, AuditEntry, NewRun};
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("home");
+    let h = easel_cli::Home::open(Some(root.clone())).unwrap();
+    // A run started by a process that is gone (kill -9), with two answered
+    // calls, one allowed call with no answer, one denial, and a report.
+    h.store
+        .start_run(&NewRun {
+            id: "dead0000run00001".into(),
+            plugin_id: "p".into(),
+            digest: "d".repeat(64),
+            school: 2,
+            instance: "sim".into(),
+            dry_run: false,
+            params: vec![],
+            applies: None,
+            owner: Some("4194303:1".into()),
+        })
+        .unwrap();
+    let record = |action, path: &str| {
+        h.audit(&AuditEntry {
+            run: Some("dead0000run00001".into()),
+            method: Some("PUT".into()),
+            path: Some(path.into()),
+            ..AuditEntry::new("run:dead0000run00001", action)
+        })
+        .unwrap()
+    };
+    for c in ["/api/v1/courses/1", "/api/v1/courses/2"] {
+        record(Action::CanvasRequestAllowed, c);
+        record(Action::CanvasResponse, c);
+    }
+    record(Action::CanvasRequestAllowed, "/api/v1/courses/3");
+    record(Action::CanvasRequestDenied, "/api/v1/courses/99");
+    std::fs::create_dir_all(h.run_dir("dead0000run00001")).unwrap();
+    std::fs::write(h.run_dir("dead0000run00001").join("changes.csv"), "a\n").unwrap();
+    // A run of a live process (this one) is left alone.
+    h.store
+        .start_run(&NewRun {
+            id: "live0000run00001".into(),
+            owner: Some(format!(
+                "{}:{}",
+                std::process::id(),
+                std::fs::read_to_string("/proc/self/stat")
+                    .unwrap()
+                    .rsplit_once(')')
+                    .unwrap()
+                    .1
+                    .split_whitespace()
+                    .nth(19)
+                    .unwrap()
+            )),
+            ..NewRun {
+                id: String::new(),
+                plugin_id: "p".into(),
+                digest: "d".repeat(64),
+                school: 2,
+                instance: "sim".into(),
+                dry_run: false,
+                params: vec![],
+                applies: None,
+                owner: None,
+            }
+        })
+        .unwrap();
+    drop(h);
+
+    let h = easel_cli::Home::open(Some(root)).unwrap();
+    let dead = h.store.run("dead0000run00001").unwrap().unwrap();
+    assert_eq!(dead.status, easel_store::RunStatus::Interrupted);
+    assert_eq!((dead.calls, dead.denied), (2, 1));
+    let e = dead.error.unwrap();
+    assert!(e.contains("1 allowed with no answer recorded"), "{e}");
+    assert!(
+        h.run_dir("dead0000run00001")
+            .join("changes.csv.partial")
+            .exists()
+    );
+    let live = h.store.run("live0000run00001").unwrap().unwrap();
+    assert_eq!(live.status, easel_store::RunStatus::Running);
+}

@@ -86,12 +86,42 @@ impl Home {
             }
             None => {}
         }
-        Ok(Self {
+        let home = Self {
             cache: root.join("cache"),
             root,
             store,
             audit: Arc::new(audit),
-        })
+        };
+        // Runs left `running` by a process that ended are interrupted.
+        let orphans = home
+            .store
+            .interrupt_runs(None, &crate::process::alive)
+            .context("cannot mark runs whose process ended as interrupted")?;
+        if !orphans.is_empty() {
+            for id in &orphans {
+                crate::process::mark_reports_partial(&home.run_dir(id));
+            }
+            eprintln!(
+                "note: {} run(s) left running by a process that ended are now marked interrupted (their counts come from the audit log): {}",
+                orphans.len(),
+                orphans.join(", ")
+            );
+        }
+        Ok(home)
+    }
+
+    /// Mark this process's running runs interrupted (Ctrl-C, SIGTERM), with
+    /// their report files partial; returns them.
+    pub fn interrupt_own_runs(&self) -> Vec<String> {
+        let me = crate::process::me();
+        let ids = self
+            .store
+            .interrupt_runs(Some(&me), &|_| true)
+            .unwrap_or_default();
+        for id in &ids {
+            crate::process::mark_reports_partial(&self.run_dir(id));
+        }
+        ids
     }
 
     /// Append to the audit log. An error means it was not recorded, and the

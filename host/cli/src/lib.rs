@@ -12,6 +12,7 @@ mod error;
 mod home;
 mod many;
 mod plugin;
+mod process;
 mod run;
 mod runs;
 mod user_cmd;
@@ -34,6 +35,29 @@ pub use run::{
     DEFAULT_PLAN_EXPIRY_HOURS, PLAN_EXPIRY_HOURS, PlanRef, RunRequest, RunResult, execute_run,
 };
 
+/// Ctrl-C (SIGINT) or SIGTERM, whichever comes first.
+async fn stop_signal() -> &'static str {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let (Ok(mut int), Ok(mut term)) = (
+            signal(SignalKind::interrupt()),
+            signal(SignalKind::terminate()),
+        ) else {
+            return std::future::pending().await;
+        };
+        tokio::select! {
+            _ = int.recv() => "SIGINT",
+            _ = term.recv() => "SIGTERM",
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+        "Ctrl-C"
+    }
+}
+
 /// Run the parsed command and turn the result into an exit code, printing
 /// errors as one line with their causes.
 pub fn main(args: Args) -> ExitCode {
@@ -49,7 +73,32 @@ pub fn main(args: Args) -> ExitCode {
         }
     };
     let json = args.wants_json();
-    match runtime.block_on(dispatch(args)) {
+    let home = args.home.clone();
+    let result = runtime.block_on(async {
+        tokio::select! {
+            r = dispatch(args) => Some(r),
+            signal = stop_signal() => {
+                // The runs this process started did not finish: say so in
+                // their records and on stderr, rather than leave them
+                // "running".
+                let ids = Home::open(home).map(|h| h.interrupt_own_runs()).unwrap_or_default();
+                if !ids.is_empty() {
+                    eprintln!(
+                        "interrupted ({signal}): {} run(s) marked interrupted, their reports partial: {}; see `easel runs`",
+                        ids.len(),
+                        ids.join(", ")
+                    );
+                } else {
+                    eprintln!("interrupted ({signal})");
+                }
+                None
+            }
+        }
+    });
+    let Some(result) = result else {
+        return ExitCode::from(130);
+    };
+    match result {
         Ok(Outcome::Success) => ExitCode::SUCCESS,
         Ok(Outcome::RunFailed) => ExitCode::from(1),
         // With --json, the error is a JSON object on standard error, and

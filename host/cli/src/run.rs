@@ -210,6 +210,7 @@ pub(crate) async fn execute_run_for(
             dry_run: req.dry_run,
             params: params.clone(),
             applies: req.plan.as_ref().map(|p| p.run.clone()),
+            owner: Some(crate::process::me()),
         })
         .map_err(|e| match e {
             easel_store::StoreError::Invalid(m) => CliError::input(m),

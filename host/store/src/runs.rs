@@ -21,6 +21,8 @@ pub enum RunStatus {
     MemoryLimit,
     /// The host refused to start it (missing grant, bad component).
     Refused,
+    /// The process running it ended first (killed, interrupted, crashed).
+    Interrupted,
 }
 
 impl RunStatus {
@@ -33,6 +35,7 @@ impl RunStatus {
             RunStatus::TimedOut => "timed-out",
             RunStatus::MemoryLimit => "memory-limit",
             RunStatus::Refused => "refused",
+            RunStatus::Interrupted => "interrupted",
         }
     }
 
@@ -44,6 +47,7 @@ impl RunStatus {
             "timed-out" => RunStatus::TimedOut,
             "memory-limit" => RunStatus::MemoryLimit,
             "refused" => RunStatus::Refused,
+            "interrupted" => RunStatus::Interrupted,
             _ => return None,
         })
     }
@@ -68,6 +72,9 @@ pub struct NewRun {
     pub params: Vec<(String, String)>,
     /// The dry run whose plan this live run applies (once only).
     pub applies: Option<String>,
+    /// The process running it (`pid:start-time`), to tell a run whose
+    /// process died from one still going.
+    pub owner: Option<String>,
 }
 
 /// How a run finished.
@@ -195,8 +202,8 @@ impl Store {
     /// Record the start of a run.
     pub fn start_run(&self, run: &NewRun) -> Result<()> {
         let inserted = self.conn().execute(
-            "INSERT INTO runs (id, plugin_id, digest, school, instance, dry_run, params, status, started_at, applies)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'running', ?8, ?9)",
+            "INSERT INTO runs (id, plugin_id, digest, school, instance, dry_run, params, status, started_at, applies, owner)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'running', ?8, ?9, ?10)",
             params![
                 run.id,
                 run.plugin_id,
@@ -206,7 +213,8 @@ impl Store {
                 run.dry_run,
                 to_json(&run.params),
                 crate::now(),
-                run.applies
+                run.applies,
+                run.owner
             ],
         );
         match (inserted, &run.applies) {
@@ -220,6 +228,69 @@ impl Store {
             }
             (r, _) => r.map(|_| ()).map_err(Into::into),
         }
+    }
+
+    /// Mark `running` runs interrupted: those of `owner` (this process,
+    /// interrupted), or (with `owner` `None`) those whose owner `alive`
+    /// says has ended. Their calls and denials are counted from the audit
+    /// log. Returns the runs marked.
+    pub fn interrupt_runs(
+        &self,
+        owner: Option<&str>,
+        alive: &dyn Fn(&str) -> bool,
+    ) -> Result<Vec<String>> {
+        let candidates: Vec<(String, Option<String>)> = {
+            let mut stmt = self
+                .conn()
+                .prepare("SELECT id, owner FROM runs WHERE status = 'running'")?;
+            stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect::<Result<_, _>>()?
+        };
+        let ended: Vec<String> = candidates
+            .into_iter()
+            .filter(|(_, o)| match (owner, o) {
+                (Some(me), Some(o)) => o == me,
+                (Some(_), None) => false,
+                (None, Some(o)) => !alive(o),
+                (None, None) => true,
+            })
+            .map(|(id, _)| id)
+            .collect();
+        for id in &ended {
+            // The plugin's calls only: easel's lookups are recorded with a
+            // detail that says so.
+            let count = |action: &str| -> Result<u32> {
+                let n: i64 = self.conn().query_row(
+                    "SELECT COUNT(*) FROM audit WHERE run = ?1 AND action = ?2
+                       AND (detail IS NULL OR detail NOT LIKE 'easel''s lookup%')",
+                    params![id, action],
+                    |r| r.get(0),
+                )?;
+                Ok(n as u32)
+            };
+            let (allowed, answered, denied) = (
+                count("canvas-request-allowed")?,
+                count("canvas-response")?,
+                count("canvas-request-denied")?,
+            );
+            let unanswered = allowed.saturating_sub(answered);
+            let error = format!(
+                "interrupted: the process running it ended first; the audit log records {answered} answered call(s){}",
+                if unanswered > 0 {
+                    format!(
+                        " and {unanswered} allowed with no answer recorded (a write among them may have been applied: check Canvas)"
+                    )
+                } else {
+                    String::new()
+                }
+            );
+            self.conn().execute(
+                "UPDATE runs SET status = 'interrupted', finished_at = ?2, calls = ?3, denied = ?4, error = ?5
+                 WHERE id = ?1 AND status = 'running'",
+                params![id, crate::now(), answered, denied, error],
+            )?;
+        }
+        Ok(ended)
     }
 
     /// The run that applied (or is applying) the plan of dry run `plan`.

@@ -188,6 +188,11 @@ CREATE TABLE sign_in_failures (
 );
 CREATE INDEX sign_in_failures_at ON sign_in_failures(at);
 "#,
+    // The process running a run, so a run whose process died is told from
+    // one still going.
+    r#"
+ALTER TABLE runs ADD COLUMN owner TEXT;
+"#,
 ];
 
 /// The triggers that refuse updates to the audit tables (recreated after

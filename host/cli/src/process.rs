@@ -1,0 +1,73 @@
+//! Which process runs a run, and whether it is still alive: a run left
+//! `running` by a process that ended (killed, crashed, interrupted) is
+//! marked `interrupted`, with its counts from the audit log, the next time
+//! easel opens the data directory.
+
+use std::path::Path;
+
+/// This process as a run's owner: `pid:start-time` (the start time, in
+/// clock ticks since boot, tells a reused pid apart), or `pid:` where the
+/// start time cannot be read.
+pub(crate) fn me() -> String {
+    let pid = std::process::id();
+    format!("{pid}:{}", start_time(pid).unwrap_or_default())
+}
+
+/// Field 22 of `/proc/<pid>/stat`: when the process started.
+fn start_time(pid: u32) -> Option<String> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) may hold spaces; fields after it follow ")".
+    let after = stat.rsplit_once(')')?.1;
+    after.split_whitespace().nth(19).map(str::to_owned)
+}
+
+/// Is the owner `pid:start-time` still running? Where `/proc` cannot say,
+/// a run is assumed alive (never marked wrongly).
+pub(crate) fn alive(owner: &str) -> bool {
+    let Some((pid, start)) = owner.split_once(':') else {
+        return true;
+    };
+    let Ok(pid) = pid.parse::<u32>() else {
+        return true;
+    };
+    if !Path::new("/proc/self/stat").exists() {
+        return true;
+    }
+    match start_time(pid) {
+        None => false,
+        Some(now) => start.is_empty() || now == start,
+    }
+}
+
+/// Rename the report files of interrupted runs `NAME.partial`.
+pub(crate) fn mark_reports_partial(run_dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(run_dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.is_file() && path.extension().is_none_or(|e| e != "partial") {
+            let mut name = path.as_os_str().to_owned();
+            name.push(".partial");
+            let _ = std::fs::rename(&path, name);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn this_process_is_alive_and_a_dead_or_reused_pid_is_not() {
+        let me = me();
+        assert!(alive(&me), "{me}");
+        let (pid, _) = me.split_once(':').unwrap_or_default();
+        assert!(
+            !alive(&format!("{pid}:1")),
+            "a reused pid with another start time"
+        );
+        assert!(!alive("4194303:1"), "no such process");
+        assert!(alive("garbage"), "unreadable owners are left alone");
+    }
+}
