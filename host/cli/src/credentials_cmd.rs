@@ -146,29 +146,58 @@ fn read_secret(
             })?
             .unwrap_or_default()
     };
+    let what = prompt.trim_end_matches(": ");
     let trimmed = text.trim();
     if trimmed.is_empty() {
         return Err(CliError::input(format!(
-            "no secret given ({}); pipe it on standard input or type it at the prompt",
-            prompt.trim_end_matches(": ")
+            "no secret given ({what}); pipe it on standard input or type it at the prompt"
+        )));
+    }
+    // Common paste mistakes; the messages never echo the secret.
+    if trimmed.len() > 7 && trimmed[..7].eq_ignore_ascii_case("bearer ") {
+        return Err(CliError::input(format!(
+            "the {what} starts with \"Bearer \": give the token alone, easel adds the header"
+        )));
+    }
+    if trimmed.chars().any(char::is_whitespace) {
+        return Err(CliError::input(format!(
+            "the {what} holds whitespace inside it: paste it again, whole and on one line"
         )));
     }
     Ok(SecretString::from(trimmed.to_owned()))
 }
 
+/// Refuse input left over after the secrets: a pasted file or several
+/// tokens at once is a mistake, not something to ignore.
+fn no_more_lines(lines: &mut dyn Iterator<Item = std::io::Result<String>>) -> Result<(), CliError> {
+    if std::io::stdin().is_terminal() {
+        return Ok(());
+    }
+    for line in lines {
+        if line.is_ok_and(|l| !l.trim().is_empty()) {
+            return Err(CliError::input(
+                "standard input holds more lines than the secrets asked for: give one secret per line, nothing else",
+            ));
+        }
+    }
+    Ok(())
+}
+
 fn read_new_secret(oauth_client_id: Option<String>) -> Result<NewSecret, CliError> {
     let stdin = std::io::stdin();
     let mut lines = stdin.lock().lines();
-    match oauth_client_id {
-        None => Ok(NewSecret::User {
+    let secret = match oauth_client_id {
+        None => NewSecret::User {
             token: read_secret("Canvas access token: ", &mut lines)?,
-        }),
-        Some(client_id) => Ok(NewSecret::Oauth2 {
+        },
+        Some(client_id) => NewSecret::Oauth2 {
             client_id,
             client_secret: read_secret("developer key secret: ", &mut lines)?,
             refresh_token: read_secret("refresh token: ", &mut lines)?,
-        }),
-    }
+        },
+    };
+    no_more_lines(&mut lines)?;
+    Ok(secret)
 }
 
 fn print_tokens(list: &[TokenInfo], json: bool) {

@@ -87,3 +87,34 @@ fn a_token_piped_on_stdin_is_sealed_and_never_shown() {
         & 0o777;
     assert_eq!(mode, 0o600);
 }
+
+#[test]
+fn pasted_token_mistakes_are_refused_without_echoing_the_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path();
+    let add = [
+        "instance",
+        "add",
+        "prod",
+        "--url",
+        "https://canvas.example.edu",
+    ];
+    assert_eq!(easel(home, &add, None).0, 0);
+    let secret = "7~PASTECANARYabcdefghijklmnopqrstuvwxyz0123456789";
+    for (input, says) in [
+        (format!("Bearer {secret}\n"), "starts with \"Bearer \""),
+        (format!("7~PASTE CANARY{secret}\n"), "whitespace inside"),
+        (format!("{secret}\n{secret}\n"), "more lines"),
+    ] {
+        let (code, out) = easel(
+            home,
+            &["--instance", "prod", "token", "add", "admin"],
+            Some(&input),
+        );
+        assert_eq!(code, 2, "{out}");
+        assert!(out.contains(says), "{out}");
+        assert!(!out.contains("PASTECANARY"), "the secret was echoed: {out}");
+    }
+    let (_, out) = easel(home, &["token", "list"], None);
+    assert!(!out.contains("admin"), "nothing was stored: {out}");
+}
