@@ -96,6 +96,19 @@ pub enum Command {
         /// How many runs to list.
         #[arg(long, default_value_t = 20)]
         limit: usize,
+        /// Only this plugin's runs.
+        #[arg(long)]
+        plugin: Option<String>,
+        /// Only this school's runs.
+        #[arg(long)]
+        school: Option<u64>,
+        /// Only runs in this state.
+        #[arg(long, value_parser = ["running", "succeeded", "failed", "timed-out", "memory-limit", "refused", "interrupted"])]
+        status: Option<String>,
+        /// Only runs started at or after this time (RFC 3339, or a date
+        /// such as 2026-12-01).
+        #[arg(long, value_name = "TIME")]
+        since: Option<String>,
         /// Machine-readable output.
         #[arg(long)]
         json: bool,

@@ -141,8 +141,20 @@ pub async fn dispatch(args: Args) -> Result<Outcome, CliError> {
         Command::Runs {
             command,
             limit,
+            plugin,
+            school,
+            status,
+            since,
             json,
-        } => runs::dispatch(&home, command, limit, json),
+        } => {
+            let filter = easel_store::RunFilter {
+                plugin,
+                school,
+                status,
+                since,
+            };
+            runs::dispatch(&home, command, limit, &filter, json)
+        }
         Command::Schools { json } => connect::schools(&home, &args.connect, json).await,
         Command::Instance { command } => credentials_cmd::instance(&home, command),
         Command::Token { command } => credentials_cmd::token(&home, command, &args.connect).await,

@@ -11,16 +11,29 @@ pub(crate) fn dispatch(
     home: &Home,
     command: Option<RunsCommand>,
     limit: usize,
+    filter: &easel_store::RunFilter,
     json: bool,
 ) -> Result<Outcome, CliError> {
     match command {
-        None => list(home, limit, json),
+        None => list(home, limit, filter, json),
         Some(RunsCommand::Show { run, plan, json }) => show(home, &run, plan, json),
     }
 }
 
-fn list(home: &Home, limit: usize, json: bool) -> Result<Outcome, CliError> {
-    let runs = home.store.runs(limit)?;
+fn list(
+    home: &Home,
+    limit: usize,
+    filter: &easel_store::RunFilter,
+    json: bool,
+) -> Result<Outcome, CliError> {
+    if let Some(since) = &filter.since
+        && !since.starts_with(|c: char| c.is_ascii_digit())
+    {
+        return Err(CliError::input(format!(
+            "--since takes a time such as 2026-12-01 or 2026-12-01T06:00:00Z, not {since:?}"
+        )));
+    }
+    let runs = home.store.runs_where(limit, filter)?;
     if json {
         println!(
             "{}",

@@ -115,3 +115,60 @@ fn run_json_and_runs_show_json_use_the_same_fields() {
     assert_eq!(run["partial"], false);
     assert_eq!(run["calls"], shown["calls"]);
 }
+
+#[test]
+fn runs_can_be_filtered_by_plugin_school_status_and_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("home");
+    let p = &easel_bundled::COURSE_REPORT;
+    let (wasm, manifest) = (dir.path().join("p.wasm"), dir.path().join("easel.toml"));
+    std::fs::write(&wasm, p.wasm).unwrap();
+    std::fs::write(&manifest, p.manifest).unwrap();
+    let (wasm, manifest) = (wasm.to_str().unwrap(), manifest.to_str().unwrap());
+    easel(
+        &home,
+        &[
+            "plugin",
+            "submit",
+            wasm,
+            "--manifest",
+            manifest,
+            "--by",
+            "it",
+        ],
+    );
+    easel(
+        &home,
+        &[
+            "plugin",
+            "approve",
+            "course-report",
+            "--school",
+            "2,4",
+            "--by",
+            "ana",
+        ],
+    );
+    easel(&home, &["run", "course-report", "--school", "2"]);
+    easel(&home, &["run", "course-report", "--school", "4"]);
+    let ids = |args: &[&str]| -> Vec<u64> {
+        let mut all = vec!["runs", "--json"];
+        all.extend_from_slice(args);
+        let v: serde_json::Value = serde_json::from_slice(&easel(&home, &all).stdout).unwrap();
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["school"].as_u64().unwrap())
+            .collect()
+    };
+    assert_eq!(ids(&[]).len(), 2);
+    assert_eq!(ids(&["--school", "4"]), vec![4]);
+    assert_eq!(
+        ids(&["--plugin", "course-report", "--status", "succeeded"]).len(),
+        2
+    );
+    assert!(ids(&["--status", "failed"]).is_empty());
+    assert!(ids(&["--plugin", "nope"]).is_empty());
+    assert!(ids(&["--since", "2999-01-01"]).is_empty());
+    assert_eq!(ids(&["--since", "2000-01-01"]).len(), 2);
+}

@@ -21,7 +21,7 @@ pub use audit::{
     DEFAULT_CHECKPOINT_RECORDS, GENESIS, LegacySeal, MAC_KEY_LABEL, SIGNING_KEY_LABEL, Verdict,
     WitnessVerdict, checkpoint, rekey_log,
 };
-pub use runs::{NewRun, RunFinish, RunRow, RunStatus};
+pub use runs::{NewRun, RunFilter, RunFinish, RunRow, RunStatus};
 pub use users::{ApiTokenRow, UserRow};
 pub use vault::{InstanceRow, TokenRow};
 

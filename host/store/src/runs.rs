@@ -100,6 +100,19 @@ pub struct RunFinish {
     pub plan_result: Vec<serde_json::Value>,
 }
 
+/// Which runs to list (all of them when every field is `None`).
+#[derive(Debug, Clone, Default)]
+pub struct RunFilter {
+    /// Only this plugin's.
+    pub plugin: Option<String>,
+    /// Only this school's.
+    pub school: Option<u64>,
+    /// Only in this state (as stored, e.g. `failed`).
+    pub status: Option<String>,
+    /// Started at or after this time (an RFC 3339 prefix).
+    pub since: Option<String>,
+}
+
 /// A stored run.
 #[derive(Debug, Clone, Serialize)]
 pub struct RunRow {
@@ -323,6 +336,30 @@ impl Store {
             ],
         )?;
         Ok(())
+    }
+
+    /// The newest `limit` runs that pass `filter`.
+    pub fn runs_where(&self, limit: usize, filter: &RunFilter) -> Result<Vec<RunRow>> {
+        let sql = format!(
+            "SELECT {RUN_COLUMNS} FROM runs
+             WHERE (?2 IS NULL OR plugin_id = ?2) AND (?3 IS NULL OR school = ?3)
+               AND (?4 IS NULL OR status = ?4) AND (?5 IS NULL OR started_at >= ?5)
+             ORDER BY started_at DESC, rowid DESC LIMIT ?1"
+        );
+        let mut stmt = self.conn().prepare(&sql)?;
+        let raws = stmt
+            .query_map(
+                params![
+                    limit as i64,
+                    filter.plugin,
+                    filter.school.map(|s| s as i64),
+                    filter.status,
+                    filter.since
+                ],
+                raw_run,
+            )?
+            .collect::<Result<Vec<_>, _>>()?;
+        raws.into_iter().map(cook).collect()
     }
 
     /// The newest `limit` runs.
