@@ -60,6 +60,13 @@ impl Args {
     }
 }
 
+/// A school's account id, with a message that says what to give.
+fn school_id(s: &str) -> Result<u64, String> {
+    s.trim().parse::<u64>().map_err(|_| {
+        format!("a school is its numeric Canvas account id (not {s:?}); `easel schools` lists them")
+    })
+}
+
 /// easel's commands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
@@ -100,7 +107,7 @@ pub enum Command {
         #[arg(long)]
         plugin: Option<String>,
         /// Only this school's runs.
-        #[arg(long)]
+        #[arg(long, value_parser = school_id)]
         school: Option<u64>,
         /// Only runs in this state.
         #[arg(long, value_parser = ["running", "succeeded", "failed", "timed-out", "memory-limit", "refused", "interrupted"])]
@@ -216,7 +223,7 @@ pub enum AuditCommand {
         #[arg(long)]
         plugin: Option<String>,
         /// Only this school's records.
-        #[arg(long)]
+        #[arg(long, value_parser = school_id)]
         school: Option<u64>,
     },
     /// The latest records, one per line.
@@ -293,6 +300,7 @@ pub enum PluginCommand {
             long = "school",
             value_delimiter = ',',
             value_name = "ID",
+            value_parser = school_id,
             required_unless_present = "all_schools"
         )]
         schools: Vec<u64>,
@@ -362,7 +370,7 @@ pub enum PluginCommand {
         plugin: String,
         /// Only for these schools, repeated or comma-separated (default:
         /// every school).
-        #[arg(long = "school", value_delimiter = ',', value_name = "ID")]
+        #[arg(long = "school", value_delimiter = ',', value_name = "ID", value_parser = school_id)]
         schools: Vec<u64>,
         /// Who revokes (default: $USER).
         #[arg(long)]
@@ -483,11 +491,11 @@ pub struct RunArgs {
     /// Plugin id.
     pub plugin: String,
     /// The school's account id.
-    #[arg(long)]
+    #[arg(long, value_parser = school_id)]
     pub school: Option<u64>,
     /// Several schools' account ids, comma-separated: one run per school,
     /// run concurrently, sharing the token fairly.
-    #[arg(long, value_delimiter = ',', value_name = "ID,ID,...")]
+    #[arg(long, value_delimiter = ',', value_name = "ID,ID,...", value_parser = school_id)]
     pub schools: Vec<u64>,
     /// Every school the plugin is approved for.
     #[arg(long)]
@@ -531,7 +539,7 @@ pub enum UserCommand {
         #[arg(long = "role", required = true, value_name = "ROLE")]
         roles: Vec<String>,
         /// A school account a contributor is bound to (repeatable).
-        #[arg(long = "school", value_name = "ID")]
+        #[arg(long = "school", value_name = "ID", value_parser = school_id)]
         schools: Vec<u64>,
     },
     /// List users and their roles.

@@ -30,8 +30,16 @@ fn vault_err(e: easel_vault::VaultError) -> CliError {
 
 /// Only https, except on loopback (the simulator, local tests).
 fn check_url(url: &str) -> Result<String, CliError> {
-    let parsed =
-        url::Url::parse(url).map_err(|e| CliError::input(format!("--url {url:?}: {e}")))?;
+    let parsed = url::Url::parse(url).map_err(|e| {
+        if matches!(e, url::ParseError::RelativeUrlWithoutBase) {
+            CliError::input(format!(
+                "--url {url:?} has no scheme: add https://, e.g. https://{}",
+                url.trim_start_matches('/')
+            ))
+        } else {
+            CliError::input(format!("--url {url:?}: {e}"))
+        }
+    })?;
     let loopback = matches!(parsed.host_str(), Some("127.0.0.1" | "localhost" | "[::1]"));
     if parsed.scheme() != "https" && !(parsed.scheme() == "http" && loopback) {
         return Err(CliError::input(format!(

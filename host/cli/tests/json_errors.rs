@@ -38,3 +38,31 @@ fn errors_of_json_commands_are_json() {
     assert!(out.stdout.is_empty());
     assert!(String::from_utf8_lossy(&out.stderr).starts_with("error: no run"));
 }
+
+#[test]
+fn common_input_mistakes_say_what_to_give() {
+    let home = tempfile::tempdir().unwrap();
+    for (args, says) in [
+        (
+            &["run", "x", "--school", "abc"][..],
+            "a school is its numeric Canvas account id (not \"abc\"); `easel schools` lists them",
+        ),
+        (
+            &["plugin", "approve", "x", "--school", "2,b", "--by", "a"][..],
+            "numeric Canvas account id (not \"b\")",
+        ),
+        (
+            &["instance", "add", "prod", "--url", "canvas.example.edu"][..],
+            "has no scheme: add https://, e.g. https://canvas.example.edu",
+        ),
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_easel"))
+            .args(args)
+            .env("EASEL_HOME", home.path())
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(says), "{args:?}: {stderr}");
+    }
+}
