@@ -78,6 +78,14 @@ pub enum Command {
     },
     /// Run an approved plugin for one school, several, or all of them.
     Run(RunArgs),
+    /// Print a shell completion script, e.g. `easel completions bash >
+    /// /etc/bash_completion.d/easel`.
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff), e.g. `easel man > easel.1`.
+    Man,
     /// People and scripts who use easel, and their roles: district-admin
     /// (everything), approver (approve, revoke, run, read all but secrets),
     /// contributor (bound to schools: submit, dry-run and read those

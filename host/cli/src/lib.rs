@@ -35,6 +35,16 @@ pub use run::{
     DEFAULT_PLAN_EXPIRY_HOURS, PLAN_EXPIRY_HOURS, PlanRef, RunRequest, RunResult, execute_run,
 };
 
+/// Write to standard output; a reader that closed early (`| head`) is not
+/// an error.
+fn write_stdout(bytes: &[u8]) -> Result<Outcome, CliError> {
+    use std::io::Write;
+    match std::io::stdout().write_all(bytes) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(CliError::Failed(e.into())),
+        _ => Ok(Outcome::Success),
+    }
+}
+
 /// Ctrl-C (SIGINT) or SIGTERM, whichever comes first.
 async fn stop_signal() -> &'static str {
     #[cfg(unix)]
@@ -130,8 +140,27 @@ fn init_tracing(verbose: u8) {
 
 /// Run one command.
 pub async fn dispatch(args: Args) -> Result<Outcome, CliError> {
+    // Commands that need no data directory.
+    match &args.command {
+        Command::Completions { shell } => {
+            use clap::CommandFactory;
+            let mut text = Vec::new();
+            clap_complete::generate(*shell, &mut Args::command(), "easel", &mut text);
+            return write_stdout(&text);
+        }
+        Command::Man => {
+            use clap::CommandFactory;
+            let mut text = Vec::new();
+            clap_mangen::Man::new(Args::command())
+                .render(&mut text)
+                .map_err(|e| CliError::Failed(e.into()))?;
+            return write_stdout(&text);
+        }
+        _ => {}
+    }
     let home = Home::open(args.home.clone())?;
     match args.command {
+        Command::Completions { .. } | Command::Man => Ok(Outcome::Success),
         Command::Plugin { command } => plugin::dispatch(&home, command, &args.connect).await,
         Command::Run(run) => run::command(&home, run, &args.connect).await,
         Command::User { command } => user_cmd::command(&home, command),

@@ -21,7 +21,7 @@ fn quiet_on_closed_pipe() {
             .map(String::as_str)
             .or_else(|| info.payload().downcast_ref::<&str>().copied())
             .unwrap_or_default();
-        if message.contains("Broken pipe") && message.starts_with("failed printing to std") {
+        if message.contains("Broken pipe") {
             std::process::exit(141);
         }
         default(info);

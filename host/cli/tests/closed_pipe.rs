@@ -23,3 +23,21 @@ fn output_into_a_closed_pipe_ends_quietly() {
     assert!(!stderr.contains("panicked"), "{stderr}");
     assert_eq!(out.status.code(), Some(141), "{stderr}");
 }
+
+#[test]
+fn completions_and_the_man_page_are_printed() {
+    for (args, expect) in [
+        (&["completions", "bash"][..], "_easel()"),
+        (&["completions", "fish"][..], "complete -c easel"),
+        (&["man"][..], ".TH easel 1"),
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_easel"))
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{args:?}");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(text.contains(expect), "{args:?}");
+        assert!(text.contains("plan"), "{args:?} lists the plan command");
+    }
+}
