@@ -170,6 +170,7 @@ pub(crate) async fn command(
     if args.json {
         let v = serde_json::json!({
             "plugin": args.plugin,
+            "instance": conn.instance,
             "dry_run": args.dry_run,
             "schools": rows.len(),
             "succeeded": tally.ok,
@@ -184,8 +185,9 @@ pub(crate) async fn command(
         print_table(&rows);
         println!();
         println!(
-            "{} school(s): {} succeeded, {} failed; {} Canvas call(s) in {:.1}s ({:.0}/s); Canvas throttled {} request(s){}",
+            "{} school(s) on {}: {} succeeded, {} failed; {} Canvas call(s) in {:.1}s ({:.0}/s); Canvas throttled {} request(s){}",
             rows.len(),
+            conn.instance,
             tally.ok,
             tally.failed,
             tally.calls,

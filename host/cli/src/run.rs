@@ -57,6 +57,8 @@ pub struct RunResult {
     pub plugin_id: String,
     /// School name.
     pub school_name: String,
+    /// The Canvas instance it ran on.
+    pub instance: String,
     /// The runtime's report.
     pub report: RunReport,
     /// Where its reports are.
@@ -281,6 +283,7 @@ pub(crate) async fn execute_run_for(
         run_id,
         plugin_id: row.id,
         school_name: school.name,
+        instance: conn.instance.clone(),
         report,
         output_dir,
     })
@@ -670,11 +673,12 @@ fn print_result(
         println!("{v:#}");
     } else {
         println!(
-            "run {} of {} for {} ({}): {} in {:.2}s, {} Canvas call(s), {} denied",
+            "run {} of {} for {} ({}) on {}: {} in {:.2}s, {} Canvas call(s), {} denied",
             r.run_id,
             r.plugin_id,
             r.school_name,
             school,
+            r.instance,
             rep.outcome.status(),
             rep.duration.as_secs_f64(),
             rep.calls,

@@ -46,15 +46,16 @@ fn list(
         return Ok(Outcome::Success);
     }
     println!(
-        "{:<16}  {:<20} {:>7}  {:<5} {:<12} {:>5} {:>6} {:>8}  STARTED",
-        "RUN", "PLUGIN", "SCHOOL", "MODE", "STATUS", "CALLS", "DENIED", "SECONDS"
+        "{:<16}  {:<20} {:>7}  {:<10} {:<5} {:<12} {:>5} {:>6} {:>8}  STARTED",
+        "RUN", "PLUGIN", "SCHOOL", "INSTANCE", "MODE", "STATUS", "CALLS", "DENIED", "SECONDS"
     );
     for r in &runs {
         println!(
-            "{:<16}  {:<20} {:>7}  {:<5} {:<12} {:>5} {:>6} {:>8.2}  {}",
+            "{:<16}  {:<20} {:>7}  {:<10} {:<5} {:<12} {:>5} {:>6} {:>8.2}  {}",
             r.id,
             r.plugin_id,
             r.school,
+            r.instance,
             if r.dry_run { "dry" } else { "live" },
             r.status.as_str(),
             r.calls,
