@@ -124,6 +124,9 @@ pub enum Command {
         /// such as 2026-12-01).
         #[arg(long, value_name = "TIME")]
         since: Option<String>,
+        /// Only the runs of one many-school command (its batch id).
+        #[arg(long, value_name = "BATCH")]
+        batch: Option<String>,
         /// Machine-readable output.
         #[arg(long)]
         json: bool,
@@ -603,6 +606,21 @@ pub enum PlanCommand {
 /// `easel runs` subcommands.
 #[derive(Debug, Subcommand)]
 pub enum RunsCommand {
+    /// Merge the reports of a batch (one `run --schools/--all-schools`)
+    /// into one CSV with a school column first. Runs that did not succeed
+    /// are left out and named.
+    Export {
+        /// The batch id the many-school command printed.
+        #[arg(long)]
+        batch: String,
+        /// Where to write the merged CSV.
+        #[arg(long, value_name = "FILE")]
+        merge: std::path::PathBuf,
+        /// Which report, when the runs wrote several (default: the only
+        /// CSV they wrote).
+        #[arg(long, value_name = "NAME")]
+        report: Option<String>,
+    },
     /// Show one run: status, calls, errors, outputs, log.
     Show {
         /// Run id (or a unique prefix).

@@ -174,6 +174,7 @@ pub async fn dispatch(args: Args) -> Result<Outcome, CliError> {
             school,
             status,
             since,
+            batch,
             json,
         } => {
             let filter = easel_store::RunFilter {
@@ -181,6 +182,7 @@ pub async fn dispatch(args: Args) -> Result<Outcome, CliError> {
                 school,
                 status,
                 since,
+                batch,
             };
             runs::dispatch(&home, command, limit, &filter, json)
         }

@@ -19,6 +19,8 @@ use crate::run::{RunRequest, RunResult, connection_for_grant, execute_run_for};
 #[derive(Debug, serde::Serialize)]
 struct Row {
     school: u64,
+    #[serde(skip)]
+    batch: Option<String>,
     name: String,
     run: Option<String>,
     status: String,
@@ -34,6 +36,7 @@ impl Row {
         match result {
             Ok(r) => Row {
                 school,
+                batch: r.batch.clone(),
                 name: r.school_name,
                 run: Some(r.run_id),
                 status: r.report.outcome.status().to_owned(),
@@ -50,6 +53,7 @@ impl Row {
             },
             Err(e) => Row {
                 school,
+                batch: None,
                 name: name.unwrap_or_default().to_owned(),
                 run: None,
                 status: "not-run".into(),
@@ -167,10 +171,15 @@ pub(crate) async fn command(
     let elapsed = started.elapsed();
     rows.sort_by_key(|r| r.school);
     let g = conn.client.governor().stats();
+    let batch = rows
+        .iter()
+        .find_map(|r| r.batch.clone())
+        .unwrap_or_default();
     if args.json {
         let v = serde_json::json!({
             "plugin": args.plugin,
             "instance": conn.instance,
+            "batch": batch,
             "dry_run": args.dry_run,
             "schools": rows.len(),
             "succeeded": tally.ok,
@@ -200,6 +209,9 @@ pub(crate) async fn command(
                 ""
             }
         );
+        println!(
+            "batch {batch}: `easel runs --batch {batch}`; merge its reports with `easel runs export --batch {batch} --merge out.csv`"
+        );
         if args.dry_run {
             println!("dry run: see each run's plan with `easel runs show <run> --plan`");
         }
@@ -225,13 +237,17 @@ pub async fn execute_many(
     bar: &ProgressBar,
 ) -> Vec<(u64, Result<RunResult, CliError>)> {
     let total = reqs.len();
+    // One batch id for the command's runs (`easel runs --batch`, `runs
+    // export --batch`).
+    let batch = crate::run::new_run_id();
     let mut runs = futures::stream::iter(reqs.into_iter().map(|req| {
         let school = req.school;
         let known = known.get(&school).cloned();
+        let batch = Some(batch.clone());
         async move {
             (
                 school,
-                execute_run_for(home, conn, runtime, req, known).await,
+                execute_run_for(home, conn, runtime, req, known, batch).await,
             )
         }
     }))

@@ -59,13 +59,16 @@ pub struct RunResult {
     pub school_name: String,
     /// The Canvas instance it ran on.
     pub instance: String,
+    /// The batch it belongs to (a many-school command), if any.
+    pub batch: Option<String>,
     /// The runtime's report.
     pub report: RunReport,
     /// Where its reports are.
     pub output_dir: PathBuf,
 }
 
-fn new_run_id() -> String {
+/// A new id for a run or a batch of runs: 16 hex digits.
+pub(crate) fn new_run_id() -> String {
     let mut rng = rand::rng();
     format!("{:016x}", rng.random::<u64>())
 }
@@ -100,7 +103,7 @@ pub async fn execute_run(
     runtime: &Runtime,
     req: RunRequest,
 ) -> Result<RunResult, CliError> {
-    execute_run_for(home, conn, runtime, req, None).await
+    execute_run_for(home, conn, runtime, req, None, None).await
 }
 
 /// [`execute_run`] for a school already looked up (`None`: look it up).
@@ -110,6 +113,7 @@ pub(crate) async fn execute_run_for(
     runtime: &Runtime,
     req: RunRequest,
     known: Option<School>,
+    batch: Option<String>,
 ) -> Result<RunResult, CliError> {
     let live = home.store.approval(&req.plugin, req.school)?;
     if live.is_none() && home.store.find_plugin(&req.plugin)?.is_none() {
@@ -213,6 +217,7 @@ pub(crate) async fn execute_run_for(
             params: params.clone(),
             applies: req.plan.as_ref().map(|p| p.run.clone()),
             owner: Some(crate::process::me()),
+            batch: batch.clone(),
         })
         .map_err(|e| match e {
             easel_store::StoreError::Invalid(m) => CliError::input(m),
@@ -284,6 +289,7 @@ pub(crate) async fn execute_run_for(
         plugin_id: row.id,
         school_name: school.name,
         instance: conn.instance.clone(),
+        batch,
         report,
         output_dir,
     })

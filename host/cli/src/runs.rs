@@ -17,6 +17,11 @@ pub(crate) fn dispatch(
     match command {
         None => list(home, limit, filter, json),
         Some(RunsCommand::Show { run, plan, json }) => show(home, &run, plan, json),
+        Some(RunsCommand::Export {
+            batch,
+            merge,
+            report,
+        }) => export(home, &batch, &merge, report.as_deref()),
     }
 }
 
@@ -213,6 +218,99 @@ fn show(home: &Home, id: &str, plan_only: bool, json: bool) -> Result<Outcome, C
         for line in run.log.lines() {
             println!("  {}", escape(line));
         }
+    }
+    Ok(Outcome::Success)
+}
+
+/// `easel runs export --batch ID --merge FILE`: one CSV of every succeeded
+/// run's report, each row prefixed with its school.
+fn export(
+    home: &Home,
+    batch: &str,
+    out: &std::path::Path,
+    report: Option<&str>,
+) -> Result<Outcome, CliError> {
+    let filter = easel_store::RunFilter {
+        batch: Some(batch.to_owned()),
+        ..easel_store::RunFilter::default()
+    };
+    let mut runs = home.store.runs_where(100_000, &filter)?;
+    if runs.is_empty() {
+        return Err(CliError::input(format!(
+            "no runs in batch {batch:?}: `easel runs --json` shows each run's batch"
+        )));
+    }
+    runs.sort_by_key(|r| r.school);
+    let name = match report {
+        Some(n) => n.to_owned(),
+        None => {
+            let mut names: Vec<String> = runs
+                .iter()
+                .flat_map(|r| r.outputs.iter())
+                .filter_map(|o| std::path::Path::new(o).file_name())
+                .map(|n| n.to_string_lossy().into_owned())
+                .filter(|n| n.ends_with(".csv"))
+                .collect();
+            names.sort();
+            names.dedup();
+            match names.as_slice() {
+                [one] => one.clone(),
+                [] => {
+                    return Err(CliError::input(format!(
+                        "the runs of batch {batch} wrote no CSV report"
+                    )));
+                }
+                many => {
+                    return Err(CliError::input(format!(
+                        "the runs wrote several reports ({}): pick one with --report",
+                        many.join(", ")
+                    )));
+                }
+            }
+        }
+    };
+    let mut header: Option<String> = None;
+    let mut body = String::new();
+    let (mut merged, mut skipped) = (0, Vec::new());
+    for r in &runs {
+        if r.status != easel_store::RunStatus::Succeeded {
+            skipped.push(format!("{} ({}: {})", r.school, r.id, r.status.as_str()));
+            continue;
+        }
+        let path = home.run_dir(&r.id).join(&name);
+        let text = std::fs::read_to_string(&path)
+            .map_err(|e| CliError::input(format!("run {} has no readable {name}: {e}", r.id)))?;
+        let mut lines = text.lines();
+        let head = lines.next().unwrap_or_default();
+        match &header {
+            None => header = Some(head.to_owned()),
+            Some(h) if h != head => {
+                return Err(CliError::input(format!(
+                    "run {}'s {name} has another header than the first run's: merge refused",
+                    r.id
+                )));
+            }
+            Some(_) => {}
+        }
+        for line in lines {
+            body.push_str(&format!("{},{line}\n", r.school));
+        }
+        merged += 1;
+    }
+    let mut text = format!("school,{}\n", header.unwrap_or_default());
+    text.push_str(&body);
+    std::fs::write(out, text)
+        .map_err(|e| CliError::input(format!("cannot write {}: {e}", out.display())))?;
+    println!(
+        "merged {name} of {merged} run(s) of batch {batch} into {}",
+        out.display()
+    );
+    if !skipped.is_empty() {
+        println!(
+            "left out {} run(s) that did not succeed: {}",
+            skipped.len(),
+            skipped.join(", ")
+        );
     }
     Ok(Outcome::Success)
 }

@@ -172,3 +172,74 @@ fn runs_can_be_filtered_by_plugin_school_status_and_time() {
     assert!(ids(&["--since", "2999-01-01"]).is_empty());
     assert_eq!(ids(&["--since", "2000-01-01"]).len(), 2);
 }
+
+#[test]
+fn a_batchs_reports_merge_into_one_csv_with_a_school_column() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("home");
+    let p = &easel_bundled::COURSE_REPORT;
+    let (wasm, manifest) = (dir.path().join("p.wasm"), dir.path().join("easel.toml"));
+    std::fs::write(&wasm, p.wasm).unwrap();
+    std::fs::write(&manifest, p.manifest).unwrap();
+    let (wasm, manifest) = (wasm.to_str().unwrap(), manifest.to_str().unwrap());
+    easel(
+        &home,
+        &[
+            "plugin",
+            "submit",
+            wasm,
+            "--manifest",
+            manifest,
+            "--by",
+            "it",
+        ],
+    );
+    easel(
+        &home,
+        &[
+            "plugin",
+            "approve",
+            "course-report",
+            "--all-schools",
+            "--by",
+            "ana",
+        ],
+    );
+    let out = easel(&home, &["run", "course-report", "--all-schools", "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let batch = v["batch"].as_str().unwrap().to_owned();
+    assert_eq!(batch.len(), 16);
+    let runs: serde_json::Value =
+        serde_json::from_slice(&easel(&home, &["runs", "--batch", &batch, "--json"]).stdout)
+            .unwrap();
+    let runs = runs.as_array().unwrap();
+    assert_eq!(runs.len(), 4);
+    // Every run's CSV, each row with its school in front.
+    let mut expected = Vec::new();
+    let mut header = String::new();
+    for r in runs {
+        let text = std::fs::read_to_string(r["outputs"][0].as_str().unwrap()).unwrap();
+        let mut lines = text.lines();
+        header = lines.next().unwrap().to_owned();
+        expected.extend(lines.map(|l| format!("{},{l}", r["school"])));
+    }
+    let merged = dir.path().join("all.csv");
+    easel(
+        &home,
+        &[
+            "runs",
+            "export",
+            "--batch",
+            &batch,
+            "--merge",
+            merged.to_str().unwrap(),
+        ],
+    );
+    let text = std::fs::read_to_string(&merged).unwrap();
+    let mut lines = text.lines();
+    assert_eq!(lines.next().unwrap(), format!("school,{header}"));
+    let mut got: Vec<String> = lines.map(str::to_owned).collect();
+    got.sort();
+    expected.sort();
+    assert_eq!(got, expected);
+}

@@ -75,6 +75,8 @@ pub struct NewRun {
     /// The process running it (`pid:start-time`), to tell a run whose
     /// process died from one still going.
     pub owner: Option<String>,
+    /// The batch (one many-school command) it belongs to.
+    pub batch: Option<String>,
 }
 
 /// How a run finished.
@@ -111,6 +113,8 @@ pub struct RunFilter {
     pub status: Option<String>,
     /// Started at or after this time (an RFC 3339 prefix).
     pub since: Option<String>,
+    /// Only this batch's.
+    pub batch: Option<String>,
 }
 
 /// A stored run.
@@ -154,6 +158,8 @@ pub struct RunRow {
     pub applies: Option<String>,
     /// For a run that applied a plan: what became of each step.
     pub plan_result: Vec<serde_json::Value>,
+    /// The batch (one many-school command) it belongs to.
+    pub batch: Option<String>,
 }
 
 fn json_col<T: for<'de> Deserialize<'de>>(column: &'static str, text: &str) -> Result<T> {
@@ -167,7 +173,7 @@ fn to_json<T: Serialize>(v: &T) -> String {
     serde_json::to_string(v).unwrap_or_else(|_| "[]".to_owned())
 }
 
-const RUN_COLUMNS: &str = "id, plugin_id, digest, school, instance, dry_run, params, status, started_at, finished_at, duration_ms, calls, denied, error, outputs, log, plan, applies, plan_result";
+const RUN_COLUMNS: &str = "id, plugin_id, digest, school, instance, dry_run, params, status, started_at, finished_at, duration_ms, calls, denied, error, outputs, log, plan, applies, plan_result, batch";
 
 type RawRun = (RunRow, String, String, String, String, String);
 
@@ -194,6 +200,7 @@ fn raw_run(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawRun> {
             plan: Vec::new(),
             applies: r.get(17)?,
             plan_result: Vec::new(),
+            batch: r.get(19)?,
         },
         r.get(6)?,
         r.get(14)?,
@@ -215,8 +222,8 @@ impl Store {
     /// Record the start of a run.
     pub fn start_run(&self, run: &NewRun) -> Result<()> {
         let inserted = self.conn().execute(
-            "INSERT INTO runs (id, plugin_id, digest, school, instance, dry_run, params, status, started_at, applies, owner)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'running', ?8, ?9, ?10)",
+            "INSERT INTO runs (id, plugin_id, digest, school, instance, dry_run, params, status, started_at, applies, owner, batch)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'running', ?8, ?9, ?10, ?11)",
             params![
                 run.id,
                 run.plugin_id,
@@ -227,7 +234,8 @@ impl Store {
                 to_json(&run.params),
                 crate::now(),
                 run.applies,
-                run.owner
+                run.owner,
+                run.batch
             ],
         );
         match (inserted, &run.applies) {
@@ -344,6 +352,7 @@ impl Store {
             "SELECT {RUN_COLUMNS} FROM runs
              WHERE (?2 IS NULL OR plugin_id = ?2) AND (?3 IS NULL OR school = ?3)
                AND (?4 IS NULL OR status = ?4) AND (?5 IS NULL OR started_at >= ?5)
+               AND (?6 IS NULL OR batch = ?6)
              ORDER BY started_at DESC, rowid DESC LIMIT ?1"
         );
         let mut stmt = self.conn().prepare(&sql)?;
@@ -354,7 +363,8 @@ impl Store {
                     filter.plugin,
                     filter.school.map(|s| s as i64),
                     filter.status,
-                    filter.since
+                    filter.since,
+                    filter.batch
                 ],
                 raw_run,
             )?

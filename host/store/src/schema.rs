@@ -193,6 +193,11 @@ CREATE INDEX sign_in_failures_at ON sign_in_failures(at);
     r#"
 ALTER TABLE runs ADD COLUMN owner TEXT;
 "#,
+    // The runs of one `run --schools/--all-schools` command.
+    r#"
+ALTER TABLE runs ADD COLUMN batch TEXT;
+CREATE INDEX runs_by_batch ON runs(batch) WHERE batch IS NOT NULL;
+"#,
 ];
 
 /// The triggers that refuse updates to the audit tables (recreated after
