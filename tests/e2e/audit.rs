@@ -753,6 +753,7 @@ fn a_run_whose_process_died_is_marked_interrupted_with_counts_from_the_audit_log
             params: vec![],
             applies: None,
             owner: Some("4194303:1".into()),
+            batch: None,
         })
         .unwrap();
     let record = |action, path: &str| {
@@ -798,6 +799,7 @@ fn a_run_whose_process_died_is_marked_interrupted_with_counts_from_the_audit_log
                 params: vec![],
                 applies: None,
                 owner: None,
+                batch: None,
             }
         })
         .unwrap();
