@@ -1,5 +1,6 @@
 //! Shared helpers for easel's end-to-end tests: the built test plugins, a
-//! simulator with a known token, and a data directory per test.
+//! simulator with a known token, a data directory per test, and canvasapi's
+//! recorded Canvas responses.
 
 use std::path::Path;
 
@@ -7,6 +8,8 @@ use easel_canvas::Token;
 use easel_cli::{Connection, Home};
 use easel_sim::{SimConfig, SimHandle, Simulator};
 use secrecy::SecretString;
+
+pub mod fixtures;
 
 /// Paths of every component the build produced, one constant each.
 pub mod programs {
