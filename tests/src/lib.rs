@@ -1,6 +1,6 @@
 //! Shared helpers for easel's end-to-end tests: the built test plugins, a
-//! simulator with a known token, a data directory per test, and canvasapi's
-//! recorded Canvas responses.
+//! simulator with a known token, a data directory per test, canvasapi's
+//! recorded Canvas responses and a stand-in Canvas that serves them.
 
 use std::path::Path;
 
@@ -10,6 +10,7 @@ use easel_sim::{SimConfig, SimHandle, Simulator};
 use secrecy::SecretString;
 
 pub mod fixtures;
+pub mod standin;
 
 /// Paths of every component the build produced, one constant each.
 pub mod programs {
