@@ -302,8 +302,10 @@ async fn the_course_report_reads_canvasapis_recorded_canvas_end_to_end() {
             a["parent_account_id"] = school.into();
         }
     }
-    let sub_account = subs_p2.body.as_array().unwrap().last().unwrap()["id"].clone();
-    courses_p2.body[0]["account_id"] = sub_account.clone();
+    let sub_account = subs_p2.body.as_array().unwrap().last().unwrap()["id"]
+        .as_u64()
+        .unwrap();
+    courses_p2.body[0]["account_id"] = sub_account.into();
     let courses: Vec<Value> = [&courses_p1, &courses_p2]
         .iter()
         .flat_map(|r| r.body.as_array().unwrap().clone())
@@ -430,7 +432,7 @@ async fn the_course_report_reads_canvasapis_recorded_canvas_end_to_end() {
         .collect();
     assert_eq!(rows, expected);
     assert!(rows.iter().all(|r| r[7].is_empty() && r[8].is_empty()));
-    assert!(rows.iter().any(|r| r[4] == sub_account.to_string()));
+    assert!(rows.iter().any(|r| r[4].parse() == Ok(sub_account)));
 
     // Everything asked was answered; the host's own lookups were among it.
     let seen = canvas.requests();
