@@ -47,6 +47,9 @@ def school_rows(school):
     for c in courses:
         sections = retrying(lambda: list(c.get_sections(per_page=100)))
         term = getattr(c, "term", None) or {}
+        # As course-report: a count Canvas did not send is empty, not 0.
+        teachers = getattr(c, "teachers", None)
+        students = getattr(c, "total_students", None)
         rows.append(
             [
                 c.id,
@@ -56,8 +59,8 @@ def school_rows(school):
                 c.account_id,
                 term.get("name", ""),
                 getattr(c, "workflow_state", ""),
-                len(getattr(c, "teachers", None) or []),
-                getattr(c, "total_students", 0) or 0,
+                "" if teachers is None else len(teachers),
+                "" if students is None else students,
                 len(sections),
                 "; ".join(s.name for s in sections),
             ]

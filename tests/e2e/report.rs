@@ -308,3 +308,215 @@ async fn a_failed_runs_report_is_marked_partial() {
     assert!(!r.report.partial);
     assert!(r.output_dir.join("probe.json").exists());
 }
+
+/// The course report, run by the real host, policy and runtime against a
+/// stand-in Canvas serving canvasapi's recorded responses: Canvas JSON that
+/// nobody on easel wrote. The school is the recordings' account 1
+/// (`account.json` `get_by_id`); its courses are `get_courses` and the page
+/// its `Link` names. Canvas sent no `teachers` or `total_students` there, so
+/// those cells must be empty, not 0.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_course_report_reads_canvasapis_recorded_canvas_end_to_end() {
+    use easel_tests::fixtures::find;
+    use easel_tests::standin::{Route, StandIn};
+    use serde_json::Value;
+
+    let school_fixture = find("account.json", "get_by_id");
+    let school = school_fixture.data["id"].as_u64().unwrap();
+    let courses_p1 = Route::from_fixture(&find("account.json", "get_courses"));
+    let mut courses_p2 = Route::from_fixture(&find("account.json", "get_courses_page_2"));
+    let mut subs_p1 = Route::from_fixture(&find("account.json", "subaccounts"));
+    let mut subs_p2 = Route::from_fixture(&find("account.json", "subaccounts_page_2"));
+    assert_eq!(
+        courses_p1.path,
+        format!("/api/v1/accounts/{school}/courses")
+    );
+    assert_eq!(
+        subs_p1.path,
+        format!("/api/v1/accounts/{school}/sub_accounts")
+    );
+    assert!(
+        courses_p1.next.is_some() && subs_p1.next.is_some(),
+        "two pages each"
+    );
+
+    // Shaped for the host's placement: canvasapi trimmed `parent_account_id`
+    // from the sub-accounts (Canvas sends it), and records every course in
+    // account 1. Moving the first course of page 2 into the last sub-account
+    // of page 2 makes the host place it by listing the school's sub-accounts
+    // to their last page.
+    for page in [&mut subs_p1, &mut subs_p2] {
+        for a in page.body.as_array_mut().unwrap() {
+            a["parent_account_id"] = school.into();
+        }
+    }
+    let sub_account = subs_p2.body.as_array().unwrap().last().unwrap()["id"]
+        .as_u64()
+        .unwrap();
+    courses_p2.body[0]["account_id"] = sub_account.into();
+    let courses: Vec<Value> = [&courses_p1, &courses_p2]
+        .iter()
+        .flat_map(|r| r.body.as_array().unwrap().clone())
+        .collect();
+    assert!(
+        courses
+            .iter()
+            .all(|c| c.get("teachers").is_none() && c.get("total_students").is_none()),
+        "the recordings have no counts (else this test would not show empty cells)"
+    );
+
+    // Sections: course 1's are recorded on two pages; the other courses
+    // answer canvasapi's recorded empty list.
+    let sections_p1 = Route::from_fixture(&find("course.json", "get_sections"));
+    let sections_p2 = Route::from_fixture(&find("course.json", "get_sections_p2"));
+    let empty = Route::from_fixture(&find("paginated_list.json", "empty"));
+    let mut routes = vec![
+        Route::from_fixture(&school_fixture),
+        courses_p1.clone(),
+        courses_p2.clone(),
+        subs_p1,
+        subs_p2,
+        sections_p1.clone(),
+        sections_p2.clone(),
+    ];
+    let mut sections: Vec<(u64, Vec<String>)> = Vec::new();
+    for c in &courses {
+        let id = c["id"].as_u64().unwrap();
+        let path = format!("/api/v1/courses/{id}/sections");
+        let names: Vec<String> = if path == sections_p1.path {
+            [&sections_p1, &sections_p2]
+                .iter()
+                .flat_map(|r| r.body.as_array().unwrap().clone())
+                .map(|s| s["name"].as_str().unwrap().to_owned())
+                .collect()
+        } else {
+            routes.push(Route {
+                method: "GET".into(),
+                path,
+                ..empty.clone()
+            });
+            Vec::new()
+        };
+        sections.push((id, names));
+    }
+    assert!(
+        sections.iter().any(|(_, s)| s.len() > 2),
+        "a course with two pages of sections"
+    );
+
+    // The CSV, worked out from the JSON served.
+    let text = |c: &Value, key: &str| c.get(key).and_then(Value::as_str).unwrap_or("").to_owned();
+    let expected: Vec<Vec<String>> = courses
+        .iter()
+        .zip(&sections)
+        .map(|(c, (_, names))| {
+            vec![
+                c["id"].to_string(),
+                text(c, "sis_course_id"),
+                text(c, "course_code"),
+                text(c, "name"),
+                c["account_id"].to_string(),
+                c.get("term").map(|t| text(t, "name")).unwrap_or_default(),
+                text(c, "workflow_state"),
+                c.get("teachers")
+                    .and_then(Value::as_array)
+                    .map(|t| t.len().to_string())
+                    .unwrap_or_default(),
+                c.get("total_students")
+                    .map(Value::to_string)
+                    .unwrap_or_default(),
+                names.len().to_string(),
+                names.join("; "),
+            ]
+        })
+        .collect();
+
+    let canvas = StandIn::start(routes).await;
+    let conn = easel_cli::Connection::to_url(
+        canvas.url(),
+        easel_canvas::Token::new(secrecy::SecretString::from(canary_token())),
+        easel_canvas::GovernorConfig::default(),
+    )
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let home = home(dir.path());
+    add_bundled(&home, &easel_bundled::COURSE_REPORT, school, false);
+    let runtime = home.runtime().unwrap();
+    let req = RunRequest {
+        plugin: "course-report".into(),
+        school,
+        dry_run: false,
+        params: vec![("sections".into(), "true".into())],
+        limits: Limits::default(),
+        plan: None,
+    };
+    let r = execute_run(&home, &conn, &runtime, req).await.unwrap();
+    assert_eq!(
+        r.report.outcome,
+        RunOutcome::Succeeded,
+        "log:\n{}",
+        r.report.log
+    );
+    assert_eq!(r.school_name, school_fixture.data["name"].as_str().unwrap());
+    let mut reader = csv::Reader::from_path(&r.report.outputs[0]).unwrap();
+    assert_eq!(
+        reader.headers().unwrap().iter().collect::<Vec<_>>(),
+        [
+            "course_id",
+            "sis_course_id",
+            "course_code",
+            "name",
+            "account_id",
+            "term",
+            "state",
+            "teachers",
+            "students",
+            "sections",
+            "section_names"
+        ]
+    );
+    let rows: Vec<Vec<String>> = reader
+        .records()
+        .map(|rec| rec.unwrap().iter().map(str::to_owned).collect())
+        .collect();
+    assert_eq!(rows, expected);
+    assert!(rows.iter().all(|r| r[7].is_empty() && r[8].is_empty()));
+    assert!(rows.iter().any(|r| r[4].parse() == Ok(sub_account)));
+
+    // Everything asked was answered; the host's own lookups were among it.
+    let seen = canvas.requests();
+    let unanswered: Vec<_> = seen.iter().filter(|q| q.status != 200).collect();
+    assert!(unanswered.is_empty(), "unanswered: {unanswered:#?}");
+    assert!(seen.iter().all(|q| q.user_agent.is_some()));
+    let asked = |path: &str, query: &str, page: u32| {
+        seen.iter()
+            .any(|q| q.path == path && q.query.contains(query) && q.page() == page)
+    };
+    let accounts = format!("/api/v1/accounts/{school}");
+    assert!(asked(&accounts, "", 1), "the school's account was read");
+    let subs = format!("{accounts}/sub_accounts");
+    assert!(
+        asked(&subs, "recursive=true", 1),
+        "the host listed the sub-accounts"
+    );
+    assert!(asked(&subs, "", 2), "...to the page the Link named");
+    let listed = format!("{accounts}/courses");
+    assert!(
+        asked(&listed, "state%5B%5D=all", 1),
+        "the host listed the courses"
+    );
+    assert!(
+        asked(&listed, "include%5B%5D=total_students", 1),
+        "the plugin did"
+    );
+    assert_eq!(
+        seen.iter()
+            .filter(|q| q.path == listed && q.page() == 2)
+            .count(),
+        2
+    );
+    assert!(
+        asked(&sections_p1.path, "", 2),
+        "the plugin followed the sections' Link"
+    );
+}

@@ -1,5 +1,6 @@
 //! Shared helpers for easel's end-to-end tests: the built test plugins, a
-//! simulator with a known token, and a data directory per test.
+//! simulator with a known token, a data directory per test, canvasapi's
+//! recorded Canvas responses and a stand-in Canvas that serves them.
 
 use std::path::Path;
 
@@ -7,6 +8,9 @@ use easel_canvas::Token;
 use easel_cli::{Connection, Home};
 use easel_sim::{SimConfig, SimHandle, Simulator};
 use secrecy::SecretString;
+
+pub mod fixtures;
+pub mod standin;
 
 /// Paths of every component the build produced, one constant each.
 pub mod programs {

@@ -54,10 +54,36 @@ pub struct Connection {
 
 #[derive(Deserialize)]
 struct AccountJson {
+    #[serde(deserialize_with = "id_of")]
     id: u64,
     name: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "maybe_id_of")]
     parent_account_id: Option<u64>,
+}
+
+/// Canvas sends ids as numbers, or as strings (`canvas-string-ids`).
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum RawId {
+    Number(u64),
+    Text(String),
+}
+
+fn parse_id<E: serde::de::Error>(raw: RawId) -> Result<u64, E> {
+    match raw {
+        RawId::Number(n) => Ok(n),
+        RawId::Text(s) => s
+            .parse()
+            .map_err(|_| E::custom("an id that is not a number")),
+    }
+}
+
+fn id_of<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+    parse_id(RawId::deserialize(d)?)
+}
+
+fn maybe_id_of<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    Option::<RawId>::deserialize(d)?.map(parse_id).transpose()
 }
 
 fn transport() -> Result<Arc<dyn Transport>, CliError> {
@@ -334,4 +360,21 @@ pub async fn schools(
         }
     }
     Ok(Outcome::Success)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::AccountJson;
+
+    #[test]
+    fn accounts_are_read_with_ids_as_numbers_or_strings() {
+        let a: AccountJson =
+            serde_json::from_str(r#"{"id":"12","name":"S","parent_account_id":"1"}"#)
+                .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!((a.id, a.parent_account_id), (12, Some(1)));
+        let a: AccountJson =
+            serde_json::from_str(r#"{"id":1,"name":"Root","parent_account_id":null}"#)
+                .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!((a.id, a.parent_account_id), (1, None));
+    }
 }

@@ -1,6 +1,11 @@
 //! course-report: every course in the school with its term, state, teacher
 //! count and student count, as `courses.csv`.
 //!
+//! A count Canvas did not send is an empty cell, never 0: Canvas sends
+//! `teachers` and `total_students` only for the `include[]`s asked for, and
+//! cuts `include[]` silently for a token whose scopes do not allow includes,
+//! so a 0 there would claim an empty course.
+//!
 //! One paged list call per 100 courses (`include[]=term,teachers,total_students`),
 //! so a school with 2,000 courses costs 20 Canvas calls. With `sections=true`
 //! it also lists each course's sections (one more call per course) and adds
@@ -24,6 +29,11 @@ const HEADER: &[&str] = &[
 
 /// Extra columns with `sections=true`.
 const SECTION_COLUMNS: &[&str] = &["sections", "section_names"];
+
+/// A count as a cell: empty when Canvas did not send it.
+fn count(n: Option<impl ToString>) -> String {
+    n.map(|n| n.to_string()).unwrap_or_default()
+}
 
 fn run(cx: &Context) -> Result<()> {
     let path = format!("/api/v1/accounts/{}/courses", cx.school_id());
@@ -53,7 +63,7 @@ fn run(cx: &Context) -> Result<()> {
     let mut csv = Csv::create("courses.csv", &header)?;
     for course in canvas::list::<Course>(&path, &query) {
         let c = course?;
-        let teachers = c.teachers.as_ref().map_or(0, Vec::len);
+        let teachers = c.teachers.as_ref().map(Vec::len);
         let mut row = vec![
             c.id.to_string(),
             c.sis_course_id.clone().unwrap_or_default(),
@@ -62,8 +72,8 @@ fn run(cx: &Context) -> Result<()> {
             c.account_id.map(|a| a.to_string()).unwrap_or_default(),
             c.term.as_ref().map(|t| t.name.clone()).unwrap_or_default(),
             c.workflow_state.clone().unwrap_or_default(),
-            teachers.to_string(),
-            c.total_students.unwrap_or(0).to_string(),
+            count(teachers),
+            count(c.total_students),
         ];
         if with_sections {
             let sections =

@@ -1,8 +1,19 @@
-//! Typed Canvas objects, parsed tolerantly.
+//! Typed Canvas objects, parsed tolerantly but never silently wrong.
 //!
-//! Unknown fields are ignored, nullable or missing fields are `Option` (or
-//! default), and ids are 64-bit integers that also parse from strings
-//! (Canvas sends string ids under `application/json+canvas-string-ids`).
+//! Unknown fields are ignored and fields Canvas may leave out or send as
+//! null are `Option` (or empty), so an object from an older or newer Canvas,
+//! or one trimmed by a token's scopes, still parses. Two things are never
+//! guessed:
+//!
+//! - **`id` is required.** An object without one is a parse error, not id 0
+//!   (which would name no object, or the wrong one, in the next call).
+//! - **Counts Canvas may omit are `None` when absent,** not 0: Canvas sends
+//!   `total_students` only with `include[]=total_students`, and a scoped
+//!   token without "allow includes" has its `include[]` cut silently.
+//!
+//! Ids are 64-bit integers parsed from JSON numbers or strings: Canvas sends
+//! every `id` and `*_id` as a string under
+//! `Accept: application/json+canvas-string-ids`.
 
 use serde::{Deserialize, Deserializer};
 
@@ -14,7 +25,7 @@ fn id<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
     }
 }
 
-/// Parse an optional id from a JSON number, string or null.
+/// Parse an optional id from a JSON number, string, null or `""`.
 fn opt_id<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
     match Option::<IdRepr>::deserialize(d)? {
         None => Ok(None),
@@ -32,16 +43,16 @@ enum IdRepr {
 }
 
 /// An account or sub-account.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(default)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 pub struct Account {
     #[serde(deserialize_with = "id")]
     pub id: u64,
+    #[serde(default)]
     pub name: String,
     pub uuid: Option<String>,
-    #[serde(deserialize_with = "opt_id")]
+    #[serde(default, deserialize_with = "opt_id")]
     pub parent_account_id: Option<u64>,
-    #[serde(deserialize_with = "opt_id")]
+    #[serde(default, deserialize_with = "opt_id")]
     pub root_account_id: Option<u64>,
     pub workflow_state: Option<String>,
     pub sis_account_id: Option<String>,
@@ -49,11 +60,11 @@ pub struct Account {
 }
 
 /// An enrollment term.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(default)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 pub struct Term {
     #[serde(deserialize_with = "id")]
     pub id: u64,
+    #[serde(default)]
     pub name: String,
     pub start_at: Option<String>,
     pub end_at: Option<String>,
@@ -62,8 +73,7 @@ pub struct Term {
 }
 
 /// A teacher as listed by `include[]=teachers`.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(default)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 pub struct TeacherRef {
     #[serde(deserialize_with = "id")]
     pub id: u64,
@@ -71,18 +81,18 @@ pub struct TeacherRef {
 }
 
 /// A course.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(default)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 pub struct Course {
     #[serde(deserialize_with = "id")]
     pub id: u64,
+    #[serde(default)]
     pub name: String,
     pub course_code: Option<String>,
-    #[serde(deserialize_with = "opt_id")]
+    #[serde(default, deserialize_with = "opt_id")]
     pub account_id: Option<u64>,
-    #[serde(deserialize_with = "opt_id")]
+    #[serde(default, deserialize_with = "opt_id")]
     pub root_account_id: Option<u64>,
-    #[serde(deserialize_with = "opt_id")]
+    #[serde(default, deserialize_with = "opt_id")]
     pub enrollment_term_id: Option<u64>,
     /// `unpublished`, `available`, `completed` or `deleted`.
     pub workflow_state: Option<String>,
@@ -94,20 +104,20 @@ pub struct Course {
     pub blueprint: Option<bool>,
     /// With `include[]=term`.
     pub term: Option<Term>,
-    /// With `include[]=teachers`.
+    /// Only with `include[]=teachers`: `None` is "not sent", not "none".
     pub teachers: Option<Vec<TeacherRef>>,
-    /// With `include[]=total_students`.
+    /// Only with `include[]=total_students`: `None` is "not sent", not 0.
     pub total_students: Option<u64>,
 }
 
 /// A course section.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(default)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 pub struct Section {
     #[serde(deserialize_with = "id")]
     pub id: u64,
-    #[serde(deserialize_with = "opt_id")]
+    #[serde(default, deserialize_with = "opt_id")]
     pub course_id: Option<u64>,
+    #[serde(default)]
     pub name: String,
     pub sis_section_id: Option<String>,
     pub start_at: Option<String>,
@@ -115,11 +125,11 @@ pub struct Section {
 }
 
 /// A user (or the `user` inside an enrollment).
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(default)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 pub struct User {
     #[serde(deserialize_with = "id")]
     pub id: u64,
+    #[serde(default)]
     pub name: String,
     pub sortable_name: Option<String>,
     pub short_name: Option<String>,
@@ -129,16 +139,15 @@ pub struct User {
 }
 
 /// An enrollment of a user in a course section.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(default)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 pub struct Enrollment {
     #[serde(deserialize_with = "id")]
     pub id: u64,
-    #[serde(deserialize_with = "opt_id")]
+    #[serde(default, deserialize_with = "opt_id")]
     pub course_id: Option<u64>,
-    #[serde(deserialize_with = "opt_id")]
+    #[serde(default, deserialize_with = "opt_id")]
     pub course_section_id: Option<u64>,
-    #[serde(deserialize_with = "opt_id")]
+    #[serde(default, deserialize_with = "opt_id")]
     pub user_id: Option<u64>,
     /// `StudentEnrollment`, `TeacherEnrollment`, `TaEnrollment`, ...
     #[serde(rename = "type")]
@@ -149,13 +158,13 @@ pub struct Enrollment {
 }
 
 /// An assignment.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(default)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 pub struct Assignment {
     #[serde(deserialize_with = "id")]
     pub id: u64,
-    #[serde(deserialize_with = "opt_id")]
+    #[serde(default, deserialize_with = "opt_id")]
     pub course_id: Option<u64>,
+    #[serde(default)]
     pub name: String,
     pub due_at: Option<String>,
     pub points_possible: Option<f64>,
@@ -164,14 +173,13 @@ pub struct Assignment {
 }
 
 /// A submission.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(default)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 pub struct Submission {
     #[serde(deserialize_with = "id")]
     pub id: u64,
-    #[serde(deserialize_with = "opt_id")]
+    #[serde(default, deserialize_with = "opt_id")]
     pub assignment_id: Option<u64>,
-    #[serde(deserialize_with = "opt_id")]
+    #[serde(default, deserialize_with = "opt_id")]
     pub user_id: Option<u64>,
     pub score: Option<f64>,
     pub grade: Option<String>,
@@ -179,4 +187,28 @@ pub struct Submission {
     pub workflow_state: Option<String>,
     pub late: Option<bool>,
     pub missing: Option<bool>,
+}
+
+/// A SIS import, as `POST /api/v1/accounts/:id/sis_imports` answers it
+/// (see [`crate::canvas::sis_import`]) and `GET .../sis_imports/:id`
+/// reports it.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+pub struct SisImport {
+    #[serde(deserialize_with = "id")]
+    pub id: u64,
+    #[serde(default, deserialize_with = "opt_id")]
+    pub account_id: Option<u64>,
+    /// `created`, `importing`, `imported`, `imported_with_messages`,
+    /// `failed`, `failed_with_messages`, `aborted`, ...
+    pub workflow_state: Option<String>,
+    /// Percent done, 0 to 100.
+    pub progress: Option<u64>,
+    pub created_at: Option<String>,
+    pub ended_at: Option<String>,
+    /// `[file, message]` pairs.
+    pub processing_warnings: Option<Vec<Vec<String>>>,
+    /// `[file, message]` pairs.
+    pub processing_errors: Option<Vec<Vec<String>>>,
+    /// Who started it.
+    pub user: Option<User>,
 }
