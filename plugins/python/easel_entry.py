@@ -6,7 +6,6 @@ The component has no WASI (every WASI import is a trapping stub), so
 """
 
 import sys
-import traceback
 
 import wit_world
 from componentize_py_types import Err
@@ -43,14 +42,28 @@ sys.stderr = _LogStream(easel.log.warn)
 import app  # noqa: E402  (after the streams, so import-time prints are logged)
 
 
+def _describe(e: BaseException) -> str:
+    """The exception and where it was raised, innermost frame last.
+
+    Not `traceback.format_exc`: that reads source lines from files, and
+    file access traps in the sandbox."""
+    frames = []
+    tb = e.__traceback__
+    while tb is not None:
+        code = tb.tb_frame.f_code
+        frames.append(f"  {code.co_filename}:{tb.tb_lineno} in {code.co_name}")
+        tb = tb.tb_next
+    return "\n".join([f"{type(e).__name__}: {e}", *frames[-8:]])
+
+
 class WitWorld(wit_world.WitWorld):
     def run(self) -> None:
         try:
             app.run(easel.context())
         except easel.Error as e:
             raise Err(str(e))
-        except Exception:
-            raise Err(traceback.format_exc(limit=8))
+        except Exception as e:
+            raise Err(_describe(e))
         finally:
             sys.stdout.flush()
             sys.stderr.flush()

@@ -437,6 +437,16 @@ async fn a_python_plugin_is_held_by_the_same_policy_sandbox_and_limits() {
         "only easel's own requests reached the simulator: {seen:?}"
     );
 
+    // An unexpected exception fails the run with its type and place.
+    let r = run(&[("attack", "bug")], false).await.unwrap();
+    match &r.report.outcome {
+        RunOutcome::Failed(m) => {
+            assert!(m.contains("KeyError: 'missing'"), "{m}");
+            assert!(m.contains("app.py:"), "{m}");
+        }
+        other => panic!("expected a failed run, got {other:?}"),
+    }
+
     // An infinite loop is stopped by the CPU budget, well before the wall clock.
     let r = run(&[("attack", "spin")], false).await.unwrap();
     assert!(

@@ -42,4 +42,6 @@ def run(cx: easel.Context) -> None:
         else:
             easel.log.info(f"sent {written.value!r}"[:200])
         return
+    if attack == "bug":
+        return {}["missing"]
     raise easel.ParamError(f"unknown attack {attack!r}")
