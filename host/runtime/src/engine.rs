@@ -17,6 +17,10 @@ use crate::state::RunState;
 /// One epoch tick: the granularity of CPU accounting and of yielding.
 pub(crate) const EPOCH_TICK: Duration = Duration::from_millis(5);
 
+/// Core module instances one component may create. A Python plugin built
+/// with componentize-py needs 38.
+const MAX_CORE_INSTANCES_PER_COMPONENT: u32 = 64;
+
 /// Bytes of a pool slot kept resident between runs.
 const KEEP_RESIDENT: usize = 384 << 10;
 
@@ -66,7 +70,9 @@ impl Runtime {
             .max_memory_size(MAX_MEMORY_BYTES)
             .max_memories_per_component(4)
             .max_tables_per_component(8)
-            .max_core_instances_per_component(16)
+            // componentize-py components (CPython, libc and the binding
+            // shims) instantiate ~40 core modules; Rust plugins a handful.
+            .max_core_instances_per_component(MAX_CORE_INSTANCES_PER_COMPONENT)
             // Reset a plugin's memory, tables and stack by memset rather than
             // madvise: cheaper for the few pages a typical run touches.
             .linear_memory_keep_resident(KEEP_RESIDENT)

@@ -4,7 +4,9 @@
 //! Rust guests built for that target with wit-bindgen are components
 //! directly. rustup does not always honour the `targets` line of
 //! `rust-toolchain.toml` on an installed toolchain, so the target is added
-//! here when it is missing.
+//! here when it is missing. Python plugins are built by [`python`].
+
+pub mod python;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
