@@ -14,6 +14,7 @@ mod http_util;
 mod jobs;
 mod permissions;
 mod routes;
+mod scope;
 mod server;
 mod throttle;
 mod writes;
@@ -23,5 +24,6 @@ pub use data::{
     Account, Course, Enrollment, Institution, NOBODY_USER_ID, Preset, SCHOOL_ADMIN_USER_ID,
     Section, Sizes, Term, User,
 };
+pub use scope::{Scope, ScopeError};
 pub use server::{Faults, RecordedRequest, Role, SimConfig, SimHandle, Simulator};
 pub use throttle::{Bucket, ThrottleAnswer, ThrottleConfig};

@@ -259,10 +259,10 @@ impl SimHandle {
         user_id: u64,
         scopes: &[&str],
         allow_includes: bool,
-    ) -> Result<(), easel_policy::ScopeError> {
+    ) -> Result<(), crate::scope::ScopeError> {
         let scopes = scopes
             .iter()
-            .map(|s| easel_policy::Scope::parse(s))
+            .map(|s| crate::scope::Scope::parse(s))
             .collect::<Result<Vec<_>, _>>()?;
         self.state
             .auth()
