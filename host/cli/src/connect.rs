@@ -328,6 +328,11 @@ pub async fn schools(
             .collect();
         println!("{}", serde_json::Value::Array(v));
     } else {
+        if conn.sim.is_some() {
+            println!(
+                "(simulator) the embedded Canvas simulator's schools; its data resets on every command"
+            );
+        }
         println!("{:>8}  NAME", "ACCOUNT");
         for s in &schools {
             println!("{:>8}  {}", s.id, s.name);

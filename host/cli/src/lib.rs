@@ -98,6 +98,7 @@ async fn sim_serve(command: args::SimCommand) -> Result<Outcome, CliError> {
         preset,
         seed,
         no_throttle,
+        state,
     } = command;
     let preset = match preset.as_str() {
         "demo" => easel_sim::Preset::Demo,
@@ -108,6 +109,13 @@ async fn sim_serve(command: args::SimCommand) -> Result<Outcome, CliError> {
             )));
         }
     };
+    let snapshot = match &state {
+        Some(path) => easel_sim::Snapshot::load(path).map_err(|e| {
+            CliError::input(format!("--state {}: cannot read it: {e}", path.display()))
+        })?,
+        None => None,
+    };
+    let loaded = snapshot.is_some();
     let throttle = easel_sim::ThrottleConfig {
         enabled: !no_throttle,
         ..Default::default()
@@ -117,21 +125,61 @@ async fn sim_serve(command: args::SimCommand) -> Result<Outcome, CliError> {
         seed,
         port,
         throttle,
+        snapshot,
         ..Default::default()
     })
     .await
     .map_err(|e| CliError::input(format!("cannot listen on 127.0.0.1:{port}: {e}")))?;
     let schools = sim.with_data(|d| d.schools().len());
-    println!(
-        "Canvas simulator at {} ({schools} schools, seed {seed})",
-        sim.url()
-    );
+    match &state {
+        Some(path) if loaded => println!(
+            "Canvas simulator at {} ({schools} schools, data from {})",
+            sim.url(),
+            path.display()
+        ),
+        _ => println!(
+            "Canvas simulator at {} ({schools} schools, seed {seed})",
+            sim.url()
+        ),
+    }
     for (role, user, token) in sim.role_tokens() {
         println!("{:<34} user {user:<6} token {token}", role.name());
     }
-    println!("(simulated data and tokens only; Ctrl-C stops it)");
-    tokio::signal::ctrl_c()
-        .await
-        .map_err(|e| CliError::Failed(e.into()))?;
+    match &state {
+        Some(path) => println!(
+            "(simulated data and tokens only; Ctrl-C stops it and saves the data to {})",
+            path.display()
+        ),
+        None => println!("(simulated data and tokens only; Ctrl-C stops it)"),
+    }
+    stopped().await?;
+    if let Some(path) = &state {
+        sim.snapshot().save(path).map_err(|e| {
+            CliError::Failed(anyhow::anyhow!(
+                "cannot save the simulator's data to {}: {e}",
+                path.display()
+            ))
+        })?;
+        println!("saved the simulator's data to {}", path.display());
+    }
     Ok(Outcome::Success)
+}
+
+/// Wait for Ctrl-C (or, on Unix, SIGTERM).
+async fn stopped() -> Result<(), CliError> {
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .map_err(|e| CliError::Failed(e.into()))?;
+        tokio::select! {
+            r = tokio::signal::ctrl_c() => r.map_err(|e| CliError::Failed(e.into())),
+            _ = term.recv() => Ok(()),
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        tokio::signal::ctrl_c()
+            .await
+            .map_err(|e| CliError::Failed(e.into()))
+    }
 }
