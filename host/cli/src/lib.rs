@@ -87,12 +87,17 @@ pub async fn dispatch(args: Args) -> Result<Outcome, CliError> {
         Command::Demo => demo::demo(&home).await,
         Command::Audit { command } => audit_cmd::command(&home, command).await,
         Command::Config { command } => plugin::config(&home, command),
-        Command::Sim { command } => sim_serve(command).await,
+        Command::Sim { command } => serve_simulator(command, |_| {}, stopped()).await,
     }
 }
 
-/// `easel sim serve`.
-async fn sim_serve(command: args::SimCommand) -> Result<Outcome, CliError> {
+/// `easel sim serve`, until `stop` resolves; `on_start` sees the running
+/// simulator (tests use it to reach it).
+pub async fn serve_simulator(
+    command: args::SimCommand,
+    on_start: impl FnOnce(&easel_sim::SimHandle),
+    stop: impl std::future::Future<Output = Result<(), CliError>>,
+) -> Result<Outcome, CliError> {
     let args::SimCommand::Serve {
         port,
         preset,
@@ -152,7 +157,8 @@ async fn sim_serve(command: args::SimCommand) -> Result<Outcome, CliError> {
         ),
         None => println!("(simulated data and tokens only; Ctrl-C stops it)"),
     }
-    stopped().await?;
+    on_start(&sim);
+    stop.await?;
     if let Some(path) = &state {
         sim.snapshot().save(path).map_err(|e| {
             CliError::Failed(anyhow::anyhow!(
