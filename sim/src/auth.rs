@@ -41,7 +41,7 @@ impl Clock {
 struct TokenInfo {
     user_id: u64,
     expires_at: Option<Duration>,
-    scopes: Option<Vec<easel_policy::Scope>>,
+    scopes: Option<Vec<crate::scope::Scope>>,
     allow_includes: bool,
 }
 
@@ -50,7 +50,7 @@ struct TokenInfo {
 pub(crate) struct Authn {
     pub(crate) user_id: u64,
     /// Developer-key scopes (`None`: an unscoped token).
-    pub(crate) scopes: Option<Vec<easel_policy::Scope>>,
+    pub(crate) scopes: Option<Vec<crate::scope::Scope>>,
     pub(crate) allow_includes: bool,
 }
 
@@ -103,7 +103,7 @@ impl Auth {
         &mut self,
         token: &str,
         user_id: u64,
-        scopes: Vec<easel_policy::Scope>,
+        scopes: Vec<crate::scope::Scope>,
         allow_includes: bool,
     ) {
         self.tokens.insert(

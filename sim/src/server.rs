@@ -1,23 +1,34 @@
 //! Starting the simulator and observing what it received.
 
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
+use serde::{Deserialize, Serialize};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
 use crate::auth::{Auth, Clock, random_string};
-use crate::data::{ADMIN_USER_ID, Institution, Preset};
-use crate::routes;
+use crate::generate::{DEFAULT_IRREGULAR_RATE, Preset};
+use crate::model::{ADMIN_USER_ID, Institution};
+use crate::pages::Links;
+use crate::snapshot::Snapshot;
 use crate::throttle::{Throttle, ThrottleConfig};
 
 /// How to start a simulator.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct SimConfig {
     /// Institution size.
     pub preset: Preset,
     /// Generator seed.
     pub seed: u64,
+    /// Share of the generator's candidates made irregular (courses without
+    /// teachers, concluded and deleted enrollments, empty sub-accounts,
+    /// unpublished courses with students, staff without SIS ids); 0 gives
+    /// regular data for tests that need exact data.
+    pub irregular_rate: f64,
+    /// Start from this saved data (and its role tokens) instead of
+    /// generating; `preset`, `seed` and `irregular_rate` are then unused.
+    pub snapshot: Option<Snapshot>,
     /// The root admin's token; random when `None`.
     pub admin_token: Option<String>,
     /// Port on 127.0.0.1; 0 picks a free one.
@@ -29,11 +40,31 @@ pub struct SimConfig {
     pub record_requests: bool,
 }
 
+impl std::fmt::Debug for SimConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SimConfig")
+            .field("preset", &self.preset)
+            .field("seed", &self.seed)
+            .field("irregular_rate", &self.irregular_rate)
+            .field("snapshot", &self.snapshot)
+            .field(
+                "admin_token",
+                &self.admin_token.as_ref().map(|_| "[redacted]"),
+            )
+            .field("port", &self.port)
+            .field("throttle", &self.throttle)
+            .field("record_requests", &self.record_requests)
+            .finish()
+    }
+}
+
 impl Default for SimConfig {
     fn default() -> Self {
         Self {
             preset: Preset::Demo,
             seed: 42,
+            irregular_rate: DEFAULT_IRREGULAR_RATE,
+            snapshot: None,
             admin_token: None,
             port: 0,
             throttle: ThrottleConfig::default(),
@@ -72,6 +103,10 @@ impl RecordedRequest {
 pub struct Faults {
     /// Pagination links point to this origin instead of the simulator's.
     pub next_link_origin: Option<String>,
+    /// Every `Link` header carries relative URLs
+    /// (`</api/v1/...?page=2&per_page=100>; rel="next"`), as some
+    /// deployments and recorded fixtures do.
+    pub relative_links: bool,
     /// Every API request is answered `302 Found` to this origin.
     pub redirect_to: Option<String>,
     /// Share of API requests (0.0 to 1.0) answered with Canvas's 500.
@@ -91,7 +126,7 @@ pub struct Faults {
 }
 
 /// The kinds of user the simulator issues a token for at start.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Role {
     /// Administers the root account (everything).
     RootAdmin,
@@ -122,9 +157,9 @@ pub(crate) struct SimState {
     pub(crate) clock: Clock,
     pub(crate) faults: Mutex<Faults>,
     pub(crate) throttle: Throttle,
-    pub(crate) progress: Mutex<Vec<crate::writes::Progress>>,
-    pub(crate) sis_imports: Mutex<Vec<crate::jobs::SisImport>>,
-    pub(crate) reports: Mutex<Vec<crate::jobs::Report>>,
+    pub(crate) progress: Mutex<Vec<crate::api::progress::Progress>>,
+    pub(crate) sis_imports: Mutex<Vec<crate::api::sis::SisImport>>,
+    pub(crate) reports: Mutex<Vec<crate::api::reports::Report>>,
     pub(crate) log: Mutex<Vec<RecordedRequest>>,
     pub(crate) record_requests: bool,
     pub(crate) base_url: String,
@@ -139,11 +174,24 @@ impl SimState {
         self.faults.lock().map(|f| f.clone()).unwrap_or_default()
     }
 
-    /// The origin pagination links use (the simulator's, unless faulted).
-    pub(crate) fn link_base(&self) -> String {
-        self.faults()
-            .next_link_origin
-            .unwrap_or_else(|| self.base_url.clone())
+    /// Where pagination links point: the simulator's origin, unless a
+    /// fault says another origin or relative links.
+    pub(crate) fn links(&self) -> Links {
+        let faults = self.faults();
+        if faults.relative_links {
+            return Links::relative();
+        }
+        Links::absolute(faults.next_link_origin.as_deref().unwrap_or(&self.base_url))
+    }
+
+    /// The institution, for reading.
+    pub(crate) fn read(&self) -> RwLockReadGuard<'_, Institution> {
+        self.data.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The institution, for a write.
+    pub(crate) fn write(&self) -> RwLockWriteGuard<'_, Institution> {
+        self.data.write().unwrap_or_else(|p| p.into_inner())
     }
 }
 
@@ -165,23 +213,43 @@ impl Simulator {
         let listener = TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], config.port))).await?;
         let addr = listener.local_addr()?;
         let url = format!("http://{addr}");
+        let (data, saved) = match config.snapshot {
+            Some(snapshot) => {
+                let roles = snapshot.roles();
+                (snapshot.institution, roles)
+            }
+            None => (
+                Institution::generate_with(config.preset, config.seed, config.irregular_rate),
+                Vec::new(),
+            ),
+        };
+        let saved_token = |role: Role| {
+            saved
+                .iter()
+                .find(|(r, _, _)| *r == role)
+                .map(|(_, _, t)| t.clone())
+        };
         let admin_token = config
             .admin_token
+            .or_else(|| saved_token(Role::RootAdmin))
             .unwrap_or_else(|| format!("7~{}", random_string(64)));
         let mut auth = Auth::default();
         auth.add_token(&admin_token, ADMIN_USER_ID, None);
-        let data = Institution::generate(config.preset, config.seed);
         let mut roles = vec![(Role::RootAdmin, ADMIN_USER_ID, admin_token.clone())];
         for (role, user) in [
             (
                 Role::SubAccountAdmin,
-                Some(crate::data::SCHOOL_ADMIN_USER_ID),
+                Some(crate::model::SCHOOL_ADMIN_USER_ID),
             ),
             (Role::Teacher, data.a_teacher()),
-            (Role::NoPermission, Some(crate::data::NOBODY_USER_ID)),
+            (Role::NoPermission, Some(crate::model::NOBODY_USER_ID)),
         ] {
-            if let Some(user) = user {
-                let token = format!("7~{}", random_string(64));
+            let saved_user = saved
+                .iter()
+                .find(|(r, _, _)| *r == role)
+                .map(|(_, u, _)| *u);
+            if let Some(user) = saved_user.or(user) {
+                let token = saved_token(role).unwrap_or_else(|| format!("7~{}", random_string(64)));
                 auth.add_token(&token, user, None);
                 roles.push((role, user, token));
             }
@@ -199,7 +267,7 @@ impl Simulator {
             record_requests: config.record_requests,
             base_url: url.clone(),
         });
-        let app = routes::router(state.clone());
+        let app = crate::api::router(state.clone());
         let task = tokio::spawn(async move {
             if let Err(e) = axum::serve(listener, app).await {
                 tracing::error!("simulator stopped: {e}");
@@ -259,10 +327,10 @@ impl SimHandle {
         user_id: u64,
         scopes: &[&str],
         allow_includes: bool,
-    ) -> Result<(), easel_policy::ScopeError> {
+    ) -> Result<(), crate::scope::ScopeError> {
         let scopes = scopes
             .iter()
-            .map(|s| easel_policy::Scope::parse(s))
+            .map(|s| crate::scope::Scope::parse(s))
             .collect::<Result<Vec<_>, _>>()?;
         self.state
             .auth()
@@ -352,10 +420,14 @@ impl SimHandle {
 
     /// Read the current institution (including writes made so far).
     pub fn with_data<R>(&self, f: impl FnOnce(&Institution) -> R) -> R {
-        match self.state.data.read() {
-            Ok(d) => f(&d),
-            Err(poisoned) => f(&poisoned.into_inner()),
-        }
+        f(&self.state.read())
+    }
+
+    /// The institution and role tokens as they are now, to save with
+    /// [`Snapshot::save`] and start from later with
+    /// [`SimConfig::snapshot`].
+    pub fn snapshot(&self) -> Snapshot {
+        Snapshot::new(self.state.read().clone(), &self.roles)
     }
 }
 

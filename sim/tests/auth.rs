@@ -33,6 +33,14 @@ async fn call(
     )
 }
 
+fn role(sim: &SimHandle, role: Role) -> (u64, String) {
+    sim.role_tokens()
+        .iter()
+        .find(|(r, _, _)| *r == role)
+        .map(|(_, u, t)| (*u, t.clone()))
+        .unwrap()
+}
+
 fn is_unauthorized_body(v: &serde_json::Value) -> bool {
     v["status"] == "unauthorized" && v["errors"][0]["message"].is_string()
 }
@@ -40,14 +48,18 @@ fn is_unauthorized_body(v: &serde_json::Value) -> bool {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_role_reaches_only_what_canvas_would_let_it() {
     let sim = Simulator::start(SimConfig::default()).await.unwrap();
+    let (teacher_user, _) = role(&sim, Role::Teacher);
     let (own, other, own_course, other_course) = sim.with_data(|d| {
         let s = d.schools();
-        (
-            s[0].id,
-            s[1].id,
-            d.courses_in(s[0].id)[0].id,
-            d.courses_in(s[1].id)[0].id,
-        )
+        // A course of the first school the teacher teaches (some courses
+        // have no teacher: the simulator seeds irregular data).
+        let taught = d
+            .courses_in(s[0].id)
+            .into_iter()
+            .find(|c| d.teaches(teacher_user, c.id))
+            .unwrap()
+            .id;
+        (s[0].id, s[1].id, taught, d.courses_in(s[1].id)[0].id)
     });
     let sub = sim.token_for(Role::SubAccountAdmin).unwrap().to_owned();
     assert_eq!(
@@ -157,6 +169,23 @@ async fn scoped_tokens_are_held_to_their_scopes_and_lose_includes() {
     );
     let (_, body, _) = call(&sim, "7~scoped-inc", "GET", &path).await;
     assert!(body.get("term").is_some());
+    // `:id` is one segment in any id form, with or without a format suffix.
+    let sis = sim.with_data(|d| d.courses[&course].sis_course_id.clone().unwrap());
+    for path in [
+        format!("/api/v1/courses/sis_course_id:{sis}"),
+        format!("/api/v1/courses/{course}.json"),
+    ] {
+        let (status, body, _) = call(&sim, "7~scoped", "GET", &path).await;
+        assert_eq!((status, body["id"].as_u64()), (200, Some(course)), "{path}");
+    }
+    let (status, _, _) = call(
+        &sim,
+        "7~scoped",
+        "GET",
+        &format!("/api/v1/courses/{course}/sections"),
+    )
+    .await;
+    assert_eq!(status, 401, "a longer path is outside the scope");
     let (status, body, www) = call(&sim, "7~scoped", "GET", "/api/v1/accounts/2").await;
     assert_eq!(status, 401);
     assert_eq!(
@@ -188,4 +217,49 @@ async fn only_a_root_admin_may_masquerade() {
     assert_eq!(body, serde_json::json!({"errors": "Invalid as_user_id"}));
     let (status, _, _) = call(&sim, &admin, "GET", "/api/v1/users/self?as_user_id=999999").await;
     assert_eq!(status, 401);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_masquerade_may_name_the_user_by_sis_id_in_the_query_or_the_body() {
+    let sim = Simulator::start(SimConfig::default()).await.unwrap();
+    let admin = sim.admin_token().to_owned();
+    let (nobody, sis) = sim.with_data(|d| {
+        let u = &d.users[&easel_sim::NOBODY_USER_ID];
+        (u.id, u.sis_user_id.clone().unwrap())
+    });
+    let (status, me, _) = call(
+        &sim,
+        &admin,
+        "GET",
+        &format!("/api/v1/users/self?as_user_id=sis_user_id:{sis}"),
+    )
+    .await;
+    assert_eq!((status, me["id"].as_u64()), (200, Some(nobody)));
+    // Rails merges the body into the parameters: a masqueraded write is
+    // judged as the user it names, who may not edit a course.
+    let course = sim.with_data(|d| d.courses_in(d.schools()[0].id)[0].id);
+    let r = reqwest::Client::new()
+        .put(format!("{}/api/v1/courses/{course}", sim.url()))
+        .bearer_auth(&admin)
+        .header("user-agent", "t")
+        .header("content-type", "application/json")
+        .body(
+            serde_json::json!({"as_user_id": format!("sis_user_id:{sis}"), "course": {"name": "x"}})
+                .to_string(),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    let (status, body, _) = call(
+        &sim,
+        &admin,
+        "GET",
+        "/api/v1/users/self?as_user_id=sis_user_id:NO-SUCH-ID",
+    )
+    .await;
+    assert_eq!(
+        (status, body),
+        (401, serde_json::json!({"errors": "Invalid as_user_id"}))
+    );
 }

@@ -32,6 +32,23 @@ fn the_same_seed_gives_the_same_institution_and_sizes_are_honoured() {
     assert_eq!(district.schools, 320);
 }
 
+#[test]
+fn sis_user_ids_are_unique_across_the_institution() {
+    for preset in [Preset::Demo, Preset::District] {
+        let inst = Institution::generate_with(preset, 42, 0.0);
+        let mut ids: Vec<&str> = inst
+            .users
+            .values()
+            .filter_map(|u| u.sis_user_id.as_deref())
+            .collect();
+        let all = ids.len();
+        assert_eq!(all, inst.users.len(), "every user has one at rate 0");
+        ids.sort_unstable();
+        ids.dedup();
+        assert_eq!(ids.len(), all, "{preset:?}: a SIS user id is shared");
+    }
+}
+
 async fn get(url: &str) -> (u16, String, String) {
     let r = reqwest::Client::new()
         .get(url)

@@ -251,3 +251,72 @@ async fn one_approval_covers_a_list_of_schools_or_all_of_them() {
     assert_eq!(live.len(), all, "every school of the simulator");
     drop(h);
 }
+
+/// One `easel sim serve --state FILE` run: the admin token it used and the
+/// name of course 101 when it started; `rename` renames that course
+/// through the API before the simulator is stopped.
+async fn serve_once(state: &std::path::Path, rename: Option<&str>) -> (String, String) {
+    use tokio::sync::oneshot;
+    let (started, running) = oneshot::channel::<(String, String)>();
+    let (stop, stopped) = oneshot::channel::<()>();
+    let command = easel_cli::SimCommand::Serve {
+        port: 0,
+        preset: "demo".into(),
+        seed: 42,
+        no_throttle: true,
+        state: Some(state.to_path_buf()),
+    };
+    let server = tokio::spawn(easel_cli::serve_simulator(
+        command,
+        move |sim| {
+            let _ = started.send((sim.url().to_owned(), sim.admin_token().to_owned()));
+        },
+        async move {
+            let _ = stopped.await;
+            Ok(())
+        },
+    ));
+    let (url, token) = running.await.unwrap();
+    let client = reqwest::Client::new();
+    let course = format!("{url}/api/v1/courses/101");
+    let name = |r: reqwest::Response| async move {
+        let v: serde_json::Value = serde_json::from_str(&r.text().await.unwrap()).unwrap();
+        v["name"].as_str().unwrap().to_owned()
+    };
+    let before = name(
+        client
+            .get(&course)
+            .bearer_auth(&token)
+            .header("user-agent", "easel-tests")
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    if let Some(new) = rename {
+        let r = client
+            .put(&course)
+            .bearer_auth(&token)
+            .header("user-agent", "easel-tests")
+            .form(&[("course[name]", new)])
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_success(), "{}", r.status());
+    }
+    stop.send(()).unwrap();
+    assert!(matches!(server.await.unwrap(), Ok(Outcome::Success)));
+    (token, before)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sim_serve_with_a_state_file_keeps_writes_and_tokens_across_restarts() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("sim.json");
+    let (token, original) = serve_once(&state, Some("Kept Across Restarts")).await;
+    assert_ne!(original, "Kept Across Restarts");
+    assert!(state.exists(), "the data was saved on stopping");
+    let (again, name) = serve_once(&state, None).await;
+    assert_eq!(name, "Kept Across Restarts", "the write came back");
+    assert_eq!(again, token, "the tokens came back");
+}

@@ -566,7 +566,16 @@ async fn each_kind_of_trap_is_told_apart() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_user_shared_with_another_school_is_reached_only_through_the_school() {
     let w = world(programs::TEST_PROBE, "probe", None).await;
-    let (own, foreign) = (w.own_course, w.foreign_course);
+    // Canvas adds no enrollment to a concluded course: share the user
+    // through one of the other school's open courses.
+    let own = w.own_course;
+    let foreign = w.sim().with_data(|d| {
+        d.courses_in(w.other)
+            .into_iter()
+            .find(|c| c.workflow_state != "completed")
+            .map(|c| c.id)
+            .unwrap()
+    });
     let user = w.sim().with_data(|d| {
         d.enrollments
             .values()

@@ -481,6 +481,11 @@ pub enum SimCommand {
         /// Turn the per-token rate limit off.
         #[arg(long)]
         no_throttle: bool,
+        /// Keep the simulator's data (and its tokens) in FILE: loaded at
+        /// start if it exists (then --preset and --seed are unused), saved
+        /// when the simulator stops.
+        #[arg(long, value_name = "FILE")]
+        state: Option<std::path::PathBuf>,
     },
 }
 

@@ -354,17 +354,43 @@ pub async fn schools(
             .collect();
         println!("{}", serde_json::Value::Array(v));
     } else {
-        println!("{:>8}  NAME", "ACCOUNT");
-        for s in &schools {
-            println!("{:>8}  {}", s.id, s.name);
-        }
+        print!("{}", schools_table(&schools, conn.sim.is_some()));
     }
     Ok(Outcome::Success)
 }
 
+/// `easel schools`'s table; the embedded simulator's list says so, since
+/// its data resets on every command.
+fn schools_table(schools: &[easel_runtime::School], simulator: bool) -> String {
+    let mut out = String::new();
+    if simulator {
+        out.push_str(
+            "(simulator) the embedded Canvas simulator's schools; its data resets on every command\n",
+        );
+    }
+    out.push_str(&format!("{:>8}  NAME\n", "ACCOUNT"));
+    for s in schools {
+        out.push_str(&format!("{:>8}  {}\n", s.id, s.name));
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
-    use super::AccountJson;
+    use super::*;
+
+    #[test]
+    fn the_embedded_simulators_schools_are_marked_as_the_simulators() {
+        let schools = [easel_runtime::School {
+            id: 2,
+            name: "Lincoln High School".into(),
+        }];
+        let sim = schools_table(&schools, true);
+        assert!(sim.starts_with("(simulator)"), "{sim}");
+        assert!(sim.contains("       2  Lincoln High School\n"), "{sim}");
+        let real = schools_table(&schools, false);
+        assert!(!real.contains("simulator"), "{real}");
+    }
 
     #[test]
     fn accounts_are_read_with_ids_as_numbers_or_strings() {

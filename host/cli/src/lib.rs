@@ -193,17 +193,23 @@ pub async fn dispatch(args: Args) -> Result<Outcome, CliError> {
         Command::Demo => demo::demo(&home).await,
         Command::Audit { command } => audit_cmd::command(&home, command).await,
         Command::Config { command } => plugin::config(&home, command),
-        Command::Sim { command } => sim_serve(command).await,
+        Command::Sim { command } => serve_simulator(command, |_| {}, stopped()).await,
     }
 }
 
-/// `easel sim serve`.
-async fn sim_serve(command: args::SimCommand) -> Result<Outcome, CliError> {
+/// `easel sim serve`, until `stop` resolves; `on_start` sees the running
+/// simulator (tests use it to reach it).
+pub async fn serve_simulator(
+    command: args::SimCommand,
+    on_start: impl FnOnce(&easel_sim::SimHandle),
+    stop: impl std::future::Future<Output = Result<(), CliError>>,
+) -> Result<Outcome, CliError> {
     let args::SimCommand::Serve {
         port,
         preset,
         seed,
         no_throttle,
+        state,
     } = command;
     let preset = match preset.as_str() {
         "demo" => easel_sim::Preset::Demo,
@@ -214,6 +220,13 @@ async fn sim_serve(command: args::SimCommand) -> Result<Outcome, CliError> {
             )));
         }
     };
+    let snapshot = match &state {
+        Some(path) => easel_sim::Snapshot::load(path).map_err(|e| {
+            CliError::input(format!("--state {}: cannot read it: {e}", path.display()))
+        })?,
+        None => None,
+    };
+    let loaded = snapshot.is_some();
     let throttle = easel_sim::ThrottleConfig {
         enabled: !no_throttle,
         ..Default::default()
@@ -223,21 +236,62 @@ async fn sim_serve(command: args::SimCommand) -> Result<Outcome, CliError> {
         seed,
         port,
         throttle,
+        snapshot,
         ..Default::default()
     })
     .await
     .map_err(|e| CliError::input(format!("cannot listen on 127.0.0.1:{port}: {e}")))?;
     let schools = sim.with_data(|d| d.schools().len());
-    println!(
-        "Canvas simulator at {} ({schools} schools, seed {seed})",
-        sim.url()
-    );
+    match &state {
+        Some(path) if loaded => println!(
+            "Canvas simulator at {} ({schools} schools, data from {})",
+            sim.url(),
+            path.display()
+        ),
+        _ => println!(
+            "Canvas simulator at {} ({schools} schools, seed {seed})",
+            sim.url()
+        ),
+    }
     for (role, user, token) in sim.role_tokens() {
         println!("{:<34} user {user:<6} token {token}", role.name());
     }
-    println!("(simulated data and tokens only; Ctrl-C stops it)");
-    tokio::signal::ctrl_c()
-        .await
-        .map_err(|e| CliError::Failed(e.into()))?;
+    match &state {
+        Some(path) => println!(
+            "(simulated data and tokens only; Ctrl-C stops it and saves the data to {})",
+            path.display()
+        ),
+        None => println!("(simulated data and tokens only; Ctrl-C stops it)"),
+    }
+    on_start(&sim);
+    stop.await?;
+    if let Some(path) = &state {
+        sim.snapshot().save(path).map_err(|e| {
+            CliError::Failed(anyhow::anyhow!(
+                "cannot save the simulator's data to {}: {e}",
+                path.display()
+            ))
+        })?;
+        println!("saved the simulator's data to {}", path.display());
+    }
     Ok(Outcome::Success)
+}
+
+/// Wait for Ctrl-C (or, on Unix, SIGTERM).
+async fn stopped() -> Result<(), CliError> {
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .map_err(|e| CliError::Failed(e.into()))?;
+        tokio::select! {
+            r = tokio::signal::ctrl_c() => r.map_err(|e| CliError::Failed(e.into())),
+            _ = term.recv() => Ok(()),
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        tokio::signal::ctrl_c()
+            .await
+            .map_err(|e| CliError::Failed(e.into()))
+    }
 }

@@ -1,150 +1,16 @@
-//! Asynchronous account jobs: SIS imports (CSV applied in the background)
-//! and account reports (a file when complete).
+//! Applying a SIS import's CSV (Canvas's `instructure_csv` format): users,
+//! courses, sections or enrollments, each row naming objects by SIS id
+//! anywhere in the institution. Headers are matched without regard to
+//! case and every value is trimmed, as Canvas does; a bad row is reported
+//! in `processing_errors` and the rest still apply.
 
-use axum::extract::{Path, RawQuery, State};
-use axum::http::{HeaderMap, StatusCode, header};
-use axum::response::{IntoResponse, Response};
-use serde_json::{Value, json};
+use serde_json::json;
 
-use crate::data::{Course, Enrollment, Institution, ROOT_ACCOUNT_ID, Section, User};
-use crate::http_util::{not_found, query_pairs, value};
-use crate::routes::{St, read_data, resolve_account};
+use super::sis::SisImport;
+use crate::generate::{enrollment, person};
+use crate::model::{Course, Institution, ROOT_ACCOUNT_ID, Section};
 
-/// A SIS import and what it did.
-#[derive(Debug, Clone)]
-pub(crate) struct SisImport {
-    id: u64,
-    account: u64,
-    csv: String,
-    state: &'static str,
-    errors: Vec<(String, String)>,
-    counts: serde_json::Map<String, Value>,
-}
-
-/// An account report run.
-#[derive(Debug, Clone)]
-pub(crate) struct Report {
-    id: u64,
-    account: u64,
-    name: String,
-    polls: u32,
-}
-
-fn sis_json(base: &str, i: &SisImport) -> Value {
-    let done = i.state.starts_with("imported") || i.state.starts_with("failed");
-    json!({
-        "id": i.id, "created_at": "2026-11-29T12:00:00Z", "ended_at": if done { Some("2026-11-29T12:00:05Z") } else { None },
-        "workflow_state": i.state, "progress": if done { 100 } else { 0 },
-        "data": {"import_type": "instructure_csv", "supplied_batches": ["csv"], "counts": i.counts},
-        "processing_errors": i.errors.iter().map(|(f, m)| json!([f, m])).collect::<Vec<_>>(),
-        "errors_attachment": null, "batch_mode": false, "override_sis_stickiness": false,
-        "url": format!("{base}/api/v1/accounts/{}/sis_imports/{}", i.account, i.id),
-    })
-}
-
-/// The CSV inside a raw or multipart body.
-fn csv_of(headers: &HeaderMap, body: &[u8]) -> Option<String> {
-    let ct = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    let text = String::from_utf8_lossy(body).into_owned();
-    if let Some(boundary) = ct.split("boundary=").nth(1) {
-        let boundary = format!("--{}", boundary.trim_matches('"'));
-        let part = text
-            .split(&boundary)
-            .find(|p| p.contains("filename=") || p.contains("name=\"attachment\""))?;
-        let (_, content) = part.split_once("\r\n\r\n")?;
-        return Some(
-            content
-                .trim_end_matches("\r\n")
-                .trim_end_matches("--")
-                .to_owned(),
-        );
-    }
-    (!text.trim().is_empty()).then_some(text)
-}
-
-/// `POST /api/v1/accounts/:id/sis_imports`.
-pub(crate) async fn create_sis_import(
-    State(s): St,
-    Path(id): Path<String>,
-    RawQuery(q): RawQuery,
-    headers: HeaderMap,
-    body: axum::body::Bytes,
-) -> Response {
-    let q = query_pairs(q.as_deref());
-    if value(&q, "import_type").is_some_and(|t| t != "instructure_csv") {
-        return (StatusCode::UNPROCESSABLE_ENTITY, axum::Json(json!({"errors": [{"field": "import_type", "message": "unsupported import type", "error_code": "invalid"}]}))).into_response();
-    }
-    let Some(account) = resolve_account(&read_data(&s), &id) else {
-        return not_found();
-    };
-    if account != ROOT_ACCOUNT_ID {
-        return not_root();
-    }
-    let Some(csv) = csv_of(&headers, &body) else {
-        return crate::http_util::bad_request("attachment", "no CSV data was given");
-    };
-    let mut imports = s.sis_imports.lock().unwrap_or_else(|p| p.into_inner());
-    let import = SisImport {
-        id: imports.len() as u64 + 1,
-        account,
-        csv,
-        state: "created",
-        errors: Vec::new(),
-        counts: serde_json::Map::new(),
-    };
-    let answer = sis_json(&s.base_url, &import);
-    imports.push(import);
-    axum::Json(answer).into_response()
-}
-
-/// Canvas takes SIS imports only on a root account.
-fn not_root() -> Response {
-    (
-        StatusCode::BAD_REQUEST,
-        axum::Json(json!({"errors": ["SIS imports can only be executed on root accounts"]})),
-    )
-        .into_response()
-}
-
-/// `GET /api/v1/accounts/:id/sis_imports/:sid`: the first look applies it.
-pub(crate) async fn sis_import(State(s): St, Path((id, sid)): Path<(String, u64)>) -> Response {
-    match resolve_account(&read_data(&s), &id) {
-        None => return not_found(),
-        Some(a) if a != ROOT_ACCOUNT_ID => return not_root(),
-        Some(_) => {}
-    }
-    let mut imports = s.sis_imports.lock().unwrap_or_else(|p| p.into_inner());
-    let Some(import) = imports.iter_mut().find(|i| i.id == sid) else {
-        return not_found();
-    };
-    if import.state == "created" {
-        let mut inst = s.data.write().unwrap_or_else(|p| p.into_inner());
-        apply(&mut inst, import);
-    }
-    axum::Json(sis_json(&s.base_url, import)).into_response()
-}
-
-/// `GET /api/v1/accounts/:id/sis_imports` (wrapped, as Canvas does).
-pub(crate) async fn sis_imports(State(s): St, Path(id): Path<String>) -> Response {
-    let Some(account) = resolve_account(&read_data(&s), &id) else {
-        return not_found();
-    };
-    if account != ROOT_ACCOUNT_ID {
-        return not_root();
-    }
-    let imports = s.sis_imports.lock().unwrap_or_else(|p| p.into_inner());
-    let list: Vec<Value> = imports
-        .iter()
-        .filter(|i| i.account == account)
-        .map(|i| sis_json(&s.base_url, i))
-        .collect();
-    axum::Json(json!({"sis_imports": list})).into_response()
-}
-
-fn apply(inst: &mut Institution, import: &mut SisImport) {
+pub(super) fn apply(inst: &mut Institution, import: &mut SisImport) {
     let mut rows = csv_rows(&import.csv);
     // Canvas downcases headers and strips every value.
     for row in &mut rows {
@@ -240,24 +106,19 @@ fn sis_user(inst: &mut Institution, row: &Vec<String>, get: &Get<'_>) -> Result<
             None => None,
         },
     };
-    let id =
-        existing.unwrap_or_else(|| inst.users.keys().next_back().copied().unwrap_or(10_000) + 1);
-    let (given, family) = name
-        .split_once(' ')
-        .map(|(g, f)| (g.to_owned(), f.to_owned()))
-        .unwrap_or((name.clone(), String::new()));
-    inst.users.insert(
-        id,
-        User {
-            id,
-            sortable_name: format!("{family}, {given}"),
-            short_name: given,
-            name,
-            sis_user_id: Some(sis),
-            login_id: login,
-            created_at: "2026-11-29T12:00:00Z".into(),
-        },
-    );
+    let now = crate::dates::now();
+    let id = existing.unwrap_or_else(|| Institution::next_id(&inst.users, 10_000));
+    let mut user = person(id, &name, login, Some(sis), crate::auth::random_string(40));
+    match inst.users.get(&id) {
+        // An update keeps what the row does not say.
+        Some(old) => {
+            user.uuid = old.uuid.clone();
+            user.email = old.email.clone();
+            user.created_at = old.created_at.clone();
+        }
+        None => user.created_at = now,
+    }
+    inst.users.insert(id, user);
     Ok(())
 }
 
@@ -310,7 +171,7 @@ fn sis_course(
         }
         return Ok(());
     }
-    let id = inst.courses.keys().next_back().copied().unwrap_or(100) + 1;
+    let id = Institution::next_id(&inst.courses, 100);
     inst.add_course(Course {
         id,
         name,
@@ -327,6 +188,8 @@ fn sis_course(
         blueprint: false,
         default_view: "modules".into(),
         is_public: false,
+        created_at: crate::dates::now(),
+        syllabus_body: None,
     });
     Ok(())
 }
@@ -345,7 +208,7 @@ fn sis_section(inst: &mut Institution, row: &Vec<String>, get: &Get<'_>) -> Resu
         .values()
         .find(|x| x.sis_section_id.as_deref() == Some(&sis))
         .map(|x| x.id)
-        .unwrap_or_else(|| inst.sections.keys().next_back().copied().unwrap_or(5000) + 1);
+        .unwrap_or_else(|| Institution::next_id(&inst.sections, 5000));
     inst.sections.insert(
         id,
         Section {
@@ -355,6 +218,7 @@ fn sis_section(inst: &mut Institution, row: &Vec<String>, get: &Get<'_>) -> Resu
             sis_section_id: Some(sis),
             start_at: None,
             end_at: None,
+            created_at: crate::dates::now(),
         },
     );
     Ok(())
@@ -410,24 +274,16 @@ fn sis_enrollment(inst: &mut Institution, row: &Vec<String>, get: &Get<'_>) -> R
         .find(|e| e.course_id == course && e.user_id == user && e.kind == kind)
     {
         e.enrollment_state = state.into();
+        e.updated_at = crate::dates::now();
         return Ok(());
     }
-    let id = inst
-        .enrollments
-        .keys()
-        .next_back()
-        .copied()
-        .unwrap_or(50_000)
-        + 1;
-    inst.add_enrollment(Enrollment {
-        id,
-        course_id: course,
-        course_section_id: section,
-        user_id: user,
-        kind: kind.into(),
-        role: kind.into(),
-        enrollment_state: state.into(),
-    });
+    let id = Institution::next_id(&inst.enrollments, 50_000);
+    let mut e = enrollment(id, course, section, user, kind, state);
+    let now = crate::dates::now();
+    e.created_at = now.clone();
+    e.updated_at = now;
+    e.last_activity_at = None;
+    inst.add_enrollment(e);
     Ok(())
 }
 
@@ -460,78 +316,4 @@ fn csv_rows(text: &str) -> Vec<Vec<String>> {
         rows.push(row);
     }
     rows
-}
-
-fn report_json(base: &str, r: &Report) -> Value {
-    let complete = r.polls >= 2;
-    json!({"id": r.id, "report": r.name, "status": if complete { "complete" } else { "running" },
-           "progress": if complete { 100 } else { 50 * r.polls },
-           "file_url": complete.then(|| format!("{base}/files/reports/{}/{}.csv", r.id, r.name)),
-           "created_at": "2026-11-29T12:00:00Z", "parameters": {}})
-}
-
-/// `POST /api/v1/accounts/:id/reports/:report`.
-pub(crate) async fn start_report(
-    State(s): St,
-    Path((id, name)): Path<(String, String)>,
-) -> Response {
-    let Some(account) = resolve_account(&read_data(&s), &id) else {
-        return not_found();
-    };
-    let mut reports = s.reports.lock().unwrap_or_else(|p| p.into_inner());
-    let r = Report {
-        id: reports.len() as u64 + 1,
-        account,
-        name,
-        polls: 0,
-    };
-    let answer = report_json(&s.base_url, &r);
-    reports.push(r);
-    axum::Json(answer).into_response()
-}
-
-/// `GET /api/v1/accounts/:id/reports/:report/:rid`: running, then complete.
-pub(crate) async fn report_status(
-    State(s): St,
-    Path((_, _, rid)): Path<(String, String, u64)>,
-) -> Response {
-    let mut reports = s.reports.lock().unwrap_or_else(|p| p.into_inner());
-    let Some(r) = reports.iter_mut().find(|r| r.id == rid) else {
-        return not_found();
-    };
-    r.polls += 1;
-    axum::Json(report_json(&s.base_url, r)).into_response()
-}
-
-/// `GET /files/reports/:rid/:name`: the report's CSV (courses of the account).
-pub(crate) async fn report_file(State(s): St, Path((rid, _)): Path<(u64, String)>) -> Response {
-    let account = {
-        let reports = s.reports.lock().unwrap_or_else(|p| p.into_inner());
-        match reports.iter().find(|r| r.id == rid && r.polls >= 2) {
-            Some(r) => r.account,
-            None => return not_found(),
-        }
-    };
-    let inst = read_data(&s);
-    let mut out =
-        String::from("canvas_course_id,course_id,short_name,long_name,canvas_account_id,status\n");
-    for c in inst.courses_in(account) {
-        let quote = |v: &str| {
-            if v.contains([',', '"']) {
-                format!("\"{}\"", v.replace('"', "\"\""))
-            } else {
-                v.to_owned()
-            }
-        };
-        out.push_str(&format!(
-            "{},{},{},{},{},{}\n",
-            c.id,
-            quote(c.sis_course_id.as_deref().unwrap_or("")),
-            quote(&c.course_code),
-            quote(&c.name),
-            c.account_id,
-            c.workflow_state
-        ));
-    }
-    ([(header::CONTENT_TYPE, "text/csv")], out).into_response()
 }
