@@ -298,3 +298,45 @@ async fn a_wrapped_list_is_read_whole_over_several_pages() {
         v["list"]
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn relative_next_links_are_followed_on_the_lists_path() {
+    let token = canary_token();
+    let sim = sim_with_token(&token).await;
+    let school = sim.with_data(|d| d.schools()[0].id);
+    let dir = tempfile::tempdir().unwrap();
+    let home = home(dir.path());
+    add_and_approve(&home, programs::TEST_PROBE, "probe", school, true);
+    let conn = connect(sim, &token);
+    let runtime = home.runtime().unwrap();
+    let sim = conn.sim.as_ref().unwrap();
+    let listed = |relative: bool| {
+        sim.set_faults(easel_sim::Faults {
+            relative_links: relative,
+            ..easel_sim::Faults::default()
+        });
+        let req = RunRequest {
+            plugin: "probe".into(),
+            school,
+            dry_run: false,
+            params: vec![
+                ("list".into(), format!("/api/v1/accounts/{school}/courses")),
+                ("per_page".into(), "3".into()),
+            ],
+            limits: Limits::default(),
+            plan: None,
+        };
+        let (home, conn, runtime) = (&home, &conn, &runtime);
+        async move {
+            let r = execute_run(home, conn, runtime, req).await.unwrap();
+            let v = probe_of(&r);
+            v["list"]["ok"]
+                .as_u64()
+                .unwrap_or_else(|| panic!("relative={relative}: {}", v["list"]))
+        }
+    };
+    let relative = listed(true).await;
+    let absolute = listed(false).await;
+    assert!(absolute > 3, "the list spans several pages of 3");
+    assert_eq!(relative, absolute, "every page was followed");
+}
