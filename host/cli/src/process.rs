@@ -33,9 +33,15 @@ pub(crate) fn alive(owner: &str) -> bool {
     if !Path::new("/proc/self/stat").exists() {
         return true;
     }
-    match start_time(pid) {
-        None => false,
-        Some(now) => start.is_empty() || now == start,
+    // Dead only when /proc says so: no such process, or another process
+    // with that pid. Unreadable (hidepid, another user) is alive.
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => false,
+        Err(_) => true,
+        Ok(_) => match start_time(pid) {
+            None => true,
+            Some(now) => start.is_empty() || now == start,
+        },
     }
 }
 

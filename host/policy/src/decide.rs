@@ -187,6 +187,16 @@ pub fn decide(grant: &Grant, op: &Operation) -> Decision {
         );
     }
     for target in &op.targets {
+        if target.may_be == Outside::OnlyNew && target.found != Found::Missing {
+            return deny(
+                Rule::SchoolBoundary,
+                format!(
+                    "a SIS import may only create users: {} {} exists already, and a users.csv row would change it everywhere (easel cannot tell whether it administers another school)",
+                    target.object.kind.name(),
+                    target.object.key
+                ),
+            );
+        }
         let inside = target.chain.as_deref().is_some_and(|c| grant.covers(c));
         if !inside && !allowed_outside(grant, op, target) {
             return deny(
@@ -232,8 +242,7 @@ fn allowed_outside(grant: &Grant, op: &Operation, target: &Target) -> bool {
             Needs::SisImportStatus => op.own_import,
             Needs::Nothing => false,
         },
-        (Outside::Created | Outside::CreatedOrUnenrolled, Found::Missing) => true,
-        (Outside::CreatedOrUnenrolled, Found::Unenrolled) => true,
+        (Outside::Created | Outside::OnlyNew, Found::Missing) => true,
         _ => false,
     }
 }

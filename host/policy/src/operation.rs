@@ -188,9 +188,10 @@ pub enum Outside {
     Never,
     /// An object Canvas does not have yet: a SIS import row creates it.
     Created,
-    /// Not yet in Canvas, or a user with no enrollment anywhere: an
-    /// enrollment row of a SIS import may enrol them.
-    CreatedOrUnenrolled,
+    /// Only an object Canvas does not have yet, even inside the school: a
+    /// users.csv row changes a user everywhere, and easel cannot see
+    /// whether an existing user administers another school.
+    OnlyNew,
     /// The root account, where Canvas takes SIS imports (the grant must
     /// allow SIS imports, and each row is placed instead).
     ImportRoot,
@@ -510,21 +511,22 @@ impl Refs {
         };
         for (_, column, value) in csv.cells() {
             let ((kind, key), whole_user, may_be) = match column {
-                Column::Creates(kind) => (
-                    sis(kind, prefix(kind), value),
-                    kind == ObjectKind::User,
-                    Outside::Created,
+                Column::Creates(ObjectKind::User) => (
+                    sis(ObjectKind::User, prefix(ObjectKind::User), value),
+                    true,
+                    Outside::OnlyNew,
                 ),
+                Column::Creates(kind) => (sis(kind, prefix(kind), value), false, Outside::Created),
                 Column::Login => (
                     sis(ObjectKind::User, "sis_login_id", value),
                     true,
-                    Outside::Created,
+                    Outside::OnlyNew,
                 ),
                 Column::Ref(kind) => (sis(kind, prefix(kind), value), false, Outside::Never),
                 Column::Enrollee => (
                     sis(ObjectKind::User, "sis_user_id", value),
                     false,
-                    Outside::CreatedOrUnenrolled,
+                    Outside::Created,
                 ),
                 Column::Attr | Column::OneOf(_) => continue,
             };

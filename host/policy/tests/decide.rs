@@ -75,7 +75,8 @@ fn make(g: G) -> Grant {
 
 /// Stand-in for what the host finds about an object outside the school:
 /// account 1 is the root; `NEW-1`, `S-NEW`, `new-user` and the login
-/// `new@x` do not exist yet; `lonely` is a user with no enrollment.
+/// `new@x` do not exist yet; `lonely` is a user with no enrollment (who
+/// may be an admin of another school, so is never taken for new).
 fn found_of(kind: ObjectKind, key: &ObjectKey) -> Found {
     match (kind, key) {
         (ObjectKind::Account, ObjectKey::Id(1)) => Found::Root,
@@ -977,15 +978,40 @@ const CASES: &[Case] = &[
         Some(Rule::SchoolBoundary),
     ),
     (
-        "an_import_row_may_enrol_a_new_or_unenrolled_user",
+        "an_import_row_may_enrol_a_new_user",
         G::Sis,
         Post,
         "/api/v1/accounts/1/sis_imports",
         CSV_Q,
-        Some(
-            "course_id,user_id,role,status\nMATH-10,new-user,student,active\nMATH-10,lonely,student,active\n",
-        ),
+        Some("course_id,user_id,role,status\nMATH-10,new-user,student,active\n"),
         None,
+    ),
+    (
+        "an_import_row_may_not_enrol_a_user_enrolled_nowhere",
+        G::Sis,
+        Post,
+        "/api/v1/accounts/1/sis_imports",
+        CSV_Q,
+        Some("course_id,user_id,role,status\nMATH-10,lonely,student,active\n"),
+        Some(Rule::SchoolBoundary),
+    ),
+    (
+        "an_import_row_may_not_change_even_the_schools_own_user",
+        G::Sis,
+        Post,
+        "/api/v1/accounts/1/sis_imports",
+        CSV_Q,
+        Some("user_id,login_id,full_name,status\nstu-10,new@x,Renamed,active\n"),
+        Some(Rule::SchoolBoundary),
+    ),
+    (
+        "an_import_row_may_not_give_a_new_user_the_schools_existing_login",
+        G::Sis,
+        Post,
+        "/api/v1/accounts/1/sis_imports",
+        CSV_Q,
+        Some("user_id,login_id,full_name,status\nnew-user,stu10@x,Mine,active\n"),
+        Some(Rule::SchoolBoundary),
     ),
     (
         "an_import_row_may_create_a_course_in_the_school",

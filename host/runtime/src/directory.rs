@@ -280,7 +280,7 @@ impl Directory {
                     placed.found = Found::Root;
                 }
             }
-            (Outside::Created | Outside::CreatedOrUnenrolled, ObjectKind::Course, key) => {
+            (Outside::Created | Outside::OnlyNew, ObjectKind::Course, key) => {
                 let Some(seg) = segment(key) else {
                     return Ok(());
                 };
@@ -516,7 +516,10 @@ impl Directory {
             200..=299 => serde_json::from_slice(&resp.body)
                 .map(Some)
                 .map_err(|_| err(NOT_JSON.into())),
-            401 | 403 | 404 => Ok(None),
+            // Only a 404 says there is no such object: a refusal (401,
+            // 403, a throttle) proves nothing, and a SIS import row must
+            // not take it for "new".
+            404 => Ok(None),
             s => Err(err(format!("Canvas answered {s}"))),
         }
     }
