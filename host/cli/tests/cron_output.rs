@@ -3,31 +3,16 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::process::Command;
+mod common;
 
-fn easel(home: &std::path::Path, args: &[&str]) -> std::process::Output {
-    let out = Command::new(env!("CARGO_BIN_EXE_easel"))
-        .args(args)
-        .env("EASEL_HOME", home)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
+use common::easel;
 
 #[test]
 fn each_schools_run_is_reported_as_it_ends() {
     let dir = tempfile::tempdir().unwrap();
     let home = dir.path().join("home");
-    let p = &easel_bundled::COURSE_REPORT;
-    let (wasm, manifest) = (dir.path().join("p.wasm"), dir.path().join("easel.toml"));
-    std::fs::write(&wasm, p.wasm).unwrap();
-    std::fs::write(&manifest, p.manifest).unwrap();
-    let (wasm, manifest) = (wasm.to_str().unwrap(), manifest.to_str().unwrap());
+    let (wasm, manifest) = common::bundled_files(dir.path(), &easel_bundled::COURSE_REPORT);
+    let (wasm, manifest) = (wasm.as_str(), manifest.as_str());
     easel(
         &home,
         &[
@@ -65,11 +50,8 @@ fn each_schools_run_is_reported_as_it_ends() {
 fn run_json_and_runs_show_json_use_the_same_fields() {
     let dir = tempfile::tempdir().unwrap();
     let home = dir.path().join("home");
-    let p = &easel_bundled::COURSE_REPORT;
-    let (wasm, manifest) = (dir.path().join("p.wasm"), dir.path().join("easel.toml"));
-    std::fs::write(&wasm, p.wasm).unwrap();
-    std::fs::write(&manifest, p.manifest).unwrap();
-    let (wasm, manifest) = (wasm.to_str().unwrap(), manifest.to_str().unwrap());
+    let (wasm, manifest) = common::bundled_files(dir.path(), &easel_bundled::COURSE_REPORT);
+    let (wasm, manifest) = (wasm.as_str(), manifest.as_str());
     easel(
         &home,
         &[
@@ -120,11 +102,8 @@ fn run_json_and_runs_show_json_use_the_same_fields() {
 fn runs_can_be_filtered_by_plugin_school_status_and_time() {
     let dir = tempfile::tempdir().unwrap();
     let home = dir.path().join("home");
-    let p = &easel_bundled::COURSE_REPORT;
-    let (wasm, manifest) = (dir.path().join("p.wasm"), dir.path().join("easel.toml"));
-    std::fs::write(&wasm, p.wasm).unwrap();
-    std::fs::write(&manifest, p.manifest).unwrap();
-    let (wasm, manifest) = (wasm.to_str().unwrap(), manifest.to_str().unwrap());
+    let (wasm, manifest) = common::bundled_files(dir.path(), &easel_bundled::COURSE_REPORT);
+    let (wasm, manifest) = (wasm.as_str(), manifest.as_str());
     easel(
         &home,
         &[
@@ -177,11 +156,8 @@ fn runs_can_be_filtered_by_plugin_school_status_and_time() {
 fn a_batchs_reports_merge_into_one_csv_with_a_school_column() {
     let dir = tempfile::tempdir().unwrap();
     let home = dir.path().join("home");
-    let p = &easel_bundled::COURSE_REPORT;
-    let (wasm, manifest) = (dir.path().join("p.wasm"), dir.path().join("easel.toml"));
-    std::fs::write(&wasm, p.wasm).unwrap();
-    std::fs::write(&manifest, p.manifest).unwrap();
-    let (wasm, manifest) = (wasm.to_str().unwrap(), manifest.to_str().unwrap());
+    let (wasm, manifest) = common::bundled_files(dir.path(), &easel_bundled::COURSE_REPORT);
+    let (wasm, manifest) = (wasm.as_str(), manifest.as_str());
     easel(
         &home,
         &[

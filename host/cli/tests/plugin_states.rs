@@ -4,20 +4,10 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::process::Command;
+mod common;
 
 fn easel(home: &std::path::Path, args: &[&str]) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_easel"))
-        .args(args)
-        .env("EASEL_HOME", home)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
+    String::from_utf8(common::easel(home, args).stdout).unwrap()
 }
 
 fn state(home: &std::path::Path) -> String {
@@ -30,11 +20,8 @@ fn state(home: &std::path::Path) -> String {
 fn plugin_list_tells_approved_waiting_and_revoked_apart() {
     let dir = tempfile::tempdir().unwrap();
     let home = dir.path().join("home");
-    let p = &easel_bundled::COURSE_PUBLISHER;
-    let (wasm, manifest) = (dir.path().join("p.wasm"), dir.path().join("easel.toml"));
-    std::fs::write(&wasm, p.wasm).unwrap();
-    std::fs::write(&manifest, p.manifest).unwrap();
-    let (wasm, manifest) = (wasm.to_str().unwrap(), manifest.to_str().unwrap());
+    let (wasm, manifest) = common::bundled_files(dir.path(), &easel_bundled::COURSE_PUBLISHER);
+    let (wasm, manifest) = (wasm.as_str(), manifest.as_str());
     easel(
         &home,
         &[
@@ -100,11 +87,8 @@ fn plugin_list_tells_approved_waiting_and_revoked_apart() {
 fn submit_approve_revoke_and_config_speak_json() {
     let dir = tempfile::tempdir().unwrap();
     let home = dir.path().join("home");
-    let p = &easel_bundled::COURSE_REPORT;
-    let (wasm, manifest) = (dir.path().join("p.wasm"), dir.path().join("easel.toml"));
-    std::fs::write(&wasm, p.wasm).unwrap();
-    std::fs::write(&manifest, p.manifest).unwrap();
-    let (wasm, manifest) = (wasm.to_str().unwrap(), manifest.to_str().unwrap());
+    let (wasm, manifest) = common::bundled_files(dir.path(), &easel_bundled::COURSE_REPORT);
+    let (wasm, manifest) = (wasm.as_str(), manifest.as_str());
     let json =
         |args: &[&str]| -> serde_json::Value { serde_json::from_str(&easel(&home, args)).unwrap() };
     let added = json(&[
