@@ -10,7 +10,8 @@ use std::sync::OnceLock;
 
 use arbitrary::Arbitrary;
 use easel_policy::{
-    Decision, Grant, Masquerade, Method, Operation, Rule, Scope, SharedUsers, decide,
+    Decision, Found, Grant, Masquerade, Method, ObjectKey, ObjectKind, Operation, Rule, Scope,
+    SharedUsers, decide,
 };
 use libfuzzer_sys::fuzz_target;
 
@@ -176,6 +177,7 @@ struct Input {
     max_writes: Option<u8>,
     shared_read: bool,
     sis_import: bool,
+    sis_id_prefix: bool,
     scopes: u8,
     /// Bit i: target i is inside the school (mixed run).
     inside: u64,
@@ -270,6 +272,7 @@ fuzz_target!(|input: Input| {
         max_writes: input.max_writes.map(u32::from),
         shared_users: if input.shared_read { SharedUsers::Read } else { SharedUsers::Deny },
         sis_import: input.sis_import,
+        sis_id_prefix: input.sis_id_prefix.then(|| "S1-".to_owned()),
     };
 
     // Every target inside: never refused for the school boundary.
@@ -316,5 +319,30 @@ fuzz_target!(|input: Input| {
     check_reason(&mixed);
     if any_outside {
         assert!(matches!(mixed, Decision::Deny(_)), "allowed with a target outside");
+    }
+
+    // Accounts inside, every other target outside and missing from Canvas
+    // (what a deleted object of another school looks like): allowed only
+    // when every SIS id a row would create lies in the school's prefix.
+    for t in &mut op.targets {
+        if t.object.kind == ObjectKind::Account {
+            t.chain = Some(vec![SCHOOL]);
+        } else {
+            t.chain = Some(vec![ELSEWHERE, 1]);
+            t.found = Found::Missing;
+        }
+    }
+    let missing = decide(&grant, &op);
+    check_reason(&missing);
+    if missing == Decision::Allow {
+        for t in &op.targets {
+            if let ObjectKey::Sis(form, value) = &t.object.key
+                && form != "sis_login_id"
+                && t.object.kind != ObjectKind::Account
+            {
+                let prefix = grant.sis_id_prefix.as_deref().expect("allowed without a prefix");
+                assert!(value.starts_with(prefix), "created {value} outside the prefix");
+            }
+        }
     }
 });

@@ -49,6 +49,13 @@ async fn world(plugin: &str, id: &str, terms: Option<GrantTerms>) -> World {
                 ..ApproveOptions::default()
             };
             easel_cli::approve_with(&home, id, &[school], "admin", &options).unwrap();
+            // The school's SIS ids (SCH001-...) start with its SIS account
+            // id and a dash: its SIS imports may create only such ids.
+            let prefix = sim
+                .with_data(|d| format!("{}-", d.accounts[&school].sis_account_id.clone().unwrap()));
+            home.store
+                .set_sis_prefix("sim", school, &prefix, "admin")
+                .unwrap();
         }
     }
     let conn = connect(sim, &token);
@@ -762,6 +769,7 @@ struct SisIds {
     foreign_student: String,
     foreign_login: String,
     own_account: String,
+    own_prefix: String,
 }
 
 fn sis_ids(w: &World) -> SisIds {
@@ -789,6 +797,7 @@ fn sis_ids(w: &World) -> SisIds {
             foreign_student: foreign.sis_user_id.clone().unwrap(),
             foreign_login: foreign.login_id.clone(),
             own_account: d.accounts[&w.school].sis_account_id.clone().unwrap(),
+            own_prefix: format!("{}-", d.accounts[&w.school].sis_account_id.clone().unwrap()),
         }
     })
 }
@@ -817,37 +826,56 @@ async fn a_granted_sis_import_is_checked_row_by_row_and_applied_only_when_every_
             .count()
     };
     // Each file has a good row first and one hostile row: the whole file
-    // is refused, unsent.
+    // is refused, unsent. A row naming another school's object by a SIS id
+    // outside the school's prefix is refused by the prefix rule before
+    // anything is looked up.
+    let p = &ids.own_prefix;
     let hostile = [
-        format!(
-            "course_id,user_id,role,status\n{},{},student,active\n{},{},teacher,active\n",
-            ids.own_course, ids.own_student, ids.foreign_course, ids.own_student
+        (
+            format!(
+                "course_id,user_id,role,status\n{},{},student,active\n{},{},teacher,active\n",
+                ids.own_course, ids.own_student, ids.foreign_course, ids.own_student
+            ),
+            "school-boundary",
         ),
-        format!(
-            "course_id,user_id,role,status\n{},{},student,active\n{},{},student,active\n",
-            ids.own_course, ids.own_student, ids.own_course, ids.foreign_student
+        (
+            format!(
+                "course_id,user_id,role,status\n{},{},student,active\n{},{},student,active\n",
+                ids.own_course, ids.own_student, ids.own_course, ids.foreign_student
+            ),
+            "sis-namespace",
         ),
-        format!(
-            "course_id,short_name,long_name,account_id,status\nNEW-1,n,New,{},active\n{},x,Renamed,{},deleted\n",
-            ids.own_account, ids.foreign_course, ids.own_account
+        (
+            format!(
+                "course_id,short_name,long_name,account_id,status\n{p}NEW-1,n,New,{},active\n{},x,Renamed,{},deleted\n",
+                ids.own_account, ids.foreign_course, ids.own_account
+            ),
+            "sis-namespace",
         ),
-        format!(
-            "user_id,login_id,full_name,status\nNEW-U1,new1@example.edu,New One,active\nNEW-U2,{},Taken Login,active\n",
-            ids.foreign_login
+        (
+            format!(
+                "user_id,login_id,full_name,status\n{p}NEW-U1,new1@example.edu,New One,active\n{p}NEW-U2,{},Taken Login,active\n",
+                ids.foreign_login
+            ),
+            "school-boundary",
         ),
-        format!(
-            "user_id,login_id,full_name,status\n{},new2@example.edu,Renamed,active\n",
-            ids.foreign_student
+        (
+            format!(
+                "user_id,login_id,full_name,status\n{},new2@example.edu,Renamed,active\n",
+                ids.foreign_student
+            ),
+            "sis-namespace",
+        ),
+        (
+            "user_id,login_id,full_name,status\nNEW-U3,new3@example.edu,Outside,active\n"
+                .to_owned(),
+            "sis-namespace",
         ),
     ];
-    for csv in hostile {
+    for (csv, rule) in hostile {
         let r = w.run(false, &import(csv.clone())).await;
         let v = World::probe(&r);
-        assert!(
-            denied_by(&v["raw"], "school-boundary"),
-            "{csv}: {}",
-            v["raw"]
-        );
+        assert!(denied_by(&v["raw"], rule), "{csv}: {}", v["raw"]);
     }
     assert_eq!(imports_sent(&w), 0, "no hostile file reached Canvas");
 
@@ -915,8 +943,9 @@ async fn a_granted_sis_import_is_checked_row_by_row_and_applied_only_when_every_
 
     // Each row is a write: a limit of 1 refuses a file of 2 rows.
     let two = format!(
-        "course_id,user_id,role,status\n{c},{u},student,active\n{c},NEW-U9,student,active\n",
+        "course_id,user_id,role,status\n{c},{u},student,active\n{c},{p}NEW-U9,student,active\n",
         c = ids.own_course,
+        p = ids.own_prefix,
         u = ids.own_student
     );
     let r = w
@@ -931,4 +960,113 @@ async fn a_granted_sis_import_is_checked_row_by_row_and_applied_only_when_every_
         .await;
     assert!(denied_by(&World::probe(&r)["raw"], "write-limit"));
     assert_eq!(imports_sent(&w), 1, "the two-row file was not sent");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sis_import_may_not_revive_another_schools_deleted_course_and_creates_only_under_its_prefix()
+ {
+    let terms = GrantTerms {
+        sis_import: true,
+        ..GrantTerms::default()
+    };
+    let w = world(programs::TEST_PROBE, "probe", Some(terms)).await;
+    let ids = sis_ids(&w);
+    // An admin deletes the other school's course: Canvas answers 404 for
+    // it from then on, but its SIS importer would find it by SIS id,
+    // restore it and move it to the row's account.
+    let deleted = reqwest::Client::new()
+        .put(format!(
+            "{}/api/v1/courses/{}",
+            w.sim().url(),
+            w.foreign_course
+        ))
+        .bearer_auth(&w.token)
+        .header("user-agent", "easel-tests admin")
+        .header("content-type", "application/json")
+        .body(r#"{"course":{"event":"delete"}}"#)
+        .send()
+        .await
+        .unwrap();
+    assert!(deleted.status().is_success(), "{}", deleted.status());
+    let gone = reqwest::Client::new()
+        .get(format!(
+            "{}/api/v1/courses/{}",
+            w.sim().url(),
+            w.foreign_course
+        ))
+        .bearer_auth(&w.token)
+        .header("user-agent", "easel-tests admin")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(gone.status(), 404, "a deleted course is not found");
+    let revive = format!(
+        "course_id,short_name,long_name,account_id,status\n{},x,Mine Now,{},active\n",
+        ids.foreign_course, ids.own_account
+    );
+    let r = w.run(false, &import(revive.clone())).await;
+    let v = World::probe(&r);
+    assert!(denied_by(&v["raw"], "sis-namespace"), "{}", v["raw"]);
+    assert!(
+        v["raw"]["error"]
+            .as_str()
+            .unwrap()
+            .contains(&ids.own_prefix),
+        "the denial names the school's prefix: {}",
+        v["raw"]
+    );
+    let imports_sent = |w: &World| {
+        w.plugin_requests()
+            .into_iter()
+            .filter(|q| q.method == "POST" && q.path.ends_with("/sis_imports"))
+            .count()
+    };
+    assert_eq!(
+        imports_sent(&w),
+        0,
+        "the reviving file never reached Canvas"
+    );
+    w.sim().with_data(|d| {
+        let c = &d.courses[&w.foreign_course];
+        assert_eq!(c.workflow_state, "deleted");
+        assert_eq!(c.account_id, w.other);
+    });
+
+    // Without a prefix the school's imports create nothing, even an id
+    // that would have been in it.
+    let new_course = format!(
+        "course_id,short_name,long_name,account_id,status\n{}NEW-7,n7,New Seven,{},active\n",
+        ids.own_prefix, ids.own_account
+    );
+    assert!(w.home.store.clear_sis_prefix("sim", w.school).unwrap());
+    let r = w.run(false, &import(new_course.clone())).await;
+    let v = World::probe(&r);
+    assert!(denied_by(&v["raw"], "sis-namespace"), "{}", v["raw"]);
+    assert!(
+        v["raw"]["error"].as_str().unwrap().contains("sis-prefix"),
+        "the denial says how to set one: {}",
+        v["raw"]
+    );
+    assert_eq!(imports_sent(&w), 0);
+
+    // With its prefix set again, the new course is created in the school.
+    w.home
+        .store
+        .set_sis_prefix("sim", w.school, &ids.own_prefix, "admin")
+        .unwrap();
+    let mut params = import(new_course);
+    params.push(("then_get", "/api/v1/accounts/1/sis_imports/{id}".into()));
+    let r = w.run(false, &params).await;
+    let v = World::probe(&r);
+    assert_eq!(v["then_get"]["ok"]["workflow_state"], "imported", "{v}");
+    assert_eq!(imports_sent(&w), 1);
+    let want = format!("{}NEW-7", ids.own_prefix);
+    w.sim().with_data(|d| {
+        let c = d
+            .courses
+            .values()
+            .find(|c| c.sis_course_id.as_deref() == Some(want.as_str()))
+            .expect("the new course exists");
+        assert_eq!(c.account_id, w.school);
+    });
 }

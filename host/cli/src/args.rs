@@ -34,7 +34,9 @@ impl Args {
             Command::Runs { json, command, .. } => {
                 *json || matches!(command, Some(RunsCommand::Show { json: true, .. }))
             }
-            Command::Schools { json } => *json,
+            Command::Schools { json, command } => {
+                *json || matches!(command, Some(SchoolsCommand::SisPrefix { json: true, .. }))
+            }
             Command::Plan {
                 command: PlanCommand::Apply { json, .. },
             } => *json,
@@ -149,11 +151,16 @@ pub enum Command {
         #[command(subcommand)]
         command: VaultCommand,
     },
-    /// List the schools (sub-accounts of the root account) in Canvas.
+    /// List the schools (sub-accounts of the root account) in Canvas, with
+    /// the SIS-id prefix easel keeps for each.
+    #[command(args_conflicts_with_subcommands = true)]
     Schools {
         /// Machine-readable output.
         #[arg(long)]
         json: bool,
+        /// Set a school's SIS-id prefix.
+        #[command(subcommand)]
+        command: Option<SchoolsCommand>,
     },
     /// The Canvas simulator on its own, for trying clients against.
     Sim {
@@ -199,6 +206,33 @@ pub enum ConfigCommand {
         /// Who changes it (default: $USER).
         #[arg(long)]
         by: Option<String>,
+    },
+}
+
+/// `easel schools` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum SchoolsCommand {
+    /// Show, set or clear a school's SIS-id prefix. A SIS import may create
+    /// only objects whose SIS id starts with the school's prefix (updating
+    /// the school's own objects needs none). No two schools' prefixes may
+    /// overlap, so no school can name, revive or take another's objects by
+    /// SIS id. Example: `easel schools sis-prefix 2 LHS-`.
+    SisPrefix {
+        /// The school's account id.
+        #[arg(value_parser = school_id)]
+        school: u64,
+        /// The prefix, e.g. `LHS-` (omit to show the current one).
+        #[arg(conflicts_with = "clear")]
+        prefix: Option<String>,
+        /// Remove the school's prefix (its SIS imports then create nothing).
+        #[arg(long)]
+        clear: bool,
+        /// Who changes it (default: $USER).
+        #[arg(long)]
+        by: Option<String>,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
     },
 }
 

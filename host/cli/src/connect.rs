@@ -13,7 +13,7 @@ use easel_canvas::{
     CallTag, CanvasClient, Governor, GovernorConfig, ReqwestTransport, Token, Transport,
 };
 use easel_sim::{SimConfig, SimHandle, Simulator};
-use easel_store::InstanceRow;
+use easel_store::{Action, AuditEntry, InstanceRow};
 use secrecy::SecretString;
 use serde::Deserialize;
 
@@ -347,32 +347,121 @@ pub async fn schools(
 ) -> Result<Outcome, CliError> {
     let conn = Connection::open(home, options).await?;
     let schools = conn.schools().await?;
+    let prefixes = home
+        .store
+        .sis_prefixes(&namespace_instance(home, &conn.instance)?)?;
+    let prefix_of = |school: u64| {
+        prefixes
+            .iter()
+            .find(|p| p.school == school)
+            .map(|p| p.prefix.clone())
+    };
     if json {
         let v: Vec<_> = schools
             .iter()
-            .map(|s| serde_json::json!({"id": s.id, "name": s.name}))
+            .map(|s| serde_json::json!({"id": s.id, "name": s.name, "sis_id_prefix": prefix_of(s.id)}))
             .collect();
         println!("{}", serde_json::Value::Array(v));
     } else {
-        print!("{}", schools_table(&schools, conn.sim.is_some()));
+        let rows: Vec<_> = schools.iter().map(|s| (s, prefix_of(s.id))).collect();
+        print!("{}", schools_table(&rows, conn.sim.is_some()));
     }
     Ok(Outcome::Success)
 }
 
 /// `easel schools`'s table; the embedded simulator's list says so, since
 /// its data resets on every command.
-fn schools_table(schools: &[easel_runtime::School], simulator: bool) -> String {
+fn schools_table(schools: &[(&easel_runtime::School, Option<String>)], simulator: bool) -> String {
     let mut out = String::new();
     if simulator {
         out.push_str(
             "(simulator) the embedded Canvas simulator's schools; its data resets on every command\n",
         );
     }
-    out.push_str(&format!("{:>8}  NAME\n", "ACCOUNT"));
-    for s in schools {
-        out.push_str(&format!("{:>8}  {}\n", s.id, s.name));
+    out.push_str(&format!("{:>8}  {:<14}  NAME\n", "ACCOUNT", "SIS PREFIX"));
+    for (s, prefix) in schools {
+        out.push_str(&format!(
+            "{:>8}  {:<14}  {}\n",
+            s.id,
+            prefix.as_deref().unwrap_or("-"),
+            s.name
+        ));
     }
     out
+}
+
+/// The instance whose SIS-id prefixes apply on `instance`: the instance a
+/// declared copy (test, beta) was copied from, since a copy holds its
+/// original's SIS ids.
+pub(crate) fn namespace_instance(home: &Home, instance: &str) -> Result<String, CliError> {
+    let mut name = instance.to_owned();
+    for _ in 0..8 {
+        match home.store.instance(&name)?.and_then(|i| i.copy_of) {
+            Some(original) => name = original,
+            None => return Ok(name),
+        }
+    }
+    Err(CliError::input(format!(
+        "instance {instance:?} is declared a copy of a copy more than 8 times over; fix its --copy-of"
+    )))
+}
+
+/// `easel schools sis-prefix`: show, set or clear a school's SIS-id prefix.
+pub async fn sis_prefix(
+    home: &Home,
+    options: &ConnectOptions,
+    school: u64,
+    prefix: Option<String>,
+    clear: bool,
+    by: Option<String>,
+    json: bool,
+) -> Result<Outcome, CliError> {
+    let instance = choose_instance(home, options.instance.as_deref())?
+        .map_or_else(|| SIM_INSTANCE.to_owned(), |i| i.name);
+    let namespace = namespace_instance(home, &instance)?;
+    let by = crate::plugin::who(by);
+    let change = |detail: String| {
+        home.audit(&AuditEntry {
+            instance: Some(namespace.clone()),
+            school: Some(school),
+            detail: Some(detail),
+            ..AuditEntry::new(format!("admin:{by}"), Action::SettingChanged)
+        })
+    };
+    if clear {
+        if home.store.clear_sis_prefix(&namespace, school)? {
+            change(format!("sis-id-prefix of school {school} cleared"))?;
+        }
+    } else if let Some(prefix) = &prefix {
+        // A typo'd account id is an error, not a prefix for nothing.
+        let conn = Connection::open(home, options).await?;
+        conn.school("sis-prefix", school).await?;
+        home.store
+            .set_sis_prefix(&namespace, school, prefix, &by)
+            .map_err(|e| match e {
+                easel_store::StoreError::Invalid(m) => CliError::input(m),
+                other => other.into(),
+            })?;
+        change(format!("sis-id-prefix of school {school} = {prefix:?}"))?;
+    }
+    let current = home.store.sis_prefix(&namespace, school)?;
+    if json {
+        println!(
+            "{}",
+            serde_json::json!({"instance": namespace, "school": school, "sis_id_prefix": current})
+        );
+    } else {
+        match &current {
+            Some(p) => println!(
+                "school {school} ({namespace}): SIS imports may create objects whose SIS id starts with {p:?}"
+            ),
+            None => println!(
+                "school {school} ({namespace}) has no SIS-id prefix: its SIS imports may update its own objects \
+                 but create none; set one with `easel schools sis-prefix {school} PREFIX`"
+            ),
+        }
+    }
+    Ok(Outcome::Success)
 }
 
 #[cfg(test)]
@@ -381,13 +470,17 @@ mod tests {
 
     #[test]
     fn the_embedded_simulators_schools_are_marked_as_the_simulators() {
-        let schools = [easel_runtime::School {
+        let school = easel_runtime::School {
             id: 2,
             name: "Lincoln High School".into(),
-        }];
+        };
+        let schools = [(&school, Some("LHS-".to_owned()))];
         let sim = schools_table(&schools, true);
         assert!(sim.starts_with("(simulator)"), "{sim}");
-        assert!(sim.contains("       2  Lincoln High School\n"), "{sim}");
+        assert!(
+            sim.contains("       2  LHS-            Lincoln High School\n"),
+            "{sim}"
+        );
         let real = schools_table(&schools, false);
         assert!(!real.contains("simulator"), "{real}");
     }

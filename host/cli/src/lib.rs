@@ -186,7 +186,21 @@ pub async fn dispatch(args: Args) -> Result<Outcome, CliError> {
             };
             runs::dispatch(&home, command, limit, &filter, json)
         }
-        Command::Schools { json } => connect::schools(&home, &args.connect, json).await,
+        Command::Schools {
+            command:
+                Some(args::SchoolsCommand::SisPrefix {
+                    school,
+                    prefix,
+                    clear,
+                    by,
+                    json,
+                }),
+            ..
+        } => connect::sis_prefix(&home, &args.connect, school, prefix, clear, by, json).await,
+        Command::Schools {
+            json,
+            command: None,
+        } => connect::schools(&home, &args.connect, json).await,
         Command::Instance { command } => credentials_cmd::instance(&home, command),
         Command::Token { command } => credentials_cmd::token(&home, command, &args.connect).await,
         Command::Vault { command } => credentials_cmd::vault(&home, command),

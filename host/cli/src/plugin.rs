@@ -187,6 +187,16 @@ pub(crate) async fn dispatch(
                 if let Some(second) = &a.second_by {
                     println!("  second approval by {second}: the write grant is live");
                 }
+                if a.terms.sis_import {
+                    let namespace = crate::connect::namespace_instance(home, &conn.instance)?;
+                    if home.store.sis_prefix(&namespace, a.school)?.is_none() {
+                        println!(
+                            "  school {} has no SIS-id prefix: its SIS imports may update its own objects but create none; \
+                             set one with `easel schools sis-prefix {} PREFIX`",
+                            a.school, a.school
+                        );
+                    }
+                }
                 if a.awaiting_second {
                     println!(
                         "  write grants need two admins here: it runs once another admin approves it too: `easel plugin approve {}@{} --school {} --by <admin>`",
@@ -921,7 +931,9 @@ fn inspect(home: &Home, name: &str, json: bool) -> Result<Outcome, CliError> {
         println!("  requests  to act as other users (as_user_id)");
     }
     if manifest.sis_import {
-        println!("  requests  to send SIS imports (each row's SIS ids checked against the school)");
+        println!(
+            "  requests  to send SIS imports (each row's SIS ids checked against the school; new objects only under the school's SIS-id prefix)"
+        );
     }
     if !manifest.reports.is_empty() {
         println!("  reports   {}", manifest.reports.join(", "));

@@ -166,7 +166,11 @@ pub(crate) async fn execute_run_for(
     let params = manifest
         .resolve_params(&req.params)
         .map_err(|e| CliError::input(e.to_string()))?;
-    let grant = grant_for(&approval, &manifest, &req)?;
+    let mut grant = grant_for(&approval, &manifest, &req)?;
+    if grant.sis_import {
+        let namespace = crate::connect::namespace_instance(home, &conn.instance)?;
+        grant.sis_id_prefix = home.store.sis_prefix(&namespace, req.school)?;
+    }
     let binding = match &req.plan {
         None => None,
         Some(plan) => Some(bound_plan(home, &req, plan, &approval.digest, &params)?),
@@ -541,6 +545,8 @@ fn grant_for(
             _ => easel_policy::SharedUsers::Deny,
         },
         sis_import: t.sis_import && manifest.sis_import && approval.write,
+        // Set by the caller from the school's record.
+        sis_id_prefix: None,
     })
 }
 

@@ -46,6 +46,9 @@ pub enum Rule {
     /// A live run bound to a reviewed plan tried a write the plan does not
     /// hold (or one it already made).
     NotInPlan,
+    /// A SIS import row would create an object whose SIS id is outside the
+    /// school's SIS-id prefix.
+    SisNamespace,
 }
 
 impl Rule {
@@ -67,6 +70,7 @@ impl Rule {
             Rule::MasqueradeNotGranted => "masquerade-not-granted",
             Rule::WriteLimit => "write-limit",
             Rule::NotInPlan => "not-in-plan",
+            Rule::SisNamespace => "sis-namespace",
         }
     }
 }
@@ -187,6 +191,13 @@ pub fn decide(grant: &Grant, op: &Operation) -> Decision {
         );
     }
     for target in &op.targets {
+        let inside = target.chain.as_deref().is_some_and(|c| grant.covers(c));
+        // Checked before anything the host found: a row naming an id
+        // outside the namespace is refused the same way whether or not
+        // the object exists elsewhere, so a run learns nothing from it.
+        if !inside && let Some(reason) = outside_namespace(grant, target) {
+            return deny(Rule::SisNamespace, reason);
+        }
         if target.may_be == Outside::OnlyNew && target.found != Found::Missing {
             return deny(
                 Rule::SchoolBoundary,
@@ -197,7 +208,6 @@ pub fn decide(grant: &Grant, op: &Operation) -> Decision {
                 ),
             );
         }
-        let inside = target.chain.as_deref().is_some_and(|c| grant.covers(c));
         if !inside && !allowed_outside(grant, op, target) {
             return deny(
                 Rule::SchoolBoundary,
@@ -244,6 +254,39 @@ fn allowed_outside(grant: &Grant, op: &Operation, target: &Target) -> bool {
         },
         (Outside::Created | Outside::OnlyNew, Found::Missing) => true,
         _ => false,
+    }
+}
+
+/// Why a SIS import row may not create `target`, an object not in the
+/// school: its SIS id lies outside the school's SIS-id prefix (or the
+/// school has none). Canvas's importer finds objects by SIS id even when
+/// they are deleted, and answers 404 for those; only a prefix that no
+/// other school may use proves the id was never another school's, and
+/// keeps another school from taking it between the check and the import.
+/// A login is not a SIS id: it is checked by existence alone.
+fn outside_namespace(grant: &Grant, target: &Target) -> Option<String> {
+    if !matches!(target.may_be, Outside::Created | Outside::OnlyNew) {
+        return None;
+    }
+    let crate::operation::ObjectKey::Sis(form, value) = &target.object.key else {
+        return None;
+    };
+    if form == "sis_login_id" {
+        return None;
+    }
+    let kind = target.object.kind.name();
+    match grant.sis_id_prefix.as_deref() {
+        Some(prefix) if value.starts_with(prefix) && value.len() > prefix.len() => None,
+        Some(prefix) => Some(format!(
+            "{kind} {} is not the school's, and a SIS import may create only objects whose SIS id starts with \
+             the school's prefix {prefix:?}",
+            target.object.key
+        )),
+        None => Some(format!(
+            "{kind} {} is not the school's, and the school has no SIS-id prefix, so a SIS import may not create \
+             objects in it (an admin sets one with `easel schools sis-prefix`)",
+            target.object.key
+        )),
     }
 }
 

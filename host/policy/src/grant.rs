@@ -32,6 +32,10 @@ pub struct Grant {
     pub shared_users: SharedUsers,
     /// May the run send SIS imports (each row's ids placed in the school)?
     pub sis_import: bool,
+    /// The school's SIS-id prefix: a SIS import may create only objects
+    /// whose SIS id starts with it (`None`: it may create none). No two
+    /// schools' prefixes overlap.
+    pub sis_id_prefix: Option<String>,
 }
 
 /// What a run may do with users shared with another school.
@@ -62,6 +66,7 @@ impl Grant {
             max_writes: None,
             shared_users: SharedUsers::Deny,
             sis_import: false,
+            sis_id_prefix: None,
         }
     }
 

@@ -29,8 +29,11 @@ enum G {
     TwoWrites,
     /// Read and write, user-level reads of shared users allowed.
     SharedRead,
-    /// Read and write, SIS imports allowed.
+    /// Read and write, SIS imports allowed, school 10's SIS ids start
+    /// with `S10-`.
     Sis,
+    /// Read and write, SIS imports allowed, no SIS-id prefix set.
+    SisNoPrefix,
 }
 
 fn scoped() -> Vec<Scope> {
@@ -68,21 +71,32 @@ fn make(g: G) -> Grant {
         },
         G::Sis => Grant {
             sis_import: true,
+            sis_id_prefix: Some("S10-".into()),
+            ..grant(true)
+        },
+        G::SisNoPrefix => Grant {
+            sis_import: true,
             ..grant(true)
         },
     }
 }
 
 /// Stand-in for what the host finds about an object outside the school:
-/// account 1 is the root; `NEW-1`, `S-NEW`, `new-user` and the login
-/// `new@x` do not exist yet; `lonely` is a user with no enrollment (who
+/// account 1 is the root; `S10-NEW-1`, `S10-SEC-NEW`, `S10-new-user`,
+/// `new-elsewhere` and the login `new@x` do not exist yet, nor seems
+/// `DEL-20` (another school's deleted course: Canvas answers 404 for it,
+/// and its importer would restore it); `lonely` is a user with no enrollment (who
 /// may be an admin of another school, so is never taken for new).
 fn found_of(kind: ObjectKind, key: &ObjectKey) -> Found {
     match (kind, key) {
         (ObjectKind::Account, ObjectKey::Id(1)) => Found::Root,
-        (ObjectKind::Course, ObjectKey::Sis(_, v)) if v == "NEW-1" => Found::Missing,
-        (ObjectKind::Section, ObjectKey::Sis(_, v)) if v == "S-NEW" => Found::Missing,
-        (ObjectKind::User, ObjectKey::Sis(_, v)) if v == "new-user" || v == "new@x" => {
+        (ObjectKind::Course, ObjectKey::Sis(_, v)) if v == "S10-NEW-1" || v == "DEL-20" => {
+            Found::Missing
+        }
+        (ObjectKind::Section, ObjectKey::Sis(_, v)) if v == "S10-SEC-NEW" => Found::Missing,
+        (ObjectKind::User, ObjectKey::Sis(_, v))
+            if v == "S10-new-user" || v == "new-elsewhere" || v == "new@x" =>
+        {
             Found::Missing
         }
         (ObjectKind::User, ObjectKey::Sis(_, v)) if v == "lonely" => Found::Unenrolled,
@@ -102,6 +116,8 @@ fn chain_of(kind: ObjectKind, key: &ObjectKey) -> Option<Vec<u64>> {
         (ObjectKind::Course, ObjectKey::Id(200)) => Some(vec![20, 1]),
         (ObjectKind::Course, ObjectKey::Sis(_, v)) if v == "MATH-10" => Some(vec![10, 1]),
         (ObjectKind::Course, ObjectKey::Sis(_, v)) if v == "MATH-20" => Some(vec![20, 1]),
+        // In school 10's SIS-id prefix, but put in school 20 by an admin.
+        (ObjectKind::Course, ObjectKey::Sis(_, v)) if v == "S10-TAKEN" => Some(vec![20, 1]),
         (ObjectKind::Account, ObjectKey::Sis(_, v)) if v == "SCH10" => Some(vec![10, 1]),
         (ObjectKind::Account, ObjectKey::Sis(_, v)) if v == "SCH20" => Some(vec![20, 1]),
         // Sections 1000 (school 10) and 2000 (school 20).
@@ -966,7 +982,7 @@ const CASES: &[Case] = &[
         "/api/v1/accounts/1/sis_imports",
         CSV_Q,
         Some("course_id,user_id,role,status\nMATH-10,stu-20,student,active\n"),
-        Some(Rule::SchoolBoundary),
+        Some(Rule::SisNamespace),
     ),
     (
         "an_import_row_into_another_schools_section_is_outside",
@@ -983,7 +999,7 @@ const CASES: &[Case] = &[
         Post,
         "/api/v1/accounts/1/sis_imports",
         CSV_Q,
-        Some("course_id,user_id,role,status\nMATH-10,new-user,student,active\n"),
+        Some("course_id,user_id,role,status\nMATH-10,S10-new-user,student,active\n"),
         None,
     ),
     (
@@ -993,7 +1009,7 @@ const CASES: &[Case] = &[
         "/api/v1/accounts/1/sis_imports",
         CSV_Q,
         Some("course_id,user_id,role,status\nMATH-10,lonely,student,active\n"),
-        Some(Rule::SchoolBoundary),
+        Some(Rule::SisNamespace),
     ),
     (
         "an_import_row_may_not_change_even_the_schools_own_user",
@@ -1010,7 +1026,7 @@ const CASES: &[Case] = &[
         Post,
         "/api/v1/accounts/1/sis_imports",
         CSV_Q,
-        Some("user_id,login_id,full_name,status\nnew-user,stu10@x,Mine,active\n"),
+        Some("user_id,login_id,full_name,status\nS10-new-user,stu10@x,Mine,active\n"),
         Some(Rule::SchoolBoundary),
     ),
     (
@@ -1019,7 +1035,7 @@ const CASES: &[Case] = &[
         Post,
         "/api/v1/accounts/1/sis_imports",
         CSV_Q,
-        Some("course_id,short_name,long_name,account_id,status\nNEW-1,n,New,SCH10,active\n"),
+        Some("course_id,short_name,long_name,account_id,status\nS10-NEW-1,n,New,SCH10,active\n"),
         None,
     ),
     (
@@ -1028,7 +1044,7 @@ const CASES: &[Case] = &[
         Post,
         "/api/v1/accounts/1/sis_imports",
         CSV_Q,
-        Some("course_id,short_name,long_name,account_id,status\nNEW-1,n,New,SCH20,active\n"),
+        Some("course_id,short_name,long_name,account_id,status\nS10-NEW-1,n,New,SCH20,active\n"),
         Some(Rule::SchoolBoundary),
     ),
     (
@@ -1038,7 +1054,7 @@ const CASES: &[Case] = &[
         "/api/v1/accounts/1/sis_imports",
         CSV_Q,
         Some("course_id,short_name,long_name,account_id,status\nMATH-20,x,x,SCH10,deleted\n"),
-        Some(Rule::SchoolBoundary),
+        Some(Rule::SisNamespace),
     ),
     (
         "an_import_row_may_create_a_section_in_a_course_of_the_school",
@@ -1046,7 +1062,7 @@ const CASES: &[Case] = &[
         Post,
         "/api/v1/accounts/1/sis_imports",
         CSV_Q,
-        Some("section_id,course_id,name,status\nS-NEW,MATH-10,New,active\n"),
+        Some("section_id,course_id,name,status\nS10-SEC-NEW,MATH-10,New,active\n"),
         None,
     ),
     (
@@ -1056,7 +1072,7 @@ const CASES: &[Case] = &[
         "/api/v1/accounts/1/sis_imports",
         CSV_Q,
         Some("section_id,course_id,name,status\nS-20,MATH-10,Mine,active\n"),
-        Some(Rule::SchoolBoundary),
+        Some(Rule::SisNamespace),
     ),
     (
         "an_import_row_may_create_a_user_with_a_new_login",
@@ -1064,7 +1080,7 @@ const CASES: &[Case] = &[
         Post,
         "/api/v1/accounts/1/sis_imports",
         CSV_Q,
-        Some("user_id,login_id,full_name,status\nnew-user,new@x,New One,active\n"),
+        Some("user_id,login_id,full_name,status\nS10-new-user,new@x,New One,active\n"),
         None,
     ),
     (
@@ -1073,7 +1089,7 @@ const CASES: &[Case] = &[
         Post,
         "/api/v1/accounts/1/sis_imports",
         CSV_Q,
-        Some("user_id,login_id,full_name,status\nnew-user,stu20@x,Mine Now,active\n"),
+        Some("user_id,login_id,full_name,status\nS10-new-user,stu20@x,Mine Now,active\n"),
         Some(Rule::SchoolBoundary),
     ),
     (
@@ -1083,7 +1099,7 @@ const CASES: &[Case] = &[
         "/api/v1/accounts/1/sis_imports",
         CSV_Q,
         Some("user_id,login_id,full_name,status\nstu-20,new@x,Renamed,active\n"),
-        Some(Rule::SchoolBoundary),
+        Some(Rule::SisNamespace),
     ),
     (
         "an_import_row_may_not_change_a_user_with_no_enrollment",
@@ -1092,7 +1108,79 @@ const CASES: &[Case] = &[
         "/api/v1/accounts/1/sis_imports",
         CSV_Q,
         Some("user_id,login_id,full_name,status\nlonely,new@x,Renamed,active\n"),
+        Some(Rule::SisNamespace),
+    ),
+    (
+        "an_import_row_may_not_revive_another_schools_deleted_course",
+        G::Sis,
+        Post,
+        "/api/v1/accounts/1/sis_imports",
+        CSV_Q,
+        Some("course_id,short_name,long_name,account_id,status\nDEL-20,n,Mine,SCH10,active\n"),
+        Some(Rule::SisNamespace),
+    ),
+    (
+        "an_import_row_may_not_create_a_user_outside_the_prefix",
+        G::Sis,
+        Post,
+        "/api/v1/accounts/1/sis_imports",
+        CSV_Q,
+        Some("user_id,login_id,full_name,status\nnew-elsewhere,new@x,New One,active\n"),
+        Some(Rule::SisNamespace),
+    ),
+    (
+        "an_import_row_may_not_enrol_a_new_user_outside_the_prefix",
+        G::Sis,
+        Post,
+        "/api/v1/accounts/1/sis_imports",
+        CSV_Q,
+        Some("course_id,user_id,role,status\nMATH-10,new-elsewhere,student,active\n"),
+        Some(Rule::SisNamespace),
+    ),
+    (
+        "an_import_row_may_not_create_anything_when_the_school_has_no_prefix",
+        G::SisNoPrefix,
+        Post,
+        "/api/v1/accounts/1/sis_imports",
+        CSV_Q,
+        Some("course_id,short_name,long_name,account_id,status\nS10-NEW-1,n,New,SCH10,active\n"),
+        Some(Rule::SisNamespace),
+    ),
+    (
+        "an_import_row_of_the_schools_own_rows_needs_no_prefix",
+        G::SisNoPrefix,
+        Post,
+        "/api/v1/accounts/1/sis_imports",
+        CSV_Q,
+        Some(ENROL_OWN),
+        None,
+    ),
+    (
+        "an_import_row_may_update_the_schools_own_course_outside_the_prefix",
+        G::Sis,
+        Post,
+        "/api/v1/accounts/1/sis_imports",
+        CSV_Q,
+        Some("course_id,short_name,long_name,account_id,status\nMATH-10,m,Math,SCH10,active\n"),
+        None,
+    ),
+    (
+        "an_import_row_may_not_take_a_course_in_the_prefix_that_lies_elsewhere",
+        G::Sis,
+        Post,
+        "/api/v1/accounts/1/sis_imports",
+        CSV_Q,
+        Some("course_id,short_name,long_name,account_id,status\nS10-TAKEN,n,Mine,SCH10,active\n"),
         Some(Rule::SchoolBoundary),
+    ),
+    (
+        "an_import_row_whose_id_is_the_bare_prefix_is_refused",
+        G::Sis,
+        Post,
+        "/api/v1/accounts/1/sis_imports",
+        CSV_Q,
+        Some("course_id,short_name,long_name,account_id,status\nS10-,n,New,SCH10,active\n"),
+        Some(Rule::SisNamespace),
     ),
     (
         "a_sis_import_in_batch_mode_is_refused",
@@ -1807,10 +1895,11 @@ fn an_overlong_query_value_or_sis_id_is_refused() {
 fn each_row_of_a_sis_import_counts_against_the_write_limit() {
     let g = Grant {
         sis_import: true,
+        sis_id_prefix: Some("S10-".into()),
         max_writes: Some(2),
         ..grant(true)
     };
-    let two = "course_id,user_id,role,status\nMATH-10,stu-10,student,active\nMATH-10,new-user,student,active\n";
+    let two = "course_id,user_id,role,status\nMATH-10,stu-10,student,active\nMATH-10,S10-new-user,student,active\n";
     let three = format!("{two}MATH-10,lonely,student,active\n");
     let import = |body: &str, write_seq| {
         check_writes(

@@ -8,6 +8,7 @@
 mod audit;
 mod runs;
 mod schema;
+mod schools;
 mod users;
 mod vault;
 
@@ -22,6 +23,7 @@ pub use audit::{
     WitnessVerdict, checkpoint, rekey_log,
 };
 pub use runs::{NewRun, RunFilter, RunFinish, RunRow, RunStatus};
+pub use schools::{MAX_SIS_ID_PREFIX, SisPrefixRow, prefix_problem};
 pub use users::{ApiTokenRow, UserRow};
 pub use vault::{InstanceRow, TokenRow};
 

@@ -198,6 +198,18 @@ ALTER TABLE runs ADD COLUMN owner TEXT;
 ALTER TABLE runs ADD COLUMN batch TEXT;
 CREATE INDEX runs_by_batch ON runs(batch) WHERE batch IS NOT NULL;
 "#,
+    // Each school's SIS-id prefix, per instance: a SIS import may create
+    // only objects whose SIS id starts with it.
+    r#"
+CREATE TABLE sis_prefixes (
+    instance TEXT NOT NULL,
+    school INTEGER NOT NULL,
+    prefix TEXT NOT NULL,
+    set_at TEXT NOT NULL,
+    set_by TEXT NOT NULL,
+    PRIMARY KEY (instance, school)
+);
+"#,
 ];
 
 /// The triggers that refuse updates to the audit tables (recreated after

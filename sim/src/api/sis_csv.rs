@@ -129,6 +129,7 @@ fn sis_course(
     get: &Get<'_>,
 ) -> Result<(), String> {
     let sis = get(row, "course_id").ok_or("course_id is required")?;
+    let named_account = get(row, "account_id").is_some();
     let account = match get(row, "account_id") {
         Some(a) => inst
             .accounts
@@ -163,11 +164,20 @@ fn sis_course(
         .values_mut()
         .find(|c| c.sis_course_id.as_deref() == Some(&sis))
     {
+        // Canvas's importer finds a course by SIS id even when it is
+        // deleted, restores it, and moves it to the row's account.
         c.name = name;
         c.course_code = code;
         c.enrollment_term_id = term;
+        let moved = named_account && c.account_id != account;
+        if moved {
+            c.account_id = account;
+        }
         if state != "unpublished" || c.workflow_state == "deleted" {
             c.workflow_state = state.into();
+        }
+        if moved {
+            inst.reindex();
         }
         return Ok(());
     }
