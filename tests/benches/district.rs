@@ -23,8 +23,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use easel_app::{Connection, Home, RunRequest};
 use easel_canvas::{GovernorConfig, Token};
-use easel_cli::{Connection, Home, RunRequest};
 use easel_runtime::Limits;
 use easel_sim::{Preset, SimConfig, Simulator, ThrottleConfig};
 use secrecy::SecretString;
@@ -211,7 +211,14 @@ fn run_easel(sim: &SimProcess, sampler: &Sampler, out: &Path) -> EaselResult {
     let _ = std::fs::remove_dir_all(&dir);
     let home = Home::open(Some(dir)).unwrap();
     let report = &easel_bundled::COURSE_REPORT;
-    easel_cli::add_plugin(&home, report.wasm, report.manifest, report.name, "bench").unwrap();
+    easel_app::add(
+        &home,
+        &easel_tests::person("bench"),
+        report.wasm,
+        report.manifest,
+        report.name,
+    )
+    .unwrap();
     let token = Token::new(SecretString::from(sim.token.clone()));
     let bucket = GovernorConfig::default().time_scaled(TIME_SCALE);
     rt.block_on(async {
@@ -220,7 +227,14 @@ fn run_easel(sim: &SimProcess, sampler: &Sampler, out: &Path) -> EaselResult {
         // Approving and compiling are set-up, not the job.
         let listed = conn.schools().await.unwrap();
         let ids: Vec<u64> = listed.iter().map(|s| s.id).collect();
-        easel_cli::approve_plugin(&home, "course-report", &ids, false, "admin").unwrap();
+        easel_app::approve(
+            &home,
+            "course-report",
+            &ids,
+            false,
+            &easel_tests::person("admin"),
+        )
+        .unwrap();
         let bytes = report.wasm;
         runtime.load(bytes, "course-report").unwrap();
         sim.wait_empty();
@@ -245,14 +259,15 @@ fn run_easel(sim: &SimProcess, sampler: &Sampler, out: &Path) -> EaselResult {
                 plan: None,
             })
             .collect();
-        let results = easel_cli::execute_many(
+        let results = easel_app::execute_many(
             &home,
+            &easel_tests::person("admin"),
             &conn,
             &runtime,
             reqs,
             &known,
             320,
-            &indicatif::ProgressBar::hidden(),
+            &easel_app::Quiet,
         )
         .await;
         let wall = t0.elapsed();

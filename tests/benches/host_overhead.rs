@@ -53,7 +53,7 @@ async fn bench() {
     let audit_db = tempfile::tempdir().unwrap();
     let db = audit_db.path().join("easel.db");
     easel_store::Store::open(&db).unwrap();
-    let audited: Arc<dyn easel_runtime::AuditSink> = Arc::new(easel_cli::RunAudit {
+    let audited: Arc<dyn easel_runtime::AuditSink> = Arc::new(easel_app::RunAudit {
         log: Arc::new(
             easel_store::AuditLog::open(&db, easel_store::AuditKeys::derive(&[7u8; 32]).unwrap())
                 .unwrap(),

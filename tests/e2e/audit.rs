@@ -10,7 +10,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use easel_cli::{RunRequest, execute_run};
+use easel_app::{RunRequest, execute_run};
 use easel_runtime::{Limits, RunOutcome};
 use easel_store::{AuditFilter, Verdict};
 use easel_tests::{add_and_approve, canary_token, connect, home, programs, sim_with_token};
@@ -98,7 +98,7 @@ async fn populated(dir: &Path) -> PathBuf {
 }
 
 fn actions(root: &Path) -> Vec<String> {
-    let h = easel_cli::Home::open(Some(root.to_path_buf())).unwrap();
+    let h = easel_app::Home::open(Some(root.to_path_buf())).unwrap();
     h.audit
         .records(&AuditFilter::default(), None)
         .unwrap()
@@ -108,7 +108,7 @@ fn actions(root: &Path) -> Vec<String> {
 }
 
 fn broken_at(root: &Path) -> Option<u64> {
-    let h = easel_cli::Home::open(Some(root.to_path_buf())).unwrap();
+    let h = easel_app::Home::open(Some(root.to_path_buf())).unwrap();
     match h.audit.verify().unwrap() {
         Verdict::Intact { .. } => None,
         Verdict::Broken { seq, .. } => Some(seq),
@@ -127,10 +127,10 @@ async fn what_admins_and_runs_do_is_recorded_in_order() {
     want.push("run-finished");
     assert_eq!(got, want);
     assert_eq!(easel(&root, &["audit", "verify"]).await, 0);
-    let h = easel_cli::Home::open(Some(root.clone())).unwrap();
+    let h = easel_app::Home::open(Some(root.clone())).unwrap();
     let recs = h.audit.records(&AuditFilter::default(), None).unwrap();
-    assert_eq!(recs[0].actor, "contributor:school-it");
-    assert_eq!(recs[1].actor, "admin:district-admin");
+    assert_eq!(recs[0].actor, "school-it (local as test)");
+    assert_eq!(recs[1].actor, "district-admin (local as test)");
     let call = &recs[4];
     assert_eq!(call.method.as_deref(), Some("GET"));
     assert_eq!(call.path.as_deref(), Some("/api/v1/accounts/2"));
@@ -309,7 +309,7 @@ async fn submitters_cannot_approve_downgrades_are_explicit_and_revocation_stops_
             0
         );
     }
-    let h = easel_cli::Home::open(Some(root.clone())).unwrap();
+    let h = easel_app::Home::open(Some(root.clone())).unwrap();
     let versions = h.store.plugins().unwrap();
     let (newer, older) = (&versions[0].digest, &versions[1].digest);
 
@@ -374,7 +374,7 @@ async fn submitters_cannot_approve_downgrades_are_explicit_and_revocation_stops_
 async fn a_changed_component_byte_is_refused_at_run_time_and_audited() {
     let dir = tempfile::tempdir().unwrap();
     let root = populated(dir.path()).await;
-    let h = easel_cli::Home::open(Some(root.clone())).unwrap();
+    let h = easel_app::Home::open(Some(root.clone())).unwrap();
     let digest = h.store.approval("bench-get", 2).unwrap().unwrap().digest;
     let path = h.component_path(&digest);
     let mut bytes = std::fs::read(&path).unwrap();
@@ -483,7 +483,7 @@ async fn write_grants_can_require_a_second_admin() {
         .await,
         0
     );
-    let h = easel_cli::Home::open(Some(root.clone())).unwrap();
+    let h = easel_app::Home::open(Some(root.clone())).unwrap();
     let a = h.store.approval("probe", 2).unwrap().unwrap();
     assert_eq!(
         (a.approved_by.as_str(), a.second_by.as_deref()),
@@ -499,7 +499,7 @@ async fn write_grants_can_require_a_second_admin() {
 /// later row's hash with the old unkeyed SHA-256 chain
 /// (`AuditRecord::compute_hash`), relinking each to the one before.
 fn rewrite_and_rehash(root: &Path, at: u64, path: &str) {
-    let h = easel_cli::Home::open(Some(root.to_path_buf())).unwrap();
+    let h = easel_app::Home::open(Some(root.to_path_buf())).unwrap();
     let recs = h.audit.records(&AuditFilter::default(), None).unwrap();
     drop(h);
     let mut statements =
@@ -531,7 +531,7 @@ async fn a_rewrite_with_every_later_unkeyed_hash_recomputed_fails_verify() {
     let root = populated(dir.path()).await;
     let before = actions(&root).len();
     rewrite_and_rehash(&root, 4, "/api/v1/accounts/1");
-    let h = easel_cli::Home::open(Some(root.clone())).unwrap();
+    let h = easel_app::Home::open(Some(root.clone())).unwrap();
     let recs = h.audit.records(&AuditFilter::default(), None).unwrap();
     assert_eq!(recs.len(), before);
     assert_eq!(recs[3].path.as_deref(), Some("/api/v1/accounts/1"));
@@ -570,7 +570,7 @@ async fn populated_with_witness(dir: &Path) -> (PathBuf, PathBuf) {
 }
 
 fn witness_failure(root: &Path, witness: &Path) -> (usize, u64, String) {
-    let h = easel_cli::Home::open(Some(root.to_path_buf())).unwrap();
+    let h = easel_app::Home::open(Some(root.to_path_buf())).unwrap();
     match h.audit.verify_witness(witness).unwrap() {
         easel_store::WitnessVerdict::Failed {
             line,
@@ -703,7 +703,7 @@ async fn vault_rekey_re_macs_the_log_and_refuses_a_broken_one() {
     let dir = tempfile::tempdir().unwrap();
     let root = populated(dir.path()).await;
     let key_before = std::fs::read(root.join("master.key")).unwrap();
-    let public_before = easel_cli::Home::open(Some(root.clone()))
+    let public_before = easel_app::Home::open(Some(root.clone()))
         .unwrap()
         .audit
         .public_key();
@@ -715,7 +715,7 @@ async fn vault_rekey_re_macs_the_log_and_refuses_a_broken_one() {
         actions(&root).last().map(String::as_str),
         Some("vault-rekeyed")
     );
-    let h = easel_cli::Home::open(Some(root.clone())).unwrap();
+    let h = easel_app::Home::open(Some(root.clone())).unwrap();
     let cps = h.audit.checkpoints().unwrap();
     assert!(cps.iter().all(|c| c.key == h.audit.public_key()));
     assert_ne!(h.audit.public_key(), public_before);
@@ -739,7 +739,7 @@ fn a_run_whose_process_died_is_marked_interrupted_with_counts_from_the_audit_log
     use easel_store::{Action, AuditEntry, NewRun};
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("home");
-    let h = easel_cli::Home::open(Some(root.clone())).unwrap();
+    let h = easel_app::Home::open(Some(root.clone())).unwrap();
     // A run started by a process that is gone (kill -9), with two answered
     // calls, one allowed call with no answer, one denial, and a report.
     h.store
@@ -805,7 +805,7 @@ fn a_run_whose_process_died_is_marked_interrupted_with_counts_from_the_audit_log
         .unwrap();
     drop(h);
 
-    let h = easel_cli::Home::open(Some(root)).unwrap();
+    let h = easel_app::Home::open(Some(root)).unwrap();
     let dead = h.store.run("dead0000run00001").unwrap().unwrap();
     assert_eq!(dead.status, easel_store::RunStatus::Interrupted);
     assert_eq!((dead.calls, dead.denied), (2, 1));

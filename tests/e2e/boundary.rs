@@ -1,7 +1,7 @@
 //! A run is bound to its school: naming another school's course or account
 //! is denied with the typed error, and nothing about it reaches Canvas.
 
-use easel_cli::{RunRequest, execute_run};
+use easel_app::{RunRequest, execute_run};
 use easel_runtime::{Limits, RunOutcome};
 use easel_tests::{
     add_and_approve, add_bundled, canary_token, connect, home, programs, sim_with_token,
@@ -180,7 +180,7 @@ async fn a_run_stops_at_its_call_budget() {
 }
 
 /// The probe's report of one run.
-fn probe_of(r: &easel_cli::RunResult) -> serde_json::Value {
+fn probe_of(r: &easel_app::RunResult) -> serde_json::Value {
     serde_json::from_slice(&std::fs::read(&r.report.outputs[0]).unwrap()).unwrap()
 }
 

@@ -4,7 +4,7 @@
 //! the SQLite files, error texts or Debug output.
 
 use base64::Engine as _;
-use easel_cli::{RunRequest, execute_run};
+use easel_app::{RunRequest, execute_run};
 use easel_runtime::{Limits, RunOutcome};
 use easel_tests::{
     add_and_approve, add_bundled, canary_token, connect, contains, home, programs, read_all_files,

@@ -158,7 +158,7 @@ async fn a_failing_run_exits_1_and_is_recorded() {
     )
     .await;
     assert_eq!(code(&r), 1);
-    let h = easel_cli::Home::open(Some(home)).unwrap();
+    let h = easel_app::Home::open(Some(home)).unwrap();
     let runs = h.store.runs(10).unwrap();
     assert_eq!(runs[0].status.as_str(), "failed");
     assert_eq!(runs[0].error.as_deref(), Some("probe asked to fail"));
@@ -173,7 +173,7 @@ async fn a_failing_run_exits_1_and_is_recorded() {
 async fn an_instance_that_does_not_exist_is_an_error_not_the_simulator() {
     let dir = tempfile::tempdir().unwrap();
     let home = dir.path().join("home");
-    let h = easel_cli::Home::open(Some(home.clone())).unwrap();
+    let h = easel_app::Home::open(Some(home.clone())).unwrap();
     easel_tests::add_bundled(&h, &easel_bundled::COURSE_REPORT, 2, false);
     drop(h);
     for args in [
@@ -202,7 +202,7 @@ async fn an_instance_that_does_not_exist_is_an_error_not_the_simulator() {
             "{args:?}"
         );
     }
-    let h = easel_cli::Home::open(Some(home)).unwrap();
+    let h = easel_app::Home::open(Some(home)).unwrap();
     assert!(h.store.runs(10).unwrap().is_empty(), "nothing ran");
 }
 
@@ -210,9 +210,16 @@ async fn an_instance_that_does_not_exist_is_an_error_not_the_simulator() {
 async fn one_approval_covers_a_list_of_schools_or_all_of_them() {
     let dir = tempfile::tempdir().unwrap();
     let home = dir.path().join("home");
-    let h = easel_cli::Home::open(Some(home.clone())).unwrap();
+    let h = easel_app::Home::open(Some(home.clone())).unwrap();
     let p = &easel_bundled::COURSE_REPORT;
-    easel_cli::add_plugin(&h, p.wasm, p.manifest, p.name, "contributor").unwrap();
+    easel_app::add(
+        &h,
+        &easel_tests::person("contributor"),
+        p.wasm,
+        p.manifest,
+        p.name,
+    )
+    .unwrap();
     drop(h);
     let approve = |extra: &'static [&'static str]| {
         let mut args = vec!["plugin", "approve", "course-report", "--by", "admin"];
@@ -221,7 +228,7 @@ async fn one_approval_covers_a_list_of_schools_or_all_of_them() {
     };
     let r = easel(&home, &approve(&["--school", "2,4"])).await;
     assert_eq!(code(&r), 0);
-    let h = easel_cli::Home::open(Some(home.clone())).unwrap();
+    let h = easel_app::Home::open(Some(home.clone())).unwrap();
     let mut schools: Vec<u64> = h
         .store
         .approvals()
@@ -238,7 +245,7 @@ async fn one_approval_covers_a_list_of_schools_or_all_of_them() {
         .await
         .unwrap();
     let all = sim.with_data(|d| d.schools().len());
-    let h = easel_cli::Home::open(Some(home.clone())).unwrap();
+    let h = easel_app::Home::open(Some(home.clone())).unwrap();
     let mut live: Vec<u64> = h
         .store
         .approvals()

@@ -5,8 +5,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use easel_app::approve_on;
+use easel_app::{Connection, Home, RunRequest, Target, execute_run};
 use easel_canvas::{CallTag, CanvasClient, ReqwestTransport, Transport};
-use easel_cli::{Connection, Home, RunRequest, Target, approve_on, execute_run};
 use easel_runtime::{Limits, RunOutcome};
 use easel_sim::{Faults, SimHandle};
 use easel_store::InstanceRow;
@@ -131,20 +132,28 @@ async fn rotating_a_token_during_a_long_run_fails_no_call() {
         .add("admin", "prod", &user_secret(&old), None)
         .unwrap();
     let bytes = std::fs::read(programs::TEST_BENCH_GET).unwrap();
-    easel_cli::add_plugin(
+    easel_app::add(
         &home,
+        &easel_tests::person("c"),
         &bytes,
         &easel_tests::test_manifest("bench-get", false)
             .replace("max_calls = 50", "max_calls = 5000"),
         "b",
-        "c",
     )
     .unwrap();
     let target = Target {
         instance: Some("prod".into()),
         token_id: Some("admin".into()),
     };
-    approve_on(&home, "bench-get", &[school], false, "admin", &target).unwrap();
+    approve_on(
+        &home,
+        "bench-get",
+        &[school],
+        false,
+        &easel_tests::person("admin"),
+        &target,
+    )
+    .unwrap();
     let conn = Connection::to_instance(&home, &instance, Some("admin"))
         .await
         .unwrap();
@@ -378,13 +387,28 @@ async fn two_schools_run_the_same_plugin_with_their_own_tokens() {
         .add("school-b", "prod", &user_secret(&t2), None)
         .unwrap();
     let p = &easel_bundled::COURSE_REPORT;
-    easel_cli::add_plugin(&home, p.wasm, p.manifest, p.name, "contributor").unwrap();
+    easel_app::add(
+        &home,
+        &easel_tests::person("contributor"),
+        p.wasm,
+        p.manifest,
+        p.name,
+    )
+    .unwrap();
     for (school, token) in [(a, "school-a"), (b, "school-b")] {
         let target = Target {
             instance: Some("prod".into()),
             token_id: Some(token.into()),
         };
-        approve_on(&home, "course-report", &[school], false, "admin", &target).unwrap();
+        approve_on(
+            &home,
+            "course-report",
+            &[school],
+            false,
+            &easel_tests::person("admin"),
+            &target,
+        )
+        .unwrap();
     }
     let runtime = home.runtime().unwrap();
     for (school, token) in [(a, "school-a"), (b, "school-b")] {
@@ -416,8 +440,8 @@ async fn two_schools_run_the_same_plugin_with_their_own_tokens() {
             execute_run(&home, &wrong, &runtime, req)
                 .await
                 .unwrap_err()
-                .exit_code(),
-            2
+                .kind,
+            easel_app::Kind::Invalid
         );
     }
     for q in sim.requests().iter().filter(|q| {
@@ -474,7 +498,7 @@ async fn credential_secrets_appear_only_where_canvas_needs_them() {
             "probe",
             &[school],
             true,
-            "admin",
+            &easel_tests::person("admin"),
             &Target {
                 instance: Some("prod".into()),
                 token_id: Some(token.into()),

@@ -1,7 +1,7 @@
 //! A dry run sends no write and records each intended write; the live run
 //! then sends exactly the planned writes.
 
-use easel_cli::{PLAN_EXPIRY_HOURS, PlanRef, RunRequest, execute_run};
+use easel_app::{PLAN_EXPIRY_HOURS, PlanRef, RunRequest, execute_run};
 use easel_runtime::{Limits, RunOutcome};
 use easel_tests::{add_bundled, canary_token, connect, home, sim_with_token};
 

@@ -4,7 +4,7 @@
 //! after a reviewed plan sends exactly the planned writes; sections and
 //! users of other schools are refused.
 
-use easel_cli::{RunRequest, execute_run};
+use easel_app::{RunRequest, execute_run};
 use easel_runtime::{Limits, RunOutcome};
 use easel_tests::{add_bundled, canary_token, connect, home, programs, sim_with_token};
 
@@ -97,7 +97,7 @@ async fn the_admins_terms_hold_at_run_time() {
         "list=/api/v1/accounts/2/courses",
     ];
     assert_eq!(easel(&root, &run).await.0, 0);
-    let h = easel_cli::Home::open(Some(root.clone())).unwrap();
+    let h = easel_app::Home::open(Some(root.clone())).unwrap();
     let last = &h.store.runs(1).unwrap()[0];
     let report = std::fs::read_to_string(&last.outputs[0]).unwrap();
     let v: serde_json::Value = serde_json::from_str(&report).unwrap();
@@ -371,7 +371,7 @@ async fn max_writes_stops_the_run_before_the_write_that_would_exceed_it() {
 async fn after_plan_runs_the_planned_school_and_params_and_refuses_others() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("home");
-    let h = easel_cli::Home::open(Some(root.clone())).unwrap();
+    let h = easel_app::Home::open(Some(root.clone())).unwrap();
     add_bundled(&h, &easel_bundled::COURSE_PUBLISHER, 2, true);
     drop(h);
     let (code, e) = easel(
@@ -388,7 +388,7 @@ async fn after_plan_runs_the_planned_school_and_params_and_refuses_others() {
     )
     .await;
     assert_eq!(code, 0, "{e}");
-    let h = easel_cli::Home::open(Some(root.clone())).unwrap();
+    let h = easel_app::Home::open(Some(root.clone())).unwrap();
     let plan = h.store.runs(1).unwrap()[0].id.clone();
     let (code, e) = easel(
         &root,
@@ -499,15 +499,15 @@ async fn a_report_the_manifest_does_not_declare_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let h = home(dir.path());
     let bytes = std::fs::read(programs::TEST_PROBE).unwrap();
-    easel_cli::add_plugin(
+    easel_app::add(
         &h,
+        &easel_tests::person("school-it"),
         &bytes,
         &probe_manifest(r#"reports = ["summary.csv"]"#),
         "probe",
-        "school-it",
     )
     .unwrap();
-    easel_cli::approve_plugin(&h, "probe", &[school], true, "admin").unwrap();
+    easel_app::approve(&h, "probe", &[school], true, &easel_tests::person("admin")).unwrap();
     let conn = connect(sim, &token);
     let runtime = h.runtime().unwrap();
     let req = RunRequest {

@@ -2,7 +2,7 @@
 //! test checks what the simulator actually received, not only what easel
 //! reports.
 
-use easel_cli::{ApproveOptions, RunRequest, RunResult, execute_run};
+use easel_app::{ApproveOptions, RunRequest, RunResult, execute_run};
 use easel_runtime::{Limits, RunOutcome};
 use easel_sim::{Faults, SimHandle};
 use easel_store::GrantTerms;
@@ -13,8 +13,8 @@ use serde_json::Value;
 
 struct World {
     _dir: tempfile::TempDir,
-    home: easel_cli::Home,
-    conn: easel_cli::Connection,
+    home: easel_app::Home,
+    conn: easel_app::Connection,
     runtime: easel_runtime::Runtime,
     token: String,
     id: String,
@@ -42,13 +42,27 @@ async fn world(plugin: &str, id: &str, terms: Option<GrantTerms>) -> World {
             // allows them.
             let manifest = test_manifest(id, true)
                 .replace("max_calls = 50", "max_calls = 50\nsis_import = true");
-            easel_cli::add_plugin(&home, &bytes, &manifest, id, "contributor").unwrap();
+            easel_app::add(
+                &home,
+                &easel_tests::person("contributor"),
+                &bytes,
+                &manifest,
+                id,
+            )
+            .unwrap();
             let options = ApproveOptions {
                 write: true,
                 terms,
                 ..ApproveOptions::default()
             };
-            easel_cli::approve_with(&home, id, &[school], "admin", &options).unwrap();
+            easel_app::approve_with(
+                &home,
+                id,
+                &[school],
+                &easel_tests::person("admin"),
+                &options,
+            )
+            .unwrap();
             // The school's SIS ids (SCH001-...) start with its SIS account
             // id and a dash: its SIS imports may create only such ids.
             let prefix = sim

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use easel_cli::{RunRequest, execute_run};
+use easel_app::{RunRequest, execute_run};
 use easel_runtime::{Limits, RunOutcome};
 use easel_tests::{add_and_approve, canary_token, connect, home, programs, sim_with_token};
 

@@ -2,7 +2,7 @@
 //! plugin instance per school and records each; runs sharing a token share
 //! its rate limit evenly.
 
-use easel_cli::{RunRequest, execute_run};
+use easel_app::{RunRequest, execute_run};
 use easel_runtime::{Limits, RunOutcome};
 use easel_tests::{add_and_approve, add_bundled, canary_token, connect, home, programs};
 
@@ -16,7 +16,14 @@ async fn all_schools_runs_once_per_approved_school_and_records_each() {
         if school == 2 {
             add_bundled(&h, &easel_bundled::COURSE_REPORT, school, false);
         } else {
-            easel_cli::approve_plugin(&h, "course-report", &[school], false, "admin").unwrap();
+            easel_app::approve(
+                &h,
+                "course-report",
+                &[school],
+                false,
+                &easel_tests::person("admin"),
+            )
+            .unwrap();
         }
     }
     let (code, r) = easel_tests::easel(
@@ -122,7 +129,7 @@ async fn two_concurrent_runs_on_one_token_get_equal_shares() {
     let dir = tempfile::tempdir().unwrap();
     let h = home(dir.path());
     add_and_approve(&h, programs::TEST_BENCH_GET, "bench-get", a, false);
-    easel_cli::approve_plugin(&h, "bench-get", &[b], false, "admin").unwrap();
+    easel_app::approve(&h, "bench-get", &[b], false, &easel_tests::person("admin")).unwrap();
     let conn = connect(sim, &token);
     let runtime = h.runtime().unwrap();
     let req = |school: u64| RunRequest {
@@ -201,7 +208,7 @@ async fn revoking_a_plugin_stops_its_queued_runs() {
     let dir = tempfile::tempdir().unwrap();
     let h = home(dir.path());
     add_and_approve(&h, programs::TEST_BENCH_GET, "bench-get", a, false);
-    easel_cli::approve_plugin(&h, "bench-get", &[b], false, "admin").unwrap();
+    easel_app::approve(&h, "bench-get", &[b], false, &easel_tests::person("admin")).unwrap();
     let conn = connect(sim, &token);
     let runtime = h.runtime().unwrap();
     let req = |school: u64| RunRequest {
@@ -228,12 +235,19 @@ async fn revoking_a_plugin_stops_its_queued_runs() {
         assert_eq!(other.store.revoke("bench-get", &[]).unwrap(), vec![a, b]);
     };
     // One run at a time: school b's run waits in the queue behind a's.
-    let (known, bar) = (
-        std::collections::HashMap::new(),
-        indicatif::ProgressBar::hidden(),
-    );
+    let known = std::collections::HashMap::new();
+    let me = easel_tests::person("admin");
     let (results, ()) = tokio::join!(
-        easel_cli::execute_many(&h, &conn, &runtime, vec![req(a), req(b)], &known, 1, &bar,),
+        easel_app::execute_many(
+            &h,
+            &me,
+            &conn,
+            &runtime,
+            vec![req(a), req(b)],
+            &known,
+            1,
+            &easel_app::Quiet
+        ),
         admin
     );
     let by_school: std::collections::HashMap<u64, _> = results.into_iter().collect();

@@ -2,7 +2,7 @@
 //! the plan holds each distinct body once and is bounded in bytes. Its own
 //! test binary, so the process's peak memory is this test's alone.
 
-use easel_cli::{RunRequest, execute_run};
+use easel_app::{RunRequest, execute_run};
 use easel_runtime::{Limits, RunOutcome};
 use easel_tests::{canary_token, connect, home, programs, sim_with_token, test_manifest};
 
@@ -32,8 +32,22 @@ async fn a_plan_holds_each_body_once_stops_at_its_limit_and_keeps_memory_small()
     // Room for 200 planned writes (the shared test manifest allows 50 calls).
     let manifest = test_manifest("hostile", true).replace("max_calls = 50", "max_calls = 1000");
     let bytes = std::fs::read(programs::TEST_HOSTILE).unwrap();
-    easel_cli::add_plugin(&h, &bytes, &manifest, "hostile", "contributor").unwrap();
-    easel_cli::approve_plugin(&h, "hostile", &[school], true, "admin").unwrap();
+    easel_app::add(
+        &h,
+        &easel_tests::person("contributor"),
+        &bytes,
+        &manifest,
+        "hostile",
+    )
+    .unwrap();
+    easel_app::approve(
+        &h,
+        "hostile",
+        &[school],
+        true,
+        &easel_tests::person("admin"),
+    )
+    .unwrap();
     let conn = connect(sim, &token);
     let runtime = h.runtime().unwrap();
     let run = |attack: &str, n: u32| RunRequest {

@@ -7,7 +7,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use easel_cli::{Home, RunRequest, RunResult, execute_run};
+use easel_app::{Home, RunRequest, RunResult, execute_run};
 use easel_runtime::{Limits, RunOutcome};
 use easel_store::AuditFilter;
 use easel_tests::{canary_token, connect, home, sim_with_token};
@@ -40,13 +40,20 @@ fn add(home: &Home, dir: &str, school: u64, write: bool) -> String {
     let (bytes, manifest) = tokio::task::block_in_place(|| build(dir));
     let built = started.elapsed();
     let id = easel_policy::Manifest::parse(&manifest).unwrap().id;
-    easel_cli::add_plugin(home, &bytes, &manifest, &id, "contributor").unwrap();
+    easel_app::add(
+        home,
+        &easel_tests::person("contributor"),
+        &bytes,
+        &manifest,
+        &id,
+    )
+    .unwrap();
     eprintln!(
         "{dir}: {} bytes, built (or cached) in {built:?}, added (compiled or cached) in {:?}",
         bytes.len(),
         started.elapsed() - built
     );
-    easel_cli::approve_plugin(home, &id, &[school], write, "admin").unwrap();
+    easel_app::approve(home, &id, &[school], write, &easel_tests::person("admin")).unwrap();
     id
 }
 

@@ -1,27 +1,28 @@
 //! Components that are not plugins, or that want more than easel provides,
 //! are refused when added, with an error that says what to do.
 
-use easel_cli::{CliError, add_plugin};
+use easel_app::{AppError, Kind};
 use easel_tests::{home, programs, test_manifest};
 
-fn add(path: &str, write: bool) -> Result<(), CliError> {
+fn add(path: &str, write: bool) -> Result<(), AppError> {
     let dir = tempfile::tempdir().unwrap();
     let home = home(dir.path());
     let bytes = std::fs::read(path).unwrap();
-    add_plugin(
+    easel_app::add(
         &home,
+        &easel_tests::person("contributor"),
         &bytes,
         &test_manifest("t", write),
         path,
-        "contributor",
     )
     .map(|_| ())
 }
 
-fn input_error(r: Result<(), CliError>) -> String {
+fn input_error(r: Result<(), AppError>) -> String {
     match r {
-        Err(e @ CliError::Input(_)) => {
-            assert_eq!(e.exit_code(), 2);
+        Err(e) if e.kind == Kind::Invalid => {
+            // The command line exits 2 for it.
+            assert_eq!(easel_cli::CliError::from(e.clone()).exit_code(), 2);
             e.to_string()
         }
         other => panic!("expected bad input, got {other:?}"),

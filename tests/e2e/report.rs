@@ -1,7 +1,7 @@
 //! The report plugin's CSV equals what the simulator's data says, computed
 //! here independently; every call carries the plugin's User-Agent.
 
-use easel_cli::{RunRequest, execute_run};
+use easel_app::{RunRequest, execute_run};
 use easel_runtime::{Limits, RunOutcome};
 use easel_tests::{add_bundled, canary_token, connect, home, sim_with_token};
 
@@ -432,7 +432,7 @@ async fn the_course_report_reads_canvasapis_recorded_canvas_end_to_end() {
         .collect();
 
     let canvas = StandIn::start(routes).await;
-    let conn = easel_cli::Connection::to_url(
+    let conn = easel_app::Connection::to_url(
         canvas.url(),
         easel_canvas::Token::new(secrecy::SecretString::from(canary_token())),
         easel_canvas::GovernorConfig::default(),

@@ -4,8 +4,8 @@
 
 use std::path::Path;
 
+use easel_app::{Connection, Home};
 use easel_canvas::Token;
-use easel_cli::{Connection, Home};
 use easel_sim::{SimConfig, SimHandle, Simulator};
 use secrecy::SecretString;
 
@@ -44,6 +44,16 @@ pub async fn sim_with_token(token: &str) -> SimHandle {
 pub fn connect(sim: SimHandle, token: &str) -> Connection {
     Connection::to_sim(sim, Token::new(SecretString::from(token.to_owned())))
         .expect("client builds")
+}
+
+/// Someone acting in a test: `name`, a district admin, signed in locally.
+/// Tests that check roles build their own [`easel_app::Actor`].
+pub fn person(name: &str) -> easel_app::Actor {
+    easel_app::Actor {
+        name: name.to_owned(),
+        roles: vec![easel_app::Role::DistrictAdmin],
+        via: easel_app::SignIn::Local("test".into()),
+    }
 }
 
 /// A data directory in `dir`, with the shared compile cache linked in so
@@ -111,25 +121,33 @@ type = "string"
 /// `school`.
 pub fn add_and_approve(home: &Home, wasm_path: &str, id: &str, school: u64, write: bool) {
     let bytes = std::fs::read(wasm_path).expect("test plugin was built");
-    easel_cli::add_plugin(home, &bytes, &test_manifest(id, write), id, "contributor")
-        .expect("plugin adds");
-    easel_cli::approve_plugin(home, id, &[school], write, "admin").expect("plugin approves");
+    easel_app::add(
+        home,
+        &crate::person("contributor"),
+        &bytes,
+        &test_manifest(id, write),
+        id,
+    )
+    .expect("plugin adds");
+    easel_app::approve(home, id, &[school], write, &crate::person("admin"))
+        .expect("plugin approves");
 }
 
 /// Add and approve a first-party plugin.
 pub fn add_bundled(home: &Home, plugin: &easel_bundled::Plugin, school: u64, write: bool) {
-    easel_cli::add_plugin(
+    easel_app::add(
         home,
+        &crate::person("contributor"),
         plugin.wasm,
         plugin.manifest,
         plugin.name,
-        "contributor",
     )
     .expect("plugin adds");
     let id = easel_policy::Manifest::parse(plugin.manifest)
         .expect("manifest parses")
         .id;
-    easel_cli::approve_plugin(home, &id, &[school], write, "admin").expect("plugin approves");
+    easel_app::approve(home, &id, &[school], write, &crate::person("admin"))
+        .expect("plugin approves");
 }
 
 /// Read a file as bytes, for canary scans.
@@ -199,8 +217,22 @@ pub async fn easel(
 ) -> (u8, Result<easel_cli::Outcome, easel_cli::CliError>) {
     use clap::Parser as _;
     let mut argv = vec!["easel", "--home", home.to_str().unwrap()];
-    argv.extend_from_slice(args);
-    let result = easel_cli::dispatch(easel_cli::Args::try_parse_from(argv).unwrap()).await;
+    // `--by NAME`: act as that person (a district admin), as a signed-in
+    // principal would; the command line itself has no such flag.
+    let mut by = None;
+    let mut rest = args.iter();
+    while let Some(a) = rest.next() {
+        if *a == "--by" {
+            by = rest.next().copied();
+        } else {
+            argv.push(a);
+        }
+    }
+    let args = easel_cli::Args::try_parse_from(argv).unwrap();
+    let result = match by {
+        Some(name) => easel_cli::dispatch_as(args, person(name)).await,
+        None => easel_cli::dispatch(args).await,
+    };
     let code = match &result {
         Ok(easel_cli::Outcome::Success) => 0,
         Ok(easel_cli::Outcome::RunFailed) => 1,

@@ -72,12 +72,24 @@ impl AppError {
         self
     }
 
-    pub(crate) fn invalid(message: impl Into<String>) -> Self {
+    /// Bad input, with a message that says what to give instead.
+    pub fn invalid(message: impl Into<String>) -> Self {
         Self::new(Kind::Invalid, message)
     }
 
-    pub(crate) fn forbidden(message: impl Into<String>) -> Self {
+    /// Not allowed for this actor.
+    pub fn forbidden(message: impl Into<String>) -> Self {
         Self::new(Kind::Forbidden, message)
+    }
+
+    /// Nothing by that name or id.
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(Kind::NotFound, message)
+    }
+
+    /// easel itself failed: the error with its causes, in one line.
+    pub fn internal(e: impl Into<anyhow::Error>) -> Self {
+        Self::new(Kind::Internal, format!("{:#}", e.into()))
     }
 }
 
@@ -99,5 +111,11 @@ impl From<easel_store::StoreError> for AppError {
             easel_store::StoreError::Invalid(m) => Self::new(Kind::Conflict, m),
             other => Self::new(Kind::Internal, other.to_string()),
         }
+    }
+}
+
+impl From<anyhow::Error> for AppError {
+    fn from(e: anyhow::Error) -> Self {
+        Self::internal(e)
     }
 }

@@ -2,19 +2,43 @@
 //! console and the scheduler share, each taking an authenticated
 //! [`Actor`].
 //!
-//! This first part holds principals: who someone is ([`Actor`]), what
+//! It holds the data directory ([`Home`]), connections to Canvas
+//! ([`Connection`]), the plugin workflow (submit, approve, revoke), run
+//! admission and execution (one school, many, after a plan), and
+//! principals: who someone is ([`Actor`]), what
 //! their roles let them do ([`Act`]), and how they prove it (a local
 //! password hashed with argon2id, or a personal API token of 256 random
 //! bits stored only as its hash). Errors carry a [`Kind`] that the CLI maps
 //! to exit codes and a server to HTTP statuses.
 #![deny(missing_docs)]
 
+mod connection;
 mod error;
+mod home;
+mod many;
+mod plugins;
 mod principal;
 mod principals;
+pub mod process;
+pub mod reads;
+mod run;
+mod run_audit;
 
+pub use connection::{
+    ConnectOptions, Connection, SIM_INSTANCE, choose_instance, namespace_instance, token_fits,
+};
 pub use error::{AppError, Kind};
+pub use home::{AUDIT_WITNESS, DEFAULT_WITNESS_FILE, Home};
+pub use many::{Progress, Quiet, execute_many};
+pub use plugins::{
+    ApproveOptions, Target, WRITE_APPROVERS, add, approve, approve_on, approve_with, find, revoke,
+};
 pub use principal::{Act, Actor, Role, SignIn, fold_name};
 pub use principals::{
     IssuedToken, MAX_FAILURES_PER_ADDRESS, MAX_FAILURES_PER_NAME, NewUser, Principals, TOKEN_PREFIX,
 };
+pub use run::{
+    DEFAULT_PLAN_EXPIRY_HOURS, PLAN_EXPIRY_HOURS, PlanRef, RunRequest, RunResult, after_plan,
+    connection_for_grant, execute_run, execute_run_as, execute_run_for, new_run_id, parse_params,
+};
+pub use run_audit::RunAudit;

@@ -200,7 +200,8 @@ fn describe(act: Act) -> String {
 
 /// A name as stored and compared: trimmed and case-folded. Refused when
 /// empty, longer than 64 characters, or holding characters other than
-/// letters, digits and `. _ - @`.
+/// ASCII letters, digits and `. _ - @` (so no look-alike letter from
+/// another script makes a second "admin").
 pub fn fold_name(raw: &str) -> Result<String, AppError> {
     let name = raw.trim().to_lowercase();
     if name.is_empty() {
@@ -209,12 +210,57 @@ pub fn fold_name(raw: &str) -> Result<String, AppError> {
     let ok = name.chars().count() <= 64
         && name
             .chars()
-            .all(|c| c.is_alphanumeric() || matches!(c, '.' | '_' | '-' | '@'));
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '@'));
     if !ok {
         return Err(AppError::invalid(format!(
-            "{:?} is not a name easel takes: at most 64 letters, digits and . _ - @",
+            "{:?} is not a name easel takes: at most 64 ASCII letters, digits and . _ - @",
             raw.trim()
         )));
     }
     Ok(name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_folded_and_look_alikes_refused() {
+        assert_eq!(
+            fold_name("  Ana.Smith@District ").unwrap(),
+            "ana.smith@district"
+        );
+        // Cyrillic "а" (U+0430) looks like Latin "a".
+        for bad in [
+            "",
+            "   ",
+            "\u{0430}dmin",
+            "ad min",
+            "admin\u{200b}",
+            &"a".repeat(65),
+        ] {
+            assert!(fold_name(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn each_role_may_what_its_table_says() {
+        let who = |roles| Actor {
+            name: "x".into(),
+            roles,
+            via: SignIn::Password,
+        };
+        let contributor = who(vec![Role::SchoolContributor { schools: vec![2] }]);
+        assert!(contributor.may(Act::Submit) && contributor.may(Act::RunDry(2)));
+        assert!(!contributor.may(Act::RunLive(2)) && !contributor.may(Act::RunDry(4)));
+        assert!(!contributor.may(Act::Approve) && !contributor.may(Act::ReadAudit));
+        let approver = who(vec![Role::Approver]);
+        assert!(approver.may(Act::Approve) && approver.may(Act::RunLive(4)));
+        assert!(!approver.may(Act::ManageCredentials) && !approver.may(Act::Submit));
+        let auditor = who(vec![Role::Auditor]);
+        assert!(auditor.may(Act::ReadAudit) && auditor.may(Act::ReadAllRuns));
+        assert!(!auditor.may(Act::RunDry(2)) && !auditor.may(Act::Approve));
+        assert!(who(vec![Role::DistrictAdmin]).may(Act::ManageUsers));
+        assert!(!who(vec![]).may(Act::ReadRuns(2)));
+    }
 }

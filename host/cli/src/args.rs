@@ -4,8 +4,6 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
-use crate::connect::ConnectOptions;
-
 /// easel runs your schools' Canvas automation as sandboxed plugins, holding
 /// the institution's Canvas token so no plugin ever sees it.
 #[derive(Debug, Parser)]
@@ -19,7 +17,7 @@ pub struct Args {
     pub verbose: u8,
     /// Which Canvas to talk to (default: the embedded simulator).
     #[command(flatten)]
-    pub connect: ConnectOptions,
+    pub connect: ConnectArgs,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
@@ -203,9 +201,6 @@ pub enum ConfigCommand {
         key: String,
         /// Its value.
         value: String,
-        /// Who changes it (default: $USER).
-        #[arg(long)]
-        by: Option<String>,
     },
 }
 
@@ -227,9 +222,6 @@ pub enum SchoolsCommand {
         /// Remove the school's prefix (its SIS imports then create nothing).
         #[arg(long)]
         clear: bool,
-        /// Who changes it (default: $USER).
-        #[arg(long)]
-        by: Option<String>,
         /// Machine-readable output.
         #[arg(long)]
         json: bool,
@@ -303,9 +295,6 @@ pub enum PluginCommand {
         /// The plugin's manifest.
         #[arg(long)]
         manifest: PathBuf,
-        /// Who is adding it (default: $USER).
-        #[arg(long)]
-        by: Option<String>,
         /// Machine-readable output.
         #[arg(long)]
         json: bool,
@@ -356,9 +345,6 @@ pub enum PluginCommand {
         /// Grant read access only, even if the manifest requests write.
         #[arg(long)]
         read_only: bool,
-        /// Who approves (default: $USER); not the plugin's submitter.
-        #[arg(long)]
-        by: Option<String>,
         /// Approve a version older than the newest one approved (a
         /// downgrade).
         #[arg(long)]
@@ -417,9 +403,6 @@ pub enum PluginCommand {
         /// every school).
         #[arg(long = "school", value_delimiter = ',', value_name = "ID", value_parser = school_id)]
         schools: Vec<u64>,
-        /// Who revokes (default: $USER).
-        #[arg(long)]
-        by: Option<String>,
         /// Machine-readable output.
         #[arg(long)]
         json: bool,
@@ -671,4 +654,27 @@ pub enum RunsCommand {
         #[arg(long)]
         json: bool,
     },
+}
+
+/// Where Canvas is, and with which token.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct ConnectArgs {
+    /// Canvas instance (see `easel instance list`; default: the only one
+    /// configured, else the embedded simulator `sim`).
+    #[arg(long, global = true)]
+    pub instance: Option<String>,
+    /// Token to use (see `easel token list`; default: the instance's only
+    /// token).
+    #[arg(long, global = true)]
+    pub token: Option<String>,
+}
+
+impl ConnectArgs {
+    /// As the application layer takes them.
+    pub fn options(&self) -> easel_app::ConnectOptions {
+        easel_app::ConnectOptions {
+            instance: self.instance.clone(),
+            token: self.token.clone(),
+        }
+    }
 }

@@ -1,105 +1,12 @@
-//! `easel audit verify|export|tail`, and the adapter that records a run's
-//! Canvas events in the audit log.
+//! `easel audit verify|export|tail`.
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use easel_runtime::{AuditSink, CanvasEvent};
-use easel_store::{
-    Action, AuditEntry, AuditFilter, AuditLog, AuditRecord, Checkpoint, Verdict, WitnessVerdict,
-};
+use easel_store::{AuditFilter, AuditLog, AuditRecord, Checkpoint, Verdict, WitnessVerdict};
 
 use crate::args::{AuditCommand, ExportFormat};
 use crate::error::{CliError, Outcome};
-use crate::home::Home;
-
-/// Records one run's Canvas events in the audit log, with the fields every
-/// record of the run shares.
-#[derive(Debug, Clone)]
-pub struct RunAudit {
-    /// The audit log.
-    pub log: Arc<AuditLog>,
-    /// Run id.
-    pub run: String,
-    /// Plugin id.
-    pub plugin: String,
-    /// Component sha256.
-    pub digest: String,
-    /// School account id.
-    pub school: u64,
-    /// Instance name.
-    pub instance: String,
-    /// The token's keyed fingerprint (`None`: the embedded simulator).
-    pub token: Option<String>,
-}
-
-impl RunAudit {
-    /// An entry for this run.
-    pub fn entry(&self, action: Action) -> AuditEntry {
-        AuditEntry {
-            instance: Some(self.instance.clone()),
-            school: Some(self.school),
-            plugin: Some(self.plugin.clone()),
-            digest: Some(self.digest.clone()),
-            run: Some(self.run.clone()),
-            token: self.token.clone(),
-            ..AuditEntry::new(format!("run:{}", self.run), action)
-        }
-    }
-}
-
-impl AuditSink for RunAudit {
-    fn record(&self, event: CanvasEvent<'_>) -> Result<(), String> {
-        let e = match event {
-            CanvasEvent::Allowed {
-                method,
-                path,
-                request_sha256,
-            } => AuditEntry {
-                method: Some(method.to_owned()),
-                path: Some(path.to_owned()),
-                detail: request_sha256.map(|d| format!("request sha256 {d}")),
-                ..self.entry(Action::CanvasRequestAllowed)
-            },
-            CanvasEvent::Denied {
-                method,
-                path,
-                rule,
-                reason,
-            } => AuditEntry {
-                method: Some(method.to_owned()),
-                path: Some(path.to_owned()),
-                detail: Some(format!("{rule}: {reason}")),
-                ..self.entry(Action::CanvasRequestDenied)
-            },
-            CanvasEvent::Lookup { path, status, cost } => AuditEntry {
-                method: Some("GET".into()),
-                path: Some(path.to_owned()),
-                status,
-                cost,
-                detail: Some("easel's lookup to place an object the plugin named".into()),
-                ..self.entry(if status.is_some() {
-                    Action::CanvasResponse
-                } else {
-                    Action::CanvasRequestAllowed
-                })
-            },
-            CanvasEvent::Answered {
-                method,
-                path,
-                status,
-                cost,
-            } => AuditEntry {
-                method: Some(method.to_owned()),
-                path: Some(path.to_owned()),
-                status: Some(status),
-                cost,
-                ..self.entry(Action::CanvasResponse)
-            },
-        };
-        self.log.append(&e).map(|_| ()).map_err(|e| e.to_string())
-    }
-}
+use easel_app::Home;
 
 fn line(r: &AuditRecord) -> String {
     let mut parts = vec![
@@ -170,6 +77,7 @@ const CSV_HEADER: &str = "seq,at,actor,action,instance,school,plugin,digest,run,
 
 /// `easel audit ...`.
 pub(crate) async fn command(home: &Home, command: AuditCommand) -> Result<Outcome, CliError> {
+    crate::local_actor(home)?.require(easel_app::Act::ReadAudit)?;
     let log = &home.audit;
     match command {
         AuditCommand::Verify { json, witness } => verify(log, json, witness.as_deref()),

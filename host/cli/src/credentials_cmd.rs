@@ -9,10 +9,9 @@ use secrecy::SecretString;
 use serde::Deserialize;
 
 use crate::args::{InstanceCommand, TokenCommand, VaultCommand};
-use crate::connect::{ConnectOptions, Connection, SIM_INSTANCE, choose_instance};
 use crate::error::{CliError, Outcome};
-use crate::home::Home;
-use crate::plugin::who;
+use easel_app::Home;
+use easel_app::{ConnectOptions, Connection, SIM_INSTANCE, choose_instance};
 use easel_store::{Action, AuditEntry};
 
 fn failed(e: impl Into<anyhow::Error>) -> CliError {
@@ -55,6 +54,7 @@ fn check_url(url: &str) -> Result<String, CliError> {
 }
 
 pub(crate) fn instance(home: &Home, command: InstanceCommand) -> Result<Outcome, CliError> {
+    crate::local_actor(home)?.require(easel_app::Act::ManageCredentials)?;
     match command {
         InstanceCommand::Add { name, url, copy_of } => {
             if name == SIM_INSTANCE
@@ -249,6 +249,9 @@ pub(crate) async fn token(
     command: TokenCommand,
     connect: &ConnectOptions,
 ) -> Result<Outcome, CliError> {
+    if !matches!(command, TokenCommand::List { .. }) {
+        crate::local_actor(home)?.require(easel_app::Act::ManageCredentials)?;
+    }
     match command {
         TokenCommand::Add {
             id,
@@ -280,7 +283,7 @@ pub(crate) async fn token(
                 instance: Some(info.instance.clone()),
                 token: Some(info.fingerprint.clone()),
                 detail: Some(format!("token {} ({})", info.id, info.kind)),
-                ..AuditEntry::new(format!("admin:{}", who(None)), Action::TokenAdded)
+                ..AuditEntry::new(crate::local_actor(home)?.audit_name(), Action::TokenAdded)
             })?;
             println!(
                 "added token {} for {} ({}, {}); check it with `easel token check {}`",
@@ -328,7 +331,7 @@ pub(crate) async fn token(
                 instance: Some(info.instance.clone()),
                 token: Some(info.fingerprint.clone()),
                 detail: Some(format!("token {id}, was {}", old.fingerprint)),
-                ..AuditEntry::new(format!("admin:{}", who(None)), Action::TokenRotated)
+                ..AuditEntry::new(crate::local_actor(home)?.audit_name(), Action::TokenRotated)
             })?;
             println!(
                 "rotated token {id}: {} -> {}; grants naming it use the new secret from their next call",
@@ -349,7 +352,7 @@ pub(crate) async fn token(
                 instance: Some(info.instance.clone()),
                 token: Some(info.fingerprint.clone()),
                 detail: Some(format!("token {id}; {using} grant(s) disabled")),
-                ..AuditEntry::new(format!("admin:{}", who(None)), Action::TokenRemoved)
+                ..AuditEntry::new(crate::local_actor(home)?.audit_name(), Action::TokenRemoved)
             })?;
             let disabled = home.store.disable_approvals_using_token(&id)?;
             home.store.remove_token(&id)?;
@@ -367,6 +370,7 @@ pub(crate) async fn token(
 }
 
 pub(crate) fn vault(home: &Home, command: VaultCommand) -> Result<Outcome, CliError> {
+    crate::local_actor(home)?.require(easel_app::Act::ManageCredentials)?;
     match command {
         VaultCommand::Rekey => {
             let mut v = easel_vault::Vault::open(home.root()).map_err(failed)?;
@@ -403,7 +407,7 @@ pub(crate) fn vault(home: &Home, command: VaultCommand) -> Result<Outcome, CliEr
                     log.public_key()
                 )),
                 ..AuditEntry::new(
-                    format!("admin:{}", who(None)),
+                    crate::local_actor(home)?.audit_name(),
                     Action::VaultRekeyed,
                 )
             })?;

@@ -2,11 +2,9 @@
 
 use easel_runtime::Limits;
 
-use crate::connect::Connection;
+use easel_app::{Actor, Connection, Home, Role, RunRequest, SignIn, execute_run_as};
+
 use crate::error::{CliError, Outcome};
-use crate::home::Home;
-use crate::plugin;
-use crate::run::{RunRequest, execute_run};
 
 /// Who the demo says added and approved the plugins.
 const DEMO_CONTRIBUTOR: &str = "demo-contributor";
@@ -23,8 +21,23 @@ pub(crate) async fn demo(home: &Home) -> Result<Outcome, CliError> {
     }
     let schools = conn.schools().await?;
     let ids: Vec<u64> = schools.iter().map(|s| s.id).collect();
+    // Two people: a school's IT person submits, a district approver
+    // approves (no one approves what they submitted).
+    let os = easel_app::process::os_user();
+    let contributor = Actor {
+        name: DEMO_CONTRIBUTOR.into(),
+        roles: vec![Role::SchoolContributor {
+            schools: ids.clone(),
+        }],
+        via: SignIn::Local(os.clone()),
+    };
+    let approver = Actor {
+        name: DEMO_ADMIN.into(),
+        roles: vec![Role::Approver],
+        via: SignIn::Local(os),
+    };
     for p in easel_bundled::ALL {
-        let row = plugin::add(home, p.wasm, p.manifest, p.name, DEMO_CONTRIBUTOR)?;
+        let row = easel_app::add(home, &contributor, p.wasm, p.manifest, p.name)?;
         let approvals = home.store.approvals()?;
         let missing: Vec<u64> = ids
             .iter()
@@ -36,12 +49,12 @@ pub(crate) async fn demo(home: &Home) -> Result<Outcome, CliError> {
             })
             .collect();
         if !missing.is_empty() {
-            plugin::approve(
+            easel_app::approve(
                 home,
                 &format!("{}@{}", row.id, row.digest),
                 &missing,
                 true,
-                DEMO_ADMIN,
+                &approver,
             )?;
         }
         println!(
@@ -88,7 +101,7 @@ pub(crate) async fn demo(home: &Home) -> Result<Outcome, CliError> {
                 limits: Limits::default(),
                 plan: None,
             };
-            let r = execute_run(home, &conn, &runtime, req).await?;
+            let r = execute_run_as(home, &approver, &conn, &runtime, req).await?;
             let rep = &r.report;
             if rep.outcome.error().is_some() {
                 failures += 1;

@@ -65,3 +65,15 @@ impl From<easel_store::StoreError> for CliError {
         CliError::Failed(e.into())
     }
 }
+
+impl From<easel_app::AppError> for CliError {
+    /// Bad input, a refusal, a conflict or a missing thing: exit 2 (the
+    /// user changes what they give); Canvas or easel failing: exit 1.
+    fn from(e: easel_app::AppError) -> Self {
+        use easel_app::Kind;
+        match e.kind {
+            Kind::Internal | Kind::Upstream => CliError::Failed(anyhow::anyhow!(e.to_string())),
+            _ => CliError::Input(e.to_string()),
+        }
+    }
+}

@@ -5,35 +5,25 @@
 
 mod args;
 mod audit_cmd;
-mod connect;
 mod credentials_cmd;
 mod demo;
 mod error;
-mod home;
 mod many;
 mod plugin;
-mod process;
 mod run;
 mod runs;
+mod schools_cmd;
 mod user_cmd;
 
 use std::process::ExitCode;
 
 pub use args::{
-    Args, Command, InstanceCommand, PluginCommand, RunArgs, RunsCommand, SimCommand, TokenCommand,
-    VaultCommand,
+    Args, Command, ConnectArgs, InstanceCommand, PluginCommand, RunArgs, RunsCommand, SimCommand,
+    TokenCommand, VaultCommand,
 };
-pub use audit_cmd::RunAudit;
-pub use connect::{ConnectOptions, Connection};
 pub use error::{CliError, Outcome};
-pub use home::Home;
-pub use many::execute_many;
-pub use plugin::{
-    ApproveOptions, Target, add as add_plugin, approve as approve_plugin, approve_on, approve_with,
-};
-pub use run::{
-    DEFAULT_PLAN_EXPIRY_HOURS, PLAN_EXPIRY_HOURS, PlanRef, RunRequest, RunResult, execute_run,
-};
+
+use easel_app::{Actor, Home};
 
 /// Write to standard output; a reader that closed early (`| head`) is not
 /// an error.
@@ -138,6 +128,17 @@ fn init_tracing(verbose: u8) {
         .try_init();
 }
 
+tokio::task_local! {
+    /// Who the command acts as, when the caller (a test, the demo) says.
+    static ACTING: Actor;
+}
+
+/// Run one command as `actor` instead of the local principal (for
+/// in-process callers such as tests).
+pub async fn dispatch_as(args: Args, actor: Actor) -> Result<Outcome, CliError> {
+    ACTING.scope(actor, dispatch(args)).await
+}
+
 /// Run one command.
 pub async fn dispatch(args: Args) -> Result<Outcome, CliError> {
     // Commands that need no data directory.
@@ -159,14 +160,22 @@ pub async fn dispatch(args: Args) -> Result<Outcome, CliError> {
         _ => {}
     }
     let home = Home::open(args.home.clone())?;
+    // A token that does not sign in is an error for every command, not a
+    // silent fallback to the OS user.
+    local_actor(&home)?;
+    let connect = args.connect.options();
+    let args = Args {
+        connect: args.connect,
+        ..args
+    };
     match args.command {
         Command::Completions { .. } | Command::Man => Ok(Outcome::Success),
-        Command::Plugin { command } => plugin::dispatch(&home, command, &args.connect).await,
-        Command::Run(run) => run::command(&home, run, &args.connect).await,
+        Command::Plugin { command } => plugin::dispatch(&home, command, &connect).await,
+        Command::Run(run) => run::command(&home, run, &connect).await,
         Command::User { command } => user_cmd::command(&home, command),
         Command::Plan {
             command: args::PlanCommand::Apply { run, json },
-        } => run::apply(&home, &run, json, &args.connect).await,
+        } => run::apply(&home, &run, json, &connect).await,
         Command::Runs {
             command,
             limit,
@@ -192,17 +201,16 @@ pub async fn dispatch(args: Args) -> Result<Outcome, CliError> {
                     school,
                     prefix,
                     clear,
-                    by,
                     json,
                 }),
             ..
-        } => connect::sis_prefix(&home, &args.connect, school, prefix, clear, by, json).await,
+        } => schools_cmd::sis_prefix(&home, &connect, school, prefix, clear, json).await,
         Command::Schools {
             json,
             command: None,
-        } => connect::schools(&home, &args.connect, json).await,
+        } => schools_cmd::schools(&home, &connect, json).await,
         Command::Instance { command } => credentials_cmd::instance(&home, command),
-        Command::Token { command } => credentials_cmd::token(&home, command, &args.connect).await,
+        Command::Token { command } => credentials_cmd::token(&home, command, &connect).await,
         Command::Vault { command } => credentials_cmd::vault(&home, command),
         Command::Demo => demo::demo(&home).await,
         Command::Audit { command } => audit_cmd::command(&home, command).await,
@@ -307,5 +315,21 @@ async fn stopped() -> Result<(), CliError> {
         tokio::signal::ctrl_c()
             .await
             .map_err(|e| CliError::Failed(e.into()))
+    }
+}
+
+/// Who a local command acts as: the principal whose API token is in
+/// `EASEL_API_TOKEN` (checked against this data directory), else the OS
+/// user, who holds the data directory and so is all-powerful.
+pub(crate) fn local_actor(home: &Home) -> Result<Actor, CliError> {
+    if let Ok(actor) = ACTING.try_with(Actor::clone) {
+        return Ok(actor);
+    }
+    match std::env::var("EASEL_API_TOKEN") {
+        Ok(token) if !token.trim().is_empty() => {
+            let p = easel_app::Principals::new(&home.store, &home.audit);
+            Ok(p.authenticate(token.trim(), "local")?)
+        }
+        _ => Ok(easel_app::process::local_actor()),
     }
 }

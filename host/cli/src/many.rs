@@ -5,15 +5,14 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use easel_runtime::{Limits, Runtime, School};
-use futures::StreamExt as _;
+use easel_runtime::{Limits, School};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::args::RunArgs;
-use crate::connect::{ConnectOptions, Connection};
 use crate::error::{CliError, Outcome};
-use crate::home::Home;
-use crate::run::{RunRequest, RunResult, connection_for_grant, execute_run_for};
+use easel_app::ConnectOptions;
+use easel_app::Home;
+use easel_app::{RunRequest, RunResult, connection_for_grant, execute_many};
 
 /// One school's line in the final table.
 #[derive(Debug, serde::Serialize)]
@@ -32,7 +31,11 @@ struct Row {
 }
 
 impl Row {
-    fn new(school: u64, name: Option<&str>, result: Result<RunResult, CliError>) -> Self {
+    fn new(
+        school: u64,
+        name: Option<&str>,
+        result: Result<RunResult, easel_app::AppError>,
+    ) -> Self {
         match result {
             Ok(r) => Row {
                 school,
@@ -113,6 +116,27 @@ fn progress(total: usize, hidden: bool) -> ProgressBar {
     bar
 }
 
+/// The progress bar as the application layer's observer. Without a
+/// terminal (cron, CI) the bar is hidden: each run's line goes to standard
+/// error as it ends.
+struct Bar<'a>(&'a ProgressBar);
+
+impl easel_app::Progress for Bar<'_> {
+    fn run_ended(&self, done: usize, total: usize, ok: bool, line: &str) {
+        if !ok {
+            self.0.println(line);
+        }
+        if self.0.is_hidden() {
+            eprintln!("[{done}/{total}] {line}");
+        }
+        self.0.inc(1);
+    }
+
+    fn status(&self, line: &str) {
+        self.0.set_message(line.to_owned());
+    }
+}
+
 #[derive(Default)]
 struct Tally {
     ok: usize,
@@ -154,7 +178,18 @@ pub(crate) async fn command(
             plan: None,
         })
         .collect();
-    let results = execute_many(home, &conn, &runtime, reqs, &names, concurrency, &bar).await;
+    let me = crate::local_actor(home)?;
+    let results = execute_many(
+        home,
+        &me,
+        &conn,
+        &runtime,
+        reqs,
+        &names,
+        concurrency,
+        &Bar(&bar),
+    )
+    .await;
     let mut rows: Vec<Row> = results
         .into_iter()
         .map(|(school, result)| {
@@ -221,97 +256,6 @@ pub(crate) async fn command(
     } else {
         Outcome::RunFailed
     })
-}
-
-/// Run each request, at most `concurrency` at once, all through `conn`
-/// (so all share its token's governor) and `runtime` (so all share the
-/// compiled component). `known` names schools already looked up. Reports
-/// progress on `bar`; returns each school's result in completion order.
-pub async fn execute_many(
-    home: &Home,
-    conn: &Connection,
-    runtime: &Runtime,
-    reqs: Vec<RunRequest>,
-    known: &HashMap<u64, School>,
-    concurrency: usize,
-    bar: &ProgressBar,
-) -> Vec<(u64, Result<RunResult, CliError>)> {
-    let total = reqs.len();
-    // One batch id for the command's runs (`easel runs --batch`, `runs
-    // export --batch`).
-    let batch = crate::run::new_run_id();
-    let mut runs = futures::stream::iter(reqs.into_iter().map(|req| {
-        let school = req.school;
-        let known = known.get(&school).cloned();
-        let batch = Some(batch.clone());
-        async move {
-            (
-                school,
-                execute_run_for(home, conn, runtime, req, known, batch).await,
-            )
-        }
-    }))
-    .buffer_unordered(concurrency.max(1));
-    let mut results = Vec::with_capacity(total);
-    let mut tally = Tally::default();
-    let mut tick = tokio::time::interval(Duration::from_millis(250));
-    loop {
-        tokio::select! {
-            next = runs.next() => {
-                let Some((school, result)) = next else { break };
-                let line = match &result {
-                    Ok(r) if r.report.outcome.error().is_none() => {
-                        tally.ok += 1;
-                        format!(
-                            "{} ({school}): succeeded in {:.2}s, {} Canvas call(s)",
-                            r.school_name,
-                            r.report.duration.as_secs_f64(),
-                            r.report.calls
-                        )
-                    }
-                    Ok(r) => {
-                        tally.failed += 1;
-                        let line = format!(
-                            "{} ({school}): {}: {}",
-                            r.school_name,
-                            r.report.outcome.status(),
-                            r.report.outcome.error().unwrap_or_default()
-                        );
-                        bar.println(&line);
-                        line
-                    }
-                    Err(e) => {
-                        tally.failed += 1;
-                        let line = format!("school {school}: not run: {e}");
-                        bar.println(&line);
-                        line
-                    }
-                };
-                // Without a terminal (cron, CI) the bar is hidden: say how
-                // each run went as it ends, on standard error.
-                if bar.is_hidden() {
-                    eprintln!("[{}/{total}] {line}", results.len() + 1);
-                }
-                if let Ok(r) = &result {
-                    tally.calls += u64::from(r.report.calls);
-                }
-                results.push((school, result));
-                bar.inc(1);
-            }
-            _ = tick.tick() => {}
-        }
-        let g = conn.client.governor().stats();
-        bar.set_message(format!(
-            "{} ok, {} failed, {} running · {} Canvas calls · {} in flight, {} waiting for the token",
-            tally.ok,
-            tally.failed,
-            (total - results.len()).min(concurrency),
-            tally.calls,
-            g.in_flight,
-            g.waiting
-        ));
-    }
-    results
 }
 
 fn print_table(rows: &[Row]) {

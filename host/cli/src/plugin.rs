@@ -3,15 +3,13 @@
 use std::path::Path;
 
 use anyhow::Context as _;
-use easel_policy::{Manifest, Scope};
-use easel_runtime::LoadError;
-use easel_store::{Action, ApprovalRow, AuditEntry, GrantTerms, PluginRow, now};
-use sha2::{Digest, Sha256};
+use easel_policy::Manifest;
+use easel_store::{Action, AuditEntry, GrantTerms, PluginRow};
 
 use crate::args::{ConfigCommand, PluginCommand};
-use crate::connect::{ConnectOptions, Connection};
 use crate::error::{CliError, Outcome};
-use crate::home::{AUDIT_WITNESS, Home};
+use easel_app::{AUDIT_WITNESS, ApproveOptions, Home, Target, WRITE_APPROVERS};
+use easel_app::{ConnectOptions, Connection};
 
 pub(crate) async fn dispatch(
     home: &Home,
@@ -22,7 +20,6 @@ pub(crate) async fn dispatch(
         PluginCommand::Add {
             component,
             manifest,
-            by,
             json,
         } => {
             let bytes = std::fs::read(&component).map_err(|e| {
@@ -37,7 +34,8 @@ pub(crate) async fn dispatch(
                     manifest.display()
                 ))
             })?;
-            let row = add(home, &bytes, &text, &label(&component), &who(by))?;
+            let me = crate::local_actor(home)?;
+            let row = easel_app::add(home, &me, &bytes, &text, &label(&component))?;
             if json {
                 println!(
                     "{:#}",
@@ -65,29 +63,10 @@ pub(crate) async fn dispatch(
         PluginCommand::Revoke {
             plugin,
             schools,
-            by,
             json,
         } => {
-            let by = who(by);
-            let live = home.store.live_schools(&plugin, &schools)?;
-            if live.is_empty() {
-                return Err(CliError::input(format!(
-                    "{plugin} has no live approval{}: see `easel plugin list`",
-                    if schools.is_empty() {
-                        String::new()
-                    } else {
-                        " for those schools".into()
-                    }
-                )));
-            }
-            for school in &live {
-                home.audit(&AuditEntry {
-                    school: Some(*school),
-                    plugin: Some(plugin.clone()),
-                    ..AuditEntry::new(format!("admin:{by}"), Action::PluginRevoked)
-                })?;
-            }
-            let revoked = home.store.revoke(&plugin, &schools)?;
+            let me = crate::local_actor(home)?;
+            let revoked = easel_app::revoke(home, &me, &plugin, &schools)?;
             if json {
                 println!(
                     "{:#}",
@@ -107,7 +86,6 @@ pub(crate) async fn dispatch(
             mut schools,
             all_schools,
             read_only,
-            by,
             allow_downgrade,
             grant,
             scopes,
@@ -159,7 +137,8 @@ pub(crate) async fn dispatch(
                 allow_downgrade,
                 terms,
             };
-            let rows = approve_with(home, &plugin, &schools, &who(by), &options)?;
+            let me = crate::local_actor(home)?;
+            let rows = easel_app::approve_with(home, &plugin, &schools, &me, &options)?;
             if json {
                 println!(
                     "{}",
@@ -188,7 +167,7 @@ pub(crate) async fn dispatch(
                     println!("  second approval by {second}: the write grant is live");
                 }
                 if a.terms.sis_import {
-                    let namespace = crate::connect::namespace_instance(home, &conn.instance)?;
+                    let namespace = easel_app::namespace_instance(home, &conn.instance)?;
                     if home.store.sis_prefix(&namespace, a.school)?.is_none() {
                         println!(
                             "  school {} has no SIS-id prefix: its SIS imports may update its own objects but create none; \
@@ -199,7 +178,7 @@ pub(crate) async fn dispatch(
                 }
                 if a.awaiting_second {
                     println!(
-                        "  write grants need two admins here: it runs once another admin approves it too: `easel plugin approve {}@{} --school {} --by <admin>`",
+                        "  write grants need two admins here: it runs once another admin approves it too: `easel plugin approve {}@{} --school {}` by another approver",
                         a.plugin_id,
                         &a.digest[..12],
                         a.school
@@ -215,75 +194,14 @@ fn label(path: &Path) -> String {
     path.display().to_string()
 }
 
-/// `--by`, else `$USER`, else `admin`.
-pub(crate) fn who(by: Option<String>) -> String {
-    by.or_else(|| std::env::var("USER").ok())
-        .filter(|s| !s.trim().is_empty())
-        .unwrap_or_else(|| "admin".to_owned())
-}
-
-/// Check a component and its manifest, store both, and record the version.
-pub fn add(
-    home: &Home,
-    bytes: &[u8],
-    manifest_text: &str,
-    label: &str,
-    by: &str,
-) -> Result<PluginRow, CliError> {
-    let manifest = Manifest::parse(manifest_text).map_err(|e| CliError::input(e.to_string()))?;
-    let runtime = home.runtime()?;
-    let loaded = runtime.load(bytes, label).map_err(|e| match e {
-        e @ (LoadError::NotAComponent(_)
-        | LoadError::Invalid(_)
-        | LoadError::UnsupportedImports(_)
-        | LoadError::WrongWorld { .. }) => CliError::input(format!("refusing {label}: {e}")),
-        e => CliError::Failed(e.into()),
-    })?;
-    if loaded.info.imports_write() && !manifest.requests_write() {
-        return Err(CliError::input(format!(
-            "refusing {label}: the component imports easel:canvas/write but its manifest does not request write access; set `write = true` under [capabilities]"
-        )));
-    }
-    home.save_component(&loaded.info.digest, bytes)?;
-    let row = PluginRow {
-        digest: loaded.info.digest.clone(),
-        id: manifest.id.clone(),
-        version: manifest.version.clone(),
-        manifest: manifest_text.to_owned(),
-        manifest_digest: hex::encode(Sha256::digest(manifest_text.as_bytes())),
-        size: bytes.len() as u64,
-        added_at: now(),
-        added_by: by.to_owned(),
-    };
-    home.audit(&AuditEntry {
-        plugin: Some(row.id.clone()),
-        digest: Some(row.digest.clone()),
-        detail: Some(format!(
-            "version {}, {} bytes, manifest sha256 {}",
-            row.version, row.size, row.manifest_digest
-        )),
-        ..AuditEntry::new(format!("contributor:{by}"), Action::PluginSubmitted)
-    })?;
-    home.store.add_plugin(&row)?;
-    Ok(row)
-}
-
-fn find(home: &Home, name: &str) -> Result<PluginRow, CliError> {
-    home.store.find_plugin(name)?.ok_or_else(|| {
-        CliError::input(format!(
-            "no plugin {name:?}: see `easel plugin list`, or add it with `easel plugin add`"
-        ))
-    })
-}
-
 /// `easel config`.
 pub(crate) fn config(home: &Home, command: ConfigCommand) -> Result<Outcome, CliError> {
     match command {
         ConfigCommand::Show { json: true } => {
             let settings = serde_json::json!({
                 WRITE_APPROVERS: home.store.setting(WRITE_APPROVERS)?.unwrap_or_else(|| "1".into()),
-                crate::run::PLAN_EXPIRY_HOURS: home.store.setting(crate::run::PLAN_EXPIRY_HOURS)?
-                    .unwrap_or_else(|| crate::run::DEFAULT_PLAN_EXPIRY_HOURS.to_string()),
+                easel_app::PLAN_EXPIRY_HOURS: home.store.setting(easel_app::PLAN_EXPIRY_HOURS)?
+                    .unwrap_or_else(|| easel_app::DEFAULT_PLAN_EXPIRY_HOURS.to_string()),
                 AUDIT_WITNESS: home.audit.witness().map(|p| p.display().to_string()),
             });
             println!("{settings:#}");
@@ -296,10 +214,10 @@ pub(crate) fn config(home: &Home, command: ConfigCommand) -> Result<Outcome, Cli
             );
             println!(
                 "{} = {} (hours a dry run's plan may wait to be applied)",
-                crate::run::PLAN_EXPIRY_HOURS,
+                easel_app::PLAN_EXPIRY_HOURS,
                 home.store
-                    .setting(crate::run::PLAN_EXPIRY_HOURS)?
-                    .unwrap_or_else(|| crate::run::DEFAULT_PLAN_EXPIRY_HOURS.to_string())
+                    .setting(easel_app::PLAN_EXPIRY_HOURS)?
+                    .unwrap_or_else(|| easel_app::DEFAULT_PLAN_EXPIRY_HOURS.to_string())
             );
             let witness = home.store.setting(AUDIT_WITNESS)?;
             println!(
@@ -315,7 +233,9 @@ pub(crate) fn config(home: &Home, command: ConfigCommand) -> Result<Outcome, Cli
                 }
             );
         }
-        ConfigCommand::Set { key, value, by } => {
+        ConfigCommand::Set { key, value } => {
+            let me = crate::local_actor(home)?;
+            me.require(easel_app::Act::ChangeSettings)?;
             let value = match key.as_str() {
                 WRITE_APPROVERS => {
                     if !matches!(value.as_str(), "1" | "2") {
@@ -326,25 +246,25 @@ pub(crate) fn config(home: &Home, command: ConfigCommand) -> Result<Outcome, Cli
                     value
                 }
                 AUDIT_WITNESS => witness_setting(&value)?,
-                crate::run::PLAN_EXPIRY_HOURS => match value.parse::<u64>() {
+                easel_app::PLAN_EXPIRY_HOURS => match value.parse::<u64>() {
                     Ok(h) if (1..=24 * 365).contains(&h) => h.to_string(),
                     _ => {
                         return Err(CliError::input(format!(
                             "{} is a whole number of hours from 1 to 8760, not {value:?}",
-                            crate::run::PLAN_EXPIRY_HOURS
+                            easel_app::PLAN_EXPIRY_HOURS
                         )));
                     }
                 },
                 _ => {
                     return Err(CliError::input(format!(
                         "unknown setting {key:?}: the settings are {WRITE_APPROVERS}, {AUDIT_WITNESS} and {}",
-                        crate::run::PLAN_EXPIRY_HOURS
+                        easel_app::PLAN_EXPIRY_HOURS
                     )));
                 }
             };
             home.audit(&AuditEntry {
                 detail: Some(format!("setting {key} = {value}")),
-                ..AuditEntry::new(format!("admin:{}", who(by.clone())), Action::SettingChanged)
+                ..AuditEntry::new(me.audit_name(), Action::SettingChanged)
             })?;
             home.store.set_setting(&key, &value)?;
             println!("{key} = {value}");
@@ -374,62 +294,6 @@ fn witness_setting(value: &str) -> Result<String, CliError> {
             ))
         })?;
     Ok(path.display().to_string())
-}
-
-/// The setting that makes write grants need two admins (`1` or `2`).
-pub const WRITE_APPROVERS: &str = "write-approvers";
-
-/// Where approved runs go: an instance and the token they use (`None`:
-/// the embedded simulator).
-#[derive(Debug, Clone, Default)]
-pub struct Target {
-    /// Instance name.
-    pub instance: Option<String>,
-    /// Token id.
-    pub token_id: Option<String>,
-}
-
-/// Approve the plugin's newest (or named) version for each school, against
-/// the embedded simulator.
-pub fn approve(
-    home: &Home,
-    name: &str,
-    schools: &[u64],
-    write: bool,
-    by: &str,
-) -> Result<Vec<ApprovalRow>, CliError> {
-    approve_on(home, name, schools, write, by, &Target::default())
-}
-
-/// Approve for each school, with runs going to `target`.
-pub fn approve_on(
-    home: &Home,
-    name: &str,
-    schools: &[u64],
-    write: bool,
-    by: &str,
-    target: &Target,
-) -> Result<Vec<ApprovalRow>, CliError> {
-    let options = ApproveOptions {
-        write,
-        target: target.clone(),
-        allow_downgrade: false,
-        terms: GrantTerms::default(),
-    };
-    approve_with(home, name, schools, by, &options)
-}
-
-/// What an approval grants beyond the schools.
-#[derive(Debug, Clone, Default)]
-pub struct ApproveOptions {
-    /// Grant write access (if the manifest requests it).
-    pub write: bool,
-    /// Where runs go.
-    pub target: Target,
-    /// Approving an older version than one already approved is intended.
-    pub allow_downgrade: bool,
-    /// The grant's other terms.
-    pub terms: GrantTerms,
 }
 
 /// Read `--grant FILE` and apply the flags over it.
@@ -468,181 +332,6 @@ fn terms_from(
     t.runs_per_day = runs_per_day.or(t.runs_per_day);
     t.expires_at = expires_at.or(t.expires_at);
     Ok(t)
-}
-
-/// Check a grant's terms against what the manifest requests: the grant
-/// may narrow the request, never widen it.
-fn check_terms(manifest: &Manifest, t: &GrantTerms) -> Result<(), CliError> {
-    if let Some(scopes) = &t.scopes {
-        let requested: Vec<String> = manifest.scopes.iter().map(ToString::to_string).collect();
-        for s in scopes {
-            let parsed = Scope::parse(s).map_err(|e| CliError::input(e.to_string()))?;
-            if !requested.contains(&parsed.to_string()) {
-                return Err(CliError::input(format!(
-                    "{} does not request scope {s}; it requests: {}",
-                    manifest.id,
-                    if requested.is_empty() {
-                        "no scope list".to_owned()
-                    } else {
-                        requested.join(", ")
-                    }
-                )));
-            }
-        }
-    }
-    if let Some(v) = &t.shared_users
-        && !matches!(v.as_str(), "deny" | "read")
-    {
-        return Err(CliError::input(format!(
-            "shared_users must be \"deny\" or \"read\" (got {v:?})"
-        )));
-    }
-    if t.masquerade && !manifest.masquerade {
-        return Err(CliError::input(format!(
-            "{} does not ask to masquerade; its manifest would need masquerade = true",
-            manifest.id
-        )));
-    }
-    if t.sis_import && !manifest.sis_import {
-        return Err(CliError::input(format!(
-            "{} does not ask to send SIS imports; its manifest would need sis_import = true",
-            manifest.id
-        )));
-    }
-    if let Some(n) = t.max_calls
-        && n > manifest.max_calls
-    {
-        return Err(CliError::input(format!(
-            "--max-calls {n} is more than the {} calls {} requests",
-            manifest.max_calls, manifest.id
-        )));
-    }
-    if let Some(e) = &t.expires_at {
-        time::OffsetDateTime::parse(e, &time::format_description::well_known::Rfc3339).map_err(
-            |_| {
-                CliError::input(format!(
-                    "expires_at {e:?} must be RFC 3339, e.g. 2027-06-30T00:00:00Z"
-                ))
-            },
-        )?;
-    }
-    Ok(())
-}
-
-/// [`approve_on`], saying whether approving an older version than one
-/// already approved (a downgrade) is intended.
-pub fn approve_with(
-    home: &Home,
-    name: &str,
-    schools: &[u64],
-    by: &str,
-    options: &ApproveOptions,
-) -> Result<Vec<ApprovalRow>, CliError> {
-    let ApproveOptions {
-        write,
-        target,
-        allow_downgrade,
-        terms,
-    } = options;
-    let (write, allow_downgrade) = (*write, *allow_downgrade);
-    let row = find(home, name)?;
-    if row.added_by == by {
-        return Err(CliError::input(format!(
-            "{by} submitted {}@{} and cannot approve it too: another admin approves it (--by names who)",
-            row.id,
-            &row.digest[..12]
-        )));
-    }
-    if !allow_downgrade && let Some(newer) = home.store.newer_version_approved(&row.digest)? {
-        return Err(CliError::input(format!(
-            "{}@{} is older than {}@{}, which was approved before: approving it is a downgrade; add --allow-downgrade if that is intended",
-            row.id,
-            &row.digest[..12],
-            row.id,
-            &newer[..12]
-        )));
-    }
-    let manifest = Manifest::parse(&row.manifest).map_err(|e| CliError::Failed(e.into()))?;
-    check_terms(&manifest, terms)?;
-    let write = write && manifest.requests_write();
-    if terms.sis_import && !write {
-        return Err(CliError::input(
-            "--sis-import sends SIS imports, which write; it cannot go with --read-only",
-        ));
-    }
-    let mut out = Vec::new();
-    let two_for_writes = home.store.setting(WRITE_APPROVERS)?.as_deref() == Some("2");
-    for school in schools {
-        // A write grant waiting for a second admin: this approval completes it.
-        if let Some(first) = home.store.awaiting_second(&row.digest, *school)? {
-            if by == first.approved_by {
-                return Err(CliError::input(format!(
-                    "{by} already approved {}@{} for school {school}; write grants need a second, different admin",
-                    row.id,
-                    &row.digest[..12]
-                )));
-            }
-            home.audit(&AuditEntry {
-                instance: first.instance.clone(),
-                school: Some(*school),
-                plugin: Some(row.id.clone()),
-                digest: Some(row.digest.clone()),
-                token: first.token_id.clone(),
-                detail: Some(format!(
-                    "second approval of the write grant by {}",
-                    first.approved_by
-                )),
-                ..AuditEntry::new(format!("admin:{by}"), Action::PluginApproved)
-            })?;
-            home.store.approve_second(&row.digest, *school, by)?;
-            out.push(ApprovalRow {
-                awaiting_second: false,
-                second_by: Some(by.to_owned()),
-                ..first
-            });
-            continue;
-        }
-        let a = ApprovalRow {
-            plugin_id: row.id.clone(),
-            digest: row.digest.clone(),
-            manifest_digest: row.manifest_digest.clone(),
-            school: *school,
-            write,
-            approved_by: by.to_owned(),
-            approved_at: now(),
-            instance: target.instance.clone(),
-            token_id: target.token_id.clone(),
-            terms: terms.clone(),
-            awaiting_second: write && two_for_writes,
-            second_by: None,
-        };
-        home.audit(&AuditEntry {
-            instance: a.instance.clone(),
-            school: Some(a.school),
-            plugin: Some(a.plugin_id.clone()),
-            digest: Some(a.digest.clone()),
-            token: a.token_id.clone(),
-            detail: Some(format!(
-                "{}{}; manifest sha256 {}; terms {}",
-                if a.write {
-                    "read and write"
-                } else {
-                    "read only"
-                },
-                if a.awaiting_second {
-                    ", awaiting a second admin"
-                } else {
-                    ""
-                },
-                a.manifest_digest,
-                serde_json::to_string(&a.terms).unwrap_or_default()
-            )),
-            ..AuditEntry::new(format!("admin:{by}"), Action::PluginApproved)
-        })?;
-        home.store.approve(&a)?;
-        out.push(a);
-    }
-    Ok(out)
 }
 
 fn list(home: &Home, json: bool) -> Result<Outcome, CliError> {
@@ -868,7 +557,7 @@ fn check(home: &Home, manifest_path: &Path, component: Option<&Path>) -> Result<
 }
 
 fn inspect(home: &Home, name: &str, json: bool) -> Result<Outcome, CliError> {
-    let row = find(home, name)?;
+    let row = easel_app::find(home, name)?;
     let manifest = Manifest::parse(&row.manifest).map_err(|e| CliError::Failed(e.into()))?;
     let bytes = std::fs::read(home.component_path(&row.digest)).with_context(|| {
         format!(

@@ -5,7 +5,7 @@ use easel_store::RunRow;
 
 use crate::args::RunsCommand;
 use crate::error::{CliError, Outcome};
-use crate::home::Home;
+use easel_app::Home;
 
 pub(crate) fn dispatch(
     home: &Home,
@@ -31,14 +31,8 @@ fn list(
     filter: &easel_store::RunFilter,
     json: bool,
 ) -> Result<Outcome, CliError> {
-    if let Some(since) = &filter.since
-        && !since.starts_with(|c: char| c.is_ascii_digit())
-    {
-        return Err(CliError::input(format!(
-            "--since takes a time such as 2026-12-01 or 2026-12-01T06:00:00Z, not {since:?}"
-        )));
-    }
-    let runs = home.store.runs_where(limit, filter)?;
+    let me = crate::local_actor(home)?;
+    let runs = easel_app::reads::list_runs(home, &me, limit, filter)?;
     if json {
         println!(
             "{}",
@@ -73,10 +67,8 @@ fn list(
 }
 
 fn show(home: &Home, id: &str, plan_only: bool, json: bool) -> Result<Outcome, CliError> {
-    let run: RunRow = home
-        .store
-        .run(id)?
-        .ok_or_else(|| CliError::input(format!("no run {id:?}: see `easel runs`")))?;
+    let me = crate::local_actor(home)?;
+    let run: RunRow = easel_app::reads::run(home, &me, id)?;
     if json {
         let v = if plan_only {
             serde_json::json!(run.plan)
@@ -234,7 +226,8 @@ fn export(
         batch: Some(batch.to_owned()),
         ..easel_store::RunFilter::default()
     };
-    let mut runs = home.store.runs_where(100_000, &filter)?;
+    let me = crate::local_actor(home)?;
+    let mut runs = easel_app::reads::list_runs(home, &me, 100_000, &filter)?;
     if runs.is_empty() {
         return Err(CliError::input(format!(
             "no runs in batch {batch:?}: `easel runs --json` shows each run's batch"

@@ -2,30 +2,15 @@
 //! the OS user, who holds the data directory and the master key and so is
 //! all-powerful; this is how the first district admin is made.
 
-use easel_app::{AppError, Kind, Principals, Role};
+use easel_app::{Principals, Role};
 
 use crate::args::UserCommand;
 use crate::error::{CliError, Outcome};
-use crate::home::Home;
-
-fn app(e: AppError) -> CliError {
-    match e.kind {
-        Kind::Internal | Kind::Upstream => CliError::Failed(anyhow::anyhow!(e.to_string())),
-        _ => CliError::input(e.to_string()),
-    }
-}
-
-/// The OS user a local command runs as.
-fn os_user() -> String {
-    std::env::var("USER")
-        .ok()
-        .filter(|s| !s.trim().is_empty())
-        .unwrap_or_else(|| "local".to_owned())
-}
+use easel_app::Home;
 
 pub(crate) fn command(home: &Home, command: UserCommand) -> Result<Outcome, CliError> {
     let p = Principals::new(&home.store, &home.audit);
-    let me = Principals::local(&os_user());
+    let me = crate::local_actor(home)?;
     match command {
         UserCommand::Add {
             name,
@@ -42,9 +27,8 @@ pub(crate) fn command(home: &Home, command: UserCommand) -> Result<Outcome, CliE
                     };
                     Role::parse(r, bound)
                 })
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(app)?;
-            let new = p.add_user(&me, &name, roles).map_err(app)?;
+                .collect::<Result<Vec<_>, _>>()?;
+            let new = p.add_user(&me, &name, roles)?;
             println!("added {}", new.name);
             println!(
                 "one-time password (shown once; change it with `easel user password {}`):",
@@ -86,8 +70,7 @@ pub(crate) fn command(home: &Home, command: UserCommand) -> Result<Outcome, CliE
             std::io::stdin()
                 .read_line(&mut line)
                 .map_err(|e| CliError::input(format!("cannot read the password: {e}")))?;
-            p.set_password(&me, &name, line.trim_end_matches(['\r', '\n']))
-                .map_err(app)?;
+            p.set_password(&me, &name, line.trim_end_matches(['\r', '\n']))?;
             println!("password of {name} set");
         }
         UserCommand::Token {
@@ -96,9 +79,7 @@ pub(crate) fn command(home: &Home, command: UserCommand) -> Result<Outcome, CliE
             expires_in_days,
         } => {
             let valid_for = expires_in_days.map(|d| time::Duration::days(i64::from(d)));
-            let t = p
-                .issue_token(&me, &name, &label, valid_for, None)
-                .map_err(app)?;
+            let t = p.issue_token(&me, &name, &label, valid_for, None)?;
             println!(
                 "API token {} for {name} ({label}), expires {}; shown once:",
                 t.id,
@@ -107,7 +88,7 @@ pub(crate) fn command(home: &Home, command: UserCommand) -> Result<Outcome, CliE
             println!("  {}", t.token);
         }
         UserCommand::RevokeToken { id } => {
-            p.revoke_token(&me, &id).map_err(app)?;
+            p.revoke_token(&me, &id)?;
             println!("API token {id} revoked");
         }
     }

@@ -48,7 +48,7 @@ fn common_input_mistakes_say_what_to_give() {
             "a school is its numeric Canvas account id (not \"abc\"); `easel schools` lists them",
         ),
         (
-            &["plugin", "approve", "x", "--school", "2,b", "--by", "a"][..],
+            &["plugin", "approve", "x", "--school", "2,b"][..],
             "numeric Canvas account id (not \"b\")",
         ),
         (

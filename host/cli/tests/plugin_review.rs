@@ -3,14 +3,13 @@
 //! a pending version lists what changed against the approved one.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code fails loudly
 
+mod common;
+
 use std::path::Path;
-use std::process::Command;
 
 fn easel(home: &Path, args: &[&str]) -> (i32, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_easel"))
-        .env("EASEL_HOME", home)
+    let out = common::command(home, args)
         .env("EASEL_LOG", "off")
-        .args(args)
         .output()
         .unwrap();
     let text = format!(

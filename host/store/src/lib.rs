@@ -299,6 +299,26 @@ impl Store {
             .optional()?)
     }
 
+    /// Record that `name` submitted the component `digest`.
+    pub fn record_submitter(&self, digest: &str, name: &str) -> Result<()> {
+        self.conn.execute(
+            "INSERT OR IGNORE INTO plugin_submitters (digest, name) VALUES (?1, ?2)",
+            params![digest, name],
+        )?;
+        Ok(())
+    }
+
+    /// Everyone who ever submitted the component `digest`.
+    pub fn submitters(&self, digest: &str) -> Result<Vec<String>> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT name FROM plugin_submitters WHERE digest = ?1 ORDER BY name")?;
+        let names = stmt
+            .query_map(params![digest], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(names)
+    }
+
     /// Set an institution-wide setting.
     pub fn set_setting(&self, key: &str, value: &str) -> Result<()> {
         self.conn.execute(

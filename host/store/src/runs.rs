@@ -103,7 +103,7 @@ pub struct RunFinish {
 }
 
 /// Which runs to list (all of them when every field is `None`).
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RunFilter {
     /// Only this plugin's.
     pub plugin: Option<String>,

@@ -210,6 +210,17 @@ CREATE TABLE sis_prefixes (
     PRIMARY KEY (instance, school)
 );
 "#,
+    // Everyone who ever submitted a component: none of them may approve
+    // it (the first submitter is also plugins.added_by).
+    r#"
+CREATE TABLE plugin_submitters (
+    digest TEXT NOT NULL,
+    name TEXT NOT NULL,
+    PRIMARY KEY (digest, name)
+);
+INSERT OR IGNORE INTO plugin_submitters (digest, name) SELECT digest, lower(trim(added_by)) FROM plugins;
+INSERT OR IGNORE INTO plugin_submitters (digest, name) SELECT digest, lower(trim(added_by)) FROM plugin_manifests;
+"#,
 ];
 
 /// The triggers that refuse updates to the audit tables (recreated after

@@ -6,13 +6,40 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
+/// `easel ARGS` on `home`, not run yet. `--by NAME` in `args` is taken
+/// out: the command then acts as NAME (a district admin, made on first
+/// use) through `EASEL_API_TOKEN`, as a signed-in principal would.
+pub fn command(home: &Path, args: &[&str]) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_easel"));
+    cmd.env("EASEL_HOME", home).env_remove("EASEL_API_TOKEN");
+    let mut rest = args.iter();
+    while let Some(a) = rest.next() {
+        if *a == "--by" {
+            let name = rest.next().unwrap();
+            cmd.env("EASEL_API_TOKEN", token_for(home, name));
+        } else {
+            cmd.arg(a);
+        }
+    }
+    cmd
+}
+
+/// An API token for `name` (added as a district admin if new).
+pub fn token_for(home: &Path, name: &str) -> String {
+    let h = easel_app::Home::open(Some(home.to_path_buf())).unwrap();
+    let p = easel_app::Principals::new(&h.store, &h.audit);
+    let me = easel_app::process::local_actor();
+    let folded = easel_app::fold_name(name).unwrap();
+    if h.store.user(&folded).unwrap().is_none() {
+        p.add_user(&me, name, vec![easel_app::Role::DistrictAdmin])
+            .unwrap();
+    }
+    p.issue_token(&me, name, "test", None, None).unwrap().token
+}
+
 /// Run `easel ARGS` on `home`; it must succeed.
 pub fn easel(home: &Path, args: &[&str]) -> Output {
-    let out = Command::new(env!("CARGO_BIN_EXE_easel"))
-        .args(args)
-        .env("EASEL_HOME", home)
-        .output()
-        .unwrap();
+    let out = command(home, args).output().unwrap();
     assert!(
         out.status.success(),
         "{args:?}: {}",

@@ -9,7 +9,7 @@ use easel_runtime::{EngineOptions, Runtime};
 use easel_store::{AuditEntry, AuditLog, AuditOptions, LegacySeal, Store};
 use easel_vault::Vault;
 
-use crate::error::CliError;
+use crate::error::AppError;
 
 /// easel's data directory, opened.
 pub struct Home {
@@ -51,7 +51,7 @@ fn create_private_dir(path: &Path) -> std::io::Result<()> {
 
 impl Home {
     /// Open (creating) the data directory.
-    pub fn open(root: Option<PathBuf>) -> Result<Self, CliError> {
+    pub fn open(root: Option<PathBuf>) -> Result<Self, AppError> {
         let root = root.unwrap_or_else(default_root);
         create_private_dir(&root)
             .with_context(|| format!("cannot create the data directory {}", root.display()))?;
@@ -126,9 +126,9 @@ impl Home {
 
     /// Append to the audit log. An error means it was not recorded, and the
     /// caller must not go on with what it was about to do.
-    pub fn audit(&self, entry: &AuditEntry) -> Result<(), CliError> {
+    pub fn audit(&self, entry: &AuditEntry) -> Result<(), AppError> {
         self.audit.append(entry).map(|_| ()).map_err(|e| {
-            CliError::Failed(anyhow::anyhow!(
+            AppError::internal(anyhow::anyhow!(
                 "the audit log could not be written ({e}); nothing was done"
             ))
         })
@@ -160,10 +160,10 @@ impl Home {
     }
 
     /// The token vault (creates the master key on first use).
-    pub fn vault(&self) -> Result<std::sync::Arc<Vault>, CliError> {
+    pub fn vault(&self) -> Result<std::sync::Arc<Vault>, AppError> {
         Vault::open(&self.root)
             .map(std::sync::Arc::new)
-            .map_err(|e| CliError::Failed(e.into()))
+            .map_err(AppError::internal)
     }
 
     /// Keep precompiled components in `dir` instead (tests share one).
@@ -173,23 +173,23 @@ impl Home {
     }
 
     /// The plugin runtime, with its compile cache in this directory.
-    pub fn runtime(&self) -> Result<Runtime, CliError> {
+    pub fn runtime(&self) -> Result<Runtime, AppError> {
         self.runtime_for(EngineOptions::new(&self.cache).max_instances)
     }
 
     /// The plugin runtime with room for `max_instances` runs at once.
-    pub fn runtime_for(&self, max_instances: u32) -> Result<Runtime, CliError> {
+    pub fn runtime_for(&self, max_instances: u32) -> Result<Runtime, AppError> {
         let cache = self.cache.clone();
         create_private_dir(&cache).with_context(|| format!("cannot create {}", cache.display()))?;
         let options = EngineOptions {
             max_instances,
             ..EngineOptions::new(cache)
         };
-        Runtime::new(options).map_err(|e| CliError::Failed(e.into()))
+        Runtime::new(options).map_err(AppError::internal)
     }
 
     /// Store component bytes under their digest (idempotent).
-    pub fn save_component(&self, digest: &str, bytes: &[u8]) -> Result<PathBuf, CliError> {
+    pub fn save_component(&self, digest: &str, bytes: &[u8]) -> Result<PathBuf, AppError> {
         let path = self.component_path(digest);
         if path.exists() {
             return Ok(path);
@@ -208,7 +208,7 @@ impl Home {
 /// the data directory, and for the default a warning (logged once, when the
 /// file is created) that it should be moved: beside the database, whoever
 /// can rewrite the one can rewrite the other.
-fn witness_path(root: &Path, store: &Store) -> Result<(PathBuf, Option<String>), CliError> {
+fn witness_path(root: &Path, store: &Store) -> Result<(PathBuf, Option<String>), AppError> {
     if let Some(set) = store.setting(AUDIT_WITNESS)? {
         return Ok((PathBuf::from(set), None));
     }

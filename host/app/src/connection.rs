@@ -13,11 +13,11 @@ use easel_canvas::{
     CallTag, CanvasClient, Governor, GovernorConfig, ReqwestTransport, Token, Transport,
 };
 use easel_sim::{SimConfig, SimHandle, Simulator};
-use easel_store::{Action, AuditEntry, InstanceRow};
+use easel_store::InstanceRow;
 use secrecy::SecretString;
 use serde::Deserialize;
 
-use crate::error::{CliError, Outcome};
+use crate::error::AppError;
 use crate::home::Home;
 
 /// Per-request timeout towards Canvas.
@@ -27,15 +27,13 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 pub const SIM_INSTANCE: &str = "sim";
 
 /// Where Canvas is, and with which token.
-#[derive(Debug, Clone, Default, clap::Args)]
+#[derive(Debug, Clone, Default)]
 pub struct ConnectOptions {
     /// Canvas instance (see `easel instance list`; default: the only one
     /// configured, else the embedded simulator `sim`).
-    #[arg(long, global = true)]
     pub instance: Option<String>,
     /// Token to use (see `easel token list`; default: the instance's only
     /// token).
-    #[arg(long, global = true)]
     pub token: Option<String>,
 }
 
@@ -86,26 +84,23 @@ fn maybe_id_of<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u64>, D:
     Option::<RawId>::deserialize(d)?.map(parse_id).transpose()
 }
 
-fn transport() -> Result<Arc<dyn Transport>, CliError> {
+fn transport() -> Result<Arc<dyn Transport>, AppError> {
     Ok(Arc::new(
         ReqwestTransport::new(REQUEST_TIMEOUT).map_err(|e| anyhow::anyhow!("{e}"))?,
     ))
 }
 
 /// Resolve `--instance`: the named one, the only configured one, or `sim`.
-pub(crate) fn choose_instance(
-    home: &Home,
-    name: Option<&str>,
-) -> Result<Option<InstanceRow>, CliError> {
+pub fn choose_instance(home: &Home, name: Option<&str>) -> Result<Option<InstanceRow>, AppError> {
     let instances = home.store.instances()?;
     match name {
         Some(SIM_INSTANCE) => Ok(None),
         Some(n) => instances.into_iter().find(|i| i.name == n).map(Some).ok_or_else(|| {
-            CliError::input(format!("no instance {n:?}: see `easel instance list`, or add it with `easel instance add {n} --url https://...`"))
+            AppError::invalid(format!("no instance {n:?}: see `easel instance list`, or add it with `easel instance add {n} --url https://...`"))
         }),
         None if instances.len() == 1 => Ok(instances.into_iter().next()),
         None if instances.is_empty() => Ok(None),
-        None => Err(CliError::input(format!(
+        None => Err(AppError::invalid(format!(
             "several instances are configured ({}): pick one with --instance",
             instances.iter().map(|i| i.name.as_str()).collect::<Vec<_>>().join(", ")
         ))),
@@ -115,11 +110,11 @@ pub(crate) fn choose_instance(
 /// May a token of instance `token_instance` be used against `target`? Yes
 /// on its own instance, and on instances declared copies of it (Canvas test
 /// and beta are refreshed from production and accept its tokens).
-pub(crate) fn token_fits(
+pub fn token_fits(
     home: &Home,
     token_instance: &str,
     target: &InstanceRow,
-) -> Result<bool, CliError> {
+) -> Result<bool, AppError> {
     if target.name == token_instance {
         return Ok(true);
     }
@@ -140,7 +135,7 @@ pub(crate) fn token_fits(
 
 impl Connection {
     /// Connect as the options say.
-    pub async fn open(home: &Home, options: &ConnectOptions) -> Result<Self, CliError> {
+    pub async fn open(home: &Home, options: &ConnectOptions) -> Result<Self, AppError> {
         match choose_instance(home, options.instance.as_deref())? {
             None => Self::embedded_sim().await,
             Some(instance) => Self::to_instance(home, &instance, options.token.as_deref()).await,
@@ -148,7 +143,7 @@ impl Connection {
     }
 
     /// Start the embedded simulator and connect to it with its admin token.
-    pub async fn embedded_sim() -> Result<Self, CliError> {
+    pub async fn embedded_sim() -> Result<Self, AppError> {
         let sim = Simulator::start(SimConfig::default())
             .await
             .context("cannot start the embedded Canvas simulator")?;
@@ -162,9 +157,9 @@ impl Connection {
         home: &Home,
         instance: &InstanceRow,
         token: Option<&str>,
-    ) -> Result<Self, CliError> {
+    ) -> Result<Self, AppError> {
         let vault = home.vault()?;
-        let tokens = vault.list().map_err(|e| CliError::Failed(e.into()))?;
+        let tokens = vault.list().map_err(AppError::internal)?;
         let token_id = match token {
             Some(id) => id.to_owned(),
             None => {
@@ -175,13 +170,13 @@ impl Connection {
                 match own.as_slice() {
                     [one] => one.id.clone(),
                     [] => {
-                        return Err(CliError::input(format!(
+                        return Err(AppError::invalid(format!(
                             "instance {} has no token: add one with `easel token add <id> --instance {}`",
                             instance.name, instance.name
                         )));
                     }
                     _ => {
-                        return Err(CliError::input(format!(
+                        return Err(AppError::invalid(format!(
                             "instance {} has several tokens: pick one with --token",
                             instance.name
                         )));
@@ -190,19 +185,19 @@ impl Connection {
             }
         };
         let info = tokens.iter().find(|t| t.id == token_id).ok_or_else(|| {
-            CliError::input(format!("no token {token_id:?}: see `easel token list`"))
+            AppError::invalid(format!("no token {token_id:?}: see `easel token list`"))
         })?;
         if let Some(expiry) = &info.expires_at
             && let Ok(at) =
                 time::OffsetDateTime::parse(expiry, &time::format_description::well_known::Rfc3339)
             && at <= time::OffsetDateTime::now_utc()
         {
-            return Err(CliError::input(format!(
+            return Err(AppError::invalid(format!(
                 "token {token_id} expired at {expiry}: generate a new one in Canvas and `easel token rotate {token_id}`"
             )));
         }
         if !token_fits(home, &info.instance, instance)? {
-            return Err(CliError::input(format!(
+            return Err(AppError::invalid(format!(
                 "token {token_id} belongs to instance {}, not {} (declare {} a copy with `easel instance add {} --url ... --copy-of {}`)",
                 info.instance, instance.name, instance.name, instance.name, info.instance
             )));
@@ -210,9 +205,9 @@ impl Connection {
         let transport = transport()?;
         let credentials = vault
             .credentials(&token_id, &instance.url, transport.clone())
-            .map_err(|e| CliError::Failed(e.into()))?;
+            .map_err(AppError::internal)?;
         let client = CanvasClient::new(&instance.url, credentials, transport)
-            .map_err(|e| CliError::input(format!("instance {}: {e}", instance.name)))?;
+            .map_err(|e| AppError::invalid(format!("instance {}: {e}", instance.name)))?;
         Ok(Self {
             client,
             instance: instance.name.clone(),
@@ -223,9 +218,9 @@ impl Connection {
 
     /// Connect to `url` with a bare token whose bucket has `bucket`'s
     /// settings (benchmarks and embedding; the CLI uses stored tokens).
-    pub fn to_url(url: &str, token: Token, bucket: GovernorConfig) -> Result<Self, CliError> {
+    pub fn to_url(url: &str, token: Token, bucket: GovernorConfig) -> Result<Self, AppError> {
         let client = CanvasClient::with_token(url, token, transport()?)
-            .map_err(|e| CliError::input(format!("{url}: {e}")))?
+            .map_err(|e| AppError::invalid(format!("{url}: {e}")))?
             .with_governor(Governor::new(bucket));
         Ok(Self {
             client,
@@ -236,7 +231,7 @@ impl Connection {
     }
 
     /// Connect to a running simulator with a token (tests, the demo).
-    pub fn to_sim(sim: SimHandle, token: Token) -> Result<Self, CliError> {
+    pub fn to_sim(sim: SimHandle, token: Token) -> Result<Self, AppError> {
         // The simulator's bucket may run on a faster clock; meter the token
         // by the bucket it really has.
         let t = sim.throttle();
@@ -257,12 +252,14 @@ impl Connection {
         })
     }
 
-    pub(crate) async fn get_json<T: for<'de> Deserialize<'de>>(
+    /// GET `path` as easel itself (an admin call, not a plugin's): the
+    /// JSON answer, `None` on 404, an error that says what to do otherwise.
+    pub async fn get_json<T: for<'de> Deserialize<'de>>(
         &self,
         command: &str,
         path: &str,
         query: &[(String, String)],
-    ) -> Result<Option<T>, CliError> {
+    ) -> Result<Option<T>, AppError> {
         let tag = CallTag::admin(command);
         let resp = self
             .client
@@ -274,11 +271,11 @@ impl Connection {
                 serde_json::from_slice(&resp.body).context("Canvas sent unexpected JSON")?,
             )),
             404 => Ok(None),
-            401 => Err(CliError::Failed(anyhow::anyhow!(
+            401 => Err(AppError::internal(anyhow::anyhow!(
                 "Canvas at {} refused the token (401): check it with `easel token check`, or rotate it",
                 self.client.origin()
             ))),
-            s => Err(CliError::Failed(anyhow::anyhow!(
+            s => Err(AppError::internal(anyhow::anyhow!(
                 "Canvas at {} answered {s} for {path}",
                 self.client.origin()
             ))),
@@ -286,7 +283,7 @@ impl Connection {
     }
 
     /// The account `id` (a school), or a bad-input error naming what to do.
-    pub async fn school(&self, command: &str, id: u64) -> Result<easel_runtime::School, CliError> {
+    pub async fn school(&self, command: &str, id: u64) -> Result<easel_runtime::School, AppError> {
         let account: Option<AccountJson> = self
             .get_json(command, &format!("/api/v1/accounts/{id}"), &[])
             .await?;
@@ -295,7 +292,7 @@ impl Connection {
                 id: a.id,
                 name: a.name,
             }),
-            None => Err(CliError::input(format!(
+            None => Err(AppError::invalid(format!(
                 "there is no account {id} in instance {}: list the schools with `easel schools`",
                 self.instance
             ))),
@@ -304,7 +301,7 @@ impl Connection {
 
     /// Schools: the direct sub-accounts of the root account(s) the token
     /// administers.
-    pub async fn schools(&self) -> Result<Vec<easel_runtime::School>, CliError> {
+    pub async fn schools(&self) -> Result<Vec<easel_runtime::School>, AppError> {
         let accounts: Vec<AccountJson> = self
             .get_json("schools", "/api/v1/accounts", &[])
             .await?
@@ -339,61 +336,10 @@ impl Connection {
     }
 }
 
-/// `easel schools`.
-pub async fn schools(
-    home: &Home,
-    options: &ConnectOptions,
-    json: bool,
-) -> Result<Outcome, CliError> {
-    let conn = Connection::open(home, options).await?;
-    let schools = conn.schools().await?;
-    let prefixes = home
-        .store
-        .sis_prefixes(&namespace_instance(home, &conn.instance)?)?;
-    let prefix_of = |school: u64| {
-        prefixes
-            .iter()
-            .find(|p| p.school == school)
-            .map(|p| p.prefix.clone())
-    };
-    if json {
-        let v: Vec<_> = schools
-            .iter()
-            .map(|s| serde_json::json!({"id": s.id, "name": s.name, "sis_id_prefix": prefix_of(s.id)}))
-            .collect();
-        println!("{}", serde_json::Value::Array(v));
-    } else {
-        let rows: Vec<_> = schools.iter().map(|s| (s, prefix_of(s.id))).collect();
-        print!("{}", schools_table(&rows, conn.sim.is_some()));
-    }
-    Ok(Outcome::Success)
-}
-
-/// `easel schools`'s table; the embedded simulator's list says so, since
-/// its data resets on every command.
-fn schools_table(schools: &[(&easel_runtime::School, Option<String>)], simulator: bool) -> String {
-    let mut out = String::new();
-    if simulator {
-        out.push_str(
-            "(simulator) the embedded Canvas simulator's schools; its data resets on every command\n",
-        );
-    }
-    out.push_str(&format!("{:>8}  {:<14}  NAME\n", "ACCOUNT", "SIS PREFIX"));
-    for (s, prefix) in schools {
-        out.push_str(&format!(
-            "{:>8}  {:<14}  {}\n",
-            s.id,
-            prefix.as_deref().unwrap_or("-"),
-            s.name
-        ));
-    }
-    out
-}
-
 /// The instance whose SIS-id prefixes apply on `instance`: the instance a
 /// declared copy (test, beta) was copied from, since a copy holds its
 /// original's SIS ids.
-pub(crate) fn namespace_instance(home: &Home, instance: &str) -> Result<String, CliError> {
+pub fn namespace_instance(home: &Home, instance: &str) -> Result<String, AppError> {
     let mut name = instance.to_owned();
     for _ in 0..8 {
         match home.store.instance(&name)?.and_then(|i| i.copy_of) {
@@ -401,89 +347,14 @@ pub(crate) fn namespace_instance(home: &Home, instance: &str) -> Result<String, 
             None => return Ok(name),
         }
     }
-    Err(CliError::input(format!(
+    Err(AppError::invalid(format!(
         "instance {instance:?} is declared a copy of a copy more than 8 times over; fix its --copy-of"
     )))
-}
-
-/// `easel schools sis-prefix`: show, set or clear a school's SIS-id prefix.
-pub async fn sis_prefix(
-    home: &Home,
-    options: &ConnectOptions,
-    school: u64,
-    prefix: Option<String>,
-    clear: bool,
-    by: Option<String>,
-    json: bool,
-) -> Result<Outcome, CliError> {
-    let instance = choose_instance(home, options.instance.as_deref())?
-        .map_or_else(|| SIM_INSTANCE.to_owned(), |i| i.name);
-    let namespace = namespace_instance(home, &instance)?;
-    let by = crate::plugin::who(by);
-    let change = |detail: String| {
-        home.audit(&AuditEntry {
-            instance: Some(namespace.clone()),
-            school: Some(school),
-            detail: Some(detail),
-            ..AuditEntry::new(format!("admin:{by}"), Action::SettingChanged)
-        })
-    };
-    if clear {
-        if home.store.clear_sis_prefix(&namespace, school)? {
-            change(format!("sis-id-prefix of school {school} cleared"))?;
-        }
-    } else if let Some(prefix) = &prefix {
-        // A typo'd account id is an error, not a prefix for nothing.
-        let conn = Connection::open(home, options).await?;
-        conn.school("sis-prefix", school).await?;
-        home.store
-            .set_sis_prefix(&namespace, school, prefix, &by)
-            .map_err(|e| match e {
-                easel_store::StoreError::Invalid(m) => CliError::input(m),
-                other => other.into(),
-            })?;
-        change(format!("sis-id-prefix of school {school} = {prefix:?}"))?;
-    }
-    let current = home.store.sis_prefix(&namespace, school)?;
-    if json {
-        println!(
-            "{}",
-            serde_json::json!({"instance": namespace, "school": school, "sis_id_prefix": current})
-        );
-    } else {
-        match &current {
-            Some(p) => println!(
-                "school {school} ({namespace}): SIS imports may create objects whose SIS id starts with {p:?}"
-            ),
-            None => println!(
-                "school {school} ({namespace}) has no SIS-id prefix: its SIS imports may update its own objects \
-                 but create none; set one with `easel schools sis-prefix {school} PREFIX`"
-            ),
-        }
-    }
-    Ok(Outcome::Success)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn the_embedded_simulators_schools_are_marked_as_the_simulators() {
-        let school = easel_runtime::School {
-            id: 2,
-            name: "Lincoln High School".into(),
-        };
-        let schools = [(&school, Some("LHS-".to_owned()))];
-        let sim = schools_table(&schools, true);
-        assert!(sim.starts_with("(simulator)"), "{sim}");
-        assert!(
-            sim.contains("       2  LHS-            Lincoln High School\n"),
-            "{sim}"
-        );
-        let real = schools_table(&schools, false);
-        assert!(!real.contains("simulator"), "{real}");
-    }
 
     #[test]
     fn accounts_are_read_with_ids_as_numbers_or_strings() {

@@ -8,7 +8,7 @@ use std::path::Path;
 /// This process as a run's owner: `pid:start-time` (the start time, in
 /// clock ticks since boot, tells a reused pid apart), or `pid:` where the
 /// start time cannot be read.
-pub(crate) fn me() -> String {
+pub fn me() -> String {
     let pid = std::process::id();
     format!("{pid}:{}", start_time(pid).unwrap_or_default())
 }
@@ -23,7 +23,7 @@ fn start_time(pid: u32) -> Option<String> {
 
 /// Is the owner `pid:start-time` still running? Where `/proc` cannot say,
 /// a run is assumed alive (never marked wrongly).
-pub(crate) fn alive(owner: &str) -> bool {
+pub fn alive(owner: &str) -> bool {
     let Some((pid, start)) = owner.split_once(':') else {
         return true;
     };
@@ -46,7 +46,7 @@ pub(crate) fn alive(owner: &str) -> bool {
 }
 
 /// Rename the report files of interrupted runs `NAME.partial`.
-pub(crate) fn mark_reports_partial(run_dir: &Path) {
+pub fn mark_reports_partial(run_dir: &Path) {
     let Ok(entries) = std::fs::read_dir(run_dir) else {
         return;
     };
@@ -58,6 +58,39 @@ pub(crate) fn mark_reports_partial(run_dir: &Path) {
             let _ = std::fs::rename(&path, name);
         }
     }
+}
+
+/// The OS user this process runs as (by its real uid, not `$USER`): the
+/// name local commands are recorded under.
+pub fn os_user() -> String {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt as _;
+        if let Ok(meta) = std::fs::metadata("/proc/self") {
+            let uid = meta.uid();
+            let name = std::fs::read_to_string("/etc/passwd")
+                .ok()
+                .and_then(|text| {
+                    text.lines().find_map(|line| {
+                        let mut f = line.split(':');
+                        let name = f.next()?;
+                        let _password = f.next()?;
+                        (f.next()?.parse::<u32>().ok()? == uid).then(|| name.to_owned())
+                    })
+                });
+            return name.unwrap_or_else(|| format!("uid{uid}"));
+        }
+    }
+    std::env::var("USER")
+        .ok()
+        .filter(|s| !s.trim().is_empty())
+        .unwrap_or_else(|| "local".to_owned())
+}
+
+/// The actor of a local command: the OS user, all-powerful (they hold the
+/// data directory and the master key).
+pub fn local_actor() -> crate::Actor {
+    crate::Principals::local(&os_user())
 }
 
 #[cfg(test)]

@@ -1,0 +1,334 @@
+//! The plugin workflow: submit a version, approve it for schools (the
+//! two-person rule and the downgrade guard), revoke it.
+
+use easel_policy::{Manifest, Scope};
+use easel_runtime::LoadError;
+use easel_store::{Action, ApprovalRow, AuditEntry, GrantTerms, PluginRow, now};
+use sha2::{Digest, Sha256};
+
+use crate::error::AppError;
+use crate::home::Home;
+use crate::principal::{Act, Actor};
+
+/// Check a component and its manifest, store both, and record the version.
+pub fn add(
+    home: &Home,
+    by: &Actor,
+    bytes: &[u8],
+    manifest_text: &str,
+    label: &str,
+) -> Result<PluginRow, AppError> {
+    by.require(Act::Submit)?;
+    let manifest = Manifest::parse(manifest_text).map_err(|e| AppError::invalid(e.to_string()))?;
+    let runtime = home.runtime()?;
+    let loaded = runtime.load(bytes, label).map_err(|e| match e {
+        e @ (LoadError::NotAComponent(_)
+        | LoadError::Invalid(_)
+        | LoadError::UnsupportedImports(_)
+        | LoadError::WrongWorld { .. }) => AppError::invalid(format!("refusing {label}: {e}")),
+        e => AppError::internal(e),
+    })?;
+    if loaded.info.imports_write() && !manifest.requests_write() {
+        return Err(AppError::invalid(format!(
+            "refusing {label}: the component imports easel:canvas/write but its manifest does not request write access; set `write = true` under [capabilities]"
+        )));
+    }
+    home.save_component(&loaded.info.digest, bytes)?;
+    let row = PluginRow {
+        digest: loaded.info.digest.clone(),
+        id: manifest.id.clone(),
+        version: manifest.version.clone(),
+        manifest: manifest_text.to_owned(),
+        manifest_digest: hex::encode(Sha256::digest(manifest_text.as_bytes())),
+        size: bytes.len() as u64,
+        added_at: now(),
+        added_by: by.name.clone(),
+    };
+    home.audit(&AuditEntry {
+        plugin: Some(row.id.clone()),
+        digest: Some(row.digest.clone()),
+        detail: Some(format!(
+            "version {}, {} bytes, manifest sha256 {}",
+            row.version, row.size, row.manifest_digest
+        )),
+        ..AuditEntry::new(by.audit_name(), Action::PluginSubmitted)
+    })?;
+    home.store.add_plugin(&row)?;
+    // Whoever submits these bytes, first or again, may never approve them.
+    home.store.record_submitter(&row.digest, &by.name)?;
+    Ok(row)
+}
+
+/// The plugin version `name` names (id, id@digest-prefix, digest prefix).
+pub fn find(home: &Home, name: &str) -> Result<PluginRow, AppError> {
+    home.store.find_plugin(name)?.ok_or_else(|| {
+        AppError::invalid(format!(
+            "no plugin {name:?}: see `easel plugin list`, or add it with `easel plugin add`"
+        ))
+    })
+}
+
+/// The setting that makes write grants need two admins (`1` or `2`).
+pub const WRITE_APPROVERS: &str = "write-approvers";
+
+/// Where approved runs go: an instance and the token they use (`None`:
+/// the embedded simulator).
+#[derive(Debug, Clone, Default)]
+pub struct Target {
+    /// Instance name.
+    pub instance: Option<String>,
+    /// Token id.
+    pub token_id: Option<String>,
+}
+
+/// Approve the plugin's newest (or named) version for each school, against
+/// the embedded simulator.
+pub fn approve(
+    home: &Home,
+    name: &str,
+    schools: &[u64],
+    write: bool,
+    by: &Actor,
+) -> Result<Vec<ApprovalRow>, AppError> {
+    approve_on(home, name, schools, write, by, &Target::default())
+}
+
+/// Approve for each school, with runs going to `target`.
+pub fn approve_on(
+    home: &Home,
+    name: &str,
+    schools: &[u64],
+    write: bool,
+    by: &Actor,
+    target: &Target,
+) -> Result<Vec<ApprovalRow>, AppError> {
+    let options = ApproveOptions {
+        write,
+        target: target.clone(),
+        allow_downgrade: false,
+        terms: GrantTerms::default(),
+    };
+    approve_with(home, name, schools, by, &options)
+}
+
+/// What an approval grants beyond the schools.
+#[derive(Debug, Clone, Default)]
+pub struct ApproveOptions {
+    /// Grant write access (if the manifest requests it).
+    pub write: bool,
+    /// Where runs go.
+    pub target: Target,
+    /// Approving an older version than one already approved is intended.
+    pub allow_downgrade: bool,
+    /// The grant's other terms.
+    pub terms: GrantTerms,
+}
+
+/// Check a grant's terms against what the manifest requests: the grant
+/// may narrow the request, never widen it.
+fn check_terms(manifest: &Manifest, t: &GrantTerms) -> Result<(), AppError> {
+    if let Some(scopes) = &t.scopes {
+        let requested: Vec<String> = manifest.scopes.iter().map(ToString::to_string).collect();
+        for s in scopes {
+            let parsed = Scope::parse(s).map_err(|e| AppError::invalid(e.to_string()))?;
+            if !requested.contains(&parsed.to_string()) {
+                return Err(AppError::invalid(format!(
+                    "{} does not request scope {s}; it requests: {}",
+                    manifest.id,
+                    if requested.is_empty() {
+                        "no scope list".to_owned()
+                    } else {
+                        requested.join(", ")
+                    }
+                )));
+            }
+        }
+    }
+    if let Some(v) = &t.shared_users
+        && !matches!(v.as_str(), "deny" | "read")
+    {
+        return Err(AppError::invalid(format!(
+            "shared_users must be \"deny\" or \"read\" (got {v:?})"
+        )));
+    }
+    if t.masquerade && !manifest.masquerade {
+        return Err(AppError::invalid(format!(
+            "{} does not ask to masquerade; its manifest would need masquerade = true",
+            manifest.id
+        )));
+    }
+    if t.sis_import && !manifest.sis_import {
+        return Err(AppError::invalid(format!(
+            "{} does not ask to send SIS imports; its manifest would need sis_import = true",
+            manifest.id
+        )));
+    }
+    if let Some(n) = t.max_calls
+        && n > manifest.max_calls
+    {
+        return Err(AppError::invalid(format!(
+            "--max-calls {n} is more than the {} calls {} requests",
+            manifest.max_calls, manifest.id
+        )));
+    }
+    if let Some(e) = &t.expires_at {
+        time::OffsetDateTime::parse(e, &time::format_description::well_known::Rfc3339).map_err(
+            |_| {
+                AppError::invalid(format!(
+                    "expires_at {e:?} must be RFC 3339, e.g. 2027-06-30T00:00:00Z"
+                ))
+            },
+        )?;
+    }
+    Ok(())
+}
+
+/// [`approve_on`], saying whether approving an older version than one
+/// already approved (a downgrade) is intended.
+pub fn approve_with(
+    home: &Home,
+    name: &str,
+    schools: &[u64],
+    actor: &Actor,
+    options: &ApproveOptions,
+) -> Result<Vec<ApprovalRow>, AppError> {
+    actor.require(Act::Approve)?;
+    let by = actor.name.as_str();
+    let recorded = actor.audit_name();
+    let ApproveOptions {
+        write,
+        target,
+        allow_downgrade,
+        terms,
+    } = options;
+    let (write, allow_downgrade) = (*write, *allow_downgrade);
+    let row = find(home, name)?;
+    let submitters = home.store.submitters(&row.digest)?;
+    if row.added_by == by || submitters.iter().any(|s| s == by) {
+        return Err(AppError::forbidden(format!(
+            "{by} submitted {}@{} and cannot approve it too: another admin approves it",
+            row.id,
+            &row.digest[..12]
+        )));
+    }
+    if !allow_downgrade && let Some(newer) = home.store.newer_version_approved(&row.digest)? {
+        return Err(AppError::invalid(format!(
+            "{}@{} is older than {}@{}, which was approved before: approving it is a downgrade; add --allow-downgrade if that is intended",
+            row.id,
+            &row.digest[..12],
+            row.id,
+            &newer[..12]
+        )));
+    }
+    let manifest = Manifest::parse(&row.manifest).map_err(AppError::internal)?;
+    check_terms(&manifest, terms)?;
+    let write = write && manifest.requests_write();
+    if terms.sis_import && !write {
+        return Err(AppError::invalid(
+            "--sis-import sends SIS imports, which write; it cannot go with --read-only",
+        ));
+    }
+    let mut out = Vec::new();
+    let two_for_writes = home.store.setting(WRITE_APPROVERS)?.as_deref() == Some("2");
+    for school in schools {
+        // A write grant waiting for a second admin: this approval completes it.
+        if let Some(first) = home.store.awaiting_second(&row.digest, *school)? {
+            if by == first.approved_by {
+                return Err(AppError::forbidden(format!(
+                    "{by} already approved {}@{} for school {school}; write grants need a second, different admin",
+                    row.id,
+                    &row.digest[..12]
+                )));
+            }
+            home.audit(&AuditEntry {
+                instance: first.instance.clone(),
+                school: Some(*school),
+                plugin: Some(row.id.clone()),
+                digest: Some(row.digest.clone()),
+                token: first.token_id.clone(),
+                detail: Some(format!(
+                    "second approval of the write grant by {}",
+                    first.approved_by
+                )),
+                ..AuditEntry::new(recorded.clone(), Action::PluginApproved)
+            })?;
+            home.store.approve_second(&row.digest, *school, by)?;
+            out.push(ApprovalRow {
+                awaiting_second: false,
+                second_by: Some(by.to_owned()),
+                ..first
+            });
+            continue;
+        }
+        let a = ApprovalRow {
+            plugin_id: row.id.clone(),
+            digest: row.digest.clone(),
+            manifest_digest: row.manifest_digest.clone(),
+            school: *school,
+            write,
+            approved_by: by.to_owned(),
+            approved_at: now(),
+            instance: target.instance.clone(),
+            token_id: target.token_id.clone(),
+            terms: terms.clone(),
+            awaiting_second: write && two_for_writes,
+            second_by: None,
+        };
+        home.audit(&AuditEntry {
+            instance: a.instance.clone(),
+            school: Some(a.school),
+            plugin: Some(a.plugin_id.clone()),
+            digest: Some(a.digest.clone()),
+            token: a.token_id.clone(),
+            detail: Some(format!(
+                "{}{}; manifest sha256 {}; terms {}",
+                if a.write {
+                    "read and write"
+                } else {
+                    "read only"
+                },
+                if a.awaiting_second {
+                    ", awaiting a second admin"
+                } else {
+                    ""
+                },
+                a.manifest_digest,
+                serde_json::to_string(&a.terms).unwrap_or_default()
+            )),
+            ..AuditEntry::new(recorded.clone(), Action::PluginApproved)
+        })?;
+        home.store.approve(&a)?;
+        out.push(a);
+    }
+    Ok(out)
+}
+
+/// Revoke `plugin`'s live approvals for `schools` (empty: all); the
+/// schools whose approval was revoked.
+pub fn revoke(
+    home: &Home,
+    by: &Actor,
+    plugin: &str,
+    schools: &[u64],
+) -> Result<Vec<u64>, AppError> {
+    by.require(Act::Revoke)?;
+    let live = home.store.live_schools(plugin, schools)?;
+    if live.is_empty() {
+        return Err(AppError::not_found(format!(
+            "{plugin} has no live approval{}: see `easel plugin list`",
+            if schools.is_empty() {
+                ""
+            } else {
+                " for those schools"
+            }
+        )));
+    }
+    for school in &live {
+        home.audit(&AuditEntry {
+            school: Some(*school),
+            plugin: Some(plugin.to_owned()),
+            ..AuditEntry::new(by.audit_name(), Action::PluginRevoked)
+        })?;
+    }
+    Ok(home.store.revoke(plugin, schools)?)
+}
