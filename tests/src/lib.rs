@@ -216,7 +216,8 @@ pub async fn easel(
     args: &[&str],
 ) -> (u8, Result<easel_cli::Outcome, easel_cli::CliError>) {
     use clap::Parser as _;
-    let mut argv = vec!["easel", "--home", home.to_str().unwrap()];
+    // --local: never through a server the machine may be signed in to.
+    let mut argv = vec!["easel", "--local", "--home", home.to_str().unwrap()];
     // `--by NAME`: act as that person (a district admin), as a signed-in
     // principal would; the command line itself has no such flag.
     let mut by = None;

@@ -172,6 +172,11 @@ impl Home {
         self
     }
 
+    /// The compile cache, when it is not the one under the data directory.
+    pub fn cache_override(&self) -> Option<PathBuf> {
+        (self.cache != self.root.join("cache")).then(|| self.cache.clone())
+    }
+
     /// The plugin runtime, with its compile cache in this directory.
     pub fn runtime(&self) -> Result<Runtime, AppError> {
         self.runtime_for(EngineOptions::new(&self.cache).max_instances)

@@ -17,6 +17,7 @@ mod error;
 mod home;
 mod many;
 mod plugins;
+mod pool;
 mod principal;
 mod principals;
 pub mod process;
@@ -33,12 +34,14 @@ pub use many::{Progress, Quiet, execute_many};
 pub use plugins::{
     ApproveOptions, Target, WRITE_APPROVERS, add, approve, approve_on, approve_with, find, revoke,
 };
+pub use pool::Connections;
 pub use principal::{Act, Actor, Role, SignIn, fold_name};
 pub use principals::{
     IssuedToken, MAX_FAILURES_PER_ADDRESS, MAX_FAILURES_PER_NAME, NewUser, Principals, TOKEN_PREFIX,
 };
 pub use run::{
     DEFAULT_PLAN_EXPIRY_HOURS, PLAN_EXPIRY_HOURS, PlanRef, RunRequest, RunResult, after_plan,
-    connection_for_grant, execute_run, execute_run_as, execute_run_for, new_run_id, parse_params,
+    connection_for_grant, execute_run, execute_run_as, execute_run_for, grant_target, new_run_id,
+    parse_params,
 };
 pub use run_audit::RunAudit;

@@ -20,7 +20,8 @@ use crate::principal::{Act, Actor, Role, SignIn, fold_name};
 /// Every personal API token starts with this.
 pub const TOKEN_PREFIX: &str = "easel_pat_";
 
-/// Failed sign-ins for one name within the window before it is refused.
+/// Failed sign-ins for one name from one address within the window before
+/// it is refused there (another address is not locked out by them).
 pub const MAX_FAILURES_PER_NAME: u32 = 5;
 
 /// Failed sign-ins from one address within the window before it is refused.
@@ -159,12 +160,19 @@ impl<'a> Principals<'a> {
         if by.name != name {
             by.require(Act::ManageUsers)?;
         }
+        let user = self
+            .store
+            .user(&name)?
+            .ok_or_else(|| AppError::new(Kind::NotFound, format!("no user {name}")))?;
+        if by.name == name && roles_of(&user.roles)?.iter().any(|r| !by.roles.contains(r)) {
+            // A password signs in with every role the user holds.
+            return Err(AppError::forbidden(
+                "this token carries fewer roles than its user: sign in with the password, or use a token with all of them, to change the password",
+            ));
+        }
         if password.chars().count() < 12 {
             return Err(AppError::invalid("a password has at least 12 characters"));
         }
-        self.store
-            .user(&name)?
-            .ok_or_else(|| AppError::new(Kind::NotFound, format!("no user {name}")))?;
         self.store
             .set_password_hash(&name, &hash_password(password)?)?;
         self.record(
@@ -178,12 +186,20 @@ impl<'a> Principals<'a> {
     /// attempt is refused without checking the password.
     pub fn sign_in(&self, name: &str, password: &str, address: &str) -> Result<Actor, AppError> {
         let name = fold_name(name)?;
+        // The attempt is recorded before it is judged, so attempts made at
+        // the same moment all count against the limit; a right password
+        // takes its record back.
+        let attempt = self.store.record_sign_in_failure(&name, address)?;
         let since = rfc3339(time::OffsetDateTime::now_utc() - FAILURE_WINDOW);
         let (by_name, by_address) = self.store.sign_in_failures_since(&name, address, &since)?;
-        if by_name >= MAX_FAILURES_PER_NAME || by_address >= MAX_FAILURES_PER_ADDRESS {
-            self.fail(&name, address, "refused: too many failed sign-ins")?;
+        if by_name > MAX_FAILURES_PER_NAME || by_address > MAX_FAILURES_PER_ADDRESS {
+            self.record(
+                &name,
+                Action::SignInFailed,
+                format!("from {address}: refused: too many failed sign-ins"),
+            )?;
             return Err(AppError::forbidden(
-                "too many failed sign-ins: wait 15 minutes, or ask an admin to reset the password",
+                "too many failed sign-ins from here: wait 15 minutes, or ask an admin to reset the password",
             ));
         }
         let user = self.store.user(&name)?;
@@ -199,13 +215,20 @@ impl<'a> Principals<'a> {
             })
             .unwrap_or(false);
         match user {
-            Some(u) if ok && u.disabled_at.is_none() && u.password_hash.is_some() => Ok(Actor {
-                name,
-                roles: roles_of(&u.roles)?,
-                via: SignIn::Password,
-            }),
+            Some(u) if ok && u.disabled_at.is_none() && u.password_hash.is_some() => {
+                self.store.forget_sign_in_attempt(attempt)?;
+                Ok(Actor {
+                    name,
+                    roles: roles_of(&u.roles)?,
+                    via: SignIn::Password,
+                })
+            }
             _ => {
-                self.fail(&name, address, "wrong name or password")?;
+                self.record(
+                    &name,
+                    Action::SignInFailed,
+                    format!("from {address}: wrong name or password"),
+                )?;
                 Err(AppError::forbidden("wrong name or password"))
             }
         }
@@ -235,7 +258,12 @@ impl<'a> Principals<'a> {
             .store
             .user(&user)?
             .ok_or_else(|| AppError::new(Kind::NotFound, format!("no user {user}")))?;
-        let held = roles_of(&row.roles)?;
+        let mut held = roles_of(&row.roles)?;
+        if by.name == user {
+            // A narrowed token cannot mint a wider one: a user's own new
+            // token carries at most the roles of the credential asking.
+            held.retain(|r| by.roles.contains(r));
+        }
         let roles = match roles {
             None => held,
             Some(r) => {

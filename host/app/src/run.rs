@@ -569,14 +569,14 @@ fn grant_for(
     })
 }
 
-/// The connection a grant's runs use: its instance (or a declared copy of
-/// it given with --instance) and its token.
-pub async fn connection_for_grant(
+/// Where a grant's runs go: the instance (or a declared copy of it given
+/// with `--instance`) and the token; `None`: the embedded simulator.
+pub fn grant_target(
     home: &Home,
     plugin: &str,
     school: u64,
     connect: &ConnectOptions,
-) -> Result<Connection, AppError> {
+) -> Result<Option<(easel_store::InstanceRow, String)>, AppError> {
     // An --instance that names nothing is an error, never ignored.
     let asked = match connect.instance.as_deref() {
         Some(name) => Some(
@@ -587,7 +587,7 @@ pub async fn connection_for_grant(
     };
     let Some(approval) = home.store.approval(plugin, school)? else {
         // execute_run explains what is missing.
-        return Connection::embedded_sim().await;
+        return Ok(None);
     };
     let (Some(instance), Some(token)) = (&approval.instance, &approval.token_id) else {
         if let Some(name) = asked.filter(|n| n != crate::connection::SIM_INSTANCE) {
@@ -595,7 +595,7 @@ pub async fn connection_for_grant(
                 "the grant of {plugin} for school {school} runs on the embedded simulator, not {name}: approve it with --instance {name}"
             )));
         }
-        return Connection::embedded_sim().await;
+        return Ok(None);
     };
     let target = match &connect.instance {
         Some(name) if name != instance => crate::connection::choose_instance(home, Some(name))?
@@ -610,5 +610,18 @@ pub async fn connection_for_grant(
             ))
         })?,
     };
-    Connection::to_instance(home, &target, Some(token)).await
+    Ok(Some((target, token.clone())))
+}
+
+/// The connection a grant's runs use, opened for this command.
+pub async fn connection_for_grant(
+    home: &Home,
+    plugin: &str,
+    school: u64,
+    connect: &ConnectOptions,
+) -> Result<Connection, AppError> {
+    match grant_target(home, plugin, school, connect)? {
+        None => Connection::embedded_sim().await,
+        Some((target, token)) => Connection::to_instance(home, &target, Some(&token)).await,
+    }
 }

@@ -116,9 +116,11 @@ fn a_brute_force_is_slowed_and_audited() {
         let e = p.sign_in("ana", "guess", "203.0.113.9").unwrap_err();
         assert_eq!(e.message, "wrong name or password");
     }
-    // Past the limit even the right password is refused, from anywhere.
-    let e = p.sign_in("ana", &new.password, "198.51.100.1").unwrap_err();
+    // Past the limit even the right password is refused from there...
+    let e = p.sign_in("ana", &new.password, "203.0.113.9").unwrap_err();
     assert!(e.message.contains("too many failed sign-ins"), "{e}");
+    // ...but whoever guessed cannot lock ana out from her own address.
+    p.sign_in("ana", &new.password, "198.51.100.1").unwrap();
     // An unknown name reads the same as a wrong password.
     let e = p.sign_in("nobody", "guess", "198.51.100.2").unwrap_err();
     assert_eq!(e.message, "wrong name or password");
@@ -214,4 +216,63 @@ fn no_password_or_token_secret_is_stored() {
         text.contains("$argon2id$"),
         "the password is stored as an argon2id hash"
     );
+}
+
+#[test]
+fn guesses_made_at_the_same_moment_all_count_against_the_limit() {
+    let w = world();
+    let p = Principals::new(&w.store, &w.audit);
+    p.add_user(&root(), "ana", vec![Role::Approver]).unwrap();
+    let db = w.db.clone();
+    // Eight guessers at once, each on its own connection, as a server's
+    // requests are: no more than the limit get a password check.
+    let checked: usize = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..8)
+            .map(|_| {
+                let db = db.clone();
+                s.spawn(move || {
+                    let store = Store::open(&db).unwrap();
+                    let audit =
+                        AuditLog::open(&db, AuditKeys::derive(&[7u8; 32]).unwrap()).unwrap();
+                    let p = Principals::new(&store, &audit);
+                    let e = p.sign_in("ana", "guess", "203.0.113.9").unwrap_err();
+                    usize::from(e.message == "wrong name or password")
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).sum()
+    });
+    assert!(
+        checked <= MAX_FAILURES_PER_NAME as usize,
+        "{checked} guesses were checked"
+    );
+}
+
+#[test]
+fn a_narrowed_token_cannot_mint_a_wider_one_or_change_the_password() {
+    let w = world();
+    let p = Principals::new(&w.store, &w.audit);
+    p.add_user(&root(), "ana", vec![Role::Approver, Role::Auditor])
+        .unwrap();
+    let narrow = p
+        .issue_token(&root(), "ana", "ci", None, Some(vec![Role::Auditor]))
+        .unwrap();
+    let ci = p.authenticate(&narrow.token, "test").unwrap();
+    assert_eq!(ci.roles, vec![Role::Auditor]);
+    // Its own new token carries no more than it does.
+    let minted = p.issue_token(&ci, "ana", "more", None, None).unwrap();
+    let again = p.authenticate(&minted.token, "test").unwrap();
+    assert_eq!(again.roles, vec![Role::Auditor]);
+    let e = p
+        .issue_token(&ci, "ana", "more", None, Some(vec![Role::Approver]))
+        .unwrap_err();
+    assert_eq!(e.kind, Kind::Forbidden, "{e}");
+    // Nor may it set the password, which signs in with every role.
+    let e = p
+        .set_password(&ci, "ana", "a long new password")
+        .unwrap_err();
+    assert_eq!(e.kind, Kind::Forbidden, "{e}");
+    let full = p.issue_token(&root(), "ana", "full", None, None).unwrap();
+    let ana = p.authenticate(&full.token, "test").unwrap();
+    p.set_password(&ana, "ana", "a long new password").unwrap();
 }

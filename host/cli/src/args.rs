@@ -15,6 +15,10 @@ pub struct Args {
     /// More logging on stderr (-v, -vv). Tokens are never logged.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
+    /// Work on the local data directory even when `easel login` (or
+    /// EASEL_SERVER) names a server.
+    #[arg(long, global = true)]
+    pub local: bool,
     /// Which Canvas to talk to (default: the embedded simulator).
     #[command(flatten)]
     pub connect: ConnectArgs,
@@ -131,6 +135,36 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Serve easel's JSON API (`/api/v1`) for clients on other machines:
+    /// `easel login --server URL` there, then submit, approve, run and read
+    /// runs through it. Runs execute here, sharing each token's governor.
+    Serve {
+        /// Address to listen on. Without TLS, only a loopback address is
+        /// allowed unless --insecure-listen is given.
+        #[arg(long, default_value = "127.0.0.1:7070", value_name = "ADDR")]
+        listen: String,
+        /// Listen on a non-loopback address without TLS (put a TLS proxy in
+        /// front: tokens and passwords cross the network).
+        #[arg(long)]
+        insecure_listen: bool,
+    },
+    /// Sign in to an easel server and keep an API token for it (in a 0600
+    /// file under your config directory), so commands go through it.
+    /// `EASEL_SERVER` and `EASEL_API_TOKEN` do the same without a file.
+    Login {
+        /// The server's URL, e.g. https://easel.district.example.
+        #[arg(long, value_name = "URL")]
+        server: String,
+        /// Your easel user name (asked for a password).
+        #[arg(long, conflicts_with = "with_token")]
+        name: Option<String>,
+        /// Read an API token from standard input instead of signing in
+        /// with a password.
+        #[arg(long)]
+        with_token: bool,
+    },
+    /// Forget the server and token `easel login` kept.
+    Logout,
     /// Canvas instances: add, list, remove.
     Instance {
         /// What to do with instances.
@@ -642,6 +676,16 @@ pub enum RunsCommand {
         /// CSV they wrote).
         #[arg(long, value_name = "NAME")]
         report: Option<String>,
+    },
+    /// Write one report of a run to a file (or standard output).
+    Report {
+        /// Run id.
+        run: String,
+        /// The report's file name, e.g. courses.csv.
+        name: String,
+        /// Where to write it (default: standard output).
+        #[arg(long, short)]
+        output: Option<std::path::PathBuf>,
     },
     /// Show one run: status, calls, errors, outputs, log.
     Show {

@@ -5,6 +5,7 @@
 
 mod args;
 mod audit_cmd;
+mod client;
 mod credentials_cmd;
 mod demo;
 mod error;
@@ -159,6 +160,23 @@ pub async fn dispatch(args: Args) -> Result<Outcome, CliError> {
         }
         _ => {}
     }
+    match &args.command {
+        Command::Login {
+            server,
+            name,
+            with_token,
+        } => return client::login(server, name.clone(), *with_token).await,
+        Command::Logout => return client::logout(),
+        _ => {}
+    }
+    // Signed in to a server: these commands go through it.
+    if !args.local
+        && ACTING.try_with(|_| ()).is_err()
+        && client::routed(&args.command)
+        && let Some(c) = client::Client::configured()?
+    {
+        return client::dispatch(&c, args.command).await;
+    }
     let home = Home::open(args.home.clone())?;
     // A token that does not sign in is an error for every command, not a
     // silent fallback to the OS user.
@@ -216,6 +234,11 @@ pub async fn dispatch(args: Args) -> Result<Outcome, CliError> {
         Command::Audit { command } => audit_cmd::command(&home, command).await,
         Command::Config { command } => plugin::config(&home, command),
         Command::Sim { command } => serve_simulator(command, |_| {}, stopped()).await,
+        Command::Serve {
+            listen,
+            insecure_listen,
+        } => serve(&home, &listen, insecure_listen, |_| {}, stopped()).await,
+        Command::Login { .. } | Command::Logout => Ok(Outcome::Success),
     }
 }
 
@@ -332,4 +355,43 @@ pub(crate) fn local_actor(home: &Home) -> Result<Actor, CliError> {
         }
         _ => Ok(easel_app::process::local_actor()),
     }
+}
+
+/// `easel serve`, until `stop` resolves; `on_listen` learns the address
+/// (tests listen on port 0).
+pub async fn serve(
+    home: &Home,
+    listen: &str,
+    insecure_listen: bool,
+    on_listen: impl FnOnce(std::net::SocketAddr),
+    stop: impl std::future::Future<Output = Result<(), CliError>> + Send + 'static,
+) -> Result<Outcome, CliError> {
+    let addr: std::net::SocketAddr = listen.parse().map_err(|_| {
+        CliError::input(format!(
+            "--listen takes an address and port such as 127.0.0.1:7070, not {listen:?}"
+        ))
+    })?;
+    if !addr.ip().is_loopback() && !insecure_listen {
+        return Err(CliError::input(format!(
+            "{addr} is not a loopback address, and easel serve has no TLS of its own yet: put a TLS proxy in front and add --insecure-listen, or listen on 127.0.0.1"
+        )));
+    }
+    let server = easel_server::Server::new(home.root().to_path_buf(), home.cache_override())?;
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| CliError::input(format!("cannot listen on {addr}: {e}")))?;
+    let bound = listener
+        .local_addr()
+        .map_err(|e| CliError::Failed(e.into()))?;
+    eprintln!(
+        "easel serve: the API is at http://{bound}/api/v1 (data in {}); Ctrl-C stops it",
+        home.root().display()
+    );
+    on_listen(bound);
+    easel_server::serve(listener, server, async move {
+        let _ = stop.await;
+    })
+    .await
+    .map_err(|e| CliError::Failed(e.into()))?;
+    Ok(Outcome::Success)
 }

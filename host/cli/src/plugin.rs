@@ -36,23 +36,11 @@ pub(crate) async fn dispatch(
             })?;
             let me = crate::local_actor(home)?;
             let row = easel_app::add(home, &me, &bytes, &text, &label(&component))?;
-            if json {
-                println!(
-                    "{:#}",
-                    serde_json::json!({"id": row.id, "version": row.version, "digest": row.digest,
-                        "size": row.size, "added_by": row.added_by, "added_at": row.added_at})
-                );
-                return Ok(Outcome::Success);
-            }
-            println!(
-                "added {} {} (sha256 {})\nnext: review it with `easel plugin inspect {}`, then `easel plugin approve {} --school <account>`",
-                row.id,
-                row.version,
-                &row.digest[..16],
-                row.id,
-                row.id
-            );
-            Ok(Outcome::Success)
+            print_added(
+                &serde_json::json!({"id": row.id, "version": row.version, "digest": row.digest,
+                    "size": row.size, "added_by": row.added_by, "added_at": row.added_at}),
+                json,
+            )
         }
         PluginCommand::List { json } => list(home, json),
         PluginCommand::Check {
@@ -139,55 +127,82 @@ pub(crate) async fn dispatch(
             };
             let me = crate::local_actor(home)?;
             let rows = easel_app::approve_with(home, &plugin, &schools, &me, &options)?;
-            if json {
-                println!(
-                    "{}",
-                    serde_json::to_string_pretty(&rows).map_err(|e| CliError::Failed(e.into()))?
-                );
-                return Ok(Outcome::Success);
-            }
-            for a in rows {
-                println!(
-                    "approved {}@{} for school {} ({}) by {}{}",
-                    a.plugin_id,
-                    &a.digest[..12],
-                    a.school,
-                    if a.write {
-                        "read and write"
-                    } else {
-                        "read only"
-                    },
-                    a.approved_by,
-                    match (&a.instance, &a.token_id) {
-                        (Some(i), Some(t)) => format!(", runs on {i} with token {t}"),
-                        _ => ", runs on the embedded simulator".to_owned(),
-                    }
-                );
-                if let Some(second) = &a.second_by {
-                    println!("  second approval by {second}: the write grant is live");
-                }
-                if a.terms.sis_import {
-                    let namespace = easel_app::namespace_instance(home, &conn.instance)?;
-                    if home.store.sis_prefix(&namespace, a.school)?.is_none() {
-                        println!(
-                            "  school {} has no SIS-id prefix: its SIS imports may update its own objects but create none; \
-                             set one with `easel schools sis-prefix {} PREFIX`",
-                            a.school, a.school
-                        );
-                    }
-                }
-                if a.awaiting_second {
-                    println!(
-                        "  write grants need two admins here: it runs once another admin approves it too: `easel plugin approve {}@{} --school {}` by another approver",
-                        a.plugin_id,
-                        &a.digest[..12],
-                        a.school
-                    );
-                }
-            }
-            Ok(Outcome::Success)
+            let namespace = easel_app::namespace_instance(home, &conn.instance)?;
+            print_approvals(&rows, json, |school| {
+                Ok(home.store.sis_prefix(&namespace, school)?.is_none())
+            })
         }
     }
+}
+
+/// `easel plugin submit`'s output, locally or from a server: `row` holds
+/// id, version, digest, size, added_by and added_at.
+pub(crate) fn print_added(row: &serde_json::Value, json: bool) -> Result<Outcome, CliError> {
+    if json {
+        println!("{row:#}");
+        return Ok(Outcome::Success);
+    }
+    let text = |k: &str| row[k].as_str().unwrap_or_default().to_owned();
+    let (id, digest) = (text("id"), text("digest"));
+    println!(
+        "added {id} {} (sha256 {})\nnext: review it with `easel plugin inspect {id}`, then `easel plugin approve {id} --school <account>`",
+        text("version"),
+        &digest[..16.min(digest.len())],
+    );
+    Ok(Outcome::Success)
+}
+
+/// `easel plugin approve`'s output, locally or from a server.
+/// `lacks_prefix` says whether a school has no SIS-id prefix.
+pub(crate) fn print_approvals(
+    rows: &[easel_store::ApprovalRow],
+    json: bool,
+    lacks_prefix: impl Fn(u64) -> Result<bool, CliError>,
+) -> Result<Outcome, CliError> {
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(rows).map_err(|e| CliError::Failed(e.into()))?
+        );
+        return Ok(Outcome::Success);
+    }
+    for a in rows {
+        println!(
+            "approved {}@{} for school {} ({}) by {}{}",
+            a.plugin_id,
+            &a.digest[..12],
+            a.school,
+            if a.write {
+                "read and write"
+            } else {
+                "read only"
+            },
+            a.approved_by,
+            match (&a.instance, &a.token_id) {
+                (Some(i), Some(t)) => format!(", runs on {i} with token {t}"),
+                _ => ", runs on the embedded simulator".to_owned(),
+            }
+        );
+        if let Some(second) = &a.second_by {
+            println!("  second approval by {second}: the write grant is live");
+        }
+        if a.terms.sis_import && lacks_prefix(a.school)? {
+            println!(
+                "  school {} has no SIS-id prefix: its SIS imports may update its own objects but create none; \
+                 set one with `easel schools sis-prefix {} PREFIX`",
+                a.school, a.school
+            );
+        }
+        if a.awaiting_second {
+            println!(
+                "  write grants need two admins here: it runs once another admin approves it too: `easel plugin approve {}@{} --school {}` by another approver",
+                a.plugin_id,
+                &a.digest[..12],
+                a.school
+            );
+        }
+    }
+    Ok(Outcome::Success)
 }
 
 fn label(path: &Path) -> String {
@@ -298,7 +313,7 @@ fn witness_setting(value: &str) -> Result<String, CliError> {
 
 /// Read `--grant FILE` and apply the flags over it.
 #[allow(clippy::too_many_arguments)]
-fn terms_from(
+pub(crate) fn terms_from(
     file: Option<&Path>,
     scopes: Vec<String>,
     masquerade: bool,

@@ -17,6 +17,12 @@ pub(crate) fn dispatch(
     match command {
         None => list(home, limit, filter, json),
         Some(RunsCommand::Show { run, plan, json }) => show(home, &run, plan, json),
+        Some(RunsCommand::Report { run, name, output }) => {
+            let me = crate::local_actor(home)?;
+            let path = easel_app::reads::report(home, &me, &run, &name)?;
+            let bytes = std::fs::read(&path).map_err(|e| CliError::Failed(e.into()))?;
+            write_report(&bytes, output.as_deref())
+        }
         Some(RunsCommand::Export {
             batch,
             merge,
@@ -33,6 +39,11 @@ fn list(
 ) -> Result<Outcome, CliError> {
     let me = crate::local_actor(home)?;
     let runs = easel_app::reads::list_runs(home, &me, limit, filter)?;
+    print_list(&runs, json)
+}
+
+/// `easel runs`'s table (or JSON), locally or from a server.
+pub(crate) fn print_list(runs: &[RunRow], json: bool) -> Result<Outcome, CliError> {
     if json {
         println!(
             "{}",
@@ -48,7 +59,7 @@ fn list(
         "{:<16}  {:<20} {:>7}  {:<10} {:<5} {:<12} {:>5} {:>6} {:>8}  STARTED",
         "RUN", "PLUGIN", "SCHOOL", "INSTANCE", "MODE", "STATUS", "CALLS", "DENIED", "SECONDS"
     );
-    for r in &runs {
+    for r in runs {
         println!(
             "{:<16}  {:<20} {:>7}  {:<10} {:<5} {:<12} {:>5} {:>6} {:>8.2}  {}",
             r.id,
@@ -150,6 +161,13 @@ fn show(home: &Home, id: &str, plan_only: bool, json: bool) -> Result<Outcome, C
         }
         return Ok(Outcome::Success);
     }
+    print_summary(&run, |o| o.to_owned());
+    Ok(Outcome::Success)
+}
+
+/// `easel runs show`'s text: `report` says how to name each report file
+/// (its path here, or how to fetch it from a server).
+pub(crate) fn print_summary(run: &RunRow, report: impl Fn(&str) -> String) {
     println!("run       {}", run.id);
     println!(
         "plugin    {}@{}",
@@ -188,9 +206,9 @@ fn show(home: &Home, id: &str, plan_only: bool, json: bool) -> Result<Outcome, C
     }
     for o in &run.outputs {
         if o.ends_with(".partial") {
-            println!("report    {o}  (partial: the run did not finish)");
+            println!("report    {}  (partial: the run did not finish)", report(o));
         } else {
-            println!("report    {o}");
+            println!("report    {}", report(o));
         }
     }
     if let Some(plan) = &run.applies {
@@ -211,7 +229,6 @@ fn show(home: &Home, id: &str, plan_only: bool, json: bool) -> Result<Outcome, C
             println!("  {}", escape(line));
         }
     }
-    Ok(Outcome::Success)
 }
 
 /// `easel runs export --batch ID --merge FILE`: one CSV of every succeeded
@@ -306,4 +323,19 @@ fn export(
         );
     }
     Ok(Outcome::Success)
+}
+
+/// A report's bytes to `output`, or to standard output.
+pub(crate) fn write_report(
+    bytes: &[u8],
+    output: Option<&std::path::Path>,
+) -> Result<Outcome, CliError> {
+    match output {
+        Some(path) => {
+            std::fs::write(path, bytes)
+                .map_err(|e| CliError::input(format!("cannot write {}: {e}", path.display())))?;
+            Ok(Outcome::Success)
+        }
+        None => crate::write_stdout(bytes),
+    }
 }

@@ -78,7 +78,7 @@ pub struct PluginRow {
 }
 
 /// An admin's approval of one plugin digest for one school.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ApprovalRow {
     /// Plugin id.
     pub plugin_id: String,

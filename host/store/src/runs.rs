@@ -118,7 +118,7 @@ pub struct RunFilter {
 }
 
 /// A stored run.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RunRow {
     /// Run id.
     pub id: String,

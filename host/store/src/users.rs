@@ -173,30 +173,43 @@ impl Store {
     }
 
     /// Record a failed sign-in.
-    pub fn record_sign_in_failure(&self, name: &str, address: &str) -> Result<()> {
-        self.conn().execute(
+    pub fn record_sign_in_failure(&self, name: &str, address: &str) -> Result<i64> {
+        let conn = self.conn();
+        conn.execute(
             "INSERT INTO sign_in_failures (name, address, at) VALUES (?1, ?2, ?3)",
             params![name, address, now()],
+        )?;
+        Ok(conn.last_insert_rowid())
+    }
+
+    /// Forget one recorded attempt (a sign-in that turned out right).
+    pub fn forget_sign_in_attempt(&self, rowid: i64) -> Result<()> {
+        self.conn().execute(
+            "DELETE FROM sign_in_failures WHERE rowid = ?1",
+            params![rowid],
         )?;
         Ok(())
     }
 
-    /// Failed sign-ins for `name`, and from `address`, since `since`
-    /// (RFC 3339).
+    /// Failed (or in-flight) sign-ins for `name` from `address`, and from
+    /// `address` for any name, since `since` (RFC 3339).
     pub fn sign_in_failures_since(
         &self,
         name: &str,
         address: &str,
         since: &str,
     ) -> Result<(u32, u32)> {
-        let count = |column: &str, value: &str| -> Result<u32> {
-            let n: i64 = self.conn().query_row(
-                &format!("SELECT COUNT(*) FROM sign_in_failures WHERE {column} = ?1 AND at >= ?2"),
-                params![value, since],
-                |r| r.get(0),
-            )?;
-            Ok(n as u32)
-        };
-        Ok((count("name", name)?, count("address", address)?))
+        let conn = self.conn();
+        let by_name: i64 = conn.query_row(
+            "SELECT COUNT(*) FROM sign_in_failures WHERE name = ?1 AND address = ?2 AND at >= ?3",
+            params![name, address, since],
+            |r| r.get(0),
+        )?;
+        let by_address: i64 = conn.query_row(
+            "SELECT COUNT(*) FROM sign_in_failures WHERE address = ?1 AND at >= ?2",
+            params![address, since],
+            |r| r.get(0),
+        )?;
+        Ok((by_name as u32, by_address as u32))
     }
 }

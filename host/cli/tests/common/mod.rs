@@ -11,7 +11,10 @@ use std::process::{Command, Output};
 /// use) through `EASEL_API_TOKEN`, as a signed-in principal would.
 pub fn command(home: &Path, args: &[&str]) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_easel"));
-    cmd.env("EASEL_HOME", home).env_remove("EASEL_API_TOKEN");
+    cmd.env("EASEL_HOME", home)
+        .env("XDG_CONFIG_HOME", home.join("config"))
+        .env_remove("EASEL_SERVER")
+        .env_remove("EASEL_API_TOKEN");
     let mut rest = args.iter();
     while let Some(a) = rest.next() {
         if *a == "--by" {

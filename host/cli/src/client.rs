@@ -1,0 +1,615 @@
+//! Client mode: with a server configured (`easel login`, or
+//! `EASEL_SERVER` and `EASEL_API_TOKEN`), plugin, run, runs and schools
+//! commands go through its API and print what local mode prints. The
+//! token is kept in a 0600 file under the user's config directory; a file
+//! that others may read is refused.
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+
+use base64::Engine as _;
+use serde_json::{Value, json};
+
+use crate::args::{Command, PluginCommand, RunsCommand};
+use crate::error::{CliError, Outcome};
+
+/// A server and the token to use with it.
+pub(crate) struct Client {
+    base: String,
+    token: String,
+    http: reqwest::Client,
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Saved {
+    server: String,
+    token: String,
+}
+
+/// `$XDG_CONFIG_HOME/easel/credentials.json`, else
+/// `~/.config/easel/credentials.json`.
+fn credentials_path() -> Option<PathBuf> {
+    if let Some(x) = std::env::var_os("XDG_CONFIG_HOME").filter(|v| !v.is_empty()) {
+        return Some(PathBuf::from(x).join("easel/credentials.json"));
+    }
+    std::env::var_os("HOME")
+        .filter(|v| !v.is_empty())
+        .map(|h| PathBuf::from(h).join(".config/easel/credentials.json"))
+}
+
+/// A server URL easel will send a token to: https, or http to this
+/// machine only.
+fn check_server(url: &str) -> Result<String, CliError> {
+    let parsed = url::Url::parse(url).map_err(|e| {
+        CliError::input(format!(
+            "{url:?} is not a server URL ({e}): give it whole, e.g. https://easel.district.example"
+        ))
+    })?;
+    let loopback = matches!(parsed.host(), Some(url::Host::Domain("localhost")))
+        || matches!(parsed.host(), Some(url::Host::Ipv4(ip)) if ip.is_loopback())
+        || matches!(parsed.host(), Some(url::Host::Ipv6(ip)) if ip.is_loopback());
+    match parsed.scheme() {
+        "https" => {}
+        "http" if loopback => {}
+        _ => {
+            return Err(CliError::input(format!(
+                "{url} is not https: a token would cross the network in the clear (http is allowed to this machine only)"
+            )));
+        }
+    }
+    if !parsed.username().is_empty() || parsed.password().is_some() || parsed.query().is_some() {
+        return Err(CliError::input(
+            "the server URL may not carry credentials or a query",
+        ));
+    }
+    Ok(url.trim_end_matches('/').to_owned())
+}
+
+fn read_saved(path: &Path) -> Result<Option<Saved>, CliError> {
+    let meta = match std::fs::metadata(path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(CliError::Failed(e.into())),
+    };
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = meta.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            return Err(CliError::input(format!(
+                "{} may be read by others (mode {mode:o}): its token is a credential; `chmod 600 {}`, or `easel logout` and sign in again",
+                path.display(),
+                path.display()
+            )));
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = meta;
+    let text = std::fs::read_to_string(path).map_err(|e| CliError::Failed(e.into()))?;
+    let saved: Saved = serde_json::from_str(&text).map_err(|e| {
+        CliError::input(format!(
+            "{} is not what `easel login` writes ({e}); `easel logout` and sign in again",
+            path.display()
+        ))
+    })?;
+    Ok(Some(saved))
+}
+
+fn write_saved(path: &Path, saved: &Saved) -> Result<(), CliError> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| CliError::Failed(e.into()))?;
+    }
+    let text = serde_json::to_string_pretty(saved).map_err(|e| CliError::Failed(e.into()))?;
+    let _ = std::fs::remove_file(path);
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        options.mode(0o600);
+    }
+    let mut f = options
+        .open(path)
+        .map_err(|e| CliError::Failed(anyhow::anyhow!("cannot write {}: {e}", path.display())))?;
+    f.write_all(text.as_bytes())
+        .map_err(|e| CliError::Failed(e.into()))?;
+    Ok(())
+}
+
+impl Client {
+    fn new(server: &str, token: &str) -> Result<Self, CliError> {
+        let http = reqwest::Client::builder()
+            .timeout(std::time::Duration::from_secs(600))
+            .build()
+            .map_err(|e| CliError::Failed(e.into()))?;
+        Ok(Self {
+            base: check_server(server)?,
+            token: token.trim().to_owned(),
+            http,
+        })
+    }
+
+    /// The configured server: `EASEL_SERVER` (with `EASEL_API_TOKEN`), else
+    /// the file `easel login` wrote; `None`: commands run locally.
+    pub(crate) fn configured() -> Result<Option<Self>, CliError> {
+        if let Some(server) = std::env::var("EASEL_SERVER").ok().filter(|s| !s.is_empty()) {
+            let token = std::env::var("EASEL_API_TOKEN")
+                .ok()
+                .filter(|t| !t.trim().is_empty())
+                .ok_or_else(|| {
+                    CliError::input(
+                        "EASEL_SERVER is set but EASEL_API_TOKEN is not: give the API token too",
+                    )
+                })?;
+            return Self::new(&server, &token).map(Some);
+        }
+        match credentials_path() {
+            Some(path) => match read_saved(&path)? {
+                Some(saved) => Self::new(&saved.server, &saved.token).map(Some),
+                None => Ok(None),
+            },
+            None => Ok(None),
+        }
+    }
+
+    async fn send(&self, req: reqwest::RequestBuilder) -> Result<reqwest::Response, CliError> {
+        let resp = req.bearer_auth(&self.token).send().await.map_err(|e| {
+            CliError::Failed(anyhow::anyhow!(
+                "cannot reach the easel server at {}: {e}",
+                self.base
+            ))
+        })?;
+        if resp.status().is_success() {
+            return Ok(resp);
+        }
+        let status = resp.status();
+        let body: Value = resp.json().await.unwrap_or(Value::Null);
+        let e = &body["error"];
+        let message = e["message"]
+            .as_str()
+            .map(str::to_owned)
+            .unwrap_or_else(|| format!("the server answered {status}"));
+        let message = match e["hint"].as_str() {
+            Some(h) => format!("{message} ({h})"),
+            None => message,
+        };
+        Err(match e["kind"].as_str() {
+            Some("invalid" | "not-found" | "forbidden" | "conflict") => CliError::Input(message),
+            _ => CliError::Failed(anyhow::anyhow!("{message}")),
+        })
+    }
+
+    async fn get(&self, path: &str, query: &[(&str, String)]) -> Result<Value, CliError> {
+        let resp = self
+            .send(self.http.get(format!("{}{path}", self.base)).query(query))
+            .await?;
+        resp.json().await.map_err(|e| CliError::Failed(e.into()))
+    }
+
+    async fn post(&self, path: &str, body: &Value) -> Result<Value, CliError> {
+        let resp = self
+            .send(self.http.post(format!("{}{path}", self.base)).json(body))
+            .await?;
+        resp.json().await.map_err(|e| CliError::Failed(e.into()))
+    }
+}
+
+/// `easel login`.
+pub(crate) async fn login(
+    server: &str,
+    name: Option<String>,
+    token: bool,
+) -> Result<Outcome, CliError> {
+    let path = credentials_path().ok_or_else(|| {
+        CliError::input("no config directory: set HOME or XDG_CONFIG_HOME (or use EASEL_SERVER and EASEL_API_TOKEN)")
+    })?;
+    let base = check_server(server)?;
+    let secret = if token {
+        let mut line = String::new();
+        std::io::stdin()
+            .read_line(&mut line)
+            .map_err(|e| CliError::input(format!("cannot read the token: {e}")))?;
+        let t = line.trim().to_owned();
+        if t.is_empty() {
+            return Err(CliError::input(
+                "no token on standard input: `easel login --server URL --with-token < token.txt`",
+            ));
+        }
+        t
+    } else {
+        let name = name.ok_or_else(|| {
+            CliError::input("sign in with --name NAME (asked for a password), or give an API token with --with-token")
+        })?;
+        let password = if std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+            rpassword::prompt_password(format!("password for {name} at {base}: "))
+                .map_err(|e| CliError::input(format!("cannot read the password: {e}")))?
+        } else {
+            let mut line = String::new();
+            std::io::stdin()
+                .read_line(&mut line)
+                .map_err(|e| CliError::input(format!("cannot read the password: {e}")))?;
+            line.trim_end_matches(['\r', '\n']).to_owned()
+        };
+        let anonymous = Client::new(&base, "")?;
+        let resp = anonymous
+            .http
+            .post(format!("{base}/api/v1/sessions"))
+            .json(&json!({"name": name, "password": password, "label": "easel login"}))
+            .send()
+            .await
+            .map_err(|e| {
+                CliError::Failed(anyhow::anyhow!(
+                    "cannot reach the easel server at {base}: {e}"
+                ))
+            })?;
+        let status = resp.status();
+        let body: Value = resp.json().await.unwrap_or(Value::Null);
+        if !status.is_success() {
+            return Err(CliError::input(
+                body["error"]["message"]
+                    .as_str()
+                    .unwrap_or("the server refused the sign-in")
+                    .to_owned(),
+            ));
+        }
+        body["token"]
+            .as_str()
+            .ok_or_else(|| CliError::Failed(anyhow::anyhow!("the server sent no token")))?
+            .to_owned()
+    };
+    let client = Client::new(&base, &secret)?;
+    let me = client.get("/api/v1/me", &[]).await?;
+    write_saved(
+        &path,
+        &Saved {
+            server: base.clone(),
+            token: secret,
+        },
+    )?;
+    println!(
+        "signed in to {base} as {}; the token is kept in {} (mode 600); `easel logout` forgets it",
+        me["name"].as_str().unwrap_or("?"),
+        path.display()
+    );
+    Ok(Outcome::Success)
+}
+
+/// `easel logout`.
+pub(crate) fn logout() -> Result<Outcome, CliError> {
+    match credentials_path() {
+        Some(path) if path.exists() => {
+            std::fs::remove_file(&path).map_err(|e| CliError::Failed(e.into()))?;
+            println!("forgot the server and token in {}", path.display());
+        }
+        _ => println!("not signed in to a server"),
+    }
+    Ok(Outcome::Success)
+}
+
+/// Does `command` go through the server when one is configured?
+pub(crate) fn routed(command: &Command) -> bool {
+    match command {
+        Command::Plugin { command } => matches!(
+            command,
+            PluginCommand::Add { .. }
+                | PluginCommand::List { .. }
+                | PluginCommand::Approve { .. }
+                | PluginCommand::Revoke { .. }
+        ),
+        Command::Run(_) | Command::Schools { command: None, .. } => true,
+        Command::Runs { command, .. } => !matches!(command, Some(RunsCommand::Export { .. })),
+        _ => false,
+    }
+}
+
+fn not_through_server(what: &str) -> CliError {
+    CliError::input(format!(
+        "{what} does not go through a server yet: run it on the server's machine, or `easel logout` to work locally"
+    ))
+}
+
+/// Run `command` through the server.
+pub(crate) async fn dispatch(client: &Client, command: Command) -> Result<Outcome, CliError> {
+    match command {
+        Command::Plugin { command } => plugin(client, command).await,
+        Command::Run(args) => {
+            if args.after_plan.is_some() || !args.schools.is_empty() || args.all_schools {
+                return Err(not_through_server(
+                    "run --after-plan, --schools or --all-schools",
+                ));
+            }
+            let school = args
+                .school
+                .ok_or_else(|| CliError::input("name the school: --school ID"))?;
+            let params: serde_json::Map<String, Value> = easel_app::parse_params(&args.params)?
+                .into_iter()
+                .map(|(k, v)| (k, Value::String(v)))
+                .collect();
+            let v = client
+                .post(
+                    "/api/v1/runs",
+                    &json!({"plugin": args.plugin, "school": school, "dry_run": args.dry_run,
+                            "params": params, "max_writes": args.max_writes}),
+                )
+                .await?;
+            print_run(&v, args.json)
+        }
+        Command::Runs {
+            command,
+            limit,
+            plugin,
+            school,
+            status,
+            since,
+            batch,
+            json,
+        } => match command {
+            None => {
+                let mut q = vec![("limit", limit.to_string())];
+                for (k, v) in [
+                    ("plugin", plugin),
+                    ("status", status),
+                    ("since", since),
+                    ("batch", batch),
+                ] {
+                    if let Some(v) = v {
+                        q.push((k, v));
+                    }
+                }
+                if let Some(s) = school {
+                    q.push(("school", s.to_string()));
+                }
+                let v = client.get("/api/v1/runs", &q).await?;
+                let runs: Vec<easel_store::RunRow> =
+                    serde_json::from_value(v).map_err(|e| CliError::Failed(e.into()))?;
+                crate::runs::print_list(&runs, json)
+            }
+            Some(RunsCommand::Show { run, plan, json }) => {
+                let v = client
+                    .get(&format!("/api/v1/runs/{}", seg(&run)), &[])
+                    .await?;
+                let row: easel_store::RunRow =
+                    serde_json::from_value(v.clone()).map_err(|e| CliError::Failed(e.into()))?;
+                if json {
+                    println!("{:#}", if plan { json!(row.plan) } else { v });
+                    return Ok(Outcome::Success);
+                }
+                if plan {
+                    println!("{:#}", json!(row.plan));
+                    return Ok(Outcome::Success);
+                }
+                crate::runs::print_summary(&row, |o| report_hint(&row.id, o));
+                Ok(Outcome::Success)
+            }
+            Some(RunsCommand::Report { run, name, output }) => {
+                let resp = client
+                    .send(client.http.get(format!(
+                        "{}/api/v1/runs/{}/reports/{}",
+                        client.base,
+                        seg(&run),
+                        seg(&name)
+                    )))
+                    .await?;
+                let bytes = resp.bytes().await.map_err(|e| CliError::Failed(e.into()))?;
+                crate::runs::write_report(&bytes, output.as_deref())
+            }
+            Some(RunsCommand::Export { .. }) => Err(not_through_server("runs export")),
+        },
+        Command::Schools { json, .. } => {
+            let v = client.get("/api/v1/schools", &[]).await?;
+            if json {
+                println!("{v}");
+                return Ok(Outcome::Success);
+            }
+            println!("{:>8}  {:<14}  NAME", "ACCOUNT", "SIS PREFIX");
+            for s in v.as_array().into_iter().flatten() {
+                println!(
+                    "{:>8}  {:<14}  {}",
+                    s["id"].as_u64().unwrap_or_default(),
+                    s["sis_id_prefix"].as_str().unwrap_or("-"),
+                    s["name"].as_str().unwrap_or_default()
+                );
+            }
+            Ok(Outcome::Success)
+        }
+        _ => Err(not_through_server("this command")),
+    }
+}
+
+/// One path segment, percent-encoded.
+fn seg(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes())
+        .collect::<String>()
+        .replace('+', "%20")
+}
+
+/// How to fetch a run's report from the server.
+fn report_hint(run: &str, path: &str) -> String {
+    let name = Path::new(path)
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    format!("{name}  (`easel runs report {run} {name} -o {name}`)")
+}
+
+async fn plugin(client: &Client, command: PluginCommand) -> Result<Outcome, CliError> {
+    match command {
+        PluginCommand::Add {
+            component,
+            manifest,
+            json,
+        } => {
+            let bytes = std::fs::read(&component).map_err(|e| {
+                CliError::input(format!("cannot read {}: {e}", component.display()))
+            })?;
+            let text = std::fs::read_to_string(&manifest).map_err(|e| {
+                CliError::input(format!("cannot read manifest {}: {e}", manifest.display()))
+            })?;
+            let v = client
+                .post(
+                    "/api/v1/plugins",
+                    &json!({
+                        "manifest": text,
+                        "component_base64": base64::engine::general_purpose::STANDARD.encode(&bytes),
+                        "label": component.file_name().map(|n| n.to_string_lossy().into_owned()),
+                    }),
+                )
+                .await?;
+            crate::plugin::print_added(&v, json)
+        }
+        PluginCommand::List { json } => {
+            let v = client.get("/api/v1/plugins", &[]).await?;
+            if json {
+                println!("{v:#}");
+                return Ok(Outcome::Success);
+            }
+            println!(
+                "{:<20} {:<10} {:<14} {:<20} APPROVED FOR",
+                "ID", "VERSION", "SHA256", "ADDED BY"
+            );
+            for p in v.as_array().into_iter().flatten() {
+                let digest = p["digest"].as_str().unwrap_or_default();
+                println!(
+                    "{:<20} {:<10} {:<14} {:<20} {}",
+                    p["id"].as_str().unwrap_or_default(),
+                    p["version"].as_str().unwrap_or_default(),
+                    &digest[..12.min(digest.len())],
+                    p["added_by"].as_str().unwrap_or_default(),
+                    p["approved_schools"]
+                        .as_array()
+                        .map(|a| a.iter().map(Value::to_string).collect::<Vec<_>>().join(","))
+                        .filter(|s| !s.is_empty())
+                        .unwrap_or_else(|| "-".into())
+                );
+            }
+            Ok(Outcome::Success)
+        }
+        PluginCommand::Approve {
+            plugin,
+            mut schools,
+            all_schools,
+            read_only,
+            allow_downgrade,
+            grant,
+            scopes,
+            masquerade,
+            dry_run_only,
+            max_calls,
+            max_writes,
+            runs_per_day,
+            expires_at,
+            shared_users,
+            sis_import,
+            json,
+        } => {
+            let mut terms = crate::plugin::terms_from(
+                grant.as_deref(),
+                scopes,
+                masquerade,
+                dry_run_only,
+                max_calls,
+                max_writes,
+                runs_per_day,
+                expires_at,
+            )?;
+            terms.shared_users = shared_users.or(terms.shared_users);
+            terms.sis_import |= sis_import;
+            if all_schools {
+                let v = client.get("/api/v1/schools", &[]).await?;
+                schools = v
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|s| s["id"].as_u64())
+                    .collect();
+            }
+            let v = client
+                .post(
+                    &format!("/api/v1/plugins/{}/approve", seg(&plugin)),
+                    &json!({"schools": schools, "read_only": read_only,
+                            "allow_downgrade": allow_downgrade, "terms": terms}),
+                )
+                .await?;
+            let rows: Vec<easel_store::ApprovalRow> =
+                serde_json::from_value(v).map_err(|e| CliError::Failed(e.into()))?;
+            // Whether a school has a SIS-id prefix is the server's to say.
+            print_approvals_remote(&rows, json)
+        }
+        PluginCommand::Revoke {
+            plugin,
+            schools,
+            json,
+        } => {
+            let v = client
+                .post(
+                    &format!("/api/v1/plugins/{}/revoke", seg(&plugin)),
+                    &json!({"schools": schools}),
+                )
+                .await?;
+            if json {
+                println!("{v:#}");
+                return Ok(Outcome::Success);
+            }
+            let list: Vec<String> = v["revoked_schools"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(Value::to_string)
+                .collect();
+            println!(
+                "revoked {plugin} for school(s) {}; its next runs are refused",
+                list.join(", ")
+            );
+            Ok(Outcome::Success)
+        }
+        _ => Err(not_through_server("this plugin command")),
+    }
+}
+
+fn print_approvals_remote(
+    rows: &[easel_store::ApprovalRow],
+    json: bool,
+) -> Result<Outcome, CliError> {
+    crate::plugin::print_approvals(rows, json, |_| Ok(false))
+}
+
+/// A run the server made, as `easel run` prints one.
+fn print_run(v: &Value, json: bool) -> Result<Outcome, CliError> {
+    if json {
+        println!("{v:#}");
+    } else {
+        let row: easel_store::RunRow =
+            serde_json::from_value(v.clone()).map_err(|e| CliError::Failed(e.into()))?;
+        println!(
+            "run {} of {} for {} ({}) on {}: {} in {:.2}s, {} Canvas call(s), {} denied",
+            row.id,
+            row.plugin_id,
+            v["school_name"].as_str().unwrap_or_default(),
+            row.school,
+            row.instance,
+            row.status.as_str(),
+            row.duration_ms.unwrap_or(0) as f64 / 1000.0,
+            row.calls,
+            row.denied
+        );
+        if let Some(e) = &row.error {
+            println!("  error: {}", easel_runtime::text::escape(e));
+        }
+        for o in &row.outputs {
+            println!("  report: {}", report_hint(&row.id, o));
+        }
+        if row.dry_run {
+            println!(
+                "  dry run: {} write(s) planned; review with `easel runs show {} --plan`",
+                row.plan.len(),
+                row.id
+            );
+        }
+    }
+    let failed = v["status"].as_str() != Some("succeeded");
+    Ok(if failed {
+        Outcome::RunFailed
+    } else {
+        Outcome::Success
+    })
+}

@@ -1,0 +1,394 @@
+//! `easel serve` end to end over loopback HTTP: a school's IT person signs
+//! in from "their own machine" (another config directory, no data
+//! directory), submits a plugin and dry-runs it; an approver approves; the
+//! report is downloaded. Then the API's refusals: what each role may not
+//! do, bad input, credentials in URLs, a brute force, loose token files,
+//! and no secret in any answer or log line.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::io::{BufRead as _, BufReader, Write as _};
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+
+/// `easel serve` on a free loopback port, and its URL.
+struct Served {
+    child: Child,
+    url: String,
+    log: std::sync::Arc<std::sync::Mutex<String>>,
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn serve(home: &Path) -> Served {
+    let mut child = common::command(home, &["serve", "--listen", "127.0.0.1:0"])
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let log = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let url = loop {
+        let line = lines.next().expect("serve prints its address").unwrap();
+        log.lock().unwrap().push_str(&line);
+        if let Some(rest) = line.split("the API is at ").nth(1) {
+            break rest.split("/api/v1").next().unwrap().to_owned();
+        }
+    };
+    let keep = log.clone();
+    std::thread::spawn(move || {
+        for line in lines.map_while(Result::ok) {
+            keep.lock().unwrap().push_str(&line);
+            keep.lock().unwrap().push('\n');
+        }
+    });
+    Served { child, url, log }
+}
+
+/// `easel ARGS` as a client whose config directory is `config` (and who
+/// has no data directory of its own), with `stdin`.
+fn client(config: &Path, args: &[&str], stdin: &str) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_easel"))
+        .args(args)
+        .env("XDG_CONFIG_HOME", config)
+        .env("EASEL_HOME", config.join("no-data-here"))
+        .env_remove("EASEL_SERVER")
+        .env_remove("EASEL_API_TOKEN")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+/// A user added on the server's data directory; their one-time password.
+fn add_user(home: &Path, args: &[&str]) -> String {
+    let out = common::easel(home, args);
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .last()
+        .unwrap()
+        .trim()
+        .to_owned()
+}
+
+#[test]
+fn a_contributor_submits_from_afar_an_approver_approves_and_the_report_comes_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("server");
+    let it_pw = add_user(
+        &home,
+        &[
+            "user",
+            "add",
+            "school-it",
+            "--role",
+            "contributor",
+            "--school",
+            "2",
+        ],
+    );
+    let ana_pw = add_user(&home, &["user", "add", "ana", "--role", "approver"]);
+    let served = serve(&home);
+    let (it, ana) = (dir.path().join("laptop"), dir.path().join("admin-desk"));
+
+    // Sign in: the token is kept 0600, never the password.
+    let out = client(
+        &it,
+        &["login", "--server", &served.url, "--name", "school-it"],
+        &format!("{it_pw}\n"),
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let creds = it.join("easel/credentials.json");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(&creds).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+    }
+    let saved = std::fs::read_to_string(&creds).unwrap();
+    assert!(!saved.contains(&it_pw), "the password is not kept");
+    let it_token: String = serde_json::from_str::<serde_json::Value>(&saved).unwrap()["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let out = client(
+        &ana,
+        &["login", "--server", &served.url, "--name", "ana"],
+        &format!("{ana_pw}\n"),
+    );
+    assert!(out.status.success(), "{}", text(&out));
+
+    // The contributor submits from its laptop; it may not approve.
+    let files = tempfile::tempdir().unwrap();
+    let (wasm, manifest) = common::bundled_files(files.path(), &easel_bundled::COURSE_REPORT);
+    let out = client(
+        &it,
+        &["plugin", "submit", &wasm, "--manifest", &manifest],
+        "",
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("added course-report"), "{}", text(&out));
+    let out = client(
+        &it,
+        &["plugin", "approve", "course-report", "--school", "2"],
+        "",
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(text(&out).contains("may not approve"), "{}", text(&out));
+
+    // The approver approves for schools 2 and 4, and runs school 4 live.
+    let out = client(
+        &ana,
+        &["plugin", "approve", "course-report", "--school", "2,4"],
+        "",
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("by ana"), "{}", text(&out));
+    let out = client(
+        &ana,
+        &["run", "course-report", "--school", "4", "--json"],
+        "",
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let other: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let other_run = other["id"].as_str().unwrap().to_owned();
+
+    // The contributor may dry-run its school, not run it live.
+    let out = client(&it, &["run", "course-report", "--school", "2"], "");
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        text(&out).contains("may not run plugins live"),
+        "{}",
+        text(&out)
+    );
+    let out = client(
+        &it,
+        &[
+            "run",
+            "course-report",
+            "--school",
+            "2",
+            "--dry-run",
+            "--json",
+        ],
+        "",
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let run: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let run_id = run["id"].as_str().unwrap().to_owned();
+    assert_eq!(run["status"], "succeeded");
+
+    // Its runs are its school's only; the report comes back as CSV.
+    let out = client(&it, &["runs", "--json"], "");
+    let runs: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        runs.iter()
+            .map(|r| r["id"].as_str().unwrap())
+            .collect::<Vec<_>>(),
+        [run_id.as_str()]
+    );
+    let csv = files.path().join("courses.csv");
+    let out = client(
+        &it,
+        &[
+            "runs",
+            "report",
+            &run_id,
+            "courses.csv",
+            "-o",
+            csv.to_str().unwrap(),
+        ],
+        "",
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let got = std::fs::read_to_string(&csv).unwrap();
+    let stored =
+        std::fs::read_to_string(home.join("runs").join(&run_id).join("courses.csv")).unwrap();
+    assert_eq!(got, stored);
+    assert!(got.starts_with("course_id,"), "{got}");
+    // Another school's run is not found, as if it did not exist.
+    for args in [
+        vec!["runs", "show", other_run.as_str()],
+        vec!["runs", "report", other_run.as_str(), "courses.csv"],
+    ] {
+        let out = client(&it, &args, "");
+        assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+        assert!(text(&out).contains("no run"), "{}", text(&out));
+    }
+
+    // Bad input gets a JSON error, with its status, and changes nothing.
+    let http = raw_http::Http;
+    let runs_before = common::easel(&home, &["runs", "--json"]).stdout;
+    let bearer = format!("Bearer {it_token}");
+    let leaky = format!("/api/v1/runs?x={it_token}");
+    let cases: Vec<(&str, &str, Option<&str>, u16, &str)> = vec![
+        ("GET", "/api/v1/nope", None, 404, "not-found"),
+        ("DELETE", "/api/v1/runs", None, 405, "invalid"),
+        ("POST", "/api/v1/runs", Some("{not json"), 400, "invalid"),
+        (
+            "POST",
+            "/api/v1/runs",
+            Some(r#"{"plugin":"course-report","school":2,"dry_run":true,"extra":1}"#),
+            400,
+            "invalid",
+        ),
+        (
+            "POST",
+            "/api/v1/runs",
+            Some(r#"{"plugin":"course-report","school":4,"dry_run":true}"#),
+            403,
+            "forbidden",
+        ),
+        ("GET", "/api/v1/runs?access_token=x", None, 400, "invalid"),
+        ("GET", &leaky, None, 400, "invalid"),
+        ("GET", "/api/v1/audit/verify", None, 403, "forbidden"),
+    ];
+    for (method, path, body, status, kind) in cases {
+        let (got, v) = http.call(
+            method,
+            &format!("{}{path}", served.url),
+            Some(&bearer),
+            body,
+        );
+        assert_eq!(got, status, "{method} {path}: {v}");
+        assert_eq!(v["error"]["kind"], kind, "{method} {path}: {v}");
+    }
+    let huge = format!(
+        r#"{{"manifest":"x","component_base64":"{}"}}"#,
+        "A".repeat(easel_server::MAX_BODY_BYTES + 10)
+    );
+    let (got, v) = http.call(
+        "POST",
+        &format!("{}/api/v1/plugins", served.url),
+        Some(&bearer),
+        Some(&huge),
+    );
+    assert_eq!(got, 400, "{v}");
+    let (got, _) = http.call("GET", &format!("{}/api/v1/runs", served.url), None, None);
+    assert_eq!(got, 403, "no token, no answer");
+    assert_eq!(
+        common::easel(&home, &["runs", "--json"]).stdout,
+        runs_before,
+        "nothing changed"
+    );
+
+    // A brute force is slowed and audited: after 5 failures even the right
+    // password is refused for a while.
+    for _ in 0..6 {
+        let out = client(
+            &dir.path().join("attacker"),
+            &["login", "--server", &served.url, "--name", "ana"],
+            "wrong-password\n",
+        );
+        assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    }
+    let out = client(
+        &dir.path().join("attacker"),
+        &["login", "--server", &served.url, "--name", "ana"],
+        &format!("{ana_pw}\n"),
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        text(&out).contains("too many failed sign-ins"),
+        "{}",
+        text(&out)
+    );
+    let audit = String::from_utf8(common::easel(&home, &["audit", "export"]).stdout).unwrap();
+    assert!(
+        audit.matches("sign-in-failed").count() >= 7,
+        "each failure is audited"
+    );
+
+    // A token file others may read is refused.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(&creds, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let out = client(&it, &["runs"], "");
+        assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+        assert!(text(&out).contains("chmod 600"), "{}", text(&out));
+    }
+
+    // No password or API token in the server's log or the audit log.
+    let log = served.log.lock().unwrap().clone();
+    for secret in [&it_pw, &ana_pw, &it_token] {
+        assert!(
+            !log.contains(secret.as_str()),
+            "a secret in the server's log"
+        );
+        assert!(
+            !audit.contains(secret.as_str()),
+            "a secret in the audit log"
+        );
+    }
+}
+
+/// A small blocking HTTP client over `std::net` (the test needs status and
+/// body only).
+mod raw_http {
+    use std::io::{Read as _, Write as _};
+
+    pub struct Http;
+
+    impl Http {
+        pub fn call(
+            &self,
+            method: &str,
+            url: &str,
+            auth: Option<&str>,
+            body: Option<&str>,
+        ) -> (u16, serde_json::Value) {
+            let rest = url.strip_prefix("http://").unwrap();
+            let (host, path) = rest.split_at(rest.find('/').unwrap());
+            let mut s = std::net::TcpStream::connect(host).unwrap();
+            let body = body.unwrap_or("");
+            let mut req = format!(
+                "{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n",
+                body.len()
+            );
+            if let Some(a) = auth {
+                req.push_str(&format!("Authorization: {a}\r\n"));
+            }
+            req.push_str("\r\n");
+            s.write_all(req.as_bytes()).unwrap();
+            // A body over the limit may be cut off by the server.
+            let _ = s.write_all(body.as_bytes());
+            let mut out = Vec::new();
+            let _ = s.read_to_end(&mut out);
+            let text = String::from_utf8_lossy(&out).into_owned();
+            let status: u16 = text
+                .split_whitespace()
+                .nth(1)
+                .and_then(|c| c.parse().ok())
+                .unwrap_or(0);
+            let body = text.split("\r\n\r\n").nth(1).unwrap_or("");
+            (
+                status,
+                serde_json::from_str(body).unwrap_or(serde_json::Value::Null),
+            )
+        }
+    }
+}

@@ -1,0 +1,656 @@
+//! `easel serve`: easel's own JSON API under `/api/v1`, over the
+//! application layer. Every request is authenticated (an API token as
+//! `Authorization: Bearer`, or a password exchanged for one at
+//! `POST /api/v1/sessions`) and the application layer decides what the
+//! principal may do. Errors are `{"error":{"kind","message","hint"}}` with
+//! the status of their kind.
+//!
+//! Runs started here execute in this process, through connections kept
+//! open per instance and token, so every client's runs on a token share
+//! that token's governor.
+//!
+//! The store is one SQLite connection per request (opened on a blocking
+//! thread): it is not shared between threads.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{ConnectInfo, DefaultBodyLimit, Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use base64::Engine as _;
+use easel_app::{
+    Act, Actor, AppError, ApproveOptions, Connections, Home, Kind, Principals, RunRequest, Target,
+};
+use easel_runtime::{Limits, Runtime};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+/// Largest request body: a plugin's component, base64-encoded, and its
+/// manifest.
+pub const MAX_BODY_BYTES: usize = 48 * 1024 * 1024;
+
+/// How long a token issued for a password sign-in lasts.
+pub const SESSION_DAYS: i64 = 30;
+
+/// What every request shares.
+pub struct Server {
+    root: PathBuf,
+    cache: Option<PathBuf>,
+    runtime: Runtime,
+    connections: Connections,
+}
+
+impl Server {
+    /// A server over the data directory `root` (`cache`: a compile cache
+    /// to use instead of the one under `root`).
+    pub fn new(root: PathBuf, cache: Option<PathBuf>) -> Result<Arc<Self>, AppError> {
+        let home = Home::open(Some(root.clone()))?;
+        let home = match &cache {
+            Some(c) => home.with_cache_dir(c.clone()),
+            None => home,
+        };
+        let runtime = home.runtime_for(64)?;
+        Ok(Arc::new(Self {
+            root,
+            cache,
+            runtime,
+            connections: Connections::new(),
+        }))
+    }
+
+    fn home(&self) -> Result<Home, AppError> {
+        let home = Home::open(Some(self.root.clone()))?;
+        Ok(match &self.cache {
+            Some(c) => home.with_cache_dir(c.clone()),
+            None => home,
+        })
+    }
+}
+
+/// The API's routes.
+pub fn router(server: Arc<Server>) -> Router {
+    Router::new()
+        .route("/api/v1/sessions", post(sign_in))
+        .route("/api/v1/me", get(me))
+        .route("/api/v1/plugins", get(list_plugins).post(submit))
+        .route("/api/v1/plugins/{plugin}/approve", post(approve))
+        .route("/api/v1/plugins/{plugin}/revoke", post(revoke))
+        .route("/api/v1/runs", get(list_runs).post(start_run))
+        .route("/api/v1/runs/{run}", get(show_run))
+        .route("/api/v1/runs/{run}/reports/{name}", get(report))
+        .route("/api/v1/schools", get(schools))
+        .route("/api/v1/audit/verify", get(verify_audit))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::middleware::from_fn(no_secrets_in_queries))
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .with_state(server)
+}
+
+/// Serve on `listener` until `stop` resolves.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    server: Arc<Server>,
+    stop: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(
+        listener,
+        router(server).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(stop)
+    .await
+}
+
+/// An error as the API answers it.
+pub struct ApiError(AppError);
+
+impl From<AppError> for ApiError {
+    fn from(e: AppError) -> Self {
+        Self(e)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let e = self.0;
+        let status =
+            StatusCode::from_u16(e.kind.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        if e.kind == Kind::Internal {
+            tracing::error!("internal error: {}", e.message);
+        }
+        (
+            status,
+            Json(json!({"error": {"kind": e.kind.name(), "message": e.message, "hint": e.hint}})),
+        )
+            .into_response()
+    }
+}
+
+type ApiResult = Result<Response, ApiError>;
+
+async fn not_found() -> ApiError {
+    ApiError(AppError::not_found(
+        "no such endpoint: the API is under /api/v1 (plugins, runs, schools, sessions, me, audit/verify)",
+    ))
+}
+
+async fn method_not_allowed() -> Response {
+    let mut r =
+        ApiError(AppError::invalid("this endpoint does not take that method")).into_response();
+    *r.status_mut() = StatusCode::METHOD_NOT_ALLOWED;
+    r
+}
+
+/// A credential in a query string ends up in logs and histories: refuse
+/// the request rather than read it.
+async fn no_secrets_in_queries(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let query = request
+        .uri()
+        .query()
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    let leaks = query.split('&').any(|pair| {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        matches!(k, "token" | "access_token" | "api_token" | "password")
+            || v.contains(easel_app::TOKEN_PREFIX)
+            || k.contains(easel_app::TOKEN_PREFIX)
+    });
+    if leaks {
+        return ApiError(AppError::invalid(
+            "credentials do not go in the URL: send the token as `Authorization: Bearer <token>` (and revoke this one: it may be in a log now)",
+        ))
+        .into_response();
+    }
+    next.run(request).await
+}
+
+/// The bearer token of a request.
+fn bearer(headers: &HeaderMap) -> Result<String, AppError> {
+    let value = headers
+        .get(header::AUTHORIZATION)
+        .ok_or_else(|| {
+            AppError::new(Kind::Forbidden, "sign in first").hint(
+                "send `Authorization: Bearer <api token>`; get one with `easel login` or POST /api/v1/sessions",
+            )
+        })?
+        .to_str()
+        .map_err(|_| AppError::new(Kind::Forbidden, "the Authorization header is not text"))?;
+    value
+        .strip_prefix("Bearer ")
+        .map(|t| t.trim().to_owned())
+        .ok_or_else(|| {
+            AppError::new(
+                Kind::Forbidden,
+                "the Authorization header must be `Bearer <api token>`",
+            )
+        })
+}
+
+/// Who is asking, and where from.
+struct Caller {
+    token: Result<String, AppError>,
+    address: String,
+}
+
+impl Caller {
+    fn new(headers: &HeaderMap, addr: SocketAddr) -> Self {
+        Self {
+            token: bearer(headers),
+            address: addr.ip().to_string(),
+        }
+    }
+
+    fn actor(self, home: &Home) -> Result<Actor, AppError> {
+        let token = self.token?;
+        Principals::new(&home.store, &home.audit).authenticate(&token, &self.address)
+    }
+}
+
+/// Run `f` on a blocking thread with its own view of the data directory
+/// (the store's connection is not shared between threads), as the caller.
+async fn as_caller<T: Send + 'static>(
+    server: &Arc<Server>,
+    caller: Caller,
+    f: impl FnOnce(&Server, &Home, &Actor) -> Result<T, AppError> + Send + 'static,
+) -> Result<T, ApiError> {
+    let server = server.clone();
+    tokio::task::spawn_blocking(move || {
+        let home = server.home()?;
+        let actor = caller.actor(&home)?;
+        f(&server, &home, &actor)
+    })
+    .await
+    .map_err(|e| AppError::internal(anyhow::anyhow!("a request's task failed: {e}")))?
+    .map_err(ApiError)
+}
+
+/// A JSON body, read strictly: unknown fields and malformed JSON are
+/// refused.
+fn body<T: serde::de::DeserializeOwned>(raw: Result<Bytes, BytesRejection>) -> Result<T, AppError> {
+    let bytes = raw.map_err(|e| {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            AppError::invalid(format!("the request body is over {MAX_BODY_BYTES} bytes"))
+        } else {
+            AppError::invalid(format!("cannot read the request body: {e}"))
+        }
+    })?;
+    serde_json::from_slice(&bytes).map_err(|e| {
+        AppError::invalid(format!(
+            "the JSON body is not what this endpoint takes: {e}"
+        ))
+    })
+}
+
+fn to_json(v: impl serde::Serialize) -> ApiResult {
+    Ok(Json(serde_json::to_value(v).map_err(AppError::internal)?).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SignIn {
+    name: String,
+    password: String,
+    #[serde(default)]
+    label: Option<String>,
+}
+
+/// `POST /api/v1/sessions`: a password for a personal API token (the
+/// client keeps the token, never the password).
+async fn sign_in(
+    State(server): State<Arc<Server>>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    raw: Result<Bytes, BytesRejection>,
+) -> ApiResult {
+    let req: SignIn = body(raw)?;
+    let server = server.clone();
+    let issued = tokio::task::spawn_blocking(move || {
+        let home = server.home()?;
+        let p = Principals::new(&home.store, &home.audit);
+        let actor = p.sign_in(&req.name, &req.password, &addr.ip().to_string())?;
+        let label = req.label.unwrap_or_else(|| "easel login".into());
+        let t = p.issue_token(
+            &actor,
+            &actor.name,
+            &label,
+            Some(time::Duration::days(SESSION_DAYS)),
+            None,
+        )?;
+        Ok::<_, AppError>((actor, t))
+    })
+    .await
+    .map_err(|e| AppError::internal(anyhow::anyhow!("{e}")))??;
+    let (actor, t) = issued;
+    to_json(json!({
+        "name": actor.name,
+        "roles": actor.roles,
+        "token": t.token,
+        "token_id": t.id,
+        "expires_at": t.expires_at,
+    }))
+}
+
+/// `GET /api/v1/me`.
+async fn me(
+    State(server): State<Arc<Server>>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+) -> ApiResult {
+    let actor = as_caller(
+        &server,
+        Caller::new(&headers, addr),
+        |_, _, a| Ok(a.clone()),
+    )
+    .await?;
+    to_json(actor)
+}
+
+/// `GET /api/v1/plugins`: every stored version, with its live approvals.
+async fn list_plugins(
+    State(server): State<Arc<Server>>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+) -> ApiResult {
+    let v = as_caller(&server, Caller::new(&headers, addr), |_, home, _| {
+        let approvals = home.store.approvals()?;
+        let plugins = home.store.plugins()?;
+        Ok(plugins
+            .iter()
+            .map(|p| {
+                let schools: Vec<u64> = approvals
+                    .iter()
+                    .filter(|a| a.digest == p.digest && !a.awaiting_second)
+                    .map(|a| a.school)
+                    .collect();
+                json!({"id": p.id, "version": p.version, "digest": p.digest, "size": p.size,
+                       "added_at": p.added_at, "added_by": p.added_by, "approved_schools": schools})
+            })
+            .collect::<Vec<Value>>())
+    })
+    .await?;
+    to_json(v)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Submit {
+    manifest: String,
+    component_base64: String,
+    #[serde(default)]
+    label: Option<String>,
+}
+
+/// `POST /api/v1/plugins`: submit a component and its manifest.
+async fn submit(
+    State(server): State<Arc<Server>>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    raw: Result<Bytes, BytesRejection>,
+) -> ApiResult {
+    let req: Submit = body(raw)?;
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(req.component_base64.as_bytes())
+        .map_err(|e| AppError::invalid(format!("component_base64 is not base64: {e}")))?;
+    let row = as_caller(
+        &server,
+        Caller::new(&headers, addr),
+        move |_, home, actor| {
+            let label = req.label.unwrap_or_else(|| "component".into());
+            easel_app::add(home, actor, &bytes, &req.manifest, &label)
+        },
+    )
+    .await?;
+    let mut r = to_json(
+        json!({"id": row.id, "version": row.version, "digest": row.digest,
+        "size": row.size, "added_by": row.added_by, "added_at": row.added_at}),
+    )?;
+    *r.status_mut() = StatusCode::CREATED;
+    Ok(r)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Approve {
+    schools: Vec<u64>,
+    #[serde(default)]
+    read_only: bool,
+    #[serde(default)]
+    allow_downgrade: bool,
+    #[serde(default)]
+    terms: easel_store::GrantTerms,
+}
+
+/// `POST /api/v1/plugins/{plugin}/approve`: the grant runs on the
+/// server's instance (the only one configured, else the simulator).
+async fn approve(
+    State(server): State<Arc<Server>>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    Path(plugin): Path<String>,
+    headers: HeaderMap,
+    raw: Result<Bytes, BytesRejection>,
+) -> ApiResult {
+    let req: Approve = body(raw)?;
+    if req.schools.is_empty() {
+        return Err(
+            AppError::invalid("name the schools to approve for: \"schools\": [2, 4]").into(),
+        );
+    }
+    let rows = as_caller(
+        &server,
+        Caller::new(&headers, addr),
+        move |server, home, actor| {
+            let handle = tokio::runtime::Handle::current();
+            let conn = handle.block_on(server.connections.default_instance(home))?;
+            for school in &req.schools {
+                handle
+                    .block_on(conn.school("approve", *school))
+                    .map_err(|e| AppError::not_found(format!("school {school}: {e}")))?;
+            }
+            let target = Target {
+                instance: conn.token_id.as_ref().map(|_| conn.instance.clone()),
+                token_id: conn.token_id.clone(),
+            };
+            let options = ApproveOptions {
+                write: !req.read_only,
+                target,
+                allow_downgrade: req.allow_downgrade,
+                terms: req.terms,
+            };
+            easel_app::approve_with(home, &plugin, &req.schools, actor, &options)
+        },
+    )
+    .await?;
+    to_json(rows)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Revoke {
+    #[serde(default)]
+    schools: Vec<u64>,
+}
+
+/// `POST /api/v1/plugins/{plugin}/revoke` (no schools: all of them).
+async fn revoke(
+    State(server): State<Arc<Server>>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    Path(plugin): Path<String>,
+    headers: HeaderMap,
+    raw: Result<Bytes, BytesRejection>,
+) -> ApiResult {
+    let req: Revoke = body(raw)?;
+    let p = plugin.clone();
+    let revoked = as_caller(
+        &server,
+        Caller::new(&headers, addr),
+        move |_, home, actor| easel_app::revoke(home, actor, &p, &req.schools),
+    )
+    .await?;
+    to_json(json!({"plugin": plugin, "revoked_schools": revoked}))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StartRun {
+    plugin: String,
+    school: u64,
+    #[serde(default)]
+    dry_run: bool,
+    #[serde(default)]
+    params: std::collections::BTreeMap<String, String>,
+    #[serde(default)]
+    max_writes: Option<u32>,
+}
+
+/// `POST /api/v1/runs`: run a plugin for one school, here, and answer with
+/// the stored run once it ends.
+async fn start_run(
+    State(server): State<Arc<Server>>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    raw: Result<Bytes, BytesRejection>,
+) -> ApiResult {
+    let req: StartRun = body(raw)?;
+    let v = as_caller(
+        &server,
+        Caller::new(&headers, addr),
+        move |server, home, actor| {
+            // Refused before a connection is opened.
+            actor.require(if req.dry_run {
+                Act::RunDry(req.school)
+            } else {
+                Act::RunLive(req.school)
+            })?;
+            let handle = tokio::runtime::Handle::current();
+            let conn =
+                handle.block_on(server.connections.for_grant(home, &req.plugin, req.school))?;
+            let run = RunRequest {
+                plugin: req.plugin,
+                school: req.school,
+                dry_run: req.dry_run,
+                params: req.params.into_iter().collect(),
+                limits: Limits {
+                    max_writes: req.max_writes,
+                    ..Limits::default()
+                },
+                plan: None,
+            };
+            let r = handle.block_on(easel_app::execute_run_as(
+                home,
+                actor,
+                &conn,
+                &server.runtime,
+                run,
+            ))?;
+            let row = easel_app::reads::run(home, actor, &r.run_id)?;
+            let mut v = serde_json::to_value(&row).map_err(AppError::internal)?;
+            v["partial"] = Value::Bool(r.report.partial);
+            v["school_name"] = Value::String(r.school_name);
+            Ok(v)
+        },
+    )
+    .await?;
+    let mut r = Json(v).into_response();
+    *r.status_mut() = StatusCode::CREATED;
+    Ok(r)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RunsQuery {
+    plugin: Option<String>,
+    school: Option<u64>,
+    status: Option<String>,
+    since: Option<String>,
+    batch: Option<String>,
+    limit: Option<usize>,
+}
+
+/// `GET /api/v1/runs`: the runs the caller may read, newest first.
+async fn list_runs(
+    State(server): State<Arc<Server>>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    query: Result<Query<RunsQuery>, axum::extract::rejection::QueryRejection>,
+) -> ApiResult {
+    let Query(q) =
+        query.map_err(|e| AppError::invalid(format!("the query is not what /runs takes: {e}")))?;
+    let runs = as_caller(
+        &server,
+        Caller::new(&headers, addr),
+        move |_, home, actor| {
+            let filter = easel_store::RunFilter {
+                plugin: q.plugin,
+                school: q.school,
+                status: q.status,
+                since: q.since,
+                batch: q.batch,
+            };
+            easel_app::reads::list_runs(home, actor, q.limit.unwrap_or(50).min(10_000), &filter)
+        },
+    )
+    .await?;
+    to_json(runs)
+}
+
+/// `GET /api/v1/runs/{run}`.
+async fn show_run(
+    State(server): State<Arc<Server>>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    Path(run): Path<String>,
+    headers: HeaderMap,
+) -> ApiResult {
+    let row = as_caller(
+        &server,
+        Caller::new(&headers, addr),
+        move |_, home, actor| easel_app::reads::run(home, actor, &run),
+    )
+    .await?;
+    to_json(row)
+}
+
+/// `GET /api/v1/runs/{run}/reports/{name}`: the report file's bytes.
+async fn report(
+    State(server): State<Arc<Server>>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    Path((run, name)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> ApiResult {
+    let n = name.clone();
+    let bytes = as_caller(
+        &server,
+        Caller::new(&headers, addr),
+        move |_, home, actor| {
+            let path = easel_app::reads::report(home, actor, &run, &n)?;
+            std::fs::read(&path).map_err(|e| {
+                AppError::internal(anyhow::anyhow!("cannot read {}: {e}", path.display()))
+            })
+        },
+    )
+    .await?;
+    let kind = if name.ends_with(".csv") {
+        "text/csv; charset=utf-8"
+    } else if name.ends_with(".json") {
+        "application/json"
+    } else {
+        "application/octet-stream"
+    };
+    Ok(([(header::CONTENT_TYPE, kind)], bytes).into_response())
+}
+
+/// `GET /api/v1/schools`: the server's instance's schools.
+async fn schools(
+    State(server): State<Arc<Server>>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+) -> ApiResult {
+    let v = as_caller(&server, Caller::new(&headers, addr), |server, home, _| {
+        let handle = tokio::runtime::Handle::current();
+        let conn = handle.block_on(server.connections.default_instance(home))?;
+        let schools = handle.block_on(conn.schools())?;
+        let namespace = easel_app::namespace_instance(home, &conn.instance)?;
+        let prefixes = home.store.sis_prefixes(&namespace)?;
+        Ok(schools
+            .iter()
+            .map(|s| {
+                let prefix = prefixes
+                    .iter()
+                    .find(|p| p.school == s.id)
+                    .map(|p| p.prefix.clone());
+                json!({"id": s.id, "name": s.name, "sis_id_prefix": prefix})
+            })
+            .collect::<Vec<Value>>())
+    })
+    .await?;
+    to_json(v)
+}
+
+/// `GET /api/v1/audit/verify`.
+async fn verify_audit(
+    State(server): State<Arc<Server>>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+) -> ApiResult {
+    let v = as_caller(&server, Caller::new(&headers, addr), |_, home, actor| {
+        actor.require(Act::ReadAudit)?;
+        let verdict = home.audit.verify().map_err(AppError::internal)?;
+        Ok(match verdict {
+            easel_store::Verdict::Intact { records, head, checkpoints, .. } => {
+                json!({"intact": true, "records": records, "head": head, "checkpoints": checkpoints})
+            }
+            easel_store::Verdict::Broken { seq, reason, .. } => {
+                json!({"intact": false, "broken_at": seq, "reason": reason})
+            }
+        })
+    })
+    .await?;
+    to_json(v)
+}
