@@ -202,7 +202,13 @@ pub enum Command {
     },
     /// The guided tour: start the simulator, add and approve the example
     /// plugins, run them for every school, print what happened.
-    Demo,
+    Demo {
+        /// Tour the service instead: start `easel serve` on loopback, sign
+        /// in a school's IT person and an approver, and walk submit,
+        /// approve, run and report download through its API.
+        #[arg(long)]
+        serve: bool,
+    },
     /// Institution-wide settings: `write-approvers` (1 or 2: how many admins
     /// approve a grant with write access), `audit-witness` (the file audit
     /// checkpoints are also appended to), `plan-expiry-hours` (how long a

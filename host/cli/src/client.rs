@@ -117,7 +117,7 @@ fn write_saved(path: &Path, saved: &Saved) -> Result<(), CliError> {
 }
 
 impl Client {
-    fn new(server: &str, token: &str) -> Result<Self, CliError> {
+    pub(crate) fn new(server: &str, token: &str) -> Result<Self, CliError> {
         let http = reqwest::Client::builder()
             .timeout(std::time::Duration::from_secs(600))
             .build()
@@ -127,6 +127,37 @@ impl Client {
             token: token.trim().to_owned(),
             http,
         })
+    }
+
+    /// Sign in to `base` with a password: a client holding the API token
+    /// the server issued.
+    pub(crate) async fn sign_in(base: &str, name: &str, password: &str) -> Result<Self, CliError> {
+        let anonymous = Client::new(base, "")?;
+        let resp = anonymous
+            .http
+            .post(format!("{}/api/v1/sessions", anonymous.base))
+            .json(&json!({"name": name, "password": password, "label": "easel login"}))
+            .send()
+            .await
+            .map_err(|e| {
+                CliError::Failed(anyhow::anyhow!(
+                    "cannot reach the easel server at {base}: {e}"
+                ))
+            })?;
+        let status = resp.status();
+        let body: Value = resp.json().await.unwrap_or(Value::Null);
+        if !status.is_success() {
+            return Err(CliError::input(
+                body["error"]["message"]
+                    .as_str()
+                    .unwrap_or("the server refused the sign-in")
+                    .to_owned(),
+            ));
+        }
+        let token = body["token"]
+            .as_str()
+            .ok_or_else(|| CliError::Failed(anyhow::anyhow!("the server sent no token")))?;
+        Client::new(base, token)
     }
 
     /// The configured server: `EASEL_SERVER` (with `EASEL_API_TOKEN`), else
@@ -152,7 +183,10 @@ impl Client {
         }
     }
 
-    async fn send(&self, req: reqwest::RequestBuilder) -> Result<reqwest::Response, CliError> {
+    pub(crate) async fn send(
+        &self,
+        req: reqwest::RequestBuilder,
+    ) -> Result<reqwest::Response, CliError> {
         let resp = req.bearer_auth(&self.token).send().await.map_err(|e| {
             CliError::Failed(anyhow::anyhow!(
                 "cannot reach the easel server at {}: {e}",
@@ -179,14 +213,18 @@ impl Client {
         })
     }
 
-    async fn get(&self, path: &str, query: &[(&str, String)]) -> Result<Value, CliError> {
+    pub(crate) async fn get(
+        &self,
+        path: &str,
+        query: &[(&str, String)],
+    ) -> Result<Value, CliError> {
         let resp = self
             .send(self.http.get(format!("{}{path}", self.base)).query(query))
             .await?;
         resp.json().await.map_err(|e| CliError::Failed(e.into()))
     }
 
-    async fn post(&self, path: &str, body: &Value) -> Result<Value, CliError> {
+    pub(crate) async fn post(&self, path: &str, body: &Value) -> Result<Value, CliError> {
         let resp = self
             .send(self.http.post(format!("{}{path}", self.base)).json(body))
             .await?;
@@ -230,32 +268,7 @@ pub(crate) async fn login(
                 .map_err(|e| CliError::input(format!("cannot read the password: {e}")))?;
             line.trim_end_matches(['\r', '\n']).to_owned()
         };
-        let anonymous = Client::new(&base, "")?;
-        let resp = anonymous
-            .http
-            .post(format!("{base}/api/v1/sessions"))
-            .json(&json!({"name": name, "password": password, "label": "easel login"}))
-            .send()
-            .await
-            .map_err(|e| {
-                CliError::Failed(anyhow::anyhow!(
-                    "cannot reach the easel server at {base}: {e}"
-                ))
-            })?;
-        let status = resp.status();
-        let body: Value = resp.json().await.unwrap_or(Value::Null);
-        if !status.is_success() {
-            return Err(CliError::input(
-                body["error"]["message"]
-                    .as_str()
-                    .unwrap_or("the server refused the sign-in")
-                    .to_owned(),
-            ));
-        }
-        body["token"]
-            .as_str()
-            .ok_or_else(|| CliError::Failed(anyhow::anyhow!("the server sent no token")))?
-            .to_owned()
+        Client::sign_in(&base, &name, &password).await?.token
     };
     let client = Client::new(&base, &secret)?;
     let me = client.get("/api/v1/me", &[]).await?;

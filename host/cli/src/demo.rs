@@ -150,3 +150,147 @@ pub(crate) async fn demo(home: &Home) -> Result<Outcome, CliError> {
         Outcome::RunFailed
     })
 }
+
+/// `easel demo --serve`: the service tour. A school's IT person and an
+/// approver sign in to `easel serve` with passwords, and the flow goes
+/// through the API as it would from their own machines.
+pub(crate) async fn demo_serve(home: &Home) -> Result<Outcome, CliError> {
+    use base64::Engine as _;
+    use serde_json::json;
+
+    println!("easel demo --serve: data in {}", home.root().display());
+    let root = crate::local_actor(home)?;
+    let principals = easel_app::Principals::new(&home.store, &home.audit);
+    // Two people, each with a fresh password (the demo sets it again when
+    // they exist from an earlier tour).
+    let school = 2;
+    let mut passwords = Vec::new();
+    for (name, role) in [
+        (
+            "demo-school-it",
+            Role::SchoolContributor {
+                schools: vec![school],
+            },
+        ),
+        ("demo-approver", Role::Approver),
+    ] {
+        let password = match home.store.user(name)? {
+            None => principals.add_user(&root, name, vec![role])?.password,
+            Some(_) => {
+                let pw = format!("demo-{}", easel_app::new_run_id());
+                principals.set_password(&root, name, &pw)?;
+                pw
+            }
+        };
+        passwords.push(password);
+    }
+    let server = easel_server::Server::new(home.root().to_path_buf(), home.cache_override())?;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .map_err(|e| CliError::Failed(e.into()))?;
+    let url = format!(
+        "http://{}",
+        listener
+            .local_addr()
+            .map_err(|e| CliError::Failed(e.into()))?
+    );
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let serving = tokio::spawn(easel_server::serve(listener, server, async move {
+        let _ = stopped.await;
+    }));
+    println!("started easel serve at {url}/api/v1 (loopback only), over the embedded simulator");
+
+    let it = crate::client::Client::sign_in(&url, "demo-school-it", &passwords[0]).await?;
+    let approver = crate::client::Client::sign_in(&url, "demo-approver", &passwords[1]).await?;
+    println!(
+        "signed in demo-school-it (contributor for school {school}) and demo-approver (approver) with passwords"
+    );
+
+    let p = &easel_bundled::COURSE_REPORT;
+    let added = it
+        .post(
+            "/api/v1/plugins",
+            &json!({"manifest": p.manifest,
+                    "component_base64": base64::engine::general_purpose::STANDARD.encode(p.wasm),
+                    "label": p.name}),
+        )
+        .await?;
+    println!(
+        "demo-school-it submitted {} {} (sha256 {})",
+        added["id"].as_str().unwrap_or_default(),
+        added["version"].as_str().unwrap_or_default(),
+        &added["digest"].as_str().unwrap_or_default()[..12]
+    );
+    let digest = added["digest"].as_str().unwrap_or_default().to_owned();
+    let version = format!("course-report@{digest}");
+    match it
+        .post(
+            &format!("/api/v1/plugins/{version}/approve"),
+            &json!({"schools": [school], "read_only": true}),
+        )
+        .await
+    {
+        Err(e) => println!("demo-school-it tried to approve it too, and was refused: {e}"),
+        Ok(_) => {
+            return Err(CliError::Failed(anyhow::anyhow!(
+                "a contributor approved its own plugin"
+            )));
+        }
+    }
+    approver
+        .post(
+            &format!("/api/v1/plugins/{version}/approve"),
+            &json!({"schools": [school], "read_only": true}),
+        )
+        .await?;
+    println!("demo-approver approved it for school {school}, read only");
+    let run =
+        |dry_run: bool| json!({"plugin": "course-report", "school": school, "dry_run": dry_run});
+    if let Err(e) = it.post("/api/v1/runs", &run(false)).await {
+        println!("demo-school-it may not run it live: {e}");
+    }
+    let dry = it.post("/api/v1/runs", &run(true)).await?;
+    let live = approver.post("/api/v1/runs", &run(false)).await?;
+    for (who, r) in [("demo-school-it", &dry), ("demo-approver", &live)] {
+        println!(
+            "{who} ran it{} for {}: run {} {}, {} Canvas call(s)",
+            if r["dry_run"] == true {
+                " dry"
+            } else {
+                " live"
+            },
+            r["school_name"].as_str().unwrap_or_default(),
+            r["id"].as_str().unwrap_or_default(),
+            r["status"].as_str().unwrap_or_default(),
+            r["calls"]
+        );
+    }
+    let run_id = dry["id"].as_str().unwrap_or_default();
+    let csv = it
+        .send(reqwest::Client::new().get(format!("{url}/api/v1/runs/{run_id}/reports/courses.csv")))
+        .await?
+        .text()
+        .await
+        .map_err(|e| CliError::Failed(e.into()))?;
+    println!(
+        "demo-school-it downloaded the report of run {run_id} ({} courses); its first lines:",
+        csv.lines().count().saturating_sub(1)
+    );
+    for line in csv.lines().take(3) {
+        println!("  {line}");
+    }
+    let _ = stop.send(());
+    let _ = serving.await;
+    println!();
+    println!(
+        "What happened: the school's IT person submitted and dry-ran from a client with only an API token;"
+    );
+    println!(
+        "the approver, a different person, approved; the run happened in the server, with its Canvas token,"
+    );
+    println!("which no client ever saw. Every step is in the audit log: `easel audit tail`.");
+    println!(
+        "For real: `easel serve`, then on each person's machine `easel login --server URL --name NAME` (README)."
+    );
+    Ok(Outcome::Success)
+}

@@ -392,3 +392,29 @@ mod raw_http {
         }
     }
 }
+
+#[test]
+fn the_service_tour_walks_submit_approve_run_and_download_through_the_api() {
+    let dir = tempfile::tempdir().unwrap();
+    for _ in 0..2 {
+        // Twice: a second tour on the same data directory works too.
+        let out = common::easel(dir.path(), &["demo", "--serve"]);
+        let t = text(&out);
+        for says in [
+            "started easel serve at http://127.0.0.1:",
+            "demo-school-it tried to approve it too, and was refused",
+            "demo-approver approved it for school 2",
+            "demo-school-it may not run it live",
+            "demo-school-it ran it dry for Lincoln High School",
+            "succeeded",
+            "downloaded the report of run",
+        ] {
+            assert!(t.contains(says), "{says:?} in:\n{t}");
+        }
+    }
+    let audit = String::from_utf8(common::easel(dir.path(), &["audit", "export"]).stdout).unwrap();
+    assert!(
+        audit.contains("demo-school-it (api-token"),
+        "who submitted is the signed-in principal"
+    );
+}
