@@ -281,6 +281,14 @@ fuzz_target!(|input: Input| {
     }
     let inside = decide(&grant, &op);
     check_reason(&inside);
+    // A SIS id a call sets lies in the school's prefix, or the call is
+    // refused.
+    if inside == Decision::Allow {
+        for (key, value) in &op.sets_sis {
+            let prefix = grant.sis_id_prefix.as_deref().expect("a SIS id set without a prefix");
+            assert!(value.starts_with(prefix) && value.len() > prefix.len(), "{key} = {value}");
+        }
+    }
     if let Decision::Deny(d) = &inside {
         assert_ne!(d.rule, Rule::SchoolBoundary, "all targets inside, yet {}", d.reason);
     } else {

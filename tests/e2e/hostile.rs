@@ -1084,3 +1084,46 @@ async fn a_sis_import_may_not_revive_another_schools_deleted_course_and_creates_
         assert_eq!(c.account_id, w.school);
     });
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_school_may_not_plant_a_sis_id_under_another_schools_prefix_through_the_api() {
+    // Write access only: no SIS-import grant is needed to plant an id.
+    let w = world(programs::TEST_PROBE, "probe", Some(GrantTerms::default())).await;
+    let ids = sis_ids(&w);
+    let other_prefix = w
+        .sim()
+        .with_data(|d| format!("{}-", d.accounts[&w.other].sis_account_id.clone().unwrap()));
+    let put = |sis: &str| {
+        vec![
+            ("raw_method", "put".to_owned()),
+            ("raw_path", format!("/api/v1/courses/{}", w.own_course)),
+            (
+                "raw_body",
+                format!(r#"{{"course":{{"sis_course_id":"{sis}"}}}}"#),
+            ),
+        ]
+    };
+    // The bait: the school's own course, renamed into the other school's
+    // prefix (then deleted, the other school's import would revive it).
+    let bait = format!("{other_prefix}BAIT-2027");
+    let r = w.run(false, &put(&bait)).await;
+    let v = World::probe(&r);
+    assert!(denied_by(&v["raw"], "sis-namespace"), "{}", v["raw"]);
+    assert!(
+        w.plugin_requests().iter().all(|q| q.method != "PUT"),
+        "the planting PUT never reached Canvas"
+    );
+    let after = w
+        .sim()
+        .with_data(|d| d.courses[&w.own_course].sis_course_id.clone());
+    assert_eq!(after.as_deref(), Some(ids.own_course.as_str()));
+    // Its own prefix is fine.
+    let own = format!("{}RENAMED-1", ids.own_prefix);
+    let r = w.run(false, &put(&own)).await;
+    let v = World::probe(&r);
+    assert!(v["raw"]["ok"]["sent"].is_string(), "{}", v["raw"]);
+    let after = w
+        .sim()
+        .with_data(|d| d.courses[&w.own_course].sis_course_id.clone());
+    assert_eq!(after.as_deref(), Some(own.as_str()));
+}

@@ -299,6 +299,40 @@ impl Connection {
         }
     }
 
+    /// The accounts to approve for, looked up; refused when one is a root
+    /// account (a grant for the whole district) and `district_wide` was
+    /// not given to confirm it.
+    pub async fn approval_schools(
+        &self,
+        ids: &[u64],
+        district_wide: bool,
+    ) -> Result<Vec<easel_runtime::School>, AppError> {
+        let mut out = Vec::new();
+        for id in ids {
+            let account: AccountJson = self
+                .get_json("approve", &format!("/api/v1/accounts/{id}"), &[])
+                .await?
+                .ok_or_else(|| {
+                    AppError::invalid(format!(
+                        "there is no account {id} in instance {}: list the schools with `easel schools`",
+                        self.instance
+                    ))
+                })?;
+            if account.parent_account_id.is_none() && !district_wide {
+                return Err(AppError::invalid(format!(
+                    "account {id} ({}) is the root account: a grant there reaches every school in the district; \
+                     confirm it with --district-wide",
+                    account.name
+                )));
+            }
+            out.push(easel_runtime::School {
+                id: account.id,
+                name: account.name,
+            });
+        }
+        Ok(out)
+    }
+
     /// Schools: the direct sub-accounts of the root account(s) the token
     /// administers.
     pub async fn schools(&self) -> Result<Vec<easel_runtime::School>, AppError> {

@@ -188,7 +188,9 @@ pub async fn execute_run_for(
         .resolve_params(&req.params)
         .map_err(|e| AppError::invalid(e.to_string()))?;
     let mut grant = grant_for(&approval, &manifest, &req)?;
-    if grant.sis_import {
+    // Every write grant holds the school's SIS-id prefix: SIS imports create
+    // only under it, and a SIS id set through the API must start with it.
+    if grant.write {
         let namespace = crate::connection::namespace_instance(home, &conn.instance)?;
         grant.sis_id_prefix = home.store.sis_prefix(&namespace, req.school)?;
     }

@@ -248,10 +248,13 @@ pub enum ConfigCommand {
 #[derive(Debug, Subcommand)]
 pub enum SchoolsCommand {
     /// Show, set or clear a school's SIS-id prefix. A SIS import may create
-    /// only objects whose SIS id starts with the school's prefix (updating
-    /// the school's own objects needs none). No two schools' prefixes may
-    /// overlap, so no school can name, revive or take another's objects by
-    /// SIS id. Example: `easel schools sis-prefix 2 LHS-`.
+    /// only objects whose SIS id starts with the school's prefix, and a SIS
+    /// id set through the API must start with it (updating the school's own
+    /// objects needs none). No two schools' prefixes may overlap, and a
+    /// prefix given up stays its school's, so one school's imports cannot
+    /// name, revive or take another's objects by SIS id. Choose a prefix no
+    /// other school's existing SIS ids use. Example: `easel schools
+    /// sis-prefix 2 LHS-`.
     SisPrefix {
         /// The school's account id.
         #[arg(value_parser = school_id)]
@@ -385,6 +388,10 @@ pub enum PluginCommand {
         /// Grant read access only, even if the manifest requests write.
         #[arg(long)]
         read_only: bool,
+        /// Confirm a grant for the root account: it reaches every school
+        /// in the district.
+        #[arg(long)]
+        district_wide: bool,
         /// Approve a version older than the newest one approved (a
         /// downgrade).
         #[arg(long)]

@@ -502,6 +502,7 @@ async fn plugin(client: &Client, command: PluginCommand) -> Result<Outcome, CliE
             mut schools,
             all_schools,
             read_only,
+            district_wide,
             allow_downgrade,
             grant,
             scopes,
@@ -539,7 +540,7 @@ async fn plugin(client: &Client, command: PluginCommand) -> Result<Outcome, CliE
             let v = client
                 .post(
                     &format!("/api/v1/plugins/{}/approve", seg(&plugin)),
-                    &json!({"schools": schools, "read_only": read_only,
+                    &json!({"schools": schools, "read_only": read_only, "district_wide": district_wide,
                             "allow_downgrade": allow_downgrade, "terms": terms}),
                 )
                 .await?;

@@ -74,6 +74,7 @@ pub(crate) async fn dispatch(
             mut schools,
             all_schools,
             read_only,
+            district_wide,
             allow_downgrade,
             grant,
             scopes,
@@ -111,9 +112,7 @@ pub(crate) async fn dispatch(
                     println!("approving for all {} school(s)", schools.len());
                 }
             } else {
-                for school in &schools {
-                    conn.school("approve", *school).await?;
-                }
+                conn.approval_schools(&schools, district_wide).await?;
             }
             let target = Target {
                 instance: conn.token_id.as_ref().map(|_| conn.instance.clone()),

@@ -190,6 +190,30 @@ pub fn decide(grant: &Grant, op: &Operation) -> Decision {
             ),
         );
     }
+    for (key, value) in &op.sets_sis {
+        let ok = grant
+            .sis_id_prefix
+            .as_deref()
+            .is_some_and(|p| value.starts_with(p) && value.len() > p.len());
+        if !ok {
+            return deny(
+                Rule::SisNamespace,
+                match grant.sis_id_prefix.as_deref() {
+                    Some(p) => format!(
+                        "{} sets the SIS id {}, which does not start with the school's prefix {p:?} \
+                         (another school's SIS imports could later name, revive or take the object)",
+                        shorten(key, 80),
+                        shorten(value, 80)
+                    ),
+                    None => format!(
+                        "{} sets a SIS id, and the school has no SIS-id prefix, so it may set none \
+                         (an admin sets one with `easel schools sis-prefix`)",
+                        shorten(key, 80)
+                    ),
+                },
+            );
+        }
+    }
     for target in &op.targets {
         let inside = target.chain.as_deref().is_some_and(|c| grant.covers(c));
         // Checked before anything the host found: a row naming an id

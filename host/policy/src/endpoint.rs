@@ -36,9 +36,13 @@ pub enum Field {
     /// An object that must lie in the school.
     Ref(ObjectKind),
     /// An id-shaped attribute that names nothing another school owns: a
-    /// value being set (`course[sis_course_id]`), or a filter of a list
+    /// value being set (`course[integration_id]`), or a filter of a list
     /// that is already bounded by its path (`enrollment_term_id`).
     Attr,
+    /// A SIS id the call gives an object (`course[sis_course_id]`): it
+    /// must start with the school's SIS-id prefix, or another school's
+    /// SIS imports could later name, revive or take the object.
+    SetsSis,
 }
 
 /// A capability beyond read and write that an endpoint needs.
@@ -73,7 +77,7 @@ pub struct Endpoint {
     pub needs: Needs,
 }
 
-use Field::{Attr, Ref};
+use Field::{Attr, Ref, SetsSis};
 use Method::{Delete, Get, Post, Put};
 use ObjectKind::{Account, Assignment, Course, Section, User};
 
@@ -123,13 +127,13 @@ const COURSE_LIST: &[(&str, Field)] = &[
 const COURSE_ATTRS: &[(&str, Field)] = &[
     ("course[account_id]", Ref(Account)),
     ("course[term_id]", Attr),
-    ("course[sis_course_id]", Attr),
+    ("course[sis_course_id]", SetsSis),
     ("course[integration_id]", Attr),
     ("course[grading_standard_id]", Attr),
 ];
 
 const SECTION_ATTRS: &[(&str, Field)] = &[
-    ("course_section[sis_section_id]", Attr),
+    ("course_section[sis_section_id]", SetsSis),
     ("course_section[integration_id]", Attr),
 ];
 
@@ -183,7 +187,7 @@ pub(crate) static ENDPOINTS: &[Endpoint] = &[
         "/api/v1/accounts/:account/users",
         &[
             ("pseudonym[unique_id]", Attr),
-            ("pseudonym[sis_user_id]", Attr),
+            ("pseudonym[sis_user_id]", SetsSis),
             ("pseudonym[integration_id]", Attr),
             ("pseudonym[authentication_provider_id]", Attr),
         ],

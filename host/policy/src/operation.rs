@@ -257,6 +257,9 @@ pub struct Operation {
     pub changes: u32,
     /// Set by the host: a SIS import status this run's own import created.
     pub own_import: bool,
+    /// SIS ids the call gives objects: `(key, value)`, e.g.
+    /// `("course[sis_course_id]", "LHS-MATH-1")`.
+    pub sets_sis: Vec<(String, String)>,
 }
 
 fn refuse(rule: Rule, reason: impl Into<String>) -> Denial {
@@ -376,6 +379,7 @@ impl Operation {
         let Refs {
             targets,
             masquerade,
+            sets_sis,
             ..
         } = refs;
         Ok(Self {
@@ -390,6 +394,7 @@ impl Operation {
             targets,
             changes,
             own_import: false,
+            sets_sis,
         })
     }
 }
@@ -453,6 +458,7 @@ struct Refs {
     /// Index of each object in `targets`, so a repeated id costs O(1).
     seen: std::collections::HashMap<ObjectRef, usize>,
     masquerade: Masquerade,
+    sets_sis: Vec<(String, String)>,
 }
 
 impl Default for Refs {
@@ -461,6 +467,7 @@ impl Default for Refs {
             targets: Vec::new(),
             seen: std::collections::HashMap::new(),
             masquerade: Masquerade::None,
+            sets_sis: Vec::new(),
         }
     }
 }
@@ -535,6 +542,22 @@ impl Refs {
         Ok(())
     }
 
+    /// A SIS id the call gives an object, checked against the school's
+    /// prefix by `decide`. An empty value removes the object's SIS id.
+    fn sets_sis(&mut self, key: &str, bare: &str, value: &str) -> Result<(), Denial> {
+        check_attr(key, bare, value)?;
+        if !value.is_empty() {
+            if self.sets_sis.len() >= MAX_TARGETS {
+                return Err(refuse(
+                    Rule::BodyForm,
+                    format!("a call may set at most {MAX_TARGETS} SIS ids; split it"),
+                ));
+            }
+            self.sets_sis.push((key.to_owned(), value.to_owned()));
+        }
+        Ok(())
+    }
+
     fn masquerading(&mut self, form: String) {
         self.masquerade = Masquerade::Malformed(form);
     }
@@ -562,6 +585,7 @@ impl Refs {
                 Outside::Never,
             ),
             Some(Field::Attr) => check_attr(name, bare, value),
+            Some(Field::SetsSis) => self.sets_sis(name, bare, value),
             None => Err(unmodelled(endpoint, "query parameter", name)),
         }
     }
@@ -624,6 +648,13 @@ impl Refs {
                     Some(Field::Attr) => match scalar {
                         Value::String(v) => check_attr(at, bare, v),
                         _ => Ok(()),
+                    },
+                    Some(Field::SetsSis) => match scalar {
+                        Value::String(v) => self.sets_sis(at, bare, v),
+                        Value::Null => Ok(()),
+                        // A number is a SIS id too, as Canvas reads it.
+                        Value::Number(n) => self.sets_sis(at, bare, &n.to_string()),
+                        _ => Err(not_an_id(at)),
                     },
                     Some(Field::Ref(kind)) => {
                         let key = match scalar {

@@ -10,8 +10,13 @@ use easel_policy::{
 };
 
 /// School 10 has sub-account 11; school 20 is another school; 1 is the root.
+/// School 10's grant; its SIS ids start with `S10-` (the host puts the
+/// school's prefix in every write grant).
 fn grant(write: bool) -> Grant {
-    Grant::new(vec![10], write, 100)
+    Grant {
+        sis_id_prefix: Some("S10-".into()),
+        ..Grant::new(vec![10], write, 100)
+    }
 }
 
 /// The grants the table uses.
@@ -76,6 +81,7 @@ fn make(g: G) -> Grant {
         },
         G::SisNoPrefix => Grant {
             sis_import: true,
+            sis_id_prefix: None,
             ..grant(true)
         },
     }
@@ -1418,7 +1424,7 @@ const CASES: &[Case] = &[
         "/api/v1/accounts/10/users",
         &[],
         Some(
-            r#"{"user":{"name":"Ada"},"pseudonym":{"unique_id":"ada@example.edu","sis_user_id":"stu-99"}}"#,
+            r#"{"user":{"name":"Ada"},"pseudonym":{"unique_id":"ada@example.edu","sis_user_id":"S10-stu-99"}}"#,
         ),
         None,
     ),
@@ -1748,7 +1754,75 @@ const CASES: &[Case] = &[
         Put,
         "/api/v1/courses/100",
         &[],
-        Some(r#"{"course":{"sis_course_id":"MATH-10-2027"}}"#),
+        Some(r#"{"course":{"sis_course_id":"S10-MATH-2027"}}"#),
+        None,
+    ),
+    // A SIS id set through the API lies in the school's prefix: else a
+    // school could plant a course (and delete it) under another school's
+    // prefix, for that school's SIS import to revive and take.
+    (
+        "setting_a_sis_id_outside_the_prefix_is_refused",
+        G::W,
+        Put,
+        "/api/v1/courses/100",
+        &[],
+        Some(r#"{"course":{"sis_course_id":"S20-BAIT-2027"}}"#),
+        Some(Rule::SisNamespace),
+    ),
+    (
+        "setting_a_sis_id_in_the_query_outside_the_prefix_is_refused",
+        G::W,
+        Put,
+        "/api/v1/courses/100",
+        &[("course[sis_course_id]", "S20-BAIT")],
+        None,
+        Some(Rule::SisNamespace),
+    ),
+    (
+        "a_new_section_with_a_sis_id_outside_the_prefix_is_refused",
+        G::W,
+        Post,
+        "/api/v1/courses/100/sections",
+        &[],
+        Some(r#"{"course_section":{"name":"A","sis_section_id":"S20-SEC"}}"#),
+        Some(Rule::SisNamespace),
+    ),
+    (
+        "a_new_user_with_a_sis_id_outside_the_prefix_is_refused",
+        G::W,
+        Post,
+        "/api/v1/accounts/10/users",
+        &[],
+        Some(
+            r#"{"user":{"name":"B"},"pseudonym":{"unique_id":"b@example.edu","sis_user_id":"S20-stu"}}"#,
+        ),
+        Some(Rule::SisNamespace),
+    ),
+    (
+        "a_sis_id_given_as_a_number_is_checked_too",
+        G::W,
+        Put,
+        "/api/v1/courses/100",
+        &[],
+        Some(r#"{"course":{"sis_course_id":2027}}"#),
+        Some(Rule::SisNamespace),
+    ),
+    (
+        "without_a_prefix_no_sis_id_may_be_set",
+        G::SisNoPrefix,
+        Put,
+        "/api/v1/courses/100",
+        &[],
+        Some(r#"{"course":{"sis_course_id":"S10-MATH-2027"}}"#),
+        Some(Rule::SisNamespace),
+    ),
+    (
+        "removing_a_sis_id_is_allowed",
+        G::SisNoPrefix,
+        Put,
+        "/api/v1/courses/100",
+        &[],
+        Some(r#"{"course":{"sis_course_id":""}}"#),
         None,
     ),
     // Every bracket component counts, not only the last.

@@ -383,6 +383,8 @@ struct Approve {
     #[serde(default)]
     read_only: bool,
     #[serde(default)]
+    district_wide: bool,
+    #[serde(default)]
     allow_downgrade: bool,
     #[serde(default)]
     terms: easel_store::GrantTerms,
@@ -409,11 +411,7 @@ async fn approve(
         move |server, home, actor| {
             let handle = tokio::runtime::Handle::current();
             let conn = handle.block_on(server.connections.default_instance(home))?;
-            for school in &req.schools {
-                handle
-                    .block_on(conn.school("approve", *school))
-                    .map_err(|e| AppError::not_found(format!("school {school}: {e}")))?;
-            }
+            handle.block_on(conn.approval_schools(&req.schools, req.district_wide))?;
             let target = Target {
                 instance: conn.token_id.as_ref().map(|_| conn.instance.clone()),
                 token_id: conn.token_id.clone(),

@@ -221,6 +221,19 @@ CREATE TABLE plugin_submitters (
 INSERT OR IGNORE INTO plugin_submitters (digest, name) SELECT digest, lower(trim(added_by)) FROM plugins;
 INSERT OR IGNORE INTO plugin_submitters (digest, name) SELECT digest, lower(trim(added_by)) FROM plugin_manifests;
 "#,
+    // Every SIS-id prefix ever set: one a school gave up stays reserved
+    // for it.
+    r#"
+CREATE TABLE sis_prefix_history (
+    instance TEXT NOT NULL,
+    school INTEGER NOT NULL,
+    prefix TEXT NOT NULL,
+    set_at TEXT NOT NULL,
+    set_by TEXT NOT NULL
+);
+INSERT INTO sis_prefix_history (instance, school, prefix, set_at, set_by)
+    SELECT instance, school, prefix, set_at, set_by FROM sis_prefixes;
+"#,
 ];
 
 /// The triggers that refuse updates to the audit tables (recreated after

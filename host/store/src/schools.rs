@@ -1,8 +1,11 @@
 //! Per-school settings kept by easel: the SIS-id prefix of each school, in
 //! each Canvas instance (a declared copy of an instance shares its
 //! original's). A SIS import may create only objects whose SIS id starts
-//! with the school's prefix, so no two schools' prefixes may overlap: one
-//! may not start with another, compared without regard to case.
+//! with the school's prefix, and a SIS id set through the API must start
+//! with it too, so no two schools' prefixes may overlap: one may not start
+//! with another, compared without regard to case. A prefix a school gives
+//! up (changed or cleared) stays reserved for it: its objects keep their
+//! ids, and another school must not be able to name them.
 
 use rusqlite::{OptionalExtension, TransactionBehavior, params};
 use serde::Serialize;
@@ -43,8 +46,14 @@ pub fn prefix_problem(prefix: &str) -> Option<String> {
                 .into(),
         );
     }
-    if prefix.contains(',') || prefix.contains('"') {
-        return Some("a SIS-id prefix may not hold a comma or a quote".into());
+    if !prefix
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-'))
+    {
+        return Some(
+            "a SIS-id prefix is ASCII letters, digits and . _ : - (so case cannot be folded two ways)"
+                .into(),
+        );
     }
     None
 }
@@ -74,16 +83,21 @@ impl Store {
             })?
             .collect::<rusqlite::Result<_>>()?
         };
-        let folded = prefix.to_lowercase();
+        let folded = prefix.to_ascii_lowercase();
         if let Some((other, theirs)) = others.iter().find(|(_, p)| {
-            let p = p.to_lowercase();
+            let p = p.to_ascii_lowercase();
             p.starts_with(&folded) || folded.starts_with(&p)
         }) {
             return Err(StoreError::Invalid(format!(
-                "school {other} has the SIS-id prefix {theirs:?}, which overlaps {prefix:?}; \
-                 each school's SIS ids must start with a prefix no other school's start with"
+                "school {other} has (or had) the SIS-id prefix {theirs:?}, which overlaps {prefix:?}; \
+                 each school's SIS ids must start with a prefix no other school's start with, \
+                 and a prefix given up stays its school's"
             )));
         }
+        tx.execute(
+            "INSERT INTO sis_prefix_history (instance, school, prefix, set_at, set_by) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![instance, school as i64, prefix, now(), by],
+        )?;
         tx.execute(
             "INSERT INTO sis_prefixes (instance, school, prefix, set_at, set_by) VALUES (?1, ?2, ?3, ?4, ?5)
              ON CONFLICT (instance, school) DO UPDATE SET prefix = excluded.prefix,
@@ -178,7 +192,18 @@ mod tests {
     #[test]
     fn a_prefix_canvas_would_read_differently_is_refused() {
         let (_d, s) = store();
-        for p in ["", " LHS", "LHS ", "L\u{7}", "A,B", "A\"B", &"x".repeat(65)] {
+        // Greek capital sigma folds two ways (σ, ς): non-ASCII is refused.
+        for p in [
+            "",
+            " LHS",
+            "LHS ",
+            "L\u{7}",
+            "A,B",
+            "A\"B",
+            "A\u{3a3}",
+            "L H",
+            &"x".repeat(65),
+        ] {
             assert!(s.set_sis_prefix("prod", 2, p, "alice").is_err(), "{p:?}");
         }
         assert_eq!(s.sis_prefix("prod", 2).unwrap(), None);
