@@ -147,6 +147,12 @@ pub enum Command {
         /// front: tokens and passwords cross the network).
         #[arg(long)]
         insecure_listen: bool,
+        /// Serve HTTPS with this certificate chain (PEM); needs --tls-key.
+        #[arg(long, value_name = "PEM", requires = "tls_key")]
+        tls_cert: Option<std::path::PathBuf>,
+        /// The certificate's private key (PEM).
+        #[arg(long, value_name = "PEM", requires = "tls_cert")]
+        tls_key: Option<std::path::PathBuf>,
     },
     /// Sign in to an easel server and keep an API token for it (in a 0600
     /// file under your config directory), so commands go through it.
@@ -162,6 +168,10 @@ pub enum Command {
         /// with a password.
         #[arg(long)]
         with_token: bool,
+        /// Trust this CA certificate (PEM) for the server, besides the
+        /// system's (a server with its own certificate authority).
+        #[arg(long, value_name = "PEM")]
+        ca_cert: Option<std::path::PathBuf>,
     },
     /// Forget the server and token `easel login` kept.
     Logout,

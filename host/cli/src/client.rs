@@ -24,6 +24,9 @@ pub(crate) struct Client {
 struct Saved {
     server: String,
     token: String,
+    /// A CA certificate (PEM file) to trust for the server.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    ca_cert: Option<PathBuf>,
 }
 
 /// `$XDG_CONFIG_HOME/easel/credentials.json`, else
@@ -118,10 +121,28 @@ fn write_saved(path: &Path, saved: &Saved) -> Result<(), CliError> {
 
 impl Client {
     pub(crate) fn new(server: &str, token: &str) -> Result<Self, CliError> {
-        let http = reqwest::Client::builder()
-            .timeout(std::time::Duration::from_secs(600))
-            .build()
-            .map_err(|e| CliError::Failed(e.into()))?;
+        Self::with_ca(server, token, None)
+    }
+
+    /// A client that also trusts `ca` (a PEM file), or `EASEL_CA_CERT`.
+    pub(crate) fn with_ca(server: &str, token: &str, ca: Option<&Path>) -> Result<Self, CliError> {
+        let mut builder = reqwest::Client::builder().timeout(std::time::Duration::from_secs(600));
+        let from_env = std::env::var_os("EASEL_CA_CERT")
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from);
+        for path in ca.map(Path::to_path_buf).into_iter().chain(from_env) {
+            let pem = std::fs::read(&path).map_err(|e| {
+                CliError::input(format!(
+                    "cannot read the CA certificate {}: {e}",
+                    path.display()
+                ))
+            })?;
+            let cert = reqwest::Certificate::from_pem(&pem).map_err(|e| {
+                CliError::input(format!("{} is not a PEM certificate: {e}", path.display()))
+            })?;
+            builder = builder.add_root_certificate(cert);
+        }
+        let http = builder.build().map_err(|e| CliError::Failed(e.into()))?;
         Ok(Self {
             base: check_server(server)?,
             token: token.trim().to_owned(),
@@ -131,8 +152,13 @@ impl Client {
 
     /// Sign in to `base` with a password: a client holding the API token
     /// the server issued.
-    pub(crate) async fn sign_in(base: &str, name: &str, password: &str) -> Result<Self, CliError> {
-        let anonymous = Client::new(base, "")?;
+    pub(crate) async fn sign_in(
+        base: &str,
+        name: &str,
+        password: &str,
+        ca: Option<&Path>,
+    ) -> Result<Self, CliError> {
+        let anonymous = Client::with_ca(base, "", ca)?;
         let resp = anonymous
             .http
             .post(format!("{}/api/v1/sessions", anonymous.base))
@@ -157,7 +183,7 @@ impl Client {
         let token = body["token"]
             .as_str()
             .ok_or_else(|| CliError::Failed(anyhow::anyhow!("the server sent no token")))?;
-        Client::new(base, token)
+        Client::with_ca(base, token, ca)
     }
 
     /// The configured server: `EASEL_SERVER` (with `EASEL_API_TOKEN`), else
@@ -176,7 +202,9 @@ impl Client {
         }
         match credentials_path() {
             Some(path) => match read_saved(&path)? {
-                Some(saved) => Self::new(&saved.server, &saved.token).map(Some),
+                Some(saved) => {
+                    Self::with_ca(&saved.server, &saved.token, saved.ca_cert.as_deref()).map(Some)
+                }
                 None => Ok(None),
             },
             None => Ok(None),
@@ -237,6 +265,7 @@ pub(crate) async fn login(
     server: &str,
     name: Option<String>,
     token: bool,
+    ca_cert: Option<PathBuf>,
 ) -> Result<Outcome, CliError> {
     let path = credentials_path().ok_or_else(|| {
         CliError::input("no config directory: set HOME or XDG_CONFIG_HOME (or use EASEL_SERVER and EASEL_API_TOKEN)")
@@ -268,15 +297,18 @@ pub(crate) async fn login(
                 .map_err(|e| CliError::input(format!("cannot read the password: {e}")))?;
             line.trim_end_matches(['\r', '\n']).to_owned()
         };
-        Client::sign_in(&base, &name, &password).await?.token
+        Client::sign_in(&base, &name, &password, ca_cert.as_deref())
+            .await?
+            .token
     };
-    let client = Client::new(&base, &secret)?;
+    let client = Client::with_ca(&base, &secret, ca_cert.as_deref())?;
     let me = client.get("/api/v1/me", &[]).await?;
     write_saved(
         &path,
         &Saved {
             server: base.clone(),
             token: secret,
+            ca_cert: ca_cert.map(|p| std::fs::canonicalize(&p).unwrap_or(p)),
         },
     )?;
     println!(

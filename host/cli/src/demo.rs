@@ -200,8 +200,9 @@ pub(crate) async fn demo_serve(home: &Home) -> Result<Outcome, CliError> {
     }));
     println!("started easel serve at {url}/api/v1 (loopback only), over the embedded simulator");
 
-    let it = crate::client::Client::sign_in(&url, "demo-school-it", &passwords[0]).await?;
-    let approver = crate::client::Client::sign_in(&url, "demo-approver", &passwords[1]).await?;
+    let it = crate::client::Client::sign_in(&url, "demo-school-it", &passwords[0], None).await?;
+    let approver =
+        crate::client::Client::sign_in(&url, "demo-approver", &passwords[1], None).await?;
     println!(
         "signed in demo-school-it (contributor for school {school}) and demo-approver (approver) with passwords"
     );

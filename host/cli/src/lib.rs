@@ -165,7 +165,8 @@ pub async fn dispatch(args: Args) -> Result<Outcome, CliError> {
             server,
             name,
             with_token,
-        } => return client::login(server, name.clone(), *with_token).await,
+            ca_cert,
+        } => return client::login(server, name.clone(), *with_token, ca_cert.clone()).await,
         Command::Logout => return client::logout(),
         _ => {}
     }
@@ -238,7 +239,12 @@ pub async fn dispatch(args: Args) -> Result<Outcome, CliError> {
         Command::Serve {
             listen,
             insecure_listen,
-        } => serve(&home, &listen, insecure_listen, |_| {}, stopped()).await,
+            tls_cert,
+            tls_key,
+        } => {
+            let tls = tls_cert.zip(tls_key);
+            serve(&home, &listen, insecure_listen, tls, |_| {}, stopped()).await
+        }
         Command::Login { .. } | Command::Logout => Ok(Outcome::Success),
     }
 }
@@ -364,6 +370,7 @@ pub async fn serve(
     home: &Home,
     listen: &str,
     insecure_listen: bool,
+    tls: Option<(std::path::PathBuf, std::path::PathBuf)>,
     on_listen: impl FnOnce(std::net::SocketAddr),
     stop: impl std::future::Future<Output = Result<(), CliError>> + Send + 'static,
 ) -> Result<Outcome, CliError> {
@@ -372,11 +379,15 @@ pub async fn serve(
             "--listen takes an address and port such as 127.0.0.1:7070, not {listen:?}"
         ))
     })?;
-    if !addr.ip().is_loopback() && !insecure_listen {
+    if !addr.ip().is_loopback() && tls.is_none() && !insecure_listen {
         return Err(CliError::input(format!(
-            "{addr} is not a loopback address, and easel serve has no TLS of its own yet: put a TLS proxy in front and add --insecure-listen, or listen on 127.0.0.1"
+            "{addr} is not a loopback address: serve HTTPS with --tls-cert and --tls-key, or put a TLS proxy in front and add --insecure-listen"
         )));
     }
+    let config = match &tls {
+        Some((cert, key)) => Some(easel_server::tls_config(cert, key)?),
+        None => None,
+    };
     let server = easel_server::Server::new(home.root().to_path_buf(), home.cache_override())?;
     let listener = tokio::net::TcpListener::bind(addr)
         .await
@@ -385,14 +396,18 @@ pub async fn serve(
         .local_addr()
         .map_err(|e| CliError::Failed(e.into()))?;
     eprintln!(
-        "easel serve: the API is at http://{bound}/api/v1 (data in {}); Ctrl-C stops it",
+        "easel serve: the API is at {}://{bound}/api/v1 (data in {}); Ctrl-C stops it",
+        if config.is_some() { "https" } else { "http" },
         home.root().display()
     );
     on_listen(bound);
-    easel_server::serve(listener, server, async move {
+    let stop = async move {
         let _ = stop.await;
-    })
-    .await
+    };
+    match config {
+        Some(config) => easel_server::serve_tls(listener, config, server, stop).await,
+        None => easel_server::serve(listener, server, stop).await,
+    }
     .map_err(|e| CliError::Failed(e.into()))?;
     Ok(Outcome::Success)
 }

@@ -418,3 +418,84 @@ fn the_service_tour_walks_submit_approve_run_and_download_through_the_api() {
         "who submitted is the signed-in principal"
     );
 }
+
+#[test]
+fn over_tls_the_server_answers_https_and_a_client_trusts_only_the_ca_it_is_given() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("server");
+    let key = rcgen::KeyPair::generate().unwrap();
+    let params =
+        rcgen::CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()])
+            .unwrap();
+    let cert = params.self_signed(&key).unwrap();
+    let (cert_path, key_path) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    std::fs::write(&cert_path, cert.pem()).unwrap();
+    std::fs::write(&key_path, key.serialize_pem()).unwrap();
+    let pw = add_user(&home, &["user", "add", "ana", "--role", "approver"]);
+    // With TLS, an address other than loopback needs no --insecure-listen;
+    // 127.0.0.1 keeps the test on this machine.
+    let mut child = common::command(
+        &home,
+        &[
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--tls-cert",
+            cert_path.to_str().unwrap(),
+            "--tls-key",
+            key_path.to_str().unwrap(),
+        ],
+    )
+    .stderr(Stdio::piped())
+    .stdout(Stdio::null())
+    .spawn()
+    .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let url = loop {
+        let line = lines.next().expect("serve prints its address").unwrap();
+        if let Some(rest) = line.split("the API is at ").nth(1) {
+            break rest.split("/api/v1").next().unwrap().to_owned();
+        }
+    };
+    let _served = Served {
+        child,
+        url: url.clone(),
+        log: Default::default(),
+    };
+    assert!(url.starts_with("https://127.0.0.1:"), "{url}");
+    let cfg = dir.path().join("laptop");
+    // Without the CA the certificate is not trusted, and nothing is sent.
+    let out = client(
+        &cfg,
+        &["login", "--server", &url, "--name", "ana"],
+        &format!("{pw}\n"),
+    );
+    assert_ne!(out.status.code(), Some(0), "{}", text(&out));
+    let out = client(
+        &cfg,
+        &[
+            "login",
+            "--server",
+            &url,
+            "--name",
+            "ana",
+            "--ca-cert",
+            cert_path.to_str().unwrap(),
+        ],
+        &format!("{pw}\n"),
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let out = client(&cfg, &["schools", "--json"], "");
+    assert!(out.status.success(), "{}", text(&out));
+    let schools: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(
+        schools.as_array().is_some_and(|a| !a.is_empty()),
+        "{schools}"
+    );
+    // A non-loopback address without TLS is refused.
+    let out = common::command(&home, &["serve", "--listen", "0.0.0.0:0"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--tls-cert"));
+}

@@ -101,10 +101,29 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     axum::serve(
         listener,
-        router(server).into_make_service_with_connect_info::<SocketAddr>(),
+        router(server).into_make_service_with_connect_info::<Peer>(),
     )
     .with_graceful_shutdown(stop)
     .await
+}
+
+/// The address a request came from, over TCP or TLS.
+#[derive(Debug, Clone, Copy)]
+pub struct Peer(pub SocketAddr);
+
+impl
+    axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, tokio::net::TcpListener>>
+    for Peer
+{
+    fn connect_info(stream: axum::serve::IncomingStream<'_, tokio::net::TcpListener>) -> Self {
+        Peer(*stream.remote_addr())
+    }
+}
+
+impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, TlsListener>> for Peer {
+    fn connect_info(stream: axum::serve::IncomingStream<'_, TlsListener>) -> Self {
+        Peer(*stream.remote_addr())
+    }
 }
 
 /// An error as the API answers it.
@@ -267,7 +286,7 @@ struct SignIn {
 /// client keeps the token, never the password).
 async fn sign_in(
     State(server): State<Arc<Server>>,
-    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    ConnectInfo(Peer(addr)): ConnectInfo<Peer>,
     raw: Result<Bytes, BytesRejection>,
 ) -> ApiResult {
     let req: SignIn = body(raw)?;
@@ -301,7 +320,7 @@ async fn sign_in(
 /// `GET /api/v1/me`.
 async fn me(
     State(server): State<Arc<Server>>,
-    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    ConnectInfo(Peer(addr)): ConnectInfo<Peer>,
     headers: HeaderMap,
 ) -> ApiResult {
     let actor = as_caller(
@@ -316,7 +335,7 @@ async fn me(
 /// `GET /api/v1/plugins`: every stored version, with its live approvals.
 async fn list_plugins(
     State(server): State<Arc<Server>>,
-    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    ConnectInfo(Peer(addr)): ConnectInfo<Peer>,
     headers: HeaderMap,
 ) -> ApiResult {
     let v = as_caller(&server, Caller::new(&headers, addr), |_, home, _| {
@@ -351,7 +370,7 @@ struct Submit {
 /// `POST /api/v1/plugins`: submit a component and its manifest.
 async fn submit(
     State(server): State<Arc<Server>>,
-    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    ConnectInfo(Peer(addr)): ConnectInfo<Peer>,
     headers: HeaderMap,
     raw: Result<Bytes, BytesRejection>,
 ) -> ApiResult {
@@ -394,7 +413,7 @@ struct Approve {
 /// server's instance (the only one configured, else the simulator).
 async fn approve(
     State(server): State<Arc<Server>>,
-    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    ConnectInfo(Peer(addr)): ConnectInfo<Peer>,
     Path(plugin): Path<String>,
     headers: HeaderMap,
     raw: Result<Bytes, BytesRejection>,
@@ -439,7 +458,7 @@ struct Revoke {
 /// `POST /api/v1/plugins/{plugin}/revoke` (no schools: all of them).
 async fn revoke(
     State(server): State<Arc<Server>>,
-    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    ConnectInfo(Peer(addr)): ConnectInfo<Peer>,
     Path(plugin): Path<String>,
     headers: HeaderMap,
     raw: Result<Bytes, BytesRejection>,
@@ -472,7 +491,7 @@ struct StartRun {
 /// the stored run once it ends.
 async fn start_run(
     State(server): State<Arc<Server>>,
-    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    ConnectInfo(Peer(addr)): ConnectInfo<Peer>,
     headers: HeaderMap,
     raw: Result<Bytes, BytesRejection>,
 ) -> ApiResult {
@@ -535,7 +554,7 @@ struct RunsQuery {
 /// `GET /api/v1/runs`: the runs the caller may read, newest first.
 async fn list_runs(
     State(server): State<Arc<Server>>,
-    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    ConnectInfo(Peer(addr)): ConnectInfo<Peer>,
     headers: HeaderMap,
     query: Result<Query<RunsQuery>, axum::extract::rejection::QueryRejection>,
 ) -> ApiResult {
@@ -562,7 +581,7 @@ async fn list_runs(
 /// `GET /api/v1/runs/{run}`.
 async fn show_run(
     State(server): State<Arc<Server>>,
-    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    ConnectInfo(Peer(addr)): ConnectInfo<Peer>,
     Path(run): Path<String>,
     headers: HeaderMap,
 ) -> ApiResult {
@@ -578,7 +597,7 @@ async fn show_run(
 /// `GET /api/v1/runs/{run}/reports/{name}`: the report file's bytes.
 async fn report(
     State(server): State<Arc<Server>>,
-    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    ConnectInfo(Peer(addr)): ConnectInfo<Peer>,
     Path((run, name)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> ApiResult {
@@ -607,7 +626,7 @@ async fn report(
 /// `GET /api/v1/schools`: the server's instance's schools.
 async fn schools(
     State(server): State<Arc<Server>>,
-    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    ConnectInfo(Peer(addr)): ConnectInfo<Peer>,
     headers: HeaderMap,
 ) -> ApiResult {
     let v = as_caller(&server, Caller::new(&headers, addr), |server, home, _| {
@@ -634,7 +653,7 @@ async fn schools(
 /// `GET /api/v1/audit/verify`.
 async fn verify_audit(
     State(server): State<Arc<Server>>,
-    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    ConnectInfo(Peer(addr)): ConnectInfo<Peer>,
     headers: HeaderMap,
 ) -> ApiResult {
     let v = as_caller(&server, Caller::new(&headers, addr), |_, home, actor| {
@@ -651,4 +670,128 @@ async fn verify_audit(
     })
     .await?;
     to_json(v)
+}
+
+/// TLS for `easel serve`: a certificate chain and its private key, PEM.
+pub fn tls_config(
+    cert: &std::path::Path,
+    key: &std::path::Path,
+) -> Result<Arc<tokio_rustls::rustls::ServerConfig>, AppError> {
+    use rustls_pki_types::pem::PemObject as _;
+    use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
+        .and_then(|it| it.collect::<Result<_, _>>())
+        .map_err(|e| {
+            AppError::invalid(format!(
+                "cannot read the certificate {}: {e}",
+                cert.display()
+            ))
+        })?;
+    if certs.is_empty() {
+        return Err(AppError::invalid(format!(
+            "{} holds no PEM certificate",
+            cert.display()
+        )));
+    }
+    let key = PrivateKeyDer::from_pem_file(key).map_err(|e| {
+        AppError::invalid(format!(
+            "cannot read the private key {}: {e}",
+            key.display()
+        ))
+    })?;
+    let provider = Arc::new(tokio_rustls::rustls::crypto::ring::default_provider());
+    let config = tokio_rustls::rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(AppError::internal)?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .map_err(|e| {
+            AppError::invalid(format!(
+                "the certificate and key do not make a TLS identity: {e}"
+            ))
+        })?;
+    Ok(Arc::new(config))
+}
+
+/// How long a client has to finish its TLS handshake.
+const HANDSHAKE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// A TCP listener whose connections are TLS: handshakes run on their own
+/// tasks (a slow client holds up no one), and only finished ones are
+/// handed to the server.
+struct TlsListener {
+    addr: SocketAddr,
+    ready: tokio::sync::mpsc::Receiver<(
+        tokio_rustls::server::TlsStream<tokio::net::TcpStream>,
+        SocketAddr,
+    )>,
+}
+
+impl TlsListener {
+    fn new(
+        tcp: tokio::net::TcpListener,
+        config: Arc<tokio_rustls::rustls::ServerConfig>,
+    ) -> std::io::Result<Self> {
+        let addr = tcp.local_addr()?;
+        let acceptor = tokio_rustls::TlsAcceptor::from(config);
+        let (tx, ready) = tokio::sync::mpsc::channel(64);
+        tokio::spawn(async move {
+            loop {
+                let (stream, peer) = match tcp.accept().await {
+                    Ok(x) => x,
+                    Err(e) => {
+                        tracing::warn!("accept failed: {e}");
+                        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                        continue;
+                    }
+                };
+                let (acceptor, sender) = (acceptor.clone(), tx.clone());
+                tokio::spawn(async move {
+                    match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+                        Ok(Ok(tls)) => {
+                            let _ = sender.send((tls, peer)).await;
+                        }
+                        Ok(Err(e)) => tracing::info!("TLS handshake with {peer} failed: {e}"),
+                        Err(_) => tracing::info!("TLS handshake with {peer} timed out"),
+                    }
+                });
+                if tx.is_closed() {
+                    return;
+                }
+            }
+        });
+        Ok(Self { addr, ready })
+    }
+}
+
+impl axum::serve::Listener for TlsListener {
+    type Io = tokio_rustls::server::TlsStream<tokio::net::TcpStream>;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        match self.ready.recv().await {
+            Some(x) => x,
+            // The accepting task ended: serve nothing more.
+            None => std::future::pending().await,
+        }
+    }
+
+    fn local_addr(&self) -> std::io::Result<Self::Addr> {
+        Ok(self.addr)
+    }
+}
+
+/// Serve over TLS on `listener` until `stop` resolves.
+pub async fn serve_tls(
+    listener: tokio::net::TcpListener,
+    config: Arc<tokio_rustls::rustls::ServerConfig>,
+    server: Arc<Server>,
+    stop: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(
+        TlsListener::new(listener, config)?,
+        router(server).into_make_service_with_connect_info::<Peer>(),
+    )
+    .with_graceful_shutdown(stop)
+    .await
 }
