@@ -289,6 +289,15 @@ fn a_contributor_submits_from_afar_an_approver_approves_and_the_report_comes_bac
     assert_eq!(got, 400, "{v}");
     let (got, _) = http.call("GET", &format!("{}/api/v1/runs", served.url), None, None);
     assert_eq!(got, 403, "no token, no answer");
+    // The API's description is public, and generated from the handlers.
+    let (got, doc) = http.call(
+        "GET",
+        &format!("{}/api/openapi.json", served.url),
+        None,
+        None,
+    );
+    assert_eq!(got, 200);
+    assert!(doc["paths"]["/api/v1/runs"]["post"].is_object(), "{doc}");
     assert_eq!(
         common::easel(&home, &["runs", "--json"]).stdout,
         runs_before,

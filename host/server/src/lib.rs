@@ -86,6 +86,7 @@ pub fn router(server: Arc<Server>) -> Router {
         .route("/api/v1/runs/{run}/reports/{name}", get(report))
         .route("/api/v1/schools", get(schools))
         .route("/api/v1/audit/verify", get(verify_audit))
+        .route("/api/openapi.json", get(openapi))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn(no_secrets_in_queries))
@@ -124,6 +125,34 @@ impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, TlsL
     fn connect_info(stream: axum::serve::IncomingStream<'_, TlsListener>) -> Self {
         Peer(*stream.remote_addr())
     }
+}
+
+/// The API's description, generated from the handlers.
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    info(title = "easel", description = "easel's JSON API: plugins, approvals, runs and their reports, for authenticated principals. Errors are {\"error\":{\"kind\",\"message\",\"hint\"}}."),
+    paths(sign_in, me, list_plugins, submit, approve, revoke, start_run, list_runs, show_run, report, schools, verify_audit),
+    components(schemas(SignIn, Submit, Approve, Revoke, StartRun)),
+    modifiers(&BearerAuth)
+)]
+pub struct ApiDoc;
+
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+        let components = doc.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
+        );
+    }
+}
+
+/// `GET /api/openapi.json`.
+async fn openapi() -> Json<utoipa::openapi::OpenApi> {
+    Json(<ApiDoc as utoipa::OpenApi>::openapi())
 }
 
 /// An error as the API answers it.
@@ -273,7 +302,7 @@ fn to_json(v: impl serde::Serialize) -> ApiResult {
     Ok(Json(serde_json::to_value(v).map_err(AppError::internal)?).into_response())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct SignIn {
     name: String,
@@ -282,6 +311,9 @@ struct SignIn {
     label: Option<String>,
 }
 
+#[utoipa::path(post, path = "/api/v1/sessions", tag = "sessions", request_body = SignIn,
+    responses((status = 200, description = "a personal API token (30 days) for the user", content_type = "application/json"),
+              (status = 403, description = "wrong name or password, or too many failed sign-ins", content_type = "application/json")))]
 /// `POST /api/v1/sessions`: a password for a personal API token (the
 /// client keeps the token, never the password).
 async fn sign_in(
@@ -317,6 +349,8 @@ async fn sign_in(
     }))
 }
 
+#[utoipa::path(get, path = "/api/v1/me", tag = "sessions", security(("bearer" = [])),
+    responses((status = 200, description = "the signed-in principal: name, roles, how they signed in", content_type = "application/json")))]
 /// `GET /api/v1/me`.
 async fn me(
     State(server): State<Arc<Server>>,
@@ -332,6 +366,8 @@ async fn me(
     to_json(actor)
 }
 
+#[utoipa::path(get, path = "/api/v1/plugins", tag = "plugins", security(("bearer" = [])),
+    responses((status = 200, description = "every stored plugin version, with the schools it is approved for", content_type = "application/json")))]
 /// `GET /api/v1/plugins`: every stored version, with its live approvals.
 async fn list_plugins(
     State(server): State<Arc<Server>>,
@@ -358,7 +394,7 @@ async fn list_plugins(
     to_json(v)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct Submit {
     manifest: String,
@@ -367,6 +403,9 @@ struct Submit {
     label: Option<String>,
 }
 
+#[utoipa::path(post, path = "/api/v1/plugins", tag = "plugins", security(("bearer" = [])), request_body = Submit,
+    responses((status = 201, description = "the stored version: id, version, digest, size", content_type = "application/json"),
+              (status = 400, description = "not a plugin easel runs, or a manifest it refuses", content_type = "application/json")))]
 /// `POST /api/v1/plugins`: submit a component and its manifest.
 async fn submit(
     State(server): State<Arc<Server>>,
@@ -395,7 +434,7 @@ async fn submit(
     Ok(r)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct Approve {
     schools: Vec<u64>,
@@ -406,9 +445,15 @@ struct Approve {
     #[serde(default)]
     allow_downgrade: bool,
     #[serde(default)]
+    #[schema(value_type = Object)]
     terms: easel_store::GrantTerms,
 }
 
+#[utoipa::path(post, path = "/api/v1/plugins/{plugin}/approve", tag = "plugins", security(("bearer" = [])),
+    params(("plugin" = String, Path, description = "plugin id, id@digest-prefix, or digest prefix")),
+    request_body = Approve,
+    responses((status = 200, description = "the approvals made", content_type = "application/json"),
+              (status = 403, description = "not an approver, or the plugin's submitter", content_type = "application/json")))]
 /// `POST /api/v1/plugins/{plugin}/approve`: the grant runs on the
 /// server's instance (the only one configured, else the simulator).
 async fn approve(
@@ -448,13 +493,17 @@ async fn approve(
     to_json(rows)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct Revoke {
     #[serde(default)]
     schools: Vec<u64>,
 }
 
+#[utoipa::path(post, path = "/api/v1/plugins/{plugin}/revoke", tag = "plugins", security(("bearer" = [])),
+    params(("plugin" = String, Path, description = "plugin id")),
+    request_body = Revoke,
+    responses((status = 200, description = "the schools whose approval was revoked", content_type = "application/json")))]
 /// `POST /api/v1/plugins/{plugin}/revoke` (no schools: all of them).
 async fn revoke(
     State(server): State<Arc<Server>>,
@@ -474,7 +523,7 @@ async fn revoke(
     to_json(json!({"plugin": plugin, "revoked_schools": revoked}))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct StartRun {
     plugin: String,
@@ -487,6 +536,9 @@ struct StartRun {
     max_writes: Option<u32>,
 }
 
+#[utoipa::path(post, path = "/api/v1/runs", tag = "runs", security(("bearer" = [])), request_body = StartRun,
+    responses((status = 201, description = "the stored run, once it ended", content_type = "application/json"),
+              (status = 403, description = "the principal may not run it (live, or for that school)", content_type = "application/json")))]
 /// `POST /api/v1/runs`: run a plugin for one school, here, and answer with
 /// the stored run once it ends.
 async fn start_run(
@@ -540,7 +592,8 @@ async fn start_run(
     Ok(r)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct RunsQuery {
     plugin: Option<String>,
@@ -551,6 +604,8 @@ struct RunsQuery {
     limit: Option<usize>,
 }
 
+#[utoipa::path(get, path = "/api/v1/runs", tag = "runs", security(("bearer" = [])), params(RunsQuery),
+    responses((status = 200, description = "the runs the principal may read, newest first", content_type = "application/json")))]
 /// `GET /api/v1/runs`: the runs the caller may read, newest first.
 async fn list_runs(
     State(server): State<Arc<Server>>,
@@ -578,6 +633,10 @@ async fn list_runs(
     to_json(runs)
 }
 
+#[utoipa::path(get, path = "/api/v1/runs/{run}", tag = "runs", security(("bearer" = [])),
+    params(("run" = String, Path, description = "run id")),
+    responses((status = 200, description = "the run", content_type = "application/json"),
+              (status = 404, description = "no such run the principal may read", content_type = "application/json")))]
 /// `GET /api/v1/runs/{run}`.
 async fn show_run(
     State(server): State<Arc<Server>>,
@@ -594,6 +653,10 @@ async fn show_run(
     to_json(row)
 }
 
+#[utoipa::path(get, path = "/api/v1/runs/{run}/reports/{name}", tag = "runs", security(("bearer" = [])),
+    params(("run" = String, Path, description = "run id"), ("name" = String, Path, description = "the report's file name")),
+    responses((status = 200, description = "the report file", content_type = "text/csv"),
+              (status = 404, description = "no such run or report the principal may read", content_type = "application/json")))]
 /// `GET /api/v1/runs/{run}/reports/{name}`: the report file's bytes.
 async fn report(
     State(server): State<Arc<Server>>,
@@ -623,6 +686,8 @@ async fn report(
     Ok(([(header::CONTENT_TYPE, kind)], bytes).into_response())
 }
 
+#[utoipa::path(get, path = "/api/v1/schools", tag = "schools", security(("bearer" = [])),
+    responses((status = 200, description = "the instance's schools, with their SIS-id prefixes", content_type = "application/json")))]
 /// `GET /api/v1/schools`: the server's instance's schools.
 async fn schools(
     State(server): State<Arc<Server>>,
@@ -650,6 +715,9 @@ async fn schools(
     to_json(v)
 }
 
+#[utoipa::path(get, path = "/api/v1/audit/verify", tag = "audit", security(("bearer" = [])),
+    responses((status = 200, description = "whether the audit log's MACs and checkpoints check out", content_type = "application/json"),
+              (status = 403, description = "not allowed to read the audit log", content_type = "application/json")))]
 /// `GET /api/v1/audit/verify`.
 async fn verify_audit(
     State(server): State<Arc<Server>>,
@@ -794,4 +862,41 @@ pub async fn serve_tls(
     )
     .with_graceful_shutdown(stop)
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_openapi_document_describes_every_route_and_the_bearer_scheme() {
+        let doc = serde_json::to_value(<ApiDoc as utoipa::OpenApi>::openapi()).unwrap_or_default();
+        let mut paths: Vec<&str> = doc["paths"]
+            .as_object()
+            .map(|m| m.keys().map(String::as_str).collect())
+            .unwrap_or_default();
+        paths.sort_unstable();
+        assert_eq!(
+            paths,
+            [
+                "/api/v1/audit/verify",
+                "/api/v1/me",
+                "/api/v1/plugins",
+                "/api/v1/plugins/{plugin}/approve",
+                "/api/v1/plugins/{plugin}/revoke",
+                "/api/v1/runs",
+                "/api/v1/runs/{run}",
+                "/api/v1/runs/{run}/reports/{name}",
+                "/api/v1/schools",
+                "/api/v1/sessions",
+            ]
+        );
+        assert!(doc["paths"]["/api/v1/runs"]["post"].is_object());
+        assert!(doc["paths"]["/api/v1/runs"]["get"]["parameters"].is_array());
+        assert_eq!(
+            doc["components"]["securitySchemes"]["bearer"]["scheme"],
+            "bearer"
+        );
+        assert!(doc["components"]["schemas"]["StartRun"]["properties"]["school"].is_object());
+    }
 }
