@@ -508,3 +508,186 @@ fn over_tls_the_server_answers_https_and_a_client_trusts_only_the_ca_it_is_given
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--tls-cert"));
 }
+
+/// Every file under `dir`, recursively.
+fn files_under(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            out.extend(files_under(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
+}
+
+#[test]
+fn the_canvas_token_appears_in_no_api_answer_log_line_or_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("server");
+    // A Canvas of its own (the simulator as a separate process), whose
+    // root admin token is the canary.
+    let mut sim = Command::new(env!("CARGO_BIN_EXE_easel"))
+        .args(["sim", "serve", "--port", "0"])
+        .env("EASEL_HOME", dir.path().join("sim-home"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(sim.stdout.take().unwrap()).lines();
+    let sim_url = lines
+        .next()
+        .unwrap()
+        .unwrap()
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .unwrap()
+        .to_owned();
+    let canary = lines
+        .next()
+        .unwrap()
+        .unwrap()
+        .split_whitespace()
+        .last()
+        .unwrap()
+        .to_owned();
+    assert!(canary.starts_with("7~"), "{canary}");
+    struct Kill(Child);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let _sim = Kill(sim);
+
+    common::easel(&home, &["instance", "add", "prod", "--url", &sim_url]);
+    let mut add = common::command(&home, &["--instance", "prod", "token", "add", "admin"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    add.stdin
+        .take()
+        .unwrap()
+        .write_all(format!("{canary}\n").as_bytes())
+        .unwrap();
+    assert!(add.wait_with_output().unwrap().status.success());
+    let it_pw = add_user(
+        &home,
+        &[
+            "user",
+            "add",
+            "lhs-it",
+            "--role",
+            "contributor",
+            "--school",
+            "2",
+        ],
+    );
+    let ana_pw = add_user(&home, &["user", "add", "ana", "--role", "approver"]);
+    let served = serve(&home);
+    let (it, ana) = (dir.path().join("it"), dir.path().join("ana"));
+    let mut seen = String::new();
+    let mut run = |cfg: &Path, args: &[&str], stdin: &str| {
+        let out = client(cfg, args, stdin);
+        seen.push_str(&text(&out));
+        out
+    };
+    run(
+        &it,
+        &["login", "--server", &served.url, "--name", "lhs-it"],
+        &format!("{it_pw}\n"),
+    );
+    run(
+        &ana,
+        &["login", "--server", &served.url, "--name", "ana"],
+        &format!("{ana_pw}\n"),
+    );
+    let files = tempfile::tempdir().unwrap();
+    let (wasm, manifest) = common::bundled_files(files.path(), &easel_bundled::COURSE_REPORT);
+    assert!(
+        run(
+            &it,
+            &["plugin", "submit", &wasm, "--manifest", &manifest, "--json"],
+            ""
+        )
+        .status
+        .success()
+    );
+    let out = run(
+        &ana,
+        &[
+            "plugin",
+            "approve",
+            "course-report",
+            "--school",
+            "2",
+            "--json",
+        ],
+        "",
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains("\"instance\": \"prod\""),
+        "the grant runs on prod: {}",
+        text(&out)
+    );
+    let out = run(
+        &it,
+        &[
+            "run",
+            "course-report",
+            "--school",
+            "2",
+            "--dry-run",
+            "--json",
+        ],
+        "",
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let id = serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    for args in [
+        vec!["run", "course-report", "--school", "2", "--json"],
+        vec![
+            "run",
+            "course-report",
+            "--school",
+            "4",
+            "--dry-run",
+            "--json",
+        ],
+        vec!["runs", "--json"],
+        vec!["runs", "show", &id, "--json"],
+        vec!["runs", "report", &id, "courses.csv"],
+        vec!["schools", "--json"],
+        vec!["plugin", "list", "--json"],
+    ] {
+        run(&it, &args, "");
+        run(&ana, &args, "");
+    }
+    assert!(seen.contains("course_id,"), "the report came back: {seen}");
+    assert!(!seen.contains(&canary), "the Canvas token in an API answer");
+    let log = served.log.lock().unwrap().clone();
+    assert!(
+        !log.contains(&canary),
+        "the Canvas token in the server's log"
+    );
+    for path in files_under(dir.path()) {
+        if path.starts_with(dir.path().join("sim-home")) {
+            continue;
+        }
+        let bytes = std::fs::read(&path).unwrap();
+        assert!(
+            !bytes.windows(canary.len()).any(|w| w == canary.as_bytes()),
+            "the Canvas token in {}",
+            path.display()
+        );
+    }
+}
