@@ -206,7 +206,9 @@ pub fn approve_with(
     let submitters = home.store.submitters(&row.digest)?;
     if row.added_by == by || submitters.iter().any(|s| s == by) {
         return Err(AppError::forbidden(format!(
-            "{by} submitted {}@{} and cannot approve it too: another admin approves it",
+            "{by} submitted {}@{} and cannot approve it too: another person approves it \
+             (add one with `easel user add NAME --role approver`; they approve through `easel serve`, \
+             or here with their API token in EASEL_API_TOKEN)",
             row.id,
             &row.digest[..12]
         )));

@@ -150,6 +150,11 @@ impl Client {
         })
     }
 
+    /// The server's URL.
+    pub(crate) fn base(&self) -> &str {
+        &self.base
+    }
+
     /// Sign in to `base` with a password: a client holding the API token
     /// the server issued.
     pub(crate) async fn sign_in(
@@ -329,6 +334,27 @@ pub(crate) fn logout() -> Result<Outcome, CliError> {
         _ => println!("not signed in to a server"),
     }
     Ok(Outcome::Success)
+}
+
+/// Does `command` work on this machine's data directory, and so make no
+/// sense while signed in to a server (it would quietly read an empty or
+/// stale local one)?
+pub(crate) fn needs_local_data(command: &Command) -> bool {
+    match command {
+        Command::Plugin { command } => matches!(command, PluginCommand::Inspect { .. }),
+        Command::Runs { command, .. } => matches!(command, Some(RunsCommand::Export { .. })),
+        Command::Plan { .. }
+        | Command::Audit { .. }
+        | Command::User { .. }
+        | Command::Token { .. }
+        | Command::Instance { .. }
+        | Command::Vault { .. }
+        | Command::Config { .. }
+        | Command::Schools {
+            command: Some(_), ..
+        } => true,
+        _ => false,
+    }
 }
 
 /// Does `command` go through the server when one is configured?

@@ -249,7 +249,11 @@ pub(crate) async fn token(
     command: TokenCommand,
     connect: &ConnectOptions,
 ) -> Result<Outcome, CliError> {
-    if !matches!(command, TokenCommand::List { .. }) {
+    if matches!(command, TokenCommand::List { .. }) {
+        // The token inventory (ids, fingerprints, last use), not secrets:
+        // for those who read everything.
+        crate::local_actor(home)?.require(easel_app::Act::ReadAllRuns)?;
+    } else {
         crate::local_actor(home)?.require(easel_app::Act::ManageCredentials)?;
     }
     match command {

@@ -75,7 +75,13 @@ pub fn main(args: Args) -> ExitCode {
     };
     let json = args.wants_json();
     let home = args.home.clone();
+    // Servers stop on a signal by themselves: `sim serve` saves its state,
+    // `serve` lets the requests in flight finish.
+    let own_stop = matches!(args.command, Command::Sim { .. } | Command::Serve { .. });
     let result = runtime.block_on(async {
+        if own_stop {
+            return Some(dispatch(args).await);
+        }
         tokio::select! {
             r = dispatch(args) => Some(r),
             signal = stop_signal() => {
@@ -173,9 +179,16 @@ pub async fn dispatch(args: Args) -> Result<Outcome, CliError> {
     // Signed in to a server: these commands go through it.
     if !args.local
         && ACTING.try_with(|_| ()).is_err()
-        && client::routed(&args.command)
+        && (client::routed(&args.command) || client::needs_local_data(&args.command))
         && let Some(c) = client::Client::configured()?
     {
+        if !client::routed(&args.command) {
+            return Err(CliError::input(format!(
+                "you are signed in to {}, and this command does not go through a server yet: \
+                 run it on the server's machine, or add --local to work on this machine's data directory",
+                c.base()
+            )));
+        }
         return client::dispatch(&c, args.command).await;
     }
     let home = Home::open(args.home.clone())?;

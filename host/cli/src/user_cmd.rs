@@ -17,6 +17,11 @@ pub(crate) fn command(home: &Home, command: UserCommand) -> Result<Outcome, CliE
             roles,
             schools,
         } => {
+            if !schools.is_empty() && !roles.iter().any(|r| r.contains("contributor")) {
+                return Err(CliError::input(
+                    "--school binds a contributor to schools; the other roles reach every school: drop --school, or add --role contributor",
+                ));
+            }
             let roles = roles
                 .iter()
                 .map(|r| {
@@ -37,6 +42,7 @@ pub(crate) fn command(home: &Home, command: UserCommand) -> Result<Outcome, CliE
             println!("  {}", new.password);
         }
         UserCommand::List { json } => {
+            me.require(easel_app::Act::ManageUsers)?;
             let users = home.store.users()?;
             if json {
                 println!(

@@ -50,3 +50,43 @@ fn a_signal_during_runs_leaves_no_run_running() {
         }
     }
 }
+
+#[test]
+fn a_simulator_stopped_by_a_signal_saves_its_state() {
+    for signal in ["-INT", "-TERM"] {
+        let dir = tempfile::tempdir().unwrap();
+        let state = dir.path().join("sim.json");
+        let mut child = Command::new(env!("CARGO_BIN_EXE_easel"))
+            .args(["sim", "serve", "--port", "0", "--state"])
+            .arg(&state)
+            .env("EASEL_HOME", dir.path())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut out = BufReader::new(child.stdout.take().unwrap());
+        let mut line = String::new();
+        while out.read_line(&mut line).unwrap() > 0 {
+            if line.contains("stops it") {
+                break;
+            }
+            line.clear();
+        }
+        assert!(
+            Command::new("kill")
+                .args([signal, &child.id().to_string()])
+                .status()
+                .unwrap()
+                .success()
+        );
+        let done = child.wait_with_output().unwrap();
+        assert!(
+            state.exists(),
+            "{signal}: no state saved; {}",
+            String::from_utf8_lossy(&done.stderr)
+        );
+        let saved: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&state).unwrap()).unwrap();
+        assert!(saved.is_object(), "{signal}");
+    }
+}

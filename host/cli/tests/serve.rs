@@ -176,6 +176,21 @@ fn a_contributor_submits_from_afar_an_approver_approves_and_the_report_comes_bac
     let other: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let other_run = other["id"].as_str().unwrap().to_owned();
 
+    // The plugin list says where it is approved, once per school.
+    let out = client(&it, &["plugin", "list", "--json"], "");
+    let list: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        list[0]["approved_schools"],
+        serde_json::json!([2, 4]),
+        "{list}"
+    );
+    // A command that would read this laptop's (empty) data directory says
+    // so, rather than answer from it.
+    let out = client(&it, &["plugin", "inspect", "course-report"], "");
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(text(&out).contains("--local"), "{}", text(&out));
+    assert!(!it.join("no-data-here").join("easel.db").exists());
+
     // The contributor may dry-run its school, not run it live.
     let out = client(&it, &["run", "course-report", "--school", "2"], "");
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));

@@ -380,11 +380,17 @@ async fn list_plugins(
         Ok(plugins
             .iter()
             .map(|p| {
-                let schools: Vec<u64> = approvals
+                let mut schools: Vec<u64> = approvals
                     .iter()
-                    .filter(|a| a.digest == p.digest && !a.awaiting_second)
+                    .filter(|a| {
+                        a.plugin_id == p.id
+                            && a.digest == p.digest
+                            && a.manifest_digest == p.manifest_digest
+                    })
                     .map(|a| a.school)
                     .collect();
+                schools.sort_unstable();
+                schools.dedup();
                 json!({"id": p.id, "version": p.version, "digest": p.digest, "size": p.size,
                        "added_at": p.added_at, "added_by": p.added_by, "approved_schools": schools})
             })

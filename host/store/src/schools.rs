@@ -74,9 +74,10 @@ impl Store {
         // Immediate: two admins setting overlapping prefixes at once cannot
         // both pass the check.
         let tx = rusqlite::Transaction::new_unchecked(&self.conn, TransactionBehavior::Immediate)?;
+        // Every prefix another school ever held, current or given up.
         let others: Vec<(u64, String)> = {
             let mut stmt = tx.prepare(
-                "SELECT school, prefix FROM sis_prefixes WHERE instance = ?1 AND school <> ?2",
+                "SELECT school, prefix FROM sis_prefix_history WHERE instance = ?1 AND school <> ?2",
             )?;
             stmt.query_map(params![instance, school as i64], |r| {
                 Ok((r.get::<_, i64>(0)? as u64, r.get(1)?))
@@ -184,9 +185,18 @@ mod tests {
                 .collect::<Vec<_>>(),
             [(2, "LHS-2026-"), (3, "MHS-")]
         );
+        // What it gave up stays its own: its old ids (LHS-MATH-101) are
+        // not another school's to take.
+        let e = s.set_sis_prefix("prod", 3, "LHS-M", "alice").unwrap_err();
+        assert!(e.to_string().contains("had"), "{e}");
         assert!(s.clear_sis_prefix("prod", 2).unwrap());
         assert_eq!(s.sis_prefix("prod", 2).unwrap(), None);
         assert!(!s.clear_sis_prefix("prod", 2).unwrap());
+        for p in ["LHS-2026-X", "LHS-", "lhs"] {
+            assert!(s.set_sis_prefix("prod", 4, p, "alice").is_err(), "{p}");
+        }
+        // And it may take its old prefix back.
+        s.set_sis_prefix("prod", 2, "LHS-", "bob").unwrap();
     }
 
     #[test]
