@@ -180,3 +180,176 @@ fn expired_and_revoked_api_tokens_do_not_sign_in() {
     let e = p.authenticate(&live.token, "test").unwrap_err();
     assert_eq!(e.kind, Kind::Forbidden, "{e}");
 }
+
+#[test]
+fn an_approval_names_the_manifest_when_the_same_bytes_came_with_several() {
+    let dir = tempfile::tempdir().unwrap();
+    let h = home(dir.path());
+    let it = contributor("school-it", 2);
+    let p = &easel_bundled::COURSE_REPORT;
+    easel_app::add(&h, &it, p.wasm, p.manifest, p.name).unwrap();
+    let wider = p.manifest.replace("max_calls = ", "max_calls = 1");
+    assert_ne!(wider, p.manifest, "the second manifest differs");
+    easel_app::add(&h, &it, p.wasm, &wider, p.name).unwrap();
+    let ana = actor("ana", vec![Role::Approver]);
+    let e = easel_app::approve(&h, "course-report", &[2], false, &ana).unwrap_err();
+    assert_eq!(e.kind, Kind::Invalid, "{e}");
+    assert!(e.message.contains("--manifest-digest"), "{e}");
+    let first = sha256(p.manifest);
+    let rows = easel_app::approve_with(
+        &h,
+        "course-report",
+        &[2],
+        &ana,
+        &easel_app::ApproveOptions {
+            manifest_digest: Some(first[..12].to_owned()),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(
+        rows[0].manifest_digest, first,
+        "the reviewed manifest, not the newest"
+    );
+}
+
+fn sha256(text: &str) -> String {
+    easel_tests::sha256_hex(text.as_bytes())
+}
+
+#[test]
+fn a_plugin_id_is_its_submitters_and_not_another_schools_to_take() {
+    let dir = tempfile::tempdir().unwrap();
+    let h = home(dir.path());
+    let p = &easel_bundled::COURSE_REPORT;
+    easel_app::add(&h, &contributor("lhs-it", 2), p.wasm, p.manifest, p.name).unwrap();
+    // Another school's IT person, other bytes, the same id and a higher
+    // version: refused, so "approve course-report" cannot approve it.
+    let q = &easel_bundled::COURSE_PUBLISHER;
+    let squat = q
+        .manifest
+        .replace("id = \"course-publisher\"", "id = \"course-report\"");
+    assert!(squat.contains("id = \"course-report\""));
+    let e = easel_app::add(&h, &contributor("mhs-it", 4), q.wasm, &squat, q.name).unwrap_err();
+    assert_eq!(e.kind, Kind::Forbidden, "{e}");
+    assert!(e.message.contains("belongs to lhs-it"), "{e}");
+}
+
+#[test]
+fn a_second_approval_completes_only_the_same_grant() {
+    let dir = tempfile::tempdir().unwrap();
+    let h = home(dir.path());
+    h.store
+        .set_setting(easel_app::WRITE_APPROVERS, "2")
+        .unwrap();
+    let p = &easel_bundled::COURSE_PUBLISHER;
+    let it = contributor("school-it", 2);
+    easel_app::add(&h, &it, p.wasm, p.manifest, p.name).unwrap();
+    let narrow = p
+        .manifest
+        .replace("id = \"course-publisher\"", "id = \"cp-narrow\"");
+    easel_app::add(&h, &it, p.wasm, &narrow, "cp-narrow").unwrap();
+    let ana = actor("ana", vec![Role::Approver]);
+    let bo = actor("bo", vec![Role::Approver]);
+    easel_app::approve(&h, "course-publisher", &[2], true, &ana).unwrap();
+    // Bo approving another plugin with the same bytes does not complete
+    // Ana's grant.
+    let rows = easel_app::approve(&h, "cp-narrow", &[2], true, &bo).unwrap();
+    assert_eq!(rows[0].plugin_id, "cp-narrow");
+    assert!(rows[0].awaiting_second);
+    assert!(h.store.approval("course-publisher", 2).unwrap().is_none());
+    // Nor does a read-only approval, or one with other terms.
+    let read_only = easel_app::approve(&h, "course-publisher", &[2], false, &bo).unwrap_err();
+    assert_eq!(read_only.kind, Kind::Conflict, "{read_only}");
+    let other_terms = easel_app::approve_with(
+        &h,
+        "course-publisher",
+        &[2],
+        &bo,
+        &easel_app::ApproveOptions {
+            write: true,
+            terms: easel_store::GrantTerms {
+                dry_run_only: true,
+                ..Default::default()
+            },
+            ..Default::default()
+        },
+    )
+    .unwrap_err();
+    assert_eq!(other_terms.kind, Kind::Conflict, "{other_terms}");
+    assert!(h.store.approval("course-publisher", 2).unwrap().is_none());
+    let done = easel_app::approve(&h, "course-publisher", &[2], true, &bo).unwrap();
+    assert_eq!(done[0].second_by.as_deref(), Some("bo"));
+    assert!(h.store.approval("course-publisher", 2).unwrap().is_some());
+    assert!(
+        h.store.approval("cp-narrow", 2).unwrap().is_none(),
+        "still waiting"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_may_tighten_the_grants_write_limit_but_not_loosen_it() {
+    let token = canary_token();
+    let sim = sim_with_token(&token).await;
+    let school = sim.with_data(|d| d.schools()[0].id);
+    let dir = tempfile::tempdir().unwrap();
+    let h = home(dir.path());
+    let p = &easel_bundled::COURSE_PUBLISHER;
+    easel_app::add(
+        &h,
+        &contributor("school-it", school),
+        p.wasm,
+        p.manifest,
+        p.name,
+    )
+    .unwrap();
+    easel_app::approve_with(
+        &h,
+        "course-publisher",
+        &[school],
+        &actor("ana", vec![Role::Approver]),
+        &easel_app::ApproveOptions {
+            write: true,
+            terms: easel_store::GrantTerms {
+                max_writes: Some(1),
+                ..Default::default()
+            },
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let conn = connect(sim, &token);
+    let runtime = h.runtime().unwrap();
+    let req = RunRequest {
+        plugin: "course-publisher".into(),
+        school,
+        dry_run: false,
+        params: vec![("action".into(), "publish".into())],
+        limits: Limits {
+            max_writes: Some(1000),
+            ..Limits::default()
+        },
+        plan: None,
+    };
+    let admin = actor("ana", vec![Role::Approver]);
+    let r = easel_app::execute_run_as(&h, &admin, &conn, &runtime, req)
+        .await
+        .unwrap();
+    let writes = conn
+        .sim
+        .as_ref()
+        .unwrap()
+        .requests()
+        .iter()
+        .filter(|q| q.method == "PUT")
+        .count();
+    assert!(writes <= 1, "{writes} writes went out under a grant of 1");
+    assert!(
+        r.report
+            .outcome
+            .error()
+            .is_some_and(|e| e.contains("at most 1 write")),
+        "{:?}",
+        r.report.outcome
+    );
+}

@@ -37,7 +37,8 @@ pub use plugins::{
 pub use pool::Connections;
 pub use principal::{Act, Actor, Role, SignIn, fold_name};
 pub use principals::{
-    IssuedToken, MAX_FAILURES_PER_ADDRESS, MAX_FAILURES_PER_NAME, NewUser, Principals, TOKEN_PREFIX,
+    IssuedToken, MAX_FAILURES_PER_ADDRESS, MAX_FAILURES_PER_NAME, MAX_TOKEN_FAILURES_RECORDED,
+    NewUser, Principals, TOKEN_PREFIX,
 };
 pub use run::{
     DEFAULT_PLAN_EXPIRY_HOURS, PLAN_EXPIRY_HOURS, PlanRef, RunRequest, RunResult, after_plan,

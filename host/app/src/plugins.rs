@@ -33,6 +33,28 @@ pub fn add(
             "refusing {label}: the component imports easel:canvas/write but its manifest does not request write access; set `write = true` under [capabilities]"
         )));
     }
+    // A plugin id is its submitters': someone else's version under it
+    // would be what an approver of that id approves next.
+    let owners: Vec<String> = home
+        .store
+        .plugins()?
+        .iter()
+        .filter(|p| p.id == manifest.id)
+        .map(|p| home.store.submitters(&p.digest))
+        .collect::<Result<Vec<_>, _>>()?
+        .concat();
+    if !owners.is_empty() && !owners.contains(&by.name) && !by.may(Act::ManageUsers) {
+        return Err(AppError::forbidden(format!(
+            "plugin id {} belongs to {}: submit yours under another id, or ask them (or a district admin) to submit it",
+            manifest.id,
+            {
+                let mut o = owners.clone();
+                o.sort();
+                o.dedup();
+                o.join(", ")
+            }
+        )));
+    }
     home.save_component(&loaded.info.digest, bytes)?;
     let row = PluginRow {
         digest: loaded.info.digest.clone(),
@@ -107,6 +129,7 @@ pub fn approve_on(
         target: target.clone(),
         allow_downgrade: false,
         terms: GrantTerms::default(),
+        manifest_digest: None,
     };
     approve_with(home, name, schools, by, &options)
 }
@@ -122,6 +145,9 @@ pub struct ApproveOptions {
     pub allow_downgrade: bool,
     /// The grant's other terms.
     pub terms: GrantTerms,
+    /// Which manifest to approve, by a prefix of its sha256, when the
+    /// component was submitted with several.
+    pub manifest_digest: Option<String>,
 }
 
 /// Check a grant's terms against what the manifest requests: the grant
@@ -200,9 +226,49 @@ pub fn approve_with(
         target,
         allow_downgrade,
         terms,
+        manifest_digest,
     } = options;
     let (write, allow_downgrade) = (*write, *allow_downgrade);
-    let row = find(home, name)?;
+    let mut row = find(home, name)?;
+    // The same bytes may have been submitted with several manifests: the
+    // approval pins one, and the approver names it when there is a choice.
+    let manifests = home.store.manifests_of(&row.id, &row.digest)?;
+    match manifest_digest.as_deref() {
+        Some(prefix) => {
+            let chosen: Vec<&String> = manifests.iter().filter(|m| m.starts_with(prefix)).collect();
+            let [one] = chosen.as_slice() else {
+                return Err(AppError::invalid(format!(
+                    "no single manifest of {}@{} has a sha256 starting with {prefix:?}; its manifests: {}",
+                    row.id,
+                    &row.digest[..12],
+                    manifests
+                        .iter()
+                        .map(|m| &m[..12])
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )));
+            };
+            row = home
+                .store
+                .plugin_version(&row.digest, one)?
+                .ok_or_else(|| AppError::not_found("that manifest is no longer stored"))?;
+        }
+        None if manifests.len() > 1 => {
+            return Err(AppError::invalid(format!(
+                "{}@{} was submitted with {} different manifests ({}): inspect them, then name the one to approve \
+                 with --manifest-digest PREFIX",
+                row.id,
+                &row.digest[..12],
+                manifests.len(),
+                manifests
+                    .iter()
+                    .map(|m| &m[..12])
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )));
+        }
+        None => {}
+    }
     let submitters = home.store.submitters(&row.digest)?;
     if row.added_by == by || submitters.iter().any(|s| s == by) {
         return Err(AppError::forbidden(format!(
@@ -233,14 +299,35 @@ pub fn approve_with(
     let mut out = Vec::new();
     let two_for_writes = home.store.setting(WRITE_APPROVERS)?.as_deref() == Some("2");
     for school in schools {
-        // A write grant waiting for a second admin: this approval completes it.
-        if let Some(first) = home.store.awaiting_second(&row.digest, *school)? {
+        // A write grant waiting for a second admin: this approval completes
+        // exactly that one, and only if it grants the same.
+        if let Some((seq, first)) =
+            home.store
+                .awaiting_second(&row.id, &row.digest, &row.manifest_digest, *school)?
+        {
             if by == first.approved_by {
                 return Err(AppError::forbidden(format!(
                     "{by} already approved {}@{} for school {school}; write grants need a second, different admin",
                     row.id,
                     &row.digest[..12]
                 )));
+            }
+            if !write
+                || first.terms != *terms
+                || first.instance != target.instance
+                || first.token_id != target.token_id
+            {
+                return Err(AppError::new(
+                    crate::error::Kind::Conflict,
+                    format!(
+                        "{} approved {}@{} for school {school} with write access and terms {}; a second approval must grant \
+                         the same (same terms, not --read-only), or revoke the waiting grant first",
+                        first.approved_by,
+                        row.id,
+                        &row.digest[..12],
+                        serde_json::to_string(&first.terms).unwrap_or_default()
+                    ),
+                ));
             }
             home.audit(&AuditEntry {
                 instance: first.instance.clone(),
@@ -254,7 +341,15 @@ pub fn approve_with(
                 )),
                 ..AuditEntry::new(recorded.clone(), Action::PluginApproved)
             })?;
-            home.store.approve_second(&row.digest, *school, by)?;
+            if !home.store.approve_second(seq, by)? {
+                return Err(AppError::new(
+                    crate::error::Kind::Conflict,
+                    format!(
+                        "the waiting grant of {} for school {school} changed meanwhile; look again",
+                        row.id
+                    ),
+                ));
+            }
             out.push(ApprovalRow {
                 awaiting_second: false,
                 second_by: Some(by.to_owned()),

@@ -27,6 +27,10 @@ pub const MAX_FAILURES_PER_NAME: u32 = 5;
 /// Failed sign-ins from one address within the window before it is refused.
 pub const MAX_FAILURES_PER_ADDRESS: u32 = 20;
 
+/// Refused API tokens from one address recorded (and audited) within the
+/// window; past it, refusals are answered but not recorded.
+pub const MAX_TOKEN_FAILURES_RECORDED: u32 = 50;
+
 /// The window failed sign-ins are counted in.
 const FAILURE_WINDOW: time::Duration = time::Duration::minutes(15);
 
@@ -314,7 +318,17 @@ impl<'a> Principals<'a> {
     /// audited).
     pub fn authenticate(&self, token: &str, address: &str) -> Result<Actor, AppError> {
         let refused = |why: &str, id: &str| -> AppError {
-            let _ = self.fail(&format!("api-token {id}"), address, why);
+            // Recorded (and audited) up to a bound per address, so a flood
+            // of bad tokens cannot grow the log; they never count against
+            // password sign-ins, so they lock no one out.
+            let since = rfc3339(time::OffsetDateTime::now_utc() - FAILURE_WINDOW);
+            let seen = self
+                .store
+                .token_failures_since(address, &since)
+                .unwrap_or(u32::MAX);
+            if seen < MAX_TOKEN_FAILURES_RECORDED {
+                let _ = self.fail(&format!("api-token {id}"), address, why);
+            }
             AppError::forbidden(format!("the API token is {why}"))
                 .hint("sign in again, or ask an admin for a new token")
         };

@@ -560,7 +560,11 @@ fn grant_for(
             .min(manifest.max_calls),
         scopes,
         masquerade: t.masquerade && manifest.masquerade,
-        max_writes: req.limits.max_writes.or(t.max_writes),
+        // A run may tighten the grant's write limit, never loosen it.
+        max_writes: match (req.limits.max_writes, t.max_writes) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        },
         shared_users: match t.shared_users.as_deref() {
             Some("read") => easel_policy::SharedUsers::Read,
             _ => easel_policy::SharedUsers::Deny,

@@ -402,6 +402,11 @@ pub enum PluginCommand {
         /// in the district.
         #[arg(long)]
         district_wide: bool,
+        /// Which manifest to approve, by a prefix of its sha256 (`plugin
+        /// inspect` lists them), when the component was submitted with
+        /// several.
+        #[arg(long, value_name = "PREFIX")]
+        manifest_digest: Option<String>,
         /// Approve a version older than the newest one approved (a
         /// downgrade).
         #[arg(long)]

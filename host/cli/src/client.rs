@@ -561,6 +561,7 @@ async fn plugin(client: &Client, command: PluginCommand) -> Result<Outcome, CliE
             all_schools,
             read_only,
             district_wide,
+            manifest_digest,
             allow_downgrade,
             grant,
             scopes,
@@ -598,7 +599,7 @@ async fn plugin(client: &Client, command: PluginCommand) -> Result<Outcome, CliE
             let v = client
                 .post(
                     &format!("/api/v1/plugins/{}/approve", seg(&plugin)),
-                    &json!({"schools": schools, "read_only": read_only, "district_wide": district_wide,
+                    &json!({"schools": schools, "read_only": read_only, "district_wide": district_wide, "manifest_digest": manifest_digest,
                             "allow_downgrade": allow_downgrade, "terms": terms}),
                 )
                 .await?;

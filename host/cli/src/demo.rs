@@ -11,6 +11,8 @@ const DEMO_CONTRIBUTOR: &str = "demo-contributor";
 const DEMO_ADMIN: &str = "demo-admin";
 
 pub(crate) async fn demo(home: &Home) -> Result<Outcome, CliError> {
+    // The tour adds and approves plugins: only for whoever may do anything.
+    crate::local_actor(home)?.require(easel_app::Act::ManageUsers)?;
     println!("easel demo: data in {}", home.root().display());
     let conn = Connection::embedded_sim().await?;
     if let Some(sim) = &conn.sim {
@@ -160,6 +162,7 @@ pub(crate) async fn demo_serve(home: &Home) -> Result<Outcome, CliError> {
 
     println!("easel demo --serve: data in {}", home.root().display());
     let root = crate::local_actor(home)?;
+    root.require(easel_app::Act::ManageUsers)?;
     let principals = easel_app::Principals::new(&home.store, &home.audit);
     // Two people, each with a fresh password (the demo sets it again when
     // they exist from an earlier tour).

@@ -75,6 +75,7 @@ pub(crate) async fn dispatch(
             all_schools,
             read_only,
             district_wide,
+            manifest_digest,
             allow_downgrade,
             grant,
             scopes,
@@ -123,6 +124,7 @@ pub(crate) async fn dispatch(
                 target,
                 allow_downgrade,
                 terms,
+                manifest_digest,
             };
             let me = crate::local_actor(home)?;
             let rows = easel_app::approve_with(home, &plugin, &schools, &me, &options)?;

@@ -252,6 +252,11 @@ fn export(
     }
     runs.sort_by_key(|r| r.school);
     let name = match report {
+        Some(n) if n.is_empty() || n.contains(['/', '\\']) || n == "." || n == ".." => {
+            return Err(CliError::input(format!(
+                "--report takes a report's file name, such as courses.csv, not {n:?}"
+            )));
+        }
         Some(n) => n.to_owned(),
         None => {
             let mut names: Vec<String> = runs

@@ -192,12 +192,37 @@ fn a_changed_manifest_alone_is_a_new_pending_version() {
     let (code, out) = easel(&home, &["plugin", "inspect", "p"]);
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("~ max calls 5000 -> 9000"), "{out}");
+    // The approver names the manifest they reviewed: the same bytes now
+    // have two, and another could arrive between inspect and approve.
+    let reviewed: String = out
+        .split("manifest  sha256:")
+        .nth(1)
+        .unwrap()
+        .chars()
+        .take(12)
+        .collect();
     // The approved manifest keeps running until the new one is approved.
     let (code, out) = easel(&home, &["run", "p", "--school", "2", "--json"]);
     assert_eq!(code, 0, "{out}");
     let (code, out) = easel(
         &home,
         &["plugin", "approve", "p", "--school", "2", "--by", "admin"],
+    );
+    assert_eq!(code, 2, "ambiguous without the manifest: {out}");
+    assert!(out.contains("--manifest-digest"), "{out}");
+    let (code, out) = easel(
+        &home,
+        &[
+            "plugin",
+            "approve",
+            "p",
+            "--school",
+            "2",
+            "--manifest-digest",
+            &reviewed,
+            "--by",
+            "admin",
+        ],
     );
     assert_eq!(code, 0, "{out}");
     let (code, out) = easel(&home, &["plugin", "list"]);

@@ -377,7 +377,57 @@ mod raw_http {
 
     pub struct Http;
 
+    fn answer(s: &mut std::net::TcpStream) -> (u16, serde_json::Value) {
+        let mut out = Vec::new();
+        let _ = s.read_to_end(&mut out);
+        let text = String::from_utf8_lossy(&out).into_owned();
+        let status: u16 = text
+            .split_whitespace()
+            .nth(1)
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(0);
+        let body = text.split("\r\n\r\n").nth(1).unwrap_or("");
+        (
+            status,
+            serde_json::from_str(body).unwrap_or(serde_json::Value::Null),
+        )
+    }
+
     impl Http {
+        /// A POST with `content_type`.
+        pub fn call_typed(
+            &self,
+            method: &str,
+            url: &str,
+            content_type: &str,
+            body: &str,
+        ) -> (u16, serde_json::Value) {
+            let rest = url.strip_prefix("http://").unwrap();
+            let (host, path) = rest.split_at(rest.find('/').unwrap());
+            let mut s = std::net::TcpStream::connect(host).unwrap();
+            let req = format!(
+                "{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n\r\n{body}",
+                body.len()
+            );
+            s.write_all(req.as_bytes()).unwrap();
+            answer(&mut s)
+        }
+
+        /// A POST announcing `length` bytes of body but sending only the
+        /// headers: the answer, if the server gives one without the body.
+        pub fn call_partial(&self, url: &str, length: usize) -> (u16, serde_json::Value) {
+            let rest = url.strip_prefix("http://").unwrap();
+            let (host, path) = rest.split_at(rest.find('/').unwrap());
+            let mut s = std::net::TcpStream::connect(host).unwrap();
+            s.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+                .unwrap();
+            let req = format!(
+                "POST {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {length}\r\n\r\n{{\"manifest\":\""
+            );
+            s.write_all(req.as_bytes()).unwrap();
+            answer(&mut s)
+        }
+
         pub fn call(
             &self,
             method: &str,
@@ -705,4 +755,75 @@ fn the_canvas_token_appears_in_no_api_answer_log_line_or_file() {
             path.display()
         );
     }
+}
+
+#[test]
+fn bad_tokens_lock_no_one_out_and_an_unknown_caller_cannot_make_the_server_read_a_large_body() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("server");
+    let pw = add_user(
+        &home,
+        &[
+            "user",
+            "add",
+            "lhs-it",
+            "--role",
+            "contributor",
+            "--school",
+            "2",
+        ],
+    );
+    let served = serve(&home);
+    let http = raw_http::Http;
+    // A flood of made-up tokens from this address...
+    for i in 0..80 {
+        let (got, _) = http.call(
+            "GET",
+            &format!("{}/api/v1/me", served.url),
+            Some(&format!("Bearer easel_pat_{i:06}_x")),
+            None,
+        );
+        assert_eq!(got, 403);
+    }
+    // ...neither locks out a password sign-in from it...
+    let out = client(
+        &dir.path().join("laptop"),
+        &["login", "--server", &served.url, "--name", "lhs-it"],
+        &format!("{pw}\n"),
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    // ...nor grows the audit log without bound.
+    let audit = String::from_utf8(common::easel(&home, &["audit", "export"]).stdout).unwrap();
+    let recorded = audit.matches("api-token").count();
+    assert!(
+        recorded <= easel_app::MAX_TOKEN_FAILURES_RECORDED as usize + 2,
+        "{recorded} records of refused tokens"
+    );
+    // A sign-in must be JSON (no form or text post from another site).
+    let (got, v) = http.call_typed(
+        "POST",
+        &format!("{}/api/v1/sessions", served.url),
+        "text/plain",
+        &format!(r#"{{"name":"lhs-it","password":"{pw}"}}"#),
+    );
+    assert_eq!(got, 400, "{v}");
+    // A contributor's approval is refused before any school is looked up:
+    // the answer says nothing about account 1.
+    let saved: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("laptop/easel/credentials.json")).unwrap(),
+    )
+    .unwrap();
+    let bearer = format!("Bearer {}", saved["token"].as_str().unwrap());
+    let (got, v) = http.call(
+        "POST",
+        &format!("{}/api/v1/plugins/x/approve", served.url),
+        Some(&bearer),
+        Some(r#"{"schools":[1]}"#),
+    );
+    assert_eq!(got, 403, "{v}");
+    assert!(!v.to_string().contains("root account"), "{v}");
+    // Without a token, a large plugin upload is refused before its body is
+    // read: the answer comes though the body never finishes.
+    let (got, v) = http.call_partial(&format!("{}/api/v1/plugins", served.url), 40 * 1024 * 1024);
+    assert_eq!(got, 403, "{v}");
 }

@@ -35,6 +35,12 @@ use serde_json::{Value, json};
 /// manifest.
 pub const MAX_BODY_BYTES: usize = 48 * 1024 * 1024;
 
+/// Largest body of any other request.
+pub const MAX_SMALL_BODY_BYTES: usize = 256 * 1024;
+
+/// Most schools one approval names.
+pub const MAX_SCHOOLS: usize = 1_000;
+
 /// How long a token issued for a password sign-in lasts.
 pub const SESSION_DAYS: i64 = 30;
 
@@ -78,7 +84,12 @@ pub fn router(server: Arc<Server>) -> Router {
     Router::new()
         .route("/api/v1/sessions", post(sign_in))
         .route("/api/v1/me", get(me))
-        .route("/api/v1/plugins", get(list_plugins).post(submit))
+        .route(
+            "/api/v1/plugins",
+            get(list_plugins)
+                .post(submit)
+                .layer(DefaultBodyLimit::disable()),
+        )
         .route("/api/v1/plugins/{plugin}/approve", post(approve))
         .route("/api/v1/plugins/{plugin}/revoke", post(revoke))
         .route("/api/v1/runs", get(list_runs).post(start_run))
@@ -90,7 +101,7 @@ pub fn router(server: Arc<Server>) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn(no_secrets_in_queries))
-        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(DefaultBodyLimit::max(MAX_SMALL_BODY_BYTES))
         .with_state(server)
 }
 
@@ -286,12 +297,18 @@ async fn as_caller<T: Send + 'static>(
 fn body<T: serde::de::DeserializeOwned>(raw: Result<Bytes, BytesRejection>) -> Result<T, AppError> {
     let bytes = raw.map_err(|e| {
         if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            AppError::invalid(format!("the request body is over {MAX_BODY_BYTES} bytes"))
+            AppError::invalid(format!(
+                "the request body is over {MAX_SMALL_BODY_BYTES} bytes"
+            ))
         } else {
             AppError::invalid(format!("cannot read the request body: {e}"))
         }
     })?;
-    serde_json::from_slice(&bytes).map_err(|e| {
+    parse_json(&bytes)
+}
+
+fn parse_json<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, AppError> {
+    serde_json::from_slice(bytes).map_err(|e| {
         AppError::invalid(format!(
             "the JSON body is not what this endpoint takes: {e}"
         ))
@@ -319,8 +336,22 @@ struct SignIn {
 async fn sign_in(
     State(server): State<Arc<Server>>,
     ConnectInfo(Peer(addr)): ConnectInfo<Peer>,
+    headers: HeaderMap,
     raw: Result<Bytes, BytesRejection>,
 ) -> ApiResult {
+    // A page on another site can post a form or text, but not JSON without
+    // the browser asking first (and easel answers no CORS).
+    let json_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.split(';')
+                .next()
+                .is_some_and(|t| t.trim() == "application/json")
+        });
+    if !json_type {
+        return Err(AppError::invalid("sign in with Content-Type: application/json").into());
+    }
     let req: SignIn = body(raw)?;
     let server = server.clone();
     let issued = tokio::task::spawn_blocking(move || {
@@ -417,9 +448,20 @@ async fn submit(
     State(server): State<Arc<Server>>,
     ConnectInfo(Peer(addr)): ConnectInfo<Peer>,
     headers: HeaderMap,
-    raw: Result<Bytes, BytesRejection>,
+    raw: axum::body::Body,
 ) -> ApiResult {
-    let req: Submit = body(raw)?;
+    // Who asks, before a large body is read: an unknown caller costs no
+    // memory.
+    as_caller(&server, Caller::new(&headers, addr), |_, _, actor| {
+        actor.require(Act::Submit)
+    })
+    .await?;
+    let bytes = axum::body::to_bytes(raw, MAX_BODY_BYTES)
+        .await
+        .map_err(|_| {
+            AppError::invalid(format!("the request body is over {MAX_BODY_BYTES} bytes"))
+        })?;
+    let req: Submit = parse_json(&bytes)?;
     let bytes = base64::engine::general_purpose::STANDARD
         .decode(req.component_base64.as_bytes())
         .map_err(|e| AppError::invalid(format!("component_base64 is not base64: {e}")))?;
@@ -453,6 +495,10 @@ struct Approve {
     #[serde(default)]
     #[schema(value_type = Object)]
     terms: easel_store::GrantTerms,
+    /// Which manifest to approve (a prefix of its sha256), when the
+    /// component was submitted with several.
+    #[serde(default)]
+    manifest_digest: Option<String>,
 }
 
 #[utoipa::path(post, path = "/api/v1/plugins/{plugin}/approve", tag = "plugins", security(("bearer" = [])),
@@ -469,16 +515,22 @@ async fn approve(
     headers: HeaderMap,
     raw: Result<Bytes, BytesRejection>,
 ) -> ApiResult {
-    let req: Approve = body(raw)?;
-    if req.schools.is_empty() {
-        return Err(
-            AppError::invalid("name the schools to approve for: \"schools\": [2, 4]").into(),
-        );
+    let mut req: Approve = body(raw)?;
+    req.schools.sort_unstable();
+    req.schools.dedup();
+    if req.schools.is_empty() || req.schools.len() > MAX_SCHOOLS {
+        return Err(AppError::invalid(format!(
+            "name 1 to {MAX_SCHOOLS} schools to approve for: \"schools\": [2, 4]"
+        ))
+        .into());
     }
     let rows = as_caller(
         &server,
         Caller::new(&headers, addr),
         move |server, home, actor| {
+            // The role first: looking schools up spends the district's
+            // token, and says which account ids exist.
+            actor.require(Act::Approve)?;
             let handle = tokio::runtime::Handle::current();
             let conn = handle.block_on(server.connections.default_instance(home))?;
             handle.block_on(conn.approval_schools(&req.schools, req.district_wide))?;
@@ -491,6 +543,7 @@ async fn approve(
                 target,
                 allow_downgrade: req.allow_downgrade,
                 terms: req.terms,
+                manifest_digest: req.manifest_digest,
             };
             easel_app::approve_with(home, &plugin, &req.schools, actor, &options)
         },

@@ -263,28 +263,48 @@ impl Store {
     }
 
     /// A write grant of `digest` for `school` waiting for a second admin.
-    pub fn awaiting_second(&self, digest: &str, school: u64) -> Result<Option<ApprovalRow>> {
+    pub fn awaiting_second(
+        &self,
+        plugin_id: &str,
+        digest: &str,
+        manifest_digest: &str,
+        school: u64,
+    ) -> Result<Option<(i64, ApprovalRow)>> {
         let row = self
             .conn
             .query_row(
-                "SELECT plugin_id, digest, manifest_digest, school, write, approved_by, approved_at, instance, token_id, terms, awaiting_second, second_by
-                 FROM approvals WHERE digest = ?1 AND school = ?2 AND awaiting_second = 1
-                   AND revoked_at IS NULL AND disabled_at IS NULL ORDER BY seq DESC LIMIT 1",
-                params![digest, school as i64],
-                approval_row,
+                "SELECT plugin_id, digest, manifest_digest, school, write, approved_by, approved_at, instance, token_id, terms, awaiting_second, second_by, seq
+                 FROM approvals WHERE plugin_id = ?1 AND digest = ?2 AND manifest_digest = ?3 AND school = ?4
+                   AND awaiting_second = 1 AND revoked_at IS NULL AND disabled_at IS NULL ORDER BY seq DESC LIMIT 1",
+                params![plugin_id, digest, manifest_digest, school as i64],
+                |r| Ok((r.get::<_, i64>(12)?, approval_row(r)?)),
             )
             .optional()?;
         Ok(row)
     }
 
-    /// Make a waiting write grant live with `by` as its second approver.
-    pub fn approve_second(&self, digest: &str, school: u64, by: &str) -> Result<()> {
-        self.conn.execute(
-            "UPDATE approvals SET awaiting_second = 0, second_by = ?3
-             WHERE digest = ?1 AND school = ?2 AND awaiting_second = 1 AND revoked_at IS NULL",
-            params![digest, school as i64, by],
+    /// Make the waiting write grant `seq` live with `by` as its second
+    /// approver; false if it was no longer waiting.
+    pub fn approve_second(&self, seq: i64, by: &str) -> Result<bool> {
+        let n = self.conn.execute(
+            "UPDATE approvals SET awaiting_second = 0, second_by = ?2
+             WHERE seq = ?1 AND awaiting_second = 1 AND revoked_at IS NULL AND disabled_at IS NULL",
+            params![seq, by],
         )?;
-        Ok(())
+        Ok(n == 1)
+    }
+
+    /// The distinct manifests stored for plugin `id`'s component `digest`.
+    pub fn manifests_of(&self, id: &str, digest: &str) -> Result<Vec<String>> {
+        let mut out: Vec<String> = self
+            .plugins()?
+            .into_iter()
+            .filter(|p| p.id == id && p.digest == digest)
+            .map(|p| p.manifest_digest)
+            .collect();
+        out.sort();
+        out.dedup();
+        Ok(out)
     }
 
     /// An institution-wide setting.

@@ -234,6 +234,17 @@ CREATE TABLE sis_prefix_history (
 INSERT INTO sis_prefix_history (instance, school, prefix, set_at, set_by)
     SELECT instance, school, prefix, set_at, set_by FROM sis_prefixes;
 "#,
+    // One waiting write grant per plugin and school: a second approval
+    // completes exactly that one.
+    r#"
+UPDATE approvals SET revoked_at = strftime('%Y-%m-%dT%H:%M:%SZ', 'now')
+ WHERE awaiting_second = 1 AND revoked_at IS NULL AND disabled_at IS NULL
+   AND seq NOT IN (SELECT MAX(seq) FROM approvals
+                    WHERE awaiting_second = 1 AND revoked_at IS NULL AND disabled_at IS NULL
+                    GROUP BY plugin_id, school);
+CREATE UNIQUE INDEX approvals_one_waiting ON approvals(plugin_id, school)
+ WHERE awaiting_second = 1 AND revoked_at IS NULL AND disabled_at IS NULL;
+"#,
 ];
 
 /// The triggers that refuse updates to the audit tables (recreated after

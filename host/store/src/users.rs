@@ -206,10 +206,20 @@ impl Store {
             |r| r.get(0),
         )?;
         let by_address: i64 = conn.query_row(
-            "SELECT COUNT(*) FROM sign_in_failures WHERE address = ?1 AND at >= ?2",
+            "SELECT COUNT(*) FROM sign_in_failures WHERE address = ?1 AND at >= ?2 AND name NOT LIKE 'api-token %'",
             params![address, since],
             |r| r.get(0),
         )?;
         Ok((by_name as u32, by_address as u32))
+    }
+
+    /// Refused API tokens from `address` since `since` (RFC 3339).
+    pub fn token_failures_since(&self, address: &str, since: &str) -> Result<u32> {
+        let n: i64 = self.conn().query_row(
+            "SELECT COUNT(*) FROM sign_in_failures WHERE address = ?1 AND at >= ?2 AND name LIKE 'api-token %'",
+            params![address, since],
+            |r| r.get(0),
+        )?;
+        Ok(n as u32)
     }
 }
