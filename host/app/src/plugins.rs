@@ -35,15 +35,21 @@ pub fn add(
     }
     // A plugin id is its submitters': someone else's version under it
     // would be what an approver of that id approves next.
-    let owners: Vec<String> = home
+    // (The same bytes again are no one's new code; a new manifest for them
+    // is a choice the approver must make by name.)
+    let versions: Vec<PluginRow> = home
         .store
         .plugins()?
-        .iter()
+        .into_iter()
         .filter(|p| p.id == manifest.id)
+        .collect();
+    let owners: Vec<String> = versions
+        .iter()
         .map(|p| home.store.submitters(&p.digest))
         .collect::<Result<Vec<_>, _>>()?
         .concat();
-    if !owners.is_empty() && !owners.contains(&by.name) && !by.may(Act::ManageUsers) {
+    let new_bytes = !versions.iter().any(|p| p.digest == loaded.info.digest);
+    if new_bytes && !owners.is_empty() && !owners.contains(&by.name) && !by.may(Act::ManageUsers) {
         return Err(AppError::forbidden(format!(
             "plugin id {} belongs to {}: submit yours under another id, or ask them (or a district admin) to submit it",
             manifest.id,
