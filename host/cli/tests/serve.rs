@@ -279,6 +279,14 @@ fn a_contributor_submits_from_afar_an_approver_approves_and_the_report_comes_bac
         ),
         ("GET", "/api/v1/runs?access_token=x", None, 400, "invalid"),
         ("GET", &leaky, None, 400, "invalid"),
+        ("GET", "/api/v1/runs?acc%65ss_token=x", None, 400, "invalid"),
+        (
+            "GET",
+            "/api/v1/runs?x=easel%5Fpat_abc",
+            None,
+            400,
+            "invalid",
+        ),
         ("GET", "/api/v1/audit/verify", None, 403, "forbidden"),
     ];
     for (method, path, body, status, kind) in cases {

@@ -212,17 +212,19 @@ async fn no_secrets_in_queries(
     request: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> Response {
-    let query = request
-        .uri()
-        .query()
-        .unwrap_or_default()
-        .to_ascii_lowercase();
-    let leaks = query.split('&').any(|pair| {
-        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-        matches!(k, "token" | "access_token" | "api_token" | "password")
-            || v.contains(easel_app::TOKEN_PREFIX)
-            || k.contains(easel_app::TOKEN_PREFIX)
-    });
+    let query = request.uri().query().unwrap_or_default();
+    // Read as a server reads it (percent-decoded), and raw, so an encoded
+    // name or token is caught too.
+    let leaks = url::form_urlencoded::parse(query.as_bytes())
+        .map(|(k, v)| (k.to_ascii_lowercase(), v.to_ascii_lowercase()))
+        .chain(std::iter::once((query.to_ascii_lowercase(), String::new())))
+        .any(|(k, v)| {
+            matches!(
+                k.as_str(),
+                "token" | "access_token" | "api_token" | "password"
+            ) || v.contains(easel_app::TOKEN_PREFIX)
+                || k.contains(easel_app::TOKEN_PREFIX)
+        });
     if leaks {
         return ApiError(AppError::invalid(
             "credentials do not go in the URL: send the token as `Authorization: Bearer <token>` (and revoke this one: it may be in a log now)",
