@@ -472,15 +472,22 @@ pub(crate) async fn dispatch(client: &Client, command: Command) -> Result<Outcom
                 println!("{v}");
                 return Ok(Outcome::Success);
             }
-            println!("{:>8}  {:<14}  NAME", "ACCOUNT", "SIS PREFIX");
-            for s in v.as_array().into_iter().flatten() {
-                println!(
-                    "{:>8}  {:<14}  {}",
-                    s["id"].as_u64().unwrap_or_default(),
-                    s["sis_id_prefix"].as_str().unwrap_or("-"),
-                    s["name"].as_str().unwrap_or_default()
-                );
-            }
+            let schools: Vec<(easel_runtime::School, Option<String>)> = v
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|s| {
+                    (
+                        easel_runtime::School {
+                            id: s["id"].as_u64().unwrap_or_default(),
+                            name: s["name"].as_str().unwrap_or_default().to_owned(),
+                        },
+                        s["sis_id_prefix"].as_str().map(str::to_owned),
+                    )
+                })
+                .collect();
+            let rows: Vec<_> = schools.iter().map(|(s, p)| (s, p.clone())).collect();
+            print!("{}", crate::schools_cmd::schools_table(&rows, false));
             Ok(Outcome::Success)
         }
         _ => Err(not_through_server("this command")),
@@ -619,21 +626,13 @@ async fn plugin(client: &Client, command: PluginCommand) -> Result<Outcome, CliE
                     &json!({"schools": schools}),
                 )
                 .await?;
-            if json {
-                println!("{v:#}");
-                return Ok(Outcome::Success);
-            }
-            let list: Vec<String> = v["revoked_schools"]
+            let revoked: Vec<u64> = v["revoked_schools"]
                 .as_array()
                 .into_iter()
                 .flatten()
-                .map(Value::to_string)
+                .filter_map(Value::as_u64)
                 .collect();
-            println!(
-                "revoked {plugin} for school(s) {}; its next runs are refused",
-                list.join(", ")
-            );
-            Ok(Outcome::Success)
+            crate::plugin::print_revoked(&plugin, &revoked, json)
         }
         _ => Err(not_through_server("this plugin command")),
     }

@@ -55,19 +55,7 @@ pub(crate) async fn dispatch(
         } => {
             let me = crate::local_actor(home)?;
             let revoked = easel_app::revoke(home, &me, &plugin, &schools)?;
-            if json {
-                println!(
-                    "{:#}",
-                    serde_json::json!({"plugin": plugin, "revoked_schools": revoked})
-                );
-                return Ok(Outcome::Success);
-            }
-            let list: Vec<String> = revoked.iter().map(u64::to_string).collect();
-            println!(
-                "revoked {plugin} for school(s) {}; its next runs are refused",
-                list.join(", ")
-            );
-            Ok(Outcome::Success)
+            print_revoked(&plugin, &revoked, json)
         }
         PluginCommand::Approve {
             plugin,
@@ -134,6 +122,27 @@ pub(crate) async fn dispatch(
             })
         }
     }
+}
+
+/// `easel plugin revoke`'s output, locally or from a server.
+pub(crate) fn print_revoked(
+    plugin: &str,
+    revoked: &[u64],
+    json: bool,
+) -> Result<Outcome, CliError> {
+    if json {
+        println!(
+            "{:#}",
+            serde_json::json!({"plugin": plugin, "revoked_schools": revoked})
+        );
+        return Ok(Outcome::Success);
+    }
+    let list: Vec<String> = revoked.iter().map(u64::to_string).collect();
+    println!(
+        "revoked {plugin} for school(s) {}; its next runs are refused",
+        list.join(", ")
+    );
+    Ok(Outcome::Success)
 }
 
 /// `easel plugin submit`'s output, locally or from a server: `row` holds

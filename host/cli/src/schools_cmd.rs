@@ -39,7 +39,10 @@ pub async fn schools(
 
 /// `easel schools`'s table; the embedded simulator's list says so, since
 /// its data resets on every command.
-fn schools_table(schools: &[(&easel_runtime::School, Option<String>)], simulator: bool) -> String {
+pub(crate) fn schools_table(
+    schools: &[(&easel_runtime::School, Option<String>)],
+    simulator: bool,
+) -> String {
     let mut out = String::new();
     if simulator {
         out.push_str(
