@@ -239,6 +239,13 @@ fn export(
     out: &std::path::Path,
     report: Option<&str>,
 ) -> Result<Outcome, CliError> {
+    if let Some(n) = report
+        && (n.is_empty() || n.contains(['/', '\\']) || n == "." || n == "..")
+    {
+        return Err(CliError::input(format!(
+            "--report takes a report's file name, such as courses.csv, not {n:?}"
+        )));
+    }
     let filter = easel_store::RunFilter {
         batch: Some(batch.to_owned()),
         ..easel_store::RunFilter::default()
@@ -252,11 +259,6 @@ fn export(
     }
     runs.sort_by_key(|r| r.school);
     let name = match report {
-        Some(n) if n.is_empty() || n.contains(['/', '\\']) || n == "." || n == ".." => {
-            return Err(CliError::input(format!(
-                "--report takes a report's file name, such as courses.csv, not {n:?}"
-            )));
-        }
         Some(n) => n.to_owned(),
         None => {
             let mut names: Vec<String> = runs
