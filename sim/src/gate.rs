@@ -64,7 +64,7 @@ pub(crate) async fn gate(State(state): State<Arc<SimState>>, req: Request, next:
         .map_or_else(|| parts.uri.path().to_owned(), |p| p.0.clone());
     record(&state, &parts, &raw_path, &bytes);
     let path = parts.uri.path().to_owned();
-    if path == "/login/oauth2/token" || path.starts_with("/files/") {
+    if path.starts_with("/login/oauth2/") || path.starts_with("/files/") {
         let resp = next
             .run(Request::from_parts(parts, Body::from(bytes)))
             .await;

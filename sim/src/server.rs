@@ -343,9 +343,19 @@ impl SimHandle {
         self.state.auth().revoke(token);
     }
 
-    /// Register a developer key: (client id, client secret).
+    /// Register a developer key: (client id, client secret). It has no
+    /// redirect URI, so it serves only tokens issued by the test itself
+    /// (`issue_oauth_token`) and their refresh.
     pub fn add_developer_key(&self) -> (String, String) {
-        self.state.auth().add_developer_key()
+        self.state.auth().add_developer_key(Vec::new())
+    }
+
+    /// Register a developer key whose authorization-code flow may redirect
+    /// to `redirect_uri` (or a path under it): (client id, client secret).
+    pub fn add_developer_key_for(&self, redirect_uri: &str) -> (String, String) {
+        self.state
+            .auth()
+            .add_developer_key(vec![redirect_uri.to_owned()])
     }
 
     /// Issue an OAuth2 access token (one hour) and refresh token for

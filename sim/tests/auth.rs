@@ -263,3 +263,153 @@ async fn a_masquerade_may_name_the_user_by_sis_id_in_the_query_or_the_body() {
         (401, serde_json::json!({"errors": "Invalid as_user_id"}))
     );
 }
+
+/// The authorization-code flow as Canvas runs it: a code for the chosen
+/// user, good once, for its key and redirect URI; the token it buys acts as
+/// that user; logout kills it and its refresh token.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn authorization_code_flow_issues_a_token_once_and_logout_ends_it() {
+    let sim = Simulator::start(SimConfig::default()).await.unwrap();
+    let (sub_user, _) = role(&sim, Role::SubAccountAdmin);
+    let redirect = "http://127.0.0.1:9/auth/canvas/callback";
+    let (client_id, secret) = sim.add_developer_key_for(redirect);
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let authorize = |extra: &str| {
+        format!(
+            "{}/login/oauth2/auth?client_id={client_id}&response_type=code&state=s1&redirect_uri={}{extra}",
+            sim.url(),
+            url_encode(redirect)
+        )
+    };
+    // Who signs in must be chosen; an unknown key or a foreign redirect URI
+    // is answered at Canvas, never redirected.
+    let r = http.get(authorize("")).send().await.unwrap();
+    assert_eq!(r.status(), 400);
+    let foreign = authorize(&format!("&sim_user={sub_user}"))
+        .replace(&url_encode(redirect), &url_encode("http://evil.example/cb"));
+    assert_eq!(http.get(foreign).send().await.unwrap().status(), 400);
+    let denied = http.get(authorize("&sim_deny=1")).send().await.unwrap();
+    assert_eq!(denied.status(), 302);
+    let loc = denied.headers()["location"].to_str().unwrap().to_owned();
+    assert!(
+        loc.starts_with(redirect)
+            && loc.contains("error=access_denied")
+            && loc.contains("state=s1"),
+        "{loc}"
+    );
+
+    let r = http
+        .get(authorize(&format!("&sim_user={sub_user}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 302);
+    let loc = url::Url::parse(r.headers()["location"].to_str().unwrap()).unwrap();
+    let code = loc
+        .query_pairs()
+        .find(|(k, _)| k == "code")
+        .map(|(_, v)| v.into_owned())
+        .unwrap();
+    let exchange = |code: &str, uri: &str, secret: &str| {
+        http.post(format!("{}/login/oauth2/token", sim.url()))
+            .form(&[
+                ("grant_type", "authorization_code"),
+                ("client_id", client_id.as_str()),
+                ("client_secret", secret),
+                ("redirect_uri", uri),
+                ("code", code),
+            ])
+    };
+    // A wrong secret is refused; the code is good once.
+    let wrong = exchange(&code, redirect, "nope").send().await.unwrap();
+    assert_eq!(wrong.status(), 401);
+    let first = exchange(&code, redirect, &secret).send().await.unwrap();
+    assert_eq!(first.status(), 200);
+    let again = exchange(&code, redirect, &secret).send().await.unwrap();
+    assert_eq!(again.status(), 400);
+
+    let r = http
+        .get(authorize(&format!("&sim_user={sub_user}")))
+        .send()
+        .await
+        .unwrap();
+    let loc = url::Url::parse(r.headers()["location"].to_str().unwrap()).unwrap();
+    let code: String = loc
+        .query_pairs()
+        .find(|(k, _)| k == "code")
+        .map(|(_, v)| v.into_owned())
+        .unwrap();
+    // Another redirect URI than the code's is refused (and spends it).
+    let other = exchange(&code, &format!("{redirect}/x"), &secret)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(other.status(), 400);
+    let r = http
+        .get(authorize(&format!("&sim_user={sub_user}")))
+        .send()
+        .await
+        .unwrap();
+    let loc = url::Url::parse(r.headers()["location"].to_str().unwrap()).unwrap();
+    let code: String = loc
+        .query_pairs()
+        .find(|(k, _)| k == "code")
+        .map(|(_, v)| v.into_owned())
+        .unwrap();
+    let ok: serde_json::Value = serde_json::from_str(
+        &exchange(&code, redirect, &secret)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(ok["user"]["id"], sub_user);
+    assert!(ok["refresh_token"].is_string());
+    let access = ok["access_token"].as_str().unwrap().to_owned();
+    let (status, me, _) = call(&sim, &access, "GET", "/api/v1/users/self").await;
+    assert_eq!((status, me["id"].as_u64()), (200, Some(sub_user)));
+    // The accounts it lists are the ones the user administers.
+    let (_, accounts, _) = call(&sim, &access, "GET", "/api/v1/accounts").await;
+    let ids: Vec<u64> = accounts
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["id"].as_u64().unwrap())
+        .collect();
+    let first_school = sim.with_data(|d| d.schools()[0].id);
+    assert_eq!(ids, vec![first_school]);
+
+    let out = http
+        .delete(format!("{}/login/oauth2/token", sim.url()))
+        .bearer_auth(&access)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(out.status(), 200);
+    assert_eq!(
+        call(&sim, &access, "GET", "/api/v1/users/self").await.0,
+        401
+    );
+    let refresh = http
+        .post(format!("{}/login/oauth2/token", sim.url()))
+        .form(&[
+            ("grant_type", "refresh_token"),
+            ("client_id", client_id.as_str()),
+            ("client_secret", secret.as_str()),
+            ("refresh_token", ok["refresh_token"].as_str().unwrap()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refresh.status(), 400, "logout ends the refresh token too");
+}
+
+fn url_encode(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}

@@ -85,7 +85,11 @@ impl Ctx {
 
 pub(crate) fn router(state: Arc<SimState>) -> Router {
     let routes = Router::new()
-        .route("/login/oauth2/token", post(oauth::token))
+        .route("/login/oauth2/auth", get(oauth::authorize))
+        .route(
+            "/login/oauth2/token",
+            post(oauth::token).delete(oauth::log_out),
+        )
         .route("/files/reports/{rid}/{name}", get(reports::file))
         .route("/api/v1/accounts", get(accounts::index))
         .route("/api/v1/accounts/{id}", get(accounts::show))
