@@ -12,6 +12,7 @@
 //! to exit codes and a server to HTTP statuses.
 #![deny(missing_docs)]
 
+pub mod canvas_sign_in;
 mod connection;
 mod error;
 mod home;

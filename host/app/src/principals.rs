@@ -378,6 +378,21 @@ impl<'a> Principals<'a> {
         })
     }
 
+    /// The actor a completed Sign in with Canvas is: the user `name`, with
+    /// the roles it holds now (`canvas_sign_in::complete` set them).
+    pub fn canvas_actor(&self, name: &str) -> Result<Actor, AppError> {
+        let user = self
+            .store
+            .user(name)?
+            .filter(|u| u.disabled_at.is_none())
+            .ok_or_else(|| AppError::forbidden(format!("easel user {name} is gone or disabled")))?;
+        Ok(Actor {
+            name: user.name,
+            roles: roles_of(&user.roles)?,
+            via: SignIn::Canvas,
+        })
+    }
+
     /// Revoke a token: its user, or a user manager.
     pub fn revoke_token(&self, by: &Actor, id: &str) -> Result<(), AppError> {
         let row = self

@@ -14,6 +14,7 @@ mod governor;
 mod link;
 mod redact;
 mod retry;
+pub mod sign_in;
 mod token;
 mod transport;
 

@@ -153,6 +153,12 @@ pub enum Command {
         /// The certificate's private key (PEM).
         #[arg(long, value_name = "PEM", requires = "tls_cert")]
         tls_key: Option<std::path::PathBuf>,
+        /// The URL people reach this server at, when not the listen
+        /// address (a proxy in front, a DNS name). Sign in with Canvas
+        /// sends people back to <URL>/auth/canvas/callback: register that
+        /// as the developer key's redirect URI.
+        #[arg(long, value_name = "URL")]
+        public_url: Option<String>,
     },
     /// Sign in to an easel server and keep an API token for it (in a 0600
     /// file under your config directory), so commands go through it.
@@ -162,12 +168,21 @@ pub enum Command {
         #[arg(long, value_name = "URL")]
         server: String,
         /// Your easel user name (asked for a password).
-        #[arg(long, conflicts_with = "with_token")]
+        #[arg(long, conflicts_with_all = ["with_token", "canvas"])]
         name: Option<String>,
         /// Read an API token from standard input instead of signing in
         /// with a password.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "canvas")]
         with_token: bool,
+        /// Sign in with Canvas: open the printed address in a browser and
+        /// sign in there. Your roles come from the Canvas accounts you
+        /// administer.
+        #[arg(long)]
+        canvas: bool,
+        /// With --canvas: which Canvas instance, when the server has
+        /// several.
+        #[arg(long, requires = "canvas", value_name = "NAME")]
+        instance: Option<String>,
         /// Trust this CA certificate (PEM) for the server, besides the
         /// system's (a server with its own certificate authority).
         #[arg(long, value_name = "PEM")]
@@ -496,6 +511,24 @@ pub enum InstanceCommand {
     Remove {
         /// Its name.
         name: String,
+    },
+    /// Turn on Sign in with Canvas for an instance, with a developer key
+    /// whose redirect URI is <server>/auth/canvas/callback (the client
+    /// secret is read from standard input or a prompt). A sub-account admin
+    /// signs in as a school contributor for that school.
+    SignIn {
+        /// The instance.
+        name: String,
+        /// The developer key's client id.
+        #[arg(long, required_unless_present = "off", conflicts_with = "off")]
+        client_id: Option<String>,
+        /// Let admins of the root account sign in as district admins (by
+        /// default they are refused: a district admin is all-powerful).
+        #[arg(long, conflicts_with = "off")]
+        root_admins_are_district_admins: bool,
+        /// Turn Sign in with Canvas off for the instance.
+        #[arg(long)]
+        off: bool,
     },
 }
 

@@ -324,15 +324,209 @@ pub(crate) async fn login(
     Ok(Outcome::Success)
 }
 
-/// `easel logout`.
-pub(crate) fn logout() -> Result<Outcome, CliError> {
-    match credentials_path() {
-        Some(path) if path.exists() => {
-            std::fs::remove_file(&path).map_err(|e| CliError::Failed(e.into()))?;
-            println!("forgot the server and token in {}", path.display());
-        }
-        _ => println!("not signed in to a server"),
+/// How long `easel login --canvas` waits for the browser.
+const CANVAS_WAIT: std::time::Duration = std::time::Duration::from_secs(300);
+
+/// `easel login --canvas`: the browser signs in at Canvas; this command
+/// waits on a loopback port for the one-time code, and redeems it with a
+/// verifier only it knows.
+pub(crate) async fn login_with_canvas(
+    server: &str,
+    instance: Option<&str>,
+    ca_cert: Option<PathBuf>,
+) -> Result<Outcome, CliError> {
+    let path = credentials_path().ok_or_else(|| {
+        CliError::input("no config directory: set HOME or XDG_CONFIG_HOME (or use EASEL_SERVER and EASEL_API_TOKEN)")
+    })?;
+    let base = check_server(server)?;
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
+        .await
+        .map_err(|e| CliError::Failed(anyhow::anyhow!("cannot listen on a loopback port: {e}")))?;
+    let port = listener
+        .local_addr()
+        .map_err(|e| CliError::Failed(e.into()))?
+        .port();
+    let mut secret = [0u8; 32];
+    rand::Rng::fill(&mut rand::rng(), &mut secret);
+    let verifier = hex::encode(secret);
+    let mut url = url::Url::parse(&format!("{base}/auth/canvas"))
+        .map_err(|e| CliError::input(format!("{base}: {e}")))?;
+    url.query_pairs_mut()
+        .append_pair("port", &port.to_string())
+        .append_pair("challenge", &easel_server::challenge_of(&verifier));
+    if let Some(i) = instance {
+        url.query_pairs_mut().append_pair("instance", i);
     }
+    eprintln!(
+        "Sign in with Canvas: open this address in a browser on this machine and sign in there\n(waiting up to {} minutes; Ctrl-C gives up):\n\n  {url}\n",
+        CANVAS_WAIT.as_secs() / 60
+    );
+    let answer = tokio::time::timeout(CANVAS_WAIT, wait_for_browser(&listener))
+        .await
+        .map_err(|_| {
+            CliError::input(
+                "no sign-in came back within 5 minutes: run `easel login --canvas` again",
+            )
+        })??;
+    let code = match answer {
+        Ok(code) => code,
+        Err(why) => return Err(CliError::input(format!("the sign-in failed: {why}"))),
+    };
+    let anonymous = Client::with_ca(&base, "", ca_cert.as_deref())?;
+    let resp = anonymous
+        .http
+        .post(format!("{base}/api/v1/sessions/canvas"))
+        .json(&json!({"code": code, "verifier": verifier}))
+        .send()
+        .await
+        .map_err(|e| {
+            CliError::Failed(anyhow::anyhow!(
+                "cannot reach the easel server at {base}: {e}"
+            ))
+        })?;
+    let status = resp.status();
+    let body: Value = resp.json().await.unwrap_or(Value::Null);
+    if !status.is_success() {
+        return Err(CliError::input(
+            body["error"]["message"]
+                .as_str()
+                .unwrap_or("the server refused the sign-in")
+                .to_owned(),
+        ));
+    }
+    let token = body["token"]
+        .as_str()
+        .ok_or_else(|| CliError::Failed(anyhow::anyhow!("the server sent no token")))?
+        .to_owned();
+    write_saved(
+        &path,
+        &Saved {
+            server: base.clone(),
+            token,
+            ca_cert: ca_cert.map(|p| std::fs::canonicalize(&p).unwrap_or(p)),
+        },
+    )?;
+    let roles: Vec<String> = body["roles"]
+        .as_array()
+        .map(|a| a.iter().map(role_name).collect())
+        .unwrap_or_default();
+    println!(
+        "signed in to {base} with Canvas as {} ({}); the token lasts until {} and is kept in {} (mode 600); `easel logout` ends it",
+        body["name"].as_str().unwrap_or("?"),
+        roles.join(", "),
+        body["expires_at"].as_str().unwrap_or("?"),
+        path.display()
+    );
+    Ok(Outcome::Success)
+}
+
+/// A role as the server sends it, named as `easel user` shows it.
+fn role_name(v: &Value) -> String {
+    match v["role"].as_str() {
+        Some("school-contributor") => format!(
+            "contributor({})",
+            v["schools"]
+                .as_array()
+                .map(|s| s
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(","))
+                .unwrap_or_default()
+        ),
+        Some(r) => r.to_owned(),
+        None => "?".into(),
+    }
+}
+
+/// Answer browser requests on `listener` until one brings `code` (Ok) or
+/// `error` (Err, with the server's description).
+async fn wait_for_browser(
+    listener: &tokio::net::TcpListener,
+) -> Result<Result<String, String>, CliError> {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    loop {
+        let (mut stream, _) = listener
+            .accept()
+            .await
+            .map_err(|e| CliError::Failed(e.into()))?;
+        let mut head = Vec::new();
+        let mut buf = [0u8; 1024];
+        while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < 16 * 1024 {
+            match tokio::time::timeout(std::time::Duration::from_secs(10), stream.read(&mut buf))
+                .await
+            {
+                Ok(Ok(n)) if n > 0 => head.extend_from_slice(&buf[..n]),
+                _ => break,
+            }
+        }
+        let head = String::from_utf8_lossy(&head);
+        let target = head
+            .lines()
+            .next()
+            .and_then(|l| l.strip_prefix("GET "))
+            .and_then(|l| l.split(' ').next())
+            .unwrap_or("");
+        let query = target.strip_prefix("/?").unwrap_or("");
+        let pairs: std::collections::HashMap<String, String> =
+            url::form_urlencoded::parse(query.as_bytes())
+                .into_owned()
+                .collect();
+        let found = if let Some(code) = pairs.get("code") {
+            Some(Ok(code.clone()))
+        } else {
+            pairs.get("error").map(|e| {
+                let text = pairs
+                    .get("error_description")
+                    .cloned()
+                    .unwrap_or_else(|| e.clone());
+                Err(match pairs.get("hint").filter(|h| !h.is_empty()) {
+                    Some(h) => format!("{text} ({h})"),
+                    None => text,
+                })
+            })
+        };
+        let (status, page) = match &found {
+            Some(Ok(_)) => (
+                "200 OK",
+                "Signed in: go back to the terminal. You may close this tab.",
+            ),
+            Some(Err(_)) => ("200 OK", "The sign-in failed: the terminal says why."),
+            None => ("404 Not Found", "Not the sign-in."),
+        };
+        let reply = format!(
+            "HTTP/1.1 {status}\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: {}\r\ncache-control: no-store\r\nconnection: close\r\n\r\n{page}",
+            page.len()
+        );
+        let _ = stream.write_all(reply.as_bytes()).await;
+        let _ = stream.shutdown().await;
+        if let Some(found) = found {
+            return Ok(found);
+        }
+    }
+}
+
+/// `easel logout`: the server revokes the token, then the file goes.
+pub(crate) async fn logout() -> Result<Outcome, CliError> {
+    let Some(path) = credentials_path().filter(|p| p.exists()) else {
+        println!("not signed in to a server");
+        return Ok(Outcome::Success);
+    };
+    if let Some(saved) = read_saved(&path)? {
+        let client = Client::with_ca(&saved.server, &saved.token, saved.ca_cert.as_deref())?;
+        let req = client
+            .http
+            .delete(format!("{}/api/v1/sessions", client.base));
+        match client.send(req).await {
+            Ok(_) => println!("{} revoked the token", client.base),
+            Err(e) => eprintln!(
+                "warning: {} did not revoke the token ({e}); it stops working when it expires, or an admin revokes it",
+                client.base
+            ),
+        }
+    }
+    std::fs::remove_file(&path).map_err(|e| CliError::Failed(e.into()))?;
+    println!("forgot the server and token in {}", path.display());
     Ok(Outcome::Success)
 }
 

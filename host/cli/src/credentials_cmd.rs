@@ -133,6 +133,48 @@ pub(crate) fn instance(home: &Home, command: InstanceCommand) -> Result<Outcome,
             println!("removed instance {name}");
             Ok(Outcome::Success)
         }
+        InstanceCommand::SignIn {
+            name,
+            client_id,
+            root_admins_are_district_admins,
+            off,
+        } => {
+            let actor = crate::local_actor(home)?;
+            if off {
+                easel_app::canvas_sign_in::disable(home, &actor, &name)?;
+                println!(
+                    "sign in with canvas is off for {name}; users it made keep their tokens until they expire (`easel user` revokes them sooner)"
+                );
+                return Ok(Outcome::Success);
+            }
+            let client_id = client_id
+                .ok_or_else(|| CliError::input("give the developer key's --client-id, or --off"))?;
+            let stdin = std::io::stdin();
+            let mut lines = stdin.lock().lines();
+            let secret = read_secret("developer key secret: ", &mut lines)?;
+            no_more_lines(&mut lines)?;
+            easel_app::canvas_sign_in::configure(
+                home,
+                &actor,
+                &name,
+                &client_id,
+                &secret,
+                root_admins_are_district_admins,
+            )?;
+            println!(
+                "sign in with canvas is on for {name} (developer key {}): sub-account admins sign in as contributors for their schools; root-account admins {}",
+                client_id.trim(),
+                if root_admins_are_district_admins {
+                    "as district admins"
+                } else {
+                    "are refused (--root-admins-are-district-admins lets them in)"
+                }
+            );
+            println!(
+                "the key's redirect URI must be <server URL>/auth/canvas/callback (`easel serve` prints it); people sign in with `easel login --server URL --canvas`"
+            );
+            Ok(Outcome::Success)
+        }
     }
 }
 

@@ -171,9 +171,21 @@ pub async fn dispatch(args: Args) -> Result<Outcome, CliError> {
             server,
             name,
             with_token,
+            canvas: true,
+            instance,
             ca_cert,
+        } => {
+            debug_assert!(name.is_none() && !with_token);
+            return client::login_with_canvas(server, instance.as_deref(), ca_cert.clone()).await;
+        }
+        Command::Login {
+            server,
+            name,
+            with_token,
+            ca_cert,
+            ..
         } => return client::login(server, name.clone(), *with_token, ca_cert.clone()).await,
-        Command::Logout => return client::logout(),
+        Command::Logout => return client::logout().await,
         _ => {}
     }
     // Signed in to a server: these commands go through it.
@@ -254,9 +266,16 @@ pub async fn dispatch(args: Args) -> Result<Outcome, CliError> {
             insecure_listen,
             tls_cert,
             tls_key,
+            public_url,
         } => {
             let tls = tls_cert.zip(tls_key);
-            serve(&home, &listen, insecure_listen, tls, |_| {}, stopped()).await
+            let listening = Listening {
+                listen: &listen,
+                insecure_listen,
+                tls,
+                public_url: public_url.as_deref(),
+            };
+            serve(&home, listening, |_| {}, stopped()).await
         }
         Command::Login { .. } | Command::Logout => Ok(Outcome::Success),
     }
@@ -377,16 +396,32 @@ pub(crate) fn local_actor(home: &Home) -> Result<Actor, CliError> {
     }
 }
 
+/// Where and how `easel serve` listens.
+pub struct Listening<'a> {
+    /// Address and port.
+    pub listen: &'a str,
+    /// Allow a non-loopback address without TLS.
+    pub insecure_listen: bool,
+    /// Certificate chain and key (PEM files).
+    pub tls: Option<(std::path::PathBuf, std::path::PathBuf)>,
+    /// The URL people reach the server at (default: the listen address).
+    pub public_url: Option<&'a str>,
+}
+
 /// `easel serve`, until `stop` resolves; `on_listen` learns the address
 /// (tests listen on port 0).
 pub async fn serve(
     home: &Home,
-    listen: &str,
-    insecure_listen: bool,
-    tls: Option<(std::path::PathBuf, std::path::PathBuf)>,
+    listening: Listening<'_>,
     on_listen: impl FnOnce(std::net::SocketAddr),
     stop: impl std::future::Future<Output = Result<(), CliError>> + Send + 'static,
 ) -> Result<Outcome, CliError> {
+    let Listening {
+        listen,
+        insecure_listen,
+        tls,
+        public_url,
+    } = listening;
     let addr: std::net::SocketAddr = listen.parse().map_err(|_| {
         CliError::input(format!(
             "--listen takes an address and port such as 127.0.0.1:7070, not {listen:?}"
@@ -408,11 +443,27 @@ pub async fn serve(
     let bound = listener
         .local_addr()
         .map_err(|e| CliError::Failed(e.into()))?;
+    let scheme = if config.is_some() { "https" } else { "http" };
+    let public = public_url
+        .map(str::to_owned)
+        .unwrap_or_else(|| format!("{scheme}://{bound}"));
+    server.set_public_url(&public)?;
     eprintln!(
-        "easel serve: the API is at {}://{bound}/api/v1 (data in {}); Ctrl-C stops it",
-        if config.is_some() { "https" } else { "http" },
+        "easel serve: the API is at {scheme}://{bound}/api/v1 (data in {}); Ctrl-C stops it",
         home.root().display()
     );
+    let canvas = easel_app::canvas_sign_in::instances(home)?;
+    if !canvas.is_empty() {
+        eprintln!(
+            "Sign in with Canvas ({}): the developer key's redirect URI is {}/auth/canvas/callback",
+            canvas
+                .iter()
+                .map(|(n, _)| n.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+            public.trim_end_matches('/')
+        );
+    }
     on_listen(bound);
     let stop = async move {
         let _ = stop.await;

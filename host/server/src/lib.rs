@@ -12,6 +12,10 @@
 //! The store is one SQLite connection per request (opened on a blocking
 //! thread): it is not shared between threads.
 
+mod canvas;
+
+pub use canvas::challenge_of;
+
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -50,6 +54,9 @@ pub struct Server {
     cache: Option<PathBuf>,
     runtime: Runtime,
     connections: Connections,
+    /// The URL people reach this server at (Canvas sends them back to it).
+    public_url: std::sync::OnceLock<String>,
+    sign_ins: canvas::SignIns,
 }
 
 impl Server {
@@ -67,7 +74,36 @@ impl Server {
             cache,
             runtime,
             connections: Connections::new(),
+            public_url: std::sync::OnceLock::new(),
+            sign_ins: canvas::SignIns::default(),
         }))
+    }
+
+    /// Set the URL people reach this server at, e.g.
+    /// `https://easel.district.example` (once; later calls change nothing).
+    pub fn set_public_url(&self, url: &str) -> Result<(), AppError> {
+        let parsed = url::Url::parse(url)
+            .map_err(|e| AppError::invalid(format!("--public-url {url:?}: {e}")))?;
+        if !matches!(parsed.scheme(), "https" | "http") || parsed.host().is_none() {
+            return Err(AppError::invalid(format!(
+                "--public-url {url:?}: expected https://host[:port]"
+            )));
+        }
+        let _ = self
+            .public_url
+            .set(parsed.as_str().trim_end_matches('/').to_owned());
+        Ok(())
+    }
+
+    /// Where Canvas sends people back to after they sign in.
+    fn callback_url(&self) -> Result<String, AppError> {
+        self.public_url
+            .get()
+            .map(|u| format!("{u}/auth/canvas/callback"))
+            .ok_or_else(|| {
+                AppError::new(Kind::Internal, "this server does not know its public URL")
+                    .hint("start it with `easel serve --public-url URL`")
+            })
     }
 
     fn home(&self) -> Result<Home, AppError> {
@@ -82,7 +118,10 @@ impl Server {
 /// The API's routes.
 pub fn router(server: Arc<Server>) -> Router {
     Router::new()
-        .route("/api/v1/sessions", post(sign_in))
+        .route("/api/v1/sessions", post(sign_in).delete(sign_out))
+        .route("/api/v1/sessions/canvas", post(canvas::redeem))
+        .route("/auth/canvas", get(canvas::start))
+        .route("/auth/canvas/callback", get(canvas::callback))
         .route("/api/v1/me", get(me))
         .route(
             "/api/v1/plugins",
@@ -142,8 +181,8 @@ impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, TlsL
 #[derive(utoipa::OpenApi)]
 #[openapi(
     info(title = "easel", description = "easel's JSON API: plugins, approvals, runs and their reports, for authenticated principals. Errors are {\"error\":{\"kind\",\"message\",\"hint\"}}."),
-    paths(sign_in, me, list_plugins, submit, approve, revoke, start_run, list_runs, show_run, report, schools, verify_audit),
-    components(schemas(SignIn, Submit, Approve, Revoke, StartRun)),
+    paths(sign_in, sign_out, canvas::redeem, me, list_plugins, submit, approve, revoke, start_run, list_runs, show_run, report, schools, verify_audit),
+    components(schemas(SignIn, canvas::Redeem, Submit, Approve, Revoke, StartRun)),
     modifiers(&BearerAuth)
 )]
 pub struct ApiDoc;
@@ -380,6 +419,25 @@ async fn sign_in(
         "token_id": t.id,
         "expires_at": t.expires_at,
     }))
+}
+
+#[utoipa::path(delete, path = "/api/v1/sessions", tag = "sessions", security(("bearer" = [])),
+    responses((status = 200, description = "the API token this request used is revoked", content_type = "application/json")))]
+/// `DELETE /api/v1/sessions`: sign out (the token used is revoked).
+async fn sign_out(
+    State(server): State<Arc<Server>>,
+    ConnectInfo(Peer(addr)): ConnectInfo<Peer>,
+    headers: HeaderMap,
+) -> ApiResult {
+    let revoked = as_caller(&server, Caller::new(&headers, addr), |_, home, actor| {
+        let easel_app::SignIn::ApiToken(id) = &actor.via else {
+            return Err(AppError::invalid("only an API token signs out"));
+        };
+        Principals::new(&home.store, &home.audit).revoke_token(actor, id)?;
+        Ok(id.clone())
+    })
+    .await?;
+    to_json(json!({"revoked": revoked}))
 }
 
 #[utoipa::path(get, path = "/api/v1/me", tag = "sessions", security(("bearer" = [])),

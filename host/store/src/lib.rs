@@ -24,7 +24,7 @@ pub use audit::{
 };
 pub use runs::{NewRun, RunFilter, RunFinish, RunRow, RunStatus};
 pub use schools::{MAX_SIS_ID_PREFIX, SisPrefixRow, prefix_problem};
-pub use users::{ApiTokenRow, UserRow};
+pub use users::{ApiTokenRow, SignInKeyRow, UserRow};
 pub use vault::{InstanceRow, TokenRow};
 
 /// Errors from the store.

@@ -245,6 +245,25 @@ UPDATE approvals SET revoked_at = strftime('%Y-%m-%dT%H:%M:%SZ', 'now')
 CREATE UNIQUE INDEX approvals_one_waiting ON approvals(plugin_id, school)
  WHERE awaiting_second = 1 AND revoked_at IS NULL AND disabled_at IS NULL;
 "#,
+    // Sign in with Canvas: each instance's developer key (its secret sealed
+    // by the vault), and which easel user each Canvas user is.
+    r#"
+CREATE TABLE sign_in_keys (
+    instance TEXT PRIMARY KEY,
+    client_id TEXT NOT NULL,
+    sealed BLOB NOT NULL,
+    root_admins_are_district_admins INTEGER NOT NULL DEFAULT 0,
+    set_at TEXT NOT NULL,
+    set_by TEXT NOT NULL
+);
+CREATE TABLE canvas_identities (
+    instance TEXT NOT NULL,
+    canvas_user_id INTEGER NOT NULL,
+    user_name TEXT NOT NULL UNIQUE,
+    linked_at TEXT NOT NULL,
+    PRIMARY KEY (instance, canvas_user_id)
+);
+"#,
 ];
 
 /// The triggers that refuse updates to the audit tables (recreated after

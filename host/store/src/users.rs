@@ -223,3 +223,162 @@ impl Store {
         Ok(n as u32)
     }
 }
+
+/// An instance's developer key for Sign in with Canvas (its secret sealed).
+#[derive(Clone, PartialEq, Eq)]
+pub struct SignInKeyRow {
+    /// The instance.
+    pub instance: String,
+    /// The developer key's client id.
+    pub client_id: String,
+    /// AEAD ciphertext of the client secret.
+    pub sealed: Vec<u8>,
+    /// May an admin of the root account become a district admin?
+    pub root_admins_are_district_admins: bool,
+    /// When it was set.
+    pub set_at: String,
+    /// Who set it.
+    pub set_by: String,
+}
+
+impl std::fmt::Debug for SignInKeyRow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SignInKeyRow")
+            .field("instance", &self.instance)
+            .field("client_id", &self.client_id)
+            .field(
+                "root_admins_are_district_admins",
+                &self.root_admins_are_district_admins,
+            )
+            .finish_non_exhaustive()
+    }
+}
+
+fn key_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<SignInKeyRow> {
+    Ok(SignInKeyRow {
+        instance: r.get(0)?,
+        client_id: r.get(1)?,
+        sealed: r.get(2)?,
+        root_admins_are_district_admins: r.get(3)?,
+        set_at: r.get(4)?,
+        set_by: r.get(5)?,
+    })
+}
+
+const KEY_COLUMNS: &str =
+    "instance, client_id, sealed, root_admins_are_district_admins, set_at, set_by";
+
+impl Store {
+    /// Set (or replace) an instance's sign-in key.
+    pub fn set_sign_in_key(&self, k: &SignInKeyRow) -> Result<()> {
+        self.conn().execute(
+            &format!(
+                "INSERT INTO sign_in_keys ({KEY_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                 ON CONFLICT (instance) DO UPDATE SET client_id = ?2, sealed = ?3,
+                   root_admins_are_district_admins = ?4, set_at = ?5, set_by = ?6"
+            ),
+            params![
+                k.instance,
+                k.client_id,
+                k.sealed,
+                k.root_admins_are_district_admins,
+                k.set_at,
+                k.set_by
+            ],
+        )?;
+        Ok(())
+    }
+
+    /// An instance's sign-in key.
+    pub fn sign_in_key(&self, instance: &str) -> Result<Option<SignInKeyRow>> {
+        let sql = format!("SELECT {KEY_COLUMNS} FROM sign_in_keys WHERE instance = ?1");
+        Ok(self
+            .conn()
+            .query_row(&sql, params![instance], key_row)
+            .optional()?)
+    }
+
+    /// Every sign-in key, by instance.
+    pub fn sign_in_keys(&self) -> Result<Vec<SignInKeyRow>> {
+        let sql = format!("SELECT {KEY_COLUMNS} FROM sign_in_keys ORDER BY instance");
+        let mut stmt = self.conn().prepare(&sql)?;
+        let rows = stmt.query_map([], key_row)?.collect::<Result<_, _>>()?;
+        Ok(rows)
+    }
+
+    /// Turn Sign in with Canvas off for an instance. False if it was off.
+    pub fn remove_sign_in_key(&self, instance: &str) -> Result<bool> {
+        Ok(self.conn().execute(
+            "DELETE FROM sign_in_keys WHERE instance = ?1",
+            params![instance],
+        )? > 0)
+    }
+
+    /// The easel user a Canvas user of `instance` is, if linked.
+    pub fn canvas_identity(&self, instance: &str, canvas_user_id: u64) -> Result<Option<String>> {
+        Ok(self
+            .conn()
+            .query_row(
+                "SELECT user_name FROM canvas_identities WHERE instance = ?1 AND canvas_user_id = ?2",
+                params![instance, canvas_user_id as i64],
+                |r| r.get(0),
+            )
+            .optional()?)
+    }
+
+    /// Is `name` some Canvas user's easel user?
+    pub fn is_canvas_user(&self, name: &str) -> Result<bool> {
+        Ok(self
+            .conn()
+            .query_row(
+                "SELECT 1 FROM canvas_identities WHERE user_name = ?1",
+                params![name],
+                |_| Ok(()),
+            )
+            .optional()?
+            .is_some())
+    }
+
+    /// Add the user `name` with `roles`, linked to a Canvas user, in one
+    /// transaction; refused if the name is taken.
+    pub fn add_canvas_user(
+        &self,
+        instance: &str,
+        canvas_user_id: u64,
+        name: &str,
+        roles: &str,
+    ) -> Result<()> {
+        let tx = self.conn().unchecked_transaction()?;
+        let at = now();
+        let added = tx.execute(
+            "INSERT INTO users (name, roles, created_at, created_by) VALUES (?1, ?2, ?3, ?4)",
+            params![name, roles, at, format!("sign in with canvas ({instance})")],
+        );
+        if let Err(rusqlite::Error::SqliteFailure(e, _)) = &added
+            && e.code == rusqlite::ErrorCode::ConstraintViolation
+        {
+            return Err(StoreError::Invalid(format!(
+                "there is a user {name} already"
+            )));
+        }
+        added?;
+        tx.execute(
+            "INSERT INTO canvas_identities (instance, canvas_user_id, user_name, linked_at) VALUES (?1, ?2, ?3, ?4)",
+            params![instance, canvas_user_id as i64, name, at],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Replace a user's roles.
+    pub fn set_user_roles(&self, name: &str, roles: &str) -> Result<()> {
+        let n = self.conn().execute(
+            "UPDATE users SET roles = ?2 WHERE name = ?1",
+            params![name, roles],
+        )?;
+        if n == 0 {
+            return Err(StoreError::Invalid(format!("no user {name}")));
+        }
+        Ok(())
+    }
+}

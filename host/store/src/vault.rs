@@ -237,11 +237,13 @@ impl Store {
         Ok(())
     }
 
-    /// Re-seal every token and set a vault setting in one transaction
+    /// Re-seal every token and sign-in key and set a vault setting in one
+    /// transaction
     /// (`vault rekey`): all or nothing.
     pub fn reseal_all(
         &self,
         sealed: &[(String, Vec<u8>, String)],
+        sign_in_keys: &[(String, Vec<u8>)],
         meta: (&str, &str),
     ) -> Result<()> {
         let tx = self.conn().unchecked_transaction()?;
@@ -249,6 +251,12 @@ impl Store {
             tx.execute(
                 "UPDATE tokens SET sealed = ?2, fingerprint = ?3 WHERE id = ?1",
                 params![id, blob, fingerprint],
+            )?;
+        }
+        for (instance, blob) in sign_in_keys {
+            tx.execute(
+                "UPDATE sign_in_keys SET sealed = ?2 WHERE instance = ?1",
+                params![instance, blob],
             )?;
         }
         tx.execute(

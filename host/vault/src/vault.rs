@@ -147,6 +147,21 @@ impl Drop for Material {
     }
 }
 
+/// An instance's developer key for Sign in with Canvas.
+#[derive(Debug, Clone)]
+pub struct SignInKey {
+    /// The key (its secret redacted in `Debug`).
+    pub key: easel_canvas::sign_in::DeveloperKey,
+    /// May an admin of the root account sign in as a district admin?
+    pub root_admins_are_district_admins: bool,
+}
+
+/// The record name a sign-in key is sealed under (token ids have no `:`,
+/// so no token's ciphertext opens as a key's, nor the other way).
+fn sign_in_record(instance: &str) -> String {
+    format!("sign-in:{instance}")
+}
+
 /// The vault over one data directory.
 pub struct Vault {
     store: Mutex<Store>,
@@ -377,8 +392,15 @@ impl Vault {
             let fp = fingerprint(&next, identifying.as_deref().unwrap_or(""));
             resealed.push((row.id.clone(), sealed, fp));
         }
+        let mut keys = Vec::new();
+        for row in self.store().sign_in_keys()? {
+            let aad = sign_in_record(&row.instance);
+            let plain = open(&self.key, &aad, &row.sealed)?;
+            let sealed = seal(&next, &aad, &plain)?;
+            keys.push((row.instance, sealed));
+        }
         self.store()
-            .reseal_all(&resealed, (CHECK_KEY, &next.check_value()))?;
+            .reseal_all(&resealed, &keys, (CHECK_KEY, &next.check_value()))?;
         std::fs::rename(&pending, &self.key_path).map_err(|e| VaultError::KeyFile {
             path: self.key_path.clone(),
             problem: format!("the database now uses the new key in {}, but it could not replace the old file: {e}; move it into place by hand", pending.display()),
@@ -395,6 +417,63 @@ impl Vault {
         transport: Arc<dyn easel_canvas::Transport>,
     ) -> Result<Arc<dyn easel_canvas::Credentials>, VaultError> {
         crate::credentials::for_token(self, id, origin, transport)
+    }
+
+    /// Set (or replace) `instance`'s developer key for Sign in with
+    /// Canvas; `root_admins_are_district_admins`: may an admin of the root
+    /// account sign in as a district admin?
+    pub fn set_sign_in_key(
+        &self,
+        instance: &str,
+        client_id: &str,
+        client_secret: &SecretString,
+        root_admins_are_district_admins: bool,
+        set_by: &str,
+    ) -> Result<(), VaultError> {
+        let client_id = client_id.trim();
+        if client_id.is_empty()
+            || client_id.len() > 64
+            || !client_id.chars().all(|c| c.is_ascii_alphanumeric())
+        {
+            return Err(VaultError::Invalid(format!(
+                "{client_id:?} is not a developer key's client id (Canvas's are digits, e.g. 170000000000123)"
+            )));
+        }
+        if client_secret.expose_secret().trim().is_empty() {
+            return Err(VaultError::Invalid("the client secret is empty".into()));
+        }
+        let sealed = seal(
+            &self.key,
+            &sign_in_record(instance),
+            client_secret.expose_secret().trim().as_bytes(),
+        )?;
+        self.store().set_sign_in_key(&easel_store::SignInKeyRow {
+            instance: instance.to_owned(),
+            client_id: client_id.to_owned(),
+            sealed,
+            root_admins_are_district_admins,
+            set_at: now(),
+            set_by: set_by.to_owned(),
+        })?;
+        Ok(())
+    }
+
+    /// `instance`'s developer key for Sign in with Canvas, if it has one.
+    pub fn sign_in_key(&self, instance: &str) -> Result<Option<SignInKey>, VaultError> {
+        let Some(row) = self.store().sign_in_key(instance)? else {
+            return Ok(None);
+        };
+        let plain = open(&self.key, &sign_in_record(instance), &row.sealed)?;
+        let secret = std::str::from_utf8(&plain)
+            .map_err(|_| VaultError::Crypto(format!("the sign-in key of {instance} is corrupt")))?
+            .to_owned();
+        Ok(Some(SignInKey {
+            key: easel_canvas::sign_in::DeveloperKey {
+                client_id: row.client_id,
+                client_secret: easel_canvas::Token::new(SecretString::from(secret)),
+            },
+            root_admins_are_district_admins: row.root_admins_are_district_admins,
+        }))
     }
 
     pub(crate) fn row(&self, id: &str) -> Result<TokenRow, VaultError> {

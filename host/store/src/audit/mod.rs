@@ -88,6 +88,8 @@ pub enum Action {
     ApiTokenIssued,
     /// A personal API token was revoked.
     ApiTokenRevoked,
+    /// Someone signed in with Canvas (their roles as Canvas maps them).
+    SignedInWithCanvas,
 }
 
 const ACTIONS: &[Action] = &[
@@ -111,6 +113,7 @@ const ACTIONS: &[Action] = &[
     Action::SignInFailed,
     Action::ApiTokenIssued,
     Action::ApiTokenRevoked,
+    Action::SignedInWithCanvas,
 ];
 
 impl Action {
@@ -137,6 +140,7 @@ impl Action {
             Action::SignInFailed => "sign-in-failed",
             Action::ApiTokenIssued => "api-token-issued",
             Action::ApiTokenRevoked => "api-token-revoked",
+            Action::SignedInWithCanvas => "signed-in-with-canvas",
         }
     }
 

@@ -1,0 +1,378 @@
+//! Sign in with Canvas, for a command line on the person's own machine
+//! (the loopback pattern of RFC 8252, with a PKCE-style proof).
+//!
+//! 1. `easel login --canvas` listens on a loopback port, makes a secret
+//!    verifier, and opens `GET /auth/canvas?instance&port&challenge`
+//!    (challenge: base64url of the verifier's sha256) in a browser.
+//! 2. easel redirects to the instance's Canvas authorization page; Canvas
+//!    sends the browser back to `GET /auth/canvas/callback?code&state`.
+//! 3. easel learns who it is from Canvas (the app layer: the Canvas token
+//!    is deleted at once), and redirects the browser to
+//!    `http://127.0.0.1:<port>/?code=<one-time code>`, never elsewhere.
+//! 4. The command line posts that code with its verifier to
+//!    `POST /api/v1/sessions/canvas` and gets an API token.
+//!
+//! Threat: a code caught on the way (a browser history, another local
+//! program) is worthless without the verifier, which never left the command
+//! line; codes and states are good once, for minutes.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{ConnectInfo, Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use base64::Engine as _;
+use easel_app::{AppError, Home, Kind, Principals, canvas_sign_in};
+use serde::Deserialize;
+use serde_json::json;
+use sha2::{Digest, Sha256};
+
+use crate::{ApiError, ApiResult, Peer, Server, body, to_json};
+
+/// How long a sign-in may wait at Canvas.
+const STATE_LIFETIME: Duration = Duration::from_secs(600);
+
+/// How long the command line has to redeem its code.
+const HANDOFF_LIFETIME: Duration = Duration::from_secs(120);
+
+/// Most sign-ins waiting at once (the oldest are dropped past it).
+const MAX_PENDING: usize = 1_000;
+
+/// Sign-ins under way, in this process only (a restart asks people to
+/// start again).
+#[derive(Default)]
+pub(crate) struct SignIns {
+    waiting: Mutex<HashMap<String, Waiting>>,
+    handoffs: Mutex<HashMap<String, Handoff>>,
+}
+
+/// A sign-in sent to Canvas.
+struct Waiting {
+    instance: String,
+    port: u16,
+    challenge: String,
+    at: Instant,
+}
+
+/// A sign-in Canvas confirmed, for the command line to redeem.
+struct Handoff {
+    name: String,
+    challenge: String,
+    at: Instant,
+}
+
+fn put<T>(
+    map: &Mutex<HashMap<String, T>>,
+    key: String,
+    value: T,
+    age: impl Fn(&T) -> Instant,
+    life: Duration,
+) {
+    let mut map = map.lock().unwrap_or_else(|p| p.into_inner());
+    map.retain(|_, v| age(v).elapsed() < life);
+    if map.len() >= MAX_PENDING {
+        let oldest = map
+            .iter()
+            .min_by_key(|(_, v)| age(v))
+            .map(|(k, _)| k.clone());
+        if let Some(k) = oldest {
+            map.remove(&k);
+        }
+    }
+    map.insert(key, value);
+}
+
+fn random_hex(bytes: usize) -> String {
+    let mut b = vec![0u8; bytes];
+    rand::Rng::fill(&mut rand::rng(), &mut b[..]);
+    hex::encode(b)
+}
+
+/// Equal in time whatever the inputs' contents.
+fn same(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// base64url (no padding) of sha256(`verifier`).
+pub fn challenge_of(verifier: &str) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Start {
+    #[serde(default)]
+    instance: Option<String>,
+    port: u16,
+    challenge: String,
+}
+
+/// `GET /auth/canvas?instance&port&challenge`: off to Canvas.
+pub(crate) async fn start(
+    State(server): State<Arc<Server>>,
+    query: Result<Query<Start>, axum::extract::rejection::QueryRejection>,
+) -> ApiResult {
+    let Query(q) = query.map_err(|e| {
+        AppError::invalid(format!("{e}")).hint(
+            "this address is opened by `easel login --server URL --canvas`, which fills in port and challenge",
+        )
+    })?;
+    if q.port < 1024 {
+        return Err(
+            AppError::invalid("port is the command line's loopback port (1024 and up)").into(),
+        );
+    }
+    if q.challenge.len() != 43
+        || !q
+            .challenge
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    {
+        return Err(AppError::invalid("challenge is a base64url sha256 (43 characters)").into());
+    }
+    let redirect_uri = server.callback_url()?;
+    let s = server.clone();
+    let wanted = q.instance.clone();
+    let (instance, origin, client_id) = tokio::task::spawn_blocking(move || {
+        let home = s.home()?;
+        let instance = match wanted {
+            Some(i) => i,
+            None => only_instance(&home)?,
+        };
+        let (row, key) = canvas_sign_in::key_for(&home, &instance)?;
+        Ok::<_, AppError>((row.name, row.url, key.key.client_id))
+    })
+    .await
+    .map_err(|e| AppError::internal(anyhow::anyhow!("{e}")))??;
+    let state = random_hex(32);
+    let url = easel_canvas::sign_in::authorize_url(&origin, &client_id, &redirect_uri, &state)
+        .map_err(|e| AppError::new(Kind::Internal, e.to_string()))?;
+    put(
+        &server.sign_ins.waiting,
+        state,
+        Waiting {
+            instance,
+            port: q.port,
+            challenge: q.challenge,
+            at: Instant::now(),
+        },
+        |w| w.at,
+        STATE_LIFETIME,
+    );
+    Ok(redirect(&url))
+}
+
+fn only_instance(home: &Home) -> Result<String, AppError> {
+    let on = canvas_sign_in::instances(home)?;
+    match on.as_slice() {
+        [(name, _)] => Ok(name.clone()),
+        [] => Err(AppError::new(
+            Kind::NotFound,
+            "sign in with canvas is not on for any instance",
+        )
+        .hint(
+            "a district admin turns it on with `easel instance sign-in INSTANCE --client-id ID`",
+        )),
+        many => Err(AppError::invalid(format!(
+            "say which Canvas to sign in with: --instance {}",
+            many.iter()
+                .map(|(n, _)| n.as_str())
+                .collect::<Vec<_>>()
+                .join(" or ")
+        ))),
+    }
+}
+
+fn redirect(url: &str) -> Response {
+    (
+        StatusCode::FOUND,
+        [
+            (header::LOCATION, url.to_owned()),
+            (header::CACHE_CONTROL, "no-store".to_owned()),
+        ],
+    )
+        .into_response()
+}
+
+/// Back to the command line's loopback port with `pairs`.
+fn to_command_line(port: u16, pairs: &[(&str, &str)]) -> Response {
+    let query = url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(pairs)
+        .finish();
+    redirect(&format!("http://127.0.0.1:{port}/?{query}"))
+}
+
+#[derive(Deserialize)]
+pub(crate) struct Callback {
+    #[serde(default)]
+    code: Option<String>,
+    #[serde(default)]
+    state: Option<String>,
+    #[serde(default)]
+    error: Option<String>,
+}
+
+/// `GET /auth/canvas/callback?code&state` (or `?error&state`): Canvas's
+/// answer, passed on to the command line as a one-time code.
+pub(crate) async fn callback(
+    State(server): State<Arc<Server>>,
+    ConnectInfo(Peer(addr)): ConnectInfo<Peer>,
+    query: Result<Query<Callback>, axum::extract::rejection::QueryRejection>,
+) -> ApiResult {
+    let Query(q) = query.map_err(|e| AppError::invalid(e.to_string()))?;
+    let waiting = q.state.as_deref().and_then(|s| {
+        let mut map = server
+            .sign_ins
+            .waiting
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        map.remove(s)
+    });
+    let Some(w) = waiting.filter(|w| w.at.elapsed() < STATE_LIFETIME) else {
+        return Err(
+            AppError::forbidden("this sign-in is unknown or has expired")
+                .hint("start again with `easel login --server URL --canvas`")
+                .into(),
+        );
+    };
+    if let Some(error) = q.error {
+        return Ok(to_command_line(
+            w.port,
+            &[
+                ("error", "canvas"),
+                ("error_description", &format!("Canvas answered {error}")),
+            ],
+        ));
+    }
+    let Some(code) = q.code else {
+        return Ok(to_command_line(
+            w.port,
+            &[
+                ("error", "canvas"),
+                ("error_description", "Canvas sent no code"),
+            ],
+        ));
+    };
+    let redirect_uri = server.callback_url()?;
+    match identify_and_complete(&server, &w.instance, &code, &redirect_uri, addr).await {
+        Ok(name) => {
+            let one_time = random_hex(32);
+            put(
+                &server.sign_ins.handoffs,
+                one_time.clone(),
+                Handoff {
+                    name,
+                    challenge: w.challenge,
+                    at: Instant::now(),
+                },
+                |h| h.at,
+                HANDOFF_LIFETIME,
+            );
+            Ok(to_command_line(w.port, &[("code", &one_time)]))
+        }
+        Err(e) => Ok(to_command_line(
+            w.port,
+            &[
+                ("error", e.kind.name()),
+                ("error_description", &e.message),
+                ("hint", e.hint.as_deref().unwrap_or("")),
+            ],
+        )),
+    }
+}
+
+async fn identify_and_complete(
+    server: &Arc<Server>,
+    instance: &str,
+    code: &str,
+    redirect_uri: &str,
+    addr: std::net::SocketAddr,
+) -> Result<String, AppError> {
+    let s = server.clone();
+    let i = instance.to_owned();
+    let (row, key) = tokio::task::spawn_blocking(move || {
+        let home = s.home()?;
+        canvas_sign_in::key_for(&home, &i)
+    })
+    .await
+    .map_err(|e| AppError::internal(anyhow::anyhow!("{e}")))??;
+    let who = canvas_sign_in::identify(&row.url, &key, code, redirect_uri).await?;
+    let s = server.clone();
+    let i = instance.to_owned();
+    tokio::task::spawn_blocking(move || {
+        let home = s.home()?;
+        canvas_sign_in::complete(&home, &i, &key, &who, &addr.ip().to_string()).map(|a| a.name)
+    })
+    .await
+    .map_err(|e| AppError::internal(anyhow::anyhow!("{e}")))?
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Redeem {
+    /// The one-time code the callback sent to the command line.
+    code: String,
+    /// The verifier whose sha256 was the sign-in's challenge.
+    verifier: String,
+}
+
+#[utoipa::path(post, path = "/api/v1/sessions/canvas", tag = "sessions", request_body = Redeem,
+    responses((status = 200, description = "an API token (12 hours) for the user Canvas signed in", content_type = "application/json"),
+              (status = 403, description = "the code is unknown, spent, expired, or not this verifier's", content_type = "application/json")))]
+/// `POST /api/v1/sessions/canvas`: a Canvas sign-in's one-time code and
+/// verifier for an API token.
+pub(crate) async fn redeem(
+    State(server): State<Arc<Server>>,
+    raw: Result<Bytes, BytesRejection>,
+) -> ApiResult {
+    let req: Redeem = body(raw)?;
+    // Taken out whatever follows: a code is good for one try.
+    let handoff = server
+        .sign_ins
+        .handoffs
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .remove(&req.code);
+    let refused = || {
+        ApiError(
+            AppError::forbidden("this sign-in code is unknown, spent, expired or not yours")
+                .hint("start again with `easel login --server URL --canvas`"),
+        )
+    };
+    let Some(h) = handoff.filter(|h| h.at.elapsed() < HANDOFF_LIFETIME) else {
+        return Err(refused());
+    };
+    if !same(
+        challenge_of(&req.verifier).as_bytes(),
+        h.challenge.as_bytes(),
+    ) {
+        return Err(refused());
+    }
+    let s = server.clone();
+    let (actor, t) = tokio::task::spawn_blocking(move || {
+        let home = s.home()?;
+        let p = Principals::new(&home.store, &home.audit);
+        let actor = p.canvas_actor(&h.name)?;
+        let t = p.issue_token(
+            &actor,
+            &actor.name,
+            "canvas sign-in",
+            Some(time::Duration::hours(canvas_sign_in::CANVAS_SESSION_HOURS)),
+            None,
+        )?;
+        Ok::<_, AppError>((actor, t))
+    })
+    .await
+    .map_err(|e| AppError::internal(anyhow::anyhow!("{e}")))??;
+    to_json(json!({
+        "name": actor.name,
+        "roles": actor.roles,
+        "token": t.token,
+        "token_id": t.id,
+        "expires_at": t.expires_at,
+    }))
+}
