@@ -13,8 +13,10 @@
 //! thread): it is not shared between threads.
 
 mod canvas;
+mod listen;
 
 pub use canvas::challenge_of;
+pub use listen::{ConnectionLimits, serve, serve_limited, serve_tls};
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -144,38 +146,9 @@ pub fn router(server: Arc<Server>) -> Router {
         .with_state(server)
 }
 
-/// Serve on `listener` until `stop` resolves.
-pub async fn serve(
-    listener: tokio::net::TcpListener,
-    server: Arc<Server>,
-    stop: impl std::future::Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    axum::serve(
-        listener,
-        router(server).into_make_service_with_connect_info::<Peer>(),
-    )
-    .with_graceful_shutdown(stop)
-    .await
-}
-
 /// The address a request came from, over TCP or TLS.
 #[derive(Debug, Clone, Copy)]
 pub struct Peer(pub SocketAddr);
-
-impl
-    axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, tokio::net::TcpListener>>
-    for Peer
-{
-    fn connect_info(stream: axum::serve::IncomingStream<'_, tokio::net::TcpListener>) -> Self {
-        Peer(*stream.remote_addr())
-    }
-}
-
-impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, TlsListener>> for Peer {
-    fn connect_info(stream: axum::serve::IncomingStream<'_, TlsListener>) -> Self {
-        Peer(*stream.remote_addr())
-    }
-}
 
 /// The API's description, generated from the handlers.
 #[derive(utoipa::OpenApi)]
@@ -900,89 +873,6 @@ pub fn tls_config(
     Ok(Arc::new(config))
 }
 
-/// How long a client has to finish its TLS handshake.
-const HANDSHAKE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
-
-/// A TCP listener whose connections are TLS: handshakes run on their own
-/// tasks (a slow client holds up no one), and only finished ones are
-/// handed to the server.
-struct TlsListener {
-    addr: SocketAddr,
-    ready: tokio::sync::mpsc::Receiver<(
-        tokio_rustls::server::TlsStream<tokio::net::TcpStream>,
-        SocketAddr,
-    )>,
-}
-
-impl TlsListener {
-    fn new(
-        tcp: tokio::net::TcpListener,
-        config: Arc<tokio_rustls::rustls::ServerConfig>,
-    ) -> std::io::Result<Self> {
-        let addr = tcp.local_addr()?;
-        let acceptor = tokio_rustls::TlsAcceptor::from(config);
-        let (tx, ready) = tokio::sync::mpsc::channel(64);
-        tokio::spawn(async move {
-            loop {
-                let (stream, peer) = match tcp.accept().await {
-                    Ok(x) => x,
-                    Err(e) => {
-                        tracing::warn!("accept failed: {e}");
-                        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                        continue;
-                    }
-                };
-                let (acceptor, sender) = (acceptor.clone(), tx.clone());
-                tokio::spawn(async move {
-                    match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
-                        Ok(Ok(tls)) => {
-                            let _ = sender.send((tls, peer)).await;
-                        }
-                        Ok(Err(e)) => tracing::info!("TLS handshake with {peer} failed: {e}"),
-                        Err(_) => tracing::info!("TLS handshake with {peer} timed out"),
-                    }
-                });
-                if tx.is_closed() {
-                    return;
-                }
-            }
-        });
-        Ok(Self { addr, ready })
-    }
-}
-
-impl axum::serve::Listener for TlsListener {
-    type Io = tokio_rustls::server::TlsStream<tokio::net::TcpStream>;
-    type Addr = SocketAddr;
-
-    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
-        match self.ready.recv().await {
-            Some(x) => x,
-            // The accepting task ended: serve nothing more.
-            None => std::future::pending().await,
-        }
-    }
-
-    fn local_addr(&self) -> std::io::Result<Self::Addr> {
-        Ok(self.addr)
-    }
-}
-
-/// Serve over TLS on `listener` until `stop` resolves.
-pub async fn serve_tls(
-    listener: tokio::net::TcpListener,
-    config: Arc<tokio_rustls::rustls::ServerConfig>,
-    server: Arc<Server>,
-    stop: impl std::future::Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    axum::serve(
-        TlsListener::new(listener, config)?,
-        router(server).into_make_service_with_connect_info::<Peer>(),
-    )
-    .with_graceful_shutdown(stop)
-    .await
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1008,6 +898,7 @@ mod tests {
                 "/api/v1/runs/{run}/reports/{name}",
                 "/api/v1/schools",
                 "/api/v1/sessions",
+                "/api/v1/sessions/canvas",
             ]
         );
         assert!(doc["paths"]["/api/v1/runs"]["post"].is_object());
