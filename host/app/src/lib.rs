@@ -16,6 +16,7 @@ pub mod canvas_sign_in;
 mod connection;
 mod error;
 mod home;
+mod inspect;
 mod many;
 mod plugins;
 mod pool;
@@ -31,6 +32,7 @@ pub use connection::{
 };
 pub use error::{AppError, Kind};
 pub use home::{AUDIT_WITNESS, DEFAULT_WITNESS_FILE, Home};
+pub use inspect::{ApprovalView, Changes, Inspection, ParamView, Requests, inspect};
 pub use many::{Progress, Quiet, execute_many};
 pub use plugins::{
     ApproveOptions, Target, WRITE_APPROVERS, add, approve, approve_on, approve_with, find, revoke,

@@ -8,7 +8,7 @@ use crate::args::{AuditCommand, ExportFormat};
 use crate::error::{CliError, Outcome};
 use easel_app::Home;
 
-fn line(r: &AuditRecord) -> String {
+pub(crate) fn line(r: &AuditRecord) -> String {
     let mut parts = vec![
         format!("#{}", r.seq),
         r.at.clone(),
@@ -45,7 +45,7 @@ fn csv_field(v: &str) -> String {
     }
 }
 
-fn csv_row(r: &AuditRecord) -> String {
+pub(crate) fn csv_row(r: &AuditRecord) -> String {
     let o = |v: &Option<String>| v.clone().unwrap_or_default();
     [
         r.seq.to_string(),
@@ -73,7 +73,7 @@ fn csv_row(r: &AuditRecord) -> String {
     .join(",")
 }
 
-const CSV_HEADER: &str = "seq,at,actor,action,instance,school,plugin,digest,run,method,path,status,cost,token,detail,prev_hash,hash,chain";
+pub(crate) const CSV_HEADER: &str = "seq,at,actor,action,instance,school,plugin,digest,run,method,path,status,cost,token,detail,prev_hash,hash,chain";
 
 /// `easel audit ...`.
 pub(crate) async fn command(home: &Home, command: AuditCommand) -> Result<Outcome, CliError> {

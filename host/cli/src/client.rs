@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use base64::Engine as _;
 use serde_json::{Value, json};
 
-use crate::args::{Command, PluginCommand, RunsCommand};
+use crate::args::{AuditCommand, Command, ExportFormat, PluginCommand, RunsCommand};
 use crate::error::{CliError, Outcome};
 
 /// A server and the token to use with it.
@@ -535,7 +535,6 @@ pub(crate) async fn logout() -> Result<Outcome, CliError> {
 /// stale local one)?
 pub(crate) fn needs_local_data(command: &Command) -> bool {
     match command {
-        Command::Plugin { command } => matches!(command, PluginCommand::Inspect { .. }),
         Command::Runs { command, .. } => matches!(command, Some(RunsCommand::Export { .. })),
         Command::Plan { .. }
         | Command::Audit { .. }
@@ -558,8 +557,15 @@ pub(crate) fn routed(command: &Command) -> bool {
             command,
             PluginCommand::Add { .. }
                 | PluginCommand::List { .. }
+                | PluginCommand::Inspect { .. }
                 | PluginCommand::Approve { .. }
                 | PluginCommand::Revoke { .. }
+        ),
+        Command::Audit { command } => matches!(
+            command,
+            AuditCommand::Verify { witness: None, .. }
+                | AuditCommand::Export { .. }
+                | AuditCommand::Tail { .. }
         ),
         Command::Run(_) | Command::Schools { command: None, .. } => true,
         Command::Runs { command, .. } => !matches!(command, Some(RunsCommand::Export { .. })),
@@ -684,7 +690,108 @@ pub(crate) async fn dispatch(client: &Client, command: Command) -> Result<Outcom
             print!("{}", crate::schools_cmd::schools_table(&rows, false));
             Ok(Outcome::Success)
         }
+        Command::Audit { command } => audit(client, command).await,
         _ => Err(not_through_server("this command")),
+    }
+}
+
+/// `easel audit verify|export|tail` through the server (it holds the keys
+/// that verify the log; a witness file is checked on the server's
+/// machine).
+async fn audit(client: &Client, command: AuditCommand) -> Result<Outcome, CliError> {
+    match command {
+        AuditCommand::Verify {
+            json,
+            witness: None,
+        } => {
+            let v = client.get("/api/v1/audit/verify", &[]).await?;
+            let intact = v["intact"].as_bool() == Some(true);
+            if json {
+                println!("{v:#}");
+            } else if intact {
+                println!(
+                    "intact (verified by {}): {} records, every MAC and link checks out; head {}; {} signed checkpoint(s)",
+                    client.base,
+                    v["records"],
+                    v["head"].as_str().unwrap_or("?"),
+                    v["checkpoints"]
+                );
+            } else {
+                println!(
+                    "BROKEN at record {} (verified by {}): {}",
+                    v["broken_at"],
+                    client.base,
+                    v["reason"].as_str().unwrap_or("?")
+                );
+            }
+            Ok(if intact {
+                Outcome::Success
+            } else {
+                Outcome::RunFailed
+            })
+        }
+        AuditCommand::Export {
+            format,
+            since,
+            plugin,
+            school,
+        } => {
+            if matches!(format, ExportFormat::Csv) {
+                println!("{}", crate::audit_cmd::CSV_HEADER);
+            }
+            let mut after = 0u64;
+            loop {
+                let mut q = vec![("after_seq", after.to_string())];
+                for (k, v) in [("since", &since), ("plugin", &plugin)] {
+                    if let Some(v) = v {
+                        q.push((k, v.clone()));
+                    }
+                }
+                if let Some(s) = school {
+                    q.push(("school", s.to_string()));
+                }
+                let v = client.get("/api/v1/audit", &q).await?;
+                let page: Vec<easel_store::AuditRecord> =
+                    serde_json::from_value(v).map_err(|e| CliError::Failed(e.into()))?;
+                for r in &page {
+                    match format {
+                        ExportFormat::Jsonl => {
+                            println!("{}", serde_json::to_string(r).unwrap_or_default())
+                        }
+                        ExportFormat::Csv => println!("{}", crate::audit_cmd::csv_row(r)),
+                    }
+                }
+                match page.last() {
+                    Some(r) if page.len() >= easel_server::MAX_AUDIT_RECORDS => after = r.seq,
+                    _ => return Ok(Outcome::Success),
+                }
+            }
+        }
+        AuditCommand::Tail { lines, follow } => {
+            let v = client
+                .get("/api/v1/audit", &[("last", lines.to_string())])
+                .await?;
+            let mut page: Vec<easel_store::AuditRecord> =
+                serde_json::from_value(v).map_err(|e| CliError::Failed(e.into()))?;
+            let mut last = 0;
+            loop {
+                for r in &page {
+                    println!("{}", crate::audit_cmd::line(r));
+                    last = r.seq;
+                }
+                if !follow {
+                    return Ok(Outcome::Success);
+                }
+                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                let v = client
+                    .get("/api/v1/audit", &[("after_seq", last.to_string())])
+                    .await?;
+                page = serde_json::from_value(v).map_err(|e| CliError::Failed(e.into()))?;
+            }
+        }
+        AuditCommand::Checkpoint | AuditCommand::Verify { .. } => Err(not_through_server(
+            "audit checkpoint and audit verify --witness",
+        )),
     }
 }
 
@@ -728,6 +835,14 @@ async fn plugin(client: &Client, command: PluginCommand) -> Result<Outcome, CliE
                 )
                 .await?;
             crate::plugin::print_added(&v, json)
+        }
+        PluginCommand::Inspect { plugin, json } => {
+            let v = client
+                .get(&format!("/api/v1/plugins/{}", seg(&plugin)), &[])
+                .await?;
+            let i: easel_app::Inspection =
+                serde_json::from_value(v).map_err(|e| CliError::Failed(e.into()))?;
+            crate::plugin::print_inspection(&i, json)
         }
         PluginCommand::List { json } => {
             let v = client.get("/api/v1/plugins", &[]).await?;

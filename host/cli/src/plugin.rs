@@ -2,7 +2,6 @@
 
 use std::path::Path;
 
-use anyhow::Context as _;
 use easel_policy::Manifest;
 use easel_store::{Action, AuditEntry, GrantTerms, PluginRow};
 
@@ -430,106 +429,6 @@ fn list(home: &Home, json: bool) -> Result<Outcome, CliError> {
     Ok(Outcome::Success)
 }
 
-fn describe_param(p: &easel_policy::ParamSpec) -> String {
-    let default = p
-        .default
-        .as_deref()
-        .map(|d| format!(", default {d:?}"))
-        .unwrap_or_default();
-    let required = if p.required { ", required" } else { "" };
-    format!("({:?}{default}{required}): {}", p.ty, p.description)
-}
-
-/// What changed between two versions, one line each: imports, scopes,
-/// capabilities, params, size.
-fn diff(
-    old: &PluginRow,
-    old_m: &Manifest,
-    old_imports: &[String],
-    new: &PluginRow,
-    new_m: &Manifest,
-    new_imports: &[String],
-) -> Vec<String> {
-    let mut out = Vec::new();
-    let set_diff = |what: &str, a: &[String], b: &[String], out: &mut Vec<String>| {
-        for x in b.iter().filter(|x| !a.contains(x)) {
-            out.push(format!("+ {what} {x}"));
-        }
-        for x in a.iter().filter(|x| !b.contains(x)) {
-            out.push(format!("- {what} {x}"));
-        }
-    };
-    set_diff("import", old_imports, new_imports, &mut out);
-    let scopes = |m: &Manifest| m.scopes.iter().map(ToString::to_string).collect::<Vec<_>>();
-    set_diff("scope", &scopes(old_m), &scopes(new_m), &mut out);
-    if old_m.requests_write() != new_m.requests_write() {
-        out.push(format!(
-            "{} write access",
-            if new_m.requests_write() {
-                "+ requests"
-            } else {
-                "- no longer requests"
-            }
-        ));
-    }
-    if old_m.masquerade != new_m.masquerade {
-        out.push(format!(
-            "{} masquerading (as_user_id)",
-            if new_m.masquerade {
-                "+ requests"
-            } else {
-                "- no longer requests"
-            }
-        ));
-    }
-    if old_m.sis_import != new_m.sis_import {
-        out.push(format!(
-            "{} SIS imports",
-            if new_m.sis_import {
-                "+ requests"
-            } else {
-                "- no longer requests"
-            }
-        ));
-    }
-    if old_m.max_calls != new_m.max_calls {
-        out.push(format!(
-            "~ max calls {} -> {}",
-            old_m.max_calls, new_m.max_calls
-        ));
-    }
-    for (name, p) in &new_m.params {
-        match old_m.params.get(name) {
-            None => out.push(format!("+ param {name} {}", describe_param(p))),
-            Some(o) if o != p => out.push(format!(
-                "~ param {name} {} -> {}",
-                describe_param(o),
-                describe_param(p)
-            )),
-            Some(_) => {}
-        }
-    }
-    for name in old_m
-        .params
-        .keys()
-        .filter(|n| !new_m.params.contains_key(*n))
-    {
-        out.push(format!("- param {name}"));
-    }
-    if old.size != new.size {
-        out.push(format!(
-            "~ size {} -> {} bytes ({:+})",
-            old.size,
-            new.size,
-            new.size as i64 - old.size as i64
-        ));
-    }
-    if old_m.version != new_m.version {
-        out.push(format!("~ version {} -> {}", old_m.version, new_m.version));
-    }
-    out
-}
-
 /// `easel plugin check`: validate a manifest, and cross-check it against a
 /// component's imports.
 fn check(home: &Home, manifest_path: &Path, component: Option<&Path>) -> Result<Outcome, CliError> {
@@ -582,138 +481,84 @@ fn check(home: &Home, manifest_path: &Path, component: Option<&Path>) -> Result<
 }
 
 fn inspect(home: &Home, name: &str, json: bool) -> Result<Outcome, CliError> {
-    let row = easel_app::find(home, name)?;
-    let manifest = Manifest::parse(&row.manifest).map_err(|e| CliError::Failed(e.into()))?;
-    let bytes = std::fs::read(home.component_path(&row.digest)).with_context(|| {
-        format!(
-            "the stored component of {} is missing; add it again",
-            row.id
-        )
-    })?;
-    let runtime = home.runtime()?;
-    let loaded = runtime
-        .load(&bytes, &row.id)
-        .map_err(|e| CliError::Failed(e.into()))?;
-    let approvals: Vec<_> = home
-        .store
-        .approvals()?
-        .into_iter()
-        .filter(|a| a.plugin_id == row.id)
-        .collect();
-    let caps: Vec<&str> = manifest
-        .capabilities
-        .iter()
-        .map(|c| match c {
-            easel_policy::Capability::Read => "read",
-            easel_policy::Capability::Write => "write",
-        })
-        .collect();
+    let me = crate::local_actor(home)?;
+    print_inspection(&easel_app::inspect(home, &me, name)?, json)
+}
+
+/// `easel plugin inspect`'s output, local or from a server.
+pub(crate) fn print_inspection(i: &easel_app::Inspection, json: bool) -> Result<Outcome, CliError> {
     if json {
-        let v = serde_json::json!({
-            "id": row.id, "version": row.version, "author": manifest.author, "description": manifest.description,
-            "digest": row.digest, "manifest_digest": row.manifest_digest, "size": row.size,
-            "imports": loaded.info.imports, "exports": loaded.info.exports,
-            "requests": {"capabilities": caps, "max_calls": manifest.max_calls,
-                "params": manifest.params.iter().map(|(k, p)| serde_json::json!({"name": k, "type": format!("{:?}", p.ty).to_lowercase(), "default": p.default, "required": p.required, "description": p.description})).collect::<Vec<_>>()},
-            "approvals": approvals.iter().map(|a| serde_json::json!({"digest": a.digest, "school": a.school, "write": a.write, "by": a.approved_by, "at": a.approved_at})).collect::<Vec<_>>(),
-        });
+        let v = serde_json::to_value(i).map_err(|e| CliError::Failed(e.into()))?;
         println!("{v:#}");
         return Ok(Outcome::Success);
     }
-    println!("{} {} by {}", row.id, row.version, manifest.author);
-    println!("  {}", manifest.description);
-    println!("  digest    sha256:{}", row.digest);
-    println!("  manifest  sha256:{}", row.manifest_digest);
-    println!("  size      {} bytes", row.size);
-    println!("  added     {} by {}", row.added_at, row.added_by);
-    for (i, imp) in loaded.info.imports.iter().enumerate() {
+    println!("{} {} by {}", i.id, i.version, i.author);
+    println!("  {}", i.description);
+    println!("  digest    sha256:{}", i.digest);
+    println!("  manifest  sha256:{}", i.manifest_digest);
+    println!("  size      {} bytes", i.size);
+    println!("  added     {} by {}", i.added_at, i.added_by);
+    for (n, imp) in i.imports.iter().enumerate() {
         println!(
             "  {}{imp}",
-            if i == 0 { "imports   " } else { "          " }
+            if n == 0 { "imports   " } else { "          " }
         );
     }
-    println!("  exports   {}", loaded.info.exports.join(", "));
+    println!("  exports   {}", i.exports.join(", "));
+    let r = &i.requests;
     println!(
         "  requests  {} access, at most {} Canvas calls per run",
-        caps.join(" and "),
-        manifest.max_calls
+        r.capabilities.join(" and "),
+        r.max_calls
     );
-    for scope in &manifest.scopes {
+    for scope in &r.scopes {
         println!("  scope     {scope}");
     }
-    if manifest.masquerade {
+    if r.masquerade {
         println!("  requests  to act as other users (as_user_id)");
     }
-    if manifest.sis_import {
+    if r.sis_import {
         println!(
             "  requests  to send SIS imports (each row's SIS ids checked against the school; new objects only under the school's SIS-id prefix)"
         );
     }
-    if !manifest.reports.is_empty() {
-        println!("  reports   {}", manifest.reports.join(", "));
+    if !r.reports.is_empty() {
+        println!("  reports   {}", r.reports.join(", "));
     }
-    for (name, p) in &manifest.params {
-        println!("  param     {name} {}", describe_param(p));
+    for p in &r.params {
+        println!("  param     {} {}", p.name, p.summary);
     }
-    // A pending version: what changed against the approved one.
-    let approved = approvals
-        .first()
-        .map(|a| (a.digest.clone(), a.manifest_digest.clone()));
-    if let Some((old_digest, old_manifest_digest)) =
-        approved.filter(|(d, m)| *d != row.digest || *m != row.manifest_digest)
-    {
-        let old_row = home
-            .store
-            .plugin_version(&old_digest, &old_manifest_digest)?
-            .ok_or_else(|| {
-                CliError::Failed(anyhow::anyhow!(
-                    "the approved version {} of {} is missing",
-                    &old_digest[..12],
-                    row.id
-                ))
-            })?;
-        let old_manifest =
-            Manifest::parse(&old_row.manifest).map_err(|e| CliError::Failed(e.into()))?;
-        let old_bytes = std::fs::read(home.component_path(&old_digest))
-            .with_context(|| format!("the stored component {} is missing", &old_digest[..12]))?;
-        let old_loaded = runtime
-            .load(&old_bytes, &old_row.id)
-            .map_err(|e| CliError::Failed(e.into()))?;
+    if let Some(c) = &i.changes {
         println!();
         println!(
             "changes since the approved version {} ({}):",
-            &old_digest[..12],
-            old_row.version
+            &c.since_digest[..12.min(c.since_digest.len())],
+            c.since_version
         );
-        let changes = diff(
-            &old_row,
-            &old_manifest,
-            &old_loaded.info.imports,
-            &row,
-            &manifest,
-            &loaded.info.imports,
-        );
-        if changes.is_empty() {
+        if c.lines.is_empty() {
             println!("  none an approval depends on (the bytes differ)");
         }
-        for c in changes {
-            println!("  {c}");
+        for line in &c.lines {
+            println!("  {line}");
         }
         println!();
     }
-    if approvals.is_empty() {
+    if i.approvals.is_empty() {
         println!(
             "  approval  none yet: `easel plugin approve {} --school <account>`",
-            row.id
+            i.id
         );
     }
-    for a in approvals {
-        let which = if a.digest == row.digest && a.manifest_digest == row.manifest_digest {
+    for a in &i.approvals {
+        let which = if a.digest == i.digest && a.manifest_digest == i.manifest_digest {
             "this version".to_owned()
-        } else if a.digest == row.digest {
-            format!("this component with manifest {}", &a.manifest_digest[..12])
+        } else if a.digest == i.digest {
+            format!(
+                "this component with manifest {}",
+                &a.manifest_digest[..12.min(a.manifest_digest.len())]
+            )
         } else {
-            format!("version {}", &a.digest[..12])
+            format!("version {}", &a.digest[..12.min(a.digest.len())])
         };
         println!(
             "  approval  school {} ({}), {which}, by {} at {}",
@@ -723,8 +568,8 @@ fn inspect(home: &Home, name: &str, json: bool) -> Result<Outcome, CliError> {
             } else {
                 "read only"
             },
-            a.approved_by,
-            a.approved_at
+            a.by,
+            a.at
         );
     }
     Ok(Outcome::Success)

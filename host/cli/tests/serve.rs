@@ -184,12 +184,46 @@ fn a_contributor_submits_from_afar_an_approver_approves_and_the_report_comes_bac
         serde_json::json!([2, 4]),
         "{list}"
     );
+    // Inspecting goes through the server, and says what the local command
+    // says.
+    let out = client(&it, &["plugin", "inspect", "course-report"], "");
+    assert!(out.status.success(), "{}", text(&out));
+    let local = common::easel(&home, &["plugin", "inspect", "course-report"]);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&local.stdout)
+    );
+    assert!(
+        text(&out).contains("easel:canvas/read@"),
+        "{}",
+        text(&out)
+    );
     // A command that would read this laptop's (empty) data directory says
     // so, rather than answer from it.
-    let out = client(&it, &["plugin", "inspect", "course-report"], "");
+    let out = client(&it, &["config", "show"], "");
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
     assert!(text(&out).contains("--local"), "{}", text(&out));
     assert!(!it.join("no-data-here").join("easel.db").exists());
+    // The audit log: the approver verifies and reads it through the server;
+    // the contributor may not.
+    let out = client(&ana, &["audit", "verify"], "");
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).starts_with("intact"), "{}", text(&out));
+    let out = client(&ana, &["audit", "tail", "-n", "3"], "");
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 3);
+    let out = client(&ana, &["audit", "export", "--plugin", "course-report"], "");
+    let exported = String::from_utf8_lossy(&out.stdout).into_owned();
+    let local = common::easel(&home, &["audit", "export", "--plugin", "course-report"]);
+    assert_eq!(exported, String::from_utf8_lossy(&local.stdout));
+    assert!(exported.contains("plugin-approved"), "{exported}");
+    let out = client(&it, &["audit", "verify"], "");
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        text(&out).contains("may not read the audit log"),
+        "{}",
+        text(&out)
+    );
 
     // The contributor may dry-run its school, not run it live.
     let out = client(&it, &["run", "course-report", "--school", "2"], "");

@@ -131,12 +131,14 @@ pub fn router(server: Arc<Server>) -> Router {
                 .post(submit)
                 .layer(DefaultBodyLimit::disable()),
         )
+        .route("/api/v1/plugins/{plugin}", get(inspect_plugin))
         .route("/api/v1/plugins/{plugin}/approve", post(approve))
         .route("/api/v1/plugins/{plugin}/revoke", post(revoke))
         .route("/api/v1/runs", get(list_runs).post(start_run))
         .route("/api/v1/runs/{run}", get(show_run))
         .route("/api/v1/runs/{run}/reports/{name}", get(report))
         .route("/api/v1/schools", get(schools))
+        .route("/api/v1/audit", get(audit_records))
         .route("/api/v1/audit/verify", get(verify_audit))
         .route("/api/openapi.json", get(openapi))
         .fallback(not_found)
@@ -154,7 +156,7 @@ pub struct Peer(pub SocketAddr);
 #[derive(utoipa::OpenApi)]
 #[openapi(
     info(title = "easel", description = "easel's JSON API: plugins, approvals, runs and their reports, for authenticated principals. Errors are {\"error\":{\"kind\",\"message\",\"hint\"}}."),
-    paths(sign_in, sign_out, canvas::redeem, me, list_plugins, submit, approve, revoke, start_run, list_runs, show_run, report, schools, verify_audit),
+    paths(sign_in, sign_out, canvas::redeem, me, list_plugins, inspect_plugin, submit, approve, revoke, start_run, list_runs, show_run, report, schools, audit_records, verify_audit),
     components(schemas(SignIn, canvas::Redeem, Submit, Approve, Revoke, StartRun)),
     modifiers(&BearerAuth)
 )]
@@ -807,6 +809,82 @@ async fn schools(
     to_json(v)
 }
 
+/// Most audit records one request returns.
+pub const MAX_AUDIT_RECORDS: usize = 5_000;
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+struct AuditQuery {
+    /// Records at or after this time (RFC 3339 or a prefix, e.g. 2026-11-29).
+    since: Option<String>,
+    /// Only this plugin's records.
+    plugin: Option<String>,
+    /// Only this school's records.
+    school: Option<u64>,
+    /// Only records after this sequence number (the next page).
+    after_seq: Option<u64>,
+    /// The last this many records instead (`easel audit tail`).
+    last: Option<usize>,
+    /// At most this many records (default and most: 5000).
+    limit: Option<usize>,
+}
+
+#[utoipa::path(get, path = "/api/v1/audit", tag = "audit", security(("bearer" = [])), params(AuditQuery),
+    responses((status = 200, description = "audit records, oldest first; page on with after_seq", content_type = "application/json"),
+              (status = 403, description = "not allowed to read the audit log", content_type = "application/json")))]
+/// `GET /api/v1/audit`: records, as `easel audit export` and `tail` print.
+async fn audit_records(
+    State(server): State<Arc<Server>>,
+    ConnectInfo(Peer(addr)): ConnectInfo<Peer>,
+    headers: HeaderMap,
+    query: Result<Query<AuditQuery>, axum::extract::rejection::QueryRejection>,
+) -> ApiResult {
+    let Query(q) = query.map_err(|e| AppError::invalid(e.to_string()))?;
+    let v = as_caller(
+        &server,
+        Caller::new(&headers, addr),
+        move |_, home, actor| {
+            actor.require(Act::ReadAudit)?;
+            let limit = q.limit.unwrap_or(MAX_AUDIT_RECORDS).min(MAX_AUDIT_RECORDS);
+            let records = match q.last {
+                Some(n) => home.audit.last(n.min(MAX_AUDIT_RECORDS))?,
+                None => home.audit.records(
+                    &easel_store::AuditFilter {
+                        since: q.since,
+                        plugin: q.plugin,
+                        school: q.school,
+                        after_seq: q.after_seq,
+                    },
+                    Some(limit),
+                )?,
+            };
+            Ok(records)
+        },
+    )
+    .await?;
+    to_json(v)
+}
+
+#[utoipa::path(get, path = "/api/v1/plugins/{plugin}", tag = "plugins", security(("bearer" = [])),
+    params(("plugin" = String, Path, description = "plugin id")),
+    responses((status = 200, description = "the plugin's newest version: digests, imports, what it requests, changes since the approved version, approvals", content_type = "application/json"),
+              (status = 400, description = "no such plugin", content_type = "application/json")))]
+/// `GET /api/v1/plugins/{plugin}`: what `easel plugin inspect` shows.
+async fn inspect_plugin(
+    State(server): State<Arc<Server>>,
+    ConnectInfo(Peer(addr)): ConnectInfo<Peer>,
+    headers: HeaderMap,
+    Path(plugin): Path<String>,
+) -> ApiResult {
+    let v = as_caller(
+        &server,
+        Caller::new(&headers, addr),
+        move |_, home, actor| easel_app::inspect(home, actor, &plugin),
+    )
+    .await?;
+    to_json(v)
+}
+
 #[utoipa::path(get, path = "/api/v1/audit/verify", tag = "audit", security(("bearer" = [])),
     responses((status = 200, description = "whether the audit log's MACs and checkpoints check out", content_type = "application/json"),
               (status = 403, description = "not allowed to read the audit log", content_type = "application/json")))]
@@ -888,9 +966,11 @@ mod tests {
         assert_eq!(
             paths,
             [
+                "/api/v1/audit",
                 "/api/v1/audit/verify",
                 "/api/v1/me",
                 "/api/v1/plugins",
+                "/api/v1/plugins/{plugin}",
                 "/api/v1/plugins/{plugin}/approve",
                 "/api/v1/plugins/{plugin}/revoke",
                 "/api/v1/runs",
