@@ -12,6 +12,7 @@
 //! to exit codes and a server to HTTP statuses.
 #![deny(missing_docs)]
 
+mod batch;
 pub mod canvas_sign_in;
 mod connection;
 mod error;
@@ -27,6 +28,7 @@ pub mod reads;
 mod run;
 mod run_audit;
 
+pub use batch::{BatchRequest, BatchResult, BatchRow, batch_schools, run_batch};
 pub use connection::{
     ConnectOptions, Connection, SIM_INSTANCE, choose_instance, namespace_instance, token_fits,
 };

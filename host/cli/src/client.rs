@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use base64::Engine as _;
 use serde_json::{Value, json};
 
-use crate::args::{AuditCommand, Command, ExportFormat, PluginCommand, RunsCommand};
+use crate::args::{AuditCommand, Command, ExportFormat, PlanCommand, PluginCommand, RunsCommand};
 use crate::error::{CliError, Outcome};
 
 /// A server and the token to use with it.
@@ -536,8 +536,7 @@ pub(crate) async fn logout() -> Result<Outcome, CliError> {
 pub(crate) fn needs_local_data(command: &Command) -> bool {
     match command {
         Command::Runs { command, .. } => matches!(command, Some(RunsCommand::Export { .. })),
-        Command::Plan { .. }
-        | Command::Audit { .. }
+        Command::Audit { .. }
         | Command::User { .. }
         | Command::Token { .. }
         | Command::Instance { .. }
@@ -567,7 +566,7 @@ pub(crate) fn routed(command: &Command) -> bool {
                 | AuditCommand::Export { .. }
                 | AuditCommand::Tail { .. }
         ),
-        Command::Run(_) | Command::Schools { command: None, .. } => true,
+        Command::Run(_) | Command::Plan { .. } | Command::Schools { command: None, .. } => true,
         Command::Runs { command, .. } => !matches!(command, Some(RunsCommand::Export { .. })),
         _ => false,
     }
@@ -584,26 +583,50 @@ pub(crate) async fn dispatch(client: &Client, command: Command) -> Result<Outcom
     match command {
         Command::Plugin { command } => plugin(client, command).await,
         Command::Run(args) => {
-            if args.after_plan.is_some() || !args.schools.is_empty() || args.all_schools {
-                return Err(not_through_server(
-                    "run --after-plan, --schools or --all-schools",
-                ));
+            let params = easel_app::parse_params(&args.params)?;
+            if args.after_plan.is_none() && (!args.schools.is_empty() || args.all_schools) {
+                let b = crate::many::request(&args, params);
+                if !args.json {
+                    eprintln!(
+                        "running {} for {} on {} (the server answers when every run has ended)",
+                        b.plugin,
+                        if b.all_schools {
+                            "every approved school".to_owned()
+                        } else {
+                            format!("{} school(s)", b.schools.len())
+                        },
+                        client.base
+                    );
+                }
+                let v = client
+                    .post(
+                        "/api/v1/runs",
+                        &json!({"plugin": b.plugin, "schools": b.schools, "all_schools": b.all_schools,
+                                "dry_run": b.dry_run, "params": params_json(&b.params),
+                                "max_writes": b.max_writes, "concurrency": b.concurrency}),
+                    )
+                    .await?;
+                let r: easel_app::BatchResult =
+                    serde_json::from_value(v).map_err(|e| CliError::Failed(e.into()))?;
+                return crate::many::print(&r, args.json);
             }
-            let school = args
-                .school
-                .ok_or_else(|| CliError::input("name the school: --school ID"))?;
-            let params: serde_json::Map<String, Value> = easel_app::parse_params(&args.params)?
-                .into_iter()
-                .map(|(k, v)| (k, Value::String(v)))
-                .collect();
-            let v = client
-                .post(
-                    "/api/v1/runs",
-                    &json!({"plugin": args.plugin, "school": school, "dry_run": args.dry_run,
-                            "params": params, "max_writes": args.max_writes}),
-                )
-                .await?;
+            let mut body = json!({"plugin": args.plugin, "dry_run": args.dry_run,
+                                  "params": params_json(&params), "max_writes": args.max_writes});
+            match (&args.after_plan, args.school) {
+                (Some(plan), _) => body["after_plan"] = json!(plan),
+                (None, Some(school)) => body["school"] = json!(school),
+                (None, None) => return Err(CliError::input("name the school: --school ID")),
+            }
+            let v = client.post("/api/v1/runs", &body).await?;
             print_run(&v, args.json)
+        }
+        Command::Plan {
+            command: PlanCommand::Apply { run, json },
+        } => {
+            let v = client
+                .post(&format!("/api/v1/runs/{}/apply", seg(&run)), &json!({}))
+                .await?;
+            print_run(&v, json)
         }
         Command::Runs {
             command,
@@ -793,6 +816,13 @@ async fn audit(client: &Client, command: AuditCommand) -> Result<Outcome, CliErr
             "audit checkpoint and audit verify --witness",
         )),
     }
+}
+
+fn params_json(params: &[(String, String)]) -> serde_json::Map<String, Value> {
+    params
+        .iter()
+        .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+        .collect()
 }
 
 /// One path segment, percent-encoded.

@@ -193,11 +193,7 @@ fn a_contributor_submits_from_afar_an_approver_approves_and_the_report_comes_bac
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&local.stdout)
     );
-    assert!(
-        text(&out).contains("easel:canvas/read@"),
-        "{}",
-        text(&out)
-    );
+    assert!(text(&out).contains("easel:canvas/read@"), "{}", text(&out));
     // A command that would read this laptop's (empty) data directory says
     // so, rather than answer from it.
     let out = client(&it, &["config", "show"], "");
@@ -286,6 +282,77 @@ fn a_contributor_submits_from_afar_an_approver_approves_and_the_report_comes_bac
         let out = client(&it, &args, "");
         assert_eq!(out.status.code(), Some(2), "{}", text(&out));
         assert!(text(&out).contains("no run"), "{}", text(&out));
+    }
+
+    // Many schools, plans and their application go through the server too.
+    let out = client(
+        &ana,
+        &[
+            "run",
+            "course-report",
+            "--schools",
+            "2,4",
+            "--dry-run",
+            "--json",
+        ],
+        "",
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let batch: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        (batch["schools"].as_u64(), batch["succeeded"].as_u64()),
+        (Some(2), Some(2)),
+        "{batch}"
+    );
+    // A contributor's batch is its own schools only; naming another is
+    // refused before anything runs.
+    let out = client(
+        &it,
+        &[
+            "run",
+            "course-report",
+            "--all-schools",
+            "--dry-run",
+            "--json",
+        ],
+        "",
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let mine: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(mine["runs"][0]["school"], 2, "{mine}");
+    assert_eq!(mine["schools"], 1, "{mine}");
+    let before = common::easel(&home, &["runs", "--json"]).stdout;
+    let out = client(
+        &it,
+        &["run", "course-report", "--schools", "2,4", "--dry-run"],
+        "",
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(text(&out).contains("school 4"), "{}", text(&out));
+    assert_eq!(common::easel(&home, &["runs", "--json"]).stdout, before);
+    // The approver follows the contributor's reviewed dry run, and applies
+    // it; the contributor may do neither.
+    // (A plan is followed or applied once: each uses its own dry run.)
+    let other_plan = batch["runs"][0]["run"].as_str().unwrap().to_owned();
+    for args in [
+        vec!["run", "course-report", "--after-plan", run_id.as_str()],
+        vec!["plan", "apply", other_plan.as_str()],
+    ] {
+        let out = client(&it, &args, "");
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", text(&out));
+        assert!(
+            text(&out).contains("may not run plugins live"),
+            "{}",
+            text(&out)
+        );
+        let out = client(&ana, &[&args[..], &["--json"]].concat(), "");
+        assert!(out.status.success(), "{args:?}: {}", text(&out));
+        let live: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(
+            (live["dry_run"].as_bool(), live["school"].as_u64()),
+            (Some(false), Some(2)),
+            "{live}"
+        );
     }
 
     // Bad input gets a JSON error, with its status, and changes nothing.

@@ -136,6 +136,7 @@ pub fn router(server: Arc<Server>) -> Router {
         .route("/api/v1/plugins/{plugin}/revoke", post(revoke))
         .route("/api/v1/runs", get(list_runs).post(start_run))
         .route("/api/v1/runs/{run}", get(show_run))
+        .route("/api/v1/runs/{run}/apply", post(apply_plan))
         .route("/api/v1/runs/{run}/reports/{name}", get(report))
         .route("/api/v1/schools", get(schools))
         .route("/api/v1/audit", get(audit_records))
@@ -156,7 +157,7 @@ pub struct Peer(pub SocketAddr);
 #[derive(utoipa::OpenApi)]
 #[openapi(
     info(title = "easel", description = "easel's JSON API: plugins, approvals, runs and their reports, for authenticated principals. Errors are {\"error\":{\"kind\",\"message\",\"hint\"}}."),
-    paths(sign_in, sign_out, canvas::redeem, me, list_plugins, inspect_plugin, submit, approve, revoke, start_run, list_runs, show_run, report, schools, audit_records, verify_audit),
+    paths(sign_in, sign_out, canvas::redeem, me, list_plugins, inspect_plugin, submit, approve, revoke, start_run, apply_plan, list_runs, show_run, report, schools, audit_records, verify_audit),
     components(schemas(SignIn, canvas::Redeem, Submit, Approve, Revoke, StartRun)),
     modifiers(&BearerAuth)
 )]
@@ -617,17 +618,51 @@ async fn revoke(
     to_json(json!({"plugin": plugin, "revoked_schools": revoked}))
 }
 
+/// Most runs of one batch at once through the server.
+pub const MAX_CONCURRENCY: usize = 64;
+
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct StartRun {
     plugin: String,
-    school: u64,
+    /// One school (or give `schools`, `all_schools` or `after_plan`).
+    #[serde(default)]
+    school: Option<u64>,
+    /// A batch: these schools.
+    #[serde(default)]
+    schools: Vec<u64>,
+    /// A batch: every school the plugin is approved for that the caller
+    /// may run.
+    #[serde(default)]
+    all_schools: bool,
+    /// Live, after this reviewed dry run: its school and params, and only
+    /// its planned writes.
+    #[serde(default)]
+    after_plan: Option<String>,
     #[serde(default)]
     dry_run: bool,
     #[serde(default)]
     params: std::collections::BTreeMap<String, String>,
     #[serde(default)]
     max_writes: Option<u32>,
+    /// A batch's runs at once (default 8, most 64).
+    #[serde(default)]
+    concurrency: Option<usize>,
+}
+
+/// The stored run `r` as the API answers it.
+fn run_json(home: &Home, actor: &Actor, r: &easel_app::RunResult) -> Result<Value, AppError> {
+    let row = easel_app::reads::run(home, actor, &r.run_id)?;
+    let mut v = serde_json::to_value(&row).map_err(AppError::internal)?;
+    v["partial"] = Value::Bool(r.report.partial);
+    v["school_name"] = Value::String(r.school_name.clone());
+    Ok(v)
+}
+
+fn created(v: Value) -> ApiResult {
+    let mut r = Json(v).into_response();
+    *r.status_mut() = StatusCode::CREATED;
+    Ok(r)
 }
 
 #[utoipa::path(post, path = "/api/v1/runs", tag = "runs", security(("bearer" = [])), request_body = StartRun,
@@ -642,29 +677,80 @@ async fn start_run(
     raw: Result<Bytes, BytesRejection>,
 ) -> ApiResult {
     let req: StartRun = body(raw)?;
+    let batch = req.all_schools || !req.schools.is_empty();
+    let ways = usize::from(batch)
+        + usize::from(req.school.is_some())
+        + usize::from(req.after_plan.is_some());
+    if ways != 1 {
+        return Err(AppError::invalid(
+            "give exactly one of school, schools (or all_schools) and after_plan",
+        )
+        .into());
+    }
     let v = as_caller(
         &server,
         Caller::new(&headers, addr),
         move |server, home, actor| {
+            let handle = tokio::runtime::Handle::current();
+            let mut params: Vec<(String, String)> = req.params.into_iter().collect();
+            if batch {
+                let b = easel_app::BatchRequest {
+                    plugin: req.plugin,
+                    schools: req.schools,
+                    all_schools: req.all_schools,
+                    dry_run: req.dry_run,
+                    params,
+                    max_writes: req.max_writes,
+                    concurrency: req.concurrency.unwrap_or(8).clamp(1, MAX_CONCURRENCY),
+                };
+                // Refused, before anything runs, for a school the caller
+                // may not run.
+                let schools = easel_app::batch_schools(home, actor, &b)?;
+                let conn =
+                    handle.block_on(server.connections.for_grant(home, &b.plugin, schools[0]))?;
+                let r = handle.block_on(easel_app::run_batch(
+                    home,
+                    actor,
+                    &conn,
+                    &server.runtime,
+                    &b,
+                    &schools,
+                    &easel_app::Quiet,
+                ))?;
+                return serde_json::to_value(r).map_err(AppError::internal);
+            }
+            let school = match (&req.after_plan, req.school) {
+                (Some(plan), _) => {
+                    // Only a plan the caller may read is followed.
+                    easel_app::reads::run(home, actor, plan)?;
+                    let (school, planned) =
+                        easel_app::after_plan(home, &req.plugin, plan, &params)?;
+                    params = planned;
+                    school
+                }
+                (None, Some(school)) => school,
+                (None, None) => return Err(AppError::invalid("name the school")),
+            };
             // Refused before a connection is opened.
             actor.require(if req.dry_run {
-                Act::RunDry(req.school)
+                Act::RunDry(school)
             } else {
-                Act::RunLive(req.school)
+                Act::RunLive(school)
             })?;
-            let handle = tokio::runtime::Handle::current();
-            let conn =
-                handle.block_on(server.connections.for_grant(home, &req.plugin, req.school))?;
+            let conn = handle.block_on(server.connections.for_grant(home, &req.plugin, school))?;
             let run = RunRequest {
                 plugin: req.plugin,
-                school: req.school,
+                school,
                 dry_run: req.dry_run,
-                params: req.params.into_iter().collect(),
+                params,
                 limits: Limits {
                     max_writes: req.max_writes,
                     ..Limits::default()
                 },
-                plan: None,
+                plan: req.after_plan.map(|run| easel_app::PlanRef {
+                    run,
+                    apply_only: false,
+                }),
             };
             let r = handle.block_on(easel_app::execute_run_as(
                 home,
@@ -673,17 +759,60 @@ async fn start_run(
                 &server.runtime,
                 run,
             ))?;
-            let row = easel_app::reads::run(home, actor, &r.run_id)?;
-            let mut v = serde_json::to_value(&row).map_err(AppError::internal)?;
-            v["partial"] = Value::Bool(r.report.partial);
-            v["school_name"] = Value::String(r.school_name);
-            Ok(v)
+            run_json(home, actor, &r)
         },
     )
     .await?;
-    let mut r = Json(v).into_response();
-    *r.status_mut() = StatusCode::CREATED;
-    Ok(r)
+    created(v)
+}
+
+#[utoipa::path(post, path = "/api/v1/runs/{run}/apply", tag = "runs", security(("bearer" = [])),
+    params(("run" = String, Path, description = "the dry run whose plan to apply")),
+    responses((status = 201, description = "the live run that sent exactly the plan's writes, once it ended", content_type = "application/json"),
+              (status = 403, description = "the principal may not run it live", content_type = "application/json")))]
+/// `POST /api/v1/runs/{run}/apply`: send a reviewed dry run's planned
+/// writes, in order, without running the plugin (`easel plan apply`).
+async fn apply_plan(
+    State(server): State<Arc<Server>>,
+    ConnectInfo(Peer(addr)): ConnectInfo<Peer>,
+    headers: HeaderMap,
+    Path(run): Path<String>,
+) -> ApiResult {
+    let v = as_caller(
+        &server,
+        Caller::new(&headers, addr),
+        move |server, home, actor| {
+            let plan = easel_app::reads::run(home, actor, &run)?;
+            actor.require(Act::RunLive(plan.school))?;
+            let handle = tokio::runtime::Handle::current();
+            let conn = handle.block_on(server.connections.for_grant(
+                home,
+                &plan.plugin_id,
+                plan.school,
+            ))?;
+            let req = RunRequest {
+                plugin: plan.plugin_id.clone(),
+                school: plan.school,
+                dry_run: false,
+                params: plan.params.clone(),
+                limits: Limits::default(),
+                plan: Some(easel_app::PlanRef {
+                    run: plan.id.clone(),
+                    apply_only: true,
+                }),
+            };
+            let r = handle.block_on(easel_app::execute_run_as(
+                home,
+                actor,
+                &conn,
+                &server.runtime,
+                req,
+            ))?;
+            run_json(home, actor, &r)
+        },
+    )
+    .await?;
+    created(v)
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
@@ -975,6 +1104,7 @@ mod tests {
                 "/api/v1/plugins/{plugin}/revoke",
                 "/api/v1/runs",
                 "/api/v1/runs/{run}",
+                "/api/v1/runs/{run}/apply",
                 "/api/v1/runs/{run}/reports/{name}",
                 "/api/v1/schools",
                 "/api/v1/sessions",
