@@ -23,32 +23,85 @@ use crate::principal::{Act, Actor, Role, SignIn, fold_name};
 
 /// How long an API token from a Canvas sign-in lasts: roles follow Canvas's
 /// admin rights, so they are asked again at least this often.
-pub const CANVAS_SESSION_HOURS: i64 = 12;
+pub const CANVAS_SESSION_HOURS: i64 = crate::principals::CANVAS_TOKEN_HOURS;
 
 /// Give `instance` a developer key for Sign in with Canvas (replacing any).
-pub fn configure(
+/// Roles are read against `root_account` (default: the root account the
+/// instance's token administers). Refused for a copy of another instance
+/// (its account ids are its original's) and while another instance has
+/// sign-in on (roles name bare account ids, so one Canvas maps to them).
+/// Users of an earlier setting lose their roles and tokens: they sign in
+/// again under this one.
+pub async fn configure(
     home: &Home,
     by: &Actor,
     instance: &str,
     client_id: &str,
     client_secret: &SecretString,
     root_admins_are_district_admins: bool,
-) -> Result<(), AppError> {
+    root_account: Option<u64>,
+) -> Result<usize, AppError> {
     by.require(Act::ManageCredentials)?;
     let row = instance_row(home, instance)?;
+    if let Some(original) = &row.copy_of {
+        return Err(AppError::invalid(format!(
+            "{} is a copy of {original}, with its account ids: turn Sign in with Canvas on for {original}",
+            row.name
+        )));
+    }
+    if let Some(other) = home
+        .store
+        .sign_in_keys()?
+        .into_iter()
+        .find(|k| k.instance != row.name)
+    {
+        return Err(AppError::new(
+            Kind::Conflict,
+            format!(
+                "Sign in with Canvas is on for {} already: roles name account ids, which only one Canvas may map to",
+                other.instance
+            ),
+        )
+        .hint(format!("`easel instance sign-in {} --off` first", other.instance)));
+    }
+    let root = match root_account {
+        Some(id) => id,
+        None => {
+            let conn = crate::connection::Connection::to_instance(home, &row, None).await?;
+            match conn.root_accounts().await?.as_slice() {
+                [id] => *id,
+                [] => {
+                    return Err(AppError::invalid(format!(
+                        "the token of {} administers no root account, so easel cannot tell which is the district's",
+                        row.name
+                    ))
+                    .hint("give it with --root-account ID"));
+                }
+                many => {
+                    return Err(AppError::invalid(format!(
+                        "the token of {} administers several root accounts ({many:?})",
+                        row.name
+                    ))
+                    .hint("say which is the district's with --root-account ID"));
+                }
+            }
+        }
+    };
     home.vault()?
         .set_sign_in_key(
             &row.name,
             client_id,
             client_secret,
             root_admins_are_district_admins,
+            root,
             &by.audit_name(),
         )
         .map_err(|e| AppError::invalid(e.to_string()))?;
+    let reset = reset_users(home, &row.name)?;
     home.audit(&AuditEntry {
         instance: Some(row.name.clone()),
         detail: Some(format!(
-            "sign in with canvas on {}: developer key {}; root-account admins {}",
+            "sign in with canvas on {}: developer key {}, root account {root}; root-account admins {}; {reset} earlier Canvas user(s) must sign in again",
             row.name,
             client_id.trim(),
             if root_admins_are_district_admins {
@@ -58,12 +111,13 @@ pub fn configure(
             }
         )),
         ..AuditEntry::new(by.audit_name(), Action::SettingChanged)
-    })
+    })?;
+    Ok(reset)
 }
 
-/// Turn Sign in with Canvas off for `instance`. Users it made stay, with
-/// their tokens; they cannot sign in with Canvas again.
-pub fn disable(home: &Home, by: &Actor, instance: &str) -> Result<(), AppError> {
+/// Turn Sign in with Canvas off for `instance`. Users it made stay, with no
+/// roles and no live tokens.
+pub fn disable(home: &Home, by: &Actor, instance: &str) -> Result<usize, AppError> {
     by.require(Act::ManageCredentials)?;
     let row = instance_row(home, instance)?;
     if !home.store.remove_sign_in_key(&row.name)? {
@@ -72,11 +126,27 @@ pub fn disable(home: &Home, by: &Actor, instance: &str) -> Result<(), AppError> 
             format!("sign in with canvas is not on for {}", row.name),
         ));
     }
+    let reset = reset_users(home, &row.name)?;
     home.audit(&AuditEntry {
         instance: Some(row.name.clone()),
-        detail: Some(format!("sign in with canvas on {}: off", row.name)),
+        detail: Some(format!(
+            "sign in with canvas on {}: off; {reset} Canvas user(s) lost their roles and tokens",
+            row.name
+        )),
         ..AuditEntry::new(by.audit_name(), Action::SettingChanged)
-    })
+    })?;
+    Ok(reset)
+}
+
+/// Take every role and live token from the users Canvas users of
+/// `instance` signed in as; how many users.
+fn reset_users(home: &Home, instance: &str) -> Result<usize, AppError> {
+    let users = home.store.canvas_users(instance)?;
+    for name in &users {
+        home.store.set_user_roles(name, "[]")?;
+        home.store.revoke_user_tokens(name)?;
+    }
+    Ok(users.len())
 }
 
 fn instance_row(home: &Home, instance: &str) -> Result<InstanceRow, AppError> {
@@ -137,18 +207,24 @@ pub async fn identify(
         })
 }
 
-/// The roles Canvas's admin rights map to, or why they map to none.
+/// The roles Canvas's admin rights map to, or why they map to none. Only
+/// the instance's root account `root` and its direct sub-accounts (its
+/// schools) count: an account of another root, or deeper down, maps to
+/// nothing.
 pub fn roles_for(
     admin_of: &[AdminAccount],
+    root: u64,
     root_admins_are_district_admins: bool,
 ) -> Result<Vec<Role>, String> {
-    let root = admin_of.iter().any(|a| a.parent_account_id.is_none());
-    if root && root_admins_are_district_admins {
+    let is_root = admin_of
+        .iter()
+        .any(|a| a.id == root && a.parent_account_id.is_none() && a.root_account_id.is_none());
+    if is_root && root_admins_are_district_admins {
         return Ok(vec![Role::DistrictAdmin]);
     }
     let mut schools: Vec<u64> = admin_of
         .iter()
-        .filter(|a| a.parent_account_id.is_some())
+        .filter(|a| a.parent_account_id == Some(root) && a.root_account_id == Some(root))
         .map(|a| a.id)
         .collect();
     schools.sort_unstable();
@@ -156,10 +232,10 @@ pub fn roles_for(
     if !schools.is_empty() {
         return Ok(vec![Role::SchoolContributor { schools }]);
     }
-    if root {
+    if is_root {
         return Err("administers the root account, but district admins have not let root-account admins sign in as district admins".into());
     }
-    Err("administers no Canvas account, and easel's roles from Canvas come from account admin rights".into())
+    Err("administers none of this district's schools in Canvas, and easel's roles from Canvas come from a school's admin rights".into())
 }
 
 /// The easel user a Canvas identity signs in as, with the roles its admin
@@ -172,9 +248,25 @@ pub fn complete(
     address: &str,
 ) -> Result<Actor, AppError> {
     let canvas_user = format!("canvas user {} on {instance}", who.user_id);
-    let roles = match roles_for(&who.admin_of, key.root_admins_are_district_admins) {
+    let root = key.root_account_id.ok_or_else(|| {
+        AppError::new(
+            Kind::Conflict,
+            format!(
+                "the sign-in key of {instance} does not say which root account is the district's"
+            ),
+        )
+        .hint(format!(
+            "a district admin sets it again with `easel instance sign-in {instance} --client-id ID`"
+        ))
+    })?;
+    let roles = match roles_for(&who.admin_of, root, key.root_admins_are_district_admins) {
         Ok(roles) => roles,
         Err(why) => {
+            // Someone who signed in before holds nothing now.
+            if let Some(name) = home.store.canvas_identity(instance, who.user_id)? {
+                home.store.set_user_roles(&name, "[]")?;
+                home.store.revoke_user_tokens(&name)?;
+            }
             home.audit(&AuditEntry {
                 instance: Some(instance.to_owned()),
                 detail: Some(format!("from {address}: {canvas_user} {why}")),
@@ -244,6 +336,7 @@ fn role_names(roles: &[Role]) -> String {
 /// take it and no one has it, else `canvas-<instance>-<user id>`.
 fn new_name(home: &Home, instance: &str, who: &CanvasIdentity) -> Result<String, AppError> {
     if let Some(login) = who.login_id.as_deref().and_then(|l| fold_name(l).ok())
+        && !login.starts_with("canvas-")
         && home.store.user(&login)?.is_none()
     {
         return Ok(login);
@@ -271,6 +364,16 @@ mod tests {
             id,
             name: format!("a{id}"),
             parent_account_id: parent,
+            root_account_id: parent.map(|_| 1),
+        }
+    }
+
+    fn of_root(id: u64, parent: Option<u64>, root: Option<u64>) -> AdminAccount {
+        AdminAccount {
+            id,
+            name: format!("a{id}"),
+            parent_account_id: parent,
+            root_account_id: root,
         }
     }
 
@@ -312,9 +415,16 @@ mod tests {
             ),
             // No admin rights: no roles.
             (&[], true, Err(())),
+            // Another root's accounts, and accounts below a school, are
+            // nothing here.
+            (&[of_root(9, None, None)], true, Err(())),
+            (&[of_root(12, Some(9), Some(9))], true, Err(())),
+            (&[of_root(30, Some(2), Some(1))], true, Err(())),
+            // A "root" that names a root of its own is no root.
+            (&[of_root(1, None, Some(7))], true, Err(())),
         ];
         for (accounts, allowed, want) in cases {
-            let got = roles_for(accounts, *allowed).map_err(|_| ());
+            let got = roles_for(accounts, 1, *allowed).map_err(|_| ());
             assert_eq!(&got, want, "{accounts:?} allowed={allowed}");
         }
     }

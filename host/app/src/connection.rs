@@ -333,6 +333,19 @@ impl Connection {
         Ok(out)
     }
 
+    /// The root accounts the token administers.
+    pub async fn root_accounts(&self) -> Result<Vec<u64>, AppError> {
+        let accounts: Vec<AccountJson> = self
+            .get_json("root-account", "/api/v1/accounts", &[])
+            .await?
+            .unwrap_or_default();
+        Ok(accounts
+            .iter()
+            .filter(|a| a.parent_account_id.is_none())
+            .map(|a| a.id)
+            .collect())
+    }
+
     /// Schools: the direct sub-accounts of the root account(s) the token
     /// administers.
     pub async fn schools(&self) -> Result<Vec<easel_runtime::School>, AppError> {

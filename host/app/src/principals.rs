@@ -31,6 +31,10 @@ pub const MAX_FAILURES_PER_ADDRESS: u32 = 20;
 /// window; past it, refusals are answered but not recorded.
 pub const MAX_TOKEN_FAILURES_RECORDED: u32 = 50;
 
+/// Longest life of a token for a user who signs in with Canvas (their
+/// roles are asked of Canvas again at least this often).
+pub const CANVAS_TOKEN_HOURS: i64 = 12;
+
 /// The window failed sign-ins are counted in.
 const FAILURE_WINDOW: time::Duration = time::Duration::minutes(15);
 
@@ -174,6 +178,11 @@ impl<'a> Principals<'a> {
                 "this token carries fewer roles than its user: sign in with the password, or use a token with all of them, to change the password",
             ));
         }
+        if self.store.is_canvas_user(&name)? {
+            return Err(AppError::forbidden(format!(
+                "{name} signs in with Canvas, which gives their roles: a password would outlive what Canvas says"
+            )));
+        }
         if password.chars().count() < 12 {
             return Err(AppError::invalid("a password has at least 12 characters"));
         }
@@ -262,6 +271,13 @@ impl<'a> Principals<'a> {
             .store
             .user(&user)?
             .ok_or_else(|| AppError::new(Kind::NotFound, format!("no user {user}")))?;
+        if self.store.is_canvas_user(&user)?
+            && valid_for.is_none_or(|d| d > time::Duration::hours(CANVAS_TOKEN_HOURS))
+        {
+            return Err(AppError::forbidden(format!(
+                "{user} signs in with Canvas, which gives their roles: their tokens last at most {CANVAS_TOKEN_HOURS} hours"
+            )));
+        }
         let mut held = roles_of(&row.roles)?;
         if by.name == user {
             // A narrowed token cannot mint a wider one: a user's own new

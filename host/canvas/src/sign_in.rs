@@ -40,6 +40,8 @@ impl std::fmt::Debug for DeveloperKey {
 }
 
 /// An account the person administers, as `/api/v1/accounts` lists it.
+/// Its parent and root must be present (as `null` for a root account): an
+/// account that leaves them out is not taken for a root.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct AdminAccount {
     /// Account id.
@@ -48,8 +50,16 @@ pub struct AdminAccount {
     #[serde(default)]
     pub name: String,
     /// Its parent (`None`: a root account).
-    #[serde(default)]
+    #[serde(deserialize_with = "present")]
     pub parent_account_id: Option<u64>,
+    /// Its root account (`None`: it is one).
+    #[serde(deserialize_with = "present")]
+    pub root_account_id: Option<u64>,
+}
+
+/// A field that must be there, though it may be `null`.
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    Option::<u64>::deserialize(d)
 }
 
 /// Who signed in, as Canvas says.
@@ -99,6 +109,16 @@ pub fn authorize_url(
 #[derive(Deserialize)]
 struct CodeAnswer {
     access_token: String,
+    #[serde(default)]
+    user: Option<IdOnly>,
+    /// Present when the person was acting as another user at Canvas.
+    #[serde(default)]
+    real_user: Option<IdOnly>,
+}
+
+#[derive(Deserialize)]
+struct IdOnly {
+    id: u64,
 }
 
 #[derive(Deserialize)]
@@ -119,11 +139,18 @@ pub async fn identify(
     code: &str,
     redirect_uri: &str,
 ) -> Result<CanvasIdentity, SignInError> {
-    let token = exchange(origin, transport.as_ref(), key, code, redirect_uri).await?;
+    let (token, said_user, masquerading) =
+        exchange(origin, transport.as_ref(), key, code, redirect_uri).await?;
     let client = CanvasClient::with_token(origin, token, transport)
         .map_err(|e| SignInError::Upstream(e.to_string()))?;
     let tag = CallTag::admin("sign-in");
-    let found = who(&client, &tag).await;
+    let found = if masquerading {
+        Err(SignInError::Refused(
+            "the sign-in was made while acting as another user in Canvas: stop acting as them, then sign in as yourself".into(),
+        ))
+    } else {
+        who(&client, &tag).await
+    };
     // Deleted whatever was learnt: the token has done its one job.
     let token_deleted = client
         .send(&tag, http::Method::DELETE, "/login/oauth2/token", &[], None)
@@ -132,10 +159,18 @@ pub async fn identify(
     if !token_deleted {
         tracing::warn!(
             origin,
-            "Canvas did not confirm that the sign-in token was deleted; it expires within the hour"
+            "Canvas did not confirm that the sign-in token was deleted: the person can remove it in Canvas under Account > Settings > Approved Integrations"
         );
     }
     let (me, admin_of) = found?;
+    if let Some(id) = said_user
+        && id != me.id
+    {
+        return Err(SignInError::Refused(format!(
+            "the token was issued for user {id} but /users/self is user {}",
+            me.id
+        )));
+    }
     Ok(CanvasIdentity {
         user_id: me.id,
         name: me.name,
@@ -199,7 +234,7 @@ async fn exchange(
     key: &DeveloperKey,
     code: &str,
     redirect_uri: &str,
-) -> Result<Token, SignInError> {
+) -> Result<(Token, Option<u64>, bool), SignInError> {
     let url = Url::parse(origin)
         .and_then(|u| u.join("/login/oauth2/token"))
         .map_err(|e| SignInError::Upstream(format!("bad Canvas URL {origin}: {e}")))?;
@@ -248,5 +283,14 @@ async fn exchange(
     }
     let answer: CodeAnswer = serde_json::from_slice(resp.body())
         .map_err(|_| SignInError::Upstream("the code exchange answer is not understood".into()))?;
-    Ok(Token::new(SecretString::from(answer.access_token)))
+    let user = answer.user.as_ref().map(|u| u.id);
+    let masquerading = answer
+        .real_user
+        .as_ref()
+        .is_some_and(|r| Some(r.id) != user);
+    Ok((
+        Token::new(SecretString::from(answer.access_token)),
+        user,
+        masquerading,
+    ))
 }

@@ -526,6 +526,11 @@ pub enum InstanceCommand {
         /// default they are refused: a district admin is all-powerful).
         #[arg(long, conflicts_with = "off")]
         root_admins_are_district_admins: bool,
+        /// The district's root account id (default: the one the instance's
+        /// token administers). Only it and its direct sub-accounts (the
+        /// schools) give roles.
+        #[arg(long, conflicts_with = "off", value_name = "ID")]
+        root_account: Option<u64>,
         /// Turn Sign in with Canvas off for the instance.
         #[arg(long)]
         off: bool,

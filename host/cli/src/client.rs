@@ -351,17 +351,19 @@ pub(crate) async fn login_with_canvas(
     let verifier = hex::encode(secret);
     let mut url = url::Url::parse(&format!("{base}/auth/canvas"))
         .map_err(|e| CliError::input(format!("{base}: {e}")))?;
+    let challenge = easel_server::challenge_of(&verifier);
     url.query_pairs_mut()
         .append_pair("port", &port.to_string())
-        .append_pair("challenge", &easel_server::challenge_of(&verifier));
+        .append_pair("challenge", &challenge);
     if let Some(i) = instance {
         url.query_pairs_mut().append_pair("instance", i);
     }
     eprintln!(
-        "Sign in with Canvas: open this address in a browser on this machine and sign in there\n(waiting up to {} minutes; Ctrl-C gives up):\n\n  {url}\n",
+        "Sign in with Canvas: open this address in a browser on this machine and sign in there.\nThe browser then asks you to confirm the code {} (waiting up to {} minutes; Ctrl-C gives up):\n\n  {url}\n",
+        easel_server::confirmation_code(&challenge),
         CANVAS_WAIT.as_secs() / 60
     );
-    let answer = tokio::time::timeout(CANVAS_WAIT, wait_for_browser(&listener))
+    let answer = tokio::time::timeout(CANVAS_WAIT, wait_for_browser(listener))
         .await
         .map_err(|_| {
             CliError::input(
@@ -370,7 +372,12 @@ pub(crate) async fn login_with_canvas(
         })??;
     let code = match answer {
         Ok(code) => code,
-        Err(why) => return Err(CliError::input(format!("the sign-in failed: {why}"))),
+        Err(why) => {
+            return Err(CliError::input(format!(
+                "the sign-in failed: {}",
+                printable(&why)
+            )));
+        }
     };
     let anonymous = Client::with_ca(&base, "", ca_cert.as_deref())?;
     let resp = anonymous
@@ -412,9 +419,9 @@ pub(crate) async fn login_with_canvas(
         .unwrap_or_default();
     println!(
         "signed in to {base} with Canvas as {} ({}); the token lasts until {} and is kept in {} (mode 600); `easel logout` ends it",
-        body["name"].as_str().unwrap_or("?"),
-        roles.join(", "),
-        body["expires_at"].as_str().unwrap_or("?"),
+        printable(body["name"].as_str().unwrap_or("?")),
+        printable(&roles.join(", ")),
+        printable(body["expires_at"].as_str().unwrap_or("?")),
         path.display()
     );
     Ok(Outcome::Success)
@@ -439,71 +446,97 @@ fn role_name(v: &Value) -> String {
     }
 }
 
-/// Answer browser requests on `listener` until one brings `code` (Ok) or
-/// `error` (Err, with the server's description).
+/// Text from elsewhere (the server, the browser) as one printable line:
+/// no escape sequence reaches the terminal.
+fn printable(text: &str) -> String {
+    text.chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .take(500)
+        .collect()
+}
+
+/// How long one browser request may take to arrive whole.
+const REQUEST_DEADLINE: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Answer browser requests on `listener`, each on its own task with its
+/// own deadline (a slow or idle connection holds up no other), until one
+/// brings `code` (Ok) or `error` (Err, with the server's description).
 async fn wait_for_browser(
-    listener: &tokio::net::TcpListener,
+    listener: tokio::net::TcpListener,
 ) -> Result<Result<String, String>, CliError> {
-    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-    loop {
-        let (mut stream, _) = listener
-            .accept()
-            .await
-            .map_err(|e| CliError::Failed(e.into()))?;
-        let mut head = Vec::new();
-        let mut buf = [0u8; 1024];
-        while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < 16 * 1024 {
-            match tokio::time::timeout(std::time::Duration::from_secs(10), stream.read(&mut buf))
-                .await
-            {
-                Ok(Ok(n)) if n > 0 => head.extend_from_slice(&buf[..n]),
-                _ => break,
-            }
+    let (found, mut first) = tokio::sync::mpsc::channel::<Result<String, String>>(1);
+    let accepting = tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                continue;
+            };
+            let found = found.clone();
+            tokio::spawn(async move {
+                if let Ok(Some(answer)) =
+                    tokio::time::timeout(REQUEST_DEADLINE, answer_browser(stream)).await
+                {
+                    let _ = found.send(answer).await;
+                }
+            });
         }
-        let head = String::from_utf8_lossy(&head);
-        let target = head
-            .lines()
-            .next()
-            .and_then(|l| l.strip_prefix("GET "))
-            .and_then(|l| l.split(' ').next())
-            .unwrap_or("");
-        let query = target.strip_prefix("/?").unwrap_or("");
-        let pairs: std::collections::HashMap<String, String> =
-            url::form_urlencoded::parse(query.as_bytes())
-                .into_owned()
-                .collect();
-        let found = if let Some(code) = pairs.get("code") {
-            Some(Ok(code.clone()))
-        } else {
-            pairs.get("error").map(|e| {
-                let text = pairs
-                    .get("error_description")
-                    .cloned()
-                    .unwrap_or_else(|| e.clone());
-                Err(match pairs.get("hint").filter(|h| !h.is_empty()) {
-                    Some(h) => format!("{text} ({h})"),
-                    None => text,
-                })
-            })
-        };
-        let (status, page) = match &found {
-            Some(Ok(_)) => (
-                "200 OK",
-                "Signed in: go back to the terminal. You may close this tab.",
-            ),
-            Some(Err(_)) => ("200 OK", "The sign-in failed: the terminal says why."),
-            None => ("404 Not Found", "Not the sign-in."),
-        };
-        let reply = format!(
-            "HTTP/1.1 {status}\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: {}\r\ncache-control: no-store\r\nconnection: close\r\n\r\n{page}",
-            page.len()
-        );
-        let _ = stream.write_all(reply.as_bytes()).await;
-        let _ = stream.shutdown().await;
-        if let Some(found) = found {
-            return Ok(found);
+    });
+    let answer = first.recv().await;
+    accepting.abort();
+    answer.ok_or_else(|| CliError::Failed(anyhow::anyhow!("the loopback listener stopped")))
+}
+
+/// One browser request: what it brings, if anything, after answering it.
+async fn answer_browser(mut stream: tokio::net::TcpStream) -> Option<Result<String, String>> {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let mut head = Vec::new();
+    let mut buf = [0u8; 1024];
+    while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < 16 * 1024 {
+        match stream.read(&mut buf).await {
+            Ok(n) if n > 0 => head.extend_from_slice(&buf[..n]),
+            _ => break,
         }
     }
+    let head = String::from_utf8_lossy(&head);
+    let target = head
+        .lines()
+        .next()
+        .and_then(|l| l.strip_prefix("GET "))
+        .and_then(|l| l.split(' ').next())
+        .unwrap_or("");
+    let query = target.strip_prefix("/?").unwrap_or("");
+    let pairs: std::collections::HashMap<String, String> =
+        url::form_urlencoded::parse(query.as_bytes())
+            .into_owned()
+            .collect();
+    let found = if let Some(code) = pairs.get("code") {
+        Some(Ok(code.clone()))
+    } else {
+        pairs.get("error").map(|e| {
+            let text = pairs
+                .get("error_description")
+                .cloned()
+                .unwrap_or_else(|| e.clone());
+            Err(match pairs.get("hint").filter(|h| !h.is_empty()) {
+                Some(h) => format!("{text} ({h})"),
+                None => text,
+            })
+        })
+    };
+    let (status, page) = match &found {
+        Some(Ok(_)) => (
+            "200 OK",
+            "Signed in: go back to the terminal. You may close this tab.",
+        ),
+        Some(Err(_)) => ("200 OK", "The sign-in failed: the terminal says why."),
+        None => ("404 Not Found", "Not the sign-in."),
+    };
+    let reply = format!(
+        "HTTP/1.1 {status}\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: {}\r\ncache-control: no-store\r\nconnection: close\r\n\r\n{page}",
+        page.len()
+    );
+    let _ = stream.write_all(reply.as_bytes()).await;
+    let _ = stream.shutdown().await;
+    found
 }
 
 /// `easel logout`: the server revokes the token, then the file goes.

@@ -53,7 +53,7 @@ fn check_url(url: &str) -> Result<String, CliError> {
     Ok(parsed.origin().ascii_serialization())
 }
 
-pub(crate) fn instance(home: &Home, command: InstanceCommand) -> Result<Outcome, CliError> {
+pub(crate) async fn instance(home: &Home, command: InstanceCommand) -> Result<Outcome, CliError> {
     crate::local_actor(home)?.require(easel_app::Act::ManageCredentials)?;
     match command {
         InstanceCommand::Add { name, url, copy_of } => {
@@ -115,6 +115,26 @@ pub(crate) fn instance(home: &Home, command: InstanceCommand) -> Result<Outcome,
             Ok(Outcome::Success)
         }
         InstanceCommand::Remove { name } => {
+            if home.store.sign_in_key(&name)?.is_some() {
+                return Err(CliError::input(format!(
+                    "Sign in with Canvas is on for {name}: turn it off first with `easel instance sign-in {name} --off`"
+                )));
+            }
+            let copies: Vec<String> = home
+                .store
+                .instances()?
+                .into_iter()
+                .filter(|i| i.copy_of.as_deref() == Some(name.as_str()))
+                .map(|i| i.name)
+                .collect();
+            if !copies.is_empty() {
+                return Err(CliError::input(format!(
+                    "{} {} declared a copy of {name}: remove {} first",
+                    copies.join(", "),
+                    if copies.len() == 1 { "is" } else { "are" },
+                    if copies.len() == 1 { "it" } else { "them" }
+                )));
+            }
             let tokens = home.store.tokens()?;
             let using: Vec<&str> = tokens
                 .iter()
@@ -137,13 +157,14 @@ pub(crate) fn instance(home: &Home, command: InstanceCommand) -> Result<Outcome,
             name,
             client_id,
             root_admins_are_district_admins,
+            root_account,
             off,
         } => {
             let actor = crate::local_actor(home)?;
             if off {
-                easel_app::canvas_sign_in::disable(home, &actor, &name)?;
+                let reset = easel_app::canvas_sign_in::disable(home, &actor, &name)?;
                 println!(
-                    "sign in with canvas is off for {name}; users it made keep their tokens until they expire (`easel user` revokes them sooner)"
+                    "sign in with canvas is off for {name}; its {reset} Canvas user(s) lost their roles and tokens"
                 );
                 return Ok(Outcome::Success);
             }
@@ -153,14 +174,21 @@ pub(crate) fn instance(home: &Home, command: InstanceCommand) -> Result<Outcome,
             let mut lines = stdin.lock().lines();
             let secret = read_secret("developer key secret: ", &mut lines)?;
             no_more_lines(&mut lines)?;
-            easel_app::canvas_sign_in::configure(
+            let reset = easel_app::canvas_sign_in::configure(
                 home,
                 &actor,
                 &name,
                 &client_id,
                 &secret,
                 root_admins_are_district_admins,
-            )?;
+                root_account,
+            )
+            .await?;
+            if reset > 0 {
+                println!(
+                    "{reset} Canvas user(s) of the earlier setting lost their roles and tokens: they sign in again"
+                );
+            }
             println!(
                 "sign in with canvas is on for {name} (developer key {}): sub-account admins sign in as contributors for their schools; root-account admins {}",
                 client_id.trim(),
@@ -171,7 +199,7 @@ pub(crate) fn instance(home: &Home, command: InstanceCommand) -> Result<Outcome,
                 }
             );
             println!(
-                "the key's redirect URI must be <server URL>/auth/canvas/callback (`easel serve` prints it); people sign in with `easel login --server URL --canvas`"
+                "register exactly <server URL>/auth/canvas/callback (`easel serve` prints it) under the key's Redirect URIs, and leave its legacy Redirect URI empty; people sign in with `easel login --server URL --canvas`"
             );
             Ok(Outcome::Success)
         }

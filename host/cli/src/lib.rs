@@ -253,7 +253,7 @@ pub async fn dispatch(args: Args) -> Result<Outcome, CliError> {
             json,
             command: None,
         } => schools_cmd::schools(&home, &connect, json).await,
-        Command::Instance { command } => credentials_cmd::instance(&home, command),
+        Command::Instance { command } => credentials_cmd::instance(&home, command).await,
         Command::Token { command } => credentials_cmd::token(&home, command, &connect).await,
         Command::Vault { command } => credentials_cmd::vault(&home, command),
         Command::Demo { serve: false } => demo::demo(&home).await,

@@ -95,6 +95,30 @@ fn visit(rt: &tokio::runtime::Runtime, url: &str) -> (u16, String) {
     })
 }
 
+/// The browser posts the confirmation form; (status, Location or body).
+fn post_form(rt: &tokio::runtime::Runtime, url: &str, handoff: &str) -> (u16, String) {
+    rt.block_on(async {
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        let r = http
+            .post(url)
+            .form(&[("handoff", handoff)])
+            .send()
+            .await
+            .unwrap();
+        let location = r
+            .headers()
+            .get("location")
+            .map(|v| v.to_str().unwrap().to_owned())
+            .unwrap_or_default();
+        let status = r.status().as_u16();
+        let body = r.text().await.unwrap_or_default();
+        (status, if location.is_empty() { body } else { location })
+    })
+}
+
 /// `easel login --server URL --canvas` on the machine `config`, with the
 /// test as its browser, signing in at Canvas as `user`: the login's
 /// output, and the last redirect (to the command line's port).
@@ -144,9 +168,34 @@ fn sign_in_with_canvas(
         to_easel.starts_with(&format!("{server}/auth/canvas/callback?")),
         "{to_easel}"
     );
-    // easel sends them on to the command line's loopback port, only there.
-    let (status, to_cli) = visit(rt, &to_easel);
-    assert_eq!(status, 302, "{to_cli}");
+    // easel asks them to confirm with the code the command line shows,
+    // then sends them on to the command line's loopback port, only there.
+    // (A refusal goes straight back to the command line.)
+    let (status, answer) = visit(rt, &to_easel);
+    let to_cli = if status == 200 {
+        let code = printed
+            .split("confirm the code ")
+            .nth(1)
+            .and_then(|r| r.split_whitespace().next())
+            .unwrap()
+            .to_owned();
+        assert!(answer.contains(&format!("<b>{code}</b>")), "{answer}");
+        let handoff = answer
+            .split("name=\"handoff\" value=\"")
+            .nth(1)
+            .and_then(|r| r.split('"').next())
+            .unwrap()
+            .to_owned();
+        // The callback's state is spent: replayed, it signs no one in.
+        let (again, page) = visit(rt, &to_easel);
+        assert_eq!(again, 403, "{page}");
+        let (status, to_cli) = post_form(rt, &format!("{server}/auth/canvas/confirm"), &handoff);
+        assert_eq!(status, 302, "{to_cli}");
+        to_cli
+    } else {
+        assert_eq!(status, 302, "{answer}");
+        answer
+    };
     assert!(to_cli.starts_with("http://127.0.0.1:"), "{to_cli}");
     let (status, page) = visit(rt, &to_cli);
     assert_eq!(status, 200, "{page}");
@@ -311,12 +360,13 @@ fn canvas_admins_sign_in_with_canvas_and_walk_submit_approve_run_download() {
     let (out, _) = sign_in_with_canvas(&rt, &admin, &served.url, sim.url(), root_admin);
     assert!(out.status.success(), "{}", text(&out));
     assert!(text(&out).contains("district-admin"), "{}", text(&out));
+    let admin_out = text(&out);
 
     // A teacher administers nothing: refused, and audited.
     let (out, _) = sign_in_with_canvas(&rt, &teach, &served.url, sim.url(), teacher);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
     assert!(
-        text(&out).contains("administers no Canvas account"),
+        text(&out).contains("administers none of this district's schools"),
         "{}",
         text(&out)
     );
@@ -389,7 +439,7 @@ fn canvas_admins_sign_in_with_canvas_and_walk_submit_approve_run_download() {
     assert!(log.contains("signed-in-with-canvas"), "{log}");
     assert!(
         log.contains(&format!(
-            "canvas user {teacher} on prod administers no Canvas account"
+            "canvas user {teacher} on prod administers none of this district's schools"
         )),
         "{log}"
     );
@@ -438,6 +488,67 @@ fn canvas_admins_sign_in_with_canvas_and_walk_submit_approve_run_download() {
             .as_u16()
     });
     assert_eq!(status, 403);
+
+    // A confirmation nobody was shown is refused.
+    let (status, page) = post_form(
+        &rt,
+        &format!("{}/auth/canvas/confirm", served.url),
+        "made-up",
+    );
+    assert_eq!(status, 403, "{page}");
+
+    // Canvas-made users get no password and no long-lived token: their
+    // roles are Canvas's to give.
+    let admin_name = admin_out
+        .split("with Canvas as ")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .unwrap()
+        .to_owned();
+    for args in [
+        vec!["user", "token", admin_name.as_str()],
+        vec!["user", "password", admin_name.as_str()],
+    ] {
+        let mut c = common::command(&home, &args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        c.stdin
+            .take()
+            .unwrap()
+            .write_all(b"a-long-enough-password\na-long-enough-password\n")
+            .unwrap();
+        let out = c.wait_with_output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", text(&out));
+        assert!(
+            text(&out).contains("signs in with Canvas"),
+            "{}",
+            text(&out)
+        );
+    }
+    // Turning sign-in off takes their roles and tokens at once.
+    let admin_token: String = serde_json::from_str::<serde_json::Value>(
+        &std::fs::read_to_string(admin.join("easel/credentials.json")).unwrap(),
+    )
+    .unwrap()["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let out = common::easel(&home, &["instance", "sign-in", "prod", "--off"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let status = rt.block_on(async {
+        reqwest::Client::new()
+            .get(format!("{}/api/v1/me", served.url))
+            .bearer_auth(&admin_token)
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16()
+    });
+    assert_eq!(status, 403);
 }
 
 fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
@@ -454,4 +565,89 @@ fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
         }
     }
     out
+}
+
+/// `easel instance sign-in ARGS` on `home` with `secret` on standard input.
+fn sign_in_setting(home: &Path, args: &[&str], secret: &str) -> Output {
+    let mut c = common::command(home, &[&["instance", "sign-in"], args].concat())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    c.stdin
+        .take()
+        .unwrap()
+        .write_all(format!("{secret}\n").as_bytes())
+        .unwrap();
+    c.wait_with_output().unwrap()
+}
+
+#[test]
+fn sign_in_is_on_for_one_canvas_only_never_a_copy_and_stays_until_turned_off() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("server");
+    for args in [
+        vec![
+            "instance",
+            "add",
+            "prod",
+            "--url",
+            "https://district.instructure.com",
+        ],
+        vec![
+            "instance",
+            "add",
+            "beta",
+            "--url",
+            "https://district.beta.instructure.com",
+            "--copy-of",
+            "prod",
+        ],
+        vec![
+            "instance",
+            "add",
+            "other",
+            "--url",
+            "https://other.instructure.com",
+        ],
+    ] {
+        assert!(common::easel(&home, &args).status.success());
+    }
+    let key = ["--client-id", "170000000000001", "--root-account", "1"];
+    // A copy has its original's account ids.
+    let out = sign_in_setting(&home, &[&["beta"], &key[..]].concat(), "s3cret-value");
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(text(&out).contains("copy of prod"), "{}", text(&out));
+    let out = sign_in_setting(&home, &[&["prod"], &key[..]].concat(), "s3cret-value");
+    assert!(out.status.success(), "{}", text(&out));
+    // One Canvas maps to the account ids roles name.
+    let out = sign_in_setting(&home, &[&["other"], &key[..]].concat(), "s3cret-value");
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(text(&out).contains("on for prod already"), "{}", text(&out));
+    // Removing the instance would leave its key behind: refused.
+    let out = common::command(&home, &["instance", "remove", "prod"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(text(&out).contains("--off"), "{}", text(&out));
+    assert!(
+        common::easel(&home, &["instance", "sign-in", "prod", "--off"])
+            .status
+            .success()
+    );
+    // (A copy of it is removed first, and says so.)
+    let out = common::command(&home, &["instance", "remove", "prod"])
+        .output()
+        .unwrap();
+    assert!(
+        text(&out).contains("beta is declared a copy of prod"),
+        "{}",
+        text(&out)
+    );
+    common::easel(&home, &["instance", "remove", "beta"]);
+    common::easel(&home, &["instance", "remove", "prod"]);
+    // The secret is sealed, never stored as given.
+    let db = std::fs::read(home.join("easel.db")).unwrap();
+    assert!(!String::from_utf8_lossy(&db).contains("s3cret-value"));
 }

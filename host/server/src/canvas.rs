@@ -7,14 +7,20 @@
 //! 2. easel redirects to the instance's Canvas authorization page; Canvas
 //!    sends the browser back to `GET /auth/canvas/callback?code&state`.
 //! 3. easel learns who it is from Canvas (the app layer: the Canvas token
-//!    is deleted at once), and redirects the browser to
+//!    is deleted at once) and shows a confirmation page: who will be signed
+//!    in, and the code the command line shows. Only a same-origin form post
+//!    (`POST /auth/canvas/confirm`) sends the browser on to
 //!    `http://127.0.0.1:<port>/?code=<one-time code>`, never elsewhere.
 //! 4. The command line posts that code with its verifier to
 //!    `POST /api/v1/sessions/canvas` and gets an API token.
 //!
-//! Threat: a code caught on the way (a browser history, another local
+//! Threats: a code caught on the way (a browser history, another local
 //! program) is worthless without the verifier, which never left the command
-//! line; codes and states are good once, for minutes.
+//! line. A sign-in someone else started, sent to a victim as a link, stops
+//! at the confirmation page, whose code the victim's terminal does not
+//! show. The state is signed by this process, not stored, so no flood of
+//! started sign-ins can push out anyone's; states and codes are good once,
+//! for minutes.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -39,15 +45,86 @@ const STATE_LIFETIME: Duration = Duration::from_secs(600);
 /// How long the command line has to redeem its code.
 const HANDOFF_LIFETIME: Duration = Duration::from_secs(120);
 
-/// Most sign-ins waiting at once (the oldest are dropped past it).
+/// Most sign-ins confirmed at Canvas and not yet redeemed (each needs a
+/// real Canvas sign-in; the oldest are dropped past it).
 const MAX_PENDING: usize = 1_000;
 
 /// Sign-ins under way, in this process only (a restart asks people to
 /// start again).
-#[derive(Default)]
 pub(crate) struct SignIns {
-    waiting: Mutex<HashMap<String, Waiting>>,
+    /// Signs states: what a sign-in carries to Canvas and back.
+    key: [u8; 32],
+    /// States already answered, with when (kept while they could be valid).
+    spent: Mutex<HashMap<String, Instant>>,
     handoffs: Mutex<HashMap<String, Handoff>>,
+}
+
+impl Default for SignIns {
+    fn default() -> Self {
+        let mut key = [0u8; 32];
+        rand::Rng::fill(&mut rand::rng(), &mut key);
+        Self {
+            key,
+            spent: Mutex::new(HashMap::new()),
+            handoffs: Mutex::new(HashMap::new()),
+        }
+    }
+}
+
+type Mac = hmac::Hmac<Sha256>;
+
+impl SignIns {
+    /// A state for `w`: its fields and a MAC, so nothing is stored until
+    /// Canvas answers.
+    fn seal(&self, w: &Waiting) -> Option<String> {
+        let payload = serde_json::json!([w.instance, w.port, w.challenge, w.expires]).to_string();
+        let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        let mut mac = <Mac as hmac::Mac>::new_from_slice(&self.key).ok()?;
+        hmac::Mac::update(&mut mac, payload.as_bytes());
+        let tag = hmac::Mac::finalize(mac).into_bytes();
+        Some(format!("{}.{}", b64.encode(payload), b64.encode(tag)))
+    }
+
+    /// The sign-in a state carries, if this process made it, it has not
+    /// expired and it was not answered before.
+    fn open(&self, state: &str) -> Option<Waiting> {
+        let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        let (payload, tag) = state.split_once('.')?;
+        let payload = b64.decode(payload).ok()?;
+        let tag = b64.decode(tag).ok()?;
+        let mut mac = <Mac as hmac::Mac>::new_from_slice(&self.key).ok()?;
+        hmac::Mac::update(&mut mac, &payload);
+        hmac::Mac::verify_slice(mac, &tag).ok()?;
+        let (instance, port, challenge, expires): (String, u16, String, u64) =
+            serde_json::from_slice(&payload).ok()?;
+        if expires <= unix_now() {
+            return None;
+        }
+        let spent = self.spent.lock().unwrap_or_else(|p| p.into_inner());
+        if spent.contains_key(state) {
+            return None;
+        }
+        Some(Waiting {
+            instance,
+            port,
+            challenge,
+            expires,
+        })
+    }
+
+    /// `state` was answered: it is good no more.
+    fn spend(&self, state: &str) {
+        let mut spent = self.spent.lock().unwrap_or_else(|p| p.into_inner());
+        spent.retain(|_, at| at.elapsed() < STATE_LIFETIME);
+        spent.insert(state.to_owned(), Instant::now());
+    }
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }
 
 /// A sign-in sent to Canvas.
@@ -55,35 +132,40 @@ struct Waiting {
     instance: String,
     port: u16,
     challenge: String,
-    at: Instant,
+    /// Unix seconds.
+    expires: u64,
 }
 
-/// A sign-in Canvas confirmed, for the command line to redeem.
+/// A sign-in Canvas confirmed, for the person to confirm and the command
+/// line to redeem.
 struct Handoff {
     name: String,
     challenge: String,
+    port: u16,
     at: Instant,
+    /// The person confirmed it on the page.
+    confirmed: bool,
 }
 
-fn put<T>(
-    map: &Mutex<HashMap<String, T>>,
-    key: String,
-    value: T,
-    age: impl Fn(&T) -> Instant,
-    life: Duration,
-) {
+fn put_handoff(map: &Mutex<HashMap<String, Handoff>>, key: String, value: Handoff) {
     let mut map = map.lock().unwrap_or_else(|p| p.into_inner());
-    map.retain(|_, v| age(v).elapsed() < life);
+    map.retain(|_, v| v.at.elapsed() < HANDOFF_LIFETIME);
     if map.len() >= MAX_PENDING {
-        let oldest = map
-            .iter()
-            .min_by_key(|(_, v)| age(v))
-            .map(|(k, _)| k.clone());
+        let oldest = map.iter().min_by_key(|(_, v)| v.at).map(|(k, _)| k.clone());
         if let Some(k) = oldest {
             map.remove(&k);
         }
     }
     map.insert(key, value);
+}
+
+/// The code the command line shows and the confirmation page repeats:
+/// `xxxx-xxxx` from the sign-in's challenge.
+pub fn confirmation_code(challenge: &str) -> String {
+    let h = hex::encode(Sha256::digest(
+        format!("easel sign-in {challenge}").as_bytes(),
+    ));
+    format!("{}-{}", &h[..4], &h[4..8])
 }
 
 fn random_hex(bytes: usize) -> String {
@@ -148,21 +230,17 @@ pub(crate) async fn start(
     })
     .await
     .map_err(|e| AppError::internal(anyhow::anyhow!("{e}")))??;
-    let state = random_hex(32);
-    let url = easel_canvas::sign_in::authorize_url(&origin, &client_id, &redirect_uri, &state)
-        .map_err(|e| AppError::new(Kind::Internal, e.to_string()))?;
-    put(
-        &server.sign_ins.waiting,
-        state,
-        Waiting {
+    let state = server
+        .sign_ins
+        .seal(&Waiting {
             instance,
             port: q.port,
             challenge: q.challenge,
-            at: Instant::now(),
-        },
-        |w| w.at,
-        STATE_LIFETIME,
-    );
+            expires: unix_now() + STATE_LIFETIME.as_secs(),
+        })
+        .ok_or_else(|| AppError::new(Kind::Internal, "cannot sign the sign-in's state"))?;
+    let url = easel_canvas::sign_in::authorize_url(&origin, &client_id, &redirect_uri, &state)
+        .map_err(|e| AppError::new(Kind::Internal, e.to_string()))?;
     Ok(redirect(&url))
 }
 
@@ -224,15 +302,8 @@ pub(crate) async fn callback(
     query: Result<Query<Callback>, axum::extract::rejection::QueryRejection>,
 ) -> ApiResult {
     let Query(q) = query.map_err(|e| AppError::invalid(e.to_string()))?;
-    let waiting = q.state.as_deref().and_then(|s| {
-        let mut map = server
-            .sign_ins
-            .waiting
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
-        map.remove(s)
-    });
-    let Some(w) = waiting.filter(|w| w.at.elapsed() < STATE_LIFETIME) else {
+    let state = q.state.clone().unwrap_or_default();
+    let Some(w) = server.sign_ins.open(&state) else {
         return Err(
             AppError::forbidden("this sign-in is unknown or has expired")
                 .hint("start again with `easel login --server URL --canvas`")
@@ -259,20 +330,22 @@ pub(crate) async fn callback(
     };
     let redirect_uri = server.callback_url()?;
     match identify_and_complete(&server, &w.instance, &code, &redirect_uri, addr).await {
-        Ok(name) => {
+        Ok((name, canvas_name, roles)) => {
+            server.sign_ins.spend(&state);
             let one_time = random_hex(32);
-            put(
+            let code = confirmation_code(&w.challenge);
+            put_handoff(
                 &server.sign_ins.handoffs,
                 one_time.clone(),
                 Handoff {
-                    name,
+                    name: name.clone(),
                     challenge: w.challenge,
+                    port: w.port,
                     at: Instant::now(),
+                    confirmed: false,
                 },
-                |h| h.at,
-                HANDOFF_LIFETIME,
             );
-            Ok(to_command_line(w.port, &[("code", &one_time)]))
+            Ok(confirm_page(&canvas_name, &name, &roles, &code, &one_time))
         }
         Err(e) => Ok(to_command_line(
             w.port,
@@ -291,7 +364,7 @@ async fn identify_and_complete(
     code: &str,
     redirect_uri: &str,
     addr: std::net::SocketAddr,
-) -> Result<String, AppError> {
+) -> Result<(String, String, String), AppError> {
     let s = server.clone();
     let i = instance.to_owned();
     let (row, key) = tokio::task::spawn_blocking(move || {
@@ -305,7 +378,14 @@ async fn identify_and_complete(
     let i = instance.to_owned();
     tokio::task::spawn_blocking(move || {
         let home = s.home()?;
-        canvas_sign_in::complete(&home, &i, &key, &who, &addr.ip().to_string()).map(|a| a.name)
+        let actor = canvas_sign_in::complete(&home, &i, &key, &who, &addr.ip().to_string())?;
+        let roles = actor
+            .roles
+            .iter()
+            .map(easel_app::Role::name)
+            .collect::<Vec<_>>()
+            .join(", ");
+        Ok((actor.name, who.name, roles))
     })
     .await
     .map_err(|e| AppError::internal(anyhow::anyhow!("{e}")))?
@@ -343,7 +423,7 @@ pub(crate) async fn redeem(
                 .hint("start again with `easel login --server URL --canvas`"),
         )
     };
-    let Some(h) = handoff.filter(|h| h.at.elapsed() < HANDOFF_LIFETIME) else {
+    let Some(h) = handoff.filter(|h| h.at.elapsed() < HANDOFF_LIFETIME && h.confirmed) else {
         return Err(refused());
     };
     if !same(
@@ -375,4 +455,94 @@ pub(crate) async fn redeem(
         "token_id": t.id,
         "expires_at": t.expires_at,
     }))
+}
+
+fn html(text: &str) -> String {
+    text.chars()
+        .map(|c| match c {
+            '<' => "&lt;".to_owned(),
+            '>' => "&gt;".to_owned(),
+            '&' => "&amp;".to_owned(),
+            '"' => "&quot;".to_owned(),
+            '\'' => "&#39;".to_owned(),
+            c if c.is_control() => String::new(),
+            c => c.to_string(),
+        })
+        .collect()
+}
+
+/// Headers of easel's own pages in this flow: no framing, no scripts, no
+/// referrer, forms only to easel and on to the command line's port.
+fn page(status: StatusCode, body: String) -> Response {
+    (
+        status,
+        [
+            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            (
+                header::CONTENT_SECURITY_POLICY,
+                "default-src 'none'; style-src 'unsafe-inline'; form-action 'self' http://127.0.0.1:*; frame-ancestors 'none'; base-uri 'none'",
+            ),
+            (header::X_FRAME_OPTIONS, "DENY"),
+            (header::REFERRER_POLICY, "no-referrer"),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+/// The page that asks the person to confirm the sign-in.
+fn confirm_page(canvas_name: &str, name: &str, roles: &str, code: &str, handoff: &str) -> Response {
+    page(
+        StatusCode::OK,
+        format!(
+            "<!doctype html><html lang=\"en\"><meta charset=\"utf-8\"><title>easel: confirm the sign-in</title>\
+             <body style=\"font-family:sans-serif;max-width:40em;margin:3em auto\">\
+             <h1>Sign in to easel</h1>\
+             <p>Canvas says you are <b>{}</b>. easel will sign a command line in as <b>{}</b> ({}).</p>\
+             <p>Continue only if you started <code>easel login --canvas</code> yourself and it shows the code <b>{}</b>.</p>\
+             <form method=\"post\" action=\"/auth/canvas/confirm\"><input type=\"hidden\" name=\"handoff\" value=\"{}\">\
+             <button type=\"submit\">Continue</button></form>\
+             <p>If you did not start it, close this page: no one is signed in.</p></body></html>",
+            html(canvas_name),
+            html(name),
+            html(roles),
+            html(code),
+            html(handoff)
+        ),
+    )
+}
+
+/// `POST /auth/canvas/confirm` (a form with `handoff`): the person
+/// confirmed; on to the command line's port.
+pub(crate) async fn confirm(
+    State(server): State<Arc<Server>>,
+    raw: Result<Bytes, BytesRejection>,
+) -> ApiResult {
+    let bytes = raw.map_err(|e| AppError::invalid(e.to_string()))?;
+    let handoff = url::form_urlencoded::parse(&bytes)
+        .find(|(k, _)| k == "handoff")
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_default();
+    let port = {
+        let mut map = server
+            .sign_ins
+            .handoffs
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        match map.get_mut(&handoff) {
+            Some(h) if h.at.elapsed() < HANDOFF_LIFETIME => {
+                h.confirmed = true;
+                Some(h.port)
+            }
+            _ => None,
+        }
+    };
+    let Some(port) = port else {
+        return Ok(page(
+            StatusCode::FORBIDDEN,
+            "<!doctype html><meta charset=\"utf-8\"><title>easel</title><p>This sign-in is unknown or has expired: start again with <code>easel login --canvas</code>.</p>".into(),
+        ));
+    };
+    Ok(to_command_line(port, &[("code", &handoff)]))
 }

@@ -15,7 +15,7 @@
 mod canvas;
 mod listen;
 
-pub use canvas::challenge_of;
+pub use canvas::{challenge_of, confirmation_code};
 pub use listen::{ConnectionLimits, serve, serve_limited, serve_tls};
 
 use std::net::SocketAddr;
@@ -124,6 +124,7 @@ pub fn router(server: Arc<Server>) -> Router {
         .route("/api/v1/sessions/canvas", post(canvas::redeem))
         .route("/auth/canvas", get(canvas::start))
         .route("/auth/canvas/callback", get(canvas::callback))
+        .route("/auth/canvas/confirm", post(canvas::confirm))
         .route("/api/v1/me", get(me))
         .route(
             "/api/v1/plugins",

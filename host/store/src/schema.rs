@@ -264,6 +264,11 @@ CREATE TABLE canvas_identities (
     PRIMARY KEY (instance, canvas_user_id)
 );
 "#,
+    // The root account a sign-in key's roles are read against (NULL: set
+    // before it was kept; the key must be set again).
+    r#"
+ALTER TABLE sign_in_keys ADD COLUMN root_account_id INTEGER;
+"#,
 ];
 
 /// The triggers that refuse updates to the audit tables (recreated after

@@ -235,6 +235,8 @@ pub struct SignInKeyRow {
     pub sealed: Vec<u8>,
     /// May an admin of the root account become a district admin?
     pub root_admins_are_district_admins: bool,
+    /// The instance's root account, which every role is read against.
+    pub root_account_id: Option<u64>,
     /// When it was set.
     pub set_at: String,
     /// Who set it.
@@ -262,20 +264,22 @@ fn key_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<SignInKeyRow> {
         root_admins_are_district_admins: r.get(3)?,
         set_at: r.get(4)?,
         set_by: r.get(5)?,
+        root_account_id: r.get::<_, Option<i64>>(6)?.map(|v| v as u64),
     })
 }
 
 const KEY_COLUMNS: &str =
-    "instance, client_id, sealed, root_admins_are_district_admins, set_at, set_by";
+    "instance, client_id, sealed, root_admins_are_district_admins, set_at, set_by, root_account_id";
 
 impl Store {
     /// Set (or replace) an instance's sign-in key.
     pub fn set_sign_in_key(&self, k: &SignInKeyRow) -> Result<()> {
         self.conn().execute(
             &format!(
-                "INSERT INTO sign_in_keys ({KEY_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                "INSERT INTO sign_in_keys ({KEY_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
                  ON CONFLICT (instance) DO UPDATE SET client_id = ?2, sealed = ?3,
-                   root_admins_are_district_admins = ?4, set_at = ?5, set_by = ?6"
+                   root_admins_are_district_admins = ?4, set_at = ?5, set_by = ?6,
+                   root_account_id = ?7"
             ),
             params![
                 k.instance,
@@ -283,7 +287,8 @@ impl Store {
                 k.sealed,
                 k.root_admins_are_district_admins,
                 k.set_at,
-                k.set_by
+                k.set_by,
+                k.root_account_id.map(|v| v as i64)
             ],
         )?;
         Ok(())
@@ -324,6 +329,25 @@ impl Store {
                 |r| r.get(0),
             )
             .optional()?)
+    }
+
+    /// The easel users Canvas users of `instance` signed in as.
+    pub fn canvas_users(&self, instance: &str) -> Result<Vec<String>> {
+        let mut stmt = self.conn().prepare(
+            "SELECT user_name FROM canvas_identities WHERE instance = ?1 ORDER BY user_name",
+        )?;
+        let rows = stmt
+            .query_map(params![instance], |r| r.get(0))?
+            .collect::<Result<_, _>>()?;
+        Ok(rows)
+    }
+
+    /// Revoke every live API token of `user`; how many.
+    pub fn revoke_user_tokens(&self, user: &str) -> Result<usize> {
+        Ok(self.conn().execute(
+            "UPDATE api_tokens SET revoked_at = ?2 WHERE user_name = ?1 AND revoked_at IS NULL",
+            params![user, now()],
+        )?)
     }
 
     /// Is `name` some Canvas user's easel user?

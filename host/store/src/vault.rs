@@ -108,12 +108,16 @@ impl Store {
         Ok(self.instances()?.into_iter().find(|i| i.name == name))
     }
 
-    /// Remove an instance (the caller checks it has no tokens).
+    /// Remove an instance (the caller checks it has no tokens and no
+    /// sign-in key), and which easel user each of its Canvas users was: a
+    /// new instance of that name is another Canvas, whose user ids name
+    /// other people.
     pub fn remove_instance(&self, name: &str) -> Result<bool> {
-        Ok(self
-            .conn()
-            .execute("DELETE FROM instances WHERE name = ?1", [name])?
-            == 1)
+        let tx = self.conn().unchecked_transaction()?;
+        let n = tx.execute("DELETE FROM instances WHERE name = ?1", [name])?;
+        tx.execute("DELETE FROM canvas_identities WHERE instance = ?1", [name])?;
+        tx.commit()?;
+        Ok(n == 1)
     }
 
     /// Store a new token record.

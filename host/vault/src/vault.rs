@@ -154,6 +154,9 @@ pub struct SignInKey {
     pub key: easel_canvas::sign_in::DeveloperKey,
     /// May an admin of the root account sign in as a district admin?
     pub root_admins_are_district_admins: bool,
+    /// The root account roles are read against (`None`: set by an older
+    /// easel; the key must be set again).
+    pub root_account_id: Option<u64>,
 }
 
 /// The record name a sign-in key is sealed under (token ids have no `:`,
@@ -428,6 +431,7 @@ impl Vault {
         client_id: &str,
         client_secret: &SecretString,
         root_admins_are_district_admins: bool,
+        root_account_id: u64,
         set_by: &str,
     ) -> Result<(), VaultError> {
         let client_id = client_id.trim();
@@ -452,6 +456,7 @@ impl Vault {
             client_id: client_id.to_owned(),
             sealed,
             root_admins_are_district_admins,
+            root_account_id: Some(root_account_id),
             set_at: now(),
             set_by: set_by.to_owned(),
         })?;
@@ -473,6 +478,7 @@ impl Vault {
                 client_secret: easel_canvas::Token::new(SecretString::from(secret)),
             },
             root_admins_are_district_admins: row.root_admins_are_district_admins,
+            root_account_id: row.root_account_id,
         }))
     }
 
