@@ -54,7 +54,7 @@ fn main() {
     let root = dir.path().to_path_buf();
     let home = easel_tests::home(&root);
     let me = easel_app::process::local_actor();
-    let p = easel_app::Principals::new(&home.store, &home.audit);
+    let p = home.principals();
     p.add_user(
         &me,
         "lhs-it",

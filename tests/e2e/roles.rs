@@ -2,7 +2,7 @@
 //! each role may do, separation of duties by name, and tokens that no
 //! longer sign in.
 
-use easel_app::{Act, Actor, Kind, Principals, Role, RunRequest, SignIn};
+use easel_app::{Act, Actor, Kind, Role, RunRequest, SignIn};
 use easel_runtime::Limits;
 use easel_tests::{canary_token, connect, home, sim_with_token};
 
@@ -105,7 +105,7 @@ fn whoever_submitted_a_component_cannot_approve_it_under_any_casing_or_spacing()
     let h = home(dir.path());
     let p = &easel_bundled::COURSE_REPORT;
     let me = easel_app::process::local_actor();
-    let principals = Principals::new(&h.store, &h.audit);
+    let principals = h.principals();
     principals
         .add_user(&me, "  School-IT ", vec![Role::DistrictAdmin])
         .unwrap();
@@ -167,7 +167,7 @@ fn expired_and_revoked_api_tokens_do_not_sign_in() {
     let dir = tempfile::tempdir().unwrap();
     let h = home(dir.path());
     let me = easel_app::process::local_actor();
-    let p = Principals::new(&h.store, &h.audit);
+    let p = h.principals();
     p.add_user(&me, "ci", vec![Role::Approver]).unwrap();
     let expired = p
         .issue_token(&me, "ci", "old", Some(time::Duration::seconds(-1)), None)

@@ -10,13 +10,14 @@ use easel_store::{AuditEntry, AuditLog, AuditOptions, LegacySeal, Store};
 use easel_vault::Vault;
 
 use crate::error::AppError;
+use crate::storage::Storage;
 
 /// easel's data directory, opened.
 pub struct Home {
     root: PathBuf,
     cache: PathBuf,
-    /// The database.
-    pub store: Store,
+    /// What the services keep (SQLite on one host).
+    pub store: Box<dyn Storage>,
     /// The audit log (same database, its own connection).
     pub audit: Arc<AuditLog>,
 }
@@ -89,7 +90,7 @@ impl Home {
         let home = Self {
             cache: root.join("cache"),
             root,
-            store,
+            store: Box::new(store),
             audit: Arc::new(audit),
         };
         // Runs left `running` by a process that ended are interrupted.
@@ -147,6 +148,11 @@ impl Home {
     /// The data directory.
     pub fn root(&self) -> &Path {
         &self.root
+    }
+
+    /// The principals service over this directory's store and audit log.
+    pub fn principals(&self) -> crate::Principals<'_> {
+        crate::Principals::new(self.store.as_ref(), &self.audit)
     }
 
     /// Where a component with this digest is stored.
@@ -213,7 +219,7 @@ impl Home {
 /// the data directory, and for the default a warning (logged once, when the
 /// file is created) that it should be moved: beside the database, whoever
 /// can rewrite the one can rewrite the other.
-fn witness_path(root: &Path, store: &Store) -> Result<(PathBuf, Option<String>), AppError> {
+fn witness_path(root: &Path, store: &dyn Storage) -> Result<(PathBuf, Option<String>), AppError> {
     if let Some(set) = store.setting(AUDIT_WITNESS)? {
         return Ok((PathBuf::from(set), None));
     }

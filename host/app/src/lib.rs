@@ -27,6 +27,7 @@ pub mod process;
 pub mod reads;
 mod run;
 mod run_audit;
+mod storage;
 
 pub use batch::{BatchRequest, BatchResult, BatchRow, batch_schools, run_batch};
 pub use connection::{
@@ -51,3 +52,4 @@ pub use run::{
     parse_params,
 };
 pub use run_audit::RunAudit;
+pub use storage::{Storage, StoreResult};

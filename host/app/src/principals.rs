@@ -10,12 +10,13 @@
 
 use argon2::Argon2;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
-use easel_store::{Action, ApiTokenRow, AuditEntry, AuditLog, Store};
+use easel_store::{Action, ApiTokenRow, AuditEntry, AuditLog};
 use rand::Rng;
 use sha2::{Digest, Sha256};
 
 use crate::error::{AppError, Kind};
 use crate::principal::{Act, Actor, Role, SignIn, fold_name};
+use crate::storage::Storage;
 
 /// Every personal API token starts with this.
 pub const TOKEN_PREFIX: &str = "easel_pat_";
@@ -60,7 +61,7 @@ pub struct IssuedToken {
 
 /// The principals service.
 pub struct Principals<'a> {
-    store: &'a Store,
+    store: &'a dyn Storage,
     audit: &'a AuditLog,
 }
 
@@ -109,7 +110,7 @@ fn dummy_hash() -> &'static str {
 
 impl<'a> Principals<'a> {
     /// The service over a store and its audit log.
-    pub fn new(store: &'a Store, audit: &'a AuditLog) -> Self {
+    pub fn new(store: &'a dyn Storage, audit: &'a AuditLog) -> Self {
         Self { store, audit }
     }
 

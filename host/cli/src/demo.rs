@@ -163,7 +163,7 @@ pub(crate) async fn demo_serve(home: &Home) -> Result<Outcome, CliError> {
     println!("easel demo --serve: data in {}", home.root().display());
     let root = crate::local_actor(home)?;
     root.require(easel_app::Act::ManageUsers)?;
-    let principals = easel_app::Principals::new(&home.store, &home.audit);
+    let principals = home.principals();
     // Two people, each with a fresh password (the demo sets it again when
     // they exist from an earlier tour).
     let school = 2;

@@ -389,7 +389,7 @@ pub(crate) fn local_actor(home: &Home) -> Result<Actor, CliError> {
     }
     match std::env::var("EASEL_API_TOKEN") {
         Ok(token) if !token.trim().is_empty() => {
-            let p = easel_app::Principals::new(&home.store, &home.audit);
+            let p = home.principals();
             Ok(p.authenticate(token.trim(), "local")?)
         }
         _ => Ok(easel_app::process::local_actor()),

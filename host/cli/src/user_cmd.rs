@@ -2,14 +2,14 @@
 //! the OS user, who holds the data directory and the master key and so is
 //! all-powerful; this is how the first district admin is made.
 
-use easel_app::{Principals, Role};
+use easel_app::Role;
 
 use crate::args::UserCommand;
 use crate::error::{CliError, Outcome};
 use easel_app::Home;
 
 pub(crate) fn command(home: &Home, command: UserCommand) -> Result<Outcome, CliError> {
-    let p = Principals::new(&home.store, &home.audit);
+    let p = home.principals();
     let me = crate::local_actor(home)?;
     match command {
         UserCommand::Add {

@@ -32,7 +32,7 @@ use axum::extract::{ConnectInfo, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
-use easel_app::{AppError, Home, Kind, Principals, canvas_sign_in};
+use easel_app::{AppError, Home, Kind, canvas_sign_in};
 use serde::Deserialize;
 use serde_json::json;
 use sha2::{Digest, Sha256};
@@ -435,7 +435,7 @@ pub(crate) async fn redeem(
     let s = server.clone();
     let (actor, t) = tokio::task::spawn_blocking(move || {
         let home = s.home()?;
-        let p = Principals::new(&home.store, &home.audit);
+        let p = home.principals();
         let actor = p.canvas_actor(&h.name)?;
         let t = p.issue_token(
             &actor,

@@ -31,7 +31,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use base64::Engine as _;
 use easel_app::{
-    Act, Actor, AppError, ApproveOptions, Connections, Home, Kind, Principals, RunRequest, Target,
+    Act, Actor, AppError, ApproveOptions, Connections, Home, Kind, RunRequest, Target,
 };
 use easel_runtime::{Limits, Runtime};
 use serde::Deserialize;
@@ -288,7 +288,7 @@ impl Caller {
 
     fn actor(self, home: &Home) -> Result<Actor, AppError> {
         let token = self.token?;
-        Principals::new(&home.store, &home.audit).authenticate(&token, &self.address)
+        home.principals().authenticate(&token, &self.address)
     }
 }
 
@@ -374,7 +374,7 @@ async fn sign_in(
     let server = server.clone();
     let issued = tokio::task::spawn_blocking(move || {
         let home = server.home()?;
-        let p = Principals::new(&home.store, &home.audit);
+        let p = home.principals();
         let actor = p.sign_in(&req.name, &req.password, &addr.ip().to_string())?;
         let label = req.label.unwrap_or_else(|| "easel login".into());
         let t = p.issue_token(
@@ -410,7 +410,7 @@ async fn sign_out(
         let easel_app::SignIn::ApiToken(id) = &actor.via else {
             return Err(AppError::invalid("only an API token signs out"));
         };
-        Principals::new(&home.store, &home.audit).revoke_token(actor, id)?;
+        home.principals().revoke_token(actor, id)?;
         Ok(id.clone())
     })
     .await?;

@@ -30,7 +30,7 @@ pub fn command(home: &Path, args: &[&str]) -> Command {
 /// An API token for `name` (added as a district admin if new).
 pub fn token_for(home: &Path, name: &str) -> String {
     let h = easel_app::Home::open(Some(home.to_path_buf())).unwrap();
-    let p = easel_app::Principals::new(&h.store, &h.audit);
+    let p = h.principals();
     let me = easel_app::process::local_actor();
     let folded = easel_app::fold_name(name).unwrap();
     if h.store.user(&folded).unwrap().is_none() {

@@ -1,0 +1,528 @@
+//! The application layer's storage: everything its services keep, behind
+//! one interface. [`easel_store::Store`] (SQLite, one host) implements it;
+//! a store for many hosts implements the same without the services
+//! changing. The vault's sealed records and the audit log keep their own
+//! connections (`easel_vault`, `easel_store::AuditLog`).
+
+use easel_store::{
+    ApiTokenRow, ApprovalHistory, ApprovalRow, InstanceRow, NewRun, PluginRow, RunFilter,
+    RunFinish, RunRow, SignInKeyRow, SisPrefixRow, Store, TokenRow, UserRow,
+};
+
+/// What a storage call answers.
+pub type StoreResult<T> = easel_store::Result<T>;
+
+/// What the application layer keeps: plugins and their approvals, runs,
+/// settings, schools' SIS-id prefixes, users and their tokens, instances
+/// and token records (without their secrets).
+pub trait Storage: Send {
+    /// Record a plugin version. Returns false if that digest was already
+    /// stored (adding the same bytes twice is harmless).
+    fn add_plugin(&self, p: &PluginRow) -> StoreResult<bool>;
+
+    /// Every stored plugin version (component and manifest), newest first.
+    fn plugins(&self) -> StoreResult<Vec<PluginRow>>;
+
+    /// The version with this component and manifest digest.
+    fn plugin_version(&self, digest: &str, manifest_digest: &str)
+    -> StoreResult<Option<PluginRow>>;
+
+    /// Find a plugin by `id` (newest version), `id@<digest prefix>` or a
+    /// digest prefix of at least 8 hex digits.
+    fn find_plugin(&self, name: &str) -> StoreResult<Option<PluginRow>>;
+
+    /// Record an approval.
+    fn approve(&self, a: &ApprovalRow) -> StoreResult<()>;
+
+    /// A write grant of `digest` for `school` waiting for a second admin.
+    fn awaiting_second(
+        &self,
+        plugin_id: &str,
+        digest: &str,
+        manifest_digest: &str,
+        school: u64,
+    ) -> StoreResult<Option<(i64, ApprovalRow)>>;
+
+    /// Make the waiting write grant `seq` live with `by` as its second
+    /// approver; false if it was no longer waiting.
+    fn approve_second(&self, seq: i64, by: &str) -> StoreResult<bool>;
+
+    /// The distinct manifests stored for plugin `id`'s component `digest`.
+    fn manifests_of(&self, id: &str, digest: &str) -> StoreResult<Vec<String>>;
+
+    /// An institution-wide setting.
+    fn setting(&self, key: &str) -> StoreResult<Option<String>>;
+
+    /// Record that `name` submitted the component `digest`.
+    fn record_submitter(&self, digest: &str, name: &str) -> StoreResult<()>;
+
+    /// Everyone who ever submitted the component `digest`.
+    fn submitters(&self, digest: &str) -> StoreResult<Vec<String>>;
+
+    /// Set an institution-wide setting.
+    fn set_setting(&self, key: &str, value: &str) -> StoreResult<()>;
+
+    /// Revoke the live approvals of plugin `id` (for `schools`, or all);
+    /// returns the schools whose approval was revoked.
+    fn revoke(&self, id: &str, schools: &[u64]) -> StoreResult<Vec<u64>>;
+
+    /// The schools (of `schools`, or all) with a live approval of plugin
+    /// `id`, in order.
+    fn live_schools(&self, id: &str, schools: &[u64]) -> StoreResult<Vec<u64>>;
+
+    /// Was a newer version of this digest's plugin ever approved?
+    fn newer_version_approved(&self, digest: &str) -> StoreResult<Option<String>>;
+
+    /// The newest live approval of plugin `id` for `school`.
+    fn approval(&self, id: &str, school: u64) -> StoreResult<Option<ApprovalRow>>;
+
+    /// Every approval row of one plugin version, newest first, with its
+    /// state: `live`, `awaiting-second`, `revoked` or `disabled`.
+    fn approval_states(
+        &self,
+        digest: &str,
+        manifest_digest: &str,
+    ) -> StoreResult<Vec<(u64, &'static str)>>;
+
+    /// Why no approval of `id` for `school` is live: the newest row's
+    /// state (`None`: there never was one).
+    fn approval_history(&self, id: &str, school: u64) -> StoreResult<Option<ApprovalHistory>>;
+
+    /// Every live approval, newest first.
+    fn approvals(&self) -> StoreResult<Vec<ApprovalRow>>;
+
+    /// Record the start of a run.
+    fn start_run(&self, run: &NewRun) -> StoreResult<()>;
+
+    /// The run that applied (or is applying) the plan of dry run `plan`.
+    fn run_applying(&self, plan: &str) -> StoreResult<Option<RunRow>>;
+
+    /// Record how a run ended.
+    fn finish_run(&self, id: &str, f: &RunFinish) -> StoreResult<()>;
+
+    /// The newest `limit` runs that pass `filter`.
+    fn runs_where(&self, limit: usize, filter: &RunFilter) -> StoreResult<Vec<RunRow>>;
+
+    /// The newest `limit` runs.
+    fn runs(&self, limit: usize) -> StoreResult<Vec<RunRow>>;
+
+    /// Runs of plugin `id` for `school` started at or after `since`
+    /// (RFC 3339).
+    fn runs_since(&self, plugin: &str, school: u64, since: &str) -> StoreResult<u32>;
+
+    /// One run by id (or unique id prefix).
+    fn run(&self, id: &str) -> StoreResult<Option<RunRow>>;
+
+    /// Set `school`'s SIS-id prefix in `instance`, refusing one that
+    /// overlaps another school's.
+    fn set_sis_prefix(
+        &self,
+        instance: &str,
+        school: u64,
+        prefix: &str,
+        by: &str,
+    ) -> StoreResult<()>;
+
+    /// Remove `school`'s SIS-id prefix; true if it had one.
+    fn clear_sis_prefix(&self, instance: &str, school: u64) -> StoreResult<bool>;
+
+    /// `school`'s SIS-id prefix in `instance`.
+    fn sis_prefix(&self, instance: &str, school: u64) -> StoreResult<Option<String>>;
+
+    /// Every school's SIS-id prefix in `instance`, by school.
+    fn sis_prefixes(&self, instance: &str) -> StoreResult<Vec<SisPrefixRow>>;
+
+    /// Add a user; refused if the name is taken.
+    fn add_user(&self, name: &str, roles: &str, created_by: &str) -> StoreResult<()>;
+
+    /// One user by (folded) name.
+    fn user(&self, name: &str) -> StoreResult<Option<UserRow>>;
+
+    /// Every user, by name.
+    fn users(&self) -> StoreResult<Vec<UserRow>>;
+
+    /// Set a user's password hash.
+    fn set_password_hash(&self, name: &str, hash: &str) -> StoreResult<()>;
+
+    /// Store a new API token (its secret's hash only).
+    fn add_api_token(&self, t: &ApiTokenRow) -> StoreResult<()>;
+
+    /// One API token by its public id.
+    fn api_token(&self, id: &str) -> StoreResult<Option<ApiTokenRow>>;
+
+    /// A user's API tokens, newest first.
+    fn api_tokens(&self, user: &str) -> StoreResult<Vec<ApiTokenRow>>;
+
+    /// Revoke an API token; false if it was unknown or revoked already.
+    fn revoke_api_token(&self, id: &str) -> StoreResult<bool>;
+
+    /// Record a failed sign-in.
+    fn record_sign_in_failure(&self, name: &str, address: &str) -> StoreResult<i64>;
+
+    /// Forget one recorded attempt (a sign-in that turned out right).
+    fn forget_sign_in_attempt(&self, rowid: i64) -> StoreResult<()>;
+
+    /// Failed (or in-flight) sign-ins for `name` from `address`, and from
+    /// `address` for any name, since `since` (RFC 3339).
+    fn sign_in_failures_since(
+        &self,
+        name: &str,
+        address: &str,
+        since: &str,
+    ) -> StoreResult<(u32, u32)>;
+
+    /// Refused API tokens from `address` since `since` (RFC 3339).
+    fn token_failures_since(&self, address: &str, since: &str) -> StoreResult<u32>;
+
+    /// An instance's sign-in key.
+    fn sign_in_key(&self, instance: &str) -> StoreResult<Option<SignInKeyRow>>;
+
+    /// Every sign-in key, by instance.
+    fn sign_in_keys(&self) -> StoreResult<Vec<SignInKeyRow>>;
+
+    /// Turn Sign in with Canvas off for an instance. False if it was off.
+    fn remove_sign_in_key(&self, instance: &str) -> StoreResult<bool>;
+
+    /// The easel user a Canvas user of `instance` is, if linked.
+    fn canvas_identity(&self, instance: &str, canvas_user_id: u64) -> StoreResult<Option<String>>;
+
+    /// The easel users Canvas users of `instance` signed in as.
+    fn canvas_users(&self, instance: &str) -> StoreResult<Vec<String>>;
+
+    /// Revoke every live API token of `user`; how many.
+    fn revoke_user_tokens(&self, user: &str) -> StoreResult<usize>;
+
+    /// Is `name` some Canvas user's easel user?
+    fn is_canvas_user(&self, name: &str) -> StoreResult<bool>;
+
+    /// Add the user `name` with `roles`, linked to a Canvas user, in one
+    /// transaction; refused if the name is taken.
+    fn add_canvas_user(
+        &self,
+        instance: &str,
+        canvas_user_id: u64,
+        name: &str,
+        roles: &str,
+    ) -> StoreResult<()>;
+
+    /// Replace a user's roles.
+    fn set_user_roles(&self, name: &str, roles: &str) -> StoreResult<()>;
+
+    /// Add an instance.
+    fn add_instance(&self, i: &InstanceRow) -> StoreResult<()>;
+
+    /// Every instance.
+    fn instances(&self) -> StoreResult<Vec<InstanceRow>>;
+
+    /// One instance by name.
+    fn instance(&self, name: &str) -> StoreResult<Option<InstanceRow>>;
+
+    /// Remove an instance (the caller checks it has no tokens and no
+    /// sign-in key), and which easel user each of its Canvas users was: a
+    /// new instance of that name is another Canvas, whose user ids name
+    /// other people.
+    fn remove_instance(&self, name: &str) -> StoreResult<bool>;
+
+    /// Every token record.
+    fn tokens(&self) -> StoreResult<Vec<TokenRow>>;
+
+    /// One token record.
+    fn token(&self, id: &str) -> StoreResult<Option<TokenRow>>;
+
+    /// Delete a token record.
+    fn remove_token(&self, id: &str) -> StoreResult<bool>;
+
+    /// Live approvals that name a token.
+    fn approvals_using_token(&self, id: &str) -> StoreResult<usize>;
+
+    /// Disable every approval that names a token (it is being removed).
+    fn disable_approvals_using_token(&self, id: &str) -> StoreResult<usize>;
+
+    /// Mark runs left `running` by processes that are gone as interrupted.
+    fn interrupt_runs(
+        &self,
+        owner: Option<&str>,
+        alive: &dyn Fn(&str) -> bool,
+    ) -> StoreResult<Vec<String>>;
+}
+
+impl Storage for Store {
+    fn add_plugin(&self, p: &PluginRow) -> StoreResult<bool> {
+        Store::add_plugin(self, p)
+    }
+
+    fn plugins(&self) -> StoreResult<Vec<PluginRow>> {
+        Store::plugins(self)
+    }
+
+    fn plugin_version(
+        &self,
+        digest: &str,
+        manifest_digest: &str,
+    ) -> StoreResult<Option<PluginRow>> {
+        Store::plugin_version(self, digest, manifest_digest)
+    }
+
+    fn find_plugin(&self, name: &str) -> StoreResult<Option<PluginRow>> {
+        Store::find_plugin(self, name)
+    }
+
+    fn approve(&self, a: &ApprovalRow) -> StoreResult<()> {
+        Store::approve(self, a)
+    }
+
+    fn awaiting_second(
+        &self,
+        plugin_id: &str,
+        digest: &str,
+        manifest_digest: &str,
+        school: u64,
+    ) -> StoreResult<Option<(i64, ApprovalRow)>> {
+        Store::awaiting_second(self, plugin_id, digest, manifest_digest, school)
+    }
+
+    fn approve_second(&self, seq: i64, by: &str) -> StoreResult<bool> {
+        Store::approve_second(self, seq, by)
+    }
+
+    fn manifests_of(&self, id: &str, digest: &str) -> StoreResult<Vec<String>> {
+        Store::manifests_of(self, id, digest)
+    }
+
+    fn setting(&self, key: &str) -> StoreResult<Option<String>> {
+        Store::setting(self, key)
+    }
+
+    fn record_submitter(&self, digest: &str, name: &str) -> StoreResult<()> {
+        Store::record_submitter(self, digest, name)
+    }
+
+    fn submitters(&self, digest: &str) -> StoreResult<Vec<String>> {
+        Store::submitters(self, digest)
+    }
+
+    fn set_setting(&self, key: &str, value: &str) -> StoreResult<()> {
+        Store::set_setting(self, key, value)
+    }
+
+    fn revoke(&self, id: &str, schools: &[u64]) -> StoreResult<Vec<u64>> {
+        Store::revoke(self, id, schools)
+    }
+
+    fn live_schools(&self, id: &str, schools: &[u64]) -> StoreResult<Vec<u64>> {
+        Store::live_schools(self, id, schools)
+    }
+
+    fn newer_version_approved(&self, digest: &str) -> StoreResult<Option<String>> {
+        Store::newer_version_approved(self, digest)
+    }
+
+    fn approval(&self, id: &str, school: u64) -> StoreResult<Option<ApprovalRow>> {
+        Store::approval(self, id, school)
+    }
+
+    fn approval_states(
+        &self,
+        digest: &str,
+        manifest_digest: &str,
+    ) -> StoreResult<Vec<(u64, &'static str)>> {
+        Store::approval_states(self, digest, manifest_digest)
+    }
+
+    fn approval_history(&self, id: &str, school: u64) -> StoreResult<Option<ApprovalHistory>> {
+        Store::approval_history(self, id, school)
+    }
+
+    fn approvals(&self) -> StoreResult<Vec<ApprovalRow>> {
+        Store::approvals(self)
+    }
+
+    fn start_run(&self, run: &NewRun) -> StoreResult<()> {
+        Store::start_run(self, run)
+    }
+
+    fn run_applying(&self, plan: &str) -> StoreResult<Option<RunRow>> {
+        Store::run_applying(self, plan)
+    }
+
+    fn finish_run(&self, id: &str, f: &RunFinish) -> StoreResult<()> {
+        Store::finish_run(self, id, f)
+    }
+
+    fn runs_where(&self, limit: usize, filter: &RunFilter) -> StoreResult<Vec<RunRow>> {
+        Store::runs_where(self, limit, filter)
+    }
+
+    fn runs(&self, limit: usize) -> StoreResult<Vec<RunRow>> {
+        Store::runs(self, limit)
+    }
+
+    fn runs_since(&self, plugin: &str, school: u64, since: &str) -> StoreResult<u32> {
+        Store::runs_since(self, plugin, school, since)
+    }
+
+    fn run(&self, id: &str) -> StoreResult<Option<RunRow>> {
+        Store::run(self, id)
+    }
+
+    fn set_sis_prefix(
+        &self,
+        instance: &str,
+        school: u64,
+        prefix: &str,
+        by: &str,
+    ) -> StoreResult<()> {
+        Store::set_sis_prefix(self, instance, school, prefix, by)
+    }
+
+    fn clear_sis_prefix(&self, instance: &str, school: u64) -> StoreResult<bool> {
+        Store::clear_sis_prefix(self, instance, school)
+    }
+
+    fn sis_prefix(&self, instance: &str, school: u64) -> StoreResult<Option<String>> {
+        Store::sis_prefix(self, instance, school)
+    }
+
+    fn sis_prefixes(&self, instance: &str) -> StoreResult<Vec<SisPrefixRow>> {
+        Store::sis_prefixes(self, instance)
+    }
+
+    fn add_user(&self, name: &str, roles: &str, created_by: &str) -> StoreResult<()> {
+        Store::add_user(self, name, roles, created_by)
+    }
+
+    fn user(&self, name: &str) -> StoreResult<Option<UserRow>> {
+        Store::user(self, name)
+    }
+
+    fn users(&self) -> StoreResult<Vec<UserRow>> {
+        Store::users(self)
+    }
+
+    fn set_password_hash(&self, name: &str, hash: &str) -> StoreResult<()> {
+        Store::set_password_hash(self, name, hash)
+    }
+
+    fn add_api_token(&self, t: &ApiTokenRow) -> StoreResult<()> {
+        Store::add_api_token(self, t)
+    }
+
+    fn api_token(&self, id: &str) -> StoreResult<Option<ApiTokenRow>> {
+        Store::api_token(self, id)
+    }
+
+    fn api_tokens(&self, user: &str) -> StoreResult<Vec<ApiTokenRow>> {
+        Store::api_tokens(self, user)
+    }
+
+    fn revoke_api_token(&self, id: &str) -> StoreResult<bool> {
+        Store::revoke_api_token(self, id)
+    }
+
+    fn record_sign_in_failure(&self, name: &str, address: &str) -> StoreResult<i64> {
+        Store::record_sign_in_failure(self, name, address)
+    }
+
+    fn forget_sign_in_attempt(&self, rowid: i64) -> StoreResult<()> {
+        Store::forget_sign_in_attempt(self, rowid)
+    }
+
+    fn sign_in_failures_since(
+        &self,
+        name: &str,
+        address: &str,
+        since: &str,
+    ) -> StoreResult<(u32, u32)> {
+        Store::sign_in_failures_since(self, name, address, since)
+    }
+
+    fn token_failures_since(&self, address: &str, since: &str) -> StoreResult<u32> {
+        Store::token_failures_since(self, address, since)
+    }
+
+    fn sign_in_key(&self, instance: &str) -> StoreResult<Option<SignInKeyRow>> {
+        Store::sign_in_key(self, instance)
+    }
+
+    fn sign_in_keys(&self) -> StoreResult<Vec<SignInKeyRow>> {
+        Store::sign_in_keys(self)
+    }
+
+    fn remove_sign_in_key(&self, instance: &str) -> StoreResult<bool> {
+        Store::remove_sign_in_key(self, instance)
+    }
+
+    fn canvas_identity(&self, instance: &str, canvas_user_id: u64) -> StoreResult<Option<String>> {
+        Store::canvas_identity(self, instance, canvas_user_id)
+    }
+
+    fn canvas_users(&self, instance: &str) -> StoreResult<Vec<String>> {
+        Store::canvas_users(self, instance)
+    }
+
+    fn revoke_user_tokens(&self, user: &str) -> StoreResult<usize> {
+        Store::revoke_user_tokens(self, user)
+    }
+
+    fn is_canvas_user(&self, name: &str) -> StoreResult<bool> {
+        Store::is_canvas_user(self, name)
+    }
+
+    fn add_canvas_user(
+        &self,
+        instance: &str,
+        canvas_user_id: u64,
+        name: &str,
+        roles: &str,
+    ) -> StoreResult<()> {
+        Store::add_canvas_user(self, instance, canvas_user_id, name, roles)
+    }
+
+    fn set_user_roles(&self, name: &str, roles: &str) -> StoreResult<()> {
+        Store::set_user_roles(self, name, roles)
+    }
+
+    fn add_instance(&self, i: &InstanceRow) -> StoreResult<()> {
+        Store::add_instance(self, i)
+    }
+
+    fn instances(&self) -> StoreResult<Vec<InstanceRow>> {
+        Store::instances(self)
+    }
+
+    fn instance(&self, name: &str) -> StoreResult<Option<InstanceRow>> {
+        Store::instance(self, name)
+    }
+
+    fn remove_instance(&self, name: &str) -> StoreResult<bool> {
+        Store::remove_instance(self, name)
+    }
+
+    fn tokens(&self) -> StoreResult<Vec<TokenRow>> {
+        Store::tokens(self)
+    }
+
+    fn token(&self, id: &str) -> StoreResult<Option<TokenRow>> {
+        Store::token(self, id)
+    }
+
+    fn remove_token(&self, id: &str) -> StoreResult<bool> {
+        Store::remove_token(self, id)
+    }
+
+    fn approvals_using_token(&self, id: &str) -> StoreResult<usize> {
+        Store::approvals_using_token(self, id)
+    }
+
+    fn disable_approvals_using_token(&self, id: &str) -> StoreResult<usize> {
+        Store::disable_approvals_using_token(self, id)
+    }
+
+    fn interrupt_runs(
+        &self,
+        owner: Option<&str>,
+        alive: &dyn Fn(&str) -> bool,
+    ) -> StoreResult<Vec<String>> {
+        Store::interrupt_runs(self, owner, alive)
+    }
+}
