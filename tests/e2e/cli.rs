@@ -272,6 +272,7 @@ async fn serve_once(state: &std::path::Path, rename: Option<&str>) -> (String, S
         seed: 42,
         no_throttle: true,
         state: Some(state.to_path_buf()),
+        sign_in_redirect: None,
     };
     let server = tokio::spawn(easel_cli::serve_simulator(
         command,

@@ -12,9 +12,11 @@
 //! to exit codes and a server to HTTP statuses.
 #![deny(missing_docs)]
 
+pub mod audit;
 mod batch;
 pub mod canvas_sign_in;
 mod connection;
+pub mod credentials;
 mod error;
 mod home;
 mod inspect;
@@ -27,6 +29,7 @@ pub mod process;
 pub mod reads;
 mod run;
 mod run_audit;
+pub mod settings;
 mod storage;
 
 pub use batch::{BatchRequest, BatchResult, BatchRow, batch_schools, run_batch};

@@ -603,6 +603,12 @@ pub enum SimCommand {
         /// when the simulator stops.
         #[arg(long, value_name = "FILE")]
         state: Option<std::path::PathBuf>,
+        /// Register a developer key for Sign in with Canvas whose redirect
+        /// URI is URL (an easel server's /auth/canvas/callback), and print
+        /// its client id and secret. At the simulator's authorization page,
+        /// add sim_user=<user id> to the address to choose who signs in.
+        #[arg(long, value_name = "URL")]
+        sign_in_redirect: Option<String>,
     },
 }
 

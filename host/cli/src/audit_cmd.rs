@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use easel_store::{AuditFilter, AuditLog, AuditRecord, Checkpoint, Verdict, WitnessVerdict};
+use easel_store::{AuditFilter, AuditRecord, Checkpoint, Verdict, WitnessVerdict};
 
 use crate::args::{AuditCommand, ExportFormat};
 use crate::error::{CliError, Outcome};
@@ -77,12 +77,15 @@ pub(crate) const CSV_HEADER: &str = "seq,at,actor,action,instance,school,plugin,
 
 /// `easel audit ...`.
 pub(crate) async fn command(home: &Home, command: AuditCommand) -> Result<Outcome, CliError> {
-    crate::local_actor(home)?.require(easel_app::Act::ReadAudit)?;
-    let log = &home.audit;
+    let me = crate::local_actor(home)?;
     match command {
-        AuditCommand::Verify { json, witness } => verify(log, json, witness.as_deref()),
+        AuditCommand::Verify { json, witness } => verify(
+            &easel_app::audit::verify(home, &me, witness.as_deref())?,
+            json,
+            witness.as_deref(),
+        ),
         AuditCommand::Checkpoint => {
-            match log.checkpoint(easel_store::checkpoint::reason::MANUAL)? {
+            match easel_app::audit::checkpoint(home, &me)? {
                 Some(c) => println!("signed checkpoint of {}", c.describe()),
                 None => println!("the newest checkpoint already covers the head"),
             }
@@ -100,7 +103,7 @@ pub(crate) async fn command(home: &Home, command: AuditCommand) -> Result<Outcom
                 school,
                 after_seq: None,
             };
-            let records = log.records(&filter, None)?;
+            let records = easel_app::audit::records(home, &me, &filter, None)?;
             match format {
                 ExportFormat::Jsonl => {
                     for r in &records {
@@ -118,7 +121,7 @@ pub(crate) async fn command(home: &Home, command: AuditCommand) -> Result<Outcom
         }
         AuditCommand::Tail { lines, follow } => {
             let mut last = 0;
-            for r in log.last(lines)? {
+            for r in easel_app::audit::last(home, &me, lines)? {
                 println!("{}", line(&r));
                 last = r.seq;
             }
@@ -131,7 +134,7 @@ pub(crate) async fn command(home: &Home, command: AuditCommand) -> Result<Outcom
                     after_seq: Some(last),
                     ..AuditFilter::default()
                 };
-                for r in log.records(&filter, Some(1000))? {
+                for r in easel_app::audit::records(home, &me, &filter, Some(1000))? {
                     println!("{}", line(&r));
                     last = r.seq;
                 }
@@ -146,17 +149,11 @@ fn checkpoint_json(c: &Checkpoint) -> serde_json::Value {
 
 /// `easel audit verify [--witness FILE]`: what the log proves, and what not.
 fn verify(
-    log: &AuditLog,
+    v: &easel_app::audit::Verification,
     json: bool,
     witness: Option<&std::path::Path>,
 ) -> Result<Outcome, CliError> {
-    let verdict = log.verify()?;
-    let witnessed = match witness {
-        Some(path) => Some(log.verify_witness(path)?),
-        None => None,
-    };
-    let ok = matches!(verdict, Verdict::Intact { .. })
-        && !matches!(witnessed, Some(WitnessVerdict::Failed { .. }));
+    let (verdict, witnessed, ok) = (&v.log, &v.witness, v.ok());
     if json {
         let mut out = match &verdict {
             Verdict::Intact {

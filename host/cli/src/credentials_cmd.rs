@@ -1,99 +1,35 @@
 //! `easel instance ...`, `easel token ...`, `easel vault rekey`.
 
 use std::io::{BufRead, IsTerminal};
-use std::path::Path;
 
-use easel_store::{InstanceRow, now};
 use easel_vault::{NewSecret, TokenInfo};
 use secrecy::SecretString;
-use serde::Deserialize;
 
 use crate::args::{InstanceCommand, TokenCommand, VaultCommand};
 use crate::error::{CliError, Outcome};
 use easel_app::Home;
-use easel_app::{ConnectOptions, Connection, SIM_INSTANCE, choose_instance};
-use easel_store::{Action, AuditEntry};
-
-fn failed(e: impl Into<anyhow::Error>) -> CliError {
-    CliError::Failed(e.into())
-}
-
-fn vault_err(e: easel_vault::VaultError) -> CliError {
-    match e {
-        e @ (easel_vault::VaultError::NotFound(_) | easel_vault::VaultError::Invalid(_)) => {
-            CliError::input(e.to_string())
-        }
-        e => failed(e),
-    }
-}
-
-/// Only https, except on loopback (the simulator, local tests).
-fn check_url(url: &str) -> Result<String, CliError> {
-    let parsed = url::Url::parse(url).map_err(|e| {
-        if matches!(e, url::ParseError::RelativeUrlWithoutBase) {
-            CliError::input(format!(
-                "--url {url:?} has no scheme: add https://, e.g. https://{}",
-                url.trim_start_matches('/')
-            ))
-        } else {
-            CliError::input(format!("--url {url:?}: {e}"))
-        }
-    })?;
-    let loopback = matches!(parsed.host_str(), Some("127.0.0.1" | "localhost" | "[::1]"));
-    if parsed.scheme() != "https" && !(parsed.scheme() == "http" && loopback) {
-        return Err(CliError::input(format!(
-            "--url {url:?} must be https://your.instructure.com"
-        )));
-    }
-    if parsed.path() != "/" || parsed.query().is_some() {
-        return Err(CliError::input(format!(
-            "--url {url:?} must be just the origin, e.g. https://district.instructure.com"
-        )));
-    }
-    Ok(parsed.origin().ascii_serialization())
-}
+use easel_app::credentials;
+use easel_app::{ConnectOptions, SIM_INSTANCE};
 
 pub(crate) async fn instance(home: &Home, command: InstanceCommand) -> Result<Outcome, CliError> {
-    crate::local_actor(home)?.require(easel_app::Act::ManageCredentials)?;
+    let me = crate::local_actor(home)?;
     match command {
         InstanceCommand::Add { name, url, copy_of } => {
-            if name == SIM_INSTANCE
-                || name.is_empty()
-                || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
-            {
-                return Err(CliError::input(format!(
-                    "instance name {name:?} must be letters, digits or '-' (and not {SIM_INSTANCE:?})"
-                )));
-            }
-            if home.store.instance(&name)?.is_some() {
-                return Err(CliError::input(format!(
-                    "instance {name} exists; remove it first to change its URL"
-                )));
-            }
-            if let Some(c) = &copy_of
-                && home.store.instance(c)?.is_none()
-            {
-                return Err(CliError::input(format!("--copy-of {c}: no such instance")));
-            }
-            let url = check_url(&url)?;
-            home.store.add_instance(&InstanceRow {
-                name: name.clone(),
-                url: url.clone(),
-                copy_of: copy_of.clone(),
-                created_at: now(),
-            })?;
-            match copy_of {
-                Some(c) => {
-                    println!("added instance {name} at {url}, a copy of {c} (its tokens work here)")
-                }
+            let row = credentials::add_instance(home, &me, &name, &url, copy_of.as_deref())?;
+            match &row.copy_of {
+                Some(c) => println!(
+                    "added instance {} at {}, a copy of {c} (its tokens work here)",
+                    row.name, row.url
+                ),
                 None => println!(
-                    "added instance {name} at {url}; next: `easel token add <id> --instance {name}`"
+                    "added instance {} at {}; next: `easel token add <id> --instance {}`",
+                    row.name, row.url, row.name
                 ),
             }
             Ok(Outcome::Success)
         }
         InstanceCommand::List { json } => {
-            let list = home.store.instances()?;
+            let list = credentials::instances(home, &me)?;
             if json {
                 let v: Vec<_> = list.iter().map(|i| serde_json::json!({"name": i.name, "url": i.url, "copy_of": i.copy_of, "created_at": i.created_at})).collect();
                 println!("{}", serde_json::Value::Array(v));
@@ -115,41 +51,7 @@ pub(crate) async fn instance(home: &Home, command: InstanceCommand) -> Result<Ou
             Ok(Outcome::Success)
         }
         InstanceCommand::Remove { name } => {
-            if home.store.sign_in_key(&name)?.is_some() {
-                return Err(CliError::input(format!(
-                    "Sign in with Canvas is on for {name}: turn it off first with `easel instance sign-in {name} --off`"
-                )));
-            }
-            let copies: Vec<String> = home
-                .store
-                .instances()?
-                .into_iter()
-                .filter(|i| i.copy_of.as_deref() == Some(name.as_str()))
-                .map(|i| i.name)
-                .collect();
-            if !copies.is_empty() {
-                return Err(CliError::input(format!(
-                    "{} {} declared a copy of {name}: remove {} first",
-                    copies.join(", "),
-                    if copies.len() == 1 { "is" } else { "are" },
-                    if copies.len() == 1 { "it" } else { "them" }
-                )));
-            }
-            let tokens = home.store.tokens()?;
-            let using: Vec<&str> = tokens
-                .iter()
-                .filter(|t| t.instance == name)
-                .map(|t| t.id.as_str())
-                .collect();
-            if !using.is_empty() {
-                return Err(CliError::input(format!(
-                    "instance {name} still has tokens ({}): remove them first",
-                    using.join(", ")
-                )));
-            }
-            if !home.store.remove_instance(&name).map_err(failed)? {
-                return Err(CliError::input(format!("no instance {name:?}")));
-            }
+            credentials::remove_instance(home, &me, &name)?;
             println!("removed instance {name}");
             Ok(Outcome::Success)
         }
@@ -160,7 +62,7 @@ pub(crate) async fn instance(home: &Home, command: InstanceCommand) -> Result<Ou
             root_account,
             off,
         } => {
-            let actor = crate::local_actor(home)?;
+            let actor = me;
             if off {
                 let reset = easel_app::canvas_sign_in::disable(home, &actor, &name)?;
                 println!(
@@ -306,26 +208,12 @@ fn print_tokens(list: &[TokenInfo], json: bool) {
     }
 }
 
-#[derive(Deserialize)]
-struct SelfJson {
-    id: u64,
-    name: String,
-    #[serde(default)]
-    login_id: Option<String>,
-}
-
 pub(crate) async fn token(
     home: &Home,
     command: TokenCommand,
     connect: &ConnectOptions,
 ) -> Result<Outcome, CliError> {
-    if matches!(command, TokenCommand::List { .. }) {
-        // The token inventory (ids, fingerprints, last use), not secrets:
-        // for those who read everything.
-        crate::local_actor(home)?.require(easel_app::Act::ReadAllRuns)?;
-    } else {
-        crate::local_actor(home)?.require(easel_app::Act::ManageCredentials)?;
-    }
+    let me = crate::local_actor(home)?;
     match command {
         TokenCommand::Add {
             id,
@@ -335,30 +223,10 @@ pub(crate) async fn token(
             let instance = connect.instance.as_deref().ok_or_else(|| {
                 CliError::input("say which instance the token belongs to: --instance <name>")
             })?;
-            let Some(row) = choose_instance(home, Some(instance))? else {
-                return Err(CliError::input(
-                    "the embedded simulator brings its own token; add a real instance first",
-                ));
-            };
-            if let Some(e) = &expires_at {
-                time::OffsetDateTime::parse(e, &time::format_description::well_known::Rfc3339)
-                    .map_err(|_| {
-                        CliError::input(format!(
-                            "--expires-at {e:?} must be RFC 3339, e.g. 2027-06-30T00:00:00Z"
-                        ))
-                    })?;
-            }
+            // Who may, where, until when: before a secret is asked for.
+            credentials::check_new_token(home, &me, instance, expires_at.as_deref())?;
             let secret = read_new_secret(oauth2_client_id)?;
-            let info = home
-                .vault()?
-                .add(&id, &row.name, &secret, expires_at)
-                .map_err(vault_err)?;
-            home.audit(&AuditEntry {
-                instance: Some(info.instance.clone()),
-                token: Some(info.fingerprint.clone()),
-                detail: Some(format!("token {} ({})", info.id, info.kind)),
-                ..AuditEntry::new(crate::local_actor(home)?.audit_name(), Action::TokenAdded)
-            })?;
+            let info = credentials::add_token(home, &me, &id, instance, &secret, expires_at)?;
             println!(
                 "added token {} for {} ({}, {}); check it with `easel token check {}`",
                 info.id, info.instance, info.kind, info.fingerprint, info.id
@@ -366,70 +234,38 @@ pub(crate) async fn token(
             Ok(Outcome::Success)
         }
         TokenCommand::List { json } => {
-            print_tokens(&home.vault()?.list().map_err(vault_err)?, json);
+            print_tokens(&credentials::tokens(home, &me)?, json);
             Ok(Outcome::Success)
         }
         TokenCommand::Check { id } => {
-            let info = home.vault()?.info(&id).map_err(vault_err)?;
-            let instance = home
-                .store
-                .instance(&info.instance)?
-                .ok_or_else(|| failed(anyhow::anyhow!("instance {} is gone", info.instance)))?;
-            let conn = Connection::to_instance(home, &instance, Some(&id)).await?;
-            let me: Option<SelfJson> = conn
-                .get_json("token-check", "/api/v1/users/self", &[])
-                .await?;
-            let me = me.ok_or_else(|| {
-                failed(anyhow::anyhow!("Canvas has no /users/self for this token"))
-            })?;
+            let (instance, owner) = credentials::check_token(home, &me, &id).await?;
             println!(
                 "token {id} works on {} ({}): it belongs to {} (user {}{})",
                 instance.name,
                 instance.url,
-                me.name,
-                me.id,
-                me.login_id
+                owner.name,
+                owner.id,
+                owner
+                    .login_id
                     .map(|l| format!(", login {l}"))
                     .unwrap_or_default()
             );
             Ok(Outcome::Success)
         }
         TokenCommand::Rotate { id } => {
-            let vault = home.vault()?;
-            let old = vault.info(&id).map_err(vault_err)?;
+            let old = credentials::token(home, &me, &id)?;
             let client_id =
                 (old.kind == "oauth2").then(|| old.client_id.clone().unwrap_or_default());
             let secret = read_new_secret(client_id)?;
-            let info = vault.rotate(&id, &secret).map_err(vault_err)?;
-            home.audit(&AuditEntry {
-                instance: Some(info.instance.clone()),
-                token: Some(info.fingerprint.clone()),
-                detail: Some(format!("token {id}, was {}", old.fingerprint)),
-                ..AuditEntry::new(crate::local_actor(home)?.audit_name(), Action::TokenRotated)
-            })?;
+            let (was, info) = credentials::rotate_token(home, &me, &id, &secret)?;
             println!(
-                "rotated token {id}: {} -> {}; grants naming it use the new secret from their next call",
-                old.fingerprint, info.fingerprint
+                "rotated token {id}: {was} -> {}; grants naming it use the new secret from their next call",
+                info.fingerprint
             );
             Ok(Outcome::Success)
         }
         TokenCommand::Remove { id, force } => {
-            let vault = home.vault()?;
-            let info = vault.info(&id).map_err(vault_err)?;
-            let using = home.store.approvals_using_token(&id)?;
-            if using > 0 && !force {
-                return Err(CliError::input(format!(
-                    "{using} grant(s) use token {id}: rotate it instead, or remove it with --force, which disables those grants"
-                )));
-            }
-            home.audit(&AuditEntry {
-                instance: Some(info.instance.clone()),
-                token: Some(info.fingerprint.clone()),
-                detail: Some(format!("token {id}; {using} grant(s) disabled")),
-                ..AuditEntry::new(crate::local_actor(home)?.audit_name(), Action::TokenRemoved)
-            })?;
-            let disabled = home.store.disable_approvals_using_token(&id)?;
-            home.store.remove_token(&id)?;
+            let disabled = credentials::remove_token(home, &me, &id, force)?;
             println!(
                 "removed token {id}{}",
                 if disabled > 0 {
@@ -444,55 +280,17 @@ pub(crate) async fn token(
 }
 
 pub(crate) fn vault(home: &Home, command: VaultCommand) -> Result<Outcome, CliError> {
-    crate::local_actor(home)?.require(easel_app::Act::ManageCredentials)?;
+    let me = crate::local_actor(home)?;
     match command {
         VaultCommand::Rekey => {
-            let mut v = easel_vault::Vault::open(home.root()).map_err(failed)?;
-            // The audit log is keyed by the master key too: it must verify
-            // under the old key before it is re-MACed under the new one.
-            if let easel_store::Verdict::Broken { seq, reason } = home.audit.verify()? {
-                return Err(CliError::Failed(anyhow::anyhow!(
-                    "the audit log is broken at record {seq} ({reason}); rekeying would re-MAC it and hide that, so nothing was changed: see `easel audit verify`"
-                )));
-            }
-            let current = v.audit_keys().map_err(failed)?;
-            let n = v.rekey().map_err(failed)?;
-            let next = v.audit_keys().map_err(failed)?;
-            let db = home.root().join("easel.db");
-            let remaced = match easel_store::rekey_log(&db, current, &next)? {
-                Ok(n) => n,
-                Err(verdict) => {
-                    return Err(CliError::Failed(anyhow::anyhow!(
-                        "the tokens are re-encrypted under the new master key, but the audit log changed while rekeying and was not re-MACed ({verdict:?}); see `easel audit verify`"
-                    )));
-                }
-            };
-            let log = easel_store::AuditLog::open_with(
-                &db,
-                next,
-                easel_store::AuditOptions {
-                    witness: home.audit.witness().map(Path::to_path_buf),
-                    ..easel_store::AuditOptions::default()
-                },
-            )?;
-            log.append(&AuditEntry {
-                detail: Some(format!(
-                    "{n} token(s) re-encrypted, {remaced} audit record(s) re-MACed; checkpoint key {}",
-                    log.public_key()
-                )),
-                ..AuditEntry::new(
-                    crate::local_actor(home)?.audit_name(),
-                    Action::VaultRekeyed,
-                )
-            })?;
-            if let Err(e) = log.checkpoint(easel_store::checkpoint::reason::REKEY) {
-                eprintln!("warning: {e}");
-            }
+            let r = credentials::rekey(home, &me)?;
             println!(
-                "re-encrypted {n} token(s) and re-MACed {remaced} audit record(s) under a new master key in {}; back it up",
-                v.key_path().display()
+                "re-encrypted {} token(s) and re-MACed {} audit record(s) under a new master key in {}; back it up",
+                r.tokens,
+                r.records,
+                r.key_path.display()
             );
-            if let Some(w) = home.audit.witness() {
+            if let Some(w) = r.witness {
                 println!(
                     "witness lines before this one in {} are signed by the old key: archive that file and start a new witness (easel config set audit-witness ...)",
                     w.display()

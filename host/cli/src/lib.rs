@@ -294,6 +294,7 @@ pub async fn serve_simulator(
         seed,
         no_throttle,
         state,
+        sign_in_redirect,
     } = command;
     let preset = match preset.as_str() {
         "demo" => easel_sim::Preset::Demo,
@@ -339,6 +340,12 @@ pub async fn serve_simulator(
     }
     for (role, user, token) in sim.role_tokens() {
         println!("{:<34} user {user:<6} token {token}", role.name());
+    }
+    if let Some(redirect) = &sign_in_redirect {
+        let (client_id, secret) = sim.add_developer_key_for(redirect);
+        println!(
+            "developer key for Sign in with Canvas: client id {client_id}, secret {secret} (redirect URI {redirect}); add sim_user=<user id> at the authorization page"
+        );
     }
     match &state {
         Some(path) => println!(

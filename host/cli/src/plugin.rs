@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use easel_policy::Manifest;
-use easel_store::{Action, AuditEntry, GrantTerms, PluginRow};
+use easel_store::{GrantTerms, PluginRow};
 
 use crate::args::{ConfigCommand, PluginCommand};
 use crate::error::{CliError, Outcome};
@@ -221,36 +221,30 @@ fn label(path: &Path) -> String {
 /// `easel config`.
 pub(crate) fn config(home: &Home, command: ConfigCommand) -> Result<Outcome, CliError> {
     match command {
-        ConfigCommand::Show { json: true } => {
-            let settings = serde_json::json!({
-                WRITE_APPROVERS: home.store.setting(WRITE_APPROVERS)?.unwrap_or_else(|| "1".into()),
-                easel_app::PLAN_EXPIRY_HOURS: home.store.setting(easel_app::PLAN_EXPIRY_HOURS)?
-                    .unwrap_or_else(|| easel_app::DEFAULT_PLAN_EXPIRY_HOURS.to_string()),
-                AUDIT_WITNESS: home.audit.witness().map(|p| p.display().to_string()),
-            });
-            println!("{settings:#}");
-        }
-        ConfigCommand::Show { json: false } => {
-            let approvers = home.store.setting(WRITE_APPROVERS)?;
+        ConfigCommand::Show { json } => {
+            let settings = easel_app::settings::show(home)?;
+            if json {
+                let v = serde_json::to_value(&settings).map_err(|e| CliError::Failed(e.into()))?;
+                println!("{v:#}");
+                return Ok(Outcome::Success);
+            }
             println!(
                 "{WRITE_APPROVERS} = {} (admins who approve a grant with write access)",
-                approvers.as_deref().unwrap_or("1")
+                settings.write_approvers
             );
             println!(
                 "{} = {} (hours a dry run's plan may wait to be applied)",
                 easel_app::PLAN_EXPIRY_HOURS,
-                home.store
-                    .setting(easel_app::PLAN_EXPIRY_HOURS)?
-                    .unwrap_or_else(|| easel_app::DEFAULT_PLAN_EXPIRY_HOURS.to_string())
+                settings.plan_expiry_hours
             );
-            let witness = home.store.setting(AUDIT_WITNESS)?;
             println!(
                 "{AUDIT_WITNESS} = {} (where audit checkpoints are also written{})",
-                home.audit
-                    .witness()
+                settings
+                    .audit_witness
+                    .as_ref()
                     .map(|p| p.display().to_string())
                     .unwrap_or_default(),
-                if witness.is_none() {
+                if settings.witness_is_default {
                     "; the default, beside the database: move it"
                 } else {
                     ""
@@ -259,38 +253,7 @@ pub(crate) fn config(home: &Home, command: ConfigCommand) -> Result<Outcome, Cli
         }
         ConfigCommand::Set { key, value } => {
             let me = crate::local_actor(home)?;
-            me.require(easel_app::Act::ChangeSettings)?;
-            let value = match key.as_str() {
-                WRITE_APPROVERS => {
-                    if !matches!(value.as_str(), "1" | "2") {
-                        return Err(CliError::input(format!(
-                            "{WRITE_APPROVERS} is 1 or 2, not {value:?}"
-                        )));
-                    }
-                    value
-                }
-                AUDIT_WITNESS => witness_setting(&value)?,
-                easel_app::PLAN_EXPIRY_HOURS => match value.parse::<u64>() {
-                    Ok(h) if (1..=24 * 365).contains(&h) => h.to_string(),
-                    _ => {
-                        return Err(CliError::input(format!(
-                            "{} is a whole number of hours from 1 to 8760, not {value:?}",
-                            easel_app::PLAN_EXPIRY_HOURS
-                        )));
-                    }
-                },
-                _ => {
-                    return Err(CliError::input(format!(
-                        "unknown setting {key:?}: the settings are {WRITE_APPROVERS}, {AUDIT_WITNESS} and {}",
-                        easel_app::PLAN_EXPIRY_HOURS
-                    )));
-                }
-            };
-            home.audit(&AuditEntry {
-                detail: Some(format!("setting {key} = {value}")),
-                ..AuditEntry::new(me.audit_name(), Action::SettingChanged)
-            })?;
-            home.store.set_setting(&key, &value)?;
+            let value = easel_app::settings::set(home, &me, &key, &value)?;
             println!("{key} = {value}");
             if key == AUDIT_WITNESS {
                 println!(
@@ -300,24 +263,6 @@ pub(crate) fn config(home: &Home, command: ConfigCommand) -> Result<Outcome, Cli
         }
     }
     Ok(Outcome::Success)
-}
-
-/// An absolute path to a witness file easel can append to (created if
-/// missing).
-fn witness_setting(value: &str) -> Result<String, CliError> {
-    let path = std::path::absolute(value)
-        .map_err(|e| CliError::input(format!("{AUDIT_WITNESS} {value:?}: {e}")))?;
-    std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&path)
-        .map_err(|e| {
-            CliError::input(format!(
-                "{AUDIT_WITNESS}: cannot append to {}: {e}",
-                path.display()
-            ))
-        })?;
-    Ok(path.display().to_string())
 }
 
 /// Read `--grant FILE` and apply the flags over it.

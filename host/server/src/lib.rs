@@ -974,11 +974,12 @@ async fn audit_records(
         &server,
         Caller::new(&headers, addr),
         move |_, home, actor| {
-            actor.require(Act::ReadAudit)?;
             let limit = q.limit.unwrap_or(MAX_AUDIT_RECORDS).min(MAX_AUDIT_RECORDS);
             let records = match q.last {
-                Some(n) => home.audit.last(n.min(MAX_AUDIT_RECORDS))?,
-                None => home.audit.records(
+                Some(n) => easel_app::audit::last(home, actor, n.min(MAX_AUDIT_RECORDS))?,
+                None => easel_app::audit::records(
+                    home,
+                    actor,
                     &easel_store::AuditFilter {
                         since: q.since,
                         plugin: q.plugin,
@@ -1025,8 +1026,7 @@ async fn verify_audit(
     headers: HeaderMap,
 ) -> ApiResult {
     let v = as_caller(&server, Caller::new(&headers, addr), |_, home, actor| {
-        actor.require(Act::ReadAudit)?;
-        let verdict = home.audit.verify().map_err(AppError::internal)?;
+        let verdict = easel_app::audit::verify(home, actor, None)?.log;
         Ok(match verdict {
             easel_store::Verdict::Intact { records, head, checkpoints, .. } => {
                 json!({"intact": true, "records": records, "head": head, "checkpoints": checkpoints})
