@@ -1,6 +1,6 @@
 //! The audit log end to end: what admins and runs do is recorded in a
 //! MAC chain; editing, deleting or reordering a row with the sqlite3
-//! command-line tool makes `easel audit verify` fail at that row, even with
+//! command-line tool makes the log's verification fail at that row, even with
 //! every later hash recomputed; a witness file catches a log cut short or
 //! rolled back; a run
 //! whose calls cannot be audited makes no call; approvals are pinned and
@@ -45,55 +45,80 @@ fn sql(db: &Path, statements: &str) {
     );
 }
 
-async fn easel(home: &Path, args: &[&str]) -> u8 {
-    easel_tests::easel(home, args).await.0
+use easel_tests::person;
+
+fn open(root: &Path) -> easel_app::Home {
+    home(root)
+}
+
+/// `easel audit verify [--witness FILE]` through the application layer:
+/// 0 when the log (and the witness) check out, else 1.
+fn verify(root: &Path, witness: Option<&Path>) -> u8 {
+    let h = open(root);
+    let v = easel_app::audit::verify(&h, &person("auditor"), witness).unwrap();
+    if v.ok() { 0 } else { 1 }
+}
+
+/// Submit the component at `wasm` with `manifest` as `by`.
+fn submit(root: &Path, wasm: &str, manifest: &str, by: &str) {
+    let bytes = std::fs::read(wasm).unwrap();
+    easel_app::add(&open(root), &person(by), &bytes, manifest, "plugin.wasm").unwrap();
+}
+
+/// Approve `plugin` for `school` as `by` (read and write, if requested).
+fn approve(
+    root: &Path,
+    plugin: &str,
+    school: u64,
+    by: &str,
+    options: easel_app::ApproveOptions,
+) -> Result<(), String> {
+    easel_app::approve_with(&open(root), plugin, &[school], &person(by), &options)
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+}
+
+fn write_grant() -> easel_app::ApproveOptions {
+    easel_app::ApproveOptions {
+        write: true,
+        ..Default::default()
+    }
+}
+
+/// Run `plugin` live for `school` with `params`.
+async fn run(
+    root: &Path,
+    plugin: &str,
+    school: u64,
+    params: &[(&str, &str)],
+) -> Result<(), String> {
+    let h = open(root);
+    easel_tests::run_as(&h, &person("admin"), plugin, school, false, params)
+        .await
+        .map(|_| ())
+        .map_err(|e| e.to_string())
 }
 
 /// A data directory whose audit log has a submission, an approval and a
-/// run with its Canvas calls (embedded simulator, through the CLI).
+/// run with its Canvas calls (embedded simulator, through the application
+/// layer).
 async fn populated(dir: &Path) -> PathBuf {
     let root = dir.join("home");
-    let wasm = dir.join("bench-get.wasm");
-    std::fs::copy(programs::TEST_BENCH_GET, &wasm).unwrap();
-    let manifest = dir.join("easel.toml");
-    std::fs::write(&manifest, easel_tests::test_manifest("bench-get", false)).unwrap();
-    let w = wasm.to_str().unwrap();
-    let m = manifest.to_str().unwrap();
-    assert_eq!(
-        easel(
-            &root,
-            &["plugin", "submit", w, "--manifest", m, "--by", "school-it"]
-        )
-        .await,
-        0
+    submit(
+        &root,
+        programs::TEST_BENCH_GET,
+        &easel_tests::test_manifest("bench-get", false),
+        "school-it",
     );
-    assert_eq!(
-        easel(
-            &root,
-            &[
-                "plugin",
-                "approve",
-                "bench-get",
-                "--school",
-                "2",
-                "--by",
-                "district-admin"
-            ]
-        )
-        .await,
-        0
-    );
-    let run = [
-        "run",
+    approve(&root, "bench-get", 2, "district-admin", Default::default()).unwrap();
+    run(
+        &root,
         "bench-get",
-        "--school",
-        "2",
-        "--param",
-        "n=3",
-        "--param",
-        "path=/api/v1/accounts/2",
-    ];
-    assert_eq!(easel(&root, &run).await, 0);
+        2,
+        &[("n", "3"), ("path", "/api/v1/accounts/2")],
+    )
+    .await
+    .unwrap();
     root
 }
 
@@ -126,7 +151,7 @@ async fn what_admins_and_runs_do_is_recorded_in_order() {
     }
     want.push("run-finished");
     assert_eq!(got, want);
-    assert_eq!(easel(&root, &["audit", "verify"]).await, 0);
+    assert_eq!(verify(&root, None), 0);
     let h = easel_app::Home::open(Some(root.clone())).unwrap();
     let recs = h.audit.records(&AuditFilter::default(), None).unwrap();
     assert_eq!(recs[0].actor, "school-it (local as test)");
@@ -137,35 +162,48 @@ async fn what_admins_and_runs_do_is_recorded_in_order() {
     assert_eq!(call.status, Some(200));
     assert!(call.cost.is_some(), "the request cost is recorded");
     assert!(call.actor.starts_with("run:"));
-    for code in [
-        easel(
-            &root,
-            &[
-                "audit",
-                "export",
-                "--format",
-                "csv",
-                "--plugin",
-                "bench-get",
-            ],
-        )
-        .await,
-        easel(
-            &root,
-            &[
-                "audit",
-                "export",
-                "--format",
-                "jsonl",
-                "--since",
-                "2000-01-01",
-            ],
-        )
-        .await,
-        easel(&root, &["audit", "tail", "-n", "3"]).await,
-    ] {
-        assert_eq!(code, 0);
-    }
+    let auditor = person("auditor");
+    let of_plugin = easel_app::audit::records(
+        &h,
+        &auditor,
+        &AuditFilter {
+            plugin: Some("bench-get".into()),
+            ..AuditFilter::default()
+        },
+        None,
+    )
+    .unwrap();
+    assert_eq!(of_plugin.len(), recs.len(), "every record names bench-get");
+    let since = easel_app::audit::records(
+        &h,
+        &auditor,
+        &AuditFilter {
+            since: Some("2000-01-01".into()),
+            ..AuditFilter::default()
+        },
+        None,
+    )
+    .unwrap();
+    assert_eq!(since.len(), recs.len());
+    let tail = easel_app::audit::last(&h, &auditor, 3).unwrap();
+    assert_eq!(
+        tail.iter().map(|r| r.seq).collect::<Vec<_>>(),
+        recs[recs.len() - 3..]
+            .iter()
+            .map(|r| r.seq)
+            .collect::<Vec<_>>()
+    );
+    // Only those who may read the audit log read it.
+    let contributor = easel_app::Actor {
+        roles: vec![easel_app::Role::SchoolContributor { schools: vec![2] }],
+        ..person("school-it")
+    };
+    assert_eq!(
+        easel_app::audit::last(&h, &contributor, 3)
+            .unwrap_err()
+            .kind,
+        easel_app::Kind::Forbidden
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -214,11 +252,7 @@ async fn editing_deleting_or_reordering_a_row_with_sqlite3_fails_verify_at_that_
             &format!("DROP TRIGGER audit_no_update; DROP TRIGGER audit_no_delete; {statements}"),
         );
         assert_eq!(broken_at(&root), Some(*seq), "{what}");
-        assert_eq!(
-            easel(&root, &["audit", "verify"]).await,
-            1,
-            "{what}: exit code"
-        );
+        assert_eq!(verify(&root, None), 1, "{what}: verify fails");
     }
 }
 
@@ -295,79 +329,49 @@ async fn a_call_that_cannot_be_audited_is_not_made_and_the_run_fails() {
 async fn submitters_cannot_approve_downgrades_are_explicit_and_revocation_stops_runs() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("home");
-    let manifest = dir.path().join("easel.toml");
-    std::fs::write(&manifest, easel_tests::test_manifest("p", false)).unwrap();
-    let m = manifest.to_str().unwrap();
+    let manifest = easel_tests::test_manifest("p", false);
     // Two versions of plugin p: different components.
     for wasm in [programs::TEST_NOOP, programs::TEST_BENCH_GET] {
-        assert_eq!(
-            easel(
-                &root,
-                &["plugin", "submit", wasm, "--manifest", m, "--by", "alice"]
-            )
-            .await,
-            0
-        );
+        submit(&root, wasm, &manifest, "alice");
     }
     let h = easel_app::Home::open(Some(root.clone())).unwrap();
     let versions = h.store.plugins().unwrap();
     let (newer, older) = (&versions[0].digest, &versions[1].digest);
 
-    let (code, r) = easel_tests::easel(
-        &root,
-        &["plugin", "approve", "p", "--school", "2", "--by", "alice"],
-    )
-    .await;
-    assert_eq!(code, 2, "self-approval");
-    assert!(r.unwrap_err().to_string().contains("cannot approve it too"));
+    let e = approve(&root, "p", 2, "alice", Default::default()).unwrap_err();
+    assert!(e.contains("cannot approve it too"), "self-approval: {e}");
+    // Under any casing or spacing of the name.
+    let e = approve(&root, "p", 2, "  ALICE ", Default::default()).unwrap_err();
+    assert!(e.contains("cannot approve it too"), "{e}");
 
-    assert_eq!(
-        easel(
-            &root,
-            &["plugin", "approve", "p", "--school", "2", "--by", "bob"]
-        )
-        .await,
-        0
-    );
+    approve(&root, "p", 2, "bob", Default::default()).unwrap();
     let old = format!("p@{}", &older[..12]);
-    let (code, r) = easel_tests::easel(
+    let e = approve(&root, &old, 2, "bob", Default::default()).unwrap_err();
+    assert!(e.contains("--allow-downgrade"), "downgrade: {e}");
+    approve(
         &root,
-        &["plugin", "approve", &old, "--school", "2", "--by", "bob"],
+        &old,
+        2,
+        "bob",
+        easel_app::ApproveOptions {
+            allow_downgrade: true,
+            ..Default::default()
+        },
     )
-    .await;
-    assert_eq!(code, 2, "downgrade without --allow-downgrade");
-    assert!(r.unwrap_err().to_string().contains("--allow-downgrade"));
-    assert_eq!(
-        easel(
-            &root,
-            &[
-                "plugin",
-                "approve",
-                &old,
-                "--school",
-                "2",
-                "--by",
-                "bob",
-                "--allow-downgrade"
-            ]
-        )
-        .await,
-        0
-    );
+    .unwrap();
     assert_eq!(&h.store.approval("p", 2).unwrap().unwrap().digest, older);
     let _ = newer;
 
-    assert_eq!(easel(&root, &["run", "p", "--school", "2"]).await, 0);
-    assert_eq!(
-        easel(&root, &["plugin", "revoke", "p", "--by", "bob"]).await,
-        0
+    run(&root, "p", 2, &[]).await.unwrap();
+    easel_app::revoke(&open(&root), &person("bob"), "p", &[]).unwrap();
+    let e = run(&root, "p", 2, &[]).await.unwrap_err();
+    assert!(
+        e.contains("was revoked at"),
+        "a revoked plugin does not run: {e}"
     );
-    let (code, r) = easel_tests::easel(&root, &["run", "p", "--school", "2"]).await;
-    assert_eq!(code, 2, "a revoked plugin does not run");
-    assert!(r.unwrap_err().to_string().contains("was revoked at"));
     let got = actions(&root);
     assert!(got.contains(&"plugin-revoked".to_owned()));
-    assert_eq!(easel(&root, &["audit", "verify"]).await, 0);
+    assert_eq!(verify(&root, None), 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -382,22 +386,15 @@ async fn a_changed_component_byte_is_refused_at_run_time_and_audited() {
     bytes[last] ^= 0x01;
     std::fs::write(&path, bytes).unwrap();
     let runs_before = h.store.runs(100).unwrap().len();
-    let (code, r) = easel_tests::easel(
+    let e = run(
         &root,
-        &[
-            "run",
-            "bench-get",
-            "--school",
-            "2",
-            "--param",
-            "n=1",
-            "--param",
-            "path=/api/v1/accounts/2",
-        ],
+        "bench-get",
+        2,
+        &[("n", "1"), ("path", "/api/v1/accounts/2")],
     )
-    .await;
-    assert_ne!(code, 0);
-    assert!(r.unwrap_err().to_string().contains("no longer match"));
+    .await
+    .unwrap_err();
+    assert!(e.contains("no longer match"), "{e}");
     assert_eq!(h.store.runs(100).unwrap().len(), runs_before, "nothing ran");
     assert_eq!(
         actions(&root).last().map(String::as_str),
@@ -410,79 +407,34 @@ async fn a_changed_component_byte_is_refused_at_run_time_and_audited() {
 async fn write_grants_can_require_a_second_admin() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("home");
-    let manifest = dir.path().join("easel.toml");
-    std::fs::write(&manifest, easel_tests::test_manifest("probe", true)).unwrap();
-    let m = manifest.to_str().unwrap();
-    assert_eq!(
-        easel(
-            &root,
-            &["config", "set", "write-approvers", "2", "--by", "cio"]
-        )
-        .await,
-        0
+    let h = open(&root);
+    easel_app::settings::set(&h, &person("cio"), "write-approvers", "2").unwrap();
+    let e = easel_app::settings::set(&h, &person("cio"), "write-approvers", "3").unwrap_err();
+    assert_eq!(e.kind, easel_app::Kind::Invalid);
+    submit(
+        &root,
+        programs::TEST_PROBE,
+        &easel_tests::test_manifest("probe", true),
+        "alice",
     );
-    assert_eq!(
-        easel(&root, &["config", "set", "write-approvers", "3"]).await,
-        2
-    );
-    assert_eq!(
-        easel(
-            &root,
-            &[
-                "plugin",
-                "submit",
-                programs::TEST_PROBE,
-                "--manifest",
-                m,
-                "--by",
-                "alice"
-            ]
-        )
-        .await,
-        0
-    );
-    let approve = |by: &'static str| ["plugin", "approve", "probe", "--school", "2", "--by", by];
-    assert_eq!(easel(&root, &approve("bob")).await, 0);
-    let run = ["run", "probe", "--school", "2"];
-    let (code, r) = easel_tests::easel(&root, &run).await;
-    assert_eq!(code, 2, "one approval of a write grant is not enough");
+    approve(&root, "probe", 2, "bob", write_grant()).unwrap();
+    let e = run(&root, "probe", 2, &[]).await.unwrap_err();
     assert!(
-        r.unwrap_err()
-            .to_string()
-            .contains("waits for a second approver (bob approved first)")
+        e.contains("waits for a second approver (bob approved first)"),
+        "one approval of a write grant is not enough: {e}"
     );
-    let (code, r) = easel_tests::easel(&root, &approve("bob")).await;
-    assert_eq!(code, 2, "the same admin twice");
+    let e = approve(&root, "probe", 2, "bob", write_grant()).unwrap_err();
     assert!(
-        r.unwrap_err()
-            .to_string()
-            .contains("second, different admin")
+        e.contains("second, different admin"),
+        "the same admin twice: {e}"
     );
-    assert_eq!(easel(&root, &approve("alice")).await, 2, "the submitter");
-    assert_eq!(easel(&root, &approve("carol")).await, 0);
-    assert_eq!(
-        easel(&root, &run).await,
-        0,
-        "live after the second approval"
-    );
+    approve(&root, "probe", 2, "alice", write_grant()).unwrap_err();
+    approve(&root, "probe", 2, "carol", write_grant()).unwrap();
+    run(&root, "probe", 2, &[])
+        .await
+        .expect("live after the second approval");
     // A read-only grant needs one admin.
-    assert_eq!(
-        easel(
-            &root,
-            &[
-                "plugin",
-                "approve",
-                "probe",
-                "--school",
-                "4",
-                "--read-only",
-                "--by",
-                "bob"
-            ]
-        )
-        .await,
-        0
-    );
+    approve(&root, "probe", 4, "bob", Default::default()).unwrap();
     let h = easel_app::Home::open(Some(root.clone())).unwrap();
     let a = h.store.approval("probe", 2).unwrap().unwrap();
     assert_eq!(
@@ -491,7 +443,7 @@ async fn write_grants_can_require_a_second_admin() {
     );
     assert!(h.store.approval("probe", 4).unwrap().is_some());
     assert!(actions(&root).contains(&"setting-changed".to_owned()));
-    assert_eq!(easel(&root, &["audit", "verify"]).await, 0);
+    assert_eq!(verify(&root, None), 0);
 }
 
 /// Rewrite record `at` the way someone with the database file but not the
@@ -541,7 +493,7 @@ async fn a_rewrite_with_every_later_unkeyed_hash_recomputed_fails_verify() {
     }
     drop(h);
     assert_eq!(broken_at(&root), Some(4));
-    assert_eq!(easel(&root, &["audit", "verify"]).await, 1);
+    assert_eq!(verify(&root, None), 1);
 }
 
 /// A data directory like `populated`'s, with its witness file kept in
@@ -550,21 +502,13 @@ async fn populated_with_witness(dir: &Path) -> (PathBuf, PathBuf) {
     let root = dir.join("home");
     let witness = dir.join("elsewhere").join("audit.witness");
     std::fs::create_dir_all(witness.parent().unwrap()).unwrap();
-    assert_eq!(
-        easel(
-            &root,
-            &[
-                "config",
-                "set",
-                "audit-witness",
-                witness.to_str().unwrap(),
-                "--by",
-                "cio"
-            ]
-        )
-        .await,
-        0
-    );
+    easel_app::settings::set(
+        &open(&root),
+        &person("cio"),
+        "audit-witness",
+        witness.to_str().unwrap(),
+    )
+    .unwrap();
     let root = populated(dir).await;
     (root, witness)
 }
@@ -586,11 +530,8 @@ async fn with_a_witness_a_log_cut_short_fails_verify() {
     let dir = tempfile::tempdir().unwrap();
     let (root, witness) = populated_with_witness(dir.path()).await;
     let records = actions(&root).len();
-    let wit = witness.to_str().unwrap();
-    assert_eq!(
-        easel(&root, &["audit", "verify", "--witness", wit]).await,
-        0
-    );
+    let wit = Some(witness.as_path());
+    assert_eq!(verify(&root, wit), 0);
     let lines = std::fs::read_to_string(&witness).unwrap();
     assert_eq!(lines.lines().count(), 1, "the run's end was witnessed");
     assert!(
@@ -608,14 +549,11 @@ async fn with_a_witness_a_log_cut_short_fails_verify() {
         "DROP TRIGGER audit_checkpoints_no_delete; DELETE FROM audit_checkpoints;",
     );
     assert_eq!(
-        easel(&root, &["audit", "verify"]).await,
+        verify(&root, None),
         0,
         "the database alone cannot show a cut with its checkpoints gone"
     );
-    assert_eq!(
-        easel(&root, &["audit", "verify", "--witness", wit]).await,
-        1
-    );
+    assert_eq!(verify(&root, wit), 1);
     let (line, seq, reason) = witness_failure(&root, &witness);
     assert_eq!((line, seq), (1, records as u64));
     assert!(reason.contains("no longer holds"), "{reason}");
@@ -632,7 +570,7 @@ async fn a_log_cut_before_its_last_checkpoint_fails_verify_without_a_witness() {
         "DROP TRIGGER audit_no_update; DROP TRIGGER audit_no_delete; DELETE FROM audit WHERE seq > 7;",
     );
     assert_eq!(broken_at(&root), Some(8));
-    assert_eq!(easel(&root, &["audit", "verify"]).await, 1);
+    assert_eq!(verify(&root, None), 1);
 }
 
 /// The database's files (WAL mode: the main file, its log and index).
@@ -647,7 +585,7 @@ fn db_files(root: &Path) -> Vec<PathBuf> {
 async fn with_a_witness_a_database_rolled_back_to_an_earlier_copy_fails_naming_the_checkpoint() {
     let dir = tempfile::tempdir().unwrap();
     let (root, witness) = populated_with_witness(dir.path()).await;
-    let wit = witness.to_str().unwrap();
+    let wit = Some(witness.as_path());
     let copy = dir.path().join("copy");
     std::fs::create_dir_all(&copy).unwrap();
     for f in db_files(&root) {
@@ -657,23 +595,17 @@ async fn with_a_witness_a_database_rolled_back_to_an_earlier_copy_fails_naming_t
     }
     let copied = actions(&root).len() as u64;
     // More happens: a second run, witnessed at its end.
-    let run = [
-        "run",
+    run(
+        &root,
         "bench-get",
-        "--school",
-        "2",
-        "--param",
-        "n=1",
-        "--param",
-        "path=/api/v1/accounts/2",
-    ];
-    assert_eq!(easel(&root, &run).await, 0);
+        2,
+        &[("n", "1"), ("path", "/api/v1/accounts/2")],
+    )
+    .await
+    .unwrap();
     let later = actions(&root).len() as u64;
     assert!(later > copied);
-    assert_eq!(
-        easel(&root, &["audit", "verify", "--witness", wit]).await,
-        0
-    );
+    assert_eq!(verify(&root, wit), 0);
     // Roll the whole database back to the copy.
     for f in db_files(&root) {
         let saved = copy.join(f.file_name().unwrap());
@@ -684,15 +616,8 @@ async fn with_a_witness_a_database_rolled_back_to_an_earlier_copy_fails_naming_t
         }
     }
     assert_eq!(actions(&root).len() as u64, copied);
-    assert_eq!(
-        easel(&root, &["audit", "verify"]).await,
-        0,
-        "the copy is consistent on its own"
-    );
-    assert_eq!(
-        easel(&root, &["audit", "verify", "--witness", wit]).await,
-        1
-    );
+    assert_eq!(verify(&root, None), 0, "the copy is consistent on its own");
+    assert_eq!(verify(&root, wit), 1);
     let (line, seq, reason) = witness_failure(&root, &witness);
     assert_eq!((line, seq), (2, later), "the second run's checkpoint");
     assert!(reason.contains("rolled back"), "{reason}");
@@ -707,10 +632,15 @@ async fn vault_rekey_re_macs_the_log_and_refuses_a_broken_one() {
         .unwrap()
         .audit
         .public_key();
-    assert_eq!(easel(&root, &["vault", "rekey"]).await, 0);
+    let r = easel_app::credentials::rekey(&open(&root), &person("admin")).unwrap();
+    assert_eq!(
+        r.records,
+        actions(&root).len() as u64 - 1,
+        "every earlier record re-MACed"
+    );
     assert_ne!(std::fs::read(root.join("master.key")).unwrap(), key_before);
     assert_eq!(broken_at(&root), None, "verifies under the new key");
-    assert_eq!(easel(&root, &["audit", "verify"]).await, 0);
+    assert_eq!(verify(&root, None), 0);
     assert_eq!(
         actions(&root).last().map(String::as_str),
         Some("vault-rekeyed")
@@ -727,9 +657,8 @@ async fn vault_rekey_re_macs_the_log_and_refuses_a_broken_one() {
         "DROP TRIGGER audit_no_update; UPDATE audit SET actor = 'admin:mallory' WHERE seq = 2;",
     );
     let key_now = std::fs::read(root.join("master.key")).unwrap();
-    let (code, r) = easel_tests::easel(&root, &["vault", "rekey"]).await;
-    assert_ne!(code, 0);
-    assert!(r.unwrap_err().to_string().contains("broken at record 2"));
+    let e = easel_app::credentials::rekey(&open(&root), &person("admin")).unwrap_err();
+    assert!(e.to_string().contains("broken at record 2"), "{e}");
     assert_eq!(std::fs::read(root.join("master.key")).unwrap(), key_now);
     assert_eq!(broken_at(&root), Some(2));
 }

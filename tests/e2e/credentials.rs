@@ -12,7 +12,7 @@ use easel_runtime::{Limits, RunOutcome};
 use easel_sim::{Faults, SimHandle};
 use easel_store::InstanceRow;
 use easel_tests::{
-    add_and_approve, canary_token, contains, easel, home, programs, read_all_files, sim_with_token,
+    add_and_approve, canary_token, contains, home, programs, read_all_files, sim_with_token,
 };
 use easel_vault::{NewSecret, Vault};
 use secrecy::SecretString;
@@ -581,126 +581,69 @@ async fn credential_secrets_appear_only_where_canvas_needs_them() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn grants_name_their_token_and_a_used_token_is_not_removed_by_accident() {
+    use easel_app::{ConnectOptions, Kind, credentials};
     let token = canary_token();
     let sim = sim_with_token(&token).await;
-    let school = admin_school(&sim, 0).to_string();
+    let school = admin_school(&sim, 0);
     let dir = tempfile::tempdir().unwrap();
-    let h = dir.path();
-    let code = |r: (u8, _)| r.0;
+    let h = home(dir.path());
+    let admin = easel_tests::person("admin");
+    let e = credentials::add_instance(&h, &admin, "prod", "http://canvas.example.edu", None)
+        .unwrap_err();
+    assert_eq!(e.kind, Kind::Invalid, "plain http is refused: {e}");
+    credentials::add_instance(&h, &admin, "prod", sim.url(), None).unwrap();
+    credentials::add_instance(&h, &admin, "test", sim.url(), Some("prod")).unwrap();
+    credentials::add_token(&h, &admin, "admin", "prod", &user_secret(&token), None).unwrap();
+    let listed = credentials::tokens(&h, &admin).unwrap();
+    assert_eq!(listed.len(), 1);
+    assert!(!format!("{listed:?}").contains(&token));
+    let (instance, owner) = credentials::check_token(&h, &admin, "admin").await.unwrap();
+    assert_eq!(instance.name, "prod");
+    assert!(!owner.name.is_empty());
+    easel_app::add(
+        &h,
+        &easel_tests::person("school-it"),
+        easel_bundled::COURSE_REPORT.wasm,
+        easel_bundled::COURSE_REPORT.manifest,
+        "r.wasm",
+    )
+    .unwrap();
+    let target = Target {
+        instance: Some("prod".into()),
+        token_id: Some("admin".into()),
+    };
+    approve_on(&h, "course-report", &[school], false, &admin, &target).unwrap();
+    let runtime = h.runtime().unwrap();
+    let run = |instance: Option<&str>| {
+        let (h, runtime) = (&h, &runtime);
+        let connect = ConnectOptions {
+            instance: instance.map(str::to_owned),
+            token: None,
+        };
+        async move {
+            let conn =
+                easel_app::connection_for_grant(h, "course-report", school, &connect).await?;
+            let req = RunRequest {
+                plugin: "course-report".into(),
+                school,
+                dry_run: false,
+                params: Vec::new(),
+                limits: Limits::default(),
+                plan: None,
+            };
+            execute_run(h, &conn, runtime, req).await
+        }
+    };
     assert_eq!(
-        code(
-            easel(
-                h,
-                &[
-                    "instance",
-                    "add",
-                    "prod",
-                    "--url",
-                    "http://canvas.example.edu"
-                ]
-            )
-            .await
-        ),
-        2,
-        "plain http is refused"
-    );
-    assert_eq!(
-        code(easel_tests::easel(h, &["instance", "add", "prod", "--url", sim.url()]).await),
-        0
-    );
-    assert_eq!(
-        code(
-            easel(
-                h,
-                &[
-                    "instance",
-                    "add",
-                    "test",
-                    "--url",
-                    sim.url(),
-                    "--copy-of",
-                    "prod"
-                ]
-            )
-            .await
-        ),
-        0
-    );
-    home(h)
-        .vault()
-        .unwrap()
-        .add("admin", "prod", &user_secret(&token), None)
-        .unwrap();
-    assert_eq!(code(easel_tests::easel(h, &["token", "list"]).await), 0);
-    assert_eq!(
-        code(easel_tests::easel(h, &["--instance", "prod", "token", "check", "admin"]).await),
-        0
-    );
-    let wasm = dir.path().join("r.wasm");
-    std::fs::write(&wasm, easel_bundled::COURSE_REPORT.wasm).unwrap();
-    let manifest = dir.path().join("easel.toml");
-    std::fs::write(&manifest, easel_bundled::COURSE_REPORT.manifest).unwrap();
-    assert_eq!(
-        code(
-            easel(
-                h,
-                &[
-                    "plugin",
-                    "add",
-                    wasm.to_str().unwrap(),
-                    "--manifest",
-                    manifest.to_str().unwrap(),
-                    "--by",
-                    "school-it"
-                ]
-            )
-            .await
-        ),
-        0
-    );
-    assert_eq!(
-        code(
-            easel(
-                h,
-                &[
-                    "--instance",
-                    "prod",
-                    "--token",
-                    "admin",
-                    "plugin",
-                    "approve",
-                    "course-report",
-                    "--school",
-                    &school
-                ]
-            )
-            .await
-        ),
-        0
-    );
-    assert_eq!(
-        code(easel_tests::easel(h, &["run", "course-report", "--school", &school]).await),
-        0
+        run(None).await.unwrap().report.outcome,
+        RunOutcome::Succeeded
     );
     // The same grant may run against a declared copy of its instance.
     assert_eq!(
-        code(
-            easel(
-                h,
-                &[
-                    "--instance",
-                    "test",
-                    "run",
-                    "course-report",
-                    "--school",
-                    &school
-                ]
-            )
-            .await
-        ),
-        0
+        run(Some("test")).await.unwrap().report.outcome,
+        RunOutcome::Succeeded
     );
-    let runs = home(h).store.runs(10).unwrap();
+    let runs = h.store.runs(10).unwrap();
     assert_eq!(runs[0].instance, "test");
     assert_eq!(runs[1].instance, "prod");
     assert!(
@@ -709,23 +652,28 @@ async fn grants_name_their_token_and_a_used_token_is_not_removed_by_accident() {
             .any(|q| q.header("authorization") == Some(format!("Bearer {token}").as_str()))
     );
 
-    assert_eq!(
-        code(easel_tests::easel(h, &["token", "remove", "admin"]).await),
-        2,
-        "a token grants use is kept"
+    let e = credentials::remove_token(&h, &admin, "admin", false).unwrap_err();
+    assert_eq!(e.kind, Kind::Invalid, "a token grants use is kept: {e}");
+    let e = credentials::remove_instance(&h, &admin, "prod").unwrap_err();
+    assert!(
+        e.to_string().contains("test is declared a copy of prod"),
+        "{e}"
     );
+    credentials::remove_instance(&h, &admin, "test").unwrap();
+    let e = credentials::remove_instance(&h, &admin, "prod").unwrap_err();
+    assert!(e.to_string().contains("still has tokens (admin)"), "{e}");
     assert_eq!(
-        code(easel_tests::easel(h, &["instance", "remove", "prod"]).await),
-        2,
-        "an instance with tokens is kept"
-    );
-    assert_eq!(
-        code(easel_tests::easel(h, &["token", "remove", "admin", "--force"]).await),
-        0
-    );
-    assert_eq!(
-        code(easel_tests::easel(h, &["run", "course-report", "--school", &school]).await),
-        2,
+        credentials::remove_token(&h, &admin, "admin", true).unwrap(),
+        1,
         "its grant is disabled"
     );
+    let e = run(None).await.unwrap_err();
+    assert_eq!(e.kind, Kind::Invalid, "its grant is disabled: {e}");
+    // Only a district admin manages credentials.
+    let approver = easel_app::Actor {
+        roles: vec![easel_app::Role::Approver],
+        ..easel_tests::person("ana")
+    };
+    let e = credentials::add_instance(&h, &approver, "beta", sim.url(), None).unwrap_err();
+    assert_eq!(e.kind, Kind::Forbidden, "{e}");
 }

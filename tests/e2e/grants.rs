@@ -8,96 +8,121 @@ use easel_app::{RunRequest, execute_run};
 use easel_runtime::{Limits, RunOutcome};
 use easel_tests::{add_bundled, canary_token, connect, home, programs, sim_with_token};
 
-async fn easel(root: &std::path::Path, args: &[&str]) -> (u8, String) {
-    let (code, r) = easel_tests::easel(root, args).await;
-    (code, r.err().map(|e| e.to_string()).unwrap_or_default())
-}
-
 /// A probe plugin whose manifest requests the given extra capability lines.
 fn probe_manifest(extra: &str) -> String {
     easel_tests::test_manifest("probe", true)
         .replace("max_calls = 50\n", &format!("max_calls = 50\n{extra}\n"))
 }
 
-async fn submit_probe(dir: &std::path::Path, root: &std::path::Path, extra: &str) {
-    let manifest = dir.join("probe.toml");
-    std::fs::write(&manifest, probe_manifest(extra)).unwrap();
-    let (code, e) = easel(
-        root,
-        &[
-            "plugin",
-            "submit",
-            programs::TEST_PROBE,
-            "--manifest",
-            manifest.to_str().unwrap(),
-            "--by",
-            "school-it",
-        ],
+fn submit_probe(h: &easel_app::Home, extra: &str) {
+    let bytes = std::fs::read(programs::TEST_PROBE).unwrap();
+    easel_app::add(
+        h,
+        &easel_tests::person("school-it"),
+        &bytes,
+        &probe_manifest(extra),
+        "probe",
     )
-    .await;
-    assert_eq!(code, 0, "{e}");
+    .unwrap();
+}
+
+/// Approve the probe for school 2 with `terms`; the error's text if refused.
+fn approve(h: &easel_app::Home, terms: easel_store::GrantTerms) -> Result<(), String> {
+    let options = easel_app::ApproveOptions {
+        write: true,
+        terms,
+        ..Default::default()
+    };
+    easel_app::approve_with(h, "probe", &[2], &easel_tests::person("admin"), &options)
+        .map(|_| ())
+        .map_err(|e| e.to_string())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_admins_terms_hold_at_run_time() {
+    use easel_store::GrantTerms;
     let dir = tempfile::tempdir().unwrap();
-    let root = dir.path().join("home");
-    submit_probe(dir.path(), &root, r#"scopes = ["url:GET|/api/v1/accounts/:account_id", "url:GET|/api/v1/accounts/:account_id/courses"]"#).await;
-    let approve = |extra: &'static [&'static str]| {
-        let mut a = vec![
-            "plugin", "approve", "probe", "--school", "2", "--by", "admin",
-        ];
-        a.extend_from_slice(extra);
-        a
-    };
+    let h = home(&dir.path().join("home"));
+    submit_probe(
+        &h,
+        r#"scopes = ["url:GET|/api/v1/accounts/:account_id", "url:GET|/api/v1/accounts/:account_id/courses"]"#,
+    );
+    let scopes = |s: &str| Some(vec![s.to_owned()]);
     // The grant may narrow the request, never widen it.
-    let (code, e) = easel(&root, &approve(&["--scope", "url:GET|/api/v1/courses/:id"])).await;
-    assert_eq!(code, 2);
+    let e = approve(
+        &h,
+        GrantTerms {
+            scopes: scopes("url:GET|/api/v1/courses/:id"),
+            ..Default::default()
+        },
+    )
+    .unwrap_err();
     assert!(e.contains("does not request scope"), "{e}");
-    let (code, e) = easel(&root, &approve(&["--masquerade"])).await;
-    assert_eq!(code, 2);
+    let e = approve(
+        &h,
+        GrantTerms {
+            masquerade: true,
+            ..Default::default()
+        },
+    )
+    .unwrap_err();
     assert!(e.contains("masquerade"), "{e}");
-    let (code, e) = easel(&root, &approve(&["--max-calls", "51"])).await;
-    assert_eq!(code, 2, "{e}");
+    approve(
+        &h,
+        GrantTerms {
+            max_calls: Some(51),
+            ..Default::default()
+        },
+    )
+    .unwrap_err();
 
     // Dry runs only, and one run a day.
-    let (code, e) = easel(&root, &approve(&["--dry-run-only", "--runs-per-day", "1"])).await;
-    assert_eq!(code, 0, "{e}");
-    let (code, e) = easel(&root, &["run", "probe", "--school", "2"]).await;
-    assert_eq!(code, 2);
+    let admin = easel_tests::person("admin");
+    let run = |dry: bool| easel_tests::run_as(&h, &admin, "probe", 2, dry, &[]);
+    approve(
+        &h,
+        GrantTerms {
+            dry_run_only: true,
+            runs_per_day: Some(1),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let e = run(false).await.unwrap_err().to_string();
     assert!(e.contains("dry runs only"), "{e}");
-    let (code, _) = easel(&root, &["run", "probe", "--school", "2", "--dry-run"]).await;
-    assert_eq!(code, 0);
-    let (code, e) = easel(&root, &["run", "probe", "--school", "2", "--dry-run"]).await;
-    assert_eq!(code, 2);
+    run(true).await.unwrap();
+    let e = run(true).await.unwrap_err().to_string();
     assert!(e.contains("1 run(s) in 24 hours"), "{e}");
 
     // An expired grant does not run.
-    let (code, e) = easel(&root, &approve(&["--expires-at", "2020-01-01T00:00:00Z"])).await;
-    assert_eq!(code, 0, "{e}");
-    let (code, e) = easel(&root, &["run", "probe", "--school", "2", "--dry-run"]).await;
-    assert_eq!(code, 2);
+    approve(
+        &h,
+        GrantTerms {
+            expires_at: Some("2020-01-01T00:00:00Z".into()),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let e = run(true).await.unwrap_err().to_string();
     assert!(e.contains("expired"), "{e}");
 
     // Only the granted scope: the account may be read, its courses not.
-    let (code, e) = easel(
-        &root,
-        &approve(&["--scope", "url:GET|/api/v1/accounts/:account_id"]),
+    approve(
+        &h,
+        GrantTerms {
+            scopes: scopes("url:GET|/api/v1/accounts/:account_id"),
+            ..Default::default()
+        },
     )
-    .await;
-    assert_eq!(code, 0, "{e}");
-    let run = [
-        "run",
-        "probe",
-        "--school",
-        "2",
-        "--param",
-        "get=/api/v1/accounts/2",
-        "--param",
-        "list=/api/v1/accounts/2/courses",
+    .unwrap();
+    let params = [
+        ("get", "/api/v1/accounts/2"),
+        ("list", "/api/v1/accounts/2/courses"),
     ];
-    assert_eq!(easel(&root, &run).await.0, 0);
-    let h = easel_app::Home::open(Some(root.clone())).unwrap();
+    let r = easel_tests::run_as(&h, &admin, "probe", 2, false, &params)
+        .await
+        .unwrap();
+    assert_eq!(r.report.outcome, RunOutcome::Succeeded, "{}", r.report.log);
     let last = &h.store.runs(1).unwrap()[0];
     let report = std::fs::read_to_string(&last.outputs[0]).unwrap();
     let v: serde_json::Value = serde_json::from_str(&report).unwrap();
@@ -370,45 +395,61 @@ async fn max_writes_stops_the_run_before_the_write_that_would_exceed_it() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn after_plan_runs_the_planned_school_and_params_and_refuses_others() {
     let dir = tempfile::tempdir().unwrap();
-    let root = dir.path().join("home");
-    let h = easel_app::Home::open(Some(root.clone())).unwrap();
+    let h = home(&dir.path().join("home"));
     add_bundled(&h, &easel_bundled::COURSE_PUBLISHER, 2, true);
-    drop(h);
-    let (code, e) = easel(
-        &root,
-        &[
-            "run",
-            "course-publisher",
-            "--school",
-            "2",
-            "--dry-run",
-            "--param",
-            "action=publish",
-        ],
+    let admin = easel_tests::person("admin");
+    easel_tests::run_as(
+        &h,
+        &admin,
+        "course-publisher",
+        2,
+        true,
+        &[("action", "publish")],
     )
-    .await;
-    assert_eq!(code, 0, "{e}");
-    let h = easel_app::Home::open(Some(root.clone())).unwrap();
+    .await
+    .unwrap();
     let plan = h.store.runs(1).unwrap()[0].id.clone();
-    let (code, e) = easel(
-        &root,
-        &[
-            "run",
-            "course-publisher",
-            "--after-plan",
-            &plan,
-            "--param",
-            "action=unpublish",
-        ],
-    )
-    .await;
-    assert_eq!(code, 2);
+    // What `easel run PLUGIN --after-plan RUN [--param ...]` does.
+    let after = |plugin: &str, plan: &str, params: &[(&str, &str)]| {
+        let given: Vec<(String, String)> = params
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        let (h, admin, plugin, plan) = (&h, &admin, plugin.to_owned(), plan.to_owned());
+        async move {
+            let (school, planned) = easel_app::after_plan(h, &plugin, &plan, &given)?;
+            let conn = easel_app::connection_for_grant(
+                h,
+                &plugin,
+                school,
+                &easel_app::ConnectOptions::default(),
+            )
+            .await?;
+            let req = RunRequest {
+                plugin,
+                school,
+                dry_run: false,
+                params: planned,
+                limits: Limits::default(),
+                plan: Some(easel_app::PlanRef {
+                    run: plan,
+                    apply_only: false,
+                }),
+            };
+            easel_app::execute_run_as(h, admin, &conn, &h.runtime()?, req).await
+        }
+    };
+    let e = after("course-publisher", &plan, &[("action", "unpublish")])
+        .await
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("differ from the plan"), "{e}");
-    let (code, e) = easel(&root, &["run", "course-report", "--after-plan", &plan]).await;
-    assert_eq!(code, 2);
+    let e = after("course-report", &plan, &[])
+        .await
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("planned course-publisher"), "{e}");
-    let (code, e) = easel(&root, &["run", "course-publisher", "--after-plan", &plan]).await;
-    assert_eq!(code, 0, "{e}");
+    after("course-publisher", &plan, &[]).await.unwrap();
     let runs = h.store.runs(2).unwrap();
     let (live, planned) = (&runs[0], &runs[1]);
     assert_eq!(planned.id, plan);
@@ -417,12 +458,10 @@ async fn after_plan_runs_the_planned_school_and_params_and_refuses_others() {
     assert_eq!(live.params, planned.params, "the plan's params");
     // A live run is not a plan.
     let live_id = live.id.clone();
-    let (code, e) = easel(
-        &root,
-        &["run", "course-publisher", "--after-plan", &live_id],
-    )
-    .await;
-    assert_eq!(code, 2);
+    let e = after("course-publisher", &live_id, &[])
+        .await
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("not a dry run"), "{e}");
 }
 

@@ -26,25 +26,27 @@ async fn all_schools_runs_once_per_approved_school_and_records_each() {
             .unwrap();
         }
     }
-    let (code, r) = easel_tests::easel(
-        &root,
-        &[
-            "run",
-            "course-report",
-            "--all-schools",
-            "--param",
-            "sections=true",
-            "--json",
-        ],
+    let admin = easel_tests::person("admin");
+    let r = easel_tests::batch(
+        &h,
+        &admin,
+        easel_app::BatchRequest {
+            all_schools: true,
+            params: vec![("sections".into(), "true".into())],
+            ..easel_tests::batch_request("course-report")
+        },
     )
-    .await;
-    assert_eq!(code, 0, "{r:?}");
+    .await
+    .unwrap();
+    assert_eq!((r.succeeded, r.failed), (3, 0), "{r:?}");
+    assert!(!r.batch.is_empty());
     let runs = h.store.runs(10).unwrap();
     let mut schools: Vec<u64> = runs.iter().map(|r| r.school).collect();
     schools.sort_unstable();
     assert_eq!(schools, vec![2, 4, 6], "one run per approved school");
     for run in &runs {
         assert_eq!(run.status.as_str(), "succeeded", "{}", run.log);
+        assert_eq!(run.batch.as_deref(), Some(r.batch.as_str()));
         let csv = std::fs::read_to_string(&run.outputs[0]).unwrap();
         assert!(
             csv.starts_with("course_id,")
@@ -56,18 +58,37 @@ async fn all_schools_runs_once_per_approved_school_and_records_each() {
         );
     }
 
-    // A school without a grant is reported, the others still run, and the
-    // exit code says something failed.
-    let (code, _) = easel_tests::easel(&root, &["run", "course-report", "--schools", "4,8"]).await;
-    assert_eq!(code, 1);
+    // A school without a grant is reported, the others still run.
+    let r = easel_tests::batch(
+        &h,
+        &admin,
+        easel_app::BatchRequest {
+            schools: vec![4, 8],
+            ..easel_tests::batch_request("course-report")
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!((r.succeeded, r.failed), (1, 1), "{r:?}");
+    assert_eq!(r.runs[1].school, 8);
+    assert_eq!(r.runs[1].status, "not-run");
     let runs = h.store.runs(10).unwrap();
     assert_eq!(runs.len(), 4, "school 8 was not run");
     assert_eq!(runs[0].school, 4);
 
     // Naming nothing to run for is bad input.
-    let (code, r) = easel_tests::easel(&root, &["run", "course-publisher", "--all-schools"]).await;
-    assert_eq!(code, 2);
-    assert!(r.unwrap_err().to_string().contains("easel plugin list"));
+    let e = easel_tests::batch(
+        &h,
+        &admin,
+        easel_app::BatchRequest {
+            all_schools: true,
+            ..easel_tests::batch_request("course-publisher")
+        },
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(e.kind, easel_app::Kind::Invalid);
+    assert!(e.to_string().contains("easel plugin list"), "{e}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -242,6 +242,70 @@ pub async fn easel(
     (code, result)
 }
 
+/// A many-school batch through the application layer, as `easel run
+/// --schools/--all-schools` makes it, on the grants' own connection.
+pub async fn batch(
+    home: &Home,
+    by: &easel_app::Actor,
+    req: easel_app::BatchRequest,
+) -> Result<easel_app::BatchResult, easel_app::AppError> {
+    let schools = easel_app::batch_schools(home, by, &req)?;
+    let conn = easel_app::connection_for_grant(
+        home,
+        &req.plugin,
+        schools[0],
+        &easel_app::ConnectOptions::default(),
+    )
+    .await?;
+    let runtime = home.runtime_for(req.concurrency.clamp(1, 64) as u32)?;
+    easel_app::run_batch(home, by, &conn, &runtime, &req, &schools, &easel_app::Quiet).await
+}
+
+/// Run `plugin` for `school` through the application layer as `by`, on its
+/// grant's own connection (`plan`: after that reviewed dry run).
+pub async fn run_as(
+    home: &Home,
+    by: &easel_app::Actor,
+    plugin: &str,
+    school: u64,
+    dry_run: bool,
+    params: &[(&str, &str)],
+) -> Result<easel_app::RunResult, easel_app::AppError> {
+    let conn = easel_app::connection_for_grant(
+        home,
+        plugin,
+        school,
+        &easel_app::ConnectOptions::default(),
+    )
+    .await?;
+    let runtime = home.runtime()?;
+    let req = easel_app::RunRequest {
+        plugin: plugin.to_owned(),
+        school,
+        dry_run,
+        params: params
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect(),
+        limits: easel_runtime::Limits::default(),
+        plan: None,
+    };
+    easel_app::execute_run_as(home, by, &conn, &runtime, req).await
+}
+
+/// A batch request for `plugin` with the command line's defaults.
+pub fn batch_request(plugin: &str) -> easel_app::BatchRequest {
+    easel_app::BatchRequest {
+        plugin: plugin.to_owned(),
+        schools: Vec::new(),
+        all_schools: false,
+        dry_run: false,
+        params: Vec::new(),
+        max_writes: None,
+        concurrency: 8,
+    }
+}
+
 /// Lowercase hex sha256 of `bytes`.
 pub fn sha256_hex(bytes: &[u8]) -> String {
     use sha2::Digest;

@@ -225,7 +225,10 @@ pub fn approve_with(
     options: &ApproveOptions,
 ) -> Result<Vec<ApprovalRow>, AppError> {
     actor.require(Act::Approve)?;
-    let by = actor.name.as_str();
+    // Names are folded when someone signs in; folded again here, so no
+    // actor built some other way approves its own code by a casing.
+    let folded = crate::principal::fold_name(&actor.name)?;
+    let by = folded.as_str();
     let recorded = actor.audit_name();
     let ApproveOptions {
         write,
