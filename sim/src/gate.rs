@@ -68,6 +68,11 @@ pub(crate) async fn gate(State(state): State<Arc<SimState>>, req: Request, next:
         let resp = next
             .run(Request::from_parts(parts, Body::from(bytes)))
             .await;
+        if path == "/login/oauth2/auth" {
+            // A page for a person in a browser, not an API answer: its
+            // text says what to do.
+            return resp;
+        }
         return canvas_errors(resp).await;
     }
     let faults = state.faults();

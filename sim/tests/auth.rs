@@ -288,6 +288,7 @@ async fn authorization_code_flow_issues_a_token_once_and_logout_ends_it() {
     // is answered at Canvas, never redirected.
     let r = http.get(authorize("")).send().await.unwrap();
     assert_eq!(r.status(), 400);
+    assert!(r.text().await.unwrap().contains("sim_user=<user id>"));
     let foreign = authorize(&format!("&sim_user={sub_user}"))
         .replace(&url_encode(redirect), &url_encode("http://evil.example/cb"));
     assert_eq!(http.get(foreign).send().await.unwrap().status(), 400);
