@@ -322,3 +322,78 @@ fn diff(
     }
     out
 }
+
+/// What `easel plugin check` found: a manifest's request, and whether a
+/// component matches it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CheckReport {
+    /// Plugin id.
+    pub id: String,
+    /// Its version.
+    pub version: String,
+    /// Does it request write access?
+    pub write: bool,
+    /// Most Canvas calls per run.
+    pub max_calls: u32,
+    /// How many scopes it lists.
+    pub scopes: usize,
+    /// How many parameters it takes.
+    pub params: usize,
+    /// The component, if one was given.
+    pub component: Option<ComponentCheck>,
+}
+
+/// A component checked against its manifest.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ComponentCheck {
+    /// sha256 of the component.
+    pub digest: String,
+    /// The WIT interfaces it imports.
+    pub imports: Vec<String>,
+    /// Something to reconsider that is not an error.
+    pub note: Option<String>,
+}
+
+/// Check `manifest`, and `component` against it (each with a label for
+/// messages):
+/// refused (invalid) when the manifest is not one easel takes, the
+/// bytes are not a component easel runs, or the component imports writes
+/// the manifest does not request. Changes nothing.
+pub fn check(
+    runtime: &easel_runtime::Runtime,
+    (manifest, manifest_label): (&str, &str),
+    component: Option<(&[u8], &str)>,
+) -> Result<CheckReport, AppError> {
+    let m = Manifest::parse(manifest)
+        .map_err(|e| AppError::invalid(format!("{manifest_label}: {e}")))?;
+    let component = match component {
+        None => None,
+        Some((bytes, label)) => {
+            let loaded = runtime
+                .load(bytes, label)
+                .map_err(|e| AppError::invalid(format!("{label}: {e}")))?;
+            let imports_write = loaded.info.imports_write();
+            if imports_write && !m.requests_write() {
+                return Err(AppError::invalid(format!(
+                    "{label} imports easel:canvas/write, but the manifest does not request write access: set write = true under [capabilities], or build without writes"
+                )));
+            }
+            Some(ComponentCheck {
+                digest: loaded.info.digest.clone(),
+                imports: loaded.info.imports.clone(),
+                note: (m.requests_write() && !imports_write).then(|| {
+                    "the manifest requests write access the component never uses (it does not import easel:canvas/write); consider write = false".to_owned()
+                }),
+            })
+        }
+    };
+    Ok(CheckReport {
+        id: m.id.clone(),
+        version: m.version.clone(),
+        write: m.requests_write(),
+        max_calls: m.max_calls,
+        scopes: m.scopes.len(),
+        params: m.params.len(),
+        component,
+    })
+}

@@ -38,7 +38,10 @@ pub use connection::{
 };
 pub use error::{AppError, Kind};
 pub use home::{AUDIT_WITNESS, DEFAULT_WITNESS_FILE, Home};
-pub use inspect::{ApprovalView, Changes, Inspection, ParamView, Requests, inspect};
+pub use inspect::{
+    ApprovalView, Changes, CheckReport, ComponentCheck, Inspection, ParamView, Requests, check,
+    inspect,
+};
 pub use many::{Progress, Quiet, execute_many};
 pub use plugins::{
     ApproveOptions, Target, WRITE_APPROVERS, add, approve, approve_on, approve_with, find, revoke,

@@ -590,6 +590,7 @@ pub(crate) fn routed(command: &Command) -> bool {
             PluginCommand::Add { .. }
                 | PluginCommand::List { .. }
                 | PluginCommand::Inspect { .. }
+                | PluginCommand::Check { .. }
                 | PluginCommand::Approve { .. }
                 | PluginCommand::Revoke { .. }
         ),
@@ -899,6 +900,32 @@ async fn plugin(client: &Client, command: PluginCommand) -> Result<Outcome, CliE
                 .await?;
             crate::plugin::print_added(&v, json)
         }
+        PluginCommand::Check {
+            manifest,
+            component,
+        } => {
+            let (text, bytes) = crate::plugin::check_inputs(&manifest, component.as_deref())?;
+            let labels = (
+                manifest.display().to_string(),
+                component
+                    .as_ref()
+                    .map(|c| c.display().to_string())
+                    .unwrap_or_default(),
+            );
+            let v = client
+                .post(
+                    "/api/v1/plugin-checks",
+                    &json!({
+                        "manifest": text,
+                        "component_base64": bytes.map(|b| base64::engine::general_purpose::STANDARD.encode(b)),
+                        "labels": labels,
+                    }),
+                )
+                .await?;
+            let r: easel_app::CheckReport =
+                serde_json::from_value(v).map_err(|e| CliError::Failed(e.into()))?;
+            crate::plugin::print_check(&r, &manifest, component.as_deref())
+        }
         PluginCommand::Inspect { plugin, json } => {
             let v = client
                 .get(&format!("/api/v1/plugins/{}", seg(&plugin)), &[])
@@ -1006,7 +1033,6 @@ async fn plugin(client: &Client, command: PluginCommand) -> Result<Outcome, CliE
                 .collect();
             crate::plugin::print_revoked(&plugin, &revoked, json)
         }
-        _ => Err(not_through_server("this plugin command")),
     }
 }
 

@@ -2,7 +2,6 @@
 
 use std::path::Path;
 
-use easel_policy::Manifest;
 use easel_store::{GrantTerms, PluginRow};
 
 use crate::args::{ConfigCommand, PluginCommand};
@@ -377,51 +376,62 @@ fn list(home: &Home, json: bool) -> Result<Outcome, CliError> {
 /// `easel plugin check`: validate a manifest, and cross-check it against a
 /// component's imports.
 fn check(home: &Home, manifest_path: &Path, component: Option<&Path>) -> Result<Outcome, CliError> {
+    let (text, bytes) = check_inputs(manifest_path, component)?;
+    let runtime = home.runtime()?;
+    let label = component.map(label).unwrap_or_default();
+    let manifest_label = manifest_path.display().to_string();
+    let report = easel_app::check(
+        &runtime,
+        (&text, &manifest_label),
+        bytes.as_deref().map(|b| (b, label.as_str())),
+    )?;
+    print_check(&report, manifest_path, component)
+}
+
+/// The manifest's text and the component's bytes, read for `plugin check`.
+pub(crate) fn check_inputs(
+    manifest_path: &Path,
+    component: Option<&Path>,
+) -> Result<(String, Option<Vec<u8>>), CliError> {
     let text = std::fs::read_to_string(manifest_path)
         .map_err(|e| CliError::input(format!("cannot read {}: {e}", manifest_path.display())))?;
-    let manifest = Manifest::parse(&text)
-        .map_err(|e| CliError::input(format!("{}: {e}", manifest_path.display())))?;
+    let bytes = match component {
+        Some(c) => Some(
+            std::fs::read(c)
+                .map_err(|e| CliError::input(format!("cannot read {}: {e}", c.display())))?,
+        ),
+        None => None,
+    };
+    Ok((text, bytes))
+}
+
+/// `easel plugin check`'s output, local or from a server.
+pub(crate) fn print_check(
+    r: &easel_app::CheckReport,
+    manifest_path: &Path,
+    component: Option<&Path>,
+) -> Result<Outcome, CliError> {
     println!(
         "{}: manifest of {} {} is valid: {} access, at most {} calls, {} scope(s), {} param(s)",
         manifest_path.display(),
-        manifest.id,
-        manifest.version,
-        if manifest.requests_write() {
-            "read and write"
-        } else {
-            "read"
-        },
-        manifest.max_calls,
-        manifest.scopes.len(),
-        manifest.params.len()
+        r.id,
+        r.version,
+        if r.write { "read and write" } else { "read" },
+        r.max_calls,
+        r.scopes,
+        r.params
     );
-    let Some(component) = component else {
-        return Ok(Outcome::Success);
-    };
-    let bytes = std::fs::read(component)
-        .map_err(|e| CliError::input(format!("cannot read {}: {e}", component.display())))?;
-    let runtime = home.runtime()?;
-    let loaded = runtime
-        .load(&bytes, &label(component))
-        .map_err(|e| CliError::input(format!("{}: {e}", component.display())))?;
-    let imports_write = loaded.info.imports_write();
-    if imports_write && !manifest.requests_write() {
-        return Err(CliError::input(format!(
-            "{} imports easel:canvas/write, but the manifest does not request write access: set write = true under [capabilities], or build without writes",
-            component.display()
-        )));
-    }
-    if manifest.requests_write() && !imports_write {
+    if let (Some(c), Some(path)) = (&r.component, component) {
+        if let Some(note) = &c.note {
+            println!("note: {note}");
+        }
         println!(
-            "note: the manifest requests write access the component never uses (it does not import easel:canvas/write); consider write = false"
+            "{}: component matches the manifest (sha256 {}, imports {})",
+            path.display(),
+            &c.digest[..16.min(c.digest.len())],
+            c.imports.join(", ")
         );
     }
-    println!(
-        "{}: component matches the manifest (sha256 {}, imports {})",
-        component.display(),
-        &loaded.info.digest[..16],
-        loaded.info.imports.join(", ")
-    );
     Ok(Outcome::Success)
 }
 

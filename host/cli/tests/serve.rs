@@ -141,9 +141,32 @@ fn a_contributor_submits_from_afar_an_approver_approves_and_the_report_comes_bac
     );
     assert!(out.status.success(), "{}", text(&out));
 
-    // The contributor submits from its laptop; it may not approve.
+    // The contributor checks, then submits, from its laptop; it may not
+    // approve.
     let files = tempfile::tempdir().unwrap();
     let (wasm, manifest) = common::bundled_files(files.path(), &easel_bundled::COURSE_REPORT);
+    let out = client(&it, &["plugin", "check", &manifest, &wasm], "");
+    assert!(out.status.success(), "{}", text(&out));
+    let local = common::easel(&home, &["plugin", "check", &manifest, &wasm]);
+    assert_eq!(
+        out.stdout, local.stdout,
+        "the same findings as a local check"
+    );
+    assert!(
+        text(&out).contains("component matches the manifest"),
+        "{}",
+        text(&out)
+    );
+    // A component that writes, under a manifest that does not ask to.
+    let other = tempfile::tempdir().unwrap();
+    let (writer, _) = common::bundled_files(other.path(), &easel_bundled::COURSE_PUBLISHER);
+    let out = client(&it, &["plugin", "check", &manifest, &writer], "");
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        text(&out).contains("imports easel:canvas/write"),
+        "{}",
+        text(&out)
+    );
     let out = client(
         &it,
         &["plugin", "submit", &wasm, "--manifest", &manifest],

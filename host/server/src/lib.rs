@@ -132,6 +132,10 @@ pub fn router(server: Arc<Server>) -> Router {
                 .post(submit)
                 .layer(DefaultBodyLimit::disable()),
         )
+        .route(
+            "/api/v1/plugin-checks",
+            post(check_plugin).layer(DefaultBodyLimit::disable()),
+        )
         .route("/api/v1/plugins/{plugin}", get(inspect_plugin))
         .route("/api/v1/plugins/{plugin}/approve", post(approve))
         .route("/api/v1/plugins/{plugin}/revoke", post(revoke))
@@ -158,8 +162,8 @@ pub struct Peer(pub SocketAddr);
 #[derive(utoipa::OpenApi)]
 #[openapi(
     info(title = "easel", description = "easel's JSON API: plugins, approvals, runs and their reports, for authenticated principals. Errors are {\"error\":{\"kind\",\"message\",\"hint\"}}."),
-    paths(sign_in, sign_out, canvas::redeem, me, list_plugins, inspect_plugin, submit, approve, revoke, start_run, apply_plan, list_runs, show_run, report, schools, audit_records, verify_audit),
-    components(schemas(SignIn, canvas::Redeem, Submit, Approve, Revoke, StartRun)),
+    paths(sign_in, sign_out, canvas::redeem, me, list_plugins, inspect_plugin, check_plugin, submit, approve, revoke, start_run, apply_plan, list_runs, show_run, report, schools, audit_records, verify_audit),
+    components(schemas(SignIn, canvas::Redeem, Submit, Check, Approve, Revoke, StartRun)),
     modifiers(&BearerAuth)
 )]
 pub struct ApiDoc;
@@ -517,6 +521,66 @@ async fn submit(
     )?;
     *r.status_mut() = StatusCode::CREATED;
     Ok(r)
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+struct Check {
+    /// The manifest (easel.toml) text.
+    manifest: String,
+    /// The component, base64, to cross-check (optional).
+    #[serde(default)]
+    component_base64: Option<String>,
+    /// What to call the manifest and component in messages.
+    #[serde(default)]
+    labels: Option<(String, String)>,
+}
+
+#[utoipa::path(post, path = "/api/v1/plugin-checks", tag = "plugins", security(("bearer" = [])), request_body = Check,
+    responses((status = 200, description = "the manifest's request, and whether the component matches it; nothing is stored", content_type = "application/json"),
+              (status = 400, description = "a manifest easel refuses, or a component that does not match it", content_type = "application/json")))]
+/// `POST /api/v1/plugin-checks`: what `easel plugin check` says, without
+/// storing anything.
+async fn check_plugin(
+    State(server): State<Arc<Server>>,
+    ConnectInfo(Peer(addr)): ConnectInfo<Peer>,
+    headers: HeaderMap,
+    raw: axum::body::Body,
+) -> ApiResult {
+    // Who asks, before a large body is read.
+    as_caller(&server, Caller::new(&headers, addr), |_, _, actor| {
+        actor.require(Act::Submit)
+    })
+    .await?;
+    let bytes = axum::body::to_bytes(raw, MAX_BODY_BYTES)
+        .await
+        .map_err(|_| {
+            AppError::invalid(format!("the request body is over {MAX_BODY_BYTES} bytes"))
+        })?;
+    let req: Check = parse_json(&bytes)?;
+    let component = match &req.component_base64 {
+        Some(b) => Some(
+            base64::engine::general_purpose::STANDARD
+                .decode(b.as_bytes())
+                .map_err(|e| AppError::invalid(format!("component_base64 is not base64: {e}")))?,
+        ),
+        None => None,
+    };
+    let (manifest_label, label) = req
+        .labels
+        .clone()
+        .unwrap_or_else(|| ("manifest".into(), "component".into()));
+    let s = server.clone();
+    let report = tokio::task::spawn_blocking(move || {
+        easel_app::check(
+            &s.runtime,
+            (&req.manifest, &manifest_label),
+            component.as_deref().map(|b| (b, label.as_str())),
+        )
+    })
+    .await
+    .map_err(|e| AppError::internal(anyhow::anyhow!("{e}")))??;
+    to_json(report)
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -1099,6 +1163,7 @@ mod tests {
                 "/api/v1/audit",
                 "/api/v1/audit/verify",
                 "/api/v1/me",
+                "/api/v1/plugin-checks",
                 "/api/v1/plugins",
                 "/api/v1/plugins/{plugin}",
                 "/api/v1/plugins/{plugin}/approve",
