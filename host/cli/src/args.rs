@@ -176,13 +176,9 @@ pub enum Command {
         with_token: bool,
         /// Sign in with Canvas: open the printed address in a browser and
         /// sign in there. Your roles come from the Canvas accounts you
-        /// administer.
+        /// administer (with --instance NAME when the server has several).
         #[arg(long)]
         canvas: bool,
-        /// With --canvas: which Canvas instance, when the server has
-        /// several.
-        #[arg(long, requires = "canvas", value_name = "NAME")]
-        instance: Option<String>,
         /// Trust this CA certificate (PEM) for the server, besides the
         /// system's (a server with its own certificate authority).
         #[arg(long, value_name = "PEM")]
@@ -792,5 +788,17 @@ impl ConnectArgs {
             instance: self.instance.clone(),
             token: self.token.clone(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// Clap's own checks of the command line's definition: no two
+    /// arguments of one command share a name (a global flag included), no
+    /// conflict or requirement names an argument that does not exist.
+    #[test]
+    fn the_command_line_definition_is_consistent() {
+        use clap::CommandFactory as _;
+        super::Args::command().debug_assert();
     }
 }

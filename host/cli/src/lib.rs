@@ -172,11 +172,11 @@ pub async fn dispatch(args: Args) -> Result<Outcome, CliError> {
             name,
             with_token,
             canvas: true,
-            instance,
             ca_cert,
         } => {
             debug_assert!(name.is_none() && !with_token);
-            return client::login_with_canvas(server, instance.as_deref(), ca_cert.clone()).await;
+            let instance = args.connect.instance.as_deref();
+            return client::login_with_canvas(server, instance, ca_cert.clone()).await;
         }
         Command::Login {
             server,
