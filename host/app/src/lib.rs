@@ -17,6 +17,7 @@ mod batch;
 pub mod canvas_sign_in;
 mod connection;
 pub mod credentials;
+pub mod cron;
 mod error;
 mod home;
 mod inspect;
@@ -29,6 +30,7 @@ pub mod process;
 pub mod reads;
 mod run;
 mod run_audit;
+pub mod schedules;
 pub mod settings;
 mod storage;
 

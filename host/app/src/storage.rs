@@ -8,6 +8,7 @@ use easel_store::{
     ApiTokenRow, ApprovalHistory, ApprovalRow, InstanceRow, NewRun, PluginRow, RunFilter,
     RunFinish, RunRow, SignInKeyRow, SisPrefixRow, Store, TokenRow, UserRow,
 };
+use easel_store::{FireRow, ScheduleRow};
 
 /// What a storage call answers.
 pub type StoreResult<T> = easel_store::Result<T>;
@@ -244,6 +245,49 @@ pub trait Storage: Send {
         owner: Option<&str>,
         alive: &dyn Fn(&str) -> bool,
     ) -> StoreResult<Vec<String>>;
+
+    /// Add a schedule.
+    fn add_schedule(&self, s: &ScheduleRow) -> StoreResult<()>;
+
+    /// Every schedule, oldest first.
+    fn schedules(&self) -> StoreResult<Vec<ScheduleRow>>;
+
+    /// One schedule.
+    fn schedule(&self, id: &str) -> StoreResult<Option<ScheduleRow>>;
+
+    /// Pause a schedule (`why`), or resume it (`None`, with fire times up
+    /// to `handled_until` counted as handled). False if there is none.
+    fn set_schedule_paused(
+        &self,
+        id: &str,
+        why: Option<&str>,
+        handled_until: Option<&str>,
+    ) -> StoreResult<bool>;
+
+    /// Remove a schedule (its fires stay, as history). False if none.
+    fn remove_schedule(&self, id: &str) -> StoreResult<bool>;
+
+    /// Claim a fire time with `outcome`; false if it was claimed already.
+    fn claim_fire(
+        &self,
+        id: &str,
+        fire_at: &str,
+        outcome: &str,
+        detail: Option<&str>,
+    ) -> StoreResult<bool>;
+
+    /// Record how a fire ended.
+    fn finish_fire(
+        &self,
+        id: &str,
+        fire_at: &str,
+        outcome: &str,
+        batch: Option<&str>,
+        detail: Option<&str>,
+    ) -> StoreResult<()>;
+
+    /// A schedule's latest fires, newest first.
+    fn fires(&self, id: &str, limit: usize) -> StoreResult<Vec<FireRow>>;
 }
 
 impl Storage for Store {
@@ -524,5 +568,55 @@ impl Storage for Store {
         alive: &dyn Fn(&str) -> bool,
     ) -> StoreResult<Vec<String>> {
         Store::interrupt_runs(self, owner, alive)
+    }
+
+    fn add_schedule(&self, s: &ScheduleRow) -> StoreResult<()> {
+        Store::add_schedule(self, s)
+    }
+
+    fn schedules(&self) -> StoreResult<Vec<ScheduleRow>> {
+        Store::schedules(self)
+    }
+
+    fn schedule(&self, id: &str) -> StoreResult<Option<ScheduleRow>> {
+        Store::schedule(self, id)
+    }
+
+    fn set_schedule_paused(
+        &self,
+        id: &str,
+        why: Option<&str>,
+        handled_until: Option<&str>,
+    ) -> StoreResult<bool> {
+        Store::set_schedule_paused(self, id, why, handled_until)
+    }
+
+    fn remove_schedule(&self, id: &str) -> StoreResult<bool> {
+        Store::remove_schedule(self, id)
+    }
+
+    fn claim_fire(
+        &self,
+        id: &str,
+        fire_at: &str,
+        outcome: &str,
+        detail: Option<&str>,
+    ) -> StoreResult<bool> {
+        Store::claim_fire(self, id, fire_at, outcome, detail)
+    }
+
+    fn finish_fire(
+        &self,
+        id: &str,
+        fire_at: &str,
+        outcome: &str,
+        batch: Option<&str>,
+        detail: Option<&str>,
+    ) -> StoreResult<()> {
+        Store::finish_fire(self, id, fire_at, outcome, batch, detail)
+    }
+
+    fn fires(&self, id: &str, limit: usize) -> StoreResult<Vec<FireRow>> {
+        Store::fires(self, id, limit)
     }
 }

@@ -59,6 +59,12 @@ impl Args {
             }
             Command::Token { command } => matches!(command, TokenCommand::List { json: true, .. }),
             Command::User { command } => matches!(command, UserCommand::List { json: true }),
+            Command::Schedule { command } => matches!(
+                command,
+                ScheduleCommand::Add { json: true, .. }
+                    | ScheduleCommand::List { json: true }
+                    | ScheduleCommand::Show { json: true, .. }
+            ),
             _ => false,
         }
     }
@@ -186,6 +192,13 @@ pub enum Command {
     },
     /// Forget the server and token `easel login` kept.
     Logout,
+    /// Schedules: a plugin run unattended at cron times in a time zone, by
+    /// `easel serve` (add, list, show, pause, resume, remove).
+    Schedule {
+        /// What to do with schedules.
+        #[command(subcommand)]
+        command: ScheduleCommand,
+    },
     /// Canvas instances: add, list, remove.
     Instance {
         /// What to do with instances.
@@ -660,6 +673,87 @@ pub struct RunArgs {
     /// Machine-readable output.
     #[arg(long)]
     pub json: bool,
+}
+
+/// `easel schedule` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum ScheduleCommand {
+    /// Add a schedule. `easel serve` fires it; each fire time runs once,
+    /// with the approval live at that time (a revoked or expired approval
+    /// pauses the schedule).
+    #[command(group(
+        clap::ArgGroup::new("target")
+            .required(true)
+            .args(["school", "schools", "all_schools"])
+    ))]
+    Add {
+        /// Plugin id.
+        plugin: String,
+        /// The school's account id.
+        #[arg(long, value_parser = school_id)]
+        school: Option<u64>,
+        /// Several schools' account ids, comma-separated.
+        #[arg(long, value_delimiter = ',', value_name = "ID,ID,...", value_parser = school_id)]
+        schools: Vec<u64>,
+        /// Every school the plugin is approved for, at each fire.
+        #[arg(long)]
+        all_schools: bool,
+        /// When, as cron's five fields: minute hour day-of-month month
+        /// day-of-week, e.g. "0 6 * * 1-5" (6:00 on weekdays).
+        #[arg(long, value_name = "EXPR")]
+        cron: String,
+        /// The time zone the cron times are in (IANA name). Daylight
+        /// saving is followed: each wall-clock time fires once.
+        #[arg(long, default_value = "UTC", value_name = "ZONE")]
+        tz: String,
+        /// Dry runs only: plans, no writes.
+        #[arg(long)]
+        dry_run: bool,
+        /// A parameter, as name=value (repeatable).
+        #[arg(long = "param", value_name = "NAME=VALUE")]
+        params: Vec<String>,
+        /// A fire while the last one still runs: skip it (recorded) or
+        /// queue it behind.
+        #[arg(long, default_value = "skip", value_name = "skip|queue")]
+        overlap: String,
+        /// Fire times missed while easel was not running: skip them all
+        /// (recorded), or run-once for the latest.
+        #[arg(long, default_value = "skip", value_name = "skip|run-once")]
+        misfire: String,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List schedules: next three fire times in each one's zone, and the
+    /// last fire.
+    List {
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// One schedule and its latest fires.
+    Show {
+        /// Schedule id.
+        id: String,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Pause a schedule.
+    Pause {
+        /// Schedule id.
+        id: String,
+    },
+    /// Resume a schedule from now (times missed while paused do not fire).
+    Resume {
+        /// Schedule id.
+        id: String,
+    },
+    /// Remove a schedule (its fires stay in the record).
+    Remove {
+        /// Schedule id.
+        id: String,
+    },
 }
 
 /// `easel user` subcommands.

@@ -13,6 +13,7 @@ mod many;
 mod plugin;
 mod run;
 mod runs;
+mod schedule_cmd;
 mod schools_cmd;
 mod user_cmd;
 
@@ -253,6 +254,7 @@ pub async fn dispatch(args: Args) -> Result<Outcome, CliError> {
             json,
             command: None,
         } => schools_cmd::schools(&home, &connect, json).await,
+        Command::Schedule { command } => schedule_cmd::command(&home, command),
         Command::Instance { command } => credentials_cmd::instance(&home, command).await,
         Command::Token { command } => credentials_cmd::token(&home, command, &connect).await,
         Command::Vault { command } => credentials_cmd::vault(&home, command),
@@ -475,10 +477,12 @@ pub async fn serve(
     let stop = async move {
         let _ = stop.await;
     };
-    match config {
+    let scheduler = easel_server::spawn_scheduler(server.clone());
+    let served = match config {
         Some(config) => easel_server::serve_tls(listener, config, server, stop).await,
         None => easel_server::serve(listener, server, stop).await,
-    }
-    .map_err(|e| CliError::Failed(e.into()))?;
+    };
+    scheduler.abort();
+    served.map_err(|e| CliError::Failed(e.into()))?;
     Ok(Outcome::Success)
 }

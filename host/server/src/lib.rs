@@ -117,6 +117,80 @@ impl Server {
     }
 }
 
+/// How often the scheduler looks for due fires.
+pub const SCHEDULER_TICK: std::time::Duration = std::time::Duration::from_secs(15);
+
+/// Run schedules in this process until the task is dropped or aborted:
+/// every [`SCHEDULER_TICK`], the fires due are claimed (each once) and
+/// their batches run here, through the same connections (and token
+/// governors) as the API's runs. A schedule with `overlap = queue` waits
+/// for its last fire; with `skip`, a fire while the last still runs is
+/// recorded as skipped.
+pub fn spawn_scheduler(server: Arc<Server>) -> tokio::task::JoinHandle<()> {
+    use std::collections::{HashMap, HashSet};
+    tokio::spawn(async move {
+        let running: Arc<std::sync::Mutex<HashSet<String>>> = Arc::default();
+        let queues: Arc<std::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>> =
+            Arc::default();
+        let mut tick = tokio::time::interval(SCHEDULER_TICK);
+        loop {
+            tick.tick().await;
+            let s = server.clone();
+            let busy = running.lock().map(|r| r.clone()).unwrap_or_default();
+            let due = tokio::task::spawn_blocking(move || {
+                let home = s.home()?;
+                easel_app::schedules::due(&home, jiff::Timestamp::now(), &busy)
+            })
+            .await;
+            let due = match due {
+                Ok(Ok(due)) => due,
+                Ok(Err(e)) => {
+                    tracing::warn!("the scheduler could not look for due fires: {}", e.message);
+                    continue;
+                }
+                Err(e) => {
+                    tracing::warn!("the scheduler's task failed: {e}");
+                    continue;
+                }
+            };
+            for d in due {
+                let id = d.schedule.id.clone();
+                if let Ok(mut r) = running.lock() {
+                    r.insert(id.clone());
+                }
+                let queue = queues
+                    .lock()
+                    .map(|mut q| q.entry(id.clone()).or_default().clone())
+                    .unwrap_or_default();
+                let (s, running) = (server.clone(), running.clone());
+                tokio::task::spawn_blocking(move || {
+                    let handle = tokio::runtime::Handle::current();
+                    let _turn = handle.block_on(queue.lock());
+                    match s.home() {
+                        Ok(home) => {
+                            let result = handle.block_on(easel_app::schedules::run(
+                                &home,
+                                &d,
+                                &s.connections,
+                                &s.runtime,
+                            ));
+                            if let Err(e) = easel_app::schedules::finished(&home, &d, &result) {
+                                tracing::warn!(schedule = %id, "could not record how a fire ended: {}", e.message);
+                            }
+                        }
+                        Err(e) => {
+                            tracing::warn!(schedule = %id, "could not open the data directory: {}", e.message)
+                        }
+                    }
+                    if let Ok(mut r) = running.lock() {
+                        r.remove(&id);
+                    }
+                });
+            }
+        }
+    })
+}
+
 /// The API's routes.
 pub fn router(server: Arc<Server>) -> Router {
     Router::new()

@@ -7,6 +7,7 @@
 
 mod audit;
 mod runs;
+mod schedules;
 mod schema;
 mod schools;
 mod users;
@@ -23,6 +24,7 @@ pub use audit::{
     WitnessVerdict, checkpoint, rekey_log,
 };
 pub use runs::{NewRun, RunFilter, RunFinish, RunRow, RunStatus};
+pub use schedules::{FireRow, ScheduleRow};
 pub use schools::{MAX_SIS_ID_PREFIX, SisPrefixRow, prefix_problem};
 pub use users::{ApiTokenRow, SignInKeyRow, UserRow};
 pub use vault::{InstanceRow, TokenRow};

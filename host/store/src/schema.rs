@@ -269,6 +269,36 @@ CREATE TABLE canvas_identities (
     r#"
 ALTER TABLE sign_in_keys ADD COLUMN root_account_id INTEGER;
 "#,
+    // Schedules, and each fire time handled (fired, skipped or missed),
+    // once: the key makes a fire happen once whoever handles it.
+    r#"
+CREATE TABLE schedules (
+    id TEXT PRIMARY KEY,
+    plugin_id TEXT NOT NULL,
+    schools TEXT NOT NULL,
+    all_schools INTEGER NOT NULL,
+    cron TEXT NOT NULL,
+    tz TEXT NOT NULL,
+    dry_run INTEGER NOT NULL,
+    params TEXT NOT NULL,
+    overlap TEXT NOT NULL,
+    misfire TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    created_by TEXT NOT NULL,
+    paused_at TEXT,
+    paused_why TEXT,
+    handled_until TEXT NOT NULL
+);
+CREATE TABLE schedule_fires (
+    schedule_id TEXT NOT NULL,
+    fire_at TEXT NOT NULL,
+    outcome TEXT NOT NULL,
+    batch TEXT,
+    detail TEXT,
+    at TEXT NOT NULL,
+    PRIMARY KEY (schedule_id, fire_at)
+);
+"#,
 ];
 
 /// The triggers that refuse updates to the audit tables (recreated after

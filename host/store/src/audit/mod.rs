@@ -90,6 +90,12 @@ pub enum Action {
     ApiTokenRevoked,
     /// Someone signed in with Canvas (their roles as Canvas maps them).
     SignedInWithCanvas,
+    /// A schedule was added, paused, resumed or removed.
+    ScheduleChanged,
+    /// A schedule fired (a batch of runs started).
+    ScheduleFired,
+    /// A schedule's fire time was skipped or missed.
+    ScheduleSkipped,
 }
 
 const ACTIONS: &[Action] = &[
@@ -114,6 +120,9 @@ const ACTIONS: &[Action] = &[
     Action::ApiTokenIssued,
     Action::ApiTokenRevoked,
     Action::SignedInWithCanvas,
+    Action::ScheduleChanged,
+    Action::ScheduleFired,
+    Action::ScheduleSkipped,
 ];
 
 impl Action {
@@ -141,6 +150,9 @@ impl Action {
             Action::ApiTokenIssued => "api-token-issued",
             Action::ApiTokenRevoked => "api-token-revoked",
             Action::SignedInWithCanvas => "signed-in-with-canvas",
+            Action::ScheduleChanged => "schedule-changed",
+            Action::ScheduleFired => "schedule-fired",
+            Action::ScheduleSkipped => "schedule-skipped",
         }
     }
 

@@ -1,0 +1,537 @@
+//! Schedules: a plugin run for schools at cron times in a time zone,
+//! unattended, by `easel serve`.
+//!
+//! Each fire time is handled once: [`due`] claims it in the store (a row
+//! keyed by schedule and time) before anything runs, so a restart, or a
+//! second process, never fires it again. A fire time that passed while
+//! easel was down is a misfire: `skip` records it as missed, `run-once`
+//! runs the latest of them once. A schedule follows its plugin's live
+//! approval: when the approval of a school it names is revoked, expired or
+//! disabled, the schedule pauses and says why, and runs nothing. It runs
+//! with its creator's roles as they are at each fire.
+
+use std::collections::HashSet;
+
+use easel_store::{Action, AuditEntry, FireRow, ScheduleRow};
+use jiff::Timestamp;
+use serde::Serialize;
+
+use crate::batch::BatchRequest;
+use crate::cron::{Cron, time_zone};
+use crate::error::{AppError, Kind};
+use crate::home::Home;
+use crate::principal::{Act, Actor, Role, SignIn};
+
+/// How late a fire time may be handled and still count as on time (the
+/// scheduler looks every 15 seconds).
+pub const ON_TIME_SECS: i64 = 120;
+
+/// Most missed fire times looked at for one schedule at once.
+const MAX_MISSED: usize = 10_000;
+
+/// What a new schedule runs, where and when.
+#[derive(Debug, Clone)]
+pub struct NewSchedule {
+    /// Plugin id.
+    pub plugin: String,
+    /// Schools (or `all_schools`).
+    pub schools: Vec<u64>,
+    /// Every school the plugin is approved for.
+    pub all_schools: bool,
+    /// Cron expression, e.g. `0 6 * * 1-5`.
+    pub cron: String,
+    /// IANA time zone, e.g. `America/Chicago`.
+    pub tz: String,
+    /// Dry runs only.
+    pub dry_run: bool,
+    /// Parameters.
+    pub params: Vec<(String, String)>,
+    /// `skip` (default) or `queue`: a fire while the last still runs.
+    pub overlap: String,
+    /// `skip` (default) or `run-once`: fire times missed while down.
+    pub misfire: String,
+}
+
+/// A schedule as listed: its row, its next fire times in its zone, and
+/// its last fire.
+#[derive(Debug, Clone, Serialize)]
+pub struct ScheduleView {
+    /// The schedule.
+    #[serde(flatten)]
+    pub schedule: ScheduleRow,
+    /// The next three fire times, in the schedule's zone (none if paused).
+    pub next: Vec<String>,
+    /// The last fire time handled, and how.
+    pub last: Option<FireRow>,
+}
+
+/// A time as stored: RFC 3339 in UTC, whole seconds (so stored times
+/// compare as text the way they do as times).
+fn stamp(t: Timestamp) -> String {
+    Timestamp::from_second(t.as_second())
+        .unwrap_or(t)
+        .to_string()
+}
+
+fn parse_stamp(s: &str) -> Result<Timestamp, AppError> {
+    s.parse::<Timestamp>()
+        .map_err(|e| AppError::new(Kind::Internal, format!("stored time {s:?}: {e}")))
+}
+
+fn random_id() -> String {
+    let mut b = [0u8; 4];
+    rand::Rng::fill(&mut rand::rng(), &mut b);
+    hex::encode(b)
+}
+
+fn audit(
+    home: &Home,
+    by: &str,
+    action: Action,
+    row: &ScheduleRow,
+    detail: String,
+) -> Result<(), AppError> {
+    home.audit(&AuditEntry {
+        plugin: Some(row.plugin_id.clone()),
+        detail: Some(format!("schedule {}: {detail}", row.id)),
+        ..AuditEntry::new(by.to_owned(), action)
+    })
+}
+
+/// Add a schedule. Who may approve may schedule; the plugin must be
+/// approved now for the schools it names (or for some school).
+pub fn add(
+    home: &Home,
+    by: &Actor,
+    new: &NewSchedule,
+    now: Timestamp,
+) -> Result<ScheduleRow, AppError> {
+    by.require(Act::Approve)?;
+    let cron = Cron::parse(&new.cron).map_err(AppError::invalid)?;
+    time_zone(&new.tz).map_err(AppError::invalid)?;
+    for (what, v, ok) in [
+        ("--overlap", &new.overlap, ["skip", "queue"]),
+        ("--misfire", &new.misfire, ["skip", "run-once"]),
+    ] {
+        if !ok.contains(&v.as_str()) {
+            return Err(AppError::invalid(format!(
+                "{what} is {} or {}, not {v:?}",
+                ok[0], ok[1]
+            )));
+        }
+    }
+    if new.all_schools != new.schools.is_empty() {
+        return Err(AppError::invalid(
+            "give the schools to run for (--school, --schools) or --all-schools, not both",
+        ));
+    }
+    let plugin = crate::plugins::find(home, &new.plugin)?;
+    let request = BatchRequest {
+        plugin: plugin.id.clone(),
+        schools: new.schools.clone(),
+        all_schools: new.all_schools,
+        dry_run: new.dry_run,
+        params: new.params.clone(),
+        max_writes: None,
+        concurrency: 8,
+    };
+    // Refused now for a school the creator may not run, or none approved.
+    crate::batch::batch_schools(home, by, &request)?;
+    if let Some(school) = new.schools.iter().find(|s| {
+        home.store
+            .approval(&plugin.id, **s)
+            .ok()
+            .flatten()
+            .is_none()
+    }) {
+        return Err(AppError::invalid(format!(
+            "{} is not approved for school {school}: approve it first",
+            plugin.id
+        )));
+    }
+    let row = ScheduleRow {
+        id: random_id(),
+        plugin_id: plugin.id.clone(),
+        schools: new.schools.clone(),
+        all_schools: new.all_schools,
+        cron: cron.as_str().to_owned(),
+        tz: new.tz.clone(),
+        dry_run: new.dry_run,
+        params: new.params.clone(),
+        overlap: new.overlap.clone(),
+        misfire: new.misfire.clone(),
+        created_at: stamp(now),
+        created_by: by.name.clone(),
+        paused_at: None,
+        paused_why: None,
+        handled_until: stamp(now),
+    };
+    home.store.add_schedule(&row)?;
+    audit(
+        home,
+        &by.audit_name(),
+        Action::ScheduleChanged,
+        &row,
+        format!(
+            "added: {} {} for {} at \"{}\" {}",
+            row.plugin_id,
+            if row.dry_run { "dry runs" } else { "live runs" },
+            schools_text(&row),
+            row.cron,
+            row.tz
+        ),
+    )?;
+    Ok(row)
+}
+
+fn schools_text(row: &ScheduleRow) -> String {
+    if row.all_schools {
+        "every approved school".into()
+    } else if row.schools.len() > 5 {
+        format!("{} schools", row.schools.len())
+    } else {
+        format!(
+            "school(s) {}",
+            row.schools
+                .iter()
+                .map(u64::to_string)
+                .collect::<Vec<_>>()
+                .join(",")
+        )
+    }
+}
+
+/// Every schedule, with its next fire times and last fire.
+pub fn list(home: &Home, by: &Actor, now: Timestamp) -> Result<Vec<ScheduleView>, AppError> {
+    by.require(Act::ReadAllRuns)?;
+    home.store
+        .schedules()?
+        .into_iter()
+        .map(|s| view(home, s, now))
+        .collect()
+}
+
+fn view(home: &Home, schedule: ScheduleRow, now: Timestamp) -> Result<ScheduleView, AppError> {
+    let next = match (
+        &schedule.paused_at,
+        Cron::parse(&schedule.cron),
+        time_zone(&schedule.tz),
+    ) {
+        (None, Ok(cron), Ok(tz)) => cron
+            .next(&tz, now, 3)
+            .into_iter()
+            .map(|t| {
+                t.to_zoned(tz.clone())
+                    .strftime("%Y-%m-%d %H:%M %Z")
+                    .to_string()
+            })
+            .collect(),
+        _ => Vec::new(),
+    };
+    let last = home.store.fires(&schedule.id, 1)?.into_iter().next();
+    Ok(ScheduleView {
+        schedule,
+        next,
+        last,
+    })
+}
+
+fn find(home: &Home, id: &str) -> Result<ScheduleRow, AppError> {
+    home.store.schedule(id)?.ok_or_else(|| {
+        AppError::new(Kind::NotFound, format!("no schedule {id:?}"))
+            .hint("see `easel schedule list`")
+    })
+}
+
+/// One schedule, with its last `fires`.
+pub fn show(
+    home: &Home,
+    by: &Actor,
+    id: &str,
+    now: Timestamp,
+) -> Result<(ScheduleView, Vec<FireRow>), AppError> {
+    by.require(Act::ReadAllRuns)?;
+    let row = find(home, id)?;
+    let fires = home.store.fires(id, 20)?;
+    Ok((view(home, row, now)?, fires))
+}
+
+/// Pause a schedule.
+pub fn pause(home: &Home, by: &Actor, id: &str) -> Result<(), AppError> {
+    by.require(Act::Approve)?;
+    let row = find(home, id)?;
+    let why = format!("paused by {}", by.name);
+    home.store.set_schedule_paused(id, Some(&why), None)?;
+    audit(
+        home,
+        &by.audit_name(),
+        Action::ScheduleChanged,
+        &row,
+        "paused".into(),
+    )
+}
+
+/// Resume a schedule: fire times from `now` on; those missed while it was
+/// paused are not fired.
+pub fn resume(home: &Home, by: &Actor, id: &str, now: Timestamp) -> Result<(), AppError> {
+    by.require(Act::Approve)?;
+    let row = find(home, id)?;
+    home.store
+        .set_schedule_paused(id, None, Some(&stamp(now)))?;
+    audit(
+        home,
+        &by.audit_name(),
+        Action::ScheduleChanged,
+        &row,
+        "resumed".into(),
+    )
+}
+
+/// Remove a schedule (its fires stay, as history).
+pub fn remove(home: &Home, by: &Actor, id: &str) -> Result<(), AppError> {
+    by.require(Act::Approve)?;
+    let row = find(home, id)?;
+    home.store.remove_schedule(id)?;
+    audit(
+        home,
+        &by.audit_name(),
+        Action::ScheduleChanged,
+        &row,
+        "removed".into(),
+    )
+}
+
+/// A fire to run now: claimed, so it runs once.
+#[derive(Debug, Clone)]
+pub struct Due {
+    /// The schedule.
+    pub schedule: ScheduleRow,
+    /// The fire time (RFC 3339).
+    pub fire_at: String,
+    /// Who the runs act as: the schedule, with its creator's roles now.
+    pub actor: Actor,
+    /// The batch to run.
+    pub request: BatchRequest,
+}
+
+/// The creator's roles as they are now: a user's current roles, or a
+/// district admin's for a schedule made by a local command.
+fn acting(home: &Home, row: &ScheduleRow) -> Result<Actor, AppError> {
+    let roles = match home.store.user(&row.created_by)? {
+        Some(u) if u.disabled_at.is_none() => {
+            serde_json::from_str::<Vec<Role>>(&u.roles).unwrap_or_default()
+        }
+        Some(_) => Vec::new(),
+        None => vec![Role::DistrictAdmin],
+    };
+    Ok(Actor {
+        name: row.created_by.clone(),
+        roles,
+        via: SignIn::Local(format!("schedule {}", row.id)),
+    })
+}
+
+/// Why the schedule may not run now, if it may not: a school it names
+/// without a live approval, or none at all.
+fn blocked(home: &Home, row: &ScheduleRow) -> Result<Option<String>, AppError> {
+    if row.all_schools {
+        return Ok(home
+            .store
+            .live_schools(&row.plugin_id, &[])?
+            .is_empty()
+            .then(|| {
+                format!(
+                    "{} is approved for no school (revoked or expired)",
+                    row.plugin_id
+                )
+            }));
+    }
+    let now = time::OffsetDateTime::now_utc();
+    for &school in &row.schools {
+        match home.store.approval(&row.plugin_id, school)? {
+            None => {
+                return Ok(Some(format!(
+                    "the approval of {} for school {school} was revoked or disabled",
+                    row.plugin_id
+                )));
+            }
+            Some(a) => {
+                let expired = a.terms.expires_at.as_deref().is_some_and(|e| {
+                    time::OffsetDateTime::parse(e, &time::format_description::well_known::Rfc3339)
+                        .is_ok_and(|at| at <= now)
+                });
+                if expired {
+                    return Ok(Some(format!(
+                        "the approval of {} for school {school} expired",
+                        row.plugin_id
+                    )));
+                }
+            }
+        }
+    }
+    Ok(None)
+}
+
+/// The fires due at `now`, each claimed (so it runs once); missed and
+/// skipped fire times recorded and audited; schedules whose approval is
+/// gone paused. `running`: the schedules with a fire still running.
+pub fn due(home: &Home, now: Timestamp, running: &HashSet<String>) -> Result<Vec<Due>, AppError> {
+    let mut out = Vec::new();
+    for row in home.store.schedules()? {
+        if row.paused_at.is_some() {
+            continue;
+        }
+        let (Ok(cron), Ok(tz)) = (Cron::parse(&row.cron), time_zone(&row.tz)) else {
+            home.store.set_schedule_paused(
+                &row.id,
+                Some("its cron expression or time zone no longer parses"),
+                None,
+            )?;
+            continue;
+        };
+        let since = parse_stamp(&row.handled_until)?;
+        let times: Vec<Timestamp> = cron
+            .next(&tz, since, MAX_MISSED)
+            .into_iter()
+            .take_while(|t| *t <= now)
+            .collect();
+        let Some(&latest) = times.last() else {
+            continue;
+        };
+        if let Some(why) = blocked(home, &row)? {
+            home.store.set_schedule_paused(&row.id, Some(&why), None)?;
+            audit(
+                home,
+                "scheduler",
+                Action::ScheduleChanged,
+                &row,
+                format!("paused: {why}"),
+            )?;
+            continue;
+        }
+        let on_time = now.as_second() - latest.as_second() <= ON_TIME_SECS;
+        // The fire time to run, if any: the latest, when on time or when
+        // misfires run once.
+        let fire = (on_time || row.misfire == "run-once").then_some(latest);
+        let missed: Vec<&Timestamp> = times.iter().filter(|t| Some(**t) != fire).collect();
+        let mut newly_missed = 0;
+        for t in &missed {
+            if home.store.claim_fire(
+                &row.id,
+                &stamp(**t),
+                "missed",
+                Some("easel was not running"),
+            )? {
+                newly_missed += 1;
+            }
+        }
+        if newly_missed > 0 {
+            audit(
+                home,
+                "scheduler",
+                Action::ScheduleSkipped,
+                &row,
+                format!(
+                    "{newly_missed} fire time(s) missed while easel was not running, up to {}",
+                    stamp(**missed.last().unwrap_or(&&latest))
+                ),
+            )?;
+        }
+        let Some(fire) = fire else {
+            continue;
+        };
+        let fire_at = stamp(fire);
+        if running.contains(&row.id) && row.overlap == "skip" {
+            if home.store.claim_fire(
+                &row.id,
+                &fire_at,
+                "skipped",
+                Some("the last fire still runs"),
+            )? {
+                audit(
+                    home,
+                    "scheduler",
+                    Action::ScheduleSkipped,
+                    &row,
+                    format!("{fire_at} skipped: the last fire still runs"),
+                )?;
+            }
+            continue;
+        }
+        if !home.store.claim_fire(&row.id, &fire_at, "fired", None)? {
+            continue;
+        }
+        audit(
+            home,
+            "scheduler",
+            Action::ScheduleFired,
+            &row,
+            format!("fired for {fire_at}: {}", schools_text(&row)),
+        )?;
+        let actor = acting(home, &row)?;
+        let request = BatchRequest {
+            plugin: row.plugin_id.clone(),
+            schools: row.schools.clone(),
+            all_schools: row.all_schools,
+            dry_run: row.dry_run,
+            params: row.params.clone(),
+            max_writes: None,
+            concurrency: 8,
+        };
+        out.push(Due {
+            schedule: row,
+            fire_at,
+            actor,
+            request,
+        });
+    }
+    Ok(out)
+}
+
+/// Record how a fire's batch ended.
+pub fn finished(
+    home: &Home,
+    due: &Due,
+    result: &Result<crate::batch::BatchResult, AppError>,
+) -> Result<(), AppError> {
+    let (outcome, batch, detail) = match result {
+        Ok(r) if r.failed == 0 => ("succeeded", Some(r.batch.as_str()), None),
+        Ok(r) => (
+            "failed",
+            Some(r.batch.as_str()),
+            Some(format!("{} of {} run(s) failed", r.failed, r.schools)),
+        ),
+        Err(e) => ("failed", None, Some(e.to_string())),
+    };
+    home.store.finish_fire(
+        &due.schedule.id,
+        &due.fire_at,
+        outcome,
+        batch,
+        detail.as_deref(),
+    )?;
+    Ok(())
+}
+
+/// Run a due fire's batch in this process, on its grant's connection.
+pub async fn run(
+    home: &Home,
+    due: &Due,
+    connections: &crate::pool::Connections,
+    runtime: &easel_runtime::Runtime,
+) -> Result<crate::batch::BatchResult, AppError> {
+    let schools = crate::batch::batch_schools(home, &due.actor, &due.request)?;
+    let conn = connections
+        .for_grant(home, &due.request.plugin, schools[0])
+        .await?;
+    crate::batch::run_batch(
+        home,
+        &due.actor,
+        &conn,
+        runtime,
+        &due.request,
+        &schools,
+        &crate::many::Quiet,
+    )
+    .await
+}

@@ -1,0 +1,229 @@
+//! Schedules through the application layer, with the clock given, not
+//! slept: a fire time runs once however often it is looked at; fire times
+//! missed while easel was down are recorded and, by the schedule's choice,
+//! skipped or run once; a fire while the last still runs is skipped; a
+//! revoked approval pauses the schedule, which then runs nothing; and who
+//! may schedule what.
+
+use std::collections::HashSet;
+
+use easel_app::schedules::{self, NewSchedule};
+use easel_app::{Actor, Connections, Kind, Role};
+use easel_tests::{add_bundled, home, person};
+use jiff::Timestamp;
+
+fn at(s: &str) -> Timestamp {
+    s.parse().unwrap()
+}
+
+fn hourly(misfire: &str) -> NewSchedule {
+    NewSchedule {
+        plugin: "course-report".into(),
+        schools: vec![2],
+        all_schools: false,
+        cron: "0 * * * *".into(),
+        tz: "UTC".into(),
+        dry_run: false,
+        params: Vec::new(),
+        overlap: "skip".into(),
+        misfire: misfire.into(),
+    }
+}
+
+fn outcomes(h: &easel_app::Home, id: &str) -> Vec<(String, String)> {
+    let mut f: Vec<(String, String)> = h
+        .store
+        .fires(id, 100)
+        .unwrap()
+        .into_iter()
+        .map(|f| (f.fire_at, f.outcome))
+        .collect();
+    f.sort();
+    f
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fire_time_runs_once_and_missed_ones_are_skipped_or_run_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let h = home(dir.path());
+    add_bundled(&h, &easel_bundled::COURSE_REPORT, 2, false);
+    let admin = person("admin");
+    let created = at("2026-12-02T00:30:00Z");
+    let once = schedules::add(&h, &admin, &hourly("run-once"), created).unwrap();
+    let skip = schedules::add(&h, &admin, &hourly("skip"), created).unwrap();
+    let none = HashSet::new();
+
+    // 01:00:30: both fire, once; looking again fires nothing.
+    let due = schedules::due(&h, at("2026-12-02T01:00:30Z"), &none).unwrap();
+    assert_eq!(due.len(), 2);
+    assert!(due.iter().all(|d| d.fire_at == "2026-12-02T01:00:00Z"));
+    let (connections, runtime) = (Connections::new(), h.runtime().unwrap());
+    for d in &due {
+        let r = schedules::run(&h, d, &connections, &runtime).await;
+        let batch = r.as_ref().unwrap().batch.clone();
+        assert_eq!(r.as_ref().unwrap().succeeded, 1, "{r:?}");
+        schedules::finished(&h, d, &r).unwrap();
+        let runs = h.store.runs(10).unwrap();
+        assert!(
+            runs.iter()
+                .any(|run| run.batch.as_deref() == Some(batch.as_str()))
+        );
+    }
+    assert!(
+        schedules::due(&h, at("2026-12-02T01:00:40Z"), &none)
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        outcomes(&h, &once.id),
+        [("2026-12-02T01:00:00Z".to_owned(), "succeeded".to_owned())]
+    );
+
+    // Down from 01:00 to 05:30: 02:00..05:00 were missed. run-once runs
+    // 05:00 once; skip runs none; every missed time is recorded.
+    let due = schedules::due(&h, at("2026-12-02T05:30:00Z"), &none).unwrap();
+    assert_eq!(due.len(), 1, "{due:?}");
+    assert_eq!(
+        (due[0].schedule.id.as_str(), due[0].fire_at.as_str()),
+        (once.id.as_str(), "2026-12-02T05:00:00Z")
+    );
+    let missed = |id: &str| {
+        outcomes(&h, id)
+            .into_iter()
+            .filter(|(_, o)| o == "missed")
+            .count()
+    };
+    assert_eq!(missed(&once.id), 3);
+    assert_eq!(missed(&skip.id), 4);
+    // A restart that looks again fires nothing more.
+    assert!(
+        schedules::due(&h, at("2026-12-02T05:31:00Z"), &none)
+            .unwrap()
+            .is_empty()
+    );
+
+    // A fire while the last still runs is skipped (and recorded).
+    let running: HashSet<String> = [once.id.clone()].into();
+    let due = schedules::due(&h, at("2026-12-02T06:00:05Z"), &running).unwrap();
+    assert_eq!(due.len(), 1, "only the other schedule fires");
+    assert_eq!(due[0].schedule.id, skip.id);
+    assert!(
+        outcomes(&h, &once.id).contains(&("2026-12-02T06:00:00Z".to_owned(), "skipped".to_owned()))
+    );
+    let actions: Vec<String> = h
+        .audit
+        .records(&easel_store::AuditFilter::default(), None)
+        .unwrap()
+        .into_iter()
+        .map(|r| r.action)
+        .collect();
+    for a in ["schedule-changed", "schedule-fired", "schedule-skipped"] {
+        assert!(actions.iter().any(|x| x == a), "{a}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revoked_approval_pauses_the_schedule_and_nothing_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let h = home(dir.path());
+    add_bundled(&h, &easel_bundled::COURSE_REPORT, 2, false);
+    let admin = person("admin");
+    let s = schedules::add(&h, &admin, &hourly("run-once"), at("2026-12-02T00:30:00Z")).unwrap();
+    easel_app::revoke(&h, &admin, "course-report", &[]).unwrap();
+    let due = schedules::due(&h, at("2026-12-02T01:00:10Z"), &HashSet::new()).unwrap();
+    assert!(due.is_empty());
+    let row = h.store.schedule(&s.id).unwrap().unwrap();
+    assert!(row.paused_at.is_some());
+    assert!(row.paused_why.unwrap().contains("revoked"), "says why");
+    assert!(h.store.runs(10).unwrap().is_empty());
+    // Paused, it fires nothing later either; the list shows no next time.
+    assert!(
+        schedules::due(&h, at("2026-12-02T09:00:10Z"), &HashSet::new())
+            .unwrap()
+            .is_empty()
+    );
+    let listed = schedules::list(&h, &admin, at("2026-12-02T09:00:10Z")).unwrap();
+    assert!(listed[0].next.is_empty());
+}
+
+#[test]
+fn who_may_schedule_what_and_bad_input_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let h = home(dir.path());
+    add_bundled(&h, &easel_bundled::COURSE_REPORT, 2, false);
+    let now = at("2026-12-02T00:30:00Z");
+    let contributor = Actor {
+        roles: vec![Role::SchoolContributor { schools: vec![2] }],
+        ..person("lhs-it")
+    };
+    let e = schedules::add(&h, &contributor, &hourly("skip"), now).unwrap_err();
+    assert_eq!(e.kind, Kind::Forbidden);
+    let admin = person("admin");
+    for (what, new) in [
+        (
+            "cron",
+            NewSchedule {
+                cron: "0 6 * *".into(),
+                ..hourly("skip")
+            },
+        ),
+        (
+            "zone",
+            NewSchedule {
+                tz: "America/Nowhere".into(),
+                ..hourly("skip")
+            },
+        ),
+        (
+            "overlap",
+            NewSchedule {
+                overlap: "sometimes".into(),
+                ..hourly("skip")
+            },
+        ),
+        ("misfire", hourly("always")),
+        (
+            "unapproved school",
+            NewSchedule {
+                schools: vec![4],
+                ..hourly("skip")
+            },
+        ),
+        (
+            "no plugin",
+            NewSchedule {
+                plugin: "nope".into(),
+                ..hourly("skip")
+            },
+        ),
+    ] {
+        let e = schedules::add(&h, &admin, &new, now).unwrap_err();
+        assert_eq!(e.kind, Kind::Invalid, "{what}: {e}");
+    }
+    assert!(h.store.schedules().unwrap().is_empty(), "nothing was added");
+    // Chicago's next three weekday 6:00s, in its own zone.
+    let s = schedules::add(
+        &h,
+        &admin,
+        &NewSchedule {
+            cron: "0 6 * * 1-5".into(),
+            tz: "America/Chicago".into(),
+            ..hourly("skip")
+        },
+        now,
+    )
+    .unwrap();
+    let (view, _) = schedules::show(&h, &admin, &s.id, at("2026-12-04T13:00:00Z")).unwrap();
+    assert_eq!(
+        view.next,
+        [
+            "2026-12-07 06:00 CST",
+            "2026-12-08 06:00 CST",
+            "2026-12-09 06:00 CST"
+        ]
+    );
+    schedules::pause(&h, &admin, &s.id).unwrap();
+    schedules::resume(&h, &admin, &s.id, now).unwrap();
+    schedules::remove(&h, &admin, &s.id).unwrap();
+    assert!(h.store.schedules().unwrap().is_empty());
+}
