@@ -54,7 +54,7 @@ async fn a_fire_time_runs_once_and_missed_ones_are_skipped_or_run_once() {
     let none = HashSet::new();
 
     // 01:00:30: both fire, once; looking again fires nothing.
-    let due = schedules::due(&h, at("2026-12-02T01:00:30Z"), &none).unwrap();
+    let due = schedules::due(&h, at("2026-12-02T01:00:30Z"), &none, &none).unwrap();
     assert_eq!(due.len(), 2);
     assert!(due.iter().all(|d| d.fire_at == "2026-12-02T01:00:00Z"));
     let (connections, runtime) = (Connections::new(), h.runtime().unwrap());
@@ -70,7 +70,7 @@ async fn a_fire_time_runs_once_and_missed_ones_are_skipped_or_run_once() {
         );
     }
     assert!(
-        schedules::due(&h, at("2026-12-02T01:00:40Z"), &none)
+        schedules::due(&h, at("2026-12-02T01:00:40Z"), &none, &none)
             .unwrap()
             .is_empty()
     );
@@ -81,7 +81,7 @@ async fn a_fire_time_runs_once_and_missed_ones_are_skipped_or_run_once() {
 
     // Down from 01:00 to 05:30: 02:00..05:00 were missed. run-once runs
     // 05:00 once; skip runs none; every missed time is recorded.
-    let due = schedules::due(&h, at("2026-12-02T05:30:00Z"), &none).unwrap();
+    let due = schedules::due(&h, at("2026-12-02T05:30:00Z"), &none, &none).unwrap();
     assert_eq!(due.len(), 1, "{due:?}");
     assert_eq!(
         (due[0].schedule.id.as_str(), due[0].fire_at.as_str()),
@@ -97,14 +97,14 @@ async fn a_fire_time_runs_once_and_missed_ones_are_skipped_or_run_once() {
     assert_eq!(missed(&skip.id), 4);
     // A restart that looks again fires nothing more.
     assert!(
-        schedules::due(&h, at("2026-12-02T05:31:00Z"), &none)
+        schedules::due(&h, at("2026-12-02T05:31:00Z"), &none, &none)
             .unwrap()
             .is_empty()
     );
 
     // A fire while the last still runs is skipped (and recorded).
     let running: HashSet<String> = [once.id.clone()].into();
-    let due = schedules::due(&h, at("2026-12-02T06:00:05Z"), &running).unwrap();
+    let due = schedules::due(&h, at("2026-12-02T06:00:05Z"), &running, &none).unwrap();
     assert_eq!(due.len(), 1, "only the other schedule fires");
     assert_eq!(due[0].schedule.id, skip.id);
     assert!(
@@ -130,7 +130,13 @@ async fn a_revoked_approval_pauses_the_schedule_and_nothing_runs() {
     let admin = person("admin");
     let s = schedules::add(&h, &admin, &hourly("run-once"), at("2026-12-02T00:30:00Z")).unwrap();
     easel_app::revoke(&h, &admin, "course-report", &[]).unwrap();
-    let due = schedules::due(&h, at("2026-12-02T01:00:10Z"), &HashSet::new()).unwrap();
+    let due = schedules::due(
+        &h,
+        at("2026-12-02T01:00:10Z"),
+        &HashSet::new(),
+        &HashSet::new(),
+    )
+    .unwrap();
     assert!(due.is_empty());
     let row = h.store.schedule(&s.id).unwrap().unwrap();
     assert!(row.paused_at.is_some());
@@ -138,9 +144,14 @@ async fn a_revoked_approval_pauses_the_schedule_and_nothing_runs() {
     assert!(h.store.runs(10).unwrap().is_empty());
     // Paused, it fires nothing later either; the list shows no next time.
     assert!(
-        schedules::due(&h, at("2026-12-02T09:00:10Z"), &HashSet::new())
-            .unwrap()
-            .is_empty()
+        schedules::due(
+            &h,
+            at("2026-12-02T09:00:10Z"),
+            &HashSet::new(),
+            &HashSet::new()
+        )
+        .unwrap()
+        .is_empty()
     );
     let listed = schedules::list(&h, &admin, at("2026-12-02T09:00:10Z")).unwrap();
     assert!(listed[0].next.is_empty());
@@ -226,4 +237,149 @@ fn who_may_schedule_what_and_bad_input_changes_nothing() {
     schedules::resume(&h, &admin, &s.id, now).unwrap();
     schedules::remove(&h, &admin, &s.id).unwrap();
     assert!(h.store.schedules().unwrap().is_empty());
+}
+
+fn every_minute(overlap: &str) -> NewSchedule {
+    NewSchedule {
+        cron: "* * * * *".into(),
+        overlap: overlap.into(),
+        ..hourly("run-once")
+    }
+}
+
+#[test]
+fn after_a_month_down_run_once_runs_one_fire_and_the_gap_is_summarised() {
+    let dir = tempfile::tempdir().unwrap();
+    let h = home(dir.path());
+    add_bundled(&h, &easel_bundled::COURSE_REPORT, 2, false);
+    let admin = person("admin");
+    let s = schedules::add(
+        &h,
+        &admin,
+        &every_minute("skip"),
+        at("2026-11-02T12:00:00Z"),
+    )
+    .unwrap();
+    let none = HashSet::new();
+    let now = at("2026-12-02T12:00:30Z");
+    let due = schedules::due(&h, now, &none, &none).unwrap();
+    assert_eq!(due.len(), 1);
+    assert_eq!(due[0].fire_at, "2026-12-02T12:00:00Z", "the latest, once");
+    // Looked at again, and a minute later: nothing more, then the next.
+    assert!(
+        schedules::due(&h, at("2026-12-02T12:00:50Z"), &none, &none)
+            .unwrap()
+            .is_empty()
+    );
+    let due = schedules::due(&h, at("2026-12-02T12:01:10Z"), &none, &none).unwrap();
+    assert_eq!(due.len(), 1);
+    assert_eq!(due[0].fire_at, "2026-12-02T12:01:00Z");
+    let missed = h
+        .store
+        .fires(&s.id, 20_000)
+        .unwrap()
+        .into_iter()
+        .filter(|f| f.outcome == "missed")
+        .count();
+    assert_eq!(missed, 10_000, "the first 10,000 recorded one by one");
+    let summary = h
+        .audit
+        .records(&easel_store::AuditFilter::default(), None)
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.action == "schedule-skipped")
+        .filter_map(|r| r.detail)
+        .collect::<Vec<_>>();
+    assert!(
+        summary.iter().any(|d| d.contains("43199 fire time(s)")),
+        "{summary:?}"
+    );
+}
+
+#[test]
+fn one_unreadable_schedule_stops_no_other_and_queued_fires_wait_one_at_a_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let h = home(dir.path());
+    add_bundled(&h, &easel_bundled::COURSE_REPORT, 2, false);
+    let admin = person("admin");
+    let created = at("2026-12-02T00:30:00Z");
+    let good = schedules::add(&h, &admin, &every_minute("queue"), created).unwrap();
+    let mut bad = good.clone();
+    bad.id = "bad00000".into();
+    bad.handled_until = "not-a-time".into();
+    h.store.add_schedule(&bad).unwrap();
+    let none = HashSet::new();
+    let due = schedules::due(&h, at("2026-12-02T00:31:05Z"), &none, &none).unwrap();
+    assert_eq!(due.len(), 1);
+    assert_eq!(due[0].schedule.id, good.id);
+    let bad = h.store.schedule("bad00000").unwrap().unwrap();
+    assert!(bad.paused_why.unwrap().contains("no longer reads"));
+    // Running: the next fire queues behind it; with one waiting, the one
+    // after is skipped.
+    let running: HashSet<String> = [good.id.clone()].into();
+    let due = schedules::due(&h, at("2026-12-02T00:32:05Z"), &running, &none).unwrap();
+    assert_eq!(due.len(), 1, "queued behind the running fire");
+    let due = schedules::due(&h, at("2026-12-02T00:33:05Z"), &running, &running).unwrap();
+    assert!(due.is_empty());
+    assert!(
+        outcomes(&h, &good.id).contains(&("2026-12-02T00:33:00Z".to_owned(), "skipped".to_owned()))
+    );
+}
+
+#[test]
+fn a_creator_who_is_gone_or_an_expired_approval_pauses_the_schedule() {
+    let dir = tempfile::tempdir().unwrap();
+    let h = home(dir.path());
+    add_bundled(&h, &easel_bundled::COURSE_REPORT, 2, false);
+    let created = at("2026-12-02T00:30:00Z");
+    let none = HashSet::new();
+    // Made by a signed-in approver whom easel no longer has.
+    let ghost = Actor {
+        roles: vec![Role::Approver],
+        via: easel_app::SignIn::Password,
+        ..person("ghost")
+    };
+    let s = schedules::add(&h, &ghost, &hourly("skip"), created).unwrap();
+    assert!(
+        schedules::due(&h, at("2026-12-02T01:00:05Z"), &none, &none)
+            .unwrap()
+            .is_empty()
+    );
+    let row = h.store.schedule(&s.id).unwrap().unwrap();
+    assert!(row.paused_why.unwrap().contains("creator ghost is gone"));
+    // All schools, and the only approval expires.
+    let admin = person("admin");
+    let all = schedules::add(
+        &h,
+        &admin,
+        &NewSchedule {
+            schools: Vec::new(),
+            all_schools: true,
+            ..hourly("skip")
+        },
+        created,
+    )
+    .unwrap();
+    easel_app::approve_with(
+        &h,
+        "course-report",
+        &[2],
+        &admin,
+        &easel_app::ApproveOptions {
+            terms: easel_store::GrantTerms {
+                expires_at: Some("2020-01-01T00:00:00Z".into()),
+                ..Default::default()
+            },
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    assert!(
+        schedules::due(&h, at("2026-12-02T01:00:05Z"), &none, &none)
+            .unwrap()
+            .is_empty()
+    );
+    let row = h.store.schedule(&all.id).unwrap().unwrap();
+    assert!(row.paused_why.unwrap().contains("expired"), "says why");
+    assert!(h.store.runs(10).unwrap().is_empty(), "nothing ran");
 }

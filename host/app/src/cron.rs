@@ -2,11 +2,12 @@
 //! time zone, daylight saving included.
 //!
 //! A schedule names wall-clock times in its zone. Each matching wall-clock
-//! time fires once: on the spring-forward day a time in the skipped hour
-//! (02:30) fires at the first instant after the gap (03:30 in the new
-//! offset); on the fall-back day a time in the repeated hour (01:30) fires
-//! at its first occurrence only. Two wall-clock times that land on the same
-//! instant fire once.
+//! time fires at most once: on the spring-forward day a time in the
+//! skipped hour (02:30) fires shifted by the gap (03:30 in the new offset);
+//! on the fall-back day a time in the repeated hour (01:30) fires at its
+//! first occurrence only. Two wall-clock times that land on the same
+//! instant fire once; a day's times fire in the order of their instants
+//! (zones that shift by half an hour included).
 
 use jiff::Timestamp;
 use jiff::civil::{Date, DateTime};
@@ -36,16 +37,11 @@ fn field(text: &str, name: &str, lo: i8, hi: i8, names: &[&str]) -> Result<Vec<i
         if let Some(i) = names.iter().position(|n| n.eq_ignore_ascii_case(s)) {
             return Ok(lo + i as i8);
         }
-        s.parse::<i8>()
-            .ok()
-            .filter(|v| (lo..=hi).contains(v) || (name == "day of week" && *v == 7))
-            .map(|v| {
-                if name == "day of week" && v == 7 {
-                    0
-                } else {
-                    v
-                }
-            })
+        s.bytes()
+            .all(|b| b.is_ascii_digit())
+            .then(|| s.parse::<i8>().ok())
+            .flatten()
+            .filter(|v| (lo..=hi).contains(v))
             .ok_or_else(|| format!("{name} {s:?} is not a number from {lo} to {hi}"))
     };
     let mut out = Vec::new();
@@ -81,6 +77,14 @@ fn field(text: &str, name: &str, lo: i8, hi: i8, names: &[&str]) -> Result<Vec<i
             }
         }
     }
+    if name == "day of week" {
+        // 7 is Sunday too.
+        for v in &mut out {
+            if *v == 7 {
+                *v = 0;
+            }
+        }
+    }
     out.sort_unstable();
     out.dedup();
     Ok(out)
@@ -107,9 +111,11 @@ impl Cron {
             hours: field(hour, "hour", 0, 23, &[])?,
             days: field(day, "day of month", 1, 31, &[])?,
             months: field(month, "month", 1, 12, MONTHS)?,
-            weekdays: field(weekday, "day of week", 0, 6, DAYS)?,
-            days_restricted: *day != "*",
-            weekdays_restricted: *weekday != "*",
+            weekdays: field(weekday, "day of week", 0, 7, DAYS)?,
+            // As Vixie cron has it: a field starting with `*` (`*/2`
+            // included) does not restrict.
+            days_restricted: !day.starts_with('*'),
+            weekdays_restricted: !weekday.starts_with('*'),
         })
     }
 
@@ -124,61 +130,99 @@ impl Cron {
         }
         let dom = self.days.contains(&d.day());
         let dow = self.weekdays.contains(&d.weekday().to_sunday_zero_offset());
-        // As cron has it: when both are restricted, either one will do.
-        match (self.days_restricted, self.weekdays_restricted) {
-            (true, true) => dom || dow,
-            (true, false) => dom,
-            (false, true) => dow,
-            (false, false) => true,
+        // As Vixie cron has it: when both are restricted, either one will
+        // do; otherwise both must hold (a `*` field holds every day).
+        if self.days_restricted && self.weekdays_restricted {
+            dom || dow
+        } else {
+            dom && dow
+        }
+    }
+
+    /// Fire times strictly after `after`, in `tz`, in order.
+    pub fn fires_after(&self, tz: &TimeZone, after: Timestamp) -> Fires<'_> {
+        // From the day before: a wall-clock time of the day before can
+        // land after `after` across an offset change.
+        let start = after.to_zoned(tz.clone()).date();
+        Fires {
+            cron: self,
+            tz: tz.clone(),
+            after,
+            date: start.yesterday().ok(),
+            days_left: SEARCH_DAYS,
+            pending: std::collections::VecDeque::new(),
         }
     }
 
     /// The first fire time strictly after `after`, in `tz`.
     pub fn next_after(&self, tz: &TimeZone, after: Timestamp) -> Option<Timestamp> {
-        let start = after.to_zoned(tz.clone()).date();
-        // A day back: a wall-clock time of the day before can land after
-        // `after` across an offset change.
-        let mut date = start.yesterday().ok()?;
-        for _ in 0..SEARCH_DAYS {
-            if self.day_matches(date) {
-                let mut last: Option<Timestamp> = None;
-                for &h in &self.hours {
-                    for &m in &self.minutes {
-                        let civil = DateTime::from_parts(date, jiff::civil::time(h, m, 0, 0));
-                        let Ok(at) = tz.to_zoned(civil) else {
-                            continue;
-                        };
-                        let at = at.timestamp();
-                        // Two wall-clock times on one instant fire once.
-                        if last.is_some_and(|l| at <= l) {
-                            continue;
-                        }
-                        last = Some(at);
-                        if at > after {
-                            return Some(at);
-                        }
-                    }
-                }
-            }
-            date = date.tomorrow().ok()?;
-        }
-        None
+        self.fires_after(tz, after).next()
     }
 
     /// Up to `n` fire times after `after`.
     pub fn next(&self, tz: &TimeZone, after: Timestamp, n: usize) -> Vec<Timestamp> {
-        let mut out = Vec::with_capacity(n);
-        let mut at = after;
-        while out.len() < n {
-            match self.next_after(tz, at) {
-                Some(t) => {
-                    out.push(t);
-                    at = t;
-                }
-                None => break,
-            }
+        self.fires_after(tz, after).take(n).collect()
+    }
+
+    /// Does it ever fire (`0 0 31 2 *` does not)?
+    pub fn ever_fires(&self, tz: &TimeZone) -> bool {
+        self.next_after(tz, Timestamp::now()).is_some()
+    }
+
+    /// The fire times in a day, by instant, once each.
+    fn day(&self, tz: &TimeZone, date: Date) -> Vec<Timestamp> {
+        if !self.day_matches(date) {
+            return Vec::new();
         }
+        let mut out: Vec<Timestamp> = self
+            .hours
+            .iter()
+            .flat_map(|&h| self.minutes.iter().map(move |&m| (h, m)))
+            .filter_map(|(h, m)| {
+                let civil = DateTime::from_parts(date, jiff::civil::time(h, m, 0, 0));
+                tz.to_zoned(civil).ok().map(|z| z.timestamp())
+            })
+            .collect();
+        out.sort_unstable();
+        out.dedup();
         out
+    }
+}
+
+/// A cron expression's fire times after some instant, day by day.
+pub struct Fires<'a> {
+    cron: &'a Cron,
+    tz: TimeZone,
+    /// Only times after this (moves to each time given).
+    after: Timestamp,
+    date: Option<Date>,
+    days_left: i32,
+    pending: std::collections::VecDeque<Timestamp>,
+}
+
+impl Iterator for Fires<'_> {
+    type Item = Timestamp;
+
+    fn next(&mut self) -> Option<Timestamp> {
+        loop {
+            if let Some(t) = self.pending.pop_front() {
+                self.after = t;
+                return Some(t);
+            }
+            if self.days_left <= 0 {
+                return None;
+            }
+            let date = self.date?;
+            let after = self.after;
+            self.pending = self
+                .cron
+                .day(&self.tz, date)
+                .into_iter()
+                .filter(|t| *t > after)
+                .collect();
+            self.date = date.tomorrow().ok();
+            self.days_left -= 1;
+        }
     }
 }
 
@@ -275,6 +319,26 @@ mod tests {
     }
 
     #[test]
+    fn a_half_hour_shift_keeps_every_time_in_order() {
+        // Lord Howe springs forward half an hour at 02:00 on 2026-10-04:
+        // 02:00..02:29 do not exist. 02:00 fires shifted to 02:30, 02:20 to
+        // 02:50, and 02:40, which exists, between them: all three, in order.
+        assert_eq!(
+            fires(
+                "*/20 2 4 10 *",
+                "Australia/Lord_Howe",
+                "2026-10-03T00:00:00Z",
+                3
+            ),
+            [
+                "2026-10-04T02:30:00+11:00[Australia/Lord_Howe]",
+                "2026-10-04T02:40:00+11:00[Australia/Lord_Howe]",
+                "2026-10-04T02:50:00+11:00[Australia/Lord_Howe]",
+            ]
+        );
+    }
+
+    #[test]
     fn fields_parse_as_cron_has_them() {
         // Day of month and day of week both restricted: either will do.
         assert_eq!(
@@ -300,6 +364,22 @@ mod tests {
             ["2028-02-29T12:00:00+00:00[UTC]"]
         );
         assert_eq!(Cron::parse("0 0 * * 7").unwrap().weekdays, vec![0]);
+        assert_eq!(
+            Cron::parse("0 0 * * 0-7").unwrap().weekdays,
+            vec![0, 1, 2, 3, 4, 5, 6]
+        );
+        assert_eq!(Cron::parse("0 0 * * 5-7").unwrap().weekdays, vec![0, 5, 6]);
+        // `*/2` days do not restrict: with a weekday, both must hold.
+        assert_eq!(
+            fires("0 0 */2 * 1", "UTC", "2026-12-01T00:00:00Z", 2),
+            [
+                "2026-12-07T00:00:00+00:00[UTC]",
+                "2026-12-21T00:00:00+00:00[UTC]",
+            ]
+        );
+        let utc = time_zone("UTC").unwrap();
+        assert!(!Cron::parse("0 0 31 2 *").unwrap().ever_fires(&utc));
+        assert!(Cron::parse("0 0 29 2 *").unwrap().ever_fires(&utc));
         for bad in [
             "0 6 * *",
             "60 * * * *",
@@ -309,6 +389,8 @@ mod tests {
             "5-1 * * * *",
             "*/0 * * * *",
             "a * * * *",
+            "+1 * * * *",
+            "* * * * 8",
         ] {
             assert!(Cron::parse(bad).is_err(), "{bad}");
         }

@@ -4,11 +4,15 @@
 //! Each fire time is handled once: [`due`] claims it in the store (a row
 //! keyed by schedule and time) before anything runs, so a restart, or a
 //! second process, never fires it again. A fire time that passed while
-//! easel was down is a misfire: `skip` records it as missed, `run-once`
-//! runs the latest of them once. A schedule follows its plugin's live
-//! approval: when the approval of a school it names is revoked, expired or
-//! disabled, the schedule pauses and says why, and runs nothing. It runs
-//! with its creator's roles as they are at each fire.
+//! easel was down (or could not look in time) is a misfire: `skip`
+//! records it as missed, `run-once` runs the latest of them once. A
+//! schedule follows its plugin's live approval: when the approval of a
+//! school it names is revoked, expired, disabled or waiting for a second
+//! approver (or, for all schools, none is left), the schedule pauses and
+//! says why, and runs nothing. It runs with its creator's roles as they are
+//! at each fire (a local command's creator is a district admin); a creator
+//! who may no longer run it pauses it too. With `--all-schools`, a school
+//! approved later is run from then on.
 
 use std::collections::HashSet;
 
@@ -26,7 +30,8 @@ use crate::principal::{Act, Actor, Role, SignIn};
 /// scheduler looks every 15 seconds).
 pub const ON_TIME_SECS: i64 = 120;
 
-/// Most missed fire times looked at for one schedule at once.
+/// Most missed fire times recorded one by one for a schedule at once
+/// (beyond, the gap is summarised).
 const MAX_MISSED: usize = 10_000;
 
 /// What a new schedule runs, where and when.
@@ -73,11 +78,6 @@ fn stamp(t: Timestamp) -> String {
         .to_string()
 }
 
-fn parse_stamp(s: &str) -> Result<Timestamp, AppError> {
-    s.parse::<Timestamp>()
-        .map_err(|e| AppError::new(Kind::Internal, format!("stored time {s:?}: {e}")))
-}
-
 fn random_id() -> String {
     let mut b = [0u8; 4];
     rand::Rng::fill(&mut rand::rng(), &mut b);
@@ -108,7 +108,13 @@ pub fn add(
 ) -> Result<ScheduleRow, AppError> {
     by.require(Act::Approve)?;
     let cron = Cron::parse(&new.cron).map_err(AppError::invalid)?;
-    time_zone(&new.tz).map_err(AppError::invalid)?;
+    let tz = time_zone(&new.tz).map_err(AppError::invalid)?;
+    if !cron.ever_fires(&tz) {
+        return Err(AppError::invalid(format!(
+            "\"{}\" never fires (no such day): check the day of month and month",
+            new.cron
+        )));
+    }
     for (what, v, ok) in [
         ("--overlap", &new.overlap, ["skip", "queue"]),
         ("--misfire", &new.misfire, ["skip", "run-once"]),
@@ -137,17 +143,25 @@ pub fn add(
     };
     // Refused now for a school the creator may not run, or none approved.
     crate::batch::batch_schools(home, by, &request)?;
-    if let Some(school) = new.schools.iter().find(|s| {
-        home.store
-            .approval(&plugin.id, **s)
-            .ok()
-            .flatten()
-            .is_none()
-    }) {
-        return Err(AppError::invalid(format!(
-            "{} is not approved for school {school}: approve it first",
-            plugin.id
-        )));
+    for &school in &new.schools {
+        let Some(a) = home.store.approval(&plugin.id, school)? else {
+            return Err(AppError::invalid(format!(
+                "{} has no live approval for school {school} (none, revoked, or waiting for a second approver): approve it first",
+                plugin.id
+            )));
+        };
+        if expired(a.terms.expires_at.as_deref()) {
+            return Err(AppError::invalid(format!(
+                "the approval of {} for school {school} has expired",
+                plugin.id
+            )));
+        }
+        if a.terms.dry_run_only && !new.dry_run {
+            return Err(AppError::invalid(format!(
+                "the grant of {} for school {school} allows dry runs only: add --dry-run",
+                plugin.id
+            )));
+        }
     }
     let row = ScheduleRow {
         id: random_id(),
@@ -165,6 +179,7 @@ pub fn add(
         paused_at: None,
         paused_why: None,
         handled_until: stamp(now),
+        creator_local: matches!(by.via, SignIn::Local(_)),
     };
     home.store.add_schedule(&row)?;
     audit(
@@ -276,6 +291,12 @@ pub fn pause(home: &Home, by: &Actor, id: &str) -> Result<(), AppError> {
 pub fn resume(home: &Home, by: &Actor, id: &str, now: Timestamp) -> Result<(), AppError> {
     by.require(Act::Approve)?;
     let row = find(home, id)?;
+    if row.paused_at.is_none() {
+        return Err(AppError::new(
+            Kind::Conflict,
+            format!("schedule {id} is not paused"),
+        ));
+    }
     home.store
         .set_schedule_paused(id, None, Some(&stamp(now)))?;
     audit(
@@ -314,178 +335,302 @@ pub struct Due {
     pub request: BatchRequest,
 }
 
-/// The creator's roles as they are now: a user's current roles, or a
-/// district admin's for a schedule made by a local command.
-fn acting(home: &Home, row: &ScheduleRow) -> Result<Actor, AppError> {
-    let roles = match home.store.user(&row.created_by)? {
-        Some(u) if u.disabled_at.is_none() => {
-            serde_json::from_str::<Vec<Role>>(&u.roles).unwrap_or_default()
-        }
-        Some(_) => Vec::new(),
-        None => vec![Role::DistrictAdmin],
-    };
-    Ok(Actor {
-        name: row.created_by.clone(),
-        roles,
-        via: SignIn::Local(format!("schedule {}", row.id)),
+fn expired(expires_at: Option<&str>) -> bool {
+    expires_at.is_some_and(|e| {
+        time::OffsetDateTime::parse(e, &time::format_description::well_known::Rfc3339)
+            .is_ok_and(|at| at <= time::OffsetDateTime::now_utc())
     })
 }
 
+/// Who the schedule runs as now: its creator with their roles now (a
+/// district admin's for a local command's), or why it may not run.
+fn acting(home: &Home, row: &ScheduleRow) -> Result<Result<Actor, String>, AppError> {
+    let roles = if row.creator_local {
+        vec![Role::DistrictAdmin]
+    } else {
+        match home.store.user(&row.created_by)? {
+            Some(u) if u.disabled_at.is_none() => {
+                serde_json::from_str::<Vec<Role>>(&u.roles).unwrap_or_default()
+            }
+            Some(_) => return Ok(Err(format!("its creator {} is disabled", row.created_by))),
+            None => return Ok(Err(format!("its creator {} is gone", row.created_by))),
+        }
+    };
+    let actor = Actor {
+        name: row.created_by.clone(),
+        roles,
+        via: SignIn::Local(format!("schedule {}", row.id)),
+    };
+    let act = |s: u64| {
+        if row.dry_run {
+            Act::RunDry(s)
+        } else {
+            Act::RunLive(s)
+        }
+    };
+    if let Some(s) = row.schools.iter().find(|s| !actor.may(act(**s))) {
+        return Ok(Err(format!(
+            "its creator {} may no longer {} school {s}",
+            row.created_by,
+            if row.dry_run {
+                "dry-run for"
+            } else {
+                "run live for"
+            }
+        )));
+    }
+    if row.all_schools && !actor.may(Act::Approve) {
+        return Ok(Err(format!(
+            "its creator {} may no longer approve, which an all-schools schedule needs",
+            row.created_by
+        )));
+    }
+    Ok(Ok(actor))
+}
+
 /// Why the schedule may not run now, if it may not: a school it names
-/// without a live approval, or none at all.
+/// without a live, unexpired approval, or (for all schools) none left.
 fn blocked(home: &Home, row: &ScheduleRow) -> Result<Option<String>, AppError> {
     if row.all_schools {
-        return Ok(home
-            .store
-            .live_schools(&row.plugin_id, &[])?
-            .is_empty()
-            .then(|| {
-                format!(
-                    "{} is approved for no school (revoked or expired)",
-                    row.plugin_id
-                )
-            }));
+        let mut any = false;
+        for school in home.store.live_schools(&row.plugin_id, &[])? {
+            if let Some(a) = home.store.approval(&row.plugin_id, school)?
+                && !expired(a.terms.expires_at.as_deref())
+            {
+                any = true;
+                break;
+            }
+        }
+        return Ok((!any).then(|| {
+            format!(
+                "{} has no live approval for any school (revoked, disabled or expired)",
+                row.plugin_id
+            )
+        }));
     }
-    let now = time::OffsetDateTime::now_utc();
     for &school in &row.schools {
         match home.store.approval(&row.plugin_id, school)? {
             None => {
                 return Ok(Some(format!(
-                    "the approval of {} for school {school} was revoked or disabled",
+                    "{} has no live approval for school {school} (revoked, disabled, or waiting for a second approver)",
                     row.plugin_id
                 )));
             }
-            Some(a) => {
-                let expired = a.terms.expires_at.as_deref().is_some_and(|e| {
-                    time::OffsetDateTime::parse(e, &time::format_description::well_known::Rfc3339)
-                        .is_ok_and(|at| at <= now)
-                });
-                if expired {
-                    return Ok(Some(format!(
-                        "the approval of {} for school {school} expired",
-                        row.plugin_id
-                    )));
-                }
+            Some(a) if expired(a.terms.expires_at.as_deref()) => {
+                return Ok(Some(format!(
+                    "the approval of {} for school {school} expired",
+                    row.plugin_id
+                )));
             }
+            Some(_) => {}
         }
     }
     Ok(None)
 }
 
+/// Pause `row` for `why`, audited.
+fn pause_for(home: &Home, row: &ScheduleRow, why: &str) -> Result<(), AppError> {
+    home.store.set_schedule_paused(&row.id, Some(why), None)?;
+    audit(
+        home,
+        "scheduler",
+        Action::ScheduleChanged,
+        row,
+        format!("paused: {why}"),
+    )
+}
+
 /// The fires due at `now`, each claimed (so it runs once); missed and
-/// skipped fire times recorded and audited; schedules whose approval is
-/// gone paused. `running`: the schedules with a fire still running.
-pub fn due(home: &Home, now: Timestamp, running: &HashSet<String>) -> Result<Vec<Due>, AppError> {
+/// skipped fire times recorded and audited; schedules that may not run
+/// paused with the reason. `running`: schedules with a fire running;
+/// `waiting`: schedules with a fire queued behind it. A schedule that
+/// cannot be handled is logged and left for the next look; the others go
+/// on.
+pub fn due(
+    home: &Home,
+    now: Timestamp,
+    running: &HashSet<String>,
+    waiting: &HashSet<String>,
+) -> Result<Vec<Due>, AppError> {
     let mut out = Vec::new();
     for row in home.store.schedules()? {
         if row.paused_at.is_some() {
             continue;
         }
-        let (Ok(cron), Ok(tz)) = (Cron::parse(&row.cron), time_zone(&row.tz)) else {
-            home.store.set_schedule_paused(
-                &row.id,
-                Some("its cron expression or time zone no longer parses"),
-                None,
-            )?;
-            continue;
-        };
-        let since = parse_stamp(&row.handled_until)?;
-        let times: Vec<Timestamp> = cron
-            .next(&tz, since, MAX_MISSED)
-            .into_iter()
-            .take_while(|t| *t <= now)
-            .collect();
-        let Some(&latest) = times.last() else {
-            continue;
-        };
-        if let Some(why) = blocked(home, &row)? {
-            home.store.set_schedule_paused(&row.id, Some(&why), None)?;
-            audit(
-                home,
-                "scheduler",
-                Action::ScheduleChanged,
-                &row,
-                format!("paused: {why}"),
-            )?;
-            continue;
-        }
-        let on_time = now.as_second() - latest.as_second() <= ON_TIME_SECS;
-        // The fire time to run, if any: the latest, when on time or when
-        // misfires run once.
-        let fire = (on_time || row.misfire == "run-once").then_some(latest);
-        let missed: Vec<&Timestamp> = times.iter().filter(|t| Some(**t) != fire).collect();
-        let mut newly_missed = 0;
-        for t in &missed {
-            if home.store.claim_fire(
-                &row.id,
-                &stamp(**t),
-                "missed",
-                Some("easel was not running"),
-            )? {
-                newly_missed += 1;
+        let id = row.id.clone();
+        match due_one(home, row, now, running, waiting) {
+            Ok(Some(d)) => out.push(d),
+            Ok(None) => {}
+            Err(e) => {
+                tracing::warn!(schedule = %id, "could not handle the schedule: {}", e.message)
             }
         }
-        if newly_missed > 0 {
+    }
+    Ok(out)
+}
+
+fn due_one(
+    home: &Home,
+    row: ScheduleRow,
+    now: Timestamp,
+    running: &HashSet<String>,
+    waiting: &HashSet<String>,
+) -> Result<Option<Due>, AppError> {
+    let (Ok(cron), Ok(tz), Ok(since)) = (
+        Cron::parse(&row.cron),
+        time_zone(&row.tz),
+        row.handled_until.parse::<Timestamp>(),
+    ) else {
+        pause_for(
+            home,
+            &row,
+            "its cron expression, time zone or stored time no longer reads",
+        )?;
+        return Ok(None);
+    };
+    // The fire times up to now: the first MAX_MISSED one by one, and the
+    // latest and the count beyond.
+    let mut times = Vec::new();
+    let (mut latest, mut count) = (None, 0usize);
+    for t in cron.fires_after(&tz, since) {
+        if t > now {
+            break;
+        }
+        if times.len() < MAX_MISSED {
+            times.push(t);
+        }
+        latest = Some(t);
+        count += 1;
+    }
+    let Some(latest) = latest else {
+        return Ok(None);
+    };
+    if let Some(why) = blocked(home, &row)? {
+        pause_for(home, &row, &why)?;
+        return Ok(None);
+    }
+    let actor = match acting(home, &row)? {
+        Ok(a) => a,
+        Err(why) => {
+            pause_for(home, &row, &why)?;
+            return Ok(None);
+        }
+    };
+    let on_time = now.as_second() - latest.as_second() <= ON_TIME_SECS;
+    // The one fire time to run, if any: the latest, when on time or when
+    // misfires run once.
+    let fire = (on_time || row.misfire == "run-once").then_some(latest);
+    let missed: Vec<String> = times
+        .iter()
+        .filter(|t| Some(**t) != fire)
+        .map(|t| stamp(*t))
+        .collect();
+    let missed_count = count - usize::from(fire.is_some());
+    if missed_count > 0 {
+        // The handled mark moves to the latest missed time (the fire's own
+        // claim moves it on).
+        let until = if fire.is_some() {
+            missed.last().cloned().unwrap_or_else(|| stamp(latest))
+        } else {
+            stamp(latest)
+        };
+        let recorded = home.store.record_missed(
+            &row.id,
+            &missed,
+            &until,
+            "not run in time: easel was not running, or could not look in time",
+        )?;
+        if recorded > 0 || missed_count > missed.len() {
             audit(
                 home,
                 "scheduler",
                 Action::ScheduleSkipped,
                 &row,
                 format!(
-                    "{newly_missed} fire time(s) missed while easel was not running, up to {}",
-                    stamp(**missed.last().unwrap_or(&&latest))
+                    "{missed_count} fire time(s) up to {until} not run in time{}",
+                    if missed_count > missed.len() {
+                        format!(" (the first {} recorded one by one)", missed.len())
+                    } else {
+                        String::new()
+                    }
                 ),
             )?;
         }
-        let Some(fire) = fire else {
-            continue;
-        };
-        let fire_at = stamp(fire);
-        if running.contains(&row.id) && row.overlap == "skip" {
-            if home.store.claim_fire(
-                &row.id,
-                &fire_at,
-                "skipped",
-                Some("the last fire still runs"),
-            )? {
-                audit(
-                    home,
-                    "scheduler",
-                    Action::ScheduleSkipped,
-                    &row,
-                    format!("{fire_at} skipped: the last fire still runs"),
-                )?;
-            }
-            continue;
-        }
-        if !home.store.claim_fire(&row.id, &fire_at, "fired", None)? {
-            continue;
-        }
-        audit(
-            home,
-            "scheduler",
-            Action::ScheduleFired,
-            &row,
-            format!("fired for {fire_at}: {}", schools_text(&row)),
-        )?;
-        let actor = acting(home, &row)?;
-        let request = BatchRequest {
-            plugin: row.plugin_id.clone(),
-            schools: row.schools.clone(),
-            all_schools: row.all_schools,
-            dry_run: row.dry_run,
-            params: row.params.clone(),
-            max_writes: None,
-            concurrency: 8,
-        };
-        out.push(Due {
-            schedule: row,
-            fire_at,
-            actor,
-            request,
-        });
     }
-    Ok(out)
+    let Some(fire) = fire else {
+        return Ok(None);
+    };
+    let fire_at = stamp(fire);
+    if running.contains(&row.id) && (row.overlap == "skip" || waiting.contains(&row.id)) {
+        let why = if row.overlap == "skip" {
+            "the last fire still runs"
+        } else {
+            "a fire already waits behind the running one"
+        };
+        if home
+            .store
+            .claim_fire(&row.id, &fire_at, "skipped", Some(why))?
+        {
+            audit(
+                home,
+                "scheduler",
+                Action::ScheduleSkipped,
+                &row,
+                format!("{fire_at} skipped: {why}"),
+            )?;
+        }
+        return Ok(None);
+    }
+    if !home.store.claim_fire(&row.id, &fire_at, "fired", None)? {
+        return Ok(None);
+    }
+    let request = BatchRequest {
+        plugin: row.plugin_id.clone(),
+        schools: row.schools.clone(),
+        all_schools: row.all_schools,
+        dry_run: row.dry_run,
+        params: row.params.clone(),
+        max_writes: None,
+        concurrency: 8,
+    };
+    let due = Due {
+        schedule: row,
+        fire_at,
+        actor,
+        request,
+    };
+    let schools = match crate::batch::batch_schools(home, &due.actor, &due.request) {
+        Ok(s) => s,
+        Err(e) => {
+            finished(home, &due, &Err(e))?;
+            return Ok(None);
+        }
+    };
+    if let Err(e) = audit(
+        home,
+        "scheduler",
+        Action::ScheduleFired,
+        &due.schedule,
+        format!(
+            "fired for {}: {} for school(s) {}",
+            due.fire_at,
+            if due.schedule.dry_run {
+                "dry runs"
+            } else {
+                "live runs"
+            },
+            schools
+                .iter()
+                .map(u64::to_string)
+                .collect::<Vec<_>>()
+                .join(",")
+        ),
+    ) {
+        // Nothing runs that the log does not show.
+        finished(home, &due, &Err(e))?;
+        return Ok(None);
+    }
+    Ok(Some(due))
 }
 
 /// Record how a fire's batch ended.
@@ -513,20 +658,36 @@ pub fn finished(
     Ok(())
 }
 
-/// Run a due fire's batch in this process, on its grant's connection.
+/// Run a due fire's batch in this process, on its grant's connection. A
+/// fire that waited is checked again first: a schedule paused or removed
+/// meanwhile runs nothing, and the creator's roles are read again.
 pub async fn run(
     home: &Home,
     due: &Due,
     connections: &crate::pool::Connections,
     runtime: &easel_runtime::Runtime,
 ) -> Result<crate::batch::BatchResult, AppError> {
-    let schools = crate::batch::batch_schools(home, &due.actor, &due.request)?;
+    let current = home.store.schedule(&due.schedule.id)?;
+    let Some(row) = current.filter(|r| r.paused_at.is_none()) else {
+        return Err(AppError::new(
+            Kind::Conflict,
+            "the schedule was paused or removed before this fire ran",
+        ));
+    };
+    let actor = match acting(home, &row)? {
+        Ok(a) => a,
+        Err(why) => {
+            pause_for(home, &row, &why)?;
+            return Err(AppError::forbidden(why));
+        }
+    };
+    let schools = crate::batch::batch_schools(home, &actor, &due.request)?;
     let conn = connections
         .for_grant(home, &due.request.plugin, schools[0])
         .await?;
     crate::batch::run_batch(
         home,
-        &due.actor,
+        &actor,
         &conn,
         runtime,
         &due.request,

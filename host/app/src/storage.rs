@@ -276,6 +276,16 @@ pub trait Storage: Send {
         detail: Option<&str>,
     ) -> StoreResult<bool>;
 
+    /// Record fire times as missed and move the handled mark to `until`,
+    /// in one transaction; how many were newly recorded.
+    fn record_missed(
+        &self,
+        id: &str,
+        times: &[String],
+        until: &str,
+        detail: &str,
+    ) -> StoreResult<usize>;
+
     /// Record how a fire ended.
     fn finish_fire(
         &self,
@@ -603,6 +613,16 @@ impl Storage for Store {
         detail: Option<&str>,
     ) -> StoreResult<bool> {
         Store::claim_fire(self, id, fire_at, outcome, detail)
+    }
+
+    fn record_missed(
+        &self,
+        id: &str,
+        times: &[String],
+        until: &str,
+        detail: &str,
+    ) -> StoreResult<usize> {
+        Store::record_missed(self, id, times, until, detail)
     }
 
     fn finish_fire(

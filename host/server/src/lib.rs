@@ -128,18 +128,30 @@ pub const SCHEDULER_TICK: std::time::Duration = std::time::Duration::from_secs(1
 /// recorded as skipped.
 pub fn spawn_scheduler(server: Arc<Server>) -> tokio::task::JoinHandle<()> {
     use std::collections::{HashMap, HashSet};
+    type Set = Arc<std::sync::Mutex<HashSet<String>>>;
+    /// Takes a schedule out of a set when the fire ends, however it ends.
+    struct Leave(Set, String);
+    impl Drop for Leave {
+        fn drop(&mut self) {
+            if let Ok(mut s) = self.0.lock() {
+                s.remove(&self.1);
+            }
+        }
+    }
+    let snapshot = |s: &Set| s.lock().map(|r| r.clone()).unwrap_or_default();
     tokio::spawn(async move {
-        let running: Arc<std::sync::Mutex<HashSet<String>>> = Arc::default();
-        let queues: Arc<std::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>> =
+        let running: Set = Arc::default();
+        let waiting: Set = Arc::default();
+        let turns: Arc<std::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>> =
             Arc::default();
         let mut tick = tokio::time::interval(SCHEDULER_TICK);
         loop {
             tick.tick().await;
             let s = server.clone();
-            let busy = running.lock().map(|r| r.clone()).unwrap_or_default();
+            let (busy, queued) = (snapshot(&running), snapshot(&waiting));
             let due = tokio::task::spawn_blocking(move || {
                 let home = s.home()?;
-                easel_app::schedules::due(&home, jiff::Timestamp::now(), &busy)
+                easel_app::schedules::due(&home, jiff::Timestamp::now(), &busy, &queued)
             })
             .await;
             let due = match due {
@@ -155,35 +167,45 @@ pub fn spawn_scheduler(server: Arc<Server>) -> tokio::task::JoinHandle<()> {
             };
             for d in due {
                 let id = d.schedule.id.clone();
-                if let Ok(mut r) = running.lock() {
-                    r.insert(id.clone());
-                }
-                let queue = queues
+                // At most one fire runs and one waits per schedule (`due`
+                // skips more); a waiting fire waits here, holding no thread.
+                let queued = running.lock().map(|r| r.contains(&id)).unwrap_or(false);
+                let wait = queued.then(|| {
+                    if let Ok(mut w) = waiting.lock() {
+                        w.insert(id.clone());
+                    }
+                    Leave(waiting.clone(), id.clone())
+                });
+                let turn = turns
                     .lock()
-                    .map(|mut q| q.entry(id.clone()).or_default().clone())
+                    .map(|mut t| t.entry(id.clone()).or_default().clone())
                     .unwrap_or_default();
                 let (s, running) = (server.clone(), running.clone());
-                tokio::task::spawn_blocking(move || {
-                    let handle = tokio::runtime::Handle::current();
-                    let _turn = handle.block_on(queue.lock());
-                    match s.home() {
-                        Ok(home) => {
-                            let result = handle.block_on(easel_app::schedules::run(
-                                &home,
-                                &d,
-                                &s.connections,
-                                &s.runtime,
-                            ));
-                            if let Err(e) = easel_app::schedules::finished(&home, &d, &result) {
-                                tracing::warn!(schedule = %id, "could not record how a fire ended: {}", e.message);
-                            }
-                        }
-                        Err(e) => {
-                            tracing::warn!(schedule = %id, "could not open the data directory: {}", e.message)
-                        }
-                    }
+                tokio::spawn(async move {
+                    let _turn = turn.lock_owned().await;
+                    drop(wait);
                     if let Ok(mut r) = running.lock() {
-                        r.remove(&id);
+                        r.insert(id.clone());
+                    }
+                    let _done = Leave(running, id.clone());
+                    let ran = tokio::task::spawn_blocking(move || {
+                        let handle = tokio::runtime::Handle::current();
+                        let home = s.home()?;
+                        let result = handle.block_on(easel_app::schedules::run(
+                            &home,
+                            &d,
+                            &s.connections,
+                            &s.runtime,
+                        ));
+                        easel_app::schedules::finished(&home, &d, &result)
+                    })
+                    .await;
+                    match ran {
+                        Ok(Ok(())) => {}
+                        Ok(Err(e)) => {
+                            tracing::warn!(schedule = %id, "a fire could not be run or recorded: {}", e.message);
+                        }
+                        Err(e) => tracing::warn!(schedule = %id, "a fire's task failed: {e}"),
                     }
                 });
             }

@@ -39,6 +39,8 @@ pub struct ScheduleRow {
     pub paused_why: Option<String>,
     /// Fire times up to this one (RFC 3339) are handled.
     pub handled_until: String,
+    /// Made by a local command on the data directory (not a user).
+    pub creator_local: bool,
 }
 
 /// One fire time handled.
@@ -58,7 +60,7 @@ pub struct FireRow {
     pub at: String,
 }
 
-const COLUMNS: &str = "id, plugin_id, schools, all_schools, cron, tz, dry_run, params, overlap, misfire, created_at, created_by, paused_at, paused_why, handled_until";
+const COLUMNS: &str = "id, plugin_id, schools, all_schools, cron, tz, dry_run, params, overlap, misfire, created_at, created_by, paused_at, paused_why, handled_until, creator_local";
 
 fn schedule_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ScheduleRow> {
     let schools: String = r.get(2)?;
@@ -79,6 +81,7 @@ fn schedule_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ScheduleRow> {
         paused_at: r.get(12)?,
         paused_why: r.get(13)?,
         handled_until: r.get(14)?,
+        creator_local: r.get(15)?,
     })
 }
 
@@ -97,7 +100,7 @@ impl Store {
     /// Add a schedule.
     pub fn add_schedule(&self, s: &ScheduleRow) -> Result<()> {
         self.conn().execute(
-            &format!("INSERT INTO schedules ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)"),
+            &format!("INSERT INTO schedules ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)"),
             params![
                 s.id,
                 s.plugin_id,
@@ -113,7 +116,8 @@ impl Store {
                 s.created_by,
                 s.paused_at,
                 s.paused_why,
-                s.handled_until
+                s.handled_until,
+                s.creator_local
             ],
         )?;
         Ok(())
@@ -193,6 +197,35 @@ impl Store {
         )?;
         tx.commit()?;
         Ok(n == 1)
+    }
+
+    /// Record fire times of schedule `id` as missed (those not handled
+    /// already), and move its handled mark to `until`, in one transaction.
+    /// How many were newly recorded.
+    pub fn record_missed(
+        &self,
+        id: &str,
+        times: &[String],
+        until: &str,
+        detail: &str,
+    ) -> Result<usize> {
+        let tx = self.conn().unchecked_transaction()?;
+        let at = now();
+        let mut n = 0;
+        {
+            let mut stmt = tx.prepare(
+                "INSERT OR IGNORE INTO schedule_fires (schedule_id, fire_at, outcome, detail, at) VALUES (?1, ?2, 'missed', ?3, ?4)",
+            )?;
+            for t in times {
+                n += stmt.execute(params![id, t, detail, at])?;
+            }
+        }
+        tx.execute(
+            "UPDATE schedules SET handled_until = ?2 WHERE id = ?1 AND handled_until < ?2",
+            params![id, until],
+        )?;
+        tx.commit()?;
+        Ok(n)
     }
 
     /// Record how a fire ended: its batch and outcome.

@@ -299,6 +299,11 @@ CREATE TABLE schedule_fires (
     PRIMARY KEY (schedule_id, fire_at)
 );
 "#,
+    // Who made a schedule: a user (whose roles it runs with at each fire)
+    // or a local command on the data directory (a district admin's).
+    r#"
+ALTER TABLE schedules ADD COLUMN creator_local INTEGER NOT NULL DEFAULT 0;
+"#,
 ];
 
 /// The triggers that refuse updates to the audit tables (recreated after
