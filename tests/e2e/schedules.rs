@@ -383,3 +383,72 @@ fn a_creator_who_is_gone_or_an_expired_approval_pauses_the_schedule() {
     assert!(row.paused_why.unwrap().contains("expired"), "says why");
     assert!(h.store.runs(10).unwrap().is_empty(), "nothing ran");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fire_refused_outright_pauses_the_schedule_with_the_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let h = home(dir.path());
+    add_bundled(&h, &easel_bundled::COURSE_REPORT, 2, false);
+    let admin = person("admin");
+    // A parameter the plugin does not take is refused at once.
+    let e = schedules::add(
+        &h,
+        &admin,
+        &NewSchedule {
+            params: vec![("bogus".into(), "1".into())],
+            ..hourly("skip")
+        },
+        at("2026-12-02T00:30:00Z"),
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("unknown parameter \"bogus\""), "{e}");
+    // One run a day: the second fire is refused, and the schedule pauses.
+    easel_app::approve_with(
+        &h,
+        "course-report",
+        &[2],
+        &admin,
+        &easel_app::ApproveOptions {
+            terms: easel_store::GrantTerms {
+                runs_per_day: Some(1),
+                ..Default::default()
+            },
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let s = schedules::add(&h, &admin, &hourly("skip"), at("2026-12-02T00:30:00Z")).unwrap();
+    let none = HashSet::new();
+    let (connections, runtime) = (Connections::new(), h.runtime().unwrap());
+    for (now, ok) in [
+        ("2026-12-02T01:00:05Z", true),
+        ("2026-12-02T02:00:05Z", false),
+    ] {
+        let due = schedules::due(&h, at(now), &none, &none).unwrap();
+        assert_eq!(due.len(), 1, "{now}");
+        let r = schedules::run(&h, &due[0], &connections, &runtime).await;
+        assert_eq!(r.as_ref().unwrap().failed == 0, ok, "{r:?}");
+        schedules::finished(&h, &due[0], &r).unwrap();
+    }
+    let row = h.store.schedule(&s.id).unwrap().unwrap();
+    let why = row.paused_why.unwrap();
+    assert!(why.contains("1 run(s) in 24 hours"), "{why}");
+    assert!(
+        why.contains(&format!("easel schedule resume {}", s.id)),
+        "{why}"
+    );
+    let last = &h.store.fires(&s.id, 1).unwrap()[0];
+    assert_eq!(last.outcome, "failed");
+    assert!(
+        last.detail
+            .as_deref()
+            .unwrap()
+            .contains("1 run(s) in 24 hours")
+    );
+    assert_eq!(last.batch, None, "no batch id when nothing ran");
+    // Pausing a paused schedule says so.
+    assert_eq!(
+        schedules::pause(&h, &admin, &s.id).unwrap_err().kind,
+        Kind::Conflict
+    );
+}

@@ -272,9 +272,17 @@ pub fn complete(
                 detail: Some(format!("from {address}: {canvas_user} {why}")),
                 ..AuditEntry::new(canvas_user.clone(), Action::SignInFailed)
             })?;
-            return Err(AppError::forbidden(format!("{} ({canvas_user}) {why}", who.name)).hint(
-                "ask a district admin for an easel user (`easel user add`), or to let root-account admins in with `easel instance sign-in … --root-admins-are-district-admins`",
-            ));
+            let root_admin = who
+                .admin_of
+                .iter()
+                .any(|a| Some(a.id) == key.root_account_id);
+            return Err(
+                AppError::forbidden(format!("{} ({canvas_user}) {why}", who.name)).hint(if root_admin {
+                    "a district admin can let root-account admins in with `easel instance sign-in … --root-admins-are-district-admins`"
+                } else {
+                    "sign-in with Canvas is for admins of a school's account; ask a district admin for an easel user (`easel user add`)"
+                }),
+            );
         }
     };
     let roles_json =

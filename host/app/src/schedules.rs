@@ -132,6 +132,12 @@ pub fn add(
         ));
     }
     let plugin = crate::plugins::find(home, &new.plugin)?;
+    // The parameters, as a run checks them (each fire would fail else).
+    easel_policy::Manifest::parse(&plugin.manifest)
+        .map_err(|e| AppError::new(Kind::Internal, e.to_string()))?
+        .resolve_params(&new.params)
+        .map_err(|e| AppError::invalid(e.to_string()))?;
+    let tz_name = tz.iana_name().unwrap_or(&new.tz).to_owned();
     let request = BatchRequest {
         plugin: plugin.id.clone(),
         schools: new.schools.clone(),
@@ -169,7 +175,7 @@ pub fn add(
         schools: new.schools.clone(),
         all_schools: new.all_schools,
         cron: cron.as_str().to_owned(),
-        tz: new.tz.clone(),
+        tz: tz_name,
         dry_run: new.dry_run,
         params: new.params.clone(),
         overlap: new.overlap.clone(),
@@ -275,7 +281,13 @@ pub fn show(
 pub fn pause(home: &Home, by: &Actor, id: &str) -> Result<(), AppError> {
     by.require(Act::Approve)?;
     let row = find(home, id)?;
-    let why = format!("paused by {}", by.name);
+    if row.paused_at.is_some() {
+        return Err(AppError::new(
+            Kind::Conflict,
+            format!("schedule {id} is paused already"),
+        ));
+    }
+    let why = format!("by {}", by.name);
     home.store.set_schedule_paused(id, Some(&why), None)?;
     audit(
         home,
@@ -430,6 +442,8 @@ fn blocked(home: &Home, row: &ScheduleRow) -> Result<Option<String>, AppError> {
 
 /// Pause `row` for `why`, audited.
 fn pause_for(home: &Home, row: &ScheduleRow, why: &str) -> Result<(), AppError> {
+    let why = format!("{why}; fix that, then `easel schedule resume {}`", row.id);
+    let why = why.as_str();
     home.store.set_schedule_paused(&row.id, Some(why), None)?;
     audit(
         home,
@@ -633,28 +647,71 @@ fn due_one(
     Ok(Some(due))
 }
 
-/// Record how a fire's batch ended.
+/// Record how a fire's batch ended. A fire whose runs all failed before
+/// starting (refused) pauses its schedule with the reason: every later
+/// fire would fail the same way.
 pub fn finished(
     home: &Home,
     due: &Due,
     result: &Result<crate::batch::BatchResult, AppError>,
 ) -> Result<(), AppError> {
+    let first_error = |r: &crate::batch::BatchResult| {
+        r.runs
+            .iter()
+            .find_map(|row| row.error.clone())
+            .unwrap_or_default()
+    };
     let (outcome, batch, detail) = match result {
-        Ok(r) if r.failed == 0 => ("succeeded", Some(r.batch.as_str()), None),
+        Ok(r) if r.failed == 0 => ("succeeded", Some(r.batch.clone()), None),
         Ok(r) => (
             "failed",
-            Some(r.batch.as_str()),
-            Some(format!("{} of {} run(s) failed", r.failed, r.schools)),
+            Some(r.batch.clone()).filter(|b| !b.is_empty()),
+            Some(format!(
+                "{} of {} run(s) failed: {}",
+                r.failed,
+                r.schools,
+                first_error(r)
+            )),
         ),
+        Err(e) if e.kind == Kind::Conflict => ("skipped", None, Some(e.to_string())),
         Err(e) => ("failed", None, Some(e.to_string())),
     };
     home.store.finish_fire(
         &due.schedule.id,
         &due.fire_at,
         outcome,
-        batch,
+        batch.as_deref(),
         detail.as_deref(),
     )?;
+    if outcome == "failed" {
+        tracing::warn!(schedule = %due.schedule.id, fire = %due.fire_at, "a scheduled fire failed: {}", detail.as_deref().unwrap_or(""));
+        audit(
+            home,
+            "scheduler",
+            Action::RunFailed,
+            &due.schedule,
+            format!(
+                "fire {} failed: {}",
+                due.fire_at,
+                detail.as_deref().unwrap_or("")
+            ),
+        )?;
+    }
+    let refused = match result {
+        Ok(r) => !r.runs.is_empty() && r.runs.iter().all(|row| row.run.is_none()),
+        Err(e) => matches!(e.kind, Kind::Invalid | Kind::Forbidden | Kind::NotFound),
+    };
+    if refused {
+        let why = match result {
+            Ok(r) => first_error(r),
+            Err(e) => e.to_string(),
+        };
+        pause_for(
+            home,
+            &due.schedule,
+            &format!("its last fire was refused: {why}"),
+        )?;
+    }
     Ok(())
 }
 

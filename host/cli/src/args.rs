@@ -64,6 +64,9 @@ impl Args {
                 ScheduleCommand::Add { json: true, .. }
                     | ScheduleCommand::List { json: true }
                     | ScheduleCommand::Show { json: true, .. }
+                    | ScheduleCommand::Pause { json: true, .. }
+                    | ScheduleCommand::Resume { json: true, .. }
+                    | ScheduleCommand::Remove { json: true, .. }
             ),
             _ => false,
         }
@@ -199,7 +202,7 @@ pub enum Command {
         #[command(subcommand)]
         command: ScheduleCommand,
     },
-    /// Canvas instances: add, list, remove.
+    /// Canvas instances: add, list, remove, and Sign in with Canvas.
     Instance {
         /// What to do with instances.
         #[command(subcommand)]
@@ -743,16 +746,25 @@ pub enum ScheduleCommand {
     Pause {
         /// Schedule id.
         id: String,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
     },
     /// Resume a schedule from now (times missed while paused do not fire).
     Resume {
         /// Schedule id.
         id: String,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
     },
     /// Remove a schedule (its fires stay in the record).
     Remove {
         /// Schedule id.
         id: String,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
     },
 }
 

@@ -290,7 +290,7 @@ pub(crate) async fn login(
         t
     } else {
         let name = name.ok_or_else(|| {
-            CliError::input("sign in with --name NAME (asked for a password), or give an API token with --with-token")
+            CliError::input("sign in with --name NAME (asked for a password), with --canvas (in a browser), or give an API token with --with-token")
         })?;
         let password = if std::io::IsTerminal::is_terminal(&std::io::stdin()) {
             rpassword::prompt_password(format!("password for {name} at {base}: "))
@@ -339,6 +339,18 @@ pub(crate) async fn login_with_canvas(
         CliError::input("no config directory: set HOME or XDG_CONFIG_HOME (or use EASEL_SERVER and EASEL_API_TOKEN)")
     })?;
     let base = check_server(server)?;
+    // The server answers, before anyone is sent to a browser.
+    let probe = Client::with_ca(&base, "", ca_cert.as_deref())?;
+    probe
+        .http
+        .get(format!("{base}/api/openapi.json"))
+        .send()
+        .await
+        .map_err(|e| {
+            CliError::Failed(anyhow::anyhow!(
+                "cannot reach the easel server at {base}: {e}"
+            ))
+        })?;
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
         .await
         .map_err(|e| CliError::Failed(anyhow::anyhow!("cannot listen on a loopback port: {e}")))?;

@@ -30,7 +30,7 @@ fn targets(v: &ScheduleView) -> String {
 
 fn state(v: &ScheduleView) -> String {
     match (&v.schedule.paused_at, &v.schedule.paused_why) {
-        (Some(_), Some(why)) => format!("paused: {why}"),
+        (Some(at), Some(why)) => format!("paused since {}: {why}", at.get(..16).unwrap_or(at)),
         (Some(_), None) => "paused".into(),
         _ => "active".into(),
     }
@@ -148,22 +148,32 @@ pub(crate) fn command(home: &Home, command: ScheduleCommand) -> Result<Outcome, 
             }
             Ok(Outcome::Success)
         }
-        ScheduleCommand::Pause { id } => {
+        ScheduleCommand::Pause { id, json } => {
             schedules::pause(home, &me, &id)?;
-            println!("paused schedule {id}");
-            Ok(Outcome::Success)
+            said(json, &id, "paused", format!("paused schedule {id}"))
         }
-        ScheduleCommand::Resume { id } => {
+        ScheduleCommand::Resume { id, json } => {
             schedules::resume(home, &me, &id, now)?;
-            println!(
-                "resumed schedule {id}: it fires from now on (times missed while paused do not)"
-            );
-            Ok(Outcome::Success)
+            said(
+                json,
+                &id,
+                "active",
+                format!(
+                    "resumed schedule {id}: it fires from now on (times missed while paused do not)"
+                ),
+            )
         }
-        ScheduleCommand::Remove { id } => {
+        ScheduleCommand::Remove { id, json } => {
             schedules::remove(home, &me, &id)?;
-            println!("removed schedule {id}");
-            Ok(Outcome::Success)
+            said(json, &id, "removed", format!("removed schedule {id}"))
         }
     }
+}
+
+fn said(json: bool, id: &str, state: &str, text: String) -> Result<Outcome, CliError> {
+    if json {
+        return json_out(&serde_json::json!({"id": id, "state": state}));
+    }
+    println!("{text}");
+    Ok(Outcome::Success)
 }

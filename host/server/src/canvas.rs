@@ -315,7 +315,15 @@ pub(crate) async fn callback(
             w.port,
             &[
                 ("error", "canvas"),
-                ("error_description", &format!("Canvas answered {error}")),
+                (
+                    "error_description",
+                    &if error == "access_denied" {
+                        "you declined at Canvas: run `easel login --canvas` again to sign in"
+                            .to_owned()
+                    } else {
+                        format!("Canvas answered {error}")
+                    },
+                ),
             ],
         ));
     }
