@@ -95,3 +95,20 @@ fn witness(value: &str) -> Result<String, AppError> {
         })?;
     Ok(path.display().to_string())
 }
+
+/// Write a consistent copy of the database (every table: plugins,
+/// approvals, runs, users, sealed tokens, the audit log) to `path`,
+/// audited. The master key is not in it: back `master.key` up apart, where
+/// those who hold the database copy cannot read it.
+pub fn backup(home: &Home, by: &Actor, path: &std::path::Path) -> Result<(), AppError> {
+    by.require(Act::ManageCredentials)?;
+    home.audit(&AuditEntry {
+        detail: Some(format!("backup to {}", path.display())),
+        ..AuditEntry::new(by.audit_name(), Action::SettingChanged)
+    })?;
+    // A signed checkpoint covers everything the copy holds.
+    home.checkpoint("backup");
+    home.store
+        .backup_to(path)
+        .map_err(|e| AppError::invalid(e.to_string()))
+}

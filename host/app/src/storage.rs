@@ -298,6 +298,9 @@ pub trait Storage: Send {
 
     /// A schedule's latest fires, newest first.
     fn fires(&self, id: &str, limit: usize) -> StoreResult<Vec<FireRow>>;
+
+    /// Write a consistent copy of everything kept to `path`.
+    fn backup_to(&self, path: &std::path::Path) -> StoreResult<()>;
 }
 
 impl Storage for Store {
@@ -638,5 +641,9 @@ impl Storage for Store {
 
     fn fires(&self, id: &str, limit: usize) -> StoreResult<Vec<FireRow>> {
         Store::fires(self, id, limit)
+    }
+
+    fn backup_to(&self, path: &std::path::Path) -> StoreResult<()> {
+        Store::backup_to(self, path)
     }
 }

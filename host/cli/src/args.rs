@@ -202,6 +202,14 @@ pub enum Command {
         #[command(subcommand)]
         command: ScheduleCommand,
     },
+    /// Write a consistent copy of the database to FILE, safe while easel
+    /// runs (SQLite's VACUUM INTO). Back up master.key apart: without it the
+    /// copy's tokens cannot be opened nor its audit log verified; with it,
+    /// whoever holds both holds every token.
+    Backup {
+        /// A new file for the copy.
+        file: std::path::PathBuf,
+    },
     /// Canvas instances: add, list, remove, and Sign in with Canvas.
     Instance {
         /// What to do with instances.

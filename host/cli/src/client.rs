@@ -582,6 +582,7 @@ pub(crate) fn needs_local_data(command: &Command) -> bool {
     match command {
         Command::Runs { command, .. } => matches!(command, Some(RunsCommand::Export { .. })),
         Command::Audit { .. }
+        | Command::Backup { .. }
         | Command::Schedule { .. }
         | Command::User { .. }
         | Command::Token { .. }

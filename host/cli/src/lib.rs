@@ -255,6 +255,14 @@ pub async fn dispatch(args: Args) -> Result<Outcome, CliError> {
             command: None,
         } => schools_cmd::schools(&home, &connect, json).await,
         Command::Schedule { command } => schedule_cmd::command(&home, command),
+        Command::Backup { file } => {
+            easel_app::settings::backup(&home, &local_actor(&home)?, &file)?;
+            println!(
+                "wrote a copy of the database to {}; restore it as easel.db in a data directory beside its master.key (kept apart)",
+                file.display()
+            );
+            Ok(Outcome::Success)
+        }
         Command::Instance { command } => credentials_cmd::instance(&home, command).await,
         Command::Token { command } => credentials_cmd::token(&home, command, &connect).await,
         Command::Vault { command } => credentials_cmd::vault(&home, command),

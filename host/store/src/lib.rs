@@ -472,6 +472,22 @@ impl Store {
         Ok(rows)
     }
 
+    /// Write a consistent copy of the whole database to `path` (SQLite's
+    /// `VACUUM INTO`, safe while others write). Refused if `path` exists.
+    pub fn backup_to(&self, path: &std::path::Path) -> Result<()> {
+        if path.exists() {
+            return Err(StoreError::Invalid(format!(
+                "{} exists: give a new file",
+                path.display()
+            )));
+        }
+        let target = path
+            .to_str()
+            .ok_or_else(|| StoreError::Invalid("the backup path is not UTF-8".into()))?;
+        self.conn().execute("VACUUM INTO ?1", params![target])?;
+        Ok(())
+    }
+
     pub(crate) fn conn(&self) -> &Connection {
         &self.conn
     }
