@@ -52,6 +52,47 @@ impl Connections {
         Ok(c)
     }
 
+    /// Each open connection's instance, token id, token fingerprint (the
+    /// keyed one `easel token list` shows; never the secret) and its
+    /// governor's counters.
+    pub async fn governors(
+        &self,
+        home: &Home,
+    ) -> Vec<(String, String, String, easel_canvas::GovernorStats)> {
+        let fingerprints: HashMap<String, String> = home
+            .vault()
+            .ok()
+            .and_then(|v| v.list().ok())
+            .unwrap_or_default()
+            .into_iter()
+            .map(|t| (t.id, t.fingerprint))
+            .collect();
+        let mut out: Vec<_> = self
+            .open
+            .lock()
+            .await
+            .iter()
+            .map(|((instance, token), c)| {
+                (
+                    instance.clone(),
+                    token.clone(),
+                    fingerprints.get(token).cloned().unwrap_or_default(),
+                    c.client.governor().stats(),
+                )
+            })
+            .collect();
+        if let Some(c) = self.sim.get() {
+            out.push((
+                SIM_INSTANCE.into(),
+                SIM_INSTANCE.into(),
+                String::new(),
+                c.client.governor().stats(),
+            ));
+        }
+        out.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
+        out
+    }
+
     /// The connection a grant's runs use.
     pub async fn for_grant(
         &self,

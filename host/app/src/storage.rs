@@ -8,7 +8,7 @@ use easel_store::{
     ApiTokenRow, ApprovalHistory, ApprovalRow, InstanceRow, NewRun, PluginRow, RunFilter,
     RunFinish, RunRow, SignInKeyRow, SisPrefixRow, Store, TokenRow, UserRow,
 };
-use easel_store::{FireRow, ScheduleRow};
+use easel_store::{FireRow, RunStats, ScheduleRow};
 
 /// What a storage call answers.
 pub type StoreResult<T> = easel_store::Result<T>;
@@ -301,6 +301,9 @@ pub trait Storage: Send {
 
     /// Write a consistent copy of everything kept to `path`.
     fn backup_to(&self, path: &std::path::Path) -> StoreResult<()>;
+
+    /// Runs by plugin and status, durations and call counts.
+    fn run_stats(&self) -> StoreResult<RunStats>;
 }
 
 impl Storage for Store {
@@ -645,5 +648,9 @@ impl Storage for Store {
 
     fn backup_to(&self, path: &std::path::Path) -> StoreResult<()> {
         Store::backup_to(self, path)
+    }
+
+    fn run_stats(&self) -> StoreResult<RunStats> {
+        Store::run_stats(self)
     }
 }

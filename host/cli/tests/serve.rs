@@ -378,6 +378,95 @@ fn a_contributor_submits_from_afar_an_approver_approves_and_the_report_comes_bac
         );
     }
 
+    // /metrics, for those who read every school's runs: Prometheus's text
+    // format, runs by plugin and status, and the token's governor, which
+    // counts each new call.
+    let scrape = |token: &str| {
+        use std::io::Read as _;
+        let host = served.url.strip_prefix("http://").unwrap();
+        let mut s = std::net::TcpStream::connect(host).unwrap();
+        write!(
+            s,
+            "GET /metrics HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {token}\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
+        let mut raw = String::new();
+        s.read_to_string(&mut raw).unwrap();
+        raw.split_once("\r\n\r\n").unwrap().1.to_owned()
+    };
+    let ana_token: String = serde_json::from_str::<serde_json::Value>(
+        &std::fs::read_to_string(ana.join("easel/credentials.json")).unwrap(),
+    )
+    .unwrap()["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let parse = |text: &str| {
+        prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_owned()))).unwrap()
+    };
+    let value = |s: &prometheus_parse::Scrape, name: &str, labels: &[(&str, &str)]| -> f64 {
+        s.samples
+            .iter()
+            .find(|m| m.metric == name && labels.iter().all(|(k, v)| m.labels.get(k) == Some(*v)))
+            .map(|m| match m.value {
+                prometheus_parse::Value::Counter(v)
+                | prometheus_parse::Value::Gauge(v)
+                | prometheus_parse::Value::Untyped(v) => v,
+                _ => f64::NAN,
+            })
+            .unwrap_or(f64::NAN)
+    };
+    let before = parse(&scrape(&ana_token));
+    let succeeded = serde_json::from_slice::<Vec<serde_json::Value>>(
+        &common::easel(
+            &home,
+            &[
+                "runs",
+                "--json",
+                "--plugin",
+                "course-report",
+                "--status",
+                "succeeded",
+                "--limit",
+                "1000",
+            ],
+        )
+        .stdout,
+    )
+    .unwrap()
+    .len() as f64;
+    assert_eq!(
+        value(
+            &before,
+            "easel_runs",
+            &[("plugin", "course-report"), ("status", "succeeded")]
+        ),
+        succeeded
+    );
+    let granted = value(
+        &before,
+        "easel_token_requests_total",
+        &[("instance", "sim")],
+    );
+    assert!(granted > 0.0, "the token's governor is shown");
+    let out = client(
+        &ana,
+        &["run", "course-report", "--school", "4", "--json"],
+        "",
+    );
+    let calls = serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()["calls"]
+        .as_f64()
+        .unwrap();
+    let after = parse(&scrape(&ana_token));
+    assert!(
+        value(&after, "easel_token_requests_total", &[("instance", "sim")]) >= granted + calls,
+        "the gauge follows the governor"
+    );
+    assert!(
+        !scrape(&it_token).contains("easel_runs"),
+        "a contributor reads no metrics"
+    );
+
     // Bad input gets a JSON error, with its status, and changes nothing.
     let http = raw_http::Http;
     let runs_before = common::easel(&home, &["runs", "--json"]).stdout;

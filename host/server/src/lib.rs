@@ -243,6 +243,7 @@ pub fn router(server: Arc<Server>) -> Router {
         .route("/api/v1/audit", get(audit_records))
         .route("/api/v1/audit/verify", get(verify_audit))
         .route("/api/openapi.json", get(openapi))
+        .route("/metrics", get(metrics))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn(no_secrets_in_queries))
@@ -1097,6 +1098,84 @@ async fn schools(
     })
     .await?;
     to_json(v)
+}
+
+/// A label value in the Prometheus text format.
+fn label(v: &str) -> String {
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+/// Run duration histogram bounds, in seconds.
+const DURATION_BUCKETS: &[f64] = &[0.1, 0.5, 1.0, 5.0, 15.0, 60.0, 300.0, 1800.0];
+
+/// `GET /metrics`: Prometheus text format, for a principal who reads every
+/// school's runs (scrape with `authorization: {type: Bearer, credentials:
+/// <API token>}`). Token labels are ids and keyed fingerprints, never a
+/// secret.
+async fn metrics(
+    State(server): State<Arc<Server>>,
+    ConnectInfo(Peer(addr)): ConnectInfo<Peer>,
+    headers: HeaderMap,
+) -> ApiResult {
+    let text = as_caller(&server, Caller::new(&headers, addr), |server, home, actor| {
+        actor.require(Act::ReadAllRuns)?;
+        let stats = home.store.run_stats()?;
+        let schedules = home.store.schedules()?;
+        let governors = tokio::runtime::Handle::current().block_on(server.connections.governors(home));
+        use std::fmt::Write as _;
+        let mut out = String::new();
+        let _ = writeln!(out, "# HELP easel_runs Runs recorded, by plugin and status.\n# TYPE easel_runs gauge");
+        for (plugin, status, n) in &stats.counts {
+            let _ = writeln!(out, "easel_runs{{plugin=\"{}\",status=\"{}\"}} {n}", label(plugin), label(status));
+        }
+        let _ = writeln!(out, "# HELP easel_run_duration_seconds How long finished runs took.\n# TYPE easel_run_duration_seconds histogram");
+        let secs: Vec<f64> = stats.durations_ms.iter().map(|ms| *ms as f64 / 1000.0).collect();
+        for le in DURATION_BUCKETS {
+            let n = secs.iter().filter(|s| **s <= *le).count();
+            let _ = writeln!(out, "easel_run_duration_seconds_bucket{{le=\"{le}\"}} {n}");
+        }
+        let _ = writeln!(out, "easel_run_duration_seconds_bucket{{le=\"+Inf\"}} {}", secs.len());
+        let _ = writeln!(out, "easel_run_duration_seconds_sum {}", secs.iter().sum::<f64>());
+        let _ = writeln!(out, "easel_run_duration_seconds_count {}", secs.len());
+        let _ = writeln!(out, "# HELP easel_canvas_calls_total Canvas calls runs made (sent, or planned in dry runs).\n# TYPE easel_canvas_calls_total counter\neasel_canvas_calls_total {}", stats.calls);
+        let _ = writeln!(out, "# HELP easel_canvas_calls_denied_total Calls the policy denied.\n# TYPE easel_canvas_calls_denied_total counter\neasel_canvas_calls_denied_total {}", stats.denied);
+        let gauges: [(&str, &str, &str); 5] = [
+            ("easel_token_requests_total", "counter", "Requests each token's governor let through since the server started."),
+            ("easel_token_throttled_total", "counter", "Throttled answers Canvas gave each token (each retried)."),
+            ("easel_token_in_flight", "gauge", "Requests in flight on each token."),
+            ("easel_token_waiting", "gauge", "Requests queued for each token's bucket."),
+            ("easel_token_headroom", "gauge", "Each token's modelled bucket headroom (Canvas's units)."),
+        ];
+        for (i, (name, kind, help)) in gauges.iter().enumerate() {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+            for (instance, token, fp, g) in &governors {
+                let v = match i {
+                    0 => g.granted as f64,
+                    1 => g.throttled as f64,
+                    2 => f64::from(g.in_flight),
+                    3 => g.waiting as f64,
+                    _ => g.headroom,
+                };
+                let _ = writeln!(out, "{name}{{instance=\"{}\",token=\"{}\",fingerprint=\"{}\"}} {v}", label(instance), label(token), label(fp));
+            }
+        }
+        let paused = schedules.iter().filter(|s| s.paused_at.is_some()).count();
+        let _ = writeln!(out, "# HELP easel_schedules Schedules, by state.\n# TYPE easel_schedules gauge");
+        let _ = writeln!(out, "easel_schedules{{state=\"active\"}} {}", schedules.len() - paused);
+        let _ = writeln!(out, "easel_schedules{{state=\"paused\"}} {paused}");
+        Ok(out)
+    })
+    .await?;
+    Ok((
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        text,
+    )
+        .into_response())
 }
 
 /// Most audit records one request returns.

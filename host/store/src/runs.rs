@@ -410,3 +410,47 @@ impl Store {
         raw.map(cook).transpose()
     }
 }
+
+/// Counts of runs by plugin and status, and finished runs' durations.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RunStats {
+    /// (plugin, status, count).
+    pub counts: Vec<(String, String, u64)>,
+    /// Durations of finished runs, in milliseconds.
+    pub durations_ms: Vec<u64>,
+    /// Canvas calls made by all runs.
+    pub calls: u64,
+    /// Calls the policy denied, all runs.
+    pub denied: u64,
+}
+
+impl Store {
+    /// Counts for `/metrics`.
+    pub fn run_stats(&self) -> Result<RunStats> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(
+            "SELECT plugin_id, status, COUNT(*) FROM runs GROUP BY plugin_id, status ORDER BY plugin_id, status",
+        )?;
+        let counts = stmt
+            .query_map([], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get::<_, i64>(2)? as u64))
+            })?
+            .collect::<std::result::Result<Vec<_>, _>>()?;
+        let mut stmt =
+            conn.prepare("SELECT duration_ms FROM runs WHERE duration_ms IS NOT NULL")?;
+        let durations_ms = stmt
+            .query_map([], |r| r.get::<_, i64>(0).map(|v| v.max(0) as u64))?
+            .collect::<std::result::Result<Vec<_>, _>>()?;
+        let (calls, denied): (i64, i64) = conn.query_row(
+            "SELECT COALESCE(SUM(calls), 0), COALESCE(SUM(denied), 0) FROM runs",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
+        Ok(RunStats {
+            counts,
+            durations_ms,
+            calls: calls.max(0) as u64,
+            denied: denied.max(0) as u64,
+        })
+    }
+}
