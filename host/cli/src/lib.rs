@@ -379,21 +379,29 @@ pub async fn serve_simulator(
 }
 
 /// Wait for Ctrl-C (or, on Unix, SIGTERM).
-async fn stopped() -> Result<(), CliError> {
+fn stopped() -> impl std::future::Future<Output = Result<(), CliError>> + Send + 'static {
+    // The handlers are installed now, not when the future is first polled:
+    // a signal that comes between start-up and the first poll is caught too.
     #[cfg(unix)]
     {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-            .map_err(|e| CliError::Failed(e.into()))?;
-        tokio::select! {
-            r = tokio::signal::ctrl_c() => r.map_err(|e| CliError::Failed(e.into())),
-            _ = term.recv() => Ok(()),
+        use tokio::signal::unix::{SignalKind, signal};
+        let streams = signal(SignalKind::terminate())
+            .and_then(|term| signal(SignalKind::interrupt()).map(|int| (term, int)));
+        async move {
+            let (mut term, mut int) = streams.map_err(|e| CliError::Failed(e.into()))?;
+            tokio::select! {
+                _ = int.recv() => Ok(()),
+                _ = term.recv() => Ok(()),
+            }
         }
     }
     #[cfg(not(unix))]
     {
-        tokio::signal::ctrl_c()
-            .await
-            .map_err(|e| CliError::Failed(e.into()))
+        async {
+            tokio::signal::ctrl_c()
+                .await
+                .map_err(|e| CliError::Failed(e.into()))
+        }
     }
 }
 
