@@ -347,10 +347,12 @@ pub struct Due {
     pub request: BatchRequest,
 }
 
+/// Has a grant's expiry passed? An expiry that does not read counts as
+/// passed, as run admission refuses it too.
 fn expired(expires_at: Option<&str>) -> bool {
     expires_at.is_some_and(|e| {
-        time::OffsetDateTime::parse(e, &time::format_description::well_known::Rfc3339)
-            .is_ok_and(|at| at <= time::OffsetDateTime::now_utc())
+        !time::OffsetDateTime::parse(e, &time::format_description::well_known::Rfc3339)
+            .is_ok_and(|at| at > time::OffsetDateTime::now_utc())
     })
 }
 
