@@ -163,11 +163,29 @@ impl Client {
         password: &str,
         ca: Option<&Path>,
     ) -> Result<Self, CliError> {
+        let (token, _) = Self::open_session(
+            base,
+            ca,
+            "/api/v1/sessions",
+            &json!({"name": name, "password": password, "label": "easel login"}),
+        )
+        .await?;
+        Client::with_ca(base, &token, ca)
+    }
+
+    /// POST `body` to the sign-in endpoint `path` without a token: the API
+    /// token the server issued, and its whole answer.
+    async fn open_session(
+        base: &str,
+        ca: Option<&Path>,
+        path: &str,
+        body: &Value,
+    ) -> Result<(String, Value), CliError> {
         let anonymous = Client::with_ca(base, "", ca)?;
         let resp = anonymous
             .http
-            .post(format!("{}/api/v1/sessions", anonymous.base))
-            .json(&json!({"name": name, "password": password, "label": "easel login"}))
+            .post(format!("{}{path}", anonymous.base))
+            .json(body)
             .send()
             .await
             .map_err(|e| {
@@ -187,8 +205,9 @@ impl Client {
         }
         let token = body["token"]
             .as_str()
-            .ok_or_else(|| CliError::Failed(anyhow::anyhow!("the server sent no token")))?;
-        Client::with_ca(base, token, ca)
+            .ok_or_else(|| CliError::Failed(anyhow::anyhow!("the server sent no token")))?
+            .to_owned();
+        Ok((token, body))
     }
 
     /// The configured server: `EASEL_SERVER` (with `EASEL_API_TOKEN`), else
@@ -391,32 +410,13 @@ pub(crate) async fn login_with_canvas(
             )));
         }
     };
-    let anonymous = Client::with_ca(&base, "", ca_cert.as_deref())?;
-    let resp = anonymous
-        .http
-        .post(format!("{base}/api/v1/sessions/canvas"))
-        .json(&json!({"code": code, "verifier": verifier}))
-        .send()
-        .await
-        .map_err(|e| {
-            CliError::Failed(anyhow::anyhow!(
-                "cannot reach the easel server at {base}: {e}"
-            ))
-        })?;
-    let status = resp.status();
-    let body: Value = resp.json().await.unwrap_or(Value::Null);
-    if !status.is_success() {
-        return Err(CliError::input(
-            body["error"]["message"]
-                .as_str()
-                .unwrap_or("the server refused the sign-in")
-                .to_owned(),
-        ));
-    }
-    let token = body["token"]
-        .as_str()
-        .ok_or_else(|| CliError::Failed(anyhow::anyhow!("the server sent no token")))?
-        .to_owned();
+    let (token, body) = Client::open_session(
+        &base,
+        ca_cert.as_deref(),
+        "/api/v1/sessions/canvas",
+        &json!({"code": code, "verifier": verifier}),
+    )
+    .await?;
     write_saved(
         &path,
         &Saved {

@@ -11,49 +11,13 @@
 
 mod common;
 
+use common::{serve, text};
+
 use std::io::{BufRead as _, BufReader, Write as _};
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 
 use easel_sim::{Role, SimConfig, Simulator};
-
-struct Served {
-    child: Child,
-    url: String,
-    log: std::sync::Arc<std::sync::Mutex<String>>,
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn serve(home: &Path) -> Served {
-    let mut child = common::command(home, &["serve", "--listen", "127.0.0.1:0"])
-        .stderr(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let log = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
-    let url = loop {
-        let line = lines.next().expect("serve prints its address").unwrap();
-        log.lock().unwrap().push_str(&line);
-        if let Some(rest) = line.split("the API is at ").nth(1) {
-            break rest.split("/api/v1").next().unwrap().to_owned();
-        }
-    };
-    let keep = log.clone();
-    std::thread::spawn(move || {
-        for line in lines.map_while(Result::ok) {
-            keep.lock().unwrap().push_str(&line);
-            keep.lock().unwrap().push('\n');
-        }
-    });
-    Served { child, url, log }
-}
 
 /// `easel ARGS` on another machine: its own config directory, no data.
 fn client(config: &Path, args: &[&str]) -> Output {
@@ -66,14 +30,6 @@ fn client(config: &Path, args: &[&str]) -> Output {
         .stdin(Stdio::null())
         .output()
         .unwrap()
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
 }
 
 /// The browser: GET `url` without following redirects; (status, Location).

@@ -9,48 +9,11 @@
 
 mod common;
 
+use common::{Served, serve, text};
+
 use std::io::{BufRead as _, BufReader, Write as _};
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
-
-/// `easel serve` on a free loopback port, and its URL.
-struct Served {
-    child: Child,
-    url: String,
-    log: std::sync::Arc<std::sync::Mutex<String>>,
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn serve(home: &Path) -> Served {
-    let mut child = common::command(home, &["serve", "--listen", "127.0.0.1:0"])
-        .stderr(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let log = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
-    let url = loop {
-        let line = lines.next().expect("serve prints its address").unwrap();
-        log.lock().unwrap().push_str(&line);
-        if let Some(rest) = line.split("the API is at ").nth(1) {
-            break rest.split("/api/v1").next().unwrap().to_owned();
-        }
-    };
-    let keep = log.clone();
-    std::thread::spawn(move || {
-        for line in lines.map_while(Result::ok) {
-            keep.lock().unwrap().push_str(&line);
-            keep.lock().unwrap().push('\n');
-        }
-    });
-    Served { child, url, log }
-}
 
 /// `easel ARGS` as a client whose config directory is `config` (and who
 /// has no data directory of its own), with `stdin`.
@@ -73,14 +36,6 @@ fn client(config: &Path, args: &[&str], stdin: &str) -> Output {
         .write_all(stdin.as_bytes())
         .unwrap();
     child.wait_with_output().unwrap()
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
 }
 
 /// A user added on the server's data directory; their one-time password.

@@ -578,6 +578,27 @@ struct Submit {
     label: Option<String>,
 }
 
+/// A plugin-sized JSON body (up to [`MAX_BODY_BYTES`]), read only once the
+/// caller is known to be one who may submit: an unknown caller costs no
+/// memory.
+async fn submitter_body<T: serde::de::DeserializeOwned>(
+    server: &Arc<Server>,
+    headers: &HeaderMap,
+    addr: SocketAddr,
+    raw: axum::body::Body,
+) -> Result<T, ApiError> {
+    as_caller(server, Caller::new(headers, addr), |_, _, actor| {
+        actor.require(Act::Submit)
+    })
+    .await?;
+    let bytes = axum::body::to_bytes(raw, MAX_BODY_BYTES)
+        .await
+        .map_err(|_| {
+            AppError::invalid(format!("the request body is over {MAX_BODY_BYTES} bytes"))
+        })?;
+    Ok(parse_json(&bytes)?)
+}
+
 #[utoipa::path(post, path = "/api/v1/plugins", tag = "plugins", security(("bearer" = [])), request_body = Submit,
     responses((status = 201, description = "the stored version: id, version, digest, size", content_type = "application/json"),
               (status = 400, description = "not a plugin easel runs, or a manifest it refuses", content_type = "application/json")))]
@@ -588,18 +609,7 @@ async fn submit(
     headers: HeaderMap,
     raw: axum::body::Body,
 ) -> ApiResult {
-    // Who asks, before a large body is read: an unknown caller costs no
-    // memory.
-    as_caller(&server, Caller::new(&headers, addr), |_, _, actor| {
-        actor.require(Act::Submit)
-    })
-    .await?;
-    let bytes = axum::body::to_bytes(raw, MAX_BODY_BYTES)
-        .await
-        .map_err(|_| {
-            AppError::invalid(format!("the request body is over {MAX_BODY_BYTES} bytes"))
-        })?;
-    let req: Submit = parse_json(&bytes)?;
+    let req: Submit = submitter_body(&server, &headers, addr, raw).await?;
     let bytes = base64::engine::general_purpose::STANDARD
         .decode(req.component_base64.as_bytes())
         .map_err(|e| AppError::invalid(format!("component_base64 is not base64: {e}")))?;
@@ -644,17 +654,7 @@ async fn check_plugin(
     headers: HeaderMap,
     raw: axum::body::Body,
 ) -> ApiResult {
-    // Who asks, before a large body is read.
-    as_caller(&server, Caller::new(&headers, addr), |_, _, actor| {
-        actor.require(Act::Submit)
-    })
-    .await?;
-    let bytes = axum::body::to_bytes(raw, MAX_BODY_BYTES)
-        .await
-        .map_err(|_| {
-            AppError::invalid(format!("the request body is over {MAX_BODY_BYTES} bytes"))
-        })?;
-    let req: Check = parse_json(&bytes)?;
+    let req: Check = submitter_body(&server, &headers, addr, raw).await?;
     let component = match &req.component_base64 {
         Some(b) => Some(
             base64::engine::general_purpose::STANDARD

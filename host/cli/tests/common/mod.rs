@@ -1,10 +1,11 @@
 //! What the binary tests share: running `easel` on a data directory, and a
 //! bundled plugin's files on disk to submit.
 
-#![allow(clippy::unwrap_used, dead_code)]
+#![allow(clippy::unwrap_used, clippy::expect_used, dead_code)]
 
+use std::io::{BufRead as _, BufReader};
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::{Child, Command, Output, Stdio};
 
 /// `easel ARGS` on `home`, not run yet. `--by NAME` in `args` is taken
 /// out: the command then acts as NAME (a district admin, made on first
@@ -59,5 +60,53 @@ pub fn bundled_files(dir: &Path, plugin: &easel_bundled::Plugin) -> (String, Str
     (
         wasm.to_str().unwrap().to_owned(),
         manifest.to_str().unwrap().to_owned(),
+    )
+}
+
+/// `easel serve` on a free loopback port, and its URL.
+pub struct Served {
+    pub child: Child,
+    pub url: String,
+    pub log: std::sync::Arc<std::sync::Mutex<String>>,
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn serve(home: &Path) -> Served {
+    let mut child = command(home, &["serve", "--listen", "127.0.0.1:0"])
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let log = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let url = loop {
+        let line = lines.next().expect("serve prints its address").unwrap();
+        log.lock().unwrap().push_str(&line);
+        if let Some(rest) = line.split("the API is at ").nth(1) {
+            break rest.split("/api/v1").next().unwrap().to_owned();
+        }
+    };
+    let keep = log.clone();
+    std::thread::spawn(move || {
+        for line in lines.map_while(Result::ok) {
+            keep.lock().unwrap().push_str(&line);
+            keep.lock().unwrap().push('\n');
+        }
+    });
+    Served { child, url, log }
+}
+
+/// A process's standard output and error, together.
+pub fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
     )
 }
