@@ -912,11 +912,43 @@ fn the_canvas_token_appears_in_no_api_answer_log_line_or_file() {
         vec!["runs", "report", &id, "courses.csv"],
         vec!["schools", "--json"],
         vec!["plugin", "list", "--json"],
+        vec!["plugin", "inspect", "course-report", "--json"],
+        vec!["audit", "export"],
+        vec!["audit", "tail", "-n", "50"],
     ] {
         run(&it, &args, "");
         run(&ana, &args, "");
     }
+    // /metrics names tokens by id and keyed fingerprint only.
+    let ana_token: String = serde_json::from_str::<serde_json::Value>(
+        &std::fs::read_to_string(ana.join("easel/credentials.json")).unwrap(),
+    )
+    .unwrap()["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    {
+        use std::io::Read as _;
+        let host = served.url.strip_prefix("http://").unwrap();
+        let mut s = std::net::TcpStream::connect(host).unwrap();
+        write!(
+            s,
+            "GET /metrics HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {ana_token}\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
+        let mut raw = String::new();
+        s.read_to_string(&mut raw).unwrap();
+        assert!(
+            raw.contains("easel_token_requests_total{instance=\"prod\""),
+            "{raw}"
+        );
+        seen.push_str(&raw);
+    }
     assert!(seen.contains("course_id,"), "the report came back: {seen}");
+    assert!(
+        seen.contains("canvas-request-allowed"),
+        "the audit log came back"
+    );
     assert!(!seen.contains(&canary), "the Canvas token in an API answer");
     let log = served.log.lock().unwrap().clone();
     assert!(
