@@ -8,7 +8,7 @@
 use std::collections::HashSet;
 
 use easel_app::schedules::{self, NewSchedule};
-use easel_app::{Actor, Connections, Kind, Role};
+use easel_app::{Actor, Kind, Role};
 use easel_tests::{add_bundled, home, person};
 use jiff::Timestamp;
 
@@ -57,9 +57,9 @@ async fn a_fire_time_runs_once_and_missed_ones_are_skipped_or_run_once() {
     let due = schedules::due(&h, at("2026-12-02T01:00:30Z"), &none, &none).unwrap();
     assert_eq!(due.len(), 2);
     assert!(due.iter().all(|d| d.fire_at == "2026-12-02T01:00:00Z"));
-    let (connections, runtime) = (Connections::new(), h.runtime().unwrap());
+    let (workers, _stop) = easel_tests::Workers::start(dir.path());
     for d in &due {
-        let r = schedules::run(&h, d, &connections, &runtime).await;
+        let r = schedules::run(&h, d, workers.connections(), workers.queue()).await;
         let batch = r.as_ref().unwrap().batch.clone();
         assert_eq!(r.as_ref().unwrap().succeeded, 1, "{r:?}");
         schedules::finished(&h, d, &r).unwrap();
@@ -419,14 +419,14 @@ async fn a_fire_refused_outright_pauses_the_schedule_with_the_reason() {
     .unwrap();
     let s = schedules::add(&h, &admin, &hourly("skip"), at("2026-12-02T00:30:00Z")).unwrap();
     let none = HashSet::new();
-    let (connections, runtime) = (Connections::new(), h.runtime().unwrap());
+    let (workers, _stop) = easel_tests::Workers::start(dir.path());
     for (now, ok) in [
         ("2026-12-02T01:00:05Z", true),
         ("2026-12-02T02:00:05Z", false),
     ] {
         let due = schedules::due(&h, at(now), &none, &none).unwrap();
         assert_eq!(due.len(), 1, "{now}");
-        let r = schedules::run(&h, &due[0], &connections, &runtime).await;
+        let r = schedules::run(&h, &due[0], workers.connections(), workers.queue()).await;
         assert_eq!(r.as_ref().unwrap().failed == 0, ok, "{r:?}");
         schedules::finished(&h, &due[0], &r).unwrap();
     }

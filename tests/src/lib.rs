@@ -314,3 +314,60 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
         .map(|b| format!("{b:02x}"))
         .collect()
 }
+
+/// The queue's workers in this process, over the data directory `dir`
+/// (what `easel serve` runs): runs queued there are claimed and run here.
+pub struct Workers {
+    dir: std::path::PathBuf,
+    connections: easel_app::Connections,
+    runtime: easel_runtime::Runtime,
+    queue: easel_app::queue::Queue,
+}
+
+impl easel_app::queue::QueueHost for Workers {
+    fn open_home(&self) -> Result<Home, easel_app::AppError> {
+        Ok(home(&self.dir))
+    }
+    fn connections(&self) -> &easel_app::Connections {
+        &self.connections
+    }
+    fn runtime(&self) -> &easel_runtime::Runtime {
+        &self.runtime
+    }
+    fn queue(&self) -> &easel_app::queue::Queue {
+        &self.queue
+    }
+}
+
+impl Workers {
+    /// Start workers over `dir`; they stop when the handle is dropped.
+    pub fn start(dir: &Path) -> (std::sync::Arc<Workers>, WorkersHandle) {
+        let w = std::sync::Arc::new(Workers {
+            dir: dir.to_path_buf(),
+            connections: easel_app::Connections::new(),
+            runtime: home(dir).runtime_for(16).expect("runtime"),
+            queue: easel_app::queue::Queue::new(easel_app::queue::QueueConfig::default()),
+        });
+        let task = easel_app::queue::spawn_workers(w.clone());
+        (w, WorkersHandle(task))
+    }
+
+    /// Their connections.
+    pub fn connections(&self) -> &easel_app::Connections {
+        &self.connections
+    }
+
+    /// Their queue.
+    pub fn queue(&self) -> &easel_app::queue::Queue {
+        &self.queue
+    }
+}
+
+/// Stops the workers when dropped.
+pub struct WorkersHandle(tokio::task::JoinHandle<()>);
+
+impl Drop for WorkersHandle {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}

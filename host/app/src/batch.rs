@@ -90,6 +90,21 @@ impl BatchRow {
         }
     }
 
+    /// A school whose run was not made, with why.
+    pub fn not_run(school: u64, name: &str, why: &str) -> Self {
+        BatchRow {
+            school,
+            name: name.to_owned(),
+            run: None,
+            status: "not-run".into(),
+            error: Some(why.to_owned()),
+            calls: 0,
+            denied: 0,
+            duration_ms: 0,
+            outputs: Vec::new(),
+        }
+    }
+
     /// Did it run and succeed?
     pub fn ok(&self) -> bool {
         self.error.is_none()

@@ -94,14 +94,8 @@ impl Home {
             audit: Arc::new(audit),
         };
         // Runs left `running` by a process that ended are interrupted.
-        let orphans = home
-            .store
-            .interrupt_runs(None, &crate::process::alive)
-            .context("cannot mark runs whose process ended as interrupted")?;
+        let orphans = home.interrupt_orphans()?;
         if !orphans.is_empty() {
-            for id in &orphans {
-                crate::process::mark_reports_partial(&home.run_dir(id));
-            }
             eprintln!(
                 "note: {} run(s) left running by a process that ended are now marked interrupted (their counts come from the audit log): {}",
                 orphans.len(),
@@ -109,6 +103,28 @@ impl Home {
             );
         }
         Ok(home)
+    }
+
+    /// Mark runs whose process ended, or whose lease ran out, interrupted,
+    /// with their report files partial; returns them.
+    pub fn interrupt_orphans(&self) -> Result<Vec<String>, AppError> {
+        let orphans = self
+            .store
+            .interrupt_runs(None, &crate::process::alive)
+            .context("cannot mark runs whose process ended as interrupted")?;
+        for id in &orphans {
+            self.mark_partial(id);
+        }
+        Ok(orphans)
+    }
+
+    /// Rename an interrupted run's report files `NAME.partial` and record
+    /// them in its run.
+    fn mark_partial(&self, id: &str) {
+        let renamed = crate::process::mark_reports_partial(&self.run_dir(id));
+        if !renamed.is_empty() {
+            let _ = self.store.set_run_outputs(id, &renamed);
+        }
     }
 
     /// Mark this process's running runs interrupted (Ctrl-C, SIGTERM), with
@@ -120,7 +136,7 @@ impl Home {
             .interrupt_runs(Some(&me), &|_| true)
             .unwrap_or_default();
         for id in &ids {
-            crate::process::mark_reports_partial(&self.run_dir(id));
+            self.mark_partial(id);
         }
         ids
     }

@@ -27,6 +27,7 @@ mod pool;
 mod principal;
 mod principals;
 pub mod process;
+pub mod queue;
 pub mod reads;
 mod run;
 mod run_audit;

@@ -73,7 +73,7 @@ impl Role {
 }
 
 /// How the actor proved who they are.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum SignIn {
     /// A local password.
@@ -115,7 +115,7 @@ pub enum Act {
 }
 
 /// An authenticated principal.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Actor {
     /// Case-folded, trimmed name.
     pub name: String,

@@ -3,7 +3,7 @@
 //! marked `interrupted`, with its counts from the audit log, the next time
 //! easel opens the data directory.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// This process as a run's owner: `pid:start-time` (the start time, in
 /// clock ticks since boot, tells a reused pid apart), or `pid:` where the
@@ -45,19 +45,25 @@ pub fn alive(owner: &str) -> bool {
     }
 }
 
-/// Rename the report files of interrupted runs `NAME.partial`.
-pub fn mark_reports_partial(run_dir: &Path) {
+/// Rename the report files of interrupted runs `NAME.partial`; returns
+/// the renamed files' paths.
+pub fn mark_reports_partial(run_dir: &Path) -> Vec<String> {
     let Ok(entries) = std::fs::read_dir(run_dir) else {
-        return;
+        return Vec::new();
     };
+    let mut renamed = Vec::new();
     for entry in entries.flatten() {
         let path = entry.path();
         if path.is_file() && path.extension().is_none_or(|e| e != "partial") {
             let mut name = path.as_os_str().to_owned();
             name.push(".partial");
-            let _ = std::fs::rename(&path, name);
+            if std::fs::rename(&path, &name).is_ok() {
+                renamed.push(PathBuf::from(name).display().to_string());
+            }
         }
     }
+    renamed.sort();
+    renamed
 }
 
 /// The OS user this process runs as (by its real uid, not `$USER`): the

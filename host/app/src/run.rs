@@ -131,6 +131,33 @@ pub async fn execute_run_for(
     known: Option<School>,
     batch: Option<String>,
 ) -> Result<RunResult, AppError> {
+    let prepared = prepare(home, by, conn, &req, known, None).await?;
+    launch(home, by, conn, runtime, req, prepared, batch, None).await
+}
+
+/// A run checked and ready to start: everything admission found.
+pub(crate) struct Prepared {
+    pub(crate) row: easel_store::PluginRow,
+    pub(crate) bytes: Vec<u8>,
+    pub(crate) params: Vec<(String, String)>,
+    pub(crate) grant: Grant,
+    pub(crate) binding: Option<PlanBinding>,
+    pub(crate) limits: Limits,
+    /// The school it runs for.
+    pub(crate) school: School,
+}
+
+/// Check that `by` may run `req` now and that it is admitted (approval,
+/// limits, plan, stored bytes), and gather what the run needs. Nothing is
+/// recorded but a hash mismatch.
+pub(crate) async fn prepare(
+    home: &Home,
+    by: &Actor,
+    conn: &Connection,
+    req: &RunRequest,
+    known: Option<School>,
+    claimed: Option<&str>,
+) -> Result<Prepared, AppError> {
     by.require(if req.dry_run {
         Act::RunDry(req.school)
     } else {
@@ -143,7 +170,7 @@ pub async fn execute_run_for(
             req.plugin
         )));
     }
-    let facts = admission_facts(home, &req, live.as_ref(), conn)?;
+    let facts = admission_facts(home, req, live.as_ref(), conn, claimed)?;
     easel_policy::admit(&facts).map_err(|n| AppError::invalid(n.reason))?;
     let Some(approval) = live else {
         return Err(AppError::internal(anyhow::anyhow!(
@@ -187,7 +214,7 @@ pub async fn execute_run_for(
     let params = manifest
         .resolve_params(&req.params)
         .map_err(|e| AppError::invalid(e.to_string()))?;
-    let mut grant = grant_for(&approval, &manifest, &req)?;
+    let mut grant = grant_for(&approval, &manifest, req)?;
     // Every write grant holds the school's SIS-id prefix: SIS imports create
     // only under it, and a SIS id set through the API must start with it.
     if grant.write {
@@ -196,7 +223,14 @@ pub async fn execute_run_for(
     }
     let binding = match &req.plan {
         None => None,
-        Some(plan) => Some(bound_plan(home, &req, plan, &approval.digest, &params)?),
+        Some(plan) => Some(bound_plan(
+            home,
+            req,
+            plan,
+            &approval.digest,
+            &params,
+            claimed,
+        )?),
     };
     let mut limits = req.limits.clone();
     if !manifest.reports.is_empty() {
@@ -206,8 +240,41 @@ pub async fn execute_run_for(
         Some(school) if school.id == req.school => school,
         _ => conn.school("run", req.school).await?,
     };
+    Ok(Prepared {
+        row,
+        bytes,
+        params,
+        grant,
+        binding,
+        limits,
+        school,
+    })
+}
+
+/// Start the prepared run and record it: a new run, or (`claimed`) the
+/// queued run a worker claimed, whose record says `running` already.
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn launch(
+    home: &Home,
+    by: &Actor,
+    conn: &Connection,
+    runtime: &Runtime,
+    req: RunRequest,
+    prepared: Prepared,
+    batch: Option<String>,
+    claimed: Option<String>,
+) -> Result<RunResult, AppError> {
+    let Prepared {
+        row,
+        bytes,
+        params,
+        grant,
+        binding,
+        limits,
+        school,
+    } = prepared;
     let component = runtime.load(&bytes, &row.id).map_err(AppError::internal)?;
-    let run_id = new_run_id();
+    let run_id = claimed.clone().unwrap_or_else(new_run_id);
     let output_dir = home.run_dir(&run_id);
     let token = match &conn.token_id {
         Some(id) => home.store.token(id)?.map(|t| t.fingerprint),
@@ -231,23 +298,25 @@ pub async fn execute_run_for(
         )),
         ..audit.entry(Action::RunStarted)
     })?;
-    home.store
-        .start_run(&NewRun {
-            id: run_id.clone(),
-            plugin_id: row.id.clone(),
-            digest: row.digest.clone(),
-            school: school.id,
-            instance: conn.instance.clone(),
-            dry_run: req.dry_run,
-            params: params.clone(),
-            applies: req.plan.as_ref().map(|p| p.run.clone()),
-            owner: Some(crate::process::me()),
-            batch: batch.clone(),
-        })
-        .map_err(|e| match e {
-            easel_store::StoreError::Invalid(m) => AppError::invalid(m),
-            e => e.into(),
-        })?;
+    if claimed.is_none() {
+        home.store
+            .start_run(&NewRun {
+                id: run_id.clone(),
+                plugin_id: row.id.clone(),
+                digest: row.digest.clone(),
+                school: school.id,
+                instance: conn.instance.clone(),
+                dry_run: req.dry_run,
+                params: params.clone(),
+                applies: req.plan.as_ref().map(|p| p.run.clone()),
+                owner: Some(crate::process::me()),
+                batch: batch.clone(),
+            })
+            .map_err(|e| match e {
+                easel_store::StoreError::Invalid(m) => AppError::invalid(m),
+                e => e.into(),
+            })?;
+    }
     let spec = RunSpec {
         run_id: run_id.clone(),
         plugin_id: row.id.clone(),
@@ -395,6 +464,7 @@ fn bound_plan(
     plan: &PlanRef,
     approved: &str,
     params: &[(String, String)],
+    claimed: Option<&str>,
 ) -> Result<PlanBinding, AppError> {
     let id = &plan.run;
     if req.dry_run {
@@ -443,7 +513,12 @@ fn bound_plan(
                 .join(" ")
         )));
     }
-    if let Some(by) = home.store.run_applying(id)? {
+    // A queued run holds its plan from the moment it is queued.
+    if let Some(by) = home
+        .store
+        .run_applying(id)?
+        .filter(|by| Some(by.id.as_str()) != claimed)
+    {
         return Err(AppError::invalid(format!(
             "the plan of run {id} was applied already, by run {} ({}); a plan is applied once: dry-run again",
             by.id,
@@ -479,6 +554,7 @@ fn admission_facts(
     req: &RunRequest,
     live: Option<&ApprovalRow>,
     conn: &Connection,
+    claimed: Option<&str>,
 ) -> Result<RunFacts, AppError> {
     let now = time::OffsetDateTime::now_utc();
     let approval = match live {
@@ -508,7 +584,10 @@ fn admission_facts(
                 .unix_timestamp(),
         ),
     };
+    // A queued run was counted against the daily limit when it was queued
+    // (queued runs count); its worker does not count it again.
     let runs_last_day = match terms.runs_per_day {
+        Some(_) if claimed.is_some() => 0,
         None => 0,
         Some(_) => {
             let since = (now - time::Duration::days(1))

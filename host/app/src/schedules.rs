@@ -717,14 +717,15 @@ pub fn finished(
     Ok(())
 }
 
-/// Run a due fire's batch in this process, on its grant's connection. A
-/// fire that waited is checked again first: a schedule paused or removed
-/// meanwhile runs nothing, and the creator's roles are read again.
+/// Queue a due fire's batch in `queue` (one run per school, as one
+/// batch) and wait for its runs to end. A fire that waited is checked
+/// again first: a schedule paused or removed meanwhile runs nothing, and
+/// the creator's roles are read again.
 pub async fn run(
     home: &Home,
     due: &Due,
     connections: &crate::pool::Connections,
-    runtime: &easel_runtime::Runtime,
+    queue: &crate::queue::Queue,
 ) -> Result<crate::batch::BatchResult, AppError> {
     let current = home.store.schedule(&due.schedule.id)?;
     let Some(row) = current.filter(|r| r.paused_at.is_none()) else {
@@ -740,18 +741,25 @@ pub async fn run(
             return Err(AppError::forbidden(why));
         }
     };
+    queue.require_accepting()?;
     let schools = crate::batch::batch_schools(home, &actor, &due.request)?;
     let conn = connections
         .for_grant(home, &due.request.plugin, schools[0])
         .await?;
-    crate::batch::run_batch(
+    let queued = crate::queue::enqueue_batch(home, &actor, &conn, &due.request, &schools).await?;
+    queue.wake();
+    let rows = crate::queue::wait_for(
         home,
-        &actor,
-        &conn,
-        runtime,
-        &due.request,
-        &schools,
-        &crate::many::Quiet,
+        queue,
+        &queued.run_ids(),
+        std::time::Duration::from_millis(500),
     )
-    .await
+    .await?;
+    let throttled = conn.client.governor().stats().throttled;
+    Ok(crate::queue::batch_result(
+        &due.request,
+        &queued,
+        &rows,
+        throttled,
+    ))
 }

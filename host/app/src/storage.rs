@@ -98,6 +98,33 @@ pub trait Storage: Send {
     /// The run that applied (or is applying) the plan of dry run `plan`.
     fn run_applying(&self, plan: &str) -> StoreResult<Option<RunRow>>;
 
+    /// Put a run in the queue for a worker to claim.
+    fn enqueue_run(&self, run: &NewRun, request: &str) -> StoreResult<()>;
+
+    /// Claim the oldest queued run not on a `busy` instance, leased to
+    /// `owner` until `lease_until` (unix ms).
+    fn claim_run(
+        &self,
+        owner: &str,
+        lease_until: i64,
+        busy: &[String],
+    ) -> StoreResult<Option<RunRow>>;
+
+    /// What a queued run's worker needs.
+    fn run_request(&self, id: &str) -> StoreResult<Option<String>>;
+
+    /// Extend `owner`'s leases on its running runs `ids`.
+    fn renew_leases(&self, owner: &str, ids: &[String], lease_until: i64) -> StoreResult<usize>;
+
+    /// Runs waiting in the queue.
+    fn queued_runs(&self) -> StoreResult<u64>;
+
+    /// End a claimed run refused at its second check.
+    fn refuse_run(&self, id: &str, error: &str) -> StoreResult<()>;
+
+    /// Record the (partial) report files an interrupted run left.
+    fn set_run_outputs(&self, id: &str, outputs: &[String]) -> StoreResult<()>;
+
     /// Record how a run ended.
     fn finish_run(&self, id: &str, f: &RunFinish) -> StoreResult<()>;
 
@@ -403,6 +430,39 @@ impl Storage for Store {
 
     fn run_applying(&self, plan: &str) -> StoreResult<Option<RunRow>> {
         Store::run_applying(self, plan)
+    }
+
+    fn enqueue_run(&self, run: &NewRun, request: &str) -> StoreResult<()> {
+        Store::enqueue_run(self, run, request)
+    }
+
+    fn claim_run(
+        &self,
+        owner: &str,
+        lease_until: i64,
+        busy: &[String],
+    ) -> StoreResult<Option<RunRow>> {
+        Store::claim_run(self, owner, lease_until, busy)
+    }
+
+    fn run_request(&self, id: &str) -> StoreResult<Option<String>> {
+        Store::run_request(self, id)
+    }
+
+    fn renew_leases(&self, owner: &str, ids: &[String], lease_until: i64) -> StoreResult<usize> {
+        Store::renew_leases(self, owner, ids, lease_until)
+    }
+
+    fn queued_runs(&self) -> StoreResult<u64> {
+        Store::queued_runs(self)
+    }
+
+    fn refuse_run(&self, id: &str, error: &str) -> StoreResult<()> {
+        Store::refuse_run(self, id, error)
+    }
+
+    fn set_run_outputs(&self, id: &str, outputs: &[String]) -> StoreResult<()> {
+        Store::set_run_outputs(self, id, outputs)
     }
 
     fn finish_run(&self, id: &str, f: &RunFinish) -> StoreResult<()> {

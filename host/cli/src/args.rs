@@ -168,6 +168,19 @@ pub enum Command {
         /// as the developer key's redirect URI.
         #[arg(long, value_name = "URL")]
         public_url: Option<String>,
+        /// Runs at once, in all. Runs asked of the server wait in its
+        /// queue (kept in the database) until a worker has room.
+        #[arg(long, default_value_t = 16, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=256))]
+        workers: u32,
+        /// Runs at once on one Canvas instance (so on its token); the
+        /// token's rate limit, shared by all of them, usually sets the pace.
+        #[arg(long, default_value_t = 8, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=256))]
+        per_instance: u32,
+        /// On SIGTERM or Ctrl-C: how long runs in flight may take to finish
+        /// (e.g. 30s, 2m, 0s). Those still going then are marked
+        /// interrupted; queued runs wait for the next start.
+        #[arg(long, default_value = "30s", value_name = "DURATION", value_parser = duration)]
+        grace: std::time::Duration,
     },
     /// Sign in to an easel server and keep an API token for it (in a 0600
     /// file under your config directory), so commands go through it.
@@ -660,7 +673,8 @@ pub struct RunArgs {
     #[arg(long)]
     pub all_schools: bool,
     /// With --schools or --all-schools: how many runs at once. The token's
-    /// rate limit, not this, usually sets the pace.
+    /// rate limit, not this, usually sets the pace. (Through a server, its
+    /// --workers and --per-instance decide.)
     #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=1024))]
     pub concurrency: u32,
     /// Record intended writes as a plan; send none.
@@ -681,6 +695,10 @@ pub struct RunArgs {
     /// plugin, use `easel plan apply <RUN>`.
     #[arg(long, value_name = "RUN", conflicts_with = "dry_run")]
     pub after_plan: Option<String>,
+    /// Through a server: put the run(s) in its queue and print their ids at
+    /// once, without waiting (`easel runs show ID` follows them).
+    #[arg(long)]
+    pub detach: bool,
     /// Machine-readable output.
     #[arg(long)]
     pub json: bool,
@@ -905,6 +923,29 @@ impl ConnectArgs {
     }
 }
 
+/// A duration such as `30s`, `2m`, `1h` or `45` (seconds).
+pub fn duration(raw: &str) -> Result<std::time::Duration, String> {
+    let t = raw.trim();
+    let (n, unit) = match t.find(|c: char| !c.is_ascii_digit()) {
+        Some(i) => t.split_at(i),
+        None => (t, "s"),
+    };
+    let n: u64 = n
+        .parse()
+        .map_err(|_| format!("{raw:?} is not a duration: write e.g. 30s, 2m or 1h"))?;
+    let secs = match unit.trim() {
+        "s" | "sec" | "secs" => n,
+        "m" | "min" | "mins" => n.saturating_mul(60),
+        "h" => n.saturating_mul(3600),
+        _ => {
+            return Err(format!(
+                "{raw:?} is not a duration: write e.g. 30s, 2m or 1h"
+            ));
+        }
+    };
+    Ok(std::time::Duration::from_secs(secs))
+}
+
 #[cfg(test)]
 mod tests {
     /// Clap's own checks of the command line's definition: no two
@@ -914,5 +955,19 @@ mod tests {
     fn the_command_line_definition_is_consistent() {
         use clap::CommandFactory as _;
         super::Args::command().debug_assert();
+    }
+
+    #[test]
+    fn a_grace_period_reads_seconds_minutes_and_hours_and_nothing_else() {
+        use std::time::Duration;
+        assert_eq!(super::duration("30s"), Ok(Duration::from_secs(30)));
+        assert_eq!(super::duration("45"), Ok(Duration::from_secs(45)));
+        assert_eq!(super::duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(super::duration("1h"), Ok(Duration::from_secs(3600)));
+        assert_eq!(super::duration("0s"), Ok(Duration::ZERO));
+        for bad in ["", "s", "3 days", "-1s", "1.5m", "10x"] {
+            let e = super::duration(bad).unwrap_err();
+            assert!(e.contains("30s, 2m or 1h"), "{bad}: {e}");
+        }
     }
 }

@@ -626,6 +626,36 @@ fn not_through_server(what: &str) -> CliError {
     ))
 }
 
+/// The run(s) a detached `run` queued: their ids.
+fn print_queued(v: &serde_json::Value, json: bool) -> Result<Outcome, CliError> {
+    if json {
+        println!("{v:#}");
+        return Ok(Outcome::Success);
+    }
+    let runs = match v["runs"].as_array() {
+        Some(runs) => runs.clone(),
+        None => vec![v.clone()],
+    };
+    for r in &runs {
+        match r["run"].as_str() {
+            Some(id) => println!("{id}"),
+            None => eprintln!(
+                "school {}: not queued: {}",
+                r["school"],
+                r["error"].as_str().unwrap_or("refused")
+            ),
+        }
+    }
+    match v["batch"].as_str() {
+        Some(batch) => eprintln!(
+            "queued {} run(s) as batch {batch}: `easel runs --batch {batch}` follows them",
+            runs.iter().filter(|r| r["run"].is_string()).count()
+        ),
+        None => eprintln!("queued: `easel runs show ID` follows it"),
+    }
+    Ok(Outcome::Success)
+}
+
 /// Run `command` through the server.
 pub(crate) async fn dispatch(client: &Client, command: Command) -> Result<Outcome, CliError> {
     match command {
@@ -634,7 +664,7 @@ pub(crate) async fn dispatch(client: &Client, command: Command) -> Result<Outcom
             let params = easel_app::parse_params(&args.params)?;
             if args.after_plan.is_none() && (!args.schools.is_empty() || args.all_schools) {
                 let b = crate::many::request(&args, params);
-                if !args.json {
+                if !args.json && !args.detach {
                     eprintln!(
                         "running {} for {} on {} (the server answers when every run has ended)",
                         b.plugin,
@@ -651,21 +681,28 @@ pub(crate) async fn dispatch(client: &Client, command: Command) -> Result<Outcom
                         "/api/v1/runs",
                         &json!({"plugin": b.plugin, "schools": b.schools, "all_schools": b.all_schools,
                                 "dry_run": b.dry_run, "params": params_json(&b.params),
-                                "max_writes": b.max_writes, "concurrency": b.concurrency}),
+                                "max_writes": b.max_writes, "detach": args.detach}),
                     )
                     .await?;
+                if args.detach {
+                    return print_queued(&v, args.json);
+                }
                 let r: easel_app::BatchResult =
                     serde_json::from_value(v).map_err(|e| CliError::Failed(e.into()))?;
                 return crate::many::print(&r, args.json);
             }
             let mut body = json!({"plugin": args.plugin, "dry_run": args.dry_run,
-                                  "params": params_json(&params), "max_writes": args.max_writes});
+                                  "params": params_json(&params), "max_writes": args.max_writes,
+                                  "detach": args.detach});
             match (&args.after_plan, args.school) {
                 (Some(plan), _) => body["after_plan"] = json!(plan),
                 (None, Some(school)) => body["school"] = json!(school),
                 (None, None) => return Err(CliError::input("name the school: --school ID")),
             }
             let v = client.post("/api/v1/runs", &body).await?;
+            if args.detach {
+                return print_queued(&v, args.json);
+            }
             print_run(&v, args.json)
         }
         Command::Plan {

@@ -103,6 +103,9 @@ pub fn main(args: Args) -> ExitCode {
             }
         }
     });
+    // Work left on blocking threads (a run marked interrupted) ends with
+    // the process; it is not waited for.
+    runtime.shutdown_timeout(std::time::Duration::from_millis(200));
     let Some(result) = result else {
         return ExitCode::from(130);
     };
@@ -277,6 +280,9 @@ pub async fn dispatch(args: Args) -> Result<Outcome, CliError> {
             tls_cert,
             tls_key,
             public_url,
+            workers,
+            per_instance,
+            grace,
         } => {
             let tls = tls_cert.zip(tls_key);
             let listening = Listening {
@@ -284,6 +290,12 @@ pub async fn dispatch(args: Args) -> Result<Outcome, CliError> {
                 insecure_listen,
                 tls,
                 public_url: public_url.as_deref(),
+                queue: easel_app::queue::QueueConfig {
+                    workers: workers as usize,
+                    per_instance: per_instance as usize,
+                    ..Default::default()
+                },
+                grace,
             };
             serve(&home, listening, |_| {}, stopped()).await
         }
@@ -431,6 +443,10 @@ pub struct Listening<'a> {
     pub tls: Option<(std::path::PathBuf, std::path::PathBuf)>,
     /// The URL people reach the server at (default: the listen address).
     pub public_url: Option<&'a str>,
+    /// How many runs at once.
+    pub queue: easel_app::queue::QueueConfig,
+    /// How long runs in flight may take to finish when it stops.
+    pub grace: std::time::Duration,
 }
 
 /// `easel serve`, until `stop` resolves; `on_listen` learns the address
@@ -446,6 +462,8 @@ pub async fn serve(
         insecure_listen,
         tls,
         public_url,
+        queue,
+        grace,
     } = listening;
     let addr: std::net::SocketAddr = listen.parse().map_err(|_| {
         CliError::input(format!(
@@ -461,7 +479,9 @@ pub async fn serve(
         Some((cert, key)) => Some(easel_server::tls_config(cert, key)?),
         None => None,
     };
-    let server = easel_server::Server::new(home.root().to_path_buf(), home.cache_override())?;
+    let server =
+        easel_server::Server::with_queue(home.root().to_path_buf(), home.cache_override(), queue)?;
+    server.set_grace(grace);
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .map_err(|e| CliError::input(format!("cannot listen on {addr}: {e}")))?;

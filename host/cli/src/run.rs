@@ -16,6 +16,11 @@ pub(crate) async fn command(
     args: RunArgs,
     connect: &ConnectOptions,
 ) -> Result<Outcome, CliError> {
+    if args.detach {
+        return Err(CliError::input(
+            "--detach puts runs in a server's queue: `easel login --server URL` first (without a server, a run runs now, in this process)",
+        ));
+    }
     let mut params = parse_params(&args.params)?;
     let limits = Limits {
         max_writes: args.max_writes,

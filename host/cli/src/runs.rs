@@ -201,8 +201,18 @@ pub(crate) fn print_summary(run: &RunRow, report: impl Fn(&str) -> String) {
         run.denied,
         run.plan.len()
     );
+    if let Some(w) = run.writes {
+        println!("writes    {w} answered by Canvas (from the audit log)");
+    }
     if let Some(e) = &run.error {
         println!("error     {}", escape(e));
+    }
+    for u in &run.unknown {
+        println!(
+            "unknown   {} {}  (sent, no answer recorded: check it in Canvas)",
+            u["method"].as_str().unwrap_or("?"),
+            escape(u["path"].as_str().unwrap_or("?"))
+        );
     }
     for o in &run.outputs {
         if o.ends_with(".partial") {

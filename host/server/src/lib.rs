@@ -30,6 +30,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use base64::Engine as _;
+use easel_app::queue::{Queue, QueueConfig, QueueHost};
 use easel_app::{
     Act, Actor, AppError, ApproveOptions, Connections, Home, Kind, RunRequest, Target,
 };
@@ -56,6 +57,9 @@ pub struct Server {
     cache: Option<PathBuf>,
     runtime: Runtime,
     connections: Connections,
+    queue: Queue,
+    /// How long runs in flight may take to finish when the server stops.
+    grace: std::sync::Mutex<std::time::Duration>,
     /// The URL people reach this server at (Canvas sends them back to it).
     public_url: std::sync::OnceLock<String>,
     sign_ins: canvas::SignIns,
@@ -65,17 +69,29 @@ impl Server {
     /// A server over the data directory `root` (`cache`: a compile cache
     /// to use instead of the one under `root`).
     pub fn new(root: PathBuf, cache: Option<PathBuf>) -> Result<Arc<Self>, AppError> {
+        Self::with_queue(root, cache, QueueConfig::default())
+    }
+
+    /// [`Server::new`] running at most as many runs at once as `config`
+    /// says.
+    pub fn with_queue(
+        root: PathBuf,
+        cache: Option<PathBuf>,
+        config: QueueConfig,
+    ) -> Result<Arc<Self>, AppError> {
         let home = Home::open(Some(root.clone()))?;
         let home = match &cache {
             Some(c) => home.with_cache_dir(c.clone()),
             None => home,
         };
-        let runtime = home.runtime_for(64)?;
+        let runtime = home.runtime_for(config.workers.max(1) as u32 * 2)?;
         Ok(Arc::new(Self {
             root,
             cache,
             runtime,
             connections: Connections::new(),
+            queue: Queue::new(config),
+            grace: std::sync::Mutex::new(DEFAULT_GRACE),
             public_url: std::sync::OnceLock::new(),
             sign_ins: canvas::SignIns::default(),
         }))
@@ -108,12 +124,79 @@ impl Server {
             })
     }
 
+    /// How long runs in flight may take to finish when the server stops
+    /// (default [`DEFAULT_GRACE`]).
+    pub fn set_grace(&self, grace: std::time::Duration) {
+        if let Ok(mut g) = self.grace.lock() {
+            *g = grace;
+        }
+    }
+
+    /// Stop taking runs: queued runs stay queued for the next start; runs
+    /// in flight have the grace period to finish, and those still going
+    /// then are marked interrupted (said on standard error). Called when
+    /// the server stops.
+    pub async fn stop_runs(&self) {
+        self.queue.stop_claiming();
+        let grace = self.grace.lock().map(|g| *g).unwrap_or(DEFAULT_GRACE);
+        let going = self.queue.in_flight();
+        if !going.is_empty() {
+            eprintln!(
+                "easel serve: stopping; {} run(s) in flight have {}s to finish, queued runs wait for the next start",
+                going.len(),
+                grace.as_secs()
+            );
+        }
+        let left = self.queue.wait_idle(grace).await;
+        if left.is_empty() {
+            return;
+        }
+        let marked = match self.home() {
+            Ok(home) => home.interrupt_own_runs(),
+            Err(e) => {
+                eprintln!(
+                    "easel serve: cannot mark the runs still going interrupted: {}",
+                    e.message
+                );
+                return;
+            }
+        };
+        eprintln!(
+            "easel serve: {} run(s) did not finish within {}s and are marked interrupted (their counts come from the audit log, their reports are partial): {}",
+            marked.len(),
+            grace.as_secs(),
+            marked.join(", ")
+        );
+    }
+
     fn home(&self) -> Result<Home, AppError> {
         let home = Home::open(Some(self.root.clone()))?;
         Ok(match &self.cache {
             Some(c) => home.with_cache_dir(c.clone()),
             None => home,
         })
+    }
+}
+
+/// How long runs in flight may take to finish when the server stops,
+/// unless `easel serve --grace` says otherwise.
+pub const DEFAULT_GRACE: std::time::Duration = std::time::Duration::from_secs(30);
+
+impl QueueHost for Server {
+    fn open_home(&self) -> Result<Home, AppError> {
+        self.home()
+    }
+
+    fn connections(&self) -> &Connections {
+        &self.connections
+    }
+
+    fn runtime(&self) -> &Runtime {
+        &self.runtime
+    }
+
+    fn queue(&self) -> &Queue {
+        &self.queue
     }
 }
 
@@ -195,7 +278,7 @@ pub fn spawn_scheduler(server: Arc<Server>) -> tokio::task::JoinHandle<()> {
                             &home,
                             &d,
                             &s.connections,
-                            &s.runtime,
+                            &s.queue,
                         ));
                         easel_app::schedules::finished(&home, &d, &result)
                     })
@@ -780,9 +863,6 @@ async fn revoke(
     to_json(json!({"plugin": plugin, "revoked_schools": revoked}))
 }
 
-/// Most runs of one batch at once through the server.
-pub const MAX_CONCURRENCY: usize = 64;
-
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct StartRun {
@@ -807,17 +887,28 @@ struct StartRun {
     params: std::collections::BTreeMap<String, String>,
     #[serde(default)]
     max_writes: Option<u32>,
-    /// A batch's runs at once (default 8, most 64).
+    /// Answer at once (202) with the queued run ids, instead of when the
+    /// runs have ended.
     #[serde(default)]
-    concurrency: Option<usize>,
+    detach: bool,
 }
 
-/// The stored run `r` as the API answers it.
-fn run_json(home: &Home, actor: &Actor, r: &easel_app::RunResult) -> Result<Value, AppError> {
-    let row = easel_app::reads::run(home, actor, &r.run_id)?;
-    let mut v = serde_json::to_value(&row).map_err(AppError::internal)?;
-    v["partial"] = Value::Bool(r.report.partial);
-    v["school_name"] = Value::String(r.school_name.clone());
+#[derive(Deserialize, Default, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+struct ApplyPlan {
+    /// Answer at once (202) with the queued run's id.
+    #[serde(default)]
+    detach: bool,
+}
+
+/// How often a request that waits for its runs looks at them.
+const WAIT_POLL: std::time::Duration = std::time::Duration::from_millis(200);
+
+/// The stored run `row` as the API answers it.
+fn row_json(row: &easel_store::RunRow, school_name: &str) -> Result<Value, AppError> {
+    let mut v = serde_json::to_value(row).map_err(AppError::internal)?;
+    v["partial"] = Value::Bool(row.outputs.iter().any(|o| o.ends_with(".partial")));
+    v["school_name"] = Value::String(school_name.to_owned());
     Ok(v)
 }
 
@@ -827,11 +918,55 @@ fn created(v: Value) -> ApiResult {
     Ok(r)
 }
 
+fn accepted(v: Value) -> ApiResult {
+    let mut r = Json(v).into_response();
+    *r.status_mut() = StatusCode::ACCEPTED;
+    Ok(r)
+}
+
+/// Queue one run, then answer with it: at once (`detach`), or once it
+/// ended (or the server stopped with it still queued).
+fn queue_one(
+    server: &Server,
+    home: &Home,
+    actor: &Actor,
+    run: RunRequest,
+    detach: bool,
+) -> Result<(Value, bool), AppError> {
+    server.queue.require_accepting()?;
+    let handle = tokio::runtime::Handle::current();
+    let conn = handle.block_on(server.connections.for_grant(home, &run.plugin, run.school))?;
+    let queued = handle.block_on(easel_app::queue::enqueue(
+        home, actor, &conn, run, None, None,
+    ))?;
+    server.queue.wake();
+    if detach {
+        return Ok((
+            json!({"run": queued.run, "school": queued.school, "school_name": queued.school_name,
+                   "instance": conn.instance, "status": "queued"}),
+            true,
+        ));
+    }
+    let rows = handle.block_on(easel_app::queue::wait_for(
+        home,
+        &server.queue,
+        std::slice::from_ref(&queued.run),
+        WAIT_POLL,
+    ))?;
+    let row = rows
+        .first()
+        .ok_or_else(|| AppError::internal(anyhow::anyhow!("run {} vanished", queued.run)))?;
+    let waiting = row.status == easel_store::RunStatus::Queued;
+    Ok((row_json(row, &queued.school_name)?, waiting))
+}
+
 #[utoipa::path(post, path = "/api/v1/runs", tag = "runs", security(("bearer" = [])), request_body = StartRun,
-    responses((status = 201, description = "the stored run, once it ended", content_type = "application/json"),
-              (status = 403, description = "the principal may not run it (live, or for that school)", content_type = "application/json")))]
-/// `POST /api/v1/runs`: run a plugin for one school, here, and answer with
-/// the stored run once it ends.
+    responses((status = 201, description = "the stored run (or, for a batch, the batch's result) once it ended", content_type = "application/json"),
+              (status = 202, description = "with detach: the queued run (or batch) ids", content_type = "application/json"),
+              (status = 403, description = "the principal may not run it (live, or for that school)", content_type = "application/json"),
+              (status = 409, description = "the server is stopping and takes no new runs", content_type = "application/json")))]
+/// `POST /api/v1/runs`: check a run (or one per school) and put it in the
+/// queue; answer once it ended, or at once with `detach`.
 async fn start_run(
     State(server): State<Arc<Server>>,
     ConnectInfo(Peer(addr)): ConnectInfo<Peer>,
@@ -849,13 +984,14 @@ async fn start_run(
         )
         .into());
     }
-    let v = as_caller(
+    let (v, queued) = as_caller(
         &server,
         Caller::new(&headers, addr),
         move |server, home, actor| {
             let handle = tokio::runtime::Handle::current();
             let mut params: Vec<(String, String)> = req.params.into_iter().collect();
             if batch {
+                server.queue.require_accepting()?;
                 let b = easel_app::BatchRequest {
                     plugin: req.plugin,
                     schools: req.schools,
@@ -863,23 +999,43 @@ async fn start_run(
                     dry_run: req.dry_run,
                     params,
                     max_writes: req.max_writes,
-                    concurrency: req.concurrency.unwrap_or(8).clamp(1, MAX_CONCURRENCY),
+                    concurrency: server.queue.config().per_instance,
                 };
-                // Refused, before anything runs, for a school the caller
-                // may not run.
+                // Refused, before anything is queued, for a school the
+                // caller may not run.
                 let schools = easel_app::batch_schools(home, actor, &b)?;
                 let conn =
                     handle.block_on(server.connections.for_grant(home, &b.plugin, schools[0]))?;
-                let r = handle.block_on(easel_app::run_batch(
-                    home,
-                    actor,
-                    &conn,
-                    &server.runtime,
-                    &b,
-                    &schools,
-                    &easel_app::Quiet,
+                let queued = handle.block_on(easel_app::queue::enqueue_batch(
+                    home, actor, &conn, &b, &schools,
                 ))?;
-                return serde_json::to_value(r).map_err(AppError::internal);
+                server.queue.wake();
+                if req.detach {
+                    let runs: Vec<Value> = queued
+                        .runs
+                        .iter()
+                        .map(|(school, name, r)| match r {
+                            Ok(id) => json!({"school": school, "name": name, "run": id, "status": "queued"}),
+                            Err(e) => json!({"school": school, "name": name, "status": "not-run", "error": e.to_string()}),
+                        })
+                        .collect();
+                    return Ok((
+                        json!({"batch": queued.batch, "plugin": b.plugin, "instance": queued.instance, "runs": runs}),
+                        true,
+                    ));
+                }
+                let rows = handle.block_on(easel_app::queue::wait_for(
+                    home,
+                    &server.queue,
+                    &queued.run_ids(),
+                    WAIT_POLL,
+                ))?;
+                let throttled = conn.client.governor().stats().throttled;
+                let r = easel_app::queue::batch_result(&b, &queued, &rows, throttled);
+                let waiting = rows
+                    .iter()
+                    .any(|r| r.status == easel_store::RunStatus::Queued);
+                return Ok((serde_json::to_value(r).map_err(AppError::internal)?, waiting));
             }
             let school = match (&req.after_plan, req.school) {
                 (Some(plan), _) => {
@@ -899,7 +1055,6 @@ async fn start_run(
             } else {
                 Act::RunLive(school)
             })?;
-            let conn = handle.block_on(server.connections.for_grant(home, &req.plugin, school))?;
             let run = RunRequest {
                 plugin: req.plugin,
                 school,
@@ -914,23 +1069,17 @@ async fn start_run(
                     apply_only: false,
                 }),
             };
-            let r = handle.block_on(easel_app::execute_run_as(
-                home,
-                actor,
-                &conn,
-                &server.runtime,
-                run,
-            ))?;
-            run_json(home, actor, &r)
+            queue_one(server, home, actor, run, req.detach)
         },
     )
     .await?;
-    created(v)
+    if queued { accepted(v) } else { created(v) }
 }
 
 #[utoipa::path(post, path = "/api/v1/runs/{run}/apply", tag = "runs", security(("bearer" = [])),
-    params(("run" = String, Path, description = "the dry run whose plan to apply")),
+    params(("run" = String, Path, description = "the dry run whose plan to apply")), request_body = ApplyPlan,
     responses((status = 201, description = "the live run that sent exactly the plan's writes, once it ended", content_type = "application/json"),
+              (status = 202, description = "with detach: the queued run", content_type = "application/json"),
               (status = 403, description = "the principal may not run it live", content_type = "application/json")))]
 /// `POST /api/v1/runs/{run}/apply`: send a reviewed dry run's planned
 /// writes, in order, without running the plugin (`easel plan apply`).
@@ -939,19 +1088,18 @@ async fn apply_plan(
     ConnectInfo(Peer(addr)): ConnectInfo<Peer>,
     headers: HeaderMap,
     Path(run): Path<String>,
+    raw: Result<Bytes, BytesRejection>,
 ) -> ApiResult {
-    let v = as_caller(
+    let opts: ApplyPlan = match raw {
+        Ok(b) if b.iter().all(u8::is_ascii_whitespace) => ApplyPlan::default(),
+        raw => body(raw)?,
+    };
+    let (v, queued) = as_caller(
         &server,
         Caller::new(&headers, addr),
         move |server, home, actor| {
             let plan = easel_app::reads::run(home, actor, &run)?;
             actor.require(Act::RunLive(plan.school))?;
-            let handle = tokio::runtime::Handle::current();
-            let conn = handle.block_on(server.connections.for_grant(
-                home,
-                &plan.plugin_id,
-                plan.school,
-            ))?;
             let req = RunRequest {
                 plugin: plan.plugin_id.clone(),
                 school: plan.school,
@@ -963,18 +1111,11 @@ async fn apply_plan(
                     apply_only: true,
                 }),
             };
-            let r = handle.block_on(easel_app::execute_run_as(
-                home,
-                actor,
-                &conn,
-                &server.runtime,
-                req,
-            ))?;
-            run_json(home, actor, &r)
+            queue_one(server, home, actor, req, opts.detach)
         },
     )
     .await?;
-    created(v)
+    if queued { accepted(v) } else { created(v) }
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
@@ -1123,6 +1264,7 @@ async fn metrics(
         actor.require(Act::ReadAllRuns)?;
         let stats = home.store.run_stats()?;
         let schedules = home.store.schedules()?;
+        let queued = home.store.queued_runs()?;
         let governors = tokio::runtime::Handle::current().block_on(server.connections.governors(home));
         use std::fmt::Write as _;
         let mut out = String::new();
@@ -1165,6 +1307,8 @@ async fn metrics(
         let _ = writeln!(out, "# HELP easel_schedules Schedules, by state.\n# TYPE easel_schedules gauge");
         let _ = writeln!(out, "easel_schedules{{state=\"active\"}} {}", schedules.len() - paused);
         let _ = writeln!(out, "easel_schedules{{state=\"paused\"}} {paused}");
+        let _ = writeln!(out, "# HELP easel_queue_depth Runs waiting in the queue.\n# TYPE easel_queue_depth gauge\neasel_queue_depth {queued}");
+        let _ = writeln!(out, "# HELP easel_queue_running Queued runs this server is running now.\n# TYPE easel_queue_running gauge\neasel_queue_running {}", server.queue.in_flight().len());
         Ok(out)
     })
     .await?;

@@ -44,23 +44,45 @@ impl Default for ConnectionLimits {
     }
 }
 
-/// Serve on `listener` until `stop` resolves.
+/// Serve on `listener`, and run the queue, until `stop` resolves (then
+/// see [`Server::stop_runs`]).
 pub async fn serve(
     listener: tokio::net::TcpListener,
     server: Arc<Server>,
     stop: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    run(listener, router(server), ConnectionLimits::default(), stop).await
+    serve_limited(listener, server, ConnectionLimits::default(), stop).await
 }
 
-/// Serve on `listener` with `limits` until `stop` resolves.
+/// [`serve`] with `limits`.
 pub async fn serve_limited(
     listener: tokio::net::TcpListener,
     server: Arc<Server>,
     limits: ConnectionLimits,
     stop: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    run(listener, router(server), limits, stop).await
+    let (app, stop) = with_queue(server, stop);
+    run(listener, app, limits, stop).await
+}
+
+/// The router, with the queue's workers running until `stop` resolves; the
+/// returned stop resolves once the runs in flight ended or were marked
+/// interrupted.
+fn with_queue(
+    server: Arc<Server>,
+    stop: impl std::future::Future<Output = ()> + Send + 'static,
+) -> (
+    Router,
+    impl std::future::Future<Output = ()> + Send + 'static,
+) {
+    let workers = easel_app::queue::spawn_workers(server.clone());
+    let app = router(server.clone());
+    let stop = async move {
+        stop.await;
+        server.stop_runs().await;
+        workers.abort();
+    };
+    (app, stop)
 }
 
 /// One address's open connections, counted down when dropped.
@@ -225,11 +247,7 @@ pub async fn serve_tls(
     server: Arc<Server>,
     stop: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    run(
-        TlsListener::new(listener, config)?,
-        router(server),
-        ConnectionLimits::default(),
-        stop,
-    )
-    .await
+    let listener = TlsListener::new(listener, config)?;
+    let (app, stop) = with_queue(server, stop);
+    run(listener, app, ConnectionLimits::default(), stop).await
 }

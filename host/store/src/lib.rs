@@ -23,7 +23,7 @@ pub use audit::{
     DEFAULT_CHECKPOINT_RECORDS, GENESIS, LegacySeal, MAC_KEY_LABEL, SIGNING_KEY_LABEL, Verdict,
     WitnessVerdict, checkpoint, rekey_log,
 };
-pub use runs::{NewRun, RunFilter, RunFinish, RunRow, RunStats, RunStatus};
+pub use runs::{AuditedCalls, NewRun, RunFilter, RunFinish, RunRow, RunStats, RunStatus, now_ms};
 pub use schedules::{FireRow, ScheduleRow};
 pub use schools::{MAX_SIS_ID_PREFIX, SisPrefixRow, prefix_problem};
 pub use users::{ApiTokenRow, SignInKeyRow, UserRow};

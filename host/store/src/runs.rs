@@ -9,6 +9,8 @@ use crate::{Result, Store, StoreError};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum RunStatus {
+    /// Waiting in `easel serve`'s queue for a worker.
+    Queued,
     /// Still going (or the host died; see `finished_at`).
     Running,
     /// `run` returned Ok.
@@ -29,6 +31,7 @@ impl RunStatus {
     /// Stable name, as stored.
     pub fn as_str(self) -> &'static str {
         match self {
+            RunStatus::Queued => "queued",
             RunStatus::Running => "running",
             RunStatus::Succeeded => "succeeded",
             RunStatus::Failed => "failed",
@@ -41,6 +44,7 @@ impl RunStatus {
 
     fn parse(s: &str) -> Option<Self> {
         Some(match s {
+            "queued" => RunStatus::Queued,
             "running" => RunStatus::Running,
             "succeeded" => RunStatus::Succeeded,
             "failed" => RunStatus::Failed,
@@ -160,6 +164,15 @@ pub struct RunRow {
     pub plan_result: Vec<serde_json::Value>,
     /// The batch (one many-school command) it belongs to.
     pub batch: Option<String>,
+    /// For an interrupted run: writes answered by Canvas (from the audit
+    /// log); `None` for other runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub writes: Option<u32>,
+    /// For an interrupted live run: the writes easel sent (or was about to
+    /// send) whose answer was never recorded, as `{"method", "path"}`:
+    /// check them in Canvas.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unknown: Vec<serde_json::Value>,
 }
 
 fn json_col<T: for<'de> Deserialize<'de>>(column: &'static str, text: &str) -> Result<T> {
@@ -173,9 +186,9 @@ fn to_json<T: Serialize>(v: &T) -> String {
     serde_json::to_string(v).unwrap_or_else(|_| "[]".to_owned())
 }
 
-const RUN_COLUMNS: &str = "id, plugin_id, digest, school, instance, dry_run, params, status, started_at, finished_at, duration_ms, calls, denied, error, outputs, log, plan, applies, plan_result, batch";
+const RUN_COLUMNS: &str = "id, plugin_id, digest, school, instance, dry_run, params, status, started_at, finished_at, duration_ms, calls, denied, error, outputs, log, plan, applies, plan_result, batch, writes, unknown";
 
-type RawRun = (RunRow, String, String, String, String, String);
+type RawRun = (RunRow, String, String, String, String, String, String);
 
 fn raw_run(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawRun> {
     let status: String = r.get(7)?;
@@ -201,16 +214,20 @@ fn raw_run(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawRun> {
             applies: r.get(17)?,
             plan_result: Vec::new(),
             batch: r.get(19)?,
+            writes: r.get::<_, Option<i64>>(20)?.map(|w| w.max(0) as u32),
+            unknown: Vec::new(),
         },
         r.get(6)?,
         r.get(14)?,
         r.get(16)?,
         r.get(18)?,
         status,
+        r.get(21)?,
     ))
 }
 
-fn cook((mut row, params, outputs, plan, plan_result, _): RawRun) -> Result<RunRow> {
+fn cook((mut row, params, outputs, plan, plan_result, _, unknown): RawRun) -> Result<RunRow> {
+    row.unknown = json_col("runs.unknown", &unknown)?;
     row.params = json_col("runs.params", &params)?;
     row.outputs = json_col("runs.outputs", &outputs)?;
     row.plan = json_col("runs.plan", &plan)?;
@@ -218,12 +235,41 @@ fn cook((mut row, params, outputs, plan, plan_result, _): RawRun) -> Result<RunR
     Ok(row)
 }
 
+/// Milliseconds since the Unix epoch, now (leases are kept in these: they
+/// compare as numbers).
+pub fn now_ms() -> i64 {
+    (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
+}
+
+/// What the audit log says an interrupted run did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuditedCalls {
+    /// The plugin's calls Canvas answered.
+    pub answered: u32,
+    /// Of those, writes.
+    pub writes: u32,
+    /// Calls the policy denied.
+    pub denied: u32,
+    /// Calls allowed with no answer recorded, as (method, path).
+    pub unanswered: Vec<(String, String)>,
+}
+
 impl Store {
     /// Record the start of a run.
     pub fn start_run(&self, run: &NewRun) -> Result<()> {
+        self.insert_run(run, RunStatus::Running, None)
+    }
+
+    /// Put a run in the queue (status `queued`) for a worker to claim;
+    /// `request` is what the worker needs to run it.
+    pub fn enqueue_run(&self, run: &NewRun, request: &str) -> Result<()> {
+        self.insert_run(run, RunStatus::Queued, Some(request))
+    }
+
+    fn insert_run(&self, run: &NewRun, status: RunStatus, request: Option<&str>) -> Result<()> {
         let inserted = self.conn().execute(
-            "INSERT INTO runs (id, plugin_id, digest, school, instance, dry_run, params, status, started_at, applies, owner, batch)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'running', ?8, ?9, ?10, ?11)",
+            "INSERT INTO runs (id, plugin_id, digest, school, instance, dry_run, params, status, started_at, applies, owner, batch, request)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
             params![
                 run.id,
                 run.plugin_id,
@@ -232,10 +278,12 @@ impl Store {
                 run.instance,
                 run.dry_run,
                 to_json(&run.params),
+                status.as_str(),
                 crate::now(),
                 run.applies,
                 run.owner,
-                run.batch
+                run.batch,
+                request
             ],
         );
         match (inserted, &run.applies) {
@@ -251,65 +299,207 @@ impl Store {
         }
     }
 
+    /// Claim the oldest queued run for `owner`, holding it until
+    /// `lease_until` (unix ms), skipping runs on the instances in `busy`
+    /// (at their concurrency limit). The run becomes `running`, started
+    /// now. `None`: nothing to claim.
+    pub fn claim_run(
+        &self,
+        owner: &str,
+        lease_until: i64,
+        busy: &[String],
+    ) -> Result<Option<RunRow>> {
+        let id: Option<String> = self
+            .conn()
+            .query_row(
+                "UPDATE runs SET status = 'running', owner = ?1, lease_until = ?2, started_at = ?3
+                 WHERE rowid = (SELECT rowid FROM runs WHERE status = 'queued'
+                                  AND instance NOT IN (SELECT value FROM json_each(?4))
+                                ORDER BY rowid LIMIT 1)
+                   AND status = 'queued'
+                 RETURNING id",
+                params![owner, lease_until, crate::now(), to_json(&busy)],
+                |r| r.get(0),
+            )
+            .optional()?;
+        match id {
+            Some(id) => self.run(&id),
+            None => Ok(None),
+        }
+    }
+
+    /// What a queued run's worker needs (as given to [`Store::enqueue_run`]).
+    pub fn run_request(&self, id: &str) -> Result<Option<String>> {
+        Ok(self
+            .conn()
+            .query_row("SELECT request FROM runs WHERE id = ?1", params![id], |r| {
+                r.get::<_, Option<String>>(0)
+            })
+            .optional()?
+            .flatten())
+    }
+
+    /// Hold runs `ids` of `owner` (those still running) until
+    /// `lease_until` (unix ms); returns how many.
+    pub fn renew_leases(&self, owner: &str, ids: &[String], lease_until: i64) -> Result<usize> {
+        Ok(self.conn().execute(
+            "UPDATE runs SET lease_until = ?2 WHERE owner = ?1 AND status = 'running'
+               AND id IN (SELECT value FROM json_each(?3))",
+            params![owner, lease_until, to_json(&ids)],
+        )?)
+    }
+
+    /// Runs waiting in the queue.
+    pub fn queued_runs(&self) -> Result<u64> {
+        let n: i64 = self.conn().query_row(
+            "SELECT COUNT(*) FROM runs WHERE status = 'queued'",
+            [],
+            |r| r.get(0),
+        )?;
+        Ok(n.max(0) as u64)
+    }
+
+    /// End a claimed run that was refused when its worker checked it again
+    /// (approval revoked, plan expired, …): `refused`, with why. A plan it
+    /// was to apply is free again.
+    pub fn refuse_run(&self, id: &str, error: &str) -> Result<()> {
+        self.conn().execute(
+            "UPDATE runs SET status = 'refused', finished_at = ?2, duration_ms = 0, error = ?3,
+                 applies = NULL, lease_until = NULL
+             WHERE id = ?1 AND status IN ('queued', 'running')",
+            params![id, crate::now(), error],
+        )?;
+        Ok(())
+    }
+
+    /// Record the report files an interrupted run left (renamed partial).
+    pub fn set_run_outputs(&self, id: &str, outputs: &[String]) -> Result<()> {
+        self.conn().execute(
+            "UPDATE runs SET outputs = ?2 WHERE id = ?1",
+            params![id, to_json(&outputs)],
+        )?;
+        Ok(())
+    }
+
+    /// What the audit log records of run `id`'s Canvas calls (easel's own
+    /// lookups left out): answered calls and writes, denials, and calls
+    /// allowed with no answer. Allowed and answered records are paired by
+    /// method and path, in order.
+    pub fn audited_calls(&self, id: &str) -> Result<AuditedCalls> {
+        let mut stmt = self.conn().prepare(
+            "SELECT action, method, path FROM audit WHERE run = ?1
+               AND (detail IS NULL OR detail NOT LIKE 'easel''s lookup%')
+               AND action IN ('canvas-request-allowed', 'canvas-response', 'canvas-request-denied')
+             ORDER BY seq",
+        )?;
+        let rows = stmt
+            .query_map(params![id], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, Option<String>>(1)?.unwrap_or_default(),
+                    r.get::<_, Option<String>>(2)?.unwrap_or_default(),
+                ))
+            })?
+            .collect::<std::result::Result<Vec<_>, _>>()?;
+        let mut calls = AuditedCalls::default();
+        for (action, method, path) in rows {
+            match action.as_str() {
+                "canvas-request-allowed" => calls.unanswered.push((method, path)),
+                "canvas-response" => {
+                    calls.answered += 1;
+                    if method != "GET" {
+                        calls.writes += 1;
+                    }
+                    if let Some(i) = calls
+                        .unanswered
+                        .iter()
+                        .position(|(m, p)| *m == method && *p == path)
+                    {
+                        calls.unanswered.remove(i);
+                    }
+                }
+                _ => calls.denied += 1,
+            }
+        }
+        Ok(calls)
+    }
+
     /// Mark `running` runs interrupted: those of `owner` (this process,
     /// interrupted), or (with `owner` `None`) those whose owner `alive`
-    /// says has ended. Their calls and denials are counted from the audit
-    /// log. Returns the runs marked.
+    /// says has ended or whose lease has run out. Their calls, writes and
+    /// denials are counted from the audit log, and a live run's writes
+    /// allowed with no answer recorded are listed as of unknown outcome.
+    /// Returns the runs marked.
     pub fn interrupt_runs(
         &self,
         owner: Option<&str>,
         alive: &dyn Fn(&str) -> bool,
     ) -> Result<Vec<String>> {
-        let candidates: Vec<(String, Option<String>)> = {
-            let mut stmt = self
-                .conn()
-                .prepare("SELECT id, owner FROM runs WHERE status = 'running'")?;
-            stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+        let now = now_ms();
+        let candidates: Vec<(String, Option<String>, Option<i64>, bool)> = {
+            let mut stmt = self.conn().prepare(
+                "SELECT id, owner, lease_until, dry_run FROM runs WHERE status = 'running'",
+            )?;
+            stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
                 .collect::<Result<_, _>>()?
         };
-        let ended: Vec<String> = candidates
-            .into_iter()
-            .filter(|(_, o)| match (owner, o) {
+        let mut ended = Vec::new();
+        for (id, o, lease, dry_run) in candidates {
+            let expired = lease.is_some_and(|l| l < now);
+            let gone = match (owner, &o) {
                 (Some(me), Some(o)) => o == me,
                 (Some(_), None) => false,
-                (None, Some(o)) => !alive(o),
+                (None, Some(o)) => expired || !alive(o),
                 (None, None) => true,
-            })
-            .map(|(id, _)| id)
-            .collect();
-        for id in &ended {
-            // The plugin's calls only: easel's lookups are recorded with a
-            // detail that says so.
-            let count = |action: &str| -> Result<u32> {
-                let n: i64 = self.conn().query_row(
-                    "SELECT COUNT(*) FROM audit WHERE run = ?1 AND action = ?2
-                       AND (detail IS NULL OR detail NOT LIKE 'easel''s lookup%')",
-                    params![id, action],
-                    |r| r.get(0),
-                )?;
-                Ok(n as u32)
             };
-            let (allowed, answered, denied) = (
-                count("canvas-request-allowed")?,
-                count("canvas-response")?,
-                count("canvas-request-denied")?,
+            if !gone {
+                continue;
+            }
+            let calls = self.audited_calls(&id)?;
+            let unknown: Vec<serde_json::Value> = if dry_run {
+                Vec::new()
+            } else {
+                calls
+                    .unanswered
+                    .iter()
+                    .filter(|(m, _)| m != "GET")
+                    .map(|(m, p)| serde_json::json!({"method": m, "path": p, "outcome": "unknown"}))
+                    .collect()
+            };
+            let mut error = format!(
+                "interrupted: the process running it ended first; the audit log records {} answered call(s), {} of them write(s)",
+                calls.answered, calls.writes
             );
-            let unanswered = allowed.saturating_sub(answered);
-            let error = format!(
-                "interrupted: the process running it ended first; the audit log records {answered} answered call(s){}",
-                if unanswered > 0 {
-                    format!(
-                        " and {unanswered} allowed with no answer recorded (a write among them may have been applied: check Canvas)"
-                    )
-                } else {
-                    String::new()
-                }
-            );
-            self.conn().execute(
-                "UPDATE runs SET status = 'interrupted', finished_at = ?2, calls = ?3, denied = ?4, error = ?5
+            if !unknown.is_empty() {
+                error.push_str(&format!(
+                    "; {} write(s) were sent with no answer recorded, their outcome unknown: check them in Canvas ({})",
+                    unknown.len(),
+                    calls
+                        .unanswered
+                        .iter()
+                        .filter(|(m, _)| m != "GET")
+                        .map(|(m, p)| format!("{m} {p}"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ));
+            }
+            let changed = self.conn().execute(
+                "UPDATE runs SET status = 'interrupted', finished_at = ?2, calls = ?3, denied = ?4, error = ?5,
+                     writes = ?6, unknown = ?7, lease_until = NULL
                  WHERE id = ?1 AND status = 'running'",
-                params![id, crate::now(), answered, denied, error],
+                params![
+                    id,
+                    crate::now(),
+                    calls.answered,
+                    calls.denied,
+                    error,
+                    calls.writes,
+                    to_json(&unknown)
+                ],
             )?;
+            if changed > 0 {
+                ended.push(id);
+            }
         }
         Ok(ended)
     }
@@ -328,7 +518,8 @@ impl Store {
     pub fn finish_run(&self, id: &str, f: &RunFinish) -> Result<()> {
         self.conn().execute(
             "UPDATE runs SET status = ?2, finished_at = ?3, duration_ms = ?4, calls = ?5, denied = ?6,
-                 error = ?7, outputs = ?8, log = ?9, plan = ?10, plan_result = ?11 WHERE id = ?1",
+                 error = ?7, outputs = ?8, log = ?9, plan = ?10, plan_result = ?11, lease_until = NULL,
+                 writes = NULL, unknown = '[]' WHERE id = ?1",
             params![
                 id,
                 f.status.unwrap_or(RunStatus::Failed).as_str(),

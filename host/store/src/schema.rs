@@ -304,6 +304,19 @@ CREATE TABLE schedule_fires (
     r#"
 ALTER TABLE schedules ADD COLUMN creator_local INTEGER NOT NULL DEFAULT 0;
 "#,
+    // The run queue: a queued run is a row (status `queued`) that a worker
+    // claims, holding a lease (unix milliseconds) it renews while the run
+    // goes; `request` is what the worker needs to run it (who asked, the
+    // limits, the plan). An interrupted run lists the writes whose outcome
+    // is unknown (sent, no answer recorded).
+    r#"
+ALTER TABLE runs ADD COLUMN lease_until INTEGER;
+ALTER TABLE runs ADD COLUMN request TEXT;
+ALTER TABLE runs ADD COLUMN unknown TEXT NOT NULL DEFAULT '[]';
+ALTER TABLE runs ADD COLUMN writes INTEGER;
+CREATE INDEX runs_queued ON runs(status) WHERE status = 'queued';
+CREATE INDEX runs_running ON runs(owner) WHERE status = 'running';
+"#,
 ];
 
 /// The triggers that refuse updates to the audit tables (recreated after

@@ -96,6 +96,10 @@ pub enum Action {
     ScheduleFired,
     /// A schedule's fire time was skipped or missed.
     ScheduleSkipped,
+    /// A run was put in `easel serve`'s queue.
+    RunQueued,
+    /// A run was marked interrupted: its process ended, or stopped, first.
+    RunInterrupted,
 }
 
 const ACTIONS: &[Action] = &[
@@ -123,6 +127,8 @@ const ACTIONS: &[Action] = &[
     Action::ScheduleChanged,
     Action::ScheduleFired,
     Action::ScheduleSkipped,
+    Action::RunQueued,
+    Action::RunInterrupted,
 ];
 
 impl Action {
@@ -153,6 +159,8 @@ impl Action {
             Action::ScheduleChanged => "schedule-changed",
             Action::ScheduleFired => "schedule-fired",
             Action::ScheduleSkipped => "schedule-skipped",
+            Action::RunQueued => "run-queued",
+            Action::RunInterrupted => "run-interrupted",
         }
     }
 
