@@ -191,6 +191,56 @@ pub fn add_token(
     Ok(info)
 }
 
+/// Ask Canvas whose a new token is (`/api/v1/users/self`) before it is
+/// stored: a token Canvas refuses, or cannot be asked about, is not added.
+/// An OAuth2 grant is checked once stored (its refresh needs the vault) and
+/// removed again if Canvas refuses it.
+pub async fn add_verified_token(
+    home: &Home,
+    by: &Actor,
+    id: &str,
+    instance: &str,
+    secret: &NewSecret,
+    expires_at: Option<String>,
+) -> Result<(TokenInfo, TokenOwner), AppError> {
+    let row = check_new_token(home, by, instance, expires_at.as_deref())?;
+    let refused = |e: AppError| {
+        AppError::invalid(format!(
+            "token {id} was not added: asking {} ({}) whose it is failed: {e}",
+            row.name, row.url
+        ))
+        .hint("check that the token was pasted whole and is not expired or revoked; if Canvas cannot be reached from here, add it with --no-verify")
+    };
+    match secret {
+        NewSecret::User { token } => {
+            let conn = Connection::to_url(
+                &row.url,
+                easel_canvas::Token::new(token.clone()),
+                easel_canvas::GovernorConfig::default(),
+            )?;
+            let owner: TokenOwner = conn
+                .get_json("token-add", "/api/v1/users/self", &[])
+                .await
+                .and_then(|o: Option<TokenOwner>| {
+                    o.ok_or_else(|| AppError::new(Kind::Upstream, "Canvas has no /users/self"))
+                })
+                .map_err(refused)?;
+            let info = add_token(home, by, id, instance, secret, expires_at)?;
+            Ok((info, owner))
+        }
+        _ => {
+            let info = add_token(home, by, id, instance, secret, expires_at)?;
+            match check_token(home, by, id).await {
+                Ok((_, owner)) => Ok((info, owner)),
+                Err(e) => {
+                    remove_token(home, by, id, false)?;
+                    Err(refused(e))
+                }
+            }
+        }
+    }
+}
+
 /// The token inventory: ids, instances, kinds, fingerprints, dates; never
 /// a secret. For those who read everything.
 pub fn tokens(home: &Home, by: &Actor) -> Result<Vec<TokenInfo>, AppError> {

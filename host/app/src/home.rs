@@ -130,6 +130,7 @@ impl Home {
     /// Mark this process's running runs interrupted (Ctrl-C, SIGTERM), with
     /// their report files partial; returns them.
     pub fn interrupt_own_runs(&self) -> Vec<String> {
+        crate::run_audit::stop_recording();
         let me = crate::process::me();
         let ids = self
             .store

@@ -40,8 +40,29 @@ impl RunAudit {
     }
 }
 
+/// Set once this process stops its runs: from then on no run records (so
+/// none sends) another Canvas call. Held for reading across each record's
+/// append, so that once [`stop_recording`] returns, the log holds every
+/// call it ever will from this process.
+static STOPPED: std::sync::RwLock<bool> = std::sync::RwLock::new(false);
+
+/// Stop this process's runs from recording (and so from sending) Canvas
+/// calls, before they are marked interrupted: the counts then taken from
+/// the audit log are final. An answer that arrives later is not recorded:
+/// its write is listed as of unknown outcome.
+pub fn stop_recording() {
+    match STOPPED.write() {
+        Ok(mut s) => *s = true,
+        Err(p) => *p.into_inner() = true,
+    }
+}
+
 impl AuditSink for RunAudit {
     fn record(&self, event: CanvasEvent<'_>) -> Result<(), String> {
+        let stopped = STOPPED.read().unwrap_or_else(|p| p.into_inner());
+        if *stopped {
+            return Err("easel is stopping: this run is interrupted".into());
+        }
         let e = match event {
             CanvasEvent::Allowed {
                 method,
@@ -89,6 +110,8 @@ impl AuditSink for RunAudit {
                 ..self.entry(Action::CanvasResponse)
             },
         };
-        self.log.append(&e).map(|_| ()).map_err(|e| e.to_string())
+        let appended = self.log.append(&e).map(|_| ()).map_err(|e| e.to_string());
+        drop(stopped);
+        appended
     }
 }

@@ -436,9 +436,13 @@ pub enum PluginCommand {
             value_delimiter = ',',
             value_name = "ID",
             value_parser = school_id,
-            required_unless_present = "all_schools"
+            required_unless_present_any = ["all_schools", "schools_from"]
         )]
         schools: Vec<u64>,
+        /// The schools' account ids from a file: one per line (or
+        /// comma-separated), `#` starts a comment; `-` reads standard input.
+        #[arg(long, value_name = "FILE", conflicts_with = "all_schools")]
+        schools_from: Option<PathBuf>,
         /// Every school (each sub-account of the root account, as `easel
         /// schools` lists them), each its own grant.
         #[arg(long, conflicts_with = "schools")]
@@ -513,6 +517,10 @@ pub enum PluginCommand {
         /// every school).
         #[arg(long = "school", value_delimiter = ',', value_name = "ID", value_parser = school_id)]
         schools: Vec<u64>,
+        /// The schools' account ids from a file: one per line (or
+        /// comma-separated), `#` starts a comment; `-` reads standard input.
+        #[arg(long, value_name = "FILE")]
+        schools_from: Option<PathBuf>,
         /// Machine-readable output.
         #[arg(long)]
         json: bool,
@@ -587,6 +595,11 @@ pub enum TokenCommand {
         /// expire.
         #[arg(long)]
         expires_at: Option<String>,
+        /// Store it without first asking Canvas whose it is
+        /// (/api/v1/users/self), e.g. when Canvas cannot be reached from
+        /// this machine.
+        #[arg(long)]
+        no_verify: bool,
     },
     /// List tokens: id, instance, kind, keyed fingerprint, dates.
     List {
@@ -921,6 +934,32 @@ impl ConnectArgs {
             token: self.token.clone(),
         }
     }
+}
+
+/// School account ids from `--schools-from FILE` (`-`: standard input):
+/// one per line or comma-separated, `#` to the end of a line a comment.
+pub fn schools_file(path: &std::path::Path) -> Result<Vec<u64>, String> {
+    let text = if path == std::path::Path::new("-") {
+        std::io::read_to_string(std::io::stdin())
+    } else {
+        std::fs::read_to_string(path)
+    }
+    .map_err(|e| format!("--schools-from {}: {e}", path.display()))?;
+    let mut ids = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        let line = line.split('#').next().unwrap_or_default();
+        for item in line.split(',').map(str::trim).filter(|i| !i.is_empty()) {
+            ids.push(
+                school_id(item).map_err(|e| {
+                    format!("--schools-from {} line {}: {e}", path.display(), n + 1)
+                })?,
+            );
+        }
+    }
+    if ids.is_empty() {
+        return Err(format!("--schools-from {} names no school", path.display()));
+    }
+    Ok(ids)
 }
 
 /// A duration such as `30s`, `2m`, `1h` or `45` (seconds).

@@ -1014,6 +1014,7 @@ async fn plugin(client: &Client, command: PluginCommand) -> Result<Outcome, CliE
         }
         PluginCommand::Approve {
             plugin,
+            schools_from: _,
             mut schools,
             all_schools,
             read_only,
@@ -1067,6 +1068,7 @@ async fn plugin(client: &Client, command: PluginCommand) -> Result<Outcome, CliE
         }
         PluginCommand::Revoke {
             plugin,
+            schools_from: _,
             schools,
             json,
         } => {

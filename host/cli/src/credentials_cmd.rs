@@ -219,6 +219,7 @@ pub(crate) async fn token(
             id,
             oauth2_client_id,
             expires_at,
+            no_verify,
         } => {
             let instance = connect.instance.as_deref().ok_or_else(|| {
                 CliError::input("say which instance the token belongs to: --instance <name>")
@@ -226,10 +227,20 @@ pub(crate) async fn token(
             // Who may, where, until when: before a secret is asked for.
             credentials::check_new_token(home, &me, instance, expires_at.as_deref())?;
             let secret = read_new_secret(oauth2_client_id)?;
-            let info = credentials::add_token(home, &me, &id, instance, &secret, expires_at)?;
+            if no_verify {
+                let info = credentials::add_token(home, &me, &id, instance, &secret, expires_at)?;
+                println!(
+                    "added token {} for {} ({}, {}), not verified; check it with `easel token check {}`",
+                    info.id, info.instance, info.kind, info.fingerprint, info.id
+                );
+                return Ok(Outcome::Success);
+            }
+            let (info, owner) =
+                credentials::add_verified_token(home, &me, &id, instance, &secret, expires_at)
+                    .await?;
             println!(
-                "added token {} for {} ({}, {}); check it with `easel token check {}`",
-                info.id, info.instance, info.kind, info.fingerprint, info.id
+                "added token {} for {} ({}, {}): it belongs to {} (user {})",
+                info.id, info.instance, info.kind, info.fingerprint, owner.name, owner.id
             );
             Ok(Outcome::Success)
         }

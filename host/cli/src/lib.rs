@@ -151,7 +151,25 @@ pub async fn dispatch_as(args: Args, actor: Actor) -> Result<Outcome, CliError> 
 }
 
 /// Run one command.
-pub async fn dispatch(args: Args) -> Result<Outcome, CliError> {
+pub async fn dispatch(mut args: Args) -> Result<Outcome, CliError> {
+    // `--schools-from FILE` is read here, once, for local and server use.
+    if let Command::Plugin {
+        command:
+            PluginCommand::Approve {
+                schools,
+                schools_from,
+                ..
+            }
+            | PluginCommand::Revoke {
+                schools,
+                schools_from,
+                ..
+            },
+    } = &mut args.command
+        && let Some(path) = schools_from.take()
+    {
+        schools.extend(crate::args::schools_file(&path).map_err(CliError::input)?);
+    }
     // Commands that need no data directory.
     match &args.command {
         Command::Completions { shell } => {

@@ -48,6 +48,7 @@ pub(crate) async fn dispatch(
         PluginCommand::Inspect { plugin, json } => inspect(home, &plugin, json),
         PluginCommand::Revoke {
             plugin,
+            schools_from: _,
             schools,
             json,
         } => {
@@ -57,6 +58,7 @@ pub(crate) async fn dispatch(
         }
         PluginCommand::Approve {
             plugin,
+            schools_from: _,
             mut schools,
             all_schools,
             read_only,

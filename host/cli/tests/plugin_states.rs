@@ -137,3 +137,80 @@ fn submit_approve_revoke_and_config_speak_json() {
     assert_eq!(settings["write-approvers"], "1");
     assert_eq!(settings["plan-expiry-hours"], "24");
 }
+
+#[test]
+fn approve_and_revoke_read_schools_from_a_file_and_a_bad_line_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("home");
+    let (wasm, manifest) = common::bundled_files(dir.path(), &easel_bundled::COURSE_REPORT);
+    easel(
+        &home,
+        &[
+            "plugin",
+            "submit",
+            &wasm,
+            "--manifest",
+            &manifest,
+            "--by",
+            "school-it",
+        ],
+    );
+    let bad = dir.path().join("bad.txt");
+    std::fs::write(&bad, "2\n4\nLincoln High\n").unwrap();
+    let out = common::command(
+        &home,
+        &[
+            "plugin",
+            "approve",
+            "course-report",
+            "--schools-from",
+            bad.to_str().unwrap(),
+        ],
+    )
+    .output()
+    .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("line 3") && err.contains("easel schools"),
+        "{err}"
+    );
+    assert_eq!(state(&home), "pending", "nothing was approved");
+
+    let good = dir.path().join("schools.txt");
+    std::fs::write(&good, "# the high schools\n2\n4, 6 # east side\n\n8\n").unwrap();
+    easel(
+        &home,
+        &[
+            "plugin",
+            "approve",
+            "course-report",
+            "--schools-from",
+            good.to_str().unwrap(),
+        ],
+    );
+    let approved = state(&home);
+    for s in ["2", "4", "6", "8"] {
+        assert!(
+            approved.split([':', ',', ' ']).any(|x| x == s),
+            "{approved}"
+        );
+    }
+    let some = dir.path().join("revoke.txt");
+    std::fs::write(&some, "4,8\n").unwrap();
+    easel(
+        &home,
+        &[
+            "plugin",
+            "revoke",
+            "course-report",
+            "--schools-from",
+            some.to_str().unwrap(),
+        ],
+    );
+    let after = state(&home);
+    assert!(
+        after.contains("revoked: ") && after.contains('8'),
+        "{after}"
+    );
+}

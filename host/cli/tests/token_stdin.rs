@@ -48,12 +48,25 @@ fn a_token_piped_on_stdin_is_sealed_and_never_shown() {
         .0,
         0
     );
+    // canvas.example.edu cannot be asked whose the token is: --no-verify.
     let (code, out) = easel(
         home,
         &["--instance", "prod", "token", "add", "admin"],
         Some(&format!("{secret}\n")),
     );
+    assert_eq!(code, 2, "{out}");
+    assert!(
+        out.contains("was not added") && out.contains("--no-verify"),
+        "{out}"
+    );
+    assert!(!out.contains(secret), "{out}");
+    let (code, out) = easel(
+        home,
+        &["--instance", "prod", "token", "add", "admin", "--no-verify"],
+        Some(&format!("{secret}\n")),
+    );
     assert_eq!(code, 0, "{out}");
+    assert!(out.contains("not verified"), "{out}");
     let (code, out) = easel(
         home,
         &["--instance", "prod", "token", "add", "empty"],
@@ -117,4 +130,38 @@ fn pasted_token_mistakes_are_refused_without_echoing_the_token() {
     }
     let (_, out) = easel(home, &["token", "list"], None);
     assert!(!out.contains("admin"), "nothing was stored: {out}");
+}
+
+#[test]
+fn a_new_token_is_asked_whose_it_is_and_one_canvas_refuses_is_not_stored() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let sim = rt
+        .block_on(easel_sim::Simulator::start(easel_sim::SimConfig::default()))
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path();
+    let (code, out) = easel(home, &["instance", "add", "prod", "--url", sim.url()], None);
+    assert_eq!(code, 0, "{out}");
+    let wrong = "7~WRONGCANARYabcdefghijklmnopqrstuvwxyz0123456789";
+    let (code, out) = easel(
+        home,
+        &["--instance", "prod", "token", "add", "admin"],
+        Some(&format!("{wrong}\n")),
+    );
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains("token admin was not added"), "{out}");
+    assert!(!out.contains("WRONGCANARY"), "the secret was echoed: {out}");
+    let (_, list) = easel(home, &["token", "list"], None);
+    assert!(!list.contains("admin"), "nothing was stored: {list}");
+    let (code, out) = easel(
+        home,
+        &["--instance", "prod", "token", "add", "admin"],
+        Some(&format!("{}\n", sim.admin_token())),
+    );
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("it belongs to") && out.contains("(user 1)"),
+        "{out}"
+    );
+    assert!(!out.contains(sim.admin_token()), "{out}");
 }

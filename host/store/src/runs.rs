@@ -514,12 +514,14 @@ impl Store {
         raw.map(cook).transpose()
     }
 
-    /// Record how a run ended.
+    /// Record how a run ended (unless it was marked interrupted first: its
+    /// counts then come from the audit log, and stay).
     pub fn finish_run(&self, id: &str, f: &RunFinish) -> Result<()> {
         self.conn().execute(
             "UPDATE runs SET status = ?2, finished_at = ?3, duration_ms = ?4, calls = ?5, denied = ?6,
                  error = ?7, outputs = ?8, log = ?9, plan = ?10, plan_result = ?11, lease_until = NULL,
-                 writes = NULL, unknown = '[]' WHERE id = ?1",
+                 writes = NULL, unknown = '[]'
+             WHERE id = ?1 AND status IN ('running', 'queued')",
             params![
                 id,
                 f.status.unwrap_or(RunStatus::Failed).as_str(),

@@ -78,7 +78,14 @@ impl Drop for Served {
 }
 
 pub fn serve(home: &Path) -> Served {
-    let mut child = command(home, &["serve", "--listen", "127.0.0.1:0"])
+    serve_with(home, &[])
+}
+
+/// [`serve`] with more options.
+pub fn serve_with(home: &Path, extra: &[&str]) -> Served {
+    let mut args = vec!["serve", "--listen", "127.0.0.1:0"];
+    args.extend_from_slice(extra);
+    let mut child = command(home, &args)
         .stderr(Stdio::piped())
         .stdout(Stdio::null())
         .spawn()
