@@ -349,6 +349,11 @@ pub trait QueueHost: Send + Sync + 'static {
     fn runtime(&self) -> &Runtime;
     /// The queue.
     fn queue(&self) -> &Queue;
+    /// Runs `ids` ended here (or were marked interrupted): e.g. tell
+    /// someone about those that failed.
+    fn runs_ended(&self, ids: &[String]) {
+        let _ = ids;
+    }
 }
 
 /// One process's side of the queue: what it runs now, and whether it
@@ -578,6 +583,7 @@ async fn run_claimed<H: QueueHost>(host: Arc<H>, row: RunRow) {
         Err(e) => tracing::warn!(run = %id, "a queued run's task failed: {e}"),
     }
     host.queue().finished(&id);
+    host.runs_ended(std::slice::from_ref(&id));
 }
 
 async fn renew<H: QueueHost>(host: &Arc<H>, lease: Duration) {
@@ -615,11 +621,14 @@ async fn sweep<H: QueueHost>(host: Arc<H>, every: Duration) {
         let h = host.clone();
         let swept = tokio::task::spawn_blocking(move || h.open_home()?.interrupt_orphans()).await;
         match swept {
-            Ok(Ok(ids)) if !ids.is_empty() => tracing::warn!(
-                "{} run(s) whose process ended or whose lease ran out are now interrupted: {}",
-                ids.len(),
-                ids.join(", ")
-            ),
+            Ok(Ok(ids)) if !ids.is_empty() => {
+                tracing::warn!(
+                    "{} run(s) whose process ended or whose lease ran out are now interrupted: {}",
+                    ids.len(),
+                    ids.join(", ")
+                );
+                host.runs_ended(&ids);
+            }
             Ok(Err(e)) => tracing::warn!("cannot look for interrupted runs: {}", e.message),
             _ => {}
         }

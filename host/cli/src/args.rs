@@ -181,6 +181,27 @@ pub enum Command {
         /// interrupted; queued runs wait for the next start.
         #[arg(long, default_value = "30s", value_name = "DURATION", value_parser = duration)]
         grace: std::time::Duration,
+        /// POST a JSON summary of every queued run that does not succeed
+        /// (failed, refused, timed out, interrupted) to this https URL,
+        /// signed with HMAC-SHA256 (header x-easel-signature). The body
+        /// holds no token, error text or report contents.
+        #[arg(
+            long,
+            value_name = "URL",
+            env = "EASEL_FAILURE_WEBHOOK",
+            hide_env_values = true,
+            requires = "failure_webhook_key"
+        )]
+        failure_webhook: Option<String>,
+        /// The webhook's signing key: a file of at least 16 bytes, e.g.
+        /// from `openssl rand -hex 32`.
+        #[arg(
+            long,
+            value_name = "FILE",
+            env = "EASEL_FAILURE_WEBHOOK_KEY",
+            requires = "failure_webhook"
+        )]
+        failure_webhook_key: Option<std::path::PathBuf>,
     },
     /// Sign in to an easel server and keep an API token for it (in a 0600
     /// file under your config directory), so commands go through it.

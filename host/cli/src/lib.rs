@@ -301,7 +301,18 @@ pub async fn dispatch(mut args: Args) -> Result<Outcome, CliError> {
             workers,
             per_instance,
             grace,
+            failure_webhook,
+            failure_webhook_key,
         } => {
+            let webhook = match failure_webhook.zip(failure_webhook_key) {
+                None => None,
+                Some((url, key)) => {
+                    let bytes = std::fs::read(&key).map_err(|e| {
+                        CliError::input(format!("--failure-webhook-key {}: {e}", key.display()))
+                    })?;
+                    Some(easel_server::notify::Webhook::new(&url, &bytes)?)
+                }
+            };
             let tls = tls_cert.zip(tls_key);
             let listening = Listening {
                 listen: &listen,
@@ -314,6 +325,7 @@ pub async fn dispatch(mut args: Args) -> Result<Outcome, CliError> {
                     ..Default::default()
                 },
                 grace,
+                webhook,
             };
             serve(&home, listening, |_| {}, stopped()).await
         }
@@ -465,6 +477,8 @@ pub struct Listening<'a> {
     pub queue: easel_app::queue::QueueConfig,
     /// How long runs in flight may take to finish when it stops.
     pub grace: std::time::Duration,
+    /// Where failed runs are reported.
+    pub webhook: Option<easel_server::notify::Webhook>,
 }
 
 /// `easel serve`, until `stop` resolves; `on_listen` learns the address
@@ -482,6 +496,7 @@ pub async fn serve(
         public_url,
         queue,
         grace,
+        webhook,
     } = listening;
     let addr: std::net::SocketAddr = listen.parse().map_err(|_| {
         CliError::input(format!(
@@ -500,6 +515,13 @@ pub async fn serve(
     let server =
         easel_server::Server::with_queue(home.root().to_path_buf(), home.cache_override(), queue)?;
     server.set_grace(grace);
+    if let Some(webhook) = webhook {
+        eprintln!(
+            "easel serve: runs that do not succeed are reported to the failure webhook at {}",
+            webhook.host()
+        );
+        server.set_webhook(webhook);
+    }
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .map_err(|e| CliError::input(format!("cannot listen on {addr}: {e}")))?;

@@ -14,6 +14,7 @@
 
 mod canvas;
 mod listen;
+pub mod notify;
 
 pub use canvas::{challenge_of, confirmation_code};
 pub use listen::{ConnectionLimits, serve, serve_limited, serve_tls};
@@ -60,6 +61,8 @@ pub struct Server {
     queue: Queue,
     /// How long runs in flight may take to finish when the server stops.
     grace: std::sync::Mutex<std::time::Duration>,
+    /// Where failed runs are reported, if anywhere.
+    webhook: std::sync::OnceLock<Arc<notify::Webhook>>,
     /// The URL people reach this server at (Canvas sends them back to it).
     public_url: std::sync::OnceLock<String>,
     sign_ins: canvas::SignIns,
@@ -92,6 +95,7 @@ impl Server {
             connections: Connections::new(),
             queue: Queue::new(config),
             grace: std::sync::Mutex::new(DEFAULT_GRACE),
+            webhook: std::sync::OnceLock::new(),
             public_url: std::sync::OnceLock::new(),
             sign_ins: canvas::SignIns::default(),
         }))
@@ -132,6 +136,44 @@ impl Server {
         }
     }
 
+    /// Report every run the queue ran that did not succeed (and every run
+    /// marked interrupted) to `webhook` (once; later calls change nothing).
+    pub fn set_webhook(&self, webhook: notify::Webhook) {
+        let _ = self.webhook.set(Arc::new(webhook));
+    }
+
+    /// Send the failures among runs `ids` to the webhook; returns when
+    /// sent (or given up).
+    async fn notify(
+        webhook: Arc<notify::Webhook>,
+        home: Result<Home, AppError>,
+        ids: Vec<String>,
+        server: Option<String>,
+    ) {
+        let rows = tokio::task::spawn_blocking(move || {
+            let home = home?;
+            let mut rows = Vec::new();
+            for id in &ids {
+                if let Some(row) = home.store.run(id)? {
+                    rows.push(row);
+                }
+            }
+            Ok::<_, AppError>(rows)
+        })
+        .await;
+        let rows = match rows {
+            Ok(Ok(rows)) => rows,
+            Ok(Err(e)) => {
+                tracing::warn!("cannot read runs to report: {}", e.message);
+                return;
+            }
+            Err(_) => return,
+        };
+        for row in rows {
+            webhook.send(&row, server.as_deref()).await;
+        }
+    }
+
     /// Stop taking runs: queued runs stay queued for the next start; runs
     /// in flight have the grace period to finish, and those still going
     /// then are marked interrupted (said on standard error). Called when
@@ -167,6 +209,15 @@ impl Server {
             grace.as_secs(),
             marked.join(", ")
         );
+        if let Some(webhook) = self.webhook.get() {
+            let send = Self::notify(
+                webhook.clone(),
+                self.home(),
+                marked,
+                self.public_url.get().cloned(),
+            );
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(5), send).await;
+        }
     }
 
     fn home(&self) -> Result<Home, AppError> {
@@ -197,6 +248,17 @@ impl QueueHost for Server {
 
     fn queue(&self) -> &Queue {
         &self.queue
+    }
+
+    fn runs_ended(&self, ids: &[String]) {
+        if let Some(webhook) = self.webhook.get() {
+            tokio::spawn(Self::notify(
+                webhook.clone(),
+                self.home(),
+                ids.to_vec(),
+                self.public_url.get().cloned(),
+            ));
+        }
     }
 }
 
