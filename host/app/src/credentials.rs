@@ -328,6 +328,37 @@ pub fn remove_token(home: &Home, by: &Actor, id: &str, force: bool) -> Result<us
     Ok(disabled)
 }
 
+/// `vault reset --forget-tokens`: when the master key is lost (or the file
+/// holds another key), replace it and forget every sealed token and
+/// sign-in key, keeping plugins, approvals, runs, users and the audit log.
+/// The reset is the first thing recorded under the new key; the records
+/// before it, keyed by the lost key, can no longer be verified (their
+/// order and links still are). Works on a data directory that does not
+/// open: no [`Home`] is needed.
+pub fn reset_vault(root: &Path, by: &Actor) -> Result<easel_vault::Reset, AppError> {
+    by.require(Act::ManageCredentials)?;
+    let db = root.join("easel.db");
+    if !db.exists() {
+        return Err(AppError::invalid(format!(
+            "{} holds no easel database: there is nothing to reset",
+            root.display()
+        )));
+    }
+    let internal = |e: VaultError| AppError::new(Kind::Internal, e.to_string());
+    easel_vault::Vault::reset_forgetting_tokens(root, |keys| {
+        let log = easel_store::AuditLog::open(&db, keys)?;
+        log.append(&AuditEntry {
+            detail: Some(
+                "the master key was replaced and every sealed token and sign-in key forgotten; records before this one were keyed by the lost key"
+                    .into(),
+            ),
+            ..AuditEntry::new(by.audit_name(), Action::VaultReset)
+        })?;
+        Ok(())
+    })
+    .map_err(internal)
+}
+
 /// What `vault rekey` did.
 #[derive(Debug, Clone)]
 pub struct Rekeyed {

@@ -29,6 +29,12 @@ pub const AUDIT_WITNESS: &str = "audit-witness";
 /// The witness file's name in the data directory when the setting is unset.
 pub const DEFAULT_WITNESS_FILE: &str = "audit.witness";
 
+/// The data directory `root` names, or the default one: what
+/// [`Home::open`] would open.
+pub fn root_dir(root: Option<PathBuf>) -> PathBuf {
+    root.unwrap_or_else(default_root)
+}
+
 /// `$XDG_DATA_HOME/easel`, else `~/.local/share/easel`, else `./.easel`.
 fn default_root() -> PathBuf {
     if let Some(x) = std::env::var_os("XDG_DATA_HOME").filter(|v| !v.is_empty()) {

@@ -40,7 +40,7 @@ pub use connection::{
     ConnectOptions, Connection, SIM_INSTANCE, choose_instance, namespace_instance, token_fits,
 };
 pub use error::{AppError, Kind};
-pub use home::{AUDIT_WITNESS, DEFAULT_WITNESS_FILE, Home};
+pub use home::{AUDIT_WITNESS, DEFAULT_WITNESS_FILE, Home, root_dir};
 pub use inspect::{
     ApprovalView, Changes, CheckReport, ComponentCheck, Inspection, ParamView, Requests, check,
     inspect,

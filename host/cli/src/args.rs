@@ -684,6 +684,15 @@ pub enum SimCommand {
 pub enum VaultCommand {
     /// Re-encrypt every token under a new master key, atomically.
     Rekey,
+    /// The way out when master.key is lost or wrong: a new master key, and
+    /// every stored Canvas token and Sign in with Canvas key forgotten (add
+    /// them again). Plugins, approvals, runs, users and the audit log stay;
+    /// the audit records before the reset can no longer be verified.
+    Reset {
+        /// Say that you mean it: the tokens are gone for good.
+        #[arg(long)]
+        forget_tokens: bool,
+    },
 }
 
 /// `easel run` arguments.

@@ -162,6 +162,7 @@ fn verify(
                 checkpoint,
                 checkpoints,
                 legacy,
+                reset,
             } => serde_json::json!({
                 "intact": true,
                 "records": records,
@@ -170,6 +171,7 @@ fn verify(
                 "last_checkpoint": checkpoint.as_ref().map(checkpoint_json),
                 "mac_only_after": checkpoint.as_ref().map_or(0, |c| c.seq),
                 "legacy_records": legacy,
+                "unverifiable_before": reset,
             }),
             Verdict::Broken { seq, reason } => {
                 serde_json::json!({"intact": false, "first_bad_record": seq, "reason": reason})
@@ -203,10 +205,22 @@ fn verify(
                 checkpoint,
                 checkpoints,
                 legacy,
+                reset,
             } => {
-                println!(
-                    "the audit log is intact: {records} record(s), every MAC and link checks; head {head}"
-                );
+                match reset {
+                    None => println!(
+                        "the audit log is intact: {records} record(s), every MAC and link checks; head {head}"
+                    ),
+                    Some(r) => {
+                        println!(
+                            "the audit log is intact from record {r} on, where the master key was reset: {records} record(s), every MAC and link from there checks; head {head}"
+                        );
+                        println!(
+                            "records 1 to {} were keyed by the lost master key: only their order and links were checked, not their contents",
+                            r - 1
+                        );
+                    }
+                }
                 if *legacy > 0 {
                     println!(
                         "records 1 to {legacy} were written before keyed MACs (unkeyed chain); a signed checkpoint or the keyed record after them covers them"

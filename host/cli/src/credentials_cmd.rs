@@ -290,9 +290,44 @@ pub(crate) async fn token(
     }
 }
 
+/// `easel vault reset --forget-tokens`, on a data directory whose master
+/// key is lost: as the OS user who holds it.
+pub(crate) fn vault_reset(
+    root: &std::path::Path,
+    forget_tokens: bool,
+) -> Result<Outcome, CliError> {
+    if !forget_tokens {
+        return Err(CliError::input(
+            "vault reset replaces the master key and forgets every stored Canvas token and sign-in key for good: \
+             say so with --forget-tokens (if the key file was only moved, put it back instead)",
+        ));
+    }
+    if std::env::var_os("EASEL_API_TOKEN").is_some_and(|t| !t.is_empty()) {
+        return Err(CliError::input(
+            "vault reset is for the OS user who holds the data directory: unset EASEL_API_TOKEN",
+        ));
+    }
+    let me = easel_app::process::local_actor();
+    let r = credentials::reset_vault(root, &me)?;
+    println!(
+        "a new master key is in {}; back it up. Forgot {} token(s) and {} sign-in key(s): add them again with `easel --instance NAME token add ID` (grants naming a token id work again once it is back).",
+        r.key_path.display(),
+        r.tokens,
+        r.sign_in_keys
+    );
+    if let Some(old) = r.old_key {
+        println!("the key file that was there is kept as {}", old.display());
+    }
+    println!(
+        "plugins, approvals, runs, users and the audit log are kept; `easel audit verify` checks the records before the reset for order only (their key is lost)."
+    );
+    Ok(Outcome::Success)
+}
+
 pub(crate) fn vault(home: &Home, command: VaultCommand) -> Result<Outcome, CliError> {
     let me = crate::local_actor(home)?;
     match command {
+        VaultCommand::Reset { .. } => Err(CliError::input("vault reset runs on its own")),
         VaultCommand::Rekey => {
             let r = credentials::rekey(home, &me)?;
             println!(

@@ -225,6 +225,17 @@ pub async fn dispatch(mut args: Args) -> Result<Outcome, CliError> {
         }
         return client::dispatch(&c, args.command).await;
     }
+    // A lost master key: the data directory does not open, so this runs
+    // without it.
+    if let Command::Vault {
+        command: VaultCommand::Reset { forget_tokens },
+    } = &args.command
+    {
+        return credentials_cmd::vault_reset(
+            &easel_app::root_dir(args.home.clone()),
+            *forget_tokens,
+        );
+    }
     let home = Home::open(args.home.clone())?;
     // A token that does not sign in is an error for every command, not a
     // silent fallback to the OS user.

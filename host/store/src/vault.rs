@@ -241,6 +241,22 @@ impl Store {
         Ok(())
     }
 
+    /// Forget every sealed token and sign-in key and set a vault setting,
+    /// in one transaction (`vault reset --forget-tokens`): how many of each.
+    /// Approvals naming a token stay; they work again once a token of that
+    /// id is added.
+    pub fn forget_sealed(&self, meta: (&str, &str)) -> Result<(usize, usize)> {
+        let tx = self.conn().unchecked_transaction()?;
+        let tokens = tx.execute("DELETE FROM tokens", [])?;
+        let keys = tx.execute("DELETE FROM sign_in_keys", [])?;
+        tx.execute(
+            "INSERT INTO vault_meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = ?2",
+            params![meta.0, meta.1],
+        )?;
+        tx.commit()?;
+        Ok((tokens, keys))
+    }
+
     /// Re-seal every token and sign-in key and set a vault setting in one
     /// transaction
     /// (`vault rekey`): all or nothing.

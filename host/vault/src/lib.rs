@@ -15,4 +15,4 @@ mod seal;
 mod vault;
 
 pub use key::{MASTER_KEY_FILE, MasterKey};
-pub use vault::{NewSecret, SignInKey, TokenInfo, TokenKind, Vault, VaultError};
+pub use vault::{NewSecret, Reset, SignInKey, TokenInfo, TokenKind, Vault, VaultError};

@@ -184,7 +184,72 @@ fn pending_path(key_path: &Path) -> PathBuf {
     key_path.with_extension("key.new")
 }
 
+/// What `vault reset --forget-tokens` did.
+#[derive(Debug, Clone)]
+pub struct Reset {
+    /// Tokens forgotten.
+    pub tokens: usize,
+    /// Sign-in (developer) keys forgotten.
+    pub sign_in_keys: usize,
+    /// Where the new master key is.
+    pub key_path: PathBuf,
+    /// Where the old key file was moved, if there was one.
+    pub old_key: Option<PathBuf>,
+}
+
 impl Vault {
+    /// The way out when the master key is lost or wrong: a new master key,
+    /// and every sealed token and sign-in key forgotten (they cannot be
+    /// opened). Plugins, approvals, runs, users and the audit log stay.
+    /// `record` appends the reset to the audit log under the new key's
+    /// audit keys before anything else changes, so a reset is never
+    /// unrecorded; an old key file is kept beside the new one, renamed.
+    /// Interrupted, it leaves either the old state or the new one.
+    pub fn reset_forgetting_tokens(
+        home: &Path,
+        record: impl FnOnce(easel_store::AuditKeys) -> Result<(), VaultError>,
+    ) -> Result<Reset, VaultError> {
+        let store = Store::open(&home.join("easel.db"))?;
+        let key_path = std::env::var_os("EASEL_MASTER_KEY_FILE")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| home.join(MASTER_KEY_FILE));
+        let key = MasterKey::generate();
+        let pending = pending_path(&key_path);
+        let _ = std::fs::remove_file(&pending);
+        key.write_new(&pending)?;
+        record(easel_store::AuditKeys::derive(key.bytes())?)?;
+        let old_key = if key_path.exists() {
+            let aside = key_path.with_extension(format!(
+                "key.lost-{}",
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map(|d| d.as_secs())
+                    .unwrap_or(0)
+            ));
+            std::fs::rename(&key_path, &aside).map_err(|e| VaultError::KeyFile {
+                path: key_path.clone(),
+                problem: format!("cannot move the old key aside: {e}"),
+            })?;
+            Some(aside)
+        } else {
+            None
+        };
+        let (tokens, sign_in_keys) = store.forget_sealed((CHECK_KEY, &key.check_value()))?;
+        std::fs::rename(&pending, &key_path).map_err(|e| VaultError::KeyFile {
+            path: key_path.clone(),
+            problem: format!(
+                "cannot put the new key in place (it is in {}): {e}",
+                pending.display()
+            ),
+        })?;
+        Ok(Reset {
+            tokens,
+            sign_in_keys,
+            key_path,
+            old_key,
+        })
+    }
+
     /// Open the vault of the data directory `home` (database `easel.db`,
     /// key `master.key`). A key is created only when the database has never
     /// had one; a missing, loose or wrong key is an error that changes

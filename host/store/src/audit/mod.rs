@@ -100,6 +100,10 @@ pub enum Action {
     RunQueued,
     /// A run was marked interrupted: its process ended, or stopped, first.
     RunInterrupted,
+    /// The master key was lost and replaced (`vault reset --forget-tokens`):
+    /// the sealed tokens were forgotten, and the records before this one,
+    /// keyed by the lost key, can no longer be verified.
+    VaultReset,
 }
 
 const ACTIONS: &[Action] = &[
@@ -129,6 +133,7 @@ const ACTIONS: &[Action] = &[
     Action::ScheduleSkipped,
     Action::RunQueued,
     Action::RunInterrupted,
+    Action::VaultReset,
 ];
 
 impl Action {
@@ -161,6 +166,7 @@ impl Action {
             Action::ScheduleSkipped => "schedule-skipped",
             Action::RunQueued => "run-queued",
             Action::RunInterrupted => "run-interrupted",
+            Action::VaultReset => "vault-reset",
         }
     }
 

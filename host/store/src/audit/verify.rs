@@ -37,6 +37,10 @@ pub enum Verdict {
         /// Records written before keys (unkeyed chain), covered by a signed
         /// checkpoint or by the keyed record after them.
         legacy: u64,
+        /// The last `vault-reset` record, when the master key was lost and
+        /// replaced: the records before it were keyed by the lost key, and
+        /// only their order and links were checked, not their contents.
+        reset: Option<u64>,
     },
     /// The chain breaks at `seq`.
     Broken {
@@ -67,6 +71,20 @@ pub enum WitnessVerdict {
         /// What is wrong.
         reason: String,
     },
+}
+
+/// Why `rec`, expected at `seq` after `prev`, is out of place (all that
+/// can be checked of a record keyed by a lost key).
+fn order_problem(rec: &AuditRecord, seq: u64, prev: &str) -> Option<String> {
+    if rec.seq != seq {
+        return Some(if rec.seq > seq {
+            format!("record {seq} is missing (the next record is {})", rec.seq)
+        } else {
+            format!("record {} appears out of order", rec.seq)
+        });
+    }
+    (rec.prev_hash != prev)
+        .then(|| "it does not follow the previous record (deleted, inserted or reordered)".into())
 }
 
 /// Why `rec`, expected at `seq` after `prev`, is bad (old and new chains).
@@ -113,6 +131,22 @@ fn signature_problem(keys: &AuditKeys, c: &Checkpoint) -> Option<String> {
     }
 }
 
+/// The sequence of the newest `vault-reset` record whose MAC holds under
+/// `keys` (one written by whoever held this master key), if any.
+fn reset_boundary(conn: &Connection, keys: &AuditKeys) -> Result<Option<u64>> {
+    let mut stmt = conn.prepare(&format!(
+        "SELECT {COLUMNS} FROM audit WHERE action = ?1 ORDER BY seq DESC"
+    ))?;
+    let mut rows = stmt.query([Action::VaultReset.as_str()])?;
+    while let Some(row) = rows.next()? {
+        let rec = record(row)?;
+        if rec.chain == CHAIN_HMAC_V1 && rec.hash_matches(keys) {
+            return Ok(Some(rec.seq));
+        }
+    }
+    Ok(None)
+}
+
 impl AuditLog {
     /// Check the whole chain in storage order (rowid): every record's link
     /// and MAC (or, for records written before keys, the old unkeyed hash,
@@ -123,8 +157,15 @@ impl AuditLog {
     pub fn verify(&self) -> Result<Verdict> {
         let inner = self.lock();
         let conn = &inner.conn;
+        // Before a reset, records were keyed (and checkpoints signed) by a
+        // key no one holds now: only their order and links are checked.
+        let reset = reset_boundary(conn, &self.keys)?;
+        let before_reset = |seq: u64| reset.is_some_and(|r| seq < r);
         let mut by_seq: BTreeMap<u64, Vec<(i64, Checkpoint)>> = BTreeMap::new();
         for (id, c) in checkpoint::all(conn)? {
+            if before_reset(c.seq) {
+                continue;
+            }
             if let Some(problem) = signature_problem(&self.keys, &c) {
                 return Ok(Verdict::Broken {
                     seq: c.seq,
@@ -149,6 +190,14 @@ impl AuditLog {
         while let Some(row) = rows.next()? {
             let rec = record(row)?;
             let broken = |reason: String| Ok(Verdict::Broken { seq, reason });
+            if before_reset(seq) {
+                if let Some(problem) = order_problem(&rec, seq, &prev) {
+                    return broken(problem);
+                }
+                prev = rec.hash;
+                seq += 1;
+                continue;
+            }
             if let Some(problem) = link_problem(&rec, seq, &prev, &self.keys) {
                 return broken(problem);
             }
@@ -187,7 +236,7 @@ impl AuditLog {
             });
         }
         let sealed = by_seq.range(legacy.max(1)..).next().is_some();
-        if legacy > 0 && !keyed && !sealed {
+        if legacy > 0 && !keyed && !sealed && reset.is_none() {
             return Ok(Verdict::Broken {
                 seq: 1,
                 reason: format!(
@@ -201,6 +250,7 @@ impl AuditLog {
             checkpoint: newest,
             checkpoints,
             legacy,
+            reset,
         })
     }
 
@@ -213,6 +263,7 @@ impl AuditLog {
     pub fn verify_witness(&self, path: &Path) -> Result<WitnessVerdict> {
         let lines = checkpoint::witness_read(path)?;
         let inner = self.lock();
+        let reset = reset_boundary(&inner.conn, &self.keys)?;
         let ends: i64 =
             inner
                 .conn
@@ -237,7 +288,10 @@ impl AuditLog {
                     reason,
                 })
             };
-            if let Some(problem) = signature_problem(&self.keys, &c) {
+            // One signed by the lost key before a reset cannot be checked;
+            // the log must still hold the record it names.
+            let before_reset = reset.is_some_and(|r| c.seq < r);
+            if !before_reset && let Some(problem) = signature_problem(&self.keys, &c) {
                 return fail(problem);
             }
             let held: Option<String> = inner
