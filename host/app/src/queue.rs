@@ -231,6 +231,22 @@ fn current_actor(home: &Home, asked: &Actor) -> Result<Actor, AppError> {
                 asked.name
             ))
         })?;
+    if let SignIn::ApiToken(id) = &asked.via {
+        let token = home.store.api_token(id)?;
+        let live = token.as_ref().is_some_and(|t| {
+            t.user_name == asked.name
+                && t.revoked_at.is_none()
+                && t.expires_at.as_deref().is_none_or(|e| {
+                    time::OffsetDateTime::parse(e, &time::format_description::well_known::Rfc3339)
+                        .is_ok_and(|at| at > time::OffsetDateTime::now_utc())
+                })
+        });
+        if !live {
+            return Err(AppError::forbidden(format!(
+                "the API token {id} that asked for this run was revoked or has expired"
+            )));
+        }
+    }
     let now: Vec<Role> = serde_json::from_str(&user.roles).unwrap_or_default();
     Ok(Actor {
         roles: asked
@@ -302,7 +318,7 @@ pub async fn execute_claimed(
     .await;
     match checked {
         Ok((actor, req, prepared)) => {
-            launch(
+            let ran = launch(
                 home,
                 &actor,
                 conn,
@@ -312,7 +328,15 @@ pub async fn execute_claimed(
                 row.batch.clone(),
                 Some(row.id.clone()),
             )
-            .await
+            .await;
+            if let Err(e) = &ran {
+                // Not started, or its end not recorded: it must not stay
+                // "running".
+                let _ = home
+                    .store
+                    .fail_claimed_run(&row.id, &format!("could not be run or recorded: {e}"));
+            }
+            ran
         }
         Err(e) => {
             refuse(home, row, &e);
@@ -366,6 +390,8 @@ pub struct Queue {
     running: Mutex<HashMap<String, String>>,
     wake: tokio::sync::Notify,
     ended: tokio::sync::Notify,
+    /// Set once the claim loop has stopped (no claim is under way).
+    claims_done: tokio::sync::watch::Sender<bool>,
 }
 
 impl std::fmt::Debug for Queue {
@@ -392,7 +418,19 @@ impl Queue {
             running: Mutex::new(HashMap::new()),
             wake: tokio::sync::Notify::new(),
             ended: tokio::sync::Notify::new(),
+            claims_done: tokio::sync::watch::channel(false).0,
         }
+    }
+
+    fn claiming_ended(&self) {
+        self.claims_done.send_replace(true);
+    }
+
+    /// Wait (up to `limit`) until the claim loop has stopped, after
+    /// [`Queue::stop_claiming`]: a claim under way ends first.
+    pub async fn claims_stopped(&self, limit: Duration) {
+        let mut done = self.claims_done.subscribe();
+        let _ = tokio::time::timeout(limit, done.wait_for(|d| *d)).await;
     }
 
     /// Its configuration.
@@ -536,6 +574,16 @@ pub fn spawn_workers<H: QueueHost>(host: Arc<H>) -> tokio::task::JoinHandle<()> 
                     }
                 };
                 let Some(row) = row else { break };
+                if !host.queue().accepting() {
+                    // Claimed as the process began to stop: back to the
+                    // queue, for the next start.
+                    if let Some(h) = &home
+                        && let Err(e) = h.store.release_run(&row.id, &host.queue().owner)
+                    {
+                        tracing::warn!(run = %row.id, "cannot put a run back in the queue: {e}");
+                    }
+                    break;
+                }
                 claimed_any = true;
                 host.queue().started(&row);
                 tokio::spawn(run_claimed(host.clone(), row));
@@ -545,6 +593,7 @@ pub fn spawn_workers<H: QueueHost>(host: Arc<H>) -> tokio::task::JoinHandle<()> 
             }
             let _ = tokio::time::timeout(config.poll, host.queue().wake.notified()).await;
         }
+        host.queue().claiming_ended();
         heartbeat.abort();
         sweeper.abort();
         // The leases of runs still going are renewed until they end.
@@ -562,7 +611,18 @@ async fn run_claimed<H: QueueHost>(host: Arc<H>, row: RunRow) {
     let h = host.clone();
     let ran = tokio::task::spawn_blocking(move || {
         let handle = tokio::runtime::Handle::current();
-        let home = h.open_home()?;
+        let home = match h.open_home() {
+            Ok(home) => home,
+            Err(e) => {
+                // Once more, to record why it did not run.
+                if let Ok(home) = h.open_home() {
+                    let _ = home
+                        .store
+                        .fail_claimed_run(&row.id, &format!("could not be run: {e}"));
+                }
+                return Err(e);
+            }
+        };
         let conn =
             match handle.block_on(h.connections().for_grant(&home, &row.plugin_id, row.school)) {
                 Ok(c) => c,
@@ -662,7 +722,10 @@ pub async fn wait_for(
             }
             rows.insert(id, row);
         }
-        let stuck = !queue.accepting() && pending_queued && queue.in_flight().is_empty();
+        let running = rows
+            .values()
+            .any(|r| open.contains(&r.id) && r.status == RunStatus::Running);
+        let stuck = !queue.accepting() && pending_queued && !running;
         if open.is_empty() || stuck {
             break;
         }

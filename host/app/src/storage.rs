@@ -125,6 +125,12 @@ pub trait Storage: Send {
     /// Record the (partial) report files an interrupted run left.
     fn set_run_outputs(&self, id: &str, outputs: &[String]) -> StoreResult<()>;
 
+    /// Put a run claimed by `owner` back in the queue.
+    fn release_run(&self, id: &str, owner: &str) -> StoreResult<bool>;
+
+    /// End a claimed run that could not be started or recorded.
+    fn fail_claimed_run(&self, id: &str, error: &str) -> StoreResult<()>;
+
     /// Record how a run ended.
     fn finish_run(&self, id: &str, f: &RunFinish) -> StoreResult<()>;
 
@@ -463,6 +469,14 @@ impl Storage for Store {
 
     fn set_run_outputs(&self, id: &str, outputs: &[String]) -> StoreResult<()> {
         Store::set_run_outputs(self, id, outputs)
+    }
+
+    fn release_run(&self, id: &str, owner: &str) -> StoreResult<bool> {
+        Store::release_run(self, id, owner)
+    }
+
+    fn fail_claimed_run(&self, id: &str, error: &str) -> StoreResult<()> {
+        Store::fail_claimed_run(self, id, error)
     }
 
     fn finish_run(&self, id: &str, f: &RunFinish) -> StoreResult<()> {

@@ -180,6 +180,10 @@ impl Server {
     /// the server stops.
     pub async fn stop_runs(&self) {
         self.queue.stop_claiming();
+        // A claim under way ends (run, or put back in the queue) first.
+        self.queue
+            .claims_stopped(std::time::Duration::from_secs(10))
+            .await;
         let grace = self.grace.lock().map(|g| *g).unwrap_or(DEFAULT_GRACE);
         let going = self.queue.in_flight();
         if !going.is_empty() {
@@ -986,15 +990,30 @@ fn accepted(v: Value) -> ApiResult {
     Ok(r)
 }
 
-/// Queue one run, then answer with it: at once (`detach`), or once it
-/// ended (or the server stopped with it still queued).
+/// What a run request queued, to be waited for outside the blocking
+/// thread (a waiting request holds no thread and no database connection
+/// but its own).
+enum Asked {
+    /// The answer already (`detach`): the body, and whether it is 202.
+    Answer(Value, bool),
+    /// One run.
+    One { run: String, school_name: String },
+    /// A batch.
+    Batch {
+        req: easel_app::BatchRequest,
+        queued: easel_app::queue::QueuedBatch,
+        conn: Arc<easel_app::Connection>,
+    },
+}
+
+/// Queue one run: its id, or (`detach`) the answer.
 fn queue_one(
     server: &Server,
     home: &Home,
     actor: &Actor,
     run: RunRequest,
     detach: bool,
-) -> Result<(Value, bool), AppError> {
+) -> Result<Asked, AppError> {
     server.queue.require_accepting()?;
     let handle = tokio::runtime::Handle::current();
     let conn = handle.block_on(server.connections.for_grant(home, &run.plugin, run.school))?;
@@ -1003,23 +1022,85 @@ fn queue_one(
     ))?;
     server.queue.wake();
     if detach {
-        return Ok((
+        return Ok(Asked::Answer(
             json!({"run": queued.run, "school": queued.school, "school_name": queued.school_name,
                    "instance": conn.instance, "status": "queued"}),
             true,
         ));
     }
-    let rows = handle.block_on(easel_app::queue::wait_for(
-        home,
-        &server.queue,
-        std::slice::from_ref(&queued.run),
-        WAIT_POLL,
-    ))?;
-    let row = rows
-        .first()
-        .ok_or_else(|| AppError::internal(anyhow::anyhow!("run {} vanished", queued.run)))?;
-    let waiting = row.status == easel_store::RunStatus::Queued;
-    Ok((row_json(row, &queued.school_name)?, waiting))
+    Ok(Asked::One {
+        run: queued.run,
+        school_name: queued.school_name,
+    })
+}
+
+/// Wait for runs `ids` to end (or, once the server stops taking runs, for
+/// those still queued to be left waiting); their records, in order.
+async fn wait_rows(
+    server: &Arc<Server>,
+    ids: Vec<String>,
+) -> Result<Vec<easel_store::RunRow>, AppError> {
+    let db = server.root.join("easel.db");
+    let mut store: Option<easel_store::Store> = None;
+    loop {
+        let (ids2, db2, held) = (ids.clone(), db.clone(), store.take());
+        let (s, rows) = tokio::task::spawn_blocking(move || {
+            let s = match held {
+                Some(s) => s,
+                None => easel_store::Store::open(&db2)?,
+            };
+            let mut rows = Vec::with_capacity(ids2.len());
+            for id in &ids2 {
+                if let Some(r) = s.run(id)? {
+                    rows.push(r);
+                }
+            }
+            Ok::<_, AppError>((s, rows))
+        })
+        .await
+        .map_err(|e| AppError::internal(anyhow::anyhow!("a wait's task failed: {e}")))??;
+        store = Some(s);
+        let running = rows
+            .iter()
+            .any(|r| r.status == easel_store::RunStatus::Running);
+        let queued = rows
+            .iter()
+            .any(|r| r.status == easel_store::RunStatus::Queued);
+        if !running && (!queued || !server.queue.accepting()) {
+            return Ok(rows);
+        }
+        tokio::time::sleep(WAIT_POLL).await;
+    }
+}
+
+/// The answer to a run request, once what it queued has ended.
+async fn answer(server: &Arc<Server>, asked: Asked) -> ApiResult {
+    let (v, waiting) = match asked {
+        Asked::Answer(v, accepted) => (v, accepted),
+        Asked::One { run, school_name } => {
+            let rows = wait_rows(server, vec![run.clone()]).await?;
+            let row = rows
+                .first()
+                .ok_or_else(|| AppError::internal(anyhow::anyhow!("run {run} vanished")))?;
+            (
+                row_json(row, &school_name)?,
+                row.status == easel_store::RunStatus::Queued,
+            )
+        }
+        Asked::Batch { req, queued, conn } => {
+            let rows = wait_rows(server, queued.run_ids()).await?;
+            let throttled = conn.client.governor().stats().throttled;
+            let r = easel_app::queue::batch_result(&req, &queued, &rows, throttled);
+            let waiting = rows
+                .iter()
+                .any(|r| r.status == easel_store::RunStatus::Queued);
+            (
+                serde_json::to_value(r).map_err(AppError::internal)?,
+                waiting,
+            )
+        }
+    };
+    if waiting { accepted(v) } else { created(v) }
 }
 
 #[utoipa::path(post, path = "/api/v1/runs", tag = "runs", security(("bearer" = [])), request_body = StartRun,
@@ -1046,7 +1127,7 @@ async fn start_run(
         )
         .into());
     }
-    let (v, queued) = as_caller(
+    let asked = as_caller(
         &server,
         Caller::new(&headers, addr),
         move |server, home, actor| {
@@ -1072,7 +1153,14 @@ async fn start_run(
                     home, actor, &conn, &b, &schools,
                 ))?;
                 server.queue.wake();
-                if req.detach {
+                if !req.detach {
+                    return Ok(Asked::Batch {
+                        req: b,
+                        queued,
+                        conn,
+                    });
+                }
+                {
                     let runs: Vec<Value> = queued
                         .runs
                         .iter()
@@ -1081,23 +1169,11 @@ async fn start_run(
                             Err(e) => json!({"school": school, "name": name, "status": "not-run", "error": e.to_string()}),
                         })
                         .collect();
-                    return Ok((
+                    return Ok(Asked::Answer(
                         json!({"batch": queued.batch, "plugin": b.plugin, "instance": queued.instance, "runs": runs}),
                         true,
                     ));
                 }
-                let rows = handle.block_on(easel_app::queue::wait_for(
-                    home,
-                    &server.queue,
-                    &queued.run_ids(),
-                    WAIT_POLL,
-                ))?;
-                let throttled = conn.client.governor().stats().throttled;
-                let r = easel_app::queue::batch_result(&b, &queued, &rows, throttled);
-                let waiting = rows
-                    .iter()
-                    .any(|r| r.status == easel_store::RunStatus::Queued);
-                return Ok((serde_json::to_value(r).map_err(AppError::internal)?, waiting));
             }
             let school = match (&req.after_plan, req.school) {
                 (Some(plan), _) => {
@@ -1135,7 +1211,7 @@ async fn start_run(
         },
     )
     .await?;
-    if queued { accepted(v) } else { created(v) }
+    answer(&server, asked).await
 }
 
 #[utoipa::path(post, path = "/api/v1/runs/{run}/apply", tag = "runs", security(("bearer" = [])),
@@ -1156,7 +1232,7 @@ async fn apply_plan(
         Ok(b) if b.iter().all(u8::is_ascii_whitespace) => ApplyPlan::default(),
         raw => body(raw)?,
     };
-    let (v, queued) = as_caller(
+    let asked = as_caller(
         &server,
         Caller::new(&headers, addr),
         move |server, home, actor| {
@@ -1177,7 +1253,7 @@ async fn apply_plan(
         },
     )
     .await?;
-    if queued { accepted(v) } else { created(v) }
+    answer(&server, asked).await
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]

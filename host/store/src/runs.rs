@@ -372,6 +372,27 @@ impl Store {
         Ok(())
     }
 
+    /// Put a run claimed by `owner` back in the queue, untouched (claimed
+    /// as the process began to stop). `false` if it was not such a run.
+    pub fn release_run(&self, id: &str, owner: &str) -> Result<bool> {
+        Ok(self.conn().execute(
+            "UPDATE runs SET status = 'queued', owner = NULL, lease_until = NULL
+             WHERE id = ?1 AND owner = ?2 AND status = 'running'",
+            params![id, owner],
+        )? == 1)
+    }
+
+    /// End a claimed run that could not be started or recorded, with why
+    /// (`failed`), unless it already ended.
+    pub fn fail_claimed_run(&self, id: &str, error: &str) -> Result<()> {
+        self.conn().execute(
+            "UPDATE runs SET status = 'failed', finished_at = ?2, error = ?3, lease_until = NULL
+             WHERE id = ?1 AND status = 'running'",
+            params![id, crate::now(), error],
+        )?;
+        Ok(())
+    }
+
     /// Record the report files an interrupted run left (renamed partial).
     pub fn set_run_outputs(&self, id: &str, outputs: &[String]) -> Result<()> {
         self.conn().execute(
@@ -426,30 +447,32 @@ impl Store {
 
     /// Mark `running` runs interrupted: those of `owner` (this process,
     /// interrupted), or (with `owner` `None`) those whose owner `alive`
-    /// says has ended or whose lease has run out. Their calls, writes and
-    /// denials are counted from the audit log, and a live run's writes
-    /// allowed with no answer recorded are listed as of unknown outcome.
-    /// Returns the runs marked.
+    /// says has ended. Their calls, writes and denials are counted from the
+    /// audit log, and a live run's writes allowed with no answer recorded
+    /// are listed as of unknown outcome. Returns the runs marked.
+    ///
+    /// A lease that ran out while its process lives does not count: the
+    /// process may be slow, not gone, and its run would go on sending
+    /// after being marked. (Leases are for owners on other hosts, whose
+    /// processes cannot be looked at from here.)
     pub fn interrupt_runs(
         &self,
         owner: Option<&str>,
         alive: &dyn Fn(&str) -> bool,
     ) -> Result<Vec<String>> {
-        let now = now_ms();
-        let candidates: Vec<(String, Option<String>, Option<i64>, bool)> = {
-            let mut stmt = self.conn().prepare(
-                "SELECT id, owner, lease_until, dry_run FROM runs WHERE status = 'running'",
-            )?;
-            stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
+        let candidates: Vec<(String, Option<String>, bool)> = {
+            let mut stmt = self
+                .conn()
+                .prepare("SELECT id, owner, dry_run FROM runs WHERE status = 'running'")?;
+            stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
                 .collect::<Result<_, _>>()?
         };
         let mut ended = Vec::new();
-        for (id, o, lease, dry_run) in candidates {
-            let expired = lease.is_some_and(|l| l < now);
+        for (id, o, dry_run) in candidates {
             let gone = match (owner, &o) {
                 (Some(me), Some(o)) => o == me,
                 (Some(_), None) => false,
-                (None, Some(o)) => expired || !alive(o),
+                (None, Some(o)) => !alive(o),
                 (None, None) => true,
             };
             if !gone {
@@ -589,6 +612,14 @@ impl Store {
 
     /// One run by id (or unique id prefix).
     pub fn run(&self, id: &str) -> Result<Option<RunRow>> {
+        let exact = format!("SELECT {RUN_COLUMNS} FROM runs WHERE id = ?1");
+        if let Some(raw) = self
+            .conn()
+            .query_row(&exact, params![id], raw_run)
+            .optional()?
+        {
+            return cook(raw).map(Some);
+        }
         let sql = format!(
             "SELECT {RUN_COLUMNS} FROM runs WHERE id = ?1 OR id LIKE ?2 ORDER BY id = ?1 DESC LIMIT 1"
         );

@@ -1,0 +1,143 @@
+//! The run queue: a run is checked again when its turn comes, as its asker
+//! now; a revoked approval or API token runs nothing. A claim made as the
+//! process stops goes back to the queue, and a slow process's runs are not
+//! marked interrupted while it lives.
+
+use std::time::Duration;
+
+use easel_app::queue;
+use easel_runtime::{Limits, School};
+use easel_store::RunStatus;
+use easel_tests::{Workers, add_bundled, home, person};
+
+/// Queue one dry run of the course report for school 2 as `by`.
+async fn queue_one(dir: &std::path::Path, workers: &Workers, by: &easel_app::Actor) -> String {
+    let h = home(dir);
+    let conn = workers
+        .connections()
+        .for_grant(&h, "course-report", 2)
+        .await
+        .unwrap();
+    let req = easel_app::RunRequest {
+        plugin: "course-report".into(),
+        school: 2,
+        dry_run: true,
+        params: Vec::new(),
+        limits: Limits::default(),
+        plan: None,
+    };
+    let school = School {
+        id: 2,
+        name: "Lincoln".into(),
+    };
+    queue::enqueue(&h, by, &conn, req, Some(school), None)
+        .await
+        .unwrap()
+        .run
+}
+
+/// Run the queue until `id` has ended; its record.
+async fn ended(dir: &std::path::Path, id: &str) -> easel_store::RunRow {
+    let (_workers, _stop) = Workers::start(dir);
+    let h = home(dir);
+    for _ in 0..300 {
+        let row = h.store.run(id).unwrap().unwrap();
+        if !matches!(row.status, RunStatus::Queued | RunStatus::Running) {
+            return row;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("run {id} did not end");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_queued_run_is_checked_again_when_its_turn_comes() {
+    let dir = tempfile::tempdir().unwrap();
+    let h = home(dir.path());
+    add_bundled(&h, &easel_bundled::COURSE_REPORT, 2, false);
+    let admin = person("admin");
+    let (idle, stop) = Workers::start(dir.path());
+    idle.queue().stop_claiming();
+
+    // Asked with an API token that is revoked before the run starts.
+    let p = h.principals();
+    p.add_user(
+        &admin,
+        "ci",
+        vec![easel_app::Role::SchoolContributor { schools: vec![2] }],
+    )
+    .unwrap();
+    let issued = p.issue_token(&admin, "ci", "ci", None, None).unwrap();
+    let ci = p.authenticate(&issued.token, "test").unwrap();
+    let by_token = queue_one(dir.path(), &idle, &ci).await;
+    // Asked by an admin, and the approval is revoked before it starts.
+    let revoked = queue_one(dir.path(), &idle, &admin).await;
+    drop(stop);
+    p.revoke_token(&admin, &issued.id).unwrap();
+    easel_app::revoke(&h, &admin, "course-report", &[2]).unwrap();
+    let row = ended(dir.path(), &by_token).await;
+    assert_eq!(row.status, RunStatus::Refused, "{row:?}");
+    assert!(
+        row.error
+            .as_deref()
+            .unwrap()
+            .contains("was revoked or has expired"),
+        "{row:?}"
+    );
+    assert_eq!(row.calls, 0);
+
+    let row = ended(dir.path(), &revoked).await;
+    assert_eq!(row.status, RunStatus::Refused, "{row:?}");
+    assert!(
+        row.error
+            .as_deref()
+            .unwrap()
+            .contains("refused when its turn came")
+    );
+
+    // Approved again: a new run goes through.
+    easel_app::approve(&h, "course-report", &[2], false, &admin).unwrap();
+    let (idle, stop) = Workers::start(dir.path());
+    idle.queue().stop_claiming();
+    let ok = queue_one(dir.path(), &idle, &admin).await;
+    drop(stop);
+    let row = ended(dir.path(), &ok).await;
+    assert_eq!(row.status, RunStatus::Succeeded, "{row:?}");
+    assert!(row.calls > 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_claim_goes_back_when_stopping_and_a_live_slow_process_keeps_its_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let h = home(dir.path());
+    add_bundled(&h, &easel_bundled::COURSE_REPORT, 2, false);
+    let admin = person("admin");
+    let (idle, stop) = Workers::start(dir.path());
+    idle.queue().stop_claiming();
+    let id = queue_one(dir.path(), &idle, &admin).await;
+    drop(stop);
+    let me = easel_app::process::me();
+    // A lease already run out, held by this (live) process.
+    let claimed = h.store.claim_run(&me, 0, &[]).unwrap().unwrap();
+    assert_eq!(claimed.id, id);
+    assert!(
+        h.store
+            .interrupt_runs(None, &easel_app::process::alive)
+            .unwrap()
+            .is_empty(),
+        "a live process's run is not interrupted for a lease"
+    );
+    assert!(h.store.release_run(&id, &me).unwrap());
+    assert_eq!(h.store.run(&id).unwrap().unwrap().status, RunStatus::Queued);
+    // Claimed by a process that is gone: interrupted, never run again.
+    h.store.claim_run("1:gone", 0, &[]).unwrap().unwrap();
+    assert_eq!(
+        h.store
+            .interrupt_runs(None, &easel_app::process::alive)
+            .unwrap(),
+        vec![id.clone()]
+    );
+    let row = h.store.run(&id).unwrap().unwrap();
+    assert_eq!(row.status, RunStatus::Interrupted);
+    assert!(h.store.claim_run(&me, 0, &[]).unwrap().is_none());
+}
