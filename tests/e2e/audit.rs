@@ -738,8 +738,23 @@ fn a_run_whose_process_died_is_marked_interrupted_with_counts_from_the_audit_log
     let dead = h.store.run("dead0000run00001").unwrap().unwrap();
     assert_eq!(dead.status, easel_store::RunStatus::Interrupted);
     assert_eq!((dead.calls, dead.denied), (2, 1));
+    assert_eq!(dead.writes, Some(2));
+    assert_eq!(dead.unknown.len(), 1, "{:?}", dead.unknown);
+    assert_eq!(dead.unknown[0]["method"], "PUT");
+    assert_eq!(dead.unknown[0]["path"], "/api/v1/courses/3");
+    assert!(
+        dead.outputs
+            .iter()
+            .any(|o| o.ends_with("changes.csv.partial")),
+        "{:?}",
+        dead.outputs
+    );
     let e = dead.error.unwrap();
-    assert!(e.contains("1 allowed with no answer recorded"), "{e}");
+    assert!(
+        e.contains("1 write(s) were sent with no answer recorded")
+            && e.contains("PUT /api/v1/courses/3"),
+        "{e}"
+    );
     assert!(
         h.run_dir("dead0000run00001")
             .join("changes.csv.partial")

@@ -206,8 +206,8 @@ pub async fn add_verified_token(
     let row = check_new_token(home, by, instance, expires_at.as_deref())?;
     let refused = |e: AppError| {
         AppError::invalid(format!(
-            "token {id} was not added: asking {} ({}) whose it is failed: {e}",
-            row.name, row.url
+            "token {id} was not added: asking {} ({}) whose it is failed: {}",
+            row.name, row.url, e.message
         ))
         .hint("check that the token was pasted whole and is not expired or revoked; if Canvas cannot be reached from here, add it with --no-verify")
     };

@@ -280,12 +280,6 @@ pub async fn execute_claimed(
             ))
         })?;
         let actor = current_actor(home, &queued.actor)?;
-        if conn.instance != row.instance {
-            return Err(AppError::invalid(format!(
-                "the run was queued for instance {} and its grant now names {}: queue it again",
-                row.instance, conn.instance
-            )));
-        }
         let req = RunRequest {
             plugin: row.plugin_id.clone(),
             school: row.school,
@@ -304,7 +298,14 @@ pub async fn execute_claimed(
             id: row.school,
             name: queued.school_name,
         };
+        // The approval first: a revoked one says so.
         let prepared = prepare(home, &actor, conn, &req, Some(known), Some(&row.id)).await?;
+        if conn.instance != row.instance {
+            return Err(AppError::invalid(format!(
+                "the run was queued for instance {} and its grant now names {}: run it again",
+                row.instance, conn.instance
+            )));
+        }
         if prepared.row.digest != row.digest {
             return Err(AppError::invalid(format!(
                 "the approved version of {} changed since the run was queued ({} then, {} now): queue it again",
@@ -329,9 +330,12 @@ pub async fn execute_claimed(
                 Some(row.id.clone()),
             )
             .await;
-            if let Err(e) = &ran {
+            if let Err(e) = &ran
+                && !crate::run_audit::recording_stopped()
+            {
                 // Not started, or its end not recorded: it must not stay
-                // "running".
+                // "running" (unless the process is stopping: then it is
+                // marked interrupted).
                 let _ = home
                     .store
                     .fail_claimed_run(&row.id, &format!("could not be run or recorded: {e}"));

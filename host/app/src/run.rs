@@ -375,8 +375,12 @@ pub(crate) async fn launch(
             .filter_map(|p| serde_json::to_value(p).ok())
             .collect(),
     };
-    home.store.finish_run(&run_id, &finish)?;
-    end_recorded?;
+    // A process stopping its runs marks them interrupted, with the audit
+    // log's counts: a run cut off by the stop is not recorded as failed.
+    if !crate::run_audit::recording_stopped() {
+        home.store.finish_run(&run_id, &finish)?;
+        end_recorded?;
+    }
     home.checkpoint(easel_store::checkpoint::reason::RUN_END);
     Ok(RunResult {
         run_id,

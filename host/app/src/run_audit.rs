@@ -57,6 +57,11 @@ pub fn stop_recording() {
     }
 }
 
+/// Has this process stopped its runs (see [`stop_recording`])?
+pub fn recording_stopped() -> bool {
+    *STOPPED.read().unwrap_or_else(|p| p.into_inner())
+}
+
 impl AuditSink for RunAudit {
     fn record(&self, event: CanvasEvent<'_>) -> Result<(), String> {
         let stopped = STOPPED.read().unwrap_or_else(|p| p.into_inner());

@@ -131,7 +131,7 @@ pub enum Command {
         #[arg(long, value_parser = school_id)]
         school: Option<u64>,
         /// Only runs in this state.
-        #[arg(long, value_parser = ["running", "succeeded", "failed", "timed-out", "memory-limit", "refused", "interrupted"])]
+        #[arg(long, value_parser = ["queued", "running", "succeeded", "failed", "timed-out", "memory-limit", "refused", "interrupted"])]
         status: Option<String>,
         /// Only runs started at or after this time (RFC 3339, or a date
         /// such as 2026-12-01).
@@ -182,9 +182,10 @@ pub enum Command {
         #[arg(long, default_value = "30s", value_name = "DURATION", value_parser = duration)]
         grace: std::time::Duration,
         /// POST a JSON summary of every queued run that does not succeed
-        /// (failed, refused, timed out, interrupted) to this https URL,
-        /// signed with HMAC-SHA256 (header x-easel-signature). The body
-        /// holds no token, error text or report contents.
+        /// (failed, refused, timed out, interrupted) to this https URL (or
+        /// http to this machine), signed with HMAC-SHA256 (header
+        /// x-easel-signature). The body holds no token, error text or
+        /// report contents.
         #[arg(
             long,
             value_name = "URL",
@@ -194,7 +195,8 @@ pub enum Command {
         )]
         failure_webhook: Option<String>,
         /// The webhook's signing key: a file of at least 16 bytes, e.g.
-        /// from `openssl rand -hex 32`.
+        /// from `openssl rand -hex 32`; the key is its contents with
+        /// surrounding whitespace (the final newline) removed.
         #[arg(
             long,
             value_name = "FILE",

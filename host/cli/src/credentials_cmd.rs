@@ -309,6 +309,10 @@ pub(crate) fn vault_reset(
     }
     let me = easel_app::process::local_actor();
     let r = credentials::reset_vault(root, &me)?;
+    // A first checkpoint under the new key.
+    if let Ok(home) = Home::open(Some(root.to_path_buf())) {
+        home.checkpoint(easel_store::checkpoint::reason::MANUAL);
+    }
     println!(
         "a new master key is in {}; back it up. Forgot {} token(s) and {} sign-in key(s): add them again with `easel --instance NAME token add ID` (grants naming a token id work again once it is back).",
         r.key_path.display(),

@@ -169,6 +169,8 @@ pub async fn dispatch(mut args: Args) -> Result<Outcome, CliError> {
         && let Some(path) = schools_from.take()
     {
         schools.extend(crate::args::schools_file(&path).map_err(CliError::input)?);
+        let mut seen = std::collections::HashSet::new();
+        schools.retain(|s| seen.insert(*s));
     }
     // Commands that need no data directory.
     match &args.command {

@@ -295,6 +295,8 @@ fn sigterm_lets_runs_in_flight_finish_within_the_grace_and_interrupts_the_rest()
         let log = served.log.lock().unwrap().clone();
         let all = runs(home);
         assert_eq!(count(&all, "running"), 0, "{grace}: {log}");
+        // A run the stop cut off is interrupted, not failed.
+        assert_eq!(count(&all, "failed"), 0, "{grace}: {all:?}");
         assert!(count(&all, "queued") > 0, "{grace}: queued runs wait");
         if finish {
             assert_eq!(count(&all, "interrupted"), 0, "{grace}: {log}");

@@ -63,6 +63,9 @@ pub struct Server {
     grace: std::sync::Mutex<std::time::Duration>,
     /// Where failed runs are reported, if anywhere.
     webhook: std::sync::OnceLock<Arc<notify::Webhook>>,
+    /// Runs already reported (a run marked interrupted at a stop also ends
+    /// on its own task later).
+    notified: std::sync::Mutex<std::collections::HashSet<String>>,
     /// The URL people reach this server at (Canvas sends them back to it).
     public_url: std::sync::OnceLock<String>,
     sign_ins: canvas::SignIns,
@@ -96,6 +99,7 @@ impl Server {
             queue: Queue::new(config),
             grace: std::sync::Mutex::new(DEFAULT_GRACE),
             webhook: std::sync::OnceLock::new(),
+            notified: std::sync::Mutex::new(std::collections::HashSet::new()),
             public_url: std::sync::OnceLock::new(),
             sign_ins: canvas::SignIns::default(),
         }))
@@ -140,6 +144,16 @@ impl Server {
     /// marked interrupted) to `webhook` (once; later calls change nothing).
     pub fn set_webhook(&self, webhook: notify::Webhook) {
         let _ = self.webhook.set(Arc::new(webhook));
+    }
+
+    /// Those of `ids` not handed to the webhook before (each run is
+    /// reported once).
+    fn not_yet_notified(&self, ids: &[String]) -> Vec<String> {
+        let mut seen = self.notified.lock().unwrap_or_else(|p| p.into_inner());
+        ids.iter()
+            .filter(|id| seen.insert((*id).clone()))
+            .cloned()
+            .collect()
     }
 
     /// Send the failures among runs `ids` to the webhook; returns when
@@ -217,7 +231,7 @@ impl Server {
             let send = Self::notify(
                 webhook.clone(),
                 self.home(),
-                marked,
+                self.not_yet_notified(&marked),
                 self.public_url.get().cloned(),
             );
             let _ = tokio::time::timeout(std::time::Duration::from_secs(5), send).await;
@@ -256,10 +270,14 @@ impl QueueHost for Server {
 
     fn runs_ended(&self, ids: &[String]) {
         if let Some(webhook) = self.webhook.get() {
+            let ids = self.not_yet_notified(ids);
+            if ids.is_empty() {
+                return;
+            }
             tokio::spawn(Self::notify(
                 webhook.clone(),
                 self.home(),
-                ids.to_vec(),
+                ids,
                 self.public_url.get().cloned(),
             ));
         }
@@ -1160,20 +1178,18 @@ async fn start_run(
                         conn,
                     });
                 }
-                {
-                    let runs: Vec<Value> = queued
-                        .runs
-                        .iter()
-                        .map(|(school, name, r)| match r {
-                            Ok(id) => json!({"school": school, "name": name, "run": id, "status": "queued"}),
-                            Err(e) => json!({"school": school, "name": name, "status": "not-run", "error": e.to_string()}),
-                        })
-                        .collect();
-                    return Ok(Asked::Answer(
-                        json!({"batch": queued.batch, "plugin": b.plugin, "instance": queued.instance, "runs": runs}),
-                        true,
-                    ));
-                }
+                let runs: Vec<Value> = queued
+                    .runs
+                    .iter()
+                    .map(|(school, name, r)| match r {
+                        Ok(id) => json!({"school": school, "name": name, "run": id, "status": "queued"}),
+                        Err(e) => json!({"school": school, "name": name, "status": "not-run", "error": e.to_string()}),
+                    })
+                    .collect();
+                return Ok(Asked::Answer(
+                    json!({"batch": queued.batch, "plugin": b.plugin, "instance": queued.instance, "runs": runs}),
+                    true,
+                ));
             }
             let school = match (&req.after_plan, req.school) {
                 (Some(plan), _) => {

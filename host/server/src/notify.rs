@@ -149,6 +149,11 @@ impl Webhook {
                 ),
             }
         }
+        tracing::warn!(
+            run = %run.id,
+            host = self.url.host_str().unwrap_or(""),
+            "gave up reporting the run to the failure webhook after 3 attempts"
+        );
     }
 }
 

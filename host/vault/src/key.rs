@@ -34,7 +34,7 @@ impl MasterKey {
     pub fn load(path: &Path) -> Result<Self, VaultError> {
         let meta = std::fs::metadata(path).map_err(|e| VaultError::KeyFile {
             path: path.to_path_buf(),
-            problem: format!("cannot read it ({e}); restore it from your backup, or if this is a new install remove the tokens and add them again"),
+            problem: format!("cannot read it ({e}); restore it from your backup; if it is lost for good, `easel vault reset --forget-tokens` makes a new one and forgets the stored tokens (add them again)"),
         })?;
         #[cfg(unix)]
         {
