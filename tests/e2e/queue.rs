@@ -141,3 +141,88 @@ async fn a_claim_goes_back_when_stopping_and_a_live_slow_process_keeps_its_runs(
     assert_eq!(row.status, RunStatus::Interrupted);
     assert!(h.store.claim_run(&me, 0, &[]).unwrap().is_none());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_schedule_retries_its_interrupted_read_only_runs_once_and_never_a_writer() {
+    use easel_app::schedules::{self, NewSchedule};
+    let dir = tempfile::tempdir().unwrap();
+    let h = home(dir.path());
+    add_bundled(&h, &easel_bundled::COURSE_REPORT, 2, false);
+    add_bundled(&h, &easel_bundled::COURSE_PUBLISHER, 2, true);
+    let admin = person("admin");
+    let now = jiff::Timestamp::now();
+    let new = |plugin: &str, dry_run: bool, retry: bool| NewSchedule {
+        plugin: plugin.into(),
+        schools: vec![2],
+        all_schools: false,
+        cron: "0 6 * * *".into(),
+        tz: "UTC".into(),
+        dry_run,
+        params: Vec::new(),
+        overlap: "skip".into(),
+        misfire: "skip".into(),
+        retry_interrupted: retry,
+    };
+    // A live schedule of a plugin that may write cannot ask for retries.
+    let e = schedules::add(&h, &admin, &new("course-publisher", false, true), now).unwrap_err();
+    assert!(
+        e.to_string().contains("only read-only runs are retried"),
+        "{e}"
+    );
+    let report = schedules::add(&h, &admin, &new("course-report", false, true), now).unwrap();
+    let plain = schedules::add(&h, &admin, &new("course-report", true, false), now).unwrap();
+
+    // Each schedule's fire queues a run; a process that dies holds them.
+    let (idle, stop) = Workers::start(dir.path());
+    idle.queue().stop_claiming();
+    let conn = idle
+        .connections()
+        .for_grant(&h, "course-report", 2)
+        .await
+        .unwrap();
+    let mut queued = Vec::new();
+    for (s, dry) in [(&report, false), (&plain, true)] {
+        let req = easel_app::BatchRequest {
+            plugin: "course-report".into(),
+            schools: vec![2],
+            all_schools: false,
+            dry_run: dry,
+            params: Vec::new(),
+            max_writes: None,
+            concurrency: 1,
+        };
+        let b = queue::enqueue_batch(&h, &admin, &conn, &req, &[2], Some(&s.id))
+            .await
+            .unwrap();
+        queued.push(b.run_ids()[0].clone());
+    }
+    drop(stop);
+    for _ in &queued {
+        h.store.claim_run("1:gone", 0, &[]).unwrap().unwrap();
+    }
+    let mut interrupted = h
+        .store
+        .interrupt_runs(None, &easel_app::process::alive)
+        .unwrap();
+    interrupted.sort();
+    let mut expected = queued.clone();
+    expected.sort();
+    assert_eq!(interrupted, expected);
+
+    // Only the retrying schedule's run is queued again, in its batch.
+    let again = queue::retry_interrupted(&h, idle.connections())
+        .await
+        .unwrap();
+    assert_eq!(again.len(), 1, "{again:?}");
+    let first = h.store.run(&queued[0]).unwrap().unwrap();
+    let retry = ended(dir.path(), &again[0]).await;
+    assert_eq!(retry.status, RunStatus::Succeeded, "{retry:?}");
+    assert_eq!(retry.batch, first.batch);
+    // Never twice: neither the run again, nor its retry.
+    assert!(
+        queue::retry_interrupted(&h, idle.connections())
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}

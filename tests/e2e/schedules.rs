@@ -27,6 +27,7 @@ fn hourly(misfire: &str) -> NewSchedule {
         params: Vec::new(),
         overlap: "skip".into(),
         misfire: misfire.into(),
+        retry_interrupted: false,
     }
 }
 

@@ -61,6 +61,21 @@ struct Queued {
     max_writes: Option<u32>,
     /// The reviewed plan it follows.
     plan: Option<QueuedPlan>,
+    /// The schedule whose fire queued it.
+    #[serde(default)]
+    schedule: Option<String>,
+    /// The interrupted run it runs again.
+    #[serde(default)]
+    retry_of: Option<String>,
+}
+
+/// Where a queued run comes from, besides who asked.
+#[derive(Debug, Clone, Default)]
+pub struct Origin {
+    /// The schedule whose fire queued it.
+    pub schedule: Option<String>,
+    /// The interrupted run it runs again.
+    pub retry_of: Option<String>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -91,6 +106,19 @@ pub async fn enqueue(
     known: Option<School>,
     batch: Option<String>,
 ) -> Result<QueuedRun, AppError> {
+    enqueue_from(home, by, conn, req, known, batch, Origin::default()).await
+}
+
+/// [`enqueue`], saying where the run comes from.
+pub async fn enqueue_from(
+    home: &Home,
+    by: &Actor,
+    conn: &Connection,
+    req: RunRequest,
+    known: Option<School>,
+    batch: Option<String>,
+    origin: Origin,
+) -> Result<QueuedRun, AppError> {
     let prepared = prepare(home, by, conn, &req, known, None).await?;
     let id = new_run_id();
     let queued = Queued {
@@ -101,6 +129,8 @@ pub async fn enqueue(
             run: p.run.clone(),
             apply_only: p.apply_only,
         }),
+        schedule: origin.schedule.clone(),
+        retry_of: origin.retry_of.clone(),
     };
     let request = serde_json::to_string(&queued).map_err(AppError::internal)?;
     home.audit(&AuditEntry {
@@ -111,8 +141,13 @@ pub async fn enqueue(
         digest: Some(prepared.row.digest.clone()),
         run: Some(id.clone()),
         detail: Some(format!(
-            "queued {}; params {}",
+            "queued {}{}; params {}",
             if req.dry_run { "dry run" } else { "live run" },
+            origin
+                .retry_of
+                .as_ref()
+                .map(|r| format!(", again for interrupted run {r}"))
+                .unwrap_or_default(),
             serde_json::to_string(&prepared.params).unwrap_or_default()
         )),
         ..AuditEntry::new(by.audit_name(), Action::RunQueued)
@@ -178,6 +213,7 @@ pub async fn enqueue_batch(
     conn: &Connection,
     req: &BatchRequest,
     schools: &[u64],
+    schedule: Option<&str>,
 ) -> Result<QueuedBatch, AppError> {
     // One paged listing names most schools; the rest are looked up.
     let names: HashMap<u64, School> = conn
@@ -202,7 +238,11 @@ pub async fn enqueue_batch(
         };
         let known = names.get(&school).cloned();
         let name = known.as_ref().map(|s| s.name.clone()).unwrap_or_default();
-        let queued = enqueue(home, by, conn, run, known, Some(batch.clone())).await;
+        let origin = Origin {
+            schedule: schedule.map(str::to_owned),
+            retry_of: None,
+        };
+        let queued = enqueue_from(home, by, conn, run, known, Some(batch.clone()), origin).await;
         runs.push((school, name, queued.map(|q| q.run)));
     }
     Ok(QueuedBatch {
@@ -683,7 +723,23 @@ async fn sweep<H: QueueHost>(host: Arc<H>, every: Duration) {
     loop {
         tick.tick().await;
         let h = host.clone();
-        let swept = tokio::task::spawn_blocking(move || h.open_home()?.interrupt_orphans()).await;
+        let swept = tokio::task::spawn_blocking(move || {
+            let home = h.open_home()?;
+            let ids = home.interrupt_orphans()?;
+            // Scheduled read-only runs interrupted here or elsewhere (a
+            // kill -9 before this start) run again, once.
+            let handle = tokio::runtime::Handle::current();
+            match handle.block_on(retry_interrupted(&home, h.connections())) {
+                Ok(again) if !again.is_empty() => {
+                    tracing::info!("{} interrupted read-only run(s) queued again", again.len());
+                    h.queue().wake();
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!("cannot retry interrupted runs: {}", e.message),
+            }
+            Ok::<_, AppError>(ids)
+        })
+        .await;
         match swept {
             Ok(Ok(ids)) if !ids.is_empty() => {
                 tracing::warn!(
@@ -803,4 +859,84 @@ pub fn batch_result(
         duration_ms: queued.started.elapsed().as_millis() as u64,
         runs,
     }
+}
+
+/// Run again, once, each interrupted run that a schedule with
+/// `retry_interrupted` queued, if it is read-only (a dry run, or its live
+/// approval grants no write) and wrote nothing: queued as the schedule's
+/// creator now, in the same batch. A retry is not retried, and a run that
+/// may write never is. Returns the new runs.
+pub async fn retry_interrupted(
+    home: &Home,
+    connections: &Connections,
+) -> Result<Vec<String>, AppError> {
+    let mut queued = Vec::new();
+    for (row, raw) in home.store.interrupted_unretried()? {
+        let Ok(request) = serde_json::from_str::<Queued>(&raw) else {
+            home.store.mark_retried(&row.id, "-")?;
+            continue;
+        };
+        let schedule = match &request.schedule {
+            Some(id) => home.store.schedule(id)?,
+            None => None,
+        };
+        let Some(schedule) = schedule.filter(|s| s.retry_interrupted && s.paused_at.is_none())
+        else {
+            home.store.mark_retried(&row.id, "-")?;
+            continue;
+        };
+        let approval = home.store.approval(&row.plugin_id, row.school)?;
+        let read_only = row.dry_run || approval.as_ref().is_some_and(|a| !a.write);
+        if request.retry_of.is_some() || !read_only || row.writes.unwrap_or(0) > 0 {
+            home.store.mark_retried(&row.id, "-")?;
+            continue;
+        }
+        let Ok(actor) = crate::schedules::acting(home, &schedule)? else {
+            home.store.mark_retried(&row.id, "-")?;
+            continue;
+        };
+        let req = RunRequest {
+            plugin: row.plugin_id.clone(),
+            school: row.school,
+            dry_run: row.dry_run,
+            params: row.params.clone(),
+            limits: Limits {
+                max_writes: request.max_writes,
+                ..Limits::default()
+            },
+            plan: None,
+        };
+        let known = School {
+            id: row.school,
+            name: request.school_name.clone(),
+        };
+        let origin = Origin {
+            schedule: Some(schedule.id.clone()),
+            retry_of: Some(row.id.clone()),
+        };
+        let conn = connections
+            .for_grant(home, &row.plugin_id, row.school)
+            .await?;
+        match enqueue_from(
+            home,
+            &actor,
+            &conn,
+            req,
+            Some(known),
+            row.batch.clone(),
+            origin,
+        )
+        .await
+        {
+            Ok(q) => {
+                home.store.mark_retried(&row.id, &q.run)?;
+                queued.push(q.run);
+            }
+            Err(e) => {
+                tracing::info!(run = %row.id, "an interrupted run is not retried: {}", e.message);
+                home.store.mark_retried(&row.id, "-")?;
+            }
+        }
+    }
+    Ok(queued)
 }

@@ -55,6 +55,9 @@ pub struct NewSchedule {
     pub overlap: String,
     /// `skip` (default) or `run-once`: fire times missed while down.
     pub misfire: String,
+    /// Run an interrupted run again, once, if it is read-only (a dry run,
+    /// or a grant without write).
+    pub retry_interrupted: bool,
 }
 
 /// A schedule as listed: its row, its next fire times in its zone, and
@@ -162,6 +165,12 @@ pub fn add(
                 plugin.id
             )));
         }
+        if new.retry_interrupted && !new.dry_run && a.write {
+            return Err(AppError::invalid(format!(
+                "only read-only runs are retried, and the grant of {} for school {school} may write: add --dry-run, or leave out --retry-interrupted",
+                plugin.id
+            )));
+        }
         if a.terms.dry_run_only && !new.dry_run {
             return Err(AppError::invalid(format!(
                 "the grant of {} for school {school} allows dry runs only: add --dry-run",
@@ -186,6 +195,7 @@ pub fn add(
         paused_why: None,
         handled_until: stamp(now),
         creator_local: matches!(by.via, SignIn::Local(_)),
+        retry_interrupted: new.retry_interrupted,
     };
     home.store.add_schedule(&row)?;
     audit(
@@ -358,7 +368,7 @@ fn expired(expires_at: Option<&str>) -> bool {
 
 /// Who the schedule runs as now: its creator with their roles now (a
 /// district admin's for a local command's), or why it may not run.
-fn acting(home: &Home, row: &ScheduleRow) -> Result<Result<Actor, String>, AppError> {
+pub(crate) fn acting(home: &Home, row: &ScheduleRow) -> Result<Result<Actor, String>, AppError> {
     let roles = if row.creator_local {
         vec![Role::DistrictAdmin]
     } else {
@@ -746,7 +756,15 @@ pub async fn run(
     let conn = connections
         .for_grant(home, &due.request.plugin, schools[0])
         .await?;
-    let queued = crate::queue::enqueue_batch(home, &actor, &conn, &due.request, &schools).await?;
+    let queued = crate::queue::enqueue_batch(
+        home,
+        &actor,
+        &conn,
+        &due.request,
+        &schools,
+        Some(&due.schedule.id),
+    )
+    .await?;
     queue.wake();
     let rows = crate::queue::wait_for(
         home,

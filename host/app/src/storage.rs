@@ -128,6 +128,12 @@ pub trait Storage: Send {
     /// Put a run claimed by `owner` back in the queue.
     fn release_run(&self, id: &str, owner: &str) -> StoreResult<bool>;
 
+    /// Interrupted scheduled runs not retried yet, with their requests.
+    fn interrupted_unretried(&self) -> StoreResult<Vec<(RunRow, String)>>;
+
+    /// Record that a run was retried (once).
+    fn mark_retried(&self, id: &str, by: &str) -> StoreResult<bool>;
+
     /// End a claimed run that could not be started or recorded.
     fn fail_claimed_run(&self, id: &str, error: &str) -> StoreResult<()>;
 
@@ -473,6 +479,14 @@ impl Storage for Store {
 
     fn release_run(&self, id: &str, owner: &str) -> StoreResult<bool> {
         Store::release_run(self, id, owner)
+    }
+
+    fn interrupted_unretried(&self) -> StoreResult<Vec<(RunRow, String)>> {
+        Store::interrupted_unretried(self)
+    }
+
+    fn mark_retried(&self, id: &str, by: &str) -> StoreResult<bool> {
+        Store::mark_retried(self, id, by)
     }
 
     fn fail_claimed_run(&self, id: &str, error: &str) -> StoreResult<()> {

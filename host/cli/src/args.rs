@@ -794,6 +794,11 @@ pub enum ScheduleCommand {
         /// (recorded), or run-once for the latest.
         #[arg(long, default_value = "skip", value_name = "skip|run-once")]
         misfire: String,
+        /// A run interrupted (easel killed or stopped mid-run) is run again,
+        /// once, when easel serve is back: only for read-only runs (a dry
+        /// run, or a grant without write). Runs that may write never are.
+        #[arg(long)]
+        retry_interrupted: bool,
         /// Machine-readable output.
         #[arg(long)]
         json: bool,

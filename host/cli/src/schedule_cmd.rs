@@ -52,6 +52,7 @@ pub(crate) fn command(home: &Home, command: ScheduleCommand) -> Result<Outcome, 
             params,
             overlap,
             misfire,
+            retry_interrupted,
             json,
         } => {
             let new = NewSchedule {
@@ -64,6 +65,7 @@ pub(crate) fn command(home: &Home, command: ScheduleCommand) -> Result<Outcome, 
                 params: easel_app::parse_params(&params)?,
                 overlap,
                 misfire,
+                retry_interrupted,
             };
             let row = schedules::add(home, &me, &new, now)?;
             let view = schedules::show(home, &me, &row.id, now)?.0;
@@ -133,7 +135,16 @@ pub(crate) fn command(home: &Home, command: ScheduleCommand) -> Result<Outcome, 
             if !view.next.is_empty() {
                 println!("  next      {}", view.next.join(", "));
             }
-            println!("  overlap   {}; misfire {}", s.overlap, s.misfire);
+            println!(
+                "  overlap   {}; misfire {}{}",
+                s.overlap,
+                s.misfire,
+                if s.retry_interrupted {
+                    "; interrupted read-only runs run again once"
+                } else {
+                    ""
+                }
+            );
             println!("  added     {} by {}", s.created_at, s.created_by);
             for f in fires {
                 println!(

@@ -1168,7 +1168,7 @@ async fn start_run(
                 let conn =
                     handle.block_on(server.connections.for_grant(home, &b.plugin, schools[0]))?;
                 let queued = handle.block_on(easel_app::queue::enqueue_batch(
-                    home, actor, &conn, &b, &schools,
+                    home, actor, &conn, &b, &schools, None,
                 ))?;
                 server.queue.wake();
                 if !req.detach {

@@ -393,6 +393,35 @@ impl Store {
         Ok(())
     }
 
+    /// Interrupted runs queued by a schedule and not retried yet, with
+    /// their queued request.
+    pub fn interrupted_unretried(&self) -> Result<Vec<(RunRow, String)>> {
+        let ids: Vec<(String, String)> = {
+            let mut stmt = self.conn().prepare(
+                "SELECT id, request FROM runs WHERE status = 'interrupted' AND retried_by IS NULL
+                   AND request LIKE '%\"schedule\":\"%'",
+            )?;
+            stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect::<std::result::Result<_, _>>()?
+        };
+        let mut out = Vec::with_capacity(ids.len());
+        for (id, request) in ids {
+            if let Some(row) = self.run(&id)? {
+                out.push((row, request));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Record that run `id` was retried by `by` (or, `by` = `-`, will not
+    /// be): once.
+    pub fn mark_retried(&self, id: &str, by: &str) -> Result<bool> {
+        Ok(self.conn().execute(
+            "UPDATE runs SET retried_by = ?2 WHERE id = ?1 AND retried_by IS NULL",
+            params![id, by],
+        )? == 1)
+    }
+
     /// Record the report files an interrupted run left (renamed partial).
     pub fn set_run_outputs(&self, id: &str, outputs: &[String]) -> Result<()> {
         self.conn().execute(

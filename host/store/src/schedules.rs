@@ -41,6 +41,9 @@ pub struct ScheduleRow {
     pub handled_until: String,
     /// Made by a local command on the data directory (not a user).
     pub creator_local: bool,
+    /// Its interrupted read-only runs are run again (once each).
+    #[serde(default)]
+    pub retry_interrupted: bool,
 }
 
 /// One fire time handled.
@@ -60,7 +63,7 @@ pub struct FireRow {
     pub at: String,
 }
 
-const COLUMNS: &str = "id, plugin_id, schools, all_schools, cron, tz, dry_run, params, overlap, misfire, created_at, created_by, paused_at, paused_why, handled_until, creator_local";
+const COLUMNS: &str = "id, plugin_id, schools, all_schools, cron, tz, dry_run, params, overlap, misfire, created_at, created_by, paused_at, paused_why, handled_until, creator_local, retry_interrupted";
 
 fn schedule_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ScheduleRow> {
     let schools: String = r.get(2)?;
@@ -82,6 +85,7 @@ fn schedule_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ScheduleRow> {
         paused_why: r.get(13)?,
         handled_until: r.get(14)?,
         creator_local: r.get(15)?,
+        retry_interrupted: r.get(16)?,
     })
 }
 
@@ -100,7 +104,7 @@ impl Store {
     /// Add a schedule.
     pub fn add_schedule(&self, s: &ScheduleRow) -> Result<()> {
         self.conn().execute(
-            &format!("INSERT INTO schedules ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)"),
+            &format!("INSERT INTO schedules ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)"),
             params![
                 s.id,
                 s.plugin_id,
@@ -117,7 +121,8 @@ impl Store {
                 s.paused_at,
                 s.paused_why,
                 s.handled_until,
-                s.creator_local
+                s.creator_local,
+                s.retry_interrupted
             ],
         )?;
         Ok(())

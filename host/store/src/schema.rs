@@ -317,6 +317,12 @@ ALTER TABLE runs ADD COLUMN writes INTEGER;
 CREATE INDEX runs_queued ON runs(status) WHERE status = 'queued';
 CREATE INDEX runs_running ON runs(owner) WHERE status = 'running';
 "#,
+    // A schedule may retry its interrupted read-only runs, once each: the
+    // run that retried one is recorded in it.
+    r#"
+ALTER TABLE schedules ADD COLUMN retry_interrupted INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE runs ADD COLUMN retried_by TEXT;
+"#,
 ];
 
 /// The triggers that refuse updates to the audit tables (recreated after
