@@ -8,9 +8,7 @@
 mod common;
 
 use std::collections::HashMap;
-use std::io::Write as _;
 use std::path::Path;
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use easel_sim::{Faults, Preset, SimConfig, SimHandle, Simulator};
@@ -36,33 +34,8 @@ fn district(latency: Duration) -> (tokio::runtime::Runtime, SimHandle) {
 /// publisher approved for every school.
 fn setup(home: &Path, sim: &SimHandle) {
     common::easel(home, &["instance", "add", "prod", "--url", sim.url()]);
-    let mut add = common::command(home, &["--instance", "prod", "token", "add", "admin"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    add.stdin
-        .take()
-        .unwrap()
-        .write_all(format!("{}\n", sim.admin_token()).as_bytes())
-        .unwrap();
-    let added = add.wait_with_output().unwrap();
-    assert!(added.status.success(), "{}", common::text(&added));
-    let files = tempfile::tempdir().unwrap();
-    let (wasm, manifest) = common::bundled_files(files.path(), &easel_bundled::COURSE_PUBLISHER);
-    common::easel(
-        home,
-        &[
-            "plugin",
-            "submit",
-            &wasm,
-            "--manifest",
-            &manifest,
-            "--by",
-            "school-it",
-        ],
-    );
+    common::add_token(home, "prod", "admin", sim.admin_token(), &[]);
+    common::submit_bundled(home, &easel_bundled::COURSE_PUBLISHER);
     common::easel(
         home,
         &["plugin", "approve", "course-publisher", "--all-schools"],

@@ -6,26 +6,8 @@
 
 mod common;
 
-use std::io::Write as _;
-use std::process::Stdio;
-
 fn add_token(home: &std::path::Path, id: &str, secret: &str) {
-    let mut add = common::command(
-        home,
-        &["--instance", "prod", "token", "add", id, "--no-verify"],
-    )
-    .stdin(Stdio::piped())
-    .stdout(Stdio::piped())
-    .stderr(Stdio::piped())
-    .spawn()
-    .unwrap();
-    add.stdin
-        .take()
-        .unwrap()
-        .write_all(format!("{secret}\n").as_bytes())
-        .unwrap();
-    let out = add.wait_with_output().unwrap();
-    assert!(out.status.success(), "{}", common::text(&out));
+    common::add_token(home, "prod", id, secret, &["--no-verify"]);
 }
 
 #[test]
@@ -38,20 +20,7 @@ fn a_lost_master_key_is_reset_forgetting_only_the_tokens() {
     let home = dir.path();
     common::easel(home, &["instance", "add", "prod", "--url", sim.url()]);
     add_token(home, "admin", sim.admin_token());
-    let files = tempfile::tempdir().unwrap();
-    let (wasm, manifest) = common::bundled_files(files.path(), &easel_bundled::COURSE_REPORT);
-    common::easel(
-        home,
-        &[
-            "plugin",
-            "submit",
-            &wasm,
-            "--manifest",
-            &manifest,
-            "--by",
-            "school-it",
-        ],
-    );
+    common::submit_bundled(home, &easel_bundled::COURSE_REPORT);
     common::easel(
         home,
         &["plugin", "approve", "course-report", "--school", "2"],

@@ -6,7 +6,6 @@
 mod common;
 
 use std::io::{BufRead as _, BufReader, Read as _, Write as _};
-use std::process::Stdio;
 use std::sync::mpsc;
 use std::time::Duration;
 
@@ -58,32 +57,8 @@ fn a_failed_run_is_reported_signed_and_without_its_error_or_token() {
     let dir = tempfile::tempdir().unwrap();
     let home = dir.path();
     common::easel(home, &["instance", "add", "prod", "--url", sim.url()]);
-    let mut add = common::command(home, &["--instance", "prod", "token", "add", "admin"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    add.stdin
-        .take()
-        .unwrap()
-        .write_all(format!("{}\n", sim.admin_token()).as_bytes())
-        .unwrap();
-    assert!(add.wait().unwrap().success());
-    let files = tempfile::tempdir().unwrap();
-    let (wasm, manifest) = common::bundled_files(files.path(), &easel_bundled::COURSE_PUBLISHER);
-    common::easel(
-        home,
-        &[
-            "plugin",
-            "submit",
-            &wasm,
-            "--manifest",
-            &manifest,
-            "--by",
-            "school-it",
-        ],
-    );
+    common::add_token(home, "prod", "admin", sim.admin_token(), &[]);
+    common::submit_bundled(home, &easel_bundled::COURSE_PUBLISHER);
     common::easel(
         home,
         &["plugin", "approve", "course-publisher", "--school", "2"],

@@ -117,3 +117,44 @@ pub fn text(o: &Output) -> String {
         String::from_utf8_lossy(&o.stderr)
     )
 }
+
+/// `easel --instance INSTANCE token add ID [EXTRA]` with `secret` on
+/// standard input; it must succeed. Its output.
+pub fn add_token(home: &Path, instance: &str, id: &str, secret: &str, extra: &[&str]) -> Output {
+    use std::io::Write as _;
+    let mut args = vec!["--instance", instance, "token", "add", id];
+    args.extend_from_slice(extra);
+    let mut add = command(home, &args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    add.stdin
+        .take()
+        .unwrap()
+        .write_all(format!("{secret}\n").as_bytes())
+        .unwrap();
+    let out = add.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    out
+}
+
+/// Submit a bundled plugin as `school-it` (made a district admin on first
+/// use).
+pub fn submit_bundled(home: &Path, plugin: &easel_bundled::Plugin) {
+    let files = tempfile::tempdir().unwrap();
+    let (wasm, manifest) = bundled_files(files.path(), plugin);
+    easel(
+        home,
+        &[
+            "plugin",
+            "submit",
+            &wasm,
+            "--manifest",
+            &manifest,
+            "--by",
+            "school-it",
+        ],
+    );
+}
