@@ -359,9 +359,13 @@ impl CanvasClient {
                     if reason == Some(RetryReason::Throttled)
                         || is_throttled(r.status().as_u16(), r.body())
                     {
-                        Settled::Throttled { remaining }
+                        Settled::Throttled {
+                            status: r.status().as_u16(),
+                            remaining,
+                        }
                     } else {
                         Settled::Answered {
+                            status: r.status().as_u16(),
                             cost: header_f64(r.headers(), "x-request-cost"),
                             remaining,
                         }
@@ -374,6 +378,7 @@ impl CanvasClient {
                     let wait = self.retry.delay(attempt);
                     tracing::debug!(method = %method, path = url.path(), %reason, ?wait, "retrying");
                     retries.push(reason);
+                    self.governor.retried(reason);
                     tokio::time::sleep(wait).await;
                     upstream += sent_at.elapsed();
                     attempt += 1;

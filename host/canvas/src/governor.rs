@@ -20,12 +20,14 @@
 //! runs sharing a token progress at the same rate; interactive flows are
 //! served before scheduled ones.
 
-use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::Duration;
 
 use tokio::sync::{Notify, oneshot};
 use tokio::time::Instant;
+
+use crate::retry::RetryReason;
 
 /// The bucket's settings as Canvas has them; defaults are hosted Canvas's.
 #[derive(Debug, Clone, PartialEq)]
@@ -87,6 +89,8 @@ impl Priority {
 pub enum Settled {
     /// Canvas answered (not a throttle), with its rate-limit headers if any.
     Answered {
+        /// The HTTP status.
+        status: u16,
         /// `x-request-cost`.
         cost: Option<f64>,
         /// `x-rate-limit-remaining`.
@@ -94,6 +98,8 @@ pub enum Settled {
     },
     /// Canvas throttled the request (it did not run).
     Throttled {
+        /// The HTTP status (429, or 403 with Canvas's throttle text).
+        status: u16,
         /// `x-rate-limit-remaining`, if sent.
         remaining: Option<f64>,
     },
@@ -102,12 +108,18 @@ pub enum Settled {
 }
 
 /// Counters since the governor was made.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct GovernorStats {
     /// Requests let through.
     pub granted: u64,
     /// Throttled answers seen.
     pub throttled: u64,
+    /// Answers by HTTP status, throttles included.
+    pub answers: BTreeMap<u16, u64>,
+    /// Requests that got no answer (whether Canvas ran them is unknown).
+    pub lost: u64,
+    /// Requests sent again, by why.
+    pub retries: Retries,
     /// Most requests in flight at once.
     pub peak_in_flight: u32,
     /// Requests in flight now.
@@ -116,6 +128,17 @@ pub struct GovernorStats {
     pub waiting: usize,
     /// The current headroom estimate (`hwm - level`).
     pub headroom: f64,
+}
+
+/// Requests sent again, by why.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Retries {
+    /// After Canvas throttled the token.
+    pub throttled: u64,
+    /// After a 5xx answer to an idempotent request.
+    pub server_error: u64,
+    /// After no answer to an idempotent request.
+    pub connection: u64,
 }
 
 type Ticket = oneshot::Sender<Permit>;
@@ -270,7 +293,18 @@ impl Governor {
             in_flight: s.in_flight.len() as u32,
             waiting: s.queues.iter().map(FairQueue::len).sum(),
             headroom: s.headroom,
-            ..s.stats
+            ..s.stats.clone()
+        }
+    }
+
+    /// Count a request that is about to be sent again, and why.
+    pub fn retried(&self, reason: RetryReason) {
+        let mut s = self.inner.lock();
+        let r = &mut s.stats.retries;
+        match reason {
+            RetryReason::Throttled => r.throttled += 1,
+            RetryReason::ServerError(_) => r.server_error += 1,
+            RetryReason::Connection => r.connection += 1,
         }
     }
 
@@ -414,7 +448,12 @@ impl Inner {
             let later = s.in_flight.range(seq + 1..).count() as f64 * c.up_front;
             let observed = |remaining: Option<f64>| remaining.map(|r| r - later);
             match how {
-                Settled::Answered { cost, remaining } => {
+                Settled::Answered {
+                    status,
+                    cost,
+                    remaining,
+                } => {
+                    *s.stats.answers.entry(status).or_default() += 1;
                     let cost = cost.unwrap_or(c.default_cost);
                     s.headroom += c.up_front - cost;
                     // Canvas's word can only lower the estimate: a request
@@ -424,12 +463,14 @@ impl Inner {
                         s.headroom = s.headroom.min(r);
                     }
                 }
-                Settled::Throttled { remaining } => {
+                Settled::Throttled { status, remaining } => {
+                    *s.stats.answers.entry(status).or_default() += 1;
                     s.stats.throttled += 1;
                     s.headroom += c.up_front;
                     s.headroom = s.headroom.min(observed(remaining).unwrap_or(0.0));
                 }
                 Settled::Lost => {
+                    s.stats.lost += 1;
                     s.headroom += c.up_front - c.default_cost;
                 }
             }

@@ -23,7 +23,7 @@ pub use credential::{
     Credential, CredentialError, Credentials, OAuthCredentials, OAuthGrant, OnRefresh,
     StaticCredentials,
 };
-pub use governor::{Governor, GovernorConfig, GovernorStats, Permit, Priority, Settled};
+pub use governor::{Governor, GovernorConfig, GovernorStats, Permit, Priority, Retries, Settled};
 pub use link::next_link;
 pub use redact::REDACTED;
 pub use retry::{RetryPolicy, RetryReason, is_idempotent, is_throttled};

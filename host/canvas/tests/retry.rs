@@ -84,6 +84,13 @@ async fn a_throttled_request_is_retried_until_it_succeeds() {
         3,
         "a throttled POST was not run, so it is retried"
     );
+    let stats = c.governor().stats();
+    assert_eq!(
+        stats.answers.into_iter().collect::<Vec<_>>(),
+        vec![(200, 1), (403, 1), (429, 1)],
+        "every answer is counted by status, throttles included"
+    );
+    assert_eq!((stats.throttled, stats.retries.throttled), (2, 2));
 }
 
 #[tokio::test(start_paused = true)]
@@ -108,6 +115,23 @@ async fn idempotent_requests_are_retried_after_a_500_or_a_drop() {
         vec![RetryReason::ServerError(502), RetryReason::Connection]
     );
     assert_eq!(t.sent.lock().unwrap().len(), 3);
+    let stats = c.governor().stats();
+    assert_eq!(
+        stats.answers.into_iter().collect::<Vec<_>>(),
+        vec![(200, 1), (502, 1)]
+    );
+    assert_eq!(
+        stats.lost, 1,
+        "the dropped connection is counted unanswered"
+    );
+    assert_eq!(
+        stats.retries,
+        easel_canvas::Retries {
+            throttled: 0,
+            server_error: 1,
+            connection: 1
+        }
+    );
 }
 
 #[tokio::test(start_paused = true)]

@@ -417,6 +417,28 @@ fn a_contributor_submits_from_afar_an_approver_approves_and_the_report_comes_bac
         value(&after, "easel_token_requests_total", &[("instance", "sim")]) >= granted + calls,
         "the gauge follows the governor"
     );
+    let ok = |s: &prometheus_parse::Scrape| {
+        value(
+            s,
+            "easel_canvas_answers_total",
+            &[("instance", "sim"), ("status", "200")],
+        )
+    };
+    assert!(
+        ok(&after) >= ok(&before) + calls && calls > 0.0,
+        "Canvas's answers are counted by status: {} then {}",
+        ok(&before),
+        ok(&after)
+    );
+    assert_eq!(
+        value(
+            &after,
+            "easel_canvas_retries_total",
+            &[("instance", "sim"), ("reason", "throttled")]
+        ),
+        0.0,
+        "retries are shown, by why"
+    );
     assert!(
         !scrape(&it_token).contains("easel_runs"),
         "a contributor reads no metrics"

@@ -1457,6 +1457,23 @@ async fn metrics(
                 let _ = writeln!(out, "{name}{{instance=\"{}\",token=\"{}\",fingerprint=\"{}\"}} {v}", label(instance), label(token), label(fp));
             }
         }
+        let _ = writeln!(out, "# HELP easel_canvas_answers_total Canvas's answers to each token since the server started, by HTTP status (throttles included).\n# TYPE easel_canvas_answers_total counter");
+        for (instance, token, fp, g) in &governors {
+            for (status, n) in &g.answers {
+                let _ = writeln!(out, "easel_canvas_answers_total{{instance=\"{}\",token=\"{}\",fingerprint=\"{}\",status=\"{status}\"}} {n}", label(instance), label(token), label(fp));
+            }
+        }
+        let _ = writeln!(out, "# HELP easel_canvas_unanswered_total Requests each token sent that got no answer (whether Canvas ran them is unknown).\n# TYPE easel_canvas_unanswered_total counter");
+        for (instance, token, fp, g) in &governors {
+            let _ = writeln!(out, "easel_canvas_unanswered_total{{instance=\"{}\",token=\"{}\",fingerprint=\"{}\"}} {}", label(instance), label(token), label(fp), g.lost);
+        }
+        let _ = writeln!(out, "# HELP easel_canvas_retries_total Requests each token sent again, by why: throttled, server_error (a 5xx to an idempotent request), connection (no answer to one).\n# TYPE easel_canvas_retries_total counter");
+        for (instance, token, fp, g) in &governors {
+            let r = g.retries;
+            for (reason, n) in [("throttled", r.throttled), ("server_error", r.server_error), ("connection", r.connection)] {
+                let _ = writeln!(out, "easel_canvas_retries_total{{instance=\"{}\",token=\"{}\",fingerprint=\"{}\",reason=\"{reason}\"}} {n}", label(instance), label(token), label(fp));
+            }
+        }
         let paused = schedules.iter().filter(|s| s.paused_at.is_some()).count();
         let _ = writeln!(out, "# HELP easel_schedules Schedules, by state.\n# TYPE easel_schedules gauge");
         let _ = writeln!(out, "easel_schedules{{state=\"active\"}} {}", schedules.len() - paused);
