@@ -34,7 +34,15 @@ impl Args {
         match &self.command {
             Command::Run(r) => r.json,
             Command::Runs { json, command, .. } => {
-                *json || matches!(command, Some(RunsCommand::Show { json: true, .. }))
+                *json
+                    || matches!(
+                        command,
+                        Some(
+                            RunsCommand::Show { json: true, .. }
+                                | RunsCommand::Export { json: true, .. }
+                                | RunsCommand::Report { json: true, .. }
+                        )
+                    )
             }
             Command::Schools { json, command } => {
                 *json || matches!(command, Some(SchoolsCommand::SisPrefix { json: true, .. }))
@@ -45,20 +53,52 @@ impl Args {
             Command::Plugin { command } => matches!(
                 command,
                 PluginCommand::List { json: true }
+                    | PluginCommand::Check { json: true, .. }
                     | PluginCommand::Inspect { json: true, .. }
                     | PluginCommand::Add { json: true, .. }
                     | PluginCommand::Approve { json: true, .. }
                     | PluginCommand::Revoke { json: true, .. }
             ),
-            Command::Config { command } => matches!(command, ConfigCommand::Show { json: true }),
-            Command::Audit { command } => {
-                matches!(command, AuditCommand::Verify { json: true, .. })
-            }
-            Command::Instance { command } => {
-                matches!(command, InstanceCommand::List { json: true })
-            }
-            Command::Token { command } => matches!(command, TokenCommand::List { json: true, .. }),
-            Command::User { command } => matches!(command, UserCommand::List { json: true }),
+            Command::Config { command } => matches!(
+                command,
+                ConfigCommand::Show { json: true } | ConfigCommand::Set { json: true, .. }
+            ),
+            Command::Audit { command } => matches!(
+                command,
+                AuditCommand::Verify { json: true, .. }
+                    | AuditCommand::Checkpoint { json: true }
+                    | AuditCommand::Tail { json: true, .. }
+            ),
+            Command::Instance { command } => matches!(
+                command,
+                InstanceCommand::List { json: true }
+                    | InstanceCommand::Add { json: true, .. }
+                    | InstanceCommand::Remove { json: true, .. }
+                    | InstanceCommand::SignIn { json: true, .. }
+            ),
+            Command::Token { command } => matches!(
+                command,
+                TokenCommand::List { json: true }
+                    | TokenCommand::Add { json: true, .. }
+                    | TokenCommand::Check { json: true, .. }
+                    | TokenCommand::Rotate { json: true, .. }
+                    | TokenCommand::Remove { json: true, .. }
+            ),
+            Command::User { command } => matches!(
+                command,
+                UserCommand::List { json: true }
+                    | UserCommand::Add { json: true, .. }
+                    | UserCommand::Password { json: true, .. }
+                    | UserCommand::Token { json: true, .. }
+                    | UserCommand::RevokeToken { json: true, .. }
+            ),
+            Command::Vault { command } => matches!(
+                command,
+                VaultCommand::Rekey { json: true } | VaultCommand::Reset { json: true, .. }
+            ),
+            Command::Login { json, .. }
+            | Command::Logout { json }
+            | Command::Backup { json, .. } => *json,
             Command::Schedule { command } => matches!(
                 command,
                 ScheduleCommand::Add { json: true, .. }
@@ -228,9 +268,16 @@ pub enum Command {
         /// system's (a server with its own certificate authority).
         #[arg(long, value_name = "PEM")]
         ca_cert: Option<std::path::PathBuf>,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
     },
     /// Forget the server and token `easel login` kept.
-    Logout,
+    Logout {
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
     /// Schedules: a plugin run unattended at cron times in a time zone, by
     /// `easel serve` (add, list, show, pause, resume, remove).
     Schedule {
@@ -245,6 +292,9 @@ pub enum Command {
     Backup {
         /// A new file for the copy.
         file: std::path::PathBuf,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
     },
     /// Canvas instances: add, list, remove, and Sign in with Canvas.
     Instance {
@@ -322,6 +372,9 @@ pub enum ConfigCommand {
         key: String,
         /// Its value.
         value: String,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -370,7 +423,11 @@ pub enum AuditCommand {
     },
     /// Sign the head of the audit log now (also done every 1000 records,
     /// every 10 minutes of activity and at the end of every run).
-    Checkpoint,
+    Checkpoint {
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
     /// Print records for other tools, oldest first.
     Export {
         /// jsonl (one JSON object per line) or csv.
@@ -395,6 +452,9 @@ pub enum AuditCommand {
         /// Keep printing new records as they are written.
         #[arg(short, long)]
         follow: bool,
+        /// One JSON object per line (as `audit export`'s jsonl).
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -431,6 +491,9 @@ pub enum PluginCommand {
         manifest: PathBuf,
         /// The component (.wasm) to cross-check.
         component: Option<PathBuf>,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
     },
     /// List plugins and their approval state.
     List {
@@ -564,6 +627,9 @@ pub enum InstanceCommand {
         /// are copies of production) and accepts its tokens.
         #[arg(long)]
         copy_of: Option<String>,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
     },
     /// List instances.
     List {
@@ -575,6 +641,9 @@ pub enum InstanceCommand {
     Remove {
         /// Its name.
         name: String,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
     },
     /// Turn on Sign in with Canvas for an instance, with a developer key
     /// whose redirect URI is <server>/auth/canvas/callback (the client
@@ -598,6 +667,9 @@ pub enum InstanceCommand {
         /// Turn Sign in with Canvas off for the instance.
         #[arg(long)]
         off: bool,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -623,6 +695,9 @@ pub enum TokenCommand {
         /// this machine.
         #[arg(long)]
         no_verify: bool,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
     },
     /// List tokens: id, instance, kind, keyed fingerprint, dates.
     List {
@@ -634,11 +709,17 @@ pub enum TokenCommand {
     Check {
         /// Token id.
         id: String,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
     },
     /// Replace a token's secret in place; grants keep working.
     Rotate {
         /// Token id.
         id: String,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
     },
     /// Remove a token (refused while grants use it, unless --force).
     Remove {
@@ -647,6 +728,9 @@ pub enum TokenCommand {
         /// Also disable the grants that use it.
         #[arg(long)]
         force: bool,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -685,7 +769,11 @@ pub enum SimCommand {
 #[derive(Debug, Subcommand)]
 pub enum VaultCommand {
     /// Re-encrypt every token under a new master key, atomically.
-    Rekey,
+    Rekey {
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
     /// The way out when master.key is lost or wrong: a new master key, and
     /// every stored Canvas token and Sign in with Canvas key forgotten (add
     /// them again). Plugins, approvals, runs, users and the audit log stay;
@@ -694,6 +782,9 @@ pub enum VaultCommand {
         /// Say that you mean it: the tokens are gone for good.
         #[arg(long)]
         forget_tokens: bool,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -858,6 +949,9 @@ pub enum UserCommand {
         /// A school account a contributor is bound to (repeatable).
         #[arg(long = "school", value_name = "ID", value_parser = school_id)]
         schools: Vec<u64>,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
     },
     /// List users and their roles.
     List {
@@ -869,6 +963,9 @@ pub enum UserCommand {
     Password {
         /// The user.
         name: String,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
     },
     /// Issue a personal API token for scripts and CI (shown once; only its
     /// hash is stored).
@@ -881,11 +978,17 @@ pub enum UserCommand {
         /// It stops working after this many days (default: never).
         #[arg(long, value_name = "DAYS")]
         expires_in_days: Option<u32>,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
     },
     /// Revoke a personal API token by its id.
     RevokeToken {
         /// The token's id (the part after `easel_pat_`, before the next `_`).
         id: String,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -926,6 +1029,9 @@ pub enum RunsCommand {
         /// CSV they wrote).
         #[arg(long, value_name = "NAME")]
         report: Option<String>,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
     },
     /// Write one report of a run to a file (or standard output).
     Report {
@@ -936,6 +1042,10 @@ pub enum RunsCommand {
         /// Where to write it (default: standard output).
         #[arg(long, short)]
         output: Option<std::path::PathBuf>,
+        /// Machine-readable output: what was written where (needs
+        /// --output, as the report itself is not JSON).
+        #[arg(long, requires = "output")]
+        json: bool,
     },
     /// Show one run: status, calls, errors, outputs, log.
     Show {

@@ -84,8 +84,15 @@ pub(crate) async fn command(home: &Home, command: AuditCommand) -> Result<Outcom
             json,
             witness.as_deref(),
         ),
-        AuditCommand::Checkpoint => {
-            match easel_app::audit::checkpoint(home, &me)? {
+        AuditCommand::Checkpoint { json } => {
+            let c = easel_app::audit::checkpoint(home, &me)?;
+            if json {
+                return crate::json_out(&serde_json::json!({
+                    "signed": c.is_some(),
+                    "checkpoint": c.as_ref().map(checkpoint_json),
+                }));
+            }
+            match c {
                 Some(c) => println!("signed checkpoint of {}", c.describe()),
                 None => println!("the newest checkpoint already covers the head"),
             }
@@ -119,10 +126,21 @@ pub(crate) async fn command(home: &Home, command: AuditCommand) -> Result<Outcom
             }
             Ok(Outcome::Success)
         }
-        AuditCommand::Tail { lines, follow } => {
+        AuditCommand::Tail {
+            lines,
+            follow,
+            json,
+        } => {
+            let show = |r: &AuditRecord| {
+                if json {
+                    println!("{}", serde_json::to_string(r).unwrap_or_default());
+                } else {
+                    println!("{}", line(r));
+                }
+            };
             let mut last = 0;
             for r in easel_app::audit::last(home, &me, lines)? {
-                println!("{}", line(&r));
+                show(&r);
                 last = r.seq;
             }
             if !follow {
@@ -135,7 +153,7 @@ pub(crate) async fn command(home: &Home, command: AuditCommand) -> Result<Outcom
                     ..AuditFilter::default()
                 };
                 for r in easel_app::audit::records(home, &me, &filter, Some(1000))? {
-                    println!("{}", line(&r));
+                    show(&r);
                     last = r.seq;
                 }
             }

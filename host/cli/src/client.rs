@@ -290,6 +290,7 @@ pub(crate) async fn login(
     name: Option<String>,
     token: bool,
     ca_cert: Option<PathBuf>,
+    json: bool,
 ) -> Result<Outcome, CliError> {
     let path = credentials_path().ok_or_else(|| {
         CliError::input("no config directory: set HOME or XDG_CONFIG_HOME (or use EASEL_SERVER and EASEL_API_TOKEN)")
@@ -335,6 +336,15 @@ pub(crate) async fn login(
             ca_cert: ca_cert.map(|p| std::fs::canonicalize(&p).unwrap_or(p)),
         },
     )?;
+    if json {
+        // Who, where and the file: never the token itself.
+        return crate::json_out(&json!({
+            "server": base,
+            "user": me["name"],
+            "roles": me["roles"],
+            "kept_in": path,
+        }));
+    }
     println!(
         "signed in to {base} as {}; the token is kept in {} (mode 600); `easel logout` forgets it",
         me["name"].as_str().unwrap_or("?"),
@@ -353,6 +363,7 @@ pub(crate) async fn login_with_canvas(
     server: &str,
     instance: Option<&str>,
     ca_cert: Option<PathBuf>,
+    json: bool,
 ) -> Result<Outcome, CliError> {
     let path = credentials_path().ok_or_else(|| {
         CliError::input("no config directory: set HOME or XDG_CONFIG_HOME (or use EASEL_SERVER and EASEL_API_TOKEN)")
@@ -429,6 +440,15 @@ pub(crate) async fn login_with_canvas(
         .as_array()
         .map(|a| a.iter().map(role_name).collect())
         .unwrap_or_default();
+    if json {
+        return crate::json_out(&json!({
+            "server": base,
+            "user": body["name"],
+            "roles": roles,
+            "expires_at": body["expires_at"],
+            "kept_in": path,
+        }));
+    }
     println!(
         "signed in to {base} with Canvas as {} ({}); the token lasts until {} and is kept in {} (mode 600); `easel logout` ends it",
         printable(body["name"].as_str().unwrap_or("?")),
@@ -552,27 +572,40 @@ async fn answer_browser(mut stream: tokio::net::TcpStream) -> Option<Result<Stri
 }
 
 /// `easel logout`: the server revokes the token, then the file goes.
-pub(crate) async fn logout() -> Result<Outcome, CliError> {
+pub(crate) async fn logout(json: bool) -> Result<Outcome, CliError> {
     let Some(path) = credentials_path().filter(|p| p.exists()) else {
-        println!("not signed in to a server");
-        return Ok(Outcome::Success);
+        return crate::say(
+            json,
+            json!({"signed_in": false, "server": null, "token_revoked": false}),
+            || println!("not signed in to a server"),
+        );
     };
+    let (mut server, mut revoked) = (None, false);
     if let Some(saved) = read_saved(&path)? {
         let client = Client::with_ca(&saved.server, &saved.token, saved.ca_cert.as_deref())?;
         let req = client
             .http
             .delete(format!("{}/api/v1/sessions", client.base));
         match client.send(req).await {
-            Ok(_) => println!("{} revoked the token", client.base),
+            Ok(_) => {
+                revoked = true;
+                if !json {
+                    println!("{} revoked the token", client.base);
+                }
+            }
             Err(e) => eprintln!(
                 "warning: {} did not revoke the token ({e}); it stops working when it expires, or an admin revokes it",
                 client.base
             ),
         }
+        server = Some(client.base);
     }
     std::fs::remove_file(&path).map_err(|e| CliError::Failed(e.into()))?;
-    println!("forgot the server and token in {}", path.display());
-    Ok(Outcome::Success)
+    crate::say(
+        json,
+        json!({"signed_in": true, "server": server, "token_revoked": revoked, "forgot": path}),
+        || println!("forgot the server and token in {}", path.display()),
+    )
 }
 
 /// Does `command` work on this machine's data directory, and so make no
@@ -760,7 +793,12 @@ pub(crate) async fn dispatch(client: &Client, command: Command) -> Result<Outcom
                 crate::runs::print_summary(&row, |o| report_hint(&row.id, o));
                 Ok(Outcome::Success)
             }
-            Some(RunsCommand::Report { run, name, output }) => {
+            Some(RunsCommand::Report {
+                run,
+                name,
+                output,
+                json,
+            }) => {
                 let resp = client
                     .send(client.http.get(format!(
                         "{}/api/v1/runs/{}/reports/{}",
@@ -770,7 +808,7 @@ pub(crate) async fn dispatch(client: &Client, command: Command) -> Result<Outcom
                     )))
                     .await?;
                 let bytes = resp.bytes().await.map_err(|e| CliError::Failed(e.into()))?;
-                crate::runs::write_report(&bytes, output.as_deref())
+                crate::runs::write_report(&run, &name, &bytes, output.as_deref(), json)
             }
             Some(RunsCommand::Export { .. }) => Err(not_through_server("runs export")),
         },
@@ -875,7 +913,11 @@ async fn audit(client: &Client, command: AuditCommand) -> Result<Outcome, CliErr
                 }
             }
         }
-        AuditCommand::Tail { lines, follow } => {
+        AuditCommand::Tail {
+            lines,
+            follow,
+            json,
+        } => {
             let v = client
                 .get("/api/v1/audit", &[("last", lines.to_string())])
                 .await?;
@@ -884,7 +926,11 @@ async fn audit(client: &Client, command: AuditCommand) -> Result<Outcome, CliErr
             let mut last = 0;
             loop {
                 for r in &page {
-                    println!("{}", crate::audit_cmd::line(r));
+                    if json {
+                        println!("{}", serde_json::to_string(r).unwrap_or_default());
+                    } else {
+                        println!("{}", crate::audit_cmd::line(r));
+                    }
                     last = r.seq;
                 }
                 if !follow {
@@ -897,7 +943,7 @@ async fn audit(client: &Client, command: AuditCommand) -> Result<Outcome, CliErr
                 page = serde_json::from_value(v).map_err(|e| CliError::Failed(e.into()))?;
             }
         }
-        AuditCommand::Checkpoint | AuditCommand::Verify { .. } => Err(not_through_server(
+        AuditCommand::Checkpoint { .. } | AuditCommand::Verify { .. } => Err(not_through_server(
             "audit checkpoint and audit verify --witness",
         )),
     }
@@ -954,6 +1000,7 @@ async fn plugin(client: &Client, command: PluginCommand) -> Result<Outcome, CliE
         PluginCommand::Check {
             manifest,
             component,
+            json,
         } => {
             let (text, bytes) = crate::plugin::check_inputs(&manifest, component.as_deref())?;
             let labels = (
@@ -975,7 +1022,7 @@ async fn plugin(client: &Client, command: PluginCommand) -> Result<Outcome, CliE
                 .await?;
             let r: easel_app::CheckReport =
                 serde_json::from_value(v).map_err(|e| CliError::Failed(e.into()))?;
-            crate::plugin::print_check(&r, &manifest, component.as_deref())
+            crate::plugin::print_check(&r, &manifest, component.as_deref(), json)
         }
         PluginCommand::Inspect { plugin, json } => {
             let v = client

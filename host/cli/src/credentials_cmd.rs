@@ -7,6 +7,7 @@ use secrecy::SecretString;
 
 use crate::args::{InstanceCommand, TokenCommand, VaultCommand};
 use crate::error::{CliError, Outcome};
+use crate::say;
 use easel_app::Home;
 use easel_app::credentials;
 use easel_app::{ConnectOptions, SIM_INSTANCE};
@@ -14,9 +15,14 @@ use easel_app::{ConnectOptions, SIM_INSTANCE};
 pub(crate) async fn instance(home: &Home, command: InstanceCommand) -> Result<Outcome, CliError> {
     let me = crate::local_actor(home)?;
     match command {
-        InstanceCommand::Add { name, url, copy_of } => {
+        InstanceCommand::Add {
+            name,
+            url,
+            copy_of,
+            json,
+        } => {
             let row = credentials::add_instance(home, &me, &name, &url, copy_of.as_deref())?;
-            match &row.copy_of {
+            say(json, instance_json(&row), || match &row.copy_of {
                 Some(c) => println!(
                     "added instance {} at {}, a copy of {c} (its tokens work here)",
                     row.name, row.url
@@ -25,14 +31,13 @@ pub(crate) async fn instance(home: &Home, command: InstanceCommand) -> Result<Ou
                     "added instance {} at {}; next: `easel token add <id> --instance {}`",
                     row.name, row.url, row.name
                 ),
-            }
-            Ok(Outcome::Success)
+            })
         }
         InstanceCommand::List { json } => {
             let list = credentials::instances(home, &me)?;
             if json {
-                let v: Vec<_> = list.iter().map(|i| serde_json::json!({"name": i.name, "url": i.url, "copy_of": i.copy_of, "created_at": i.created_at})).collect();
-                println!("{}", serde_json::Value::Array(v));
+                let v: Vec<_> = list.iter().map(instance_json).collect();
+                return crate::json_out(&v);
             } else {
                 println!("{:<12} {:<40} COPY OF", "NAME", "URL");
                 println!(
@@ -50,10 +55,13 @@ pub(crate) async fn instance(home: &Home, command: InstanceCommand) -> Result<Ou
             }
             Ok(Outcome::Success)
         }
-        InstanceCommand::Remove { name } => {
+        InstanceCommand::Remove { name, json } => {
             credentials::remove_instance(home, &me, &name)?;
-            println!("removed instance {name}");
-            Ok(Outcome::Success)
+            say(
+                json,
+                serde_json::json!({"instance": name, "removed": true}),
+                || println!("removed instance {name}"),
+            )
         }
         InstanceCommand::SignIn {
             name,
@@ -61,14 +69,20 @@ pub(crate) async fn instance(home: &Home, command: InstanceCommand) -> Result<Ou
             root_admins_are_district_admins,
             root_account,
             off,
+            json,
         } => {
             let actor = me;
             if off {
                 let reset = easel_app::canvas_sign_in::disable(home, &actor, &name)?;
-                println!(
-                    "sign in with canvas is off for {name}; its {reset} Canvas user(s) lost their roles and tokens"
+                return say(
+                    json,
+                    serde_json::json!({"instance": name, "sign_in_with_canvas": false, "users_reset": reset}),
+                    || {
+                        println!(
+                            "sign in with canvas is off for {name}; its {reset} Canvas user(s) lost their roles and tokens"
+                        )
+                    },
                 );
-                return Ok(Outcome::Success);
             }
             let client_id = client_id
                 .ok_or_else(|| CliError::input("give the developer key's --client-id, or --off"))?;
@@ -86,6 +100,17 @@ pub(crate) async fn instance(home: &Home, command: InstanceCommand) -> Result<Ou
                 root_account,
             )
             .await?;
+            if json {
+                return crate::json_out(&serde_json::json!({
+                    "instance": name,
+                    "sign_in_with_canvas": true,
+                    "client_id": client_id.trim(),
+                    "root_admins_are_district_admins": root_admins_are_district_admins,
+                    "root_account": root_account,
+                    "users_reset": reset,
+                    "redirect_path": "/auth/canvas/callback",
+                }));
+            }
             if reset > 0 {
                 println!(
                     "{reset} Canvas user(s) of the earlier setting lost their roles and tokens: they sign in again"
@@ -106,6 +131,11 @@ pub(crate) async fn instance(home: &Home, command: InstanceCommand) -> Result<Ou
             Ok(Outcome::Success)
         }
     }
+}
+
+/// An instance as `--json` shows it.
+fn instance_json(i: &easel_store::InstanceRow) -> serde_json::Value {
+    serde_json::json!({"name": i.name, "url": i.url, "copy_of": i.copy_of, "created_at": i.created_at})
 }
 
 /// Read one secret: a line on stdin when it is not a terminal, else a
@@ -180,10 +210,9 @@ fn read_new_secret(oauth_client_id: Option<String>) -> Result<NewSecret, CliErro
     Ok(secret)
 }
 
-fn print_tokens(list: &[TokenInfo], json: bool) {
+fn print_tokens(list: &[TokenInfo], json: bool) -> Result<Outcome, CliError> {
     if json {
-        println!("{}", serde_json::to_string_pretty(list).unwrap_or_default());
-        return;
+        return crate::json_out(&list);
     }
     println!(
         "{:<16} {:<10} {:<7} {:<20} {:<21} {:<21} EXPIRES",
@@ -206,6 +235,7 @@ fn print_tokens(list: &[TokenInfo], json: bool) {
             t.expires_at.as_deref().unwrap_or("never")
         );
     }
+    Ok(Outcome::Success)
 }
 
 pub(crate) async fn token(
@@ -220,6 +250,7 @@ pub(crate) async fn token(
             oauth2_client_id,
             expires_at,
             no_verify,
+            json,
         } => {
             let instance = connect.instance.as_deref().ok_or_else(|| {
                 CliError::input("say which instance the token belongs to: --instance <name>")
@@ -229,27 +260,42 @@ pub(crate) async fn token(
             let secret = read_new_secret(oauth2_client_id)?;
             if no_verify {
                 let info = credentials::add_token(home, &me, &id, instance, &secret, expires_at)?;
-                println!(
-                    "added token {} for {} ({}, {}), not verified; check it with `easel token check {}`",
-                    info.id, info.instance, info.kind, info.fingerprint, info.id
+                return say(
+                    json,
+                    serde_json::json!({"token": info, "verified": false, "owner": null}),
+                    || {
+                        println!(
+                            "added token {} for {} ({}, {}), not verified; check it with `easel token check {}`",
+                            info.id, info.instance, info.kind, info.fingerprint, info.id
+                        )
+                    },
                 );
-                return Ok(Outcome::Success);
             }
             let (info, owner) =
                 credentials::add_verified_token(home, &me, &id, instance, &secret, expires_at)
                     .await?;
-            println!(
-                "added token {} for {} ({}, {}): it belongs to {} (user {})",
-                info.id, info.instance, info.kind, info.fingerprint, owner.name, owner.id
-            );
-            Ok(Outcome::Success)
+            say(
+                json,
+                serde_json::json!({"token": info, "verified": true, "owner": owner}),
+                || {
+                    println!(
+                        "added token {} for {} ({}, {}): it belongs to {} (user {})",
+                        info.id, info.instance, info.kind, info.fingerprint, owner.name, owner.id
+                    )
+                },
+            )
         }
-        TokenCommand::List { json } => {
-            print_tokens(&credentials::tokens(home, &me)?, json);
-            Ok(Outcome::Success)
-        }
-        TokenCommand::Check { id } => {
+        TokenCommand::List { json } => print_tokens(&credentials::tokens(home, &me)?, json),
+        TokenCommand::Check { id, json } => {
             let (instance, owner) = credentials::check_token(home, &me, &id).await?;
+            if json {
+                return crate::json_out(&serde_json::json!({
+                    "token": id,
+                    "works": true,
+                    "instance": {"name": instance.name, "url": instance.url},
+                    "owner": owner,
+                }));
+            }
             println!(
                 "token {id} works on {} ({}): it belongs to {} (user {}{})",
                 instance.name,
@@ -263,29 +309,39 @@ pub(crate) async fn token(
             );
             Ok(Outcome::Success)
         }
-        TokenCommand::Rotate { id } => {
+        TokenCommand::Rotate { id, json } => {
             let old = credentials::token(home, &me, &id)?;
             let client_id =
                 (old.kind == "oauth2").then(|| old.client_id.clone().unwrap_or_default());
             let secret = read_new_secret(client_id)?;
             let (was, info) = credentials::rotate_token(home, &me, &id, &secret)?;
-            println!(
-                "rotated token {id}: {was} -> {}; grants naming it use the new secret from their next call",
-                info.fingerprint
-            );
-            Ok(Outcome::Success)
+            say(
+                json,
+                serde_json::json!({"token": info, "previous_fingerprint": was}),
+                || {
+                    println!(
+                        "rotated token {id}: {was} -> {}; grants naming it use the new secret from their next call",
+                        info.fingerprint
+                    )
+                },
+            )
         }
-        TokenCommand::Remove { id, force } => {
+        TokenCommand::Remove { id, force, json } => {
             let disabled = credentials::remove_token(home, &me, &id, force)?;
-            println!(
-                "removed token {id}{}",
-                if disabled > 0 {
-                    format!("; disabled {disabled} grant(s) that used it")
-                } else {
-                    String::new()
-                }
-            );
-            Ok(Outcome::Success)
+            say(
+                json,
+                serde_json::json!({"token": id, "removed": true, "grants_disabled": disabled}),
+                || {
+                    println!(
+                        "removed token {id}{}",
+                        if disabled > 0 {
+                            format!("; disabled {disabled} grant(s) that used it")
+                        } else {
+                            String::new()
+                        }
+                    )
+                },
+            )
         }
     }
 }
@@ -295,6 +351,7 @@ pub(crate) async fn token(
 pub(crate) fn vault_reset(
     root: &std::path::Path,
     forget_tokens: bool,
+    json: bool,
 ) -> Result<Outcome, CliError> {
     if !forget_tokens {
         return Err(CliError::input(
@@ -312,6 +369,14 @@ pub(crate) fn vault_reset(
     // A first checkpoint under the new key.
     if let Ok(home) = Home::open(Some(root.to_path_buf())) {
         home.checkpoint(easel_store::checkpoint::reason::MANUAL);
+    }
+    if json {
+        return crate::json_out(&serde_json::json!({
+            "key_path": r.key_path,
+            "tokens_forgotten": r.tokens,
+            "sign_in_keys_forgotten": r.sign_in_keys,
+            "old_key_kept_as": r.old_key,
+        }));
     }
     println!(
         "a new master key is in {}; back it up. Forgot {} token(s) and {} sign-in key(s): add them again with `easel --instance NAME token add ID` (grants naming a token id work again once it is back).",
@@ -332,8 +397,16 @@ pub(crate) fn vault(home: &Home, command: VaultCommand) -> Result<Outcome, CliEr
     let me = crate::local_actor(home)?;
     match command {
         VaultCommand::Reset { .. } => Err(CliError::input("vault reset runs on its own")),
-        VaultCommand::Rekey => {
+        VaultCommand::Rekey { json } => {
             let r = credentials::rekey(home, &me)?;
+            if json {
+                return crate::json_out(&serde_json::json!({
+                    "tokens": r.tokens,
+                    "audit_records": r.records,
+                    "key_path": r.key_path,
+                    "witness_to_archive": r.witness,
+                }));
+            }
             println!(
                 "re-encrypted {} token(s) and re-MACed {} audit record(s) under a new master key in {}; back it up",
                 r.tokens,

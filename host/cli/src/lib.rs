@@ -37,6 +37,25 @@ fn write_stdout(bytes: &[u8]) -> Result<Outcome, CliError> {
     }
 }
 
+/// Print one JSON value (`--json`), pretty, on standard output.
+pub(crate) fn json_out(v: &impl serde::Serialize) -> Result<Outcome, CliError> {
+    let v = serde_json::to_value(v).map_err(|e| CliError::Failed(e.into()))?;
+    write_stdout(format!("{v:#}\n").as_bytes())
+}
+
+/// Print `--json`'s value, or else the text.
+pub(crate) fn say(
+    json: bool,
+    v: serde_json::Value,
+    text: impl FnOnce(),
+) -> Result<Outcome, CliError> {
+    if json {
+        return json_out(&v);
+    }
+    text();
+    Ok(Outcome::Success)
+}
+
 /// Ctrl-C (SIGINT) or SIGTERM, whichever comes first.
 async fn stop_signal() -> &'static str {
     #[cfg(unix)]
@@ -197,19 +216,23 @@ pub async fn dispatch(mut args: Args) -> Result<Outcome, CliError> {
             with_token,
             canvas: true,
             ca_cert,
+            json,
         } => {
             debug_assert!(name.is_none() && !with_token);
             let instance = args.connect.instance.as_deref();
-            return client::login_with_canvas(server, instance, ca_cert.clone()).await;
+            return client::login_with_canvas(server, instance, ca_cert.clone(), *json).await;
         }
         Command::Login {
             server,
             name,
             with_token,
             ca_cert,
+            json,
             ..
-        } => return client::login(server, name.clone(), *with_token, ca_cert.clone()).await,
-        Command::Logout => return client::logout().await,
+        } => {
+            return client::login(server, name.clone(), *with_token, ca_cert.clone(), *json).await;
+        }
+        Command::Logout { json } => return client::logout(*json).await,
         _ => {}
     }
     // Signed in to a server: these commands go through it.
@@ -230,12 +253,16 @@ pub async fn dispatch(mut args: Args) -> Result<Outcome, CliError> {
     // A lost master key: the data directory does not open, so this runs
     // without it.
     if let Command::Vault {
-        command: VaultCommand::Reset { forget_tokens },
+        command: VaultCommand::Reset {
+            forget_tokens,
+            json,
+        },
     } = &args.command
     {
         return credentials_cmd::vault_reset(
             &easel_app::root_dir(args.home.clone()),
             *forget_tokens,
+            *json,
         );
     }
     let home = Home::open(args.home.clone())?;
@@ -289,13 +316,19 @@ pub async fn dispatch(mut args: Args) -> Result<Outcome, CliError> {
             command: None,
         } => schools_cmd::schools(&home, &connect, json).await,
         Command::Schedule { command } => schedule_cmd::command(&home, command),
-        Command::Backup { file } => {
+        Command::Backup { file, json } => {
             easel_app::settings::backup(&home, &local_actor(&home)?, &file)?;
-            println!(
-                "wrote a copy of the database to {}; restore it as easel.db in a data directory beside its master.key (kept apart)",
-                file.display()
-            );
-            Ok(Outcome::Success)
+            let bytes = std::fs::metadata(&file).map(|m| m.len()).ok();
+            say(
+                json,
+                serde_json::json!({"file": file, "bytes": bytes}),
+                || {
+                    println!(
+                        "wrote a copy of the database to {}; restore it as easel.db in a data directory beside its master.key (kept apart)",
+                        file.display()
+                    )
+                },
+            )
         }
         Command::Instance { command } => credentials_cmd::instance(&home, command).await,
         Command::Token { command } => credentials_cmd::token(&home, command, &connect).await,
@@ -342,7 +375,7 @@ pub async fn dispatch(mut args: Args) -> Result<Outcome, CliError> {
             };
             serve(&home, listening, |_| {}, stopped()).await
         }
-        Command::Login { .. } | Command::Logout => Ok(Outcome::Success),
+        Command::Login { .. } | Command::Logout { .. } => Ok(Outcome::Success),
     }
 }
 

@@ -44,7 +44,8 @@ pub(crate) async fn dispatch(
         PluginCommand::Check {
             manifest,
             component,
-        } => check(home, &manifest, component.as_deref()),
+            json,
+        } => check(home, &manifest, component.as_deref(), json),
         PluginCommand::Inspect { plugin, json } => inspect(home, &plugin, json),
         PluginCommand::Revoke {
             plugin,
@@ -252,9 +253,12 @@ pub(crate) fn config(home: &Home, command: ConfigCommand) -> Result<Outcome, Cli
                 }
             );
         }
-        ConfigCommand::Set { key, value } => {
+        ConfigCommand::Set { key, value, json } => {
             let me = crate::local_actor(home)?;
             let value = easel_app::settings::set(home, &me, &key, &value)?;
+            if json {
+                return crate::json_out(&serde_json::json!({"key": key, "value": value}));
+            }
             println!("{key} = {value}");
             if key == AUDIT_WITNESS {
                 println!(
@@ -377,7 +381,12 @@ fn list(home: &Home, json: bool) -> Result<Outcome, CliError> {
 
 /// `easel plugin check`: validate a manifest, and cross-check it against a
 /// component's imports.
-fn check(home: &Home, manifest_path: &Path, component: Option<&Path>) -> Result<Outcome, CliError> {
+fn check(
+    home: &Home,
+    manifest_path: &Path,
+    component: Option<&Path>,
+    json: bool,
+) -> Result<Outcome, CliError> {
     let (text, bytes) = check_inputs(manifest_path, component)?;
     let runtime = home.runtime()?;
     let label = component.map(label).unwrap_or_default();
@@ -387,7 +396,7 @@ fn check(home: &Home, manifest_path: &Path, component: Option<&Path>) -> Result<
         (&text, &manifest_label),
         bytes.as_deref().map(|b| (b, label.as_str())),
     )?;
-    print_check(&report, manifest_path, component)
+    print_check(&report, manifest_path, component, json)
 }
 
 /// The manifest's text and the component's bytes, read for `plugin check`.
@@ -412,7 +421,11 @@ pub(crate) fn print_check(
     r: &easel_app::CheckReport,
     manifest_path: &Path,
     component: Option<&Path>,
+    json: bool,
 ) -> Result<Outcome, CliError> {
+    if json {
+        return crate::json_out(r);
+    }
     println!(
         "{}: manifest of {} {} is valid: {} access, at most {} calls, {} scope(s), {} param(s)",
         manifest_path.display(),

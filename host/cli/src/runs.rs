@@ -17,17 +17,23 @@ pub(crate) fn dispatch(
     match command {
         None => list(home, limit, filter, json),
         Some(RunsCommand::Show { run, plan, json }) => show(home, &run, plan, json),
-        Some(RunsCommand::Report { run, name, output }) => {
+        Some(RunsCommand::Report {
+            run,
+            name,
+            output,
+            json,
+        }) => {
             let me = crate::local_actor(home)?;
             let path = easel_app::reads::report(home, &me, &run, &name)?;
             let bytes = std::fs::read(&path).map_err(|e| CliError::Failed(e.into()))?;
-            write_report(&bytes, output.as_deref())
+            write_report(&run, &name, &bytes, output.as_deref(), json)
         }
         Some(RunsCommand::Export {
             batch,
             merge,
             report,
-        }) => export(home, &batch, &merge, report.as_deref()),
+            json,
+        }) => export(home, &batch, &merge, report.as_deref(), json),
     }
 }
 
@@ -248,6 +254,7 @@ fn export(
     batch: &str,
     out: &std::path::Path,
     report: Option<&str>,
+    json: bool,
 ) -> Result<Outcome, CliError> {
     if let Some(n) = report
         && (n.is_empty() || n.contains(['/', '\\']) || n == "." || n == "..")
@@ -298,10 +305,10 @@ fn export(
     };
     let mut header: Option<String> = None;
     let mut body = String::new();
-    let (mut merged, mut skipped) = (0, Vec::new());
+    let (mut merged, mut rows, mut skipped) = (0, 0, Vec::new());
     for r in &runs {
         if r.status != easel_store::RunStatus::Succeeded {
-            skipped.push(format!("{} ({}: {})", r.school, r.id, r.status.as_str()));
+            skipped.push(r);
             continue;
         }
         let path = home.run_dir(&r.id).join(&name);
@@ -321,6 +328,7 @@ fn export(
         }
         for line in lines {
             body.push_str(&format!("{},{line}\n", r.school));
+            rows += 1;
         }
         merged += 1;
     }
@@ -328,15 +336,33 @@ fn export(
     text.push_str(&body);
     std::fs::write(out, text)
         .map_err(|e| CliError::input(format!("cannot write {}: {e}", out.display())))?;
+    if json {
+        let left_out: Vec<_> = skipped
+            .iter()
+            .map(|r| serde_json::json!({"run": r.id, "school": r.school, "status": r.status.as_str()}))
+            .collect();
+        return crate::json_out(&serde_json::json!({
+            "batch": batch,
+            "report": name,
+            "file": out,
+            "runs_merged": merged,
+            "rows": rows,
+            "left_out": left_out,
+        }));
+    }
     println!(
-        "merged {name} of {merged} run(s) of batch {batch} into {}",
+        "merged {name} of {merged} run(s) of batch {batch} into {} ({rows} row(s))",
         out.display()
     );
     if !skipped.is_empty() {
+        let named: Vec<String> = skipped
+            .iter()
+            .map(|r| format!("{} ({}: {})", r.school, r.id, r.status.as_str()))
+            .collect();
         println!(
             "left out {} run(s) that did not succeed: {}",
             skipped.len(),
-            skipped.join(", ")
+            named.join(", ")
         );
     }
     Ok(Outcome::Success)
@@ -344,13 +370,24 @@ fn export(
 
 /// A report's bytes to `output`, or to standard output.
 pub(crate) fn write_report(
+    run: &str,
+    name: &str,
     bytes: &[u8],
     output: Option<&std::path::Path>,
+    json: bool,
 ) -> Result<Outcome, CliError> {
     match output {
         Some(path) => {
             std::fs::write(path, bytes)
                 .map_err(|e| CliError::input(format!("cannot write {}: {e}", path.display())))?;
+            if json {
+                return crate::json_out(&serde_json::json!({
+                    "run": run,
+                    "report": name,
+                    "file": path,
+                    "bytes": bytes.len(),
+                }));
+            }
             Ok(Outcome::Success)
         }
         None => crate::write_stdout(bytes),

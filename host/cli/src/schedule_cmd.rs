@@ -6,12 +6,7 @@ use easel_app::schedules::{self, NewSchedule, ScheduleView};
 
 use crate::args::ScheduleCommand;
 use crate::error::{CliError, Outcome};
-
-fn json_out(v: &impl serde::Serialize) -> Result<Outcome, CliError> {
-    let v = serde_json::to_value(v).map_err(|e| CliError::Failed(e.into()))?;
-    println!("{v:#}");
-    Ok(Outcome::Success)
-}
+use crate::json_out;
 
 fn targets(v: &ScheduleView) -> String {
     let s = &v.schedule;

@@ -16,6 +16,7 @@ pub(crate) fn command(home: &Home, command: UserCommand) -> Result<Outcome, CliE
             name,
             roles,
             schools,
+            json,
         } => {
             if !schools.is_empty() && !roles.iter().any(|r| r.contains("contributor")) {
                 return Err(CliError::input(
@@ -33,7 +34,16 @@ pub(crate) fn command(home: &Home, command: UserCommand) -> Result<Outcome, CliE
                     Role::parse(r, bound)
                 })
                 .collect::<Result<Vec<_>, _>>()?;
+            let names: Vec<String> = roles.iter().map(|r| r.name()).collect();
             let new = p.add_user(&me, &name, roles)?;
+            if json {
+                return crate::json_out(&serde_json::json!({
+                    "user": new.name,
+                    "roles": names,
+                    "schools": schools,
+                    "one_time_password": new.password,
+                }));
+            }
             println!("added {}", new.name);
             println!(
                 "one-time password (shown once; change it with `easel user password {}`):",
@@ -70,22 +80,35 @@ pub(crate) fn command(home: &Home, command: UserCommand) -> Result<Outcome, CliE
                 );
             }
         }
-        UserCommand::Password { name } => {
+        UserCommand::Password { name, json } => {
             let mut line = String::new();
             eprintln!("new password for {name} (at least 12 characters), then Enter:");
             std::io::stdin()
                 .read_line(&mut line)
                 .map_err(|e| CliError::input(format!("cannot read the password: {e}")))?;
             p.set_password(&me, &name, line.trim_end_matches(['\r', '\n']))?;
+            if json {
+                return crate::json_out(&serde_json::json!({"user": name, "password_set": true}));
+            }
             println!("password of {name} set");
         }
         UserCommand::Token {
             name,
             label,
             expires_in_days,
+            json,
         } => {
             let valid_for = expires_in_days.map(|d| time::Duration::days(i64::from(d)));
             let t = p.issue_token(&me, &name, &label, valid_for, None)?;
+            if json {
+                return crate::json_out(&serde_json::json!({
+                    "user": name,
+                    "id": t.id,
+                    "label": label,
+                    "expires_at": t.expires_at,
+                    "token": t.token,
+                }));
+            }
             println!(
                 "API token {} for {name} ({label}), expires {}; shown once:",
                 t.id,
@@ -93,8 +116,11 @@ pub(crate) fn command(home: &Home, command: UserCommand) -> Result<Outcome, CliE
             );
             println!("  {}", t.token);
         }
-        UserCommand::RevokeToken { id } => {
+        UserCommand::RevokeToken { id, json } => {
             p.revoke_token(&me, &id)?;
+            if json {
+                return crate::json_out(&serde_json::json!({"id": id, "revoked": true}));
+            }
             println!("API token {id} revoked");
         }
     }

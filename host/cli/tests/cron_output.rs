@@ -200,7 +200,7 @@ fn a_batchs_reports_merge_into_one_csv_with_a_school_column() {
         expected.extend(lines.map(|l| format!("{},{l}", r["school"])));
     }
     let merged = dir.path().join("all.csv");
-    easel(
+    let out = easel(
         &home,
         &[
             "runs",
@@ -209,7 +209,47 @@ fn a_batchs_reports_merge_into_one_csv_with_a_school_column() {
             &batch,
             "--merge",
             merged.to_str().unwrap(),
+            "--json",
         ],
+    );
+    let said: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        (
+            said["batch"].as_str(),
+            said["report"].as_str(),
+            said["runs_merged"].as_u64(),
+            said["rows"].as_u64(),
+            said["left_out"].as_array().map(Vec::len),
+        ),
+        (
+            Some(batch.as_str()),
+            Some("courses.csv"),
+            Some(4),
+            Some(expected.len() as u64),
+            Some(0)
+        ),
+        "{said}"
+    );
+    // One run's report, written to a file, says what it wrote.
+    let one = dir.path().join("one.csv");
+    let run_id = runs[0]["id"].as_str().unwrap();
+    let out = easel(
+        &home,
+        &[
+            "runs",
+            "report",
+            run_id,
+            "courses.csv",
+            "-o",
+            one.to_str().unwrap(),
+            "--json",
+        ],
+    );
+    let said: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(said["run"].as_str(), Some(run_id), "{said}");
+    assert_eq!(
+        said["bytes"].as_u64(),
+        Some(std::fs::metadata(&one).unwrap().len())
     );
     let text = std::fs::read_to_string(&merged).unwrap();
     let mut lines = text.lines();

@@ -91,10 +91,25 @@ fn a_contributor_submits_from_afar_an_approver_approves_and_the_report_comes_bac
         .to_owned();
     let out = client(
         &ana,
-        &["login", "--server", &served.url, "--name", "ana"],
+        &["login", "--server", &served.url, "--name", "ana", "--json"],
         &format!("{ana_pw}\n"),
     );
     assert!(out.status.success(), "{}", text(&out));
+    let said: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        (said["user"].as_str(), said["server"].as_str()),
+        (Some("ana"), Some(served.url.as_str())),
+        "{said}"
+    );
+    let ana_saved = std::fs::read_to_string(ana.join("easel/credentials.json")).unwrap();
+    let ana_secret = serde_json::from_str::<serde_json::Value>(&ana_saved).unwrap()["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        !text(&out).contains(&ana_secret),
+        "login --json does not print the API token"
+    );
 
     // The contributor checks, then submits, from its laptop; it may not
     // approve.
