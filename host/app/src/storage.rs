@@ -134,6 +134,13 @@ pub trait Storage: Send {
     /// Record that a run was retried (once).
     fn mark_retried(&self, id: &str, by: &str) -> StoreResult<bool>;
 
+    /// Queued runs that did not succeed, ended at or after `since`, not
+    /// reported to the failure webhook yet.
+    fn unreported_failures(&self, since: &str, limit: usize) -> StoreResult<Vec<String>>;
+
+    /// Claim a failed queued run's report (true once).
+    fn claim_report(&self, id: &str) -> StoreResult<bool>;
+
     /// End a claimed run that could not be started or recorded.
     fn fail_claimed_run(&self, id: &str, error: &str) -> StoreResult<()>;
 
@@ -487,6 +494,14 @@ impl Storage for Store {
 
     fn mark_retried(&self, id: &str, by: &str) -> StoreResult<bool> {
         Store::mark_retried(self, id, by)
+    }
+
+    fn unreported_failures(&self, since: &str, limit: usize) -> StoreResult<Vec<String>> {
+        Store::unreported_failures(self, since, limit)
+    }
+
+    fn claim_report(&self, id: &str) -> StoreResult<bool> {
+        Store::claim_report(self, id)
     }
 
     fn fail_claimed_run(&self, id: &str, error: &str) -> StoreResult<()> {

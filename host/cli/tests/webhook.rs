@@ -168,4 +168,58 @@ fn a_failed_run_is_reported_signed_and_without_its_error_or_token() {
         !log.contains("/hooks/easel"),
         "the URL's path is not logged: {log}"
     );
+
+    // A queued run whose server died is marked interrupted by whichever
+    // process opens the data directory first: here a local `easel runs`.
+    // The next server with the webhook still reports it, once; the
+    // failure reported before is not sent again.
+    drop(served);
+    let orphan = "0123456789abcdef0123456789abcdef".to_owned();
+    {
+        let h = easel_app::Home::open(Some(home.to_path_buf())).unwrap();
+        h.store
+            .enqueue_run(
+                &easel_store::NewRun {
+                    id: orphan.clone(),
+                    plugin_id: "course-publisher".into(),
+                    digest: failed["digest"].as_str().unwrap().into(),
+                    school: 2,
+                    instance: "prod".into(),
+                    dry_run: false,
+                    params: vec![],
+                    applies: None,
+                    owner: None,
+                    batch: None,
+                },
+                "{}",
+            )
+            .unwrap();
+        // Claimed by a process that no longer exists.
+        let claimed = h.store.claim_run("999999999:1", i64::MAX, &[]).unwrap();
+        assert_eq!(claimed.map(|r| r.id), Some(orphan.clone()));
+    }
+    let shown: serde_json::Value =
+        serde_json::from_slice(&common::easel(home, &["runs", "show", &orphan, "--json"]).stdout)
+            .unwrap();
+    assert_eq!(shown["status"], "interrupted", "{shown}");
+    let _served = common::serve_with(
+        home,
+        &[
+            "--failure-webhook",
+            &url,
+            "--failure-webhook-key",
+            key.to_str().unwrap(),
+        ],
+    );
+    let (_, body) = received.recv_timeout(Duration::from_secs(30)).unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(
+        (v["run"].as_str(), v["status"].as_str()),
+        (Some(orphan.as_str()), Some("interrupted")),
+        "{v}"
+    );
+    assert!(
+        received.recv_timeout(Duration::from_secs(2)).is_err(),
+        "each failure is reported once, across restarts"
+    );
 }

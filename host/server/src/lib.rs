@@ -63,9 +63,9 @@ pub struct Server {
     grace: std::sync::Mutex<std::time::Duration>,
     /// Where failed runs are reported, if anywhere.
     webhook: std::sync::OnceLock<Arc<notify::Webhook>>,
-    /// Runs already reported (a run marked interrupted at a stop also ends
-    /// on its own task later).
-    notified: std::sync::Mutex<std::collections::HashSet<String>>,
+    /// Failures that ended at or after this time (RFC 3339) are reported:
+    /// [`REPORT_LOOKBACK`] before the server started.
+    report_since: String,
     /// The URL people reach this server at (Canvas sends them back to it).
     public_url: std::sync::OnceLock<String>,
     sign_ins: canvas::SignIns,
@@ -99,7 +99,9 @@ impl Server {
             queue: Queue::new(config),
             grace: std::sync::Mutex::new(DEFAULT_GRACE),
             webhook: std::sync::OnceLock::new(),
-            notified: std::sync::Mutex::new(std::collections::HashSet::new()),
+            report_since: (time::OffsetDateTime::now_utc() - REPORT_LOOKBACK)
+                .format(&time::format_description::well_known::Rfc3339)
+                .unwrap_or_default(),
             public_url: std::sync::OnceLock::new(),
             sign_ins: canvas::SignIns::default(),
         }))
@@ -146,18 +148,46 @@ impl Server {
         let _ = self.webhook.set(Arc::new(webhook));
     }
 
-    /// Those of `ids` not handed to the webhook before (each run is
-    /// reported once).
-    fn not_yet_notified(&self, ids: &[String]) -> Vec<String> {
-        let mut seen = self.notified.lock().unwrap_or_else(|p| p.into_inner());
-        ids.iter()
-            .filter(|id| seen.insert((*id).clone()))
-            .cloned()
-            .collect()
+    /// Report, every [`REPORT_EVERY`] from now until the task is aborted,
+    /// the queued runs that did not succeed and no server reported yet:
+    /// those this server ended are sent as they end, and this finds the
+    /// rest (marked interrupted by another process, or at this start after
+    /// a crash). Nothing to do without a webhook.
+    pub fn spawn_reporter(self: &Arc<Self>) -> Option<tokio::task::JoinHandle<()>> {
+        let webhook = self.webhook.get()?.clone();
+        let server = self.clone();
+        Some(tokio::spawn(async move {
+            let mut tick = tokio::time::interval(REPORT_EVERY);
+            loop {
+                tick.tick().await;
+                let (h, since) = (server.home(), server.report_since.clone());
+                let ids = tokio::task::spawn_blocking(move || {
+                    h.and_then(|h| Ok(h.store.unreported_failures(&since, 500)?))
+                })
+                .await;
+                match ids {
+                    Ok(Ok(ids)) if !ids.is_empty() => {
+                        Self::notify(
+                            webhook.clone(),
+                            server.home(),
+                            ids,
+                            server.public_url.get().cloned(),
+                        )
+                        .await;
+                    }
+                    Ok(Err(e)) => {
+                        tracing::warn!("cannot look for runs to report: {}", e.message);
+                    }
+                    _ => {}
+                }
+            }
+        }))
     }
 
-    /// Send the failures among runs `ids` to the webhook; returns when
-    /// sent (or given up).
+    /// Send the failures among runs `ids` to the webhook, each claimed
+    /// first so that it is sent once across servers and restarts (at most
+    /// once: a server that dies between claim and send loses that one);
+    /// returns when sent (or given up).
     async fn notify(
         webhook: Arc<notify::Webhook>,
         home: Result<Home, AppError>,
@@ -168,7 +198,9 @@ impl Server {
             let home = home?;
             let mut rows = Vec::new();
             for id in &ids {
-                if let Some(row) = home.store.run(id)? {
+                if home.store.claim_report(id)?
+                    && let Some(row) = home.store.run(id)?
+                {
                     rows.push(row);
                 }
             }
@@ -231,7 +263,7 @@ impl Server {
             let send = Self::notify(
                 webhook.clone(),
                 self.home(),
-                self.not_yet_notified(&marked),
+                marked,
                 self.public_url.get().cloned(),
             );
             let _ = tokio::time::timeout(std::time::Duration::from_secs(5), send).await;
@@ -246,6 +278,15 @@ impl Server {
         })
     }
 }
+
+/// How far back, from its start, a server reports failures no server
+/// reported: runs a crash left, marked interrupted by whichever process
+/// opened the data directory first.
+pub const REPORT_LOOKBACK: time::Duration = time::Duration::hours(1);
+
+/// How often a server with a failure webhook looks for failures to report
+/// that it did not end itself.
+pub const REPORT_EVERY: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// How long runs in flight may take to finish when the server stops,
 /// unless `easel serve --grace` says otherwise.
@@ -270,14 +311,10 @@ impl QueueHost for Server {
 
     fn runs_ended(&self, ids: &[String]) {
         if let Some(webhook) = self.webhook.get() {
-            let ids = self.not_yet_notified(ids);
-            if ids.is_empty() {
-                return;
-            }
             tokio::spawn(Self::notify(
                 webhook.clone(),
                 self.home(),
-                ids,
+                ids.to_vec(),
                 self.public_url.get().cloned(),
             ));
         }

@@ -76,11 +76,15 @@ fn with_queue(
     impl std::future::Future<Output = ()> + Send + 'static,
 ) {
     let workers = easel_app::queue::spawn_workers(server.clone());
+    let reporter = server.spawn_reporter();
     let app = router(server.clone());
     let stop = async move {
         stop.await;
         server.stop_runs().await;
         workers.abort();
+        if let Some(r) = reporter {
+            r.abort();
+        }
     };
     (app, stop)
 }

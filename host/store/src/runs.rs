@@ -413,6 +413,35 @@ impl Store {
         Ok(out)
     }
 
+    /// Queued runs that ended without success at or after `since` (RFC
+    /// 3339) and were not reported to the failure webhook yet, oldest
+    /// first, at most `limit`.
+    pub fn unreported_failures(&self, since: &str, limit: usize) -> Result<Vec<String>> {
+        let mut stmt = self.conn().prepare(
+            "SELECT id FROM runs WHERE reported_at IS NULL AND request IS NOT NULL
+               AND status IN ('failed', 'refused', 'timed-out', 'memory-limit', 'interrupted')
+               AND finished_at >= ?1
+             ORDER BY finished_at LIMIT ?2",
+        )?;
+        let ids = stmt
+            .query_map(params![since, limit as i64], |r| r.get(0))?
+            .collect::<std::result::Result<_, _>>()?;
+        Ok(ids)
+    }
+
+    /// Claim the report of run `id`, a queued run that did not succeed:
+    /// true once, for whoever claims it first (so each failure is sent at
+    /// most once, by one server); false for a run that succeeded, is still
+    /// going, was not queued, or was reported.
+    pub fn claim_report(&self, id: &str) -> Result<bool> {
+        Ok(self.conn().execute(
+            "UPDATE runs SET reported_at = ?2 WHERE id = ?1 AND reported_at IS NULL
+               AND request IS NOT NULL
+               AND status IN ('failed', 'refused', 'timed-out', 'memory-limit', 'interrupted')",
+            params![id, crate::now()],
+        )? == 1)
+    }
+
     /// Record that run `id` was retried by `by` (or, `by` = `-`, will not
     /// be): once.
     pub fn mark_retried(&self, id: &str, by: &str) -> Result<bool> {

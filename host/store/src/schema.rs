@@ -323,6 +323,15 @@ CREATE INDEX runs_running ON runs(owner) WHERE status = 'running';
 ALTER TABLE schedules ADD COLUMN retry_interrupted INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE runs ADD COLUMN retried_by TEXT;
 "#,
+    // A queued run that did not succeed is reported to the failure webhook
+    // once, by whichever server claims the report first (`reported_at`),
+    // however it ended and whichever process marked it.
+    r#"
+ALTER TABLE runs ADD COLUMN reported_at TEXT;
+CREATE INDEX runs_unreported ON runs(finished_at)
+    WHERE reported_at IS NULL AND request IS NOT NULL
+      AND status IN ('failed', 'refused', 'timed-out', 'memory-limit', 'interrupted');
+"#,
 ];
 
 /// The triggers that refuse updates to the audit tables (recreated after
