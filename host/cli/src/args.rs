@@ -113,6 +113,33 @@ impl Args {
     }
 }
 
+impl Command {
+    /// Does this command choose a Canvas with `--instance`, and a token
+    /// with `--token`? Elsewhere they would be ignored, so they are refused.
+    pub fn uses_connect(&self) -> (bool, bool) {
+        match self {
+            Command::Run(_)
+            | Command::Plan { .. }
+            | Command::Schools { .. }
+            | Command::Plugin {
+                command: PluginCommand::Approve { .. },
+            } => (true, true),
+            Command::Token {
+                command: TokenCommand::Add { .. },
+            }
+            | Command::Login { canvas: true, .. } => (true, false),
+            _ => (false, false),
+        }
+    }
+}
+
+/// The commands `--instance` applies to, for messages.
+pub const INSTANCE_COMMANDS: &str =
+    "run, plan apply, schools, plugin approve, token add and login --canvas";
+
+/// The commands `--token` applies to, for messages.
+pub const TOKEN_COMMANDS: &str = "run, plan apply, schools and plugin approve";
+
 /// A school's account id, with a message that says what to give.
 fn school_id(s: &str) -> Result<u64, String> {
     s.trim().parse::<u64>().map_err(|_| {
@@ -1063,12 +1090,15 @@ pub enum RunsCommand {
 /// Where Canvas is, and with which token.
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct ConnectArgs {
-    /// Canvas instance (see `easel instance list`; default: the only one
-    /// configured, else the embedded simulator `sim`).
+    /// Canvas instance, for run, plan apply, schools, plugin approve, token
+    /// add and login --canvas (see `easel instance list`; default: the
+    /// only one configured, else the embedded simulator `sim`). Other
+    /// commands refuse it.
     #[arg(long, global = true)]
     pub instance: Option<String>,
-    /// Token to use (see `easel token list`; default: the instance's only
-    /// token).
+    /// Token to use, for run, plan apply, schools and plugin approve (see
+    /// `easel token list`; default: the instance's only token). Other
+    /// commands refuse it.
     #[arg(long, global = true)]
     pub token: Option<String>,
 }

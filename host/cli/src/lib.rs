@@ -209,6 +209,29 @@ pub async fn dispatch(mut args: Args) -> Result<Outcome, CliError> {
         }
         _ => {}
     }
+    // --instance and --token are global options: a command they mean
+    // nothing to refuses them rather than ignore them.
+    let (instance_ok, token_ok) = args.command.uses_connect();
+    for (given, ok, flag, applies) in [
+        (
+            args.connect.instance.is_some(),
+            instance_ok,
+            "--instance",
+            args::INSTANCE_COMMANDS,
+        ),
+        (
+            args.connect.token.is_some(),
+            token_ok,
+            "--token",
+            args::TOKEN_COMMANDS,
+        ),
+    ] {
+        if given && !ok {
+            return Err(CliError::input(format!(
+                "{flag} does not apply to this command, which would ignore it: drop it ({flag} is for {applies})"
+            )));
+        }
+    }
     match &args.command {
         Command::Login {
             server,
@@ -241,6 +264,12 @@ pub async fn dispatch(mut args: Args) -> Result<Outcome, CliError> {
         && (client::routed(&args.command) || client::needs_local_data(&args.command))
         && let Some(c) = client::Client::configured()?
     {
+        if args.connect.instance.is_some() || args.connect.token.is_some() {
+            return Err(CliError::input(format!(
+                "you are signed in to {}, where a run uses its grant's instance and token and listings the server's:                  drop --instance and --token, or add --local to work on this machine's data directory",
+                c.base()
+            )));
+        }
         if !client::routed(&args.command) {
             return Err(CliError::input(format!(
                 "you are signed in to {}, and this command does not go through a server yet: \

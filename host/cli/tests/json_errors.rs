@@ -55,6 +55,19 @@ fn common_input_mistakes_say_what_to_give() {
             &["instance", "add", "prod", "--url", "canvas.example.edu"][..],
             "has no scheme: add https://, e.g. https://canvas.example.edu",
         ),
+        // Global options a command would ignore are refused.
+        (
+            &["--instance", "prod", "runs"][..],
+            "--instance does not apply to this command, which would ignore it",
+        ),
+        (
+            &["--token", "prod-admin", "audit", "verify"][..],
+            "--token does not apply to this command",
+        ),
+        (
+            &["--token", "prod-admin", "token", "add", "x"][..],
+            "--token is for run, plan apply, schools and plugin approve",
+        ),
     ] {
         let out = Command::new(env!("CARGO_BIN_EXE_easel"))
             .args(args)

@@ -193,6 +193,26 @@ fn a_contributor_submits_from_afar_an_approver_approves_and_the_report_comes_bac
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
     assert!(text(&out).contains("--local"), "{}", text(&out));
     assert!(!it.join("no-data-here").join("easel.db").exists());
+    // Through a server the grant's instance and token are used: one named
+    // on the command line is refused, not ignored.
+    let out = client(
+        &it,
+        &[
+            "--instance",
+            "test",
+            "run",
+            "course-report",
+            "--school",
+            "2",
+        ],
+        "",
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        text(&out).contains("drop --instance and --token"),
+        "{}",
+        text(&out)
+    );
     // The audit log: the approver verifies and reads it through the server;
     // the contributor may not.
     let out = client(&ana, &["audit", "verify"], "");
