@@ -91,7 +91,7 @@ pub fn add(
 pub fn find(home: &Home, name: &str) -> Result<PluginRow, AppError> {
     home.store.find_plugin(name)?.ok_or_else(|| {
         AppError::invalid(format!(
-            "no plugin {name:?}: see `easel plugin list`, or add it with `easel plugin add`"
+            "no plugin {name:?}: see `easel plugin list`, or submit it with `easel plugin submit`"
         ))
     })
 }

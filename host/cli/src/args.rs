@@ -499,7 +499,7 @@ pub enum ExportFormat {
 pub enum PluginCommand {
     /// Submit a plugin for approval: its component (.wasm) and its manifest
     /// (easel.toml). Records who submitted it; they cannot approve it.
-    #[command(visible_alias = "submit")]
+    #[command(name = "submit", visible_alias = "add")]
     Add {
         /// The component, built for wasm32-wasip2.
         component: PathBuf,

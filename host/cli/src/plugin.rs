@@ -1,4 +1,4 @@
-//! `easel plugin add | list | inspect | approve`.
+//! `easel plugin submit | check | list | inspect | approve | revoke`.
 
 use std::path::Path;
 
@@ -183,10 +183,10 @@ pub(crate) fn print_approvals(
             a.plugin_id,
             &a.digest[..12],
             a.school,
-            if a.write {
-                "read and write"
-            } else {
-                "read only"
+            match (a.write, a.terms.dry_run_only) {
+                (true, true) => "read, and write in dry runs only: writes are planned, never sent",
+                (true, false) => "read and write",
+                (false, _) => "read only",
             },
             a.approved_by,
             match (&a.instance, &a.token_id) {
@@ -358,7 +358,7 @@ fn list(home: &Home, json: bool) -> Result<Outcome, CliError> {
     }
     if plugins.is_empty() {
         println!(
-            "no plugins yet: add one with `easel plugin add <component.wasm> --manifest easel.toml`"
+            "no plugins yet: submit one with `easel plugin submit <component.wasm> --manifest easel.toml`"
         );
         return Ok(Outcome::Success);
     }

@@ -81,6 +81,24 @@ fn plugin_list_tells_approved_waiting_and_revoked_apart() {
         state(&home),
         "awaiting a second approver: 6; approved: 4; revoked: 2"
     );
+    // A grant whose writes are planned only does not say "read and write".
+    let said = easel(
+        &home,
+        &[
+            "plugin",
+            "approve",
+            "course-publisher",
+            "--school",
+            "8",
+            "--dry-run-only",
+            "--by",
+            "ana",
+        ],
+    );
+    assert!(
+        said.contains("write in dry runs only") && !said.contains("(read and write)"),
+        "{said}"
+    );
 }
 
 #[test]
