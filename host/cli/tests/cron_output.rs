@@ -259,3 +259,19 @@ fn a_batchs_reports_merge_into_one_csv_with_a_school_column() {
     expected.sort();
     assert_eq!(got, expected);
 }
+
+#[test]
+fn log_lines_to_a_file_or_pipe_have_no_colour_codes() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("home");
+    // -vv logs at debug level: there are lines to look at.
+    let out = common::command(&home, &["-vv", "schools"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("DEBUG"), "some log lines were written: {err}");
+    assert!(
+        !err.contains('\u{1b}'),
+        "no ANSI escape codes when standard error is not a terminal: {err}"
+    );
+}
