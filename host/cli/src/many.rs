@@ -25,6 +25,11 @@ pub(crate) fn request(args: &RunArgs, params: Vec<(String, String)>) -> BatchReq
     }
 }
 
+/// The bar on a terminal: elapsed, the bar, schools done, and an estimate
+/// of the time left from the pace so far.
+const BAR: &str =
+    "{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} schools, about {eta} left\n  {msg}";
+
 fn progress(total: usize, hidden: bool) -> ProgressBar {
     let target = if hidden {
         ProgressDrawTarget::hidden()
@@ -32,9 +37,7 @@ fn progress(total: usize, hidden: bool) -> ProgressBar {
         ProgressDrawTarget::stderr()
     };
     let bar = ProgressBar::with_draw_target(Some(total as u64), target);
-    if let Ok(style) = ProgressStyle::with_template(
-        "{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} schools\n  {msg}",
-    ) {
+    if let Ok(style) = ProgressStyle::with_template(BAR) {
         bar.set_style(style);
     }
     bar.enable_steady_tick(Duration::from_millis(200));
@@ -139,5 +142,14 @@ fn print_table(r: &BatchResult) {
             r.calls,
             r.duration_ms as f64 / 1000.0
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_bar_shows_an_estimate_of_the_time_left() {
+        assert!(super::BAR.contains("{eta}"));
+        assert!(indicatif::ProgressStyle::with_template(super::BAR).is_ok());
     }
 }
