@@ -47,7 +47,8 @@ pub use inspect::{
 };
 pub use many::{Progress, Quiet, execute_many};
 pub use plugins::{
-    ApproveOptions, Target, WRITE_APPROVERS, add, approve, approve_on, approve_with, find, revoke,
+    ApproveOptions, Target, VersionState, WRITE_APPROVERS, add, approve, approve_on, approve_with,
+    deny, find, revoke, state_word, versions,
 };
 pub use pool::Connections;
 pub use principal::{Act, Actor, Role, SignIn, fold_name};

@@ -3,12 +3,135 @@
 
 use easel_policy::{Manifest, Scope};
 use easel_runtime::LoadError;
-use easel_store::{Action, ApprovalRow, AuditEntry, GrantTerms, PluginRow, now};
+use easel_store::{Action, ApprovalRow, AuditEntry, DenialRow, GrantTerms, PluginRow, now};
 use sha2::{Digest, Sha256};
 
 use crate::error::AppError;
 use crate::home::Home;
 use crate::principal::{Act, Actor};
+
+/// A stored plugin version and where it stands, per school.
+#[derive(Debug, Clone)]
+pub struct VersionState {
+    /// The version.
+    pub row: PluginRow,
+    /// Per school, its newest approval's state (`live`, `awaiting-second`,
+    /// `revoked` or `disabled`), schools in order.
+    pub schools: Vec<(u64, &'static str)>,
+    /// The newest denial, if an approver denied it.
+    pub denial: Option<DenialRow>,
+}
+
+impl VersionState {
+    /// Never approved for any school, nor denied.
+    pub fn pending(&self) -> bool {
+        self.schools.is_empty() && self.denial.is_none()
+    }
+
+    /// Live for at least one school.
+    pub fn live(&self) -> bool {
+        self.schools.iter().any(|(_, s)| *s == "live")
+    }
+
+    /// In words: `pending`, or each state with its schools, e.g.
+    /// `approved: 2,4; revoked: 9`.
+    pub fn summary(&self) -> String {
+        if self.schools.is_empty() {
+            return match &self.denial {
+                Some(d) => format!("denied by {}: {}", d.denied_by, d.reason),
+                None => "pending".to_owned(),
+            };
+        }
+        let mut by_state: Vec<(&str, Vec<String>)> = Vec::new();
+        for (school, st) in &self.schools {
+            match by_state.iter_mut().find(|(s, _)| s == st) {
+                Some((_, list)) => list.push(school.to_string()),
+                None => by_state.push((st, vec![school.to_string()])),
+            }
+        }
+        by_state
+            .iter()
+            .map(|(s, list)| format!("{}: {}", state_word(s), list.join(",")))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+}
+
+/// An approval state as people read it.
+pub fn state_word(s: &str) -> &str {
+    match s {
+        "live" => "approved",
+        "awaiting-second" => "awaiting a second approver",
+        other => other,
+    }
+}
+
+/// Every stored version, oldest first, with its state per school.
+pub fn versions(home: &Home) -> Result<Vec<VersionState>, AppError> {
+    let mut out = Vec::new();
+    for row in home.store.plugins()? {
+        let rows = home
+            .store
+            .approval_states(&row.digest, &row.manifest_digest)?;
+        // Newest row first: a school's first row is its state.
+        let mut seen = std::collections::HashSet::new();
+        let schools = rows.into_iter().filter(|(s, _)| seen.insert(*s)).collect();
+        let denial = home
+            .store
+            .denials(&row.digest, &row.manifest_digest)?
+            .into_iter()
+            .next();
+        out.push(VersionState {
+            row,
+            schools,
+            denial,
+        });
+    }
+    Ok(out)
+}
+
+/// Longest reason a denial may give.
+pub const MAX_DENIAL_REASON: usize = 1_000;
+
+/// Deny plugin version `name` (an approver who did not submit it), with a
+/// reason its submitter sees. Nothing else changes: a denied version can
+/// still be approved later, and approvals already made stand until
+/// revoked.
+pub fn deny(home: &Home, by: &Actor, name: &str, reason: &str) -> Result<DenialRow, AppError> {
+    by.require(Act::Approve)?;
+    let row = find(home, name)?;
+    if row.added_by == by.name {
+        return Err(AppError::forbidden(format!(
+            "{} submitted {} {}: another approver decides on it",
+            by.name, row.id, row.version
+        )));
+    }
+    let reason = reason.trim();
+    if reason.is_empty()
+        || reason.chars().count() > MAX_DENIAL_REASON
+        || reason.chars().any(|c| c.is_control() && c != '\n')
+    {
+        return Err(AppError::invalid(format!(
+            "say why it is denied, in 1 to {MAX_DENIAL_REASON} characters: the submitter reads it"
+        )));
+    }
+    let denial = DenialRow {
+        plugin_id: row.id.clone(),
+        digest: row.digest.clone(),
+        manifest_digest: row.manifest_digest.clone(),
+        denied_by: by.name.clone(),
+        denied_at: now(),
+        reason: reason.to_owned(),
+    };
+    home.audit(&AuditEntry {
+        plugin: Some(row.id.clone()),
+        digest: Some(row.digest.clone()),
+        detail: Some(format!("{} {} denied: {reason}", row.id, row.version)),
+        ..AuditEntry::new(by.audit_name(), Action::PluginDenied)
+    })?;
+    home.store.add_denial(&denial)?;
+    Ok(denial)
+}
 
 /// Check a component and its manifest, store both, and record the version.
 pub fn add(

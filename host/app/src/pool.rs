@@ -93,6 +93,32 @@ impl Connections {
         out
     }
 
+    /// Each open connection's instance, token id, governor counters and
+    /// bucket high-water mark, without reading the vault (for frequent
+    /// sampling).
+    pub async fn stats(&self) -> Vec<(String, String, easel_canvas::GovernorStats, f64)> {
+        let mut out: Vec<_> = self
+            .open
+            .lock()
+            .await
+            .iter()
+            .map(|((instance, token), c)| {
+                let g = c.client.governor();
+                (instance.clone(), token.clone(), g.stats(), g.config().hwm)
+            })
+            .collect();
+        if let Some(c) = self.sim.get() {
+            let g = c.client.governor();
+            out.push((
+                SIM_INSTANCE.into(),
+                SIM_INSTANCE.into(),
+                g.stats(),
+                g.config().hwm,
+            ));
+        }
+        out
+    }
+
     /// The connection a grant's runs use.
     pub async fn for_grant(
         &self,

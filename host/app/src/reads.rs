@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use easel_store::{RunFilter, RunRow};
+use easel_store::{Action, AuditEntry, AuditFilter, AuditRecord, RunFilter, RunRow};
 
 use crate::error::AppError;
 use crate::home::Home;
@@ -68,6 +68,52 @@ pub fn run(home: &Home, actor: &Actor, id: &str) -> Result<RunRow, AppError> {
         .run(id)?
         .filter(|r| actor.may(Act::ReadRuns(r.school)))
         .ok_or_else(|| AppError::not_found(format!("no run {id:?}: see `easel runs`")))
+}
+
+/// Run `id`, if `actor` may read it; a run that exists but belongs to a
+/// school the actor's roles do not reach is refused (forbidden, not "not
+/// found": the console links runs by id, and a guessed id should say why)
+/// and the attempt is audited.
+pub fn run_or_refuse(home: &Home, actor: &Actor, id: &str) -> Result<RunRow, AppError> {
+    let Some(row) = home.store.run(id)? else {
+        return Err(AppError::not_found(format!("no run {id:?}")));
+    };
+    if actor.may(Act::ReadRuns(row.school)) {
+        return Ok(row);
+    }
+    home.audit(&AuditEntry {
+        school: Some(row.school),
+        plugin: Some(row.plugin_id.clone()),
+        run: Some(row.id.clone()),
+        detail: Some(format!("refused: read run {id}")),
+        ..AuditEntry::new(actor.audit_name(), Action::AccessDenied)
+    })?;
+    Err(AppError::forbidden(format!(
+        "run {id} is school {}'s, and your roles do not reach that school",
+        row.school
+    )))
+}
+
+/// The audit records of run `id` (its start, each Canvas request allowed,
+/// denied and answered, its end), oldest first, at most `limit`, if
+/// `actor` may read the run: a school's people see their runs' calls
+/// without reading the whole audit log.
+pub fn run_records(
+    home: &Home,
+    actor: &Actor,
+    id: &str,
+    after_seq: Option<u64>,
+    limit: usize,
+) -> Result<Vec<AuditRecord>, AppError> {
+    let row = run(home, actor, id)?;
+    Ok(home.audit.records(
+        &AuditFilter {
+            run: Some(row.id),
+            after_seq,
+            ..AuditFilter::default()
+        },
+        Some(limit),
+    )?)
 }
 
 /// The file of report `name` that run `id` wrote, if `actor` may read it.

@@ -8,7 +8,7 @@ use easel_store::{
     ApiTokenRow, ApprovalHistory, ApprovalRow, InstanceRow, NewRun, PluginRow, RunFilter,
     RunFinish, RunRow, SignInKeyRow, SisPrefixRow, Store, TokenRow, UserRow,
 };
-use easel_store::{FireRow, RunStats, ScheduleRow};
+use easel_store::{DenialRow, FireRow, RunStats, ScheduleRow};
 
 /// What a storage call answers.
 pub type StoreResult<T> = easel_store::Result<T>;
@@ -84,6 +84,12 @@ pub trait Storage: Send {
         digest: &str,
         manifest_digest: &str,
     ) -> StoreResult<Vec<(u64, &'static str)>>;
+
+    /// Record an approver's denial of a plugin version.
+    fn add_denial(&self, d: &DenialRow) -> StoreResult<()>;
+
+    /// One plugin version's denials, newest first.
+    fn denials(&self, digest: &str, manifest_digest: &str) -> StoreResult<Vec<DenialRow>>;
 
     /// Why no approval of `id` for `school` is live: the newest row's
     /// state (`None`: there never was one).
@@ -433,6 +439,14 @@ impl Storage for Store {
         manifest_digest: &str,
     ) -> StoreResult<Vec<(u64, &'static str)>> {
         Store::approval_states(self, digest, manifest_digest)
+    }
+
+    fn add_denial(&self, d: &DenialRow) -> StoreResult<()> {
+        Store::add_denial(self, d)
+    }
+
+    fn denials(&self, digest: &str, manifest_digest: &str) -> StoreResult<Vec<DenialRow>> {
+        Store::denials(self, digest, manifest_digest)
     }
 
     fn approval_history(&self, id: &str, school: u64) -> StoreResult<Option<ApprovalHistory>> {

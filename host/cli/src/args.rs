@@ -58,6 +58,7 @@ impl Args {
                     | PluginCommand::Add { json: true, .. }
                     | PluginCommand::Approve { json: true, .. }
                     | PluginCommand::Revoke { json: true, .. }
+                    | PluginCommand::Deny { json: true, .. }
             ),
             Command::Config { command } => matches!(
                 command,
@@ -617,6 +618,19 @@ pub enum PluginCommand {
         /// object refuses the whole file. Each row counts as one write.
         #[arg(long)]
         sis_import: bool,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Deny a submitted version, saying why: its submitter sees the reason
+    /// (`plugin list`, the console). A later approval is still possible.
+    Deny {
+        /// Plugin id, or id@digest-prefix for one version (default: the
+        /// newest).
+        plugin: String,
+        /// Why, for the submitter (1 to 1000 characters).
+        #[arg(long)]
+        reason: String,
         /// Machine-readable output.
         #[arg(long)]
         json: bool,

@@ -108,7 +108,7 @@ pub(crate) async fn command(home: &Home, command: AuditCommand) -> Result<Outcom
                 since,
                 plugin,
                 school,
-                after_seq: None,
+                ..AuditFilter::default()
             };
             let records = easel_app::audit::records(home, &me, &filter, None)?;
             match format {

@@ -640,6 +640,7 @@ pub(crate) fn routed(command: &Command) -> bool {
                 | PluginCommand::Check { .. }
                 | PluginCommand::Approve { .. }
                 | PluginCommand::Revoke { .. }
+                | PluginCommand::Deny { .. }
         ),
         Command::Audit { command } => matches!(
             command,
@@ -1112,6 +1113,21 @@ async fn plugin(client: &Client, command: PluginCommand) -> Result<Outcome, CliE
                 serde_json::from_value(v).map_err(|e| CliError::Failed(e.into()))?;
             // Whether a school has a SIS-id prefix is the server's to say.
             print_approvals_remote(&rows, json)
+        }
+        PluginCommand::Deny {
+            plugin,
+            reason,
+            json,
+        } => {
+            let v = client
+                .post(
+                    &format!("/api/v1/plugins/{}/deny", seg(&plugin)),
+                    &json!({"reason": reason}),
+                )
+                .await?;
+            let d: easel_store::DenialRow =
+                serde_json::from_value(v).map_err(|e| CliError::Failed(e.into()))?;
+            crate::plugin::print_denied(&d, json)
         }
         PluginCommand::Revoke {
             plugin,

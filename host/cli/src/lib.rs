@@ -332,6 +332,7 @@ pub async fn dispatch(mut args: Args) -> Result<Outcome, CliError> {
                 status,
                 since,
                 batch,
+                instance: None,
             };
             runs::dispatch(&home, command, limit, &filter, json)
         }

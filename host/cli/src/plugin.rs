@@ -47,6 +47,15 @@ pub(crate) async fn dispatch(
             json,
         } => check(home, &manifest, component.as_deref(), json),
         PluginCommand::Inspect { plugin, json } => inspect(home, &plugin, json),
+        PluginCommand::Deny {
+            plugin,
+            reason,
+            json,
+        } => {
+            let me = crate::local_actor(home)?;
+            let d = easel_app::deny(home, &me, &plugin, &reason)?;
+            print_denied(&d, json)
+        }
         PluginCommand::Revoke {
             plugin,
             schools_from: _,
@@ -126,6 +135,20 @@ pub(crate) async fn dispatch(
 }
 
 /// `easel plugin revoke`'s output, locally or from a server.
+pub(crate) fn print_denied(d: &easel_store::DenialRow, json: bool) -> Result<Outcome, CliError> {
+    if json {
+        println!("{:#}", serde_json::json!(d));
+        return Ok(Outcome::Success);
+    }
+    println!(
+        "denied {} ({}); its submitter sees why: {}",
+        d.plugin_id,
+        &d.digest[..d.digest.len().min(12)],
+        d.reason
+    );
+    Ok(Outcome::Success)
+}
+
 pub(crate) fn print_revoked(
     plugin: &str,
     revoked: &[u64],
@@ -309,44 +332,14 @@ pub(crate) fn terms_from(
 }
 
 fn list(home: &Home, json: bool) -> Result<Outcome, CliError> {
-    let plugins = home.store.plugins()?;
-    let mut states = std::collections::HashMap::new();
-    for p in &plugins {
-        states.insert(
-            (p.digest.clone(), p.manifest_digest.clone()),
-            home.store.approval_states(&p.digest, &p.manifest_digest)?,
-        );
-    }
-    // Per school its newest row: live, awaiting a second approver, revoked
-    // or disabled; a version never approved anywhere is pending.
+    let versions = easel_app::versions(home)?;
+    let plugins: Vec<&PluginRow> = versions.iter().map(|v| &v.row).collect();
     let state = |p: &PluginRow| {
-        let rows = &states[&(p.digest.clone(), p.manifest_digest.clone())];
-        if rows.is_empty() {
-            return "pending".to_owned();
-        }
-        let mut by_state: Vec<(&str, Vec<String>)> = Vec::new();
-        let mut seen = std::collections::HashSet::new();
-        for (school, st) in rows {
-            if !seen.insert(*school) {
-                continue;
-            }
-            match by_state.iter_mut().find(|(s, _)| s == st) {
-                Some((_, list)) => list.push(school.to_string()),
-                None => by_state.push((st, vec![school.to_string()])),
-            }
-        }
-        fn word(s: &str) -> &str {
-            match s {
-                "live" => "approved",
-                "awaiting-second" => "awaiting a second approver",
-                other => other,
-            }
-        }
-        by_state
+        versions
             .iter()
-            .map(|(s, list)| format!("{}: {}", word(s), list.join(",")))
-            .collect::<Vec<_>>()
-            .join("; ")
+            .find(|v| v.row.digest == p.digest && v.row.manifest_digest == p.manifest_digest)
+            .map(easel_app::VersionState::summary)
+            .unwrap_or_default()
     };
     if json {
         let v: Vec<_> = plugins
@@ -366,7 +359,7 @@ fn list(home: &Home, json: bool) -> Result<Outcome, CliError> {
         "{:<20} {:<9} {:<14} {:>9}  STATE",
         "ID", "VERSION", "DIGEST", "SIZE"
     );
-    for p in &plugins {
+    for p in plugins {
         println!(
             "{:<20} {:<9} {:<14} {:>9}  {}",
             p.id,

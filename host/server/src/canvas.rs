@@ -244,6 +244,93 @@ pub(crate) async fn start(
     Ok(redirect(&url))
 }
 
+/// Off to Canvas for a console sign-in: the state carries port 0 (no
+/// command line) and, as its challenge, the sha256 of `nonce`, which only
+/// the browser that started it holds (in a cookie), so a sign-in someone
+/// else started cannot be finished in a victim's browser.
+pub(crate) async fn start_console(server: &Arc<Server>, nonce: &str) -> Result<Response, AppError> {
+    let redirect_uri = server.callback_url()?;
+    let s = server.clone();
+    let (instance, origin, client_id) = tokio::task::spawn_blocking(move || {
+        let home = s.home()?;
+        let instance = only_instance(&home)?;
+        let (row, key) = canvas_sign_in::key_for(&home, &instance)?;
+        Ok::<_, AppError>((row.name, row.url, key.key.client_id))
+    })
+    .await
+    .map_err(|e| AppError::internal(anyhow::anyhow!("{e}")))??;
+    let state = server
+        .sign_ins
+        .seal(&Waiting {
+            instance,
+            port: CONSOLE_PORT,
+            challenge: challenge_of(nonce),
+            expires: unix_now() + STATE_LIFETIME.as_secs(),
+        })
+        .ok_or_else(|| AppError::new(Kind::Internal, "cannot sign the sign-in's state"))?;
+    let url = easel_canvas::sign_in::authorize_url(&origin, &client_id, &redirect_uri, &state)
+        .map_err(|e| AppError::new(Kind::Internal, e.to_string()))?;
+    Ok(redirect(&url))
+}
+
+/// The port a console sign-in's state carries: none (a command line's is
+/// 1024 and up).
+const CONSOLE_PORT: u16 = 0;
+
+/// The end of a console sign-in: a session for this browser, if it is the
+/// one that started it.
+async fn finish_console(
+    server: &Arc<Server>,
+    headers: &axum::http::HeaderMap,
+    state: &str,
+    w: Waiting,
+    q: Callback,
+    addr: std::net::SocketAddr,
+) -> ApiResult {
+    let nonce = crate::console::sign_in_cookie(headers).unwrap_or_default();
+    if nonce.is_empty() || !same(challenge_of(&nonce).as_bytes(), w.challenge.as_bytes()) {
+        return Ok(page(
+            StatusCode::FORBIDDEN,
+            "<!doctype html><meta charset=\"utf-8\"><title>easel</title><p>This sign-in was started in another browser (or its cookie has expired), so no one was signed in. <a href=\"/console/sign-in\">Sign in again</a>.</p>".into(),
+        ));
+    }
+    server.sign_ins.spend(state);
+    let failed = |message: &str| {
+        page(
+            StatusCode::FORBIDDEN,
+            format!(
+                "<!doctype html><meta charset=\"utf-8\"><title>easel</title><p>{}</p><p><a href=\"/console/sign-in\">Back to sign in</a></p>",
+                html(message)
+            ),
+        )
+    };
+    if let Some(error) = q.error {
+        return Ok(failed(&if error == "access_denied" {
+            "You declined at Canvas, so you are not signed in.".to_owned()
+        } else {
+            format!("Canvas answered {error}, so you are not signed in.")
+        }));
+    }
+    let Some(code) = q.code else {
+        return Ok(failed("Canvas sent no code, so you are not signed in."));
+    };
+    let redirect_uri = server.callback_url()?;
+    match identify_and_complete(server, &w.instance, &code, &redirect_uri, addr).await {
+        Ok((name, _, _)) => {
+            let s = server.clone();
+            tokio::task::spawn_blocking(move || crate::console::canvas_session(&s, &name))
+                .await
+                .map_err(|e| AppError::internal(anyhow::anyhow!("{e}")))?
+                .map_err(ApiError)
+        }
+        Err(e) => Ok(failed(&format!(
+            "{}{}",
+            e.message,
+            e.hint.map(|h| format!(" ({h})")).unwrap_or_default()
+        ))),
+    }
+}
+
 fn only_instance(home: &Home) -> Result<String, AppError> {
     let on = canvas_sign_in::instances(home)?;
     match on.as_slice() {
@@ -299,6 +386,7 @@ pub(crate) struct Callback {
 pub(crate) async fn callback(
     State(server): State<Arc<Server>>,
     ConnectInfo(Peer(addr)): ConnectInfo<Peer>,
+    headers: axum::http::HeaderMap,
     query: Result<Query<Callback>, axum::extract::rejection::QueryRejection>,
 ) -> ApiResult {
     let Query(q) = query.map_err(|e| AppError::invalid(e.to_string()))?;
@@ -306,10 +394,13 @@ pub(crate) async fn callback(
     let Some(w) = server.sign_ins.open(&state) else {
         return Err(
             AppError::forbidden("this sign-in is unknown or has expired")
-                .hint("start again with `easel login --server URL --canvas`")
+                .hint("start again with `easel login --server URL --canvas`, or from the console's sign-in page")
                 .into(),
         );
     };
+    if w.port == CONSOLE_PORT {
+        return finish_console(&server, &headers, &state, w, q, addr).await;
+    }
     if let Some(error) = q.error {
         return Ok(to_command_line(
             w.port,

@@ -13,8 +13,10 @@
 //! thread): it is not shared between threads.
 
 mod canvas;
+mod console;
 mod listen;
 pub mod notify;
+pub mod samples;
 
 pub use canvas::{challenge_of, confirmation_code};
 pub use listen::{ConnectionLimits, serve, serve_limited, serve_tls};
@@ -69,6 +71,9 @@ pub struct Server {
     /// The URL people reach this server at (Canvas sends them back to it).
     public_url: std::sync::OnceLock<String>,
     sign_ins: canvas::SignIns,
+    console: console::Console,
+    /// Each token's governor over the last minutes (the console's charts).
+    pub samples: samples::Samples,
 }
 
 impl Server {
@@ -104,6 +109,8 @@ impl Server {
                 .unwrap_or_default(),
             public_url: std::sync::OnceLock::new(),
             sign_ins: canvas::SignIns::default(),
+            console: console::Console::default(),
+            samples: samples::Samples::default(),
         }))
     }
 
@@ -439,6 +446,7 @@ pub fn router(server: Arc<Server>) -> Router {
         .route("/api/v1/plugins/{plugin}", get(inspect_plugin))
         .route("/api/v1/plugins/{plugin}/approve", post(approve))
         .route("/api/v1/plugins/{plugin}/revoke", post(revoke))
+        .route("/api/v1/plugins/{plugin}/deny", post(deny))
         .route("/api/v1/runs", get(list_runs).post(start_run))
         .route("/api/v1/runs/{run}", get(show_run))
         .route("/api/v1/runs/{run}/apply", post(apply_plan))
@@ -448,6 +456,7 @@ pub fn router(server: Arc<Server>) -> Router {
         .route("/api/v1/audit/verify", get(verify_audit))
         .route("/api/openapi.json", get(openapi))
         .route("/metrics", get(metrics))
+        .merge(console::router())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn(no_secrets_in_queries))
@@ -463,8 +472,8 @@ pub struct Peer(pub SocketAddr);
 #[derive(utoipa::OpenApi)]
 #[openapi(
     info(title = "easel", description = "easel's JSON API: plugins, approvals, runs and their reports, for authenticated principals. Errors are {\"error\":{\"kind\",\"message\",\"hint\"}}."),
-    paths(sign_in, sign_out, canvas::redeem, me, list_plugins, inspect_plugin, check_plugin, submit, approve, revoke, start_run, apply_plan, list_runs, show_run, report, schools, audit_records, verify_audit),
-    components(schemas(SignIn, canvas::Redeem, Submit, Check, Approve, Revoke, StartRun)),
+    paths(sign_in, sign_out, canvas::redeem, me, list_plugins, inspect_plugin, check_plugin, submit, approve, revoke, deny, start_run, apply_plan, list_runs, show_run, report, schools, audit_records, verify_audit),
+    components(schemas(SignIn, canvas::Redeem, Submit, Check, Approve, Revoke, Deny, StartRun)),
     modifiers(&BearerAuth)
 )]
 pub struct ApiDoc;
@@ -956,6 +965,36 @@ async fn approve(
 
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+struct Deny {
+    /// Why, for the submitter.
+    reason: String,
+}
+
+#[utoipa::path(post, path = "/api/v1/plugins/{plugin}/deny", tag = "plugins", security(("bearer" = [])),
+    params(("plugin" = String, Path, description = "plugin id, or id@digest-prefix")),
+    request_body = Deny,
+    responses((status = 200, description = "the denial: plugin, digests, by, at, reason", content_type = "application/json"),
+              (status = 403, description = "not an approver, or the plugin's submitter", content_type = "application/json")))]
+/// `POST /api/v1/plugins/{plugin}/deny`: deny a version, saying why.
+async fn deny(
+    State(server): State<Arc<Server>>,
+    ConnectInfo(Peer(addr)): ConnectInfo<Peer>,
+    Path(plugin): Path<String>,
+    headers: HeaderMap,
+    raw: Result<Bytes, BytesRejection>,
+) -> ApiResult {
+    let req: Deny = body(raw)?;
+    let d = as_caller(
+        &server,
+        Caller::new(&headers, addr),
+        move |_, home, actor| easel_app::deny(home, actor, &plugin, &req.reason),
+    )
+    .await?;
+    to_json(d)
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 struct Revoke {
     #[serde(default)]
     schools: Vec<u64>,
@@ -1342,6 +1381,7 @@ async fn list_runs(
                 status: q.status,
                 since: q.since,
                 batch: q.batch,
+                instance: None,
             };
             easel_app::reads::list_runs(home, actor, q.limit.unwrap_or(50).min(10_000), &filter)
         },
@@ -1576,6 +1616,7 @@ async fn audit_records(
                         plugin: q.plugin,
                         school: q.school,
                         after_seq: q.after_seq,
+                        ..Default::default()
                     },
                     Some(limit),
                 )?,
@@ -1694,6 +1735,7 @@ mod tests {
                 "/api/v1/plugins",
                 "/api/v1/plugins/{plugin}",
                 "/api/v1/plugins/{plugin}/approve",
+                "/api/v1/plugins/{plugin}/deny",
                 "/api/v1/plugins/{plugin}/revoke",
                 "/api/v1/runs",
                 "/api/v1/runs/{run}",

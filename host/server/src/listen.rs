@@ -77,11 +77,13 @@ fn with_queue(
 ) {
     let workers = easel_app::queue::spawn_workers(server.clone());
     let reporter = server.spawn_reporter();
+    let sampler = crate::samples::spawn(server.clone());
     let app = router(server.clone());
     let stop = async move {
         stop.await;
         server.stop_runs().await;
         workers.abort();
+        sampler.abort();
         if let Some(r) = reporter {
             r.abort();
         }

@@ -108,6 +108,23 @@ pub struct ApprovalRow {
     pub second_by: Option<String>,
 }
 
+/// An approver's denial of a plugin version, with why.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct DenialRow {
+    /// Plugin id.
+    pub plugin_id: String,
+    /// Component digest.
+    pub digest: String,
+    /// Manifest digest.
+    pub manifest_digest: String,
+    /// Who denied it.
+    pub denied_by: String,
+    /// When (RFC 3339).
+    pub denied_at: String,
+    /// Why, for the submitter.
+    pub reason: String,
+}
+
 /// The newest approval row of a plugin for a school, when none is live.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApprovalHistory {
@@ -408,6 +425,37 @@ impl Store {
             )
             .optional()?;
         Ok(row)
+    }
+
+    /// Record a denial.
+    pub fn add_denial(&self, d: &DenialRow) -> Result<()> {
+        self.conn.execute(
+            "INSERT INTO plugin_denials (digest, manifest_digest, plugin_id, denied_by, denied_at, reason)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![d.digest, d.manifest_digest, d.plugin_id, d.denied_by, d.denied_at, d.reason],
+        )?;
+        Ok(())
+    }
+
+    /// One plugin version's denials, newest first.
+    pub fn denials(&self, digest: &str, manifest_digest: &str) -> Result<Vec<DenialRow>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT plugin_id, digest, manifest_digest, denied_by, denied_at, reason
+             FROM plugin_denials WHERE digest = ?1 AND manifest_digest = ?2 ORDER BY rowid DESC",
+        )?;
+        let rows = stmt
+            .query_map(params![digest, manifest_digest], |r| {
+                Ok(DenialRow {
+                    plugin_id: r.get(0)?,
+                    digest: r.get(1)?,
+                    manifest_digest: r.get(2)?,
+                    denied_by: r.get(3)?,
+                    denied_at: r.get(4)?,
+                    reason: r.get(5)?,
+                })
+            })?
+            .collect::<std::result::Result<Vec<_>, _>>()?;
+        Ok(rows)
     }
 
     /// Every approval row of one plugin version, newest first, with its

@@ -119,6 +119,8 @@ pub struct RunFilter {
     pub since: Option<String>,
     /// Only this batch's.
     pub batch: Option<String>,
+    /// Only on this instance.
+    pub instance: Option<String>,
 }
 
 /// A stored run.
@@ -626,7 +628,7 @@ impl Store {
             "SELECT {RUN_COLUMNS} FROM runs
              WHERE (?2 IS NULL OR plugin_id = ?2) AND (?3 IS NULL OR school = ?3)
                AND (?4 IS NULL OR status = ?4) AND (?5 IS NULL OR started_at >= ?5)
-               AND (?6 IS NULL OR batch = ?6)
+               AND (?6 IS NULL OR batch = ?6) AND (?7 IS NULL OR instance = ?7)
              ORDER BY started_at DESC, rowid DESC LIMIT ?1"
         );
         let mut stmt = self.conn().prepare(&sql)?;
@@ -638,7 +640,8 @@ impl Store {
                     filter.school.map(|s| s as i64),
                     filter.status,
                     filter.since,
-                    filter.batch
+                    filter.batch,
+                    filter.instance
                 ],
                 raw_run,
             )?

@@ -332,6 +332,19 @@ CREATE INDEX runs_unreported ON runs(finished_at)
     WHERE reported_at IS NULL AND request IS NOT NULL
       AND status IN ('failed', 'refused', 'timed-out', 'memory-limit', 'interrupted');
 "#,
+    // An approver may deny a plugin version, with a reason its submitter
+    // sees.
+    r#"
+CREATE TABLE plugin_denials (
+    digest TEXT NOT NULL,
+    manifest_digest TEXT NOT NULL,
+    plugin_id TEXT NOT NULL,
+    denied_by TEXT NOT NULL,
+    denied_at TEXT NOT NULL,
+    reason TEXT NOT NULL
+);
+CREATE INDEX plugin_denials_of ON plugin_denials(digest, manifest_digest);
+"#,
 ];
 
 /// The triggers that refuse updates to the audit tables (recreated after

@@ -104,6 +104,12 @@ pub enum Action {
     /// the sealed tokens were forgotten, and the records before this one,
     /// keyed by the lost key, can no longer be verified.
     VaultReset,
+    /// A principal asked for something its roles do not reach (e.g. another
+    /// school's run in the console); refused.
+    AccessDenied,
+    /// An approver denied a plugin version (with a reason the submitter
+    /// sees).
+    PluginDenied,
 }
 
 const ACTIONS: &[Action] = &[
@@ -134,9 +140,16 @@ const ACTIONS: &[Action] = &[
     Action::RunQueued,
     Action::RunInterrupted,
     Action::VaultReset,
+    Action::AccessDenied,
+    Action::PluginDenied,
 ];
 
 impl Action {
+    /// Every action's name, in the order they were added.
+    pub fn all_names() -> Vec<&'static str> {
+        ACTIONS.iter().map(|a| a.as_str()).collect()
+    }
+
     /// The name stored and shown, e.g. `canvas-request-denied`.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -167,6 +180,8 @@ impl Action {
             Action::RunQueued => "run-queued",
             Action::RunInterrupted => "run-interrupted",
             Action::VaultReset => "vault-reset",
+            Action::AccessDenied => "access-denied",
+            Action::PluginDenied => "plugin-denied",
         }
     }
 
@@ -386,6 +401,15 @@ pub struct AuditFilter {
     pub school: Option<u64>,
     /// Only records after this sequence number.
     pub after_seq: Option<u64>,
+    /// Records before this time (RFC 3339 prefix; a bare date is the
+    /// start of that day).
+    pub until: Option<String>,
+    /// Only this run's.
+    pub run: Option<String>,
+    /// Only records whose actor (principal, or `plugin:ID`) contains this.
+    pub actor: Option<String>,
+    /// Only this action (as recorded, e.g. `plugin-approved`).
+    pub action: Option<String>,
 }
 
 /// The audit log. Its own connection, so runs can append from any thread.
@@ -654,6 +678,8 @@ impl AuditLog {
             "SELECT {COLUMNS} FROM audit
              WHERE (?1 IS NULL OR at >= ?1) AND (?2 IS NULL OR plugin = ?2)
                AND (?3 IS NULL OR school = ?3) AND (?4 IS NULL OR seq > ?4)
+               AND (?6 IS NULL OR at < ?6) AND (?7 IS NULL OR run = ?7)
+               AND (?8 IS NULL OR instr(actor, ?8) > 0) AND (?9 IS NULL OR action = ?9)
              ORDER BY seq LIMIT ?5"
         ))?;
         let limit = limit.map_or(-1, |l| l as i64);
@@ -664,7 +690,11 @@ impl AuditLog {
                     filter.plugin,
                     filter.school.map(|s| s as i64),
                     filter.after_seq.map(|s| s as i64),
-                    limit
+                    limit,
+                    filter.until,
+                    filter.run,
+                    filter.actor,
+                    filter.action
                 ],
                 record,
             )?

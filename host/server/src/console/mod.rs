@@ -1,0 +1,693 @@
+//! The web console: server-rendered pages (maud) over the application
+//! layer, from the same process as the API. Every read works without
+//! JavaScript, and so do approve and revoke; htmx and a small script of
+//! easel's own only add partial updates and live logs.
+//!
+//! Sessions: signing in (a password, or Sign in with Canvas) issues an
+//! easel API token for 12 hours, kept in an `HttpOnly`, `SameSite=Strict`
+//! cookie (`Secure` when the server's public URL is https). A session also
+//! ends after [`IDLE`] without a request, and when the server restarts
+//! (the last-seen times are this process's). Every form that changes
+//! something carries a CSRF token, an HMAC of the session's token id under
+//! a key of this process, and a post whose `Origin` or `Sec-Fetch-Site`
+//! says it came from another site is refused too.
+//!
+//! Authorisation is the application layer's, checked on the server for
+//! every page, fragment and download: a link that is not shown is also
+//! refused when typed.
+
+mod pages;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::extract::Path;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use easel_app::{Actor, AppError, Home, Kind, SignIn};
+use maud::{DOCTYPE, Markup, PreEscaped, html};
+use sha2::{Digest, Sha256};
+
+use crate::Server;
+
+/// How long a console session lasts at most.
+pub const SESSION_HOURS: i64 = 12;
+
+/// A session ends after this long without a request.
+pub const IDLE: Duration = Duration::from_secs(30 * 60);
+
+/// The session cookie.
+const COOKIE: &str = "easel_session";
+
+/// The cookie that binds a sign-in form (or a Sign in with Canvas) to the
+/// browser that asked for it.
+const PRE_COOKIE: &str = "easel_signin";
+
+/// Largest upload: a component and its manifest.
+pub const MAX_UPLOAD_BYTES: usize = 32 * 1024 * 1024;
+
+/// What the console keeps in this process.
+pub(crate) struct Console {
+    key: [u8; 32],
+    /// Console sessions (API token ids) and when each was last used.
+    seen: Mutex<HashMap<String, Instant>>,
+}
+
+impl Default for Console {
+    fn default() -> Self {
+        let mut key = [0u8; 32];
+        rand::Rng::fill(&mut rand::rng(), &mut key);
+        Self {
+            key,
+            seen: Mutex::new(HashMap::new()),
+        }
+    }
+}
+
+type Mac = hmac::Hmac<Sha256>;
+
+impl Console {
+    fn mac(&self, what: &str) -> String {
+        let Ok(mut mac) = <Mac as hmac::Mac>::new_from_slice(&self.key) else {
+            return String::new();
+        };
+        hmac::Mac::update(&mut mac, what.as_bytes());
+        hex::encode(hmac::Mac::finalize(mac).into_bytes())
+    }
+
+    /// The CSRF token of the session whose API token is `token_id`.
+    fn csrf(&self, token_id: &str) -> String {
+        self.mac(&format!("csrf {token_id}"))
+    }
+
+    /// The sign-in form's token for the browser holding `nonce`.
+    fn sign_in_csrf(&self, nonce: &str) -> String {
+        self.mac(&format!("sign-in {nonce}"))
+    }
+
+    pub(crate) fn start(&self, token_id: &str) {
+        let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
+        seen.retain(|_, at| at.elapsed() < IDLE);
+        seen.insert(token_id.to_owned(), Instant::now());
+    }
+
+    /// Is `token_id` a live console session? Touches it if so.
+    fn touch(&self, token_id: &str) -> bool {
+        let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
+        match seen.get_mut(token_id) {
+            Some(at) if at.elapsed() < IDLE => {
+                *at = Instant::now();
+                true
+            }
+            Some(_) => {
+                seen.remove(token_id);
+                false
+            }
+            None => false,
+        }
+    }
+
+    fn end(&self, token_id: &str) {
+        self.seen
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(token_id);
+    }
+}
+
+/// The console's routes, under `/console`, and `/` sending browsers there.
+pub(crate) fn router() -> Router<Arc<Server>> {
+    Router::new()
+        .route("/", get(|| async { see_other("/console") }))
+        .route("/console", get(pages::home))
+        .route("/console/", get(|| async { see_other("/console") }))
+        .route(
+            "/console/sign-in",
+            get(pages::sign_in_page).post(pages::sign_in),
+        )
+        .route("/console/sign-in/canvas", get(pages::canvas_start))
+        .route("/console/sign-out", post(pages::sign_out))
+        .route("/console/runs", get(pages::runs))
+        .route("/console/runs/{run}", get(pages::run))
+        .route("/console/runs/{run}/events", get(pages::run_events))
+        .route("/console/runs/{run}/apply", post(pages::apply))
+        .route("/console/runs/{run}/reports/{name}", get(pages::report))
+        .route("/console/batches/{batch}/report", get(pages::batch_report))
+        .route("/console/plugins", get(pages::plugins))
+        .route("/console/plugins/{plugin}", get(pages::plugin))
+        .route("/console/plugins/{plugin}/approve", post(pages::approve))
+        .route("/console/plugins/{plugin}/revoke", post(pages::revoke))
+        .route("/console/plugins/{plugin}/deny", post(pages::deny))
+        .route("/console/plugins/{plugin}/run", post(pages::start_run))
+        .route(
+            "/console/submit",
+            get(pages::submit_page)
+                .post(pages::submit)
+                .layer(axum::extract::DefaultBodyLimit::max(MAX_UPLOAD_BYTES)),
+        )
+        .route("/console/audit", get(pages::audit))
+        .route("/console/audit/export", get(pages::audit_export))
+        .route("/console/tokens", get(pages::tokens))
+        .route("/console/tokens/add", post(pages::add_token))
+        .route("/console/tokens/{token}/rotate", post(pages::rotate_token))
+        .route("/console/tokens/chart/{token}", get(pages::token_chart))
+        .route("/console/schedules", get(pages::schedules))
+        .route(
+            "/console/schedules/{schedule}/{act}",
+            post(pages::schedule_act),
+        )
+        .route("/console/assets/{hash}/{name}", get(asset))
+        .layer(axum::middleware::from_fn(headers))
+}
+
+/// The security headers of every console answer.
+async fn headers(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let mut r = next.run(request).await;
+    let h = r.headers_mut();
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+        ),
+    );
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("same-origin"),
+    );
+    if !h.contains_key(header::CACHE_CONTROL) {
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    r
+}
+
+/// A vendored or own file the pages load.
+struct Asset {
+    name: &'static str,
+    kind: &'static str,
+    bytes: &'static [u8],
+}
+
+const ASSETS: &[Asset] = &[
+    Asset {
+        name: "htmx.min.js",
+        kind: "text/javascript; charset=utf-8",
+        bytes: include_bytes!("../../assets/htmx.min.js"),
+    },
+    Asset {
+        name: "console.js",
+        kind: "text/javascript; charset=utf-8",
+        bytes: include_bytes!("../../assets/console.js"),
+    },
+    Asset {
+        name: "console.css",
+        kind: "text/css; charset=utf-8",
+        bytes: include_bytes!("../../assets/console.css"),
+    },
+];
+
+/// The assets' version: a hash of them all, so a changed file has a new
+/// address and old ones can be cached for a year.
+fn assets_hash() -> &'static str {
+    static HASH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    HASH.get_or_init(|| {
+        let mut h = Sha256::new();
+        for a in ASSETS {
+            h.update(a.name.as_bytes());
+            h.update(a.bytes);
+        }
+        hex::encode(&h.finalize()[..6])
+    })
+}
+
+fn asset_url(name: &str) -> String {
+    format!("/console/assets/{}/{name}", assets_hash())
+}
+
+async fn asset(Path((hash, name)): Path<(String, String)>) -> Response {
+    match ASSETS.iter().find(|a| a.name == name) {
+        Some(a) if hash == assets_hash() => (
+            [
+                (header::CONTENT_TYPE, a.kind),
+                (header::CACHE_CONTROL, "public, max-age=31536000, immutable"),
+            ],
+            a.bytes,
+        )
+            .into_response(),
+        _ => (StatusCode::NOT_FOUND, "no such asset").into_response(),
+    }
+}
+
+fn see_other(to: &str) -> Response {
+    (StatusCode::SEE_OTHER, [(header::LOCATION, to.to_owned())]).into_response()
+}
+
+/// A cookie's value from the request.
+fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.to_owned())
+}
+
+/// A `Set-Cookie` value.
+fn set_cookie(server: &Server, name: &str, value: &str, max_age: i64, same_site: &str) -> String {
+    let secure = server
+        .public_url
+        .get()
+        .is_some_and(|u| u.starts_with("https:"));
+    format!(
+        "{name}={value}; Path=/; HttpOnly; SameSite={same_site}; Max-Age={max_age}{}",
+        if secure { "; Secure" } else { "" }
+    )
+}
+
+/// Equal in time whatever the inputs' contents.
+fn same(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// A state-changing request must come from a page of this site: a browser
+/// says where a request comes from in `Sec-Fetch-Site` and `Origin`.
+fn same_site(headers: &HeaderMap) -> Result<(), AppError> {
+    let refuse = || {
+        AppError::forbidden("this form was sent from another site, so it was refused")
+            .hint("open the console's own page and send the form from there")
+    };
+    if let Some(site) = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok())
+        && !matches!(site, "same-origin" | "none")
+    {
+        return Err(refuse());
+    }
+    if let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) {
+        let host = headers
+            .get(header::HOST)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default();
+        let origin_host = origin.split_once("://").map(|(_, h)| h).unwrap_or("");
+        if origin == "null" || origin_host != host {
+            return Err(refuse());
+        }
+    }
+    Ok(())
+}
+
+/// The signed-in person, for a page.
+pub(crate) struct Ctx {
+    pub actor: Actor,
+    pub csrf: String,
+    token_id: String,
+}
+
+/// Why a request has no session.
+enum NoSession {
+    /// Not signed in (or the session ended): to the sign-in page.
+    SignIn(&'static str),
+    /// Something else went wrong.
+    Error(AppError),
+}
+
+impl From<AppError> for NoSession {
+    fn from(e: AppError) -> Self {
+        Self::Error(e)
+    }
+}
+
+/// The session a request carries, checked (on a blocking thread).
+fn session(
+    server: &Server,
+    home: &Home,
+    token: Option<String>,
+    addr: SocketAddr,
+) -> Result<Ctx, NoSession> {
+    let Some(token) = token else {
+        return Err(NoSession::SignIn(""));
+    };
+    let actor = home
+        .principals()
+        .authenticate(&token, &addr.ip().to_string())
+        .map_err(|_| NoSession::SignIn("your session has ended: sign in again"))?;
+    let SignIn::ApiToken(id) = &actor.via else {
+        return Err(NoSession::SignIn(""));
+    };
+    if !server.console.touch(id) {
+        // Idle too long, or made before this server started: the token is
+        // good for nothing else, so it ends.
+        let _ = home.principals().revoke_token(&actor, id);
+        return Err(NoSession::SignIn(
+            "your session ended after 30 minutes without use (or the server restarted): sign in again",
+        ));
+    }
+    Ok(Ctx {
+        csrf: server.console.csrf(id),
+        token_id: id.clone(),
+        actor,
+    })
+}
+
+/// A page's answer: HTML, a redirect, or a file.
+pub(crate) enum Answer {
+    Page(Markup),
+    Status(StatusCode, Markup),
+    Redirect(String),
+    File {
+        kind: &'static str,
+        name: String,
+        bytes: Vec<u8>,
+    },
+    Raw(Response),
+}
+
+impl From<Markup> for Answer {
+    fn from(m: Markup) -> Self {
+        Self::Page(m)
+    }
+}
+
+impl IntoResponse for Answer {
+    fn into_response(self) -> Response {
+        match self {
+            Answer::Page(m) => html_response(StatusCode::OK, m),
+            Answer::Status(s, m) => html_response(s, m),
+            Answer::Redirect(to) => see_other(&to),
+            Answer::File { kind, name, bytes } => (
+                [
+                    (header::CONTENT_TYPE, kind.to_owned()),
+                    (
+                        header::CONTENT_DISPOSITION,
+                        format!(
+                            "attachment; filename=\"{}\"",
+                            name.replace(|c: char| !c.is_ascii_graphic() || c == '"', "_")
+                        ),
+                    ),
+                ],
+                bytes,
+            )
+                .into_response(),
+            Answer::Raw(r) => r,
+        }
+    }
+}
+
+fn html_response(status: StatusCode, m: Markup) -> Response {
+    (
+        status,
+        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+        m.into_string(),
+    )
+        .into_response()
+}
+
+/// The request's essentials, for [`page`].
+pub(crate) struct Req {
+    token: Option<String>,
+    addr: SocketAddr,
+    path: String,
+}
+
+impl Req {
+    pub(crate) fn new(headers: &HeaderMap, addr: SocketAddr, path: &str) -> Self {
+        Self {
+            token: cookie(headers, COOKIE),
+            addr,
+            path: path.to_owned(),
+        }
+    }
+}
+
+/// Answer a page for a signed-in person: `f` runs on a blocking thread
+/// with the data directory and the session; an error is shown as a page
+/// with its status; no session sends the browser to sign in.
+pub(crate) async fn page<F>(server: &Arc<Server>, req: Req, f: F) -> Response
+where
+    F: FnOnce(&Server, &Home, &Ctx) -> Result<Answer, AppError> + Send + 'static,
+{
+    let s = server.clone();
+    let addr = req.addr;
+    let token = req.token;
+    let done = tokio::task::spawn_blocking(move || {
+        let home = s.home()?;
+        let ctx = session(&s, &home, token, addr)?;
+        match f(&s, &home, &ctx) {
+            Ok(a) => Ok(a),
+            Err(e) => Ok(Answer::Status(status_of(&e), error_page(Some(&ctx), &e))),
+        }
+    })
+    .await;
+    match done {
+        Ok(Ok(a)) => a.into_response(),
+        Ok(Err(NoSession::SignIn(why))) => {
+            let mut to = format!(
+                "/console/sign-in?next={}",
+                url::form_urlencoded::byte_serialize(req.path.as_bytes()).collect::<String>()
+            );
+            if !why.is_empty() {
+                to.push_str("&ended=1");
+            }
+            see_other(&to)
+        }
+        Ok(Err(NoSession::Error(e))) => html_response(status_of(&e), error_page(None, &e)),
+        Err(e) => {
+            let e = AppError::internal(anyhow::anyhow!("a page's task failed: {e}"));
+            html_response(status_of(&e), error_page(None, &e))
+        }
+    }
+}
+
+fn status_of(e: &AppError) -> StatusCode {
+    if e.kind == Kind::Internal {
+        tracing::error!("internal error: {}", e.message);
+    }
+    StatusCode::from_u16(e.kind.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+}
+
+fn error_page(ctx: Option<&Ctx>, e: &AppError) -> Markup {
+    let title = match e.kind {
+        Kind::Forbidden => "Not allowed",
+        Kind::NotFound => "Not found",
+        Kind::Internal => "Something went wrong",
+        _ => "That did not work",
+    };
+    layout(
+        ctx,
+        title,
+        "",
+        html! {
+            p.notice.error role="alert" { (e.message) }
+            @if let Some(h) = &e.hint { p { (h) } }
+            p { a href="/console" { "Back to the console" } }
+        },
+    )
+}
+
+/// A form's fields, read strictly: a field the form does not have is
+/// refused.
+pub(crate) struct Form(Vec<(String, String)>);
+
+impl Form {
+    pub(crate) fn parse(bytes: &[u8], allowed: &[&str]) -> Result<Self, AppError> {
+        let fields: Vec<(String, String)> = url::form_urlencoded::parse(bytes)
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect();
+        if let Some((k, _)) = fields
+            .iter()
+            .find(|(k, _)| k != "csrf" && !allowed.contains(&k.as_str()))
+        {
+            return Err(AppError::invalid(format!(
+                "this form has no field {k:?}; reload the page and try again"
+            )));
+        }
+        Ok(Self(fields))
+    }
+
+    pub(crate) fn one(&self, name: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(k, v)| k == name && !v.trim().is_empty())
+            .map(|(_, v)| v.trim())
+    }
+
+    pub(crate) fn all(&self, name: &str) -> Vec<&str> {
+        self.0
+            .iter()
+            .filter(|(k, _)| k == name)
+            .map(|(_, v)| v.trim())
+            .collect()
+    }
+
+    pub(crate) fn has(&self, name: &str) -> bool {
+        self.0.iter().any(|(k, _)| k == name)
+    }
+
+    /// The form's CSRF token is the session's.
+    pub(crate) fn check_csrf(&self, ctx: &Ctx) -> Result<(), AppError> {
+        let given = self.one("csrf").unwrap_or_default();
+        if same(given.as_bytes(), ctx.csrf.as_bytes()) {
+            Ok(())
+        } else {
+            Err(AppError::forbidden(
+                "this form's security token is missing or out of date, so nothing was changed",
+            )
+            .hint("reload the page and send the form again"))
+        }
+    }
+}
+
+/// The navigation, by what the person may do.
+fn nav(ctx: &Ctx, current: &str) -> Markup {
+    use easel_app::Act;
+    let a = &ctx.actor;
+    let mut links: Vec<(&str, &str)> = vec![("/console", "Home"), ("/console/runs", "Runs")];
+    links.push(("/console/plugins", "Plugins"));
+    if a.may(Act::Submit) {
+        links.push(("/console/submit", "Submit"));
+    }
+    if a.may(Act::ReadAllRuns) || a.may(Act::Approve) {
+        links.push(("/console/schedules", "Schedules"));
+    }
+    if a.may(Act::ManageCredentials) || a.may(Act::ReadAllRuns) {
+        links.push(("/console/tokens", "Tokens"));
+    }
+    if a.may(Act::ReadAudit) {
+        links.push(("/console/audit", "Audit"));
+    }
+    html! {
+        nav aria-label="Main" {
+            ul {
+                @for (href, label) in links {
+                    li {
+                        @if href == current {
+                            a href=(href) aria-current="page" { (label) }
+                        } @else {
+                            a href=(href) { (label) }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// A whole page: one `h1` (the title), landmarks, a skip link.
+pub(crate) fn layout(ctx: Option<&Ctx>, title: &str, current: &str, body: Markup) -> Markup {
+    html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                meta name="htmx-config" content=r#"{"includeIndicatorStyles":false,"allowEval":false,"allowScriptTags":false}"#;
+                title { (title) " · easel" }
+                link rel="stylesheet" href=(asset_url("console.css"));
+                script src=(asset_url("htmx.min.js")) defer {}
+                script src=(asset_url("console.js")) defer {}
+            }
+            body {
+                a.skip href="#main" { "Skip to the content" }
+                header.top {
+                    a.brand href="/console" { "easel" }
+                    @if let Some(ctx) = ctx {
+                        (nav(ctx, current))
+                        div.who {
+                            span { "Signed in as " strong { (ctx.actor.name) } " (" (roles(&ctx.actor)) ")" }
+                            form method="post" action="/console/sign-out" {
+                                input type="hidden" name="csrf" value=(ctx.csrf);
+                                button type="submit" { "Sign out" }
+                            }
+                        }
+                    }
+                }
+                main id="main" {
+                    h1 { (title) }
+                    (body)
+                }
+            }
+        }
+    }
+}
+
+fn roles(a: &Actor) -> String {
+    if a.roles.is_empty() {
+        return "no roles".into();
+    }
+    a.roles
+        .iter()
+        .map(easel_app::Role::name)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// A run's state, in words and a mark (never colour alone).
+pub(crate) fn state(status: &str) -> Markup {
+    let class = match status {
+        "succeeded" | "approved" | "intact" | "active" => "ok",
+        "failed" | "refused" | "revoked" | "broken" | "denied" | "expired" => "bad",
+        "interrupted" | "partial" | "paused" | "disabled" | "pending" => "warn",
+        _ => "idle",
+    };
+    html! { span class={"state " (class)} { (status) } }
+}
+
+/// Text that may hold anything, made safe to show (maud escapes; this
+/// also drops control characters).
+pub(crate) fn clean(s: &str) -> String {
+    s.chars()
+        .filter(|c| !c.is_control() || *c == '\n' || *c == '\t')
+        .collect()
+}
+
+#[allow(dead_code)]
+pub(crate) fn raw(s: &'static str) -> PreEscaped<&'static str> {
+    PreEscaped(s)
+}
+
+/// The sign-in nonce cookie's value and the form token for it; a new
+/// nonce when the browser has none.
+fn sign_in_nonce(server: &Server, headers: &HeaderMap) -> (String, bool) {
+    match cookie(headers, PRE_COOKIE) {
+        Some(n) if n.len() == 32 && n.bytes().all(|b| b.is_ascii_hexdigit()) => (n, false),
+        _ => {
+            let _ = server;
+            let mut b = [0u8; 16];
+            rand::Rng::fill(&mut rand::rng(), &mut b);
+            (hex::encode(b), true)
+        }
+    }
+}
+
+/// The sign-in nonce this browser holds, if any.
+pub(crate) fn sign_in_cookie(headers: &HeaderMap) -> Option<String> {
+    cookie(headers, PRE_COOKIE)
+        .filter(|n| n.len() == 32 && n.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+pub(crate) use pages::canvas_session;
+
+/// Where to go after signing in: a console page, never elsewhere.
+fn next_page(next: Option<&str>) -> String {
+    match next {
+        Some(n)
+            if n.starts_with("/console")
+                && !n.contains("//")
+                && !n.contains('\\')
+                && !n.starts_with("/console/sign-") =>
+        {
+            n.to_owned()
+        }
+        _ => "/console".into(),
+    }
+}
+
+pub(crate) use axum::extract::ConnectInfo as Connect;
