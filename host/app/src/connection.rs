@@ -48,6 +48,8 @@ pub struct Connection {
     pub token_id: Option<String>,
     /// The embedded simulator, kept alive while the connection lives.
     pub sim: Option<SimHandle>,
+    /// The last school listing and when it was read ([`Self::schools_within`]).
+    listed: std::sync::Mutex<Option<(std::time::Instant, Vec<easel_runtime::School>)>>,
 }
 
 #[derive(Deserialize)]
@@ -213,6 +215,7 @@ impl Connection {
             instance: instance.name.clone(),
             token_id: Some(token_id),
             sim: None,
+            listed: Default::default(),
         })
     }
 
@@ -227,6 +230,7 @@ impl Connection {
             instance: url.to_owned(),
             token_id: None,
             sim: None,
+            listed: Default::default(),
         })
     }
 
@@ -249,7 +253,27 @@ impl Connection {
             instance: SIM_INSTANCE.into(),
             token_id: None,
             sim: Some(sim),
+            listed: Default::default(),
         })
+    }
+
+    /// The instance's schools, as listed at most `max_age` ago (a page
+    /// that shows them to people need not spend the token each time).
+    pub async fn schools_within(
+        &self,
+        max_age: std::time::Duration,
+    ) -> Result<Vec<easel_runtime::School>, AppError> {
+        if let Ok(l) = self.listed.lock()
+            && let Some((at, schools)) = l.as_ref()
+            && at.elapsed() < max_age
+        {
+            return Ok(schools.clone());
+        }
+        let schools = self.schools().await?;
+        if let Ok(mut l) = self.listed.lock() {
+            *l = Some((std::time::Instant::now(), schools.clone()));
+        }
+        Ok(schools)
     }
 
     /// GET `path` as easel itself (an admin call, not a plugin's): the

@@ -618,6 +618,10 @@ pub async fn serve(
         "easel serve: the API is at {scheme}://{bound}/api/v1 (data in {}); Ctrl-C stops it",
         home.root().display()
     );
+    eprintln!(
+        "easel serve: the web console is at {}/console",
+        public.trim_end_matches('/')
+    );
     let canvas = easel_app::canvas_sign_in::instances(home)?;
     if !canvas.is_empty() {
         eprintln!(

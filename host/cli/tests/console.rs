@@ -386,6 +386,12 @@ fn the_console_in_a_browser_from_upload_to_approved_run_to_audit() {
 
         // 3. It runs for each school; the page follows the run to its end.
         let mut runs = Vec::new();
+        // Slow Canvas answers while these run, so each page is first shown
+        // while its run still goes.
+        sim.set_faults(Faults {
+            latency: Some(Duration::from_millis(400)),
+            ..Faults::default()
+        });
         for s in [school, other] {
             b.goto(&format!("{url}/console/plugins/course-report"))
                 .await;
@@ -404,6 +410,10 @@ fn the_console_in_a_browser_from_upload_to_approved_run_to_audit() {
             runs.push((id, followed));
         }
         b.shot("run").await;
+        sim.set_faults(Faults {
+            latency: Some(Duration::from_millis(30)),
+            ..Faults::default()
+        });
         // The simulator's latency keeps a run going for a while: at least
         // one page was first shown while its run went, and followed it to
         // its end by itself (server-sent events, then a reload).

@@ -117,7 +117,7 @@ pub fn chart(samples: &[Sample]) -> String {
     );
     let _ = write!(
         svg,
-        "<title>Bucket level (solid, units) and requests per second (dashed) over the last 10 minutes</title>"
+        "<title>Bucket level (solid, units) and requests per second (dashed) over the last minutes</title>"
     );
     let _ = write!(
         svg,
@@ -139,8 +139,13 @@ pub fn chart(samples: &[Sample]) -> String {
     };
     let hwm = last.hwm.max(1.0);
     let end = last.at;
-    let start = end.saturating_sub(KEPT as u64);
-    let x = |t: u64| x0 + (t.saturating_sub(start)) as f64 / KEPT as f64 * (x1 - x0);
+    // The last 10 minutes, or less while the server has sampled less (at
+    // least a minute), so a young server's chart is not a sliver.
+    let span = end
+        .saturating_sub(samples[0].at)
+        .clamp(60, KEPT as u64 * EVERY.as_secs());
+    let start = end.saturating_sub(span);
+    let x = |t: u64| x0 + (t.saturating_sub(start)) as f64 / span as f64 * (x1 - x0);
     // Requests per second between consecutive samples.
     let rates: Vec<(u64, f64)> = samples
         .windows(2)
@@ -176,8 +181,13 @@ pub fn chart(samples: &[Sample]) -> String {
     );
     let _ = write!(
         svg,
-        r#"<text x="{x0}" y="{}">10 min ago</text><text x="{}" y="{}">now: level {:.0} of {hwm:.0}, {} requests, {} throttled</text></svg>"#,
+        r#"<text x="{x0}" y="{}">{} ago</text><text x="{}" y="{}">now: level {:.0} of {hwm:.0}, {} requests, {} throttled</text></svg>"#,
         H - 6.0,
+        if span >= 120 {
+            format!("{} min", span / 60)
+        } else {
+            format!("{span} s")
+        },
         x1 - 300.0,
         H - 6.0,
         last.level(),
@@ -227,6 +237,10 @@ mod tests {
             "the rate axis tops at the peak: {svg}"
         );
         assert!(svg.contains("level 100 of 700"), "{svg}");
+        assert!(
+            svg.contains("60 s ago"),
+            "a minute of samples spans the chart: {svg}"
+        );
         let empty = chart(&[]);
         assert!(empty.contains("No requests"), "{empty}");
     }

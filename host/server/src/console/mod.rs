@@ -691,3 +691,109 @@ fn next_page(next: Option<&str>) -> String {
 }
 
 pub(crate) use axum::extract::ConnectInfo as Connect;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_session_ends_after_its_idle_time_and_is_unknown_after_a_restart() {
+        let c = Console::default();
+        assert!(!c.touch("t1"), "a session this process never started");
+        c.start("t1");
+        assert!(c.touch("t1"));
+        c.seen
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert("t1".into(), Instant::now() - IDLE - Duration::from_secs(1));
+        assert!(!c.touch("t1"), "idle too long");
+        assert!(!c.touch("t1"), "and gone");
+        c.start("t2");
+        c.end("t2");
+        assert!(!c.touch("t2"), "signed out");
+    }
+
+    #[test]
+    fn csrf_tokens_belong_to_one_session_and_one_process() {
+        let (a, b) = (Console::default(), Console::default());
+        assert_ne!(a.csrf("t1"), a.csrf("t2"));
+        assert_ne!(a.csrf("t1"), b.csrf("t1"));
+        assert_ne!(a.csrf("t1"), a.sign_in_csrf("t1"));
+        assert_eq!(a.csrf("t1").len(), 64);
+    }
+
+    #[test]
+    fn after_signing_in_only_console_pages_are_next() {
+        assert_eq!(
+            next_page(Some("/console/runs?school=2")),
+            "/console/runs?school=2"
+        );
+        for bad in [
+            "https://evil.example/",
+            "//evil.example/console",
+            "/console//evil.example",
+            "/console\\evil",
+            "/api/v1/me",
+            "/console/sign-out",
+            "javascript:alert(1)",
+        ] {
+            assert_eq!(next_page(Some(bad)), "/console", "{bad}");
+        }
+        assert_eq!(next_page(None), "/console");
+    }
+
+    #[test]
+    fn posts_from_another_site_are_refused() {
+        let h = |pairs: &[(&str, &str)]| {
+            let mut m = HeaderMap::new();
+            for (k, v) in pairs {
+                m.insert(
+                    axum::http::HeaderName::from_bytes(k.as_bytes()).unwrap_or(header::HOST),
+                    HeaderValue::from_str(v).unwrap_or(HeaderValue::from_static("")),
+                );
+            }
+            m
+        };
+        assert!(same_site(&h(&[("host", "easel:7070")])).is_ok());
+        assert!(
+            same_site(&h(&[
+                ("host", "easel:7070"),
+                ("origin", "http://easel:7070"),
+                ("sec-fetch-site", "same-origin")
+            ]))
+            .is_ok()
+        );
+        assert!(
+            same_site(&h(&[
+                ("host", "easel:7070"),
+                ("origin", "https://evil.example")
+            ]))
+            .is_err()
+        );
+        assert!(same_site(&h(&[("host", "easel:7070"), ("origin", "null")])).is_err());
+        assert!(
+            same_site(&h(&[
+                ("host", "easel:7070"),
+                ("sec-fetch-site", "cross-site")
+            ]))
+            .is_err()
+        );
+        assert!(
+            same_site(&h(&[
+                ("host", "easel:7070"),
+                ("sec-fetch-site", "same-site")
+            ]))
+            .is_err()
+        );
+    }
+
+    #[test]
+    fn unknown_form_fields_are_refused() {
+        assert!(Form::parse(b"csrf=x&reason=no", &["reason"]).is_ok());
+        let e = Form::parse(b"csrf=x&reason=no&admin=1", &["reason"])
+            .err()
+            .map(|e| e.message)
+            .unwrap_or_default();
+        assert!(e.contains("admin"), "{e}");
+    }
+}

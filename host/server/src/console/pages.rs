@@ -18,6 +18,10 @@ use super::{
 };
 use crate::{Peer, Server};
 
+/// How old a school listing the approval form may show (the approval
+/// itself checks each school with Canvas).
+const SCHOOLS_MAX_AGE: std::time::Duration = std::time::Duration::from_secs(300);
+
 /// Most runs one runs page lists.
 const MAX_RUNS_SHOWN: usize = 1_000;
 
@@ -1003,7 +1007,7 @@ pub(crate) async fn plugin(
             let schools = if may_approve && !own {
                 let handle = tokio::runtime::Handle::current();
                 let conn = handle.block_on(server.connections.default_instance(home))?;
-                handle.block_on(conn.schools())?
+                handle.block_on(conn.schools_within(SCHOOLS_MAX_AGE))?
             } else {
                 Vec::new()
             };
