@@ -1035,30 +1035,8 @@ async fn plugin(client: &Client, command: PluginCommand) -> Result<Outcome, CliE
         }
         PluginCommand::List { json } => {
             let v = client.get("/api/v1/plugins", &[]).await?;
-            if json {
-                println!("{v:#}");
-                return Ok(Outcome::Success);
-            }
-            println!(
-                "{:<20} {:<10} {:<14} {:<20} APPROVED FOR",
-                "ID", "VERSION", "SHA256", "ADDED BY"
-            );
-            for p in v.as_array().into_iter().flatten() {
-                let digest = p["digest"].as_str().unwrap_or_default();
-                println!(
-                    "{:<20} {:<10} {:<14} {:<20} {}",
-                    p["id"].as_str().unwrap_or_default(),
-                    p["version"].as_str().unwrap_or_default(),
-                    &digest[..12.min(digest.len())],
-                    p["added_by"].as_str().unwrap_or_default(),
-                    p["approved_schools"]
-                        .as_array()
-                        .map(|a| a.iter().map(Value::to_string).collect::<Vec<_>>().join(","))
-                        .filter(|s| !s.is_empty())
-                        .unwrap_or_else(|| "-".into())
-                );
-            }
-            Ok(Outcome::Success)
+            let versions: Vec<Value> = v.as_array().cloned().unwrap_or_default();
+            crate::plugin::print_list(&versions, json)
         }
         PluginCommand::Approve {
             plugin,

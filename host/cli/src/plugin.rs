@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use easel_store::{GrantTerms, PluginRow};
+use easel_store::GrantTerms;
 
 use crate::args::{ConfigCommand, PluginCommand};
 use crate::error::{CliError, Outcome};
@@ -333,23 +333,25 @@ pub(crate) fn terms_from(
 
 fn list(home: &Home, json: bool) -> Result<Outcome, CliError> {
     let versions = easel_app::versions(home)?;
-    let plugins: Vec<&PluginRow> = versions.iter().map(|v| &v.row).collect();
-    let state = |p: &PluginRow| {
-        versions
-            .iter()
-            .find(|v| v.row.digest == p.digest && v.row.manifest_digest == p.manifest_digest)
-            .map(easel_app::VersionState::summary)
-            .unwrap_or_default()
-    };
+    let v: Vec<serde_json::Value> = versions
+        .iter()
+        .map(|v| {
+            let p = &v.row;
+            serde_json::json!({"id": p.id, "version": p.version, "digest": p.digest, "size": p.size,
+                               "added_at": p.added_at, "added_by": p.added_by, "state": v.summary()})
+        })
+        .collect();
+    print_list(&v, json)
+}
+
+/// `easel plugin list`'s output, locally or from a server: each version
+/// as `{id, version, digest, size, added_at, added_by, state}`.
+pub(crate) fn print_list(versions: &[serde_json::Value], json: bool) -> Result<Outcome, CliError> {
     if json {
-        let v: Vec<_> = plugins
-            .iter()
-            .map(|p| serde_json::json!({"id": p.id, "version": p.version, "digest": p.digest, "size": p.size, "added_at": p.added_at, "added_by": p.added_by, "state": state(p)}))
-            .collect();
-        println!("{}", serde_json::Value::Array(v));
+        println!("{}", serde_json::Value::Array(versions.to_vec()));
         return Ok(Outcome::Success);
     }
-    if plugins.is_empty() {
+    if versions.is_empty() {
         println!(
             "no plugins yet: submit one with `easel plugin submit <component.wasm> --manifest easel.toml`"
         );
@@ -359,14 +361,15 @@ fn list(home: &Home, json: bool) -> Result<Outcome, CliError> {
         "{:<20} {:<9} {:<14} {:>9}  STATE",
         "ID", "VERSION", "DIGEST", "SIZE"
     );
-    for p in plugins {
+    for p in versions {
+        let digest = p["digest"].as_str().unwrap_or_default();
         println!(
             "{:<20} {:<9} {:<14} {:>9}  {}",
-            p.id,
-            p.version,
-            &p.digest[..12],
-            p.size,
-            state(p)
+            p["id"].as_str().unwrap_or_default(),
+            p["version"].as_str().unwrap_or_default(),
+            &digest[..12.min(digest.len())],
+            p["size"].as_u64().unwrap_or_default(),
+            p["state"].as_str().unwrap_or_default()
         );
     }
     Ok(Outcome::Success)

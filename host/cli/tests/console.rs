@@ -90,6 +90,52 @@ async fn sign_in(b: &mut Browser, url: &str, name: &str, password: &str) {
     b.wait_for(&format!("<strong>{name}</strong>"), 20).await;
 }
 
+/// Sign in with the keyboard alone: the name field has the focus, Tab
+/// moves to the password, Enter sends the form.
+async fn sign_in_by_keyboard(b: &mut Browser, url: &str, name: &str, password: &str) {
+    b.goto(&format!("{url}/console/sign-in")).await;
+    let focused = b.c.active_element().await.unwrap();
+    assert_eq!(focused.attr("id").await.unwrap().as_deref(), Some("name"));
+    focused.send_keys(name).await.unwrap();
+    focused.send_keys("\u{E004}").await.unwrap();
+    let focused = b.c.active_element().await.unwrap();
+    assert_eq!(
+        focused.attr("id").await.unwrap().as_deref(),
+        Some("password")
+    );
+    focused.send_keys(password).await.unwrap();
+    focused.send_keys("\u{E007}").await.unwrap();
+    b.wait_for(&format!("<strong>{name}</strong>"), 20).await;
+}
+
+/// The page has one `h1`, the header, navigation and main landmarks when
+/// signed in, and every visible control has a label.
+async fn accessible(b: &mut Browser, what: &str) {
+    let found = b
+        .c
+        .execute(
+            r#"
+            const unlabelled = [...document.querySelectorAll('input:not([type=hidden]), select, textarea')]
+                .filter(e => !(e.labels && e.labels.length) && !e.getAttribute('aria-label'))
+                .map(e => e.name || e.id || e.outerHTML);
+            return {
+                h1: document.querySelectorAll('h1').length,
+                main: document.querySelectorAll('main').length,
+                unlabelled: unlabelled,
+            };"#,
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(found["h1"], 1, "{what}: one h1");
+    assert_eq!(found["main"], 1, "{what}: a main landmark");
+    assert_eq!(
+        found["unlabelled"],
+        serde_json::json!([]),
+        "{what}: controls without a label"
+    );
+}
+
 async fn sign_out(b: &mut Browser) {
     b.click("header.top form button").await;
     b.wait_for("Sign in to easel", 20).await;
@@ -258,7 +304,8 @@ fn the_console_in_a_browser_from_upload_to_approved_run_to_audit() {
         let mut b = Browser::start(&shots).await;
 
         // 1. The school's IT person signs in and uploads.
-        sign_in(&mut b, &url, "school-it", &it_pw).await;
+        sign_in_by_keyboard(&mut b, &url, "school-it", &it_pw).await;
+        accessible(&mut b, "home").await;
         b.shot("home-contributor").await;
         b.goto(&format!("{url}/console/submit")).await;
         let upload = |w: &Path, m: &Path| {
@@ -284,6 +331,7 @@ fn the_console_in_a_browser_from_upload_to_approved_run_to_audit() {
                 "a refused upload stores nothing"
             );
         }
+        accessible(&mut b, "submit-refused").await;
         b.shot("submit-refused").await;
         b.goto(&format!("{url}/console/submit")).await;
         b.fill("#component", wasm.to_str().unwrap()).await;
@@ -293,6 +341,7 @@ fn the_console_in_a_browser_from_upload_to_approved_run_to_audit() {
         assert!(page.contains("Nothing was stored"), "{page}");
         assert!(page.contains("course-report"), "{page}");
         assert_eq!(stored(), serde_json::json!([]));
+        accessible(&mut b, "submit-checked").await;
         b.shot("submit-checked").await;
         b.goto(&format!("{url}/console/submit")).await;
         b.fill("#component", wasm.to_str().unwrap()).await;
@@ -330,6 +379,7 @@ fn the_console_in_a_browser_from_upload_to_approved_run_to_audit() {
         assert!(page.contains("district-admin"), "{page}");
         let waiting = b.source().await;
         assert!(waiting.contains("Waiting for approval"), "{waiting}");
+        accessible(&mut b, "home-admin").await;
         b.shot("home-admin").await;
 
         // What the report asks for, and the approval with a narrowed scope
@@ -375,6 +425,7 @@ fn the_console_in_a_browser_from_upload_to_approved_run_to_audit() {
             .await;
         b.click(&format!("input[name=school][value=\"{other}\"]"))
             .await;
+        accessible(&mut b, "approve").await;
         b.shot("approve").await;
         b.click("section[aria-labelledby=approve] button[type=submit]")
             .await;
@@ -389,7 +440,7 @@ fn the_console_in_a_browser_from_upload_to_approved_run_to_audit() {
         // Slow Canvas answers while these run, so each page is first shown
         // while its run still goes.
         sim.set_faults(Faults {
-            latency: Some(Duration::from_millis(400)),
+            latency: Some(Duration::from_millis(150)),
             ..Faults::default()
         });
         for s in [school, other] {
@@ -402,13 +453,34 @@ fn the_console_in_a_browser_from_upload_to_approved_run_to_audit() {
                 .await
                 .unwrap();
             b.click("input[name=dry_run]").await; // live: it only reads
+            if s == school {
+                // One call per course more: a run long enough to watch.
+                b.fill("#param-sections", "true").await;
+            }
             b.click("section[aria-labelledby=run-h] button[type=submit]")
                 .await;
             b.wait_for("<h1>Run ", 30).await;
             let id = run_id(&b.url().await);
+            // What the page's script listens to, read alongside it.
+            let events = tokio::spawn({
+                let (url, cookies, id) = (url.clone(), admin_cookies.clone(), id.clone());
+                async move { get_as(&url, &format!("/console/runs/{id}/events"), &cookies).await }
+            });
             let followed = watch_run(&mut b, "succeeded").await;
+            let (status, stream) = events.await.unwrap();
+            let stream = String::from_utf8_lossy(&stream).into_owned();
+            assert_eq!(status, 200);
+            assert!(stream.ends_with("event: end\ndata: over\n\n"), "{stream}");
+            if s == school {
+                assert!(
+                    stream.contains("event: log\ndata: [info] listing courses of"),
+                    "the log, live: {stream}"
+                );
+                assert!(stream.contains("event: call\ndata: {"), "{stream}");
+            }
             runs.push((id, followed));
         }
+        accessible(&mut b, "run").await;
         b.shot("run").await;
         sim.set_faults(Faults {
             latency: Some(Duration::from_millis(30)),
@@ -467,6 +539,7 @@ fn the_console_in_a_browser_from_upload_to_approved_run_to_audit() {
             .matches("<td class=\"mono\">/api/v1/courses/")
             .count();
         assert!(planned > 0, "{page}");
+        accessible(&mut b, "plan").await;
         b.shot("plan").await;
         sim.clear_requests();
         b.click("section[aria-labelledby=plan] button[type=submit]")
@@ -510,6 +583,7 @@ fn the_console_in_a_browser_from_upload_to_approved_run_to_audit() {
         b.click("section[aria-labelledby=verify-h] button").await;
         let page = b.wait_for("Head hash", 30).await;
         assert!(page.contains("class=\"state ok\">intact"), "{page}");
+        accessible(&mut b, "audit").await;
         b.shot("audit").await;
 
         // 8. The tokens page: a gauge, a chart, write-only secret fields.
@@ -528,6 +602,7 @@ fn the_console_in_a_browser_from_upload_to_approved_run_to_audit() {
             .await;
         let page = b.wait_for("Rotated token admin", 30).await;
         assert!(!page.contains(&canary));
+        accessible(&mut b, "tokens").await;
         b.shot("tokens").await;
         sign_out(&mut b).await;
 

@@ -20,6 +20,7 @@ mod engine;
 pub mod host;
 mod limits;
 mod linker;
+pub mod live;
 mod outcome;
 mod plan;
 mod run;

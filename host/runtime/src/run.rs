@@ -88,6 +88,7 @@ impl Runtime {
         let started = Instant::now();
         let limits = spec.limits.clone();
         let log = new_log(limits.max_log_bytes);
+        let _live = crate::live::register(&spec.run_id, &log);
         let refuse = |message: String, log: &crate::state::SharedLog| {
             log_line(log, "[easel]", &message);
             RunReport {
@@ -187,6 +188,7 @@ impl Runtime {
         let started = Instant::now();
         let limits = spec.limits.clone();
         let log = new_log(limits.max_log_bytes);
+        let _live = crate::live::register(&spec.run_id, &log);
         let steps = match (&spec.binding, spec.dry_run) {
             (Some(b), false) => b.steps.clone(),
             _ => {

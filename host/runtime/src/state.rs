@@ -129,6 +129,11 @@ impl BoundedLog {
         self.text.push('\n');
     }
 
+    /// The text so far.
+    pub(crate) fn text(&self) -> &str {
+        &self.text
+    }
+
     pub(crate) fn finish(&self) -> String {
         if self.dropped > 0 {
             format!(

@@ -4,8 +4,9 @@
   "use strict";
 
   // A running run's log, as the server sends it (server-sent events):
-  // "log" events carry new lines, "status" the run's state, "end" says the
-  // run is over (the page is then reloaded to show the final record).
+  // "log" events carry new lines, "call" its Canvas requests, "status" the
+  // run's state, "end" says the run is over (the page is then reloaded to
+  // show the final record).
   function followLog(el) {
     var src = el.getAttribute("data-live-log");
     var log = document.getElementById(el.getAttribute("data-log-target") || "log");
@@ -15,6 +16,22 @@
     events.addEventListener("log", function (e) {
       log.textContent += e.data + "\n";
       log.scrollTop = log.scrollHeight;
+    });
+    // Each audit record of a Canvas request, as a row of the calls table
+    // (text only: nothing the server sends becomes markup).
+    var calls = document.getElementById("calls-body");
+    events.addEventListener("call", function (e) {
+      if (!calls) return;
+      var c;
+      try { c = JSON.parse(e.data); } catch (err) { return; }
+      var row = document.createElement("tr");
+      var cells = [c.seq, c.at, c.action, c.method, c.path, c.status, c.detail];
+      for (var i = 0; i < cells.length; i++) {
+        var td = document.createElement("td");
+        td.textContent = cells[i] === null || cells[i] === undefined ? "" : String(cells[i]);
+        row.appendChild(td);
+      }
+      calls.appendChild(row);
     });
     events.addEventListener("status", function (e) {
       if (status) status.textContent = e.data;

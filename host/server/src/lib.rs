@@ -749,7 +749,7 @@ async fn me(
 }
 
 #[utoipa::path(get, path = "/api/v1/plugins", tag = "plugins", security(("bearer" = [])),
-    responses((status = 200, description = "every stored plugin version, with the schools it is approved for", content_type = "application/json")))]
+    responses((status = 200, description = "every stored plugin version, with the schools it is approved for, its state in words and any denial", content_type = "application/json")))]
 /// `GET /api/v1/plugins`: every stored version, with its live approvals.
 async fn list_plugins(
     State(server): State<Arc<Server>>,
@@ -758,10 +758,11 @@ async fn list_plugins(
 ) -> ApiResult {
     let v = as_caller(&server, Caller::new(&headers, addr), |_, home, _| {
         let approvals = home.store.approvals()?;
-        let plugins = home.store.plugins()?;
-        Ok(plugins
+        let versions = easel_app::versions(home)?;
+        Ok(versions
             .iter()
-            .map(|p| {
+            .map(|v| {
+                let p = &v.row;
                 let mut schools: Vec<u64> = approvals
                     .iter()
                     .filter(|a| {
@@ -774,7 +775,8 @@ async fn list_plugins(
                 schools.sort_unstable();
                 schools.dedup();
                 json!({"id": p.id, "version": p.version, "digest": p.digest, "size": p.size,
-                       "added_at": p.added_at, "added_by": p.added_by, "approved_schools": schools})
+                       "added_at": p.added_at, "added_by": p.added_by, "approved_schools": schools,
+                       "state": v.summary(), "denial": v.denial})
             })
             .collect::<Vec<Value>>())
     })

@@ -615,7 +615,7 @@ pub(crate) async fn run(
                     section.card aria-labelledby="log-h" {
                         h2 id="log-h" { "Log" }
                         @if live {
-                            p.muted data-live-log={"/console/runs/" (r.id) "/events"} { "The run is " (r.status.as_str()) ": its calls appear below as Canvas answers them, and its log when it ends." }
+                            p.muted data-live-log={"/console/runs/" (r.id) "/events"} { "The run is " (r.status.as_str()) ": its log and its Canvas calls appear below as they happen." }
                         }
                         pre.log id="log" tabindex="0" aria-label="The run's log" { (clean(&r.log)) }
                     }
@@ -672,8 +672,9 @@ fn csv_table((rows, more): &(Vec<Vec<String>>, bool), name: &str) -> Markup {
 }
 
 /// `GET /console/runs/{run}/events`: server-sent events while the run is
-/// queued or running: `call` for each audited Canvas request, `status` when
-/// its state changes, `end` when it is over.
+/// queued or running: `log` for each line it logs (when it runs in this
+/// process), `call` for each audit record of its Canvas requests (JSON),
+/// `status` when its state changes, `end` when it is over.
 pub(crate) async fn run_events(
     State(server): State<Arc<Server>>,
     Connect(Peer(addr)): Connect<Peer>,
@@ -724,6 +725,7 @@ fn events(
     tokio::spawn(async move {
         let started = std::time::Instant::now();
         let mut after: Option<u64> = None;
+        let mut logged = 0usize;
         let mut last_status = String::new();
         let mut store: Option<(Home, ())> = None;
         loop {
@@ -752,17 +754,19 @@ fn events(
             let mut out = String::new();
             for c in &records {
                 after = Some(c.seq);
-                let line = format!(
-                    "{} {} {} {}",
-                    c.action,
-                    c.method.as_deref().unwrap_or(""),
-                    c.path.as_deref().unwrap_or(""),
-                    c.status.map(|s| s.to_string()).unwrap_or_default()
-                );
-                out.push_str(&format!(
-                    "event: log\ndata: {}\n\n",
-                    clean(&line).replace('\n', " ")
-                ));
+                let call = serde_json::json!({
+                    "seq": c.seq, "at": c.at, "action": c.action,
+                    "method": c.method, "path": c.path, "status": c.status,
+                    "detail": c.detail.as_deref().map(clean),
+                });
+                out.push_str(&format!("event: call\ndata: {call}\n\n"));
+            }
+            // The run's own log, as it is written (while it runs here).
+            if let Some(new) = easel_runtime::live::log_since(&run, logged) {
+                logged += new.len();
+                for line in new.lines() {
+                    out.push_str(&format!("event: log\ndata: {}\n\n", clean(line)));
+                }
             }
             let Some(row) = row else { break };
             let status = row.status.as_str().to_owned();
