@@ -307,6 +307,47 @@ pub fn rotate_token(
     Ok((old.fingerprint, info))
 }
 
+/// [`rotate_token`] with a user token Canvas is asked about first
+/// (`/api/v1/users/self` on the token's instance): a new secret Canvas
+/// refuses, or an empty one, replaces nothing. Whose the new token is.
+pub async fn rotate_verified_token(
+    home: &Home,
+    by: &Actor,
+    id: &str,
+    token: secrecy::SecretString,
+) -> Result<(String, TokenInfo, TokenOwner), AppError> {
+    use secrecy::ExposeSecret as _;
+    let old = self::token(home, by, id)?;
+    if token.expose_secret().trim().is_empty() {
+        return Err(AppError::invalid(format!(
+            "no new secret given for token {id}: paste the new Canvas access token"
+        )));
+    }
+    let instance = home.store.instance(&old.instance)?.ok_or_else(|| {
+        AppError::new(Kind::Internal, format!("instance {} is gone", old.instance))
+    })?;
+    let conn = Connection::to_url(
+        &instance.url,
+        easel_canvas::Token::new(token.clone()),
+        easel_canvas::GovernorConfig::default(),
+    )?;
+    let owner: TokenOwner = conn
+        .get_json("token-rotate", "/api/v1/users/self", &[])
+        .await
+        .and_then(|o: Option<TokenOwner>| {
+            o.ok_or_else(|| AppError::new(Kind::Upstream, "Canvas has no /users/self"))
+        })
+        .map_err(|e| {
+            AppError::invalid(format!(
+                "token {id} was not rotated: asking {} ({}) whose the new secret is failed: {}",
+                instance.name, instance.url, e.message
+            ))
+            .hint("check that the token was pasted whole and is not expired or revoked")
+        })?;
+    let (was, info) = rotate_token(home, by, id, &NewSecret::User { token })?;
+    Ok((was, info, owner))
+}
+
 /// Remove a token; refused while grants use it, unless `force`, which
 /// disables them. How many grants were disabled.
 pub fn remove_token(home: &Home, by: &Actor, id: &str, force: bool) -> Result<usize, AppError> {

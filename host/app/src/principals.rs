@@ -264,6 +264,36 @@ impl<'a> Principals<'a> {
         valid_for: Option<time::Duration>,
         roles: Option<Vec<Role>>,
     ) -> Result<IssuedToken, AppError> {
+        self.issue(by, user, label, valid_for, roles, false)
+    }
+
+    /// A web console session for `actor` (who just signed in): a token
+    /// with their roles that only the console takes ([`Self::authenticate`]
+    /// refuses it), for `valid_for`.
+    pub fn issue_console_session(
+        &self,
+        actor: &Actor,
+        label: &str,
+        valid_for: time::Duration,
+    ) -> Result<IssuedToken, AppError> {
+        self.issue(actor, &actor.name, label, Some(valid_for), None, true)
+    }
+
+    /// End every console session still live (a server's start: the last
+    /// process's sessions can no longer be checked for idleness); how many.
+    pub fn end_console_sessions(&self) -> Result<usize, AppError> {
+        Ok(self.store.revoke_console_tokens()?)
+    }
+
+    fn issue(
+        &self,
+        by: &Actor,
+        user: &str,
+        label: &str,
+        valid_for: Option<time::Duration>,
+        roles: Option<Vec<Role>>,
+        console: bool,
+    ) -> Result<IssuedToken, AppError> {
         let user = fold_name(user)?;
         if by.name != user {
             by.require(Act::ManageUsers)?;
@@ -315,6 +345,7 @@ impl<'a> Principals<'a> {
             created_at: rfc3339(now),
             expires_at: expires_at.clone(),
             revoked_at: None,
+            console,
         })?;
         self.record(
             &by.audit_name(),
@@ -331,9 +362,25 @@ impl<'a> Principals<'a> {
         })
     }
 
-    /// The actor a token proves, or why it proves nothing (refusals are
-    /// audited).
+    /// The actor an API token proves, or why it proves nothing (refusals
+    /// are audited). A console session is refused: it works only in the
+    /// console.
     pub fn authenticate(&self, token: &str, address: &str) -> Result<Actor, AppError> {
+        self.authenticate_as(token, address, false)
+    }
+
+    /// The actor a console session's token proves; any other token is
+    /// refused.
+    pub fn authenticate_console(&self, token: &str, address: &str) -> Result<Actor, AppError> {
+        self.authenticate_as(token, address, true)
+    }
+
+    fn authenticate_as(
+        &self,
+        token: &str,
+        address: &str,
+        console: bool,
+    ) -> Result<Actor, AppError> {
         let refused = |why: &str, id: &str| -> AppError {
             // Recorded (and audited) up to a bound per address, so a flood
             // of bad tokens cannot grow the log; they never count against
@@ -368,6 +415,16 @@ impl<'a> Principals<'a> {
         }
         if row.revoked_at.is_some() {
             return Err(refused("revoked", &id));
+        }
+        if row.console != console {
+            return Err(refused(
+                if row.console {
+                    "a web console session, which works only in the console"
+                } else {
+                    "not a web console session"
+                },
+                &id,
+            ));
         }
         if let Some(exp) = &row.expires_at {
             let at =

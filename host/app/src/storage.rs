@@ -209,6 +209,9 @@ pub trait Storage: Send {
     /// Revoke an API token; false if it was unknown or revoked already.
     fn revoke_api_token(&self, id: &str) -> StoreResult<bool>;
 
+    /// Revoke every console session still live; how many.
+    fn revoke_console_tokens(&self) -> StoreResult<usize>;
+
     /// Record a failed sign-in.
     fn record_sign_in_failure(&self, name: &str, address: &str) -> StoreResult<i64>;
 
@@ -594,6 +597,10 @@ impl Storage for Store {
 
     fn revoke_api_token(&self, id: &str) -> StoreResult<bool> {
         Store::revoke_api_token(self, id)
+    }
+
+    fn revoke_console_tokens(&self) -> StoreResult<usize> {
+        Store::revoke_console_tokens(self)
     }
 
     fn record_sign_in_failure(&self, name: &str, address: &str) -> StoreResult<i64> {

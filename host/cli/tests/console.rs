@@ -597,6 +597,29 @@ fn the_console_in_a_browser_from_upload_to_approved_run_to_audit() {
             "{}",
             String::from_utf8_lossy(&svg)
         );
+        // An empty secret, or one Canvas refuses, replaces nothing.
+        let csrf = attr_after(&page, "action=\"/console/tokens/admin/rotate\"", "value");
+        for bad in ["", "7~not-a-token"] {
+            let (status, body) = post_as(
+                &url,
+                "/console/tokens/admin/rotate",
+                &admin_cookies,
+                &[("csrf", csrf.as_str()), ("secret", bad)],
+            )
+            .await;
+            assert_eq!(status, 400, "{body}");
+            assert!(
+                body.contains("was not rotated") || body.contains("no new secret"),
+                "{body}"
+            );
+            assert!(!body.contains("7~not-a-token"), "the secret is not echoed");
+        }
+        let out = common::easel(&home, &["token", "check", "admin"]);
+        assert!(
+            out.status.success(),
+            "the token still works: {}",
+            text(&out)
+        );
         b.fill("#rotate-admin", &canary).await;
         b.click("form[action=\"/console/tokens/admin/rotate\"] button")
             .await;

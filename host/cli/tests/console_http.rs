@@ -303,6 +303,29 @@ fn the_console_refuses_what_it_should_and_keeps_its_promises_without_javascript(
         !cookie.contains("Secure"),
         "plain http on loopback: {cookie}"
     );
+    // The session works only in the console: the API refuses it.
+    let session = it.jar["easel_session"].clone();
+    let api = it.send(
+        it.http
+            .get(format!("{url}/api/v1/me"))
+            .header("authorization", format!("Bearer {session}")),
+    );
+    assert_eq!(api.status, 403, "{}", api.body);
+    assert!(api.body.contains("console"), "{}", api.body);
+    // Messages in a link are shown only if this server wrote them.
+    let phish = it.get("/console/plugins/course-report?done=Re-enter+your+Canvas+token+at+evil");
+    assert!(!phish.body.contains("Re-enter"), "{}", phish.body);
+    // Every answer carries the headers, errors included.
+    for (path, status) in [("/console/nothing-here", 404), ("/console/sign-out", 405)] {
+        let a = it.get(path);
+        assert_eq!(a.status, status, "{path}");
+        assert_eq!(a.header("x-frame-options"), "DENY", "{path}");
+        assert!(
+            a.header("content-security-policy")
+                .contains("default-src 'none'"),
+            "{path}"
+        );
+    }
     let home_page = it.get("/console");
     assert!(home_page.body.contains("<strong>school-it</strong>"));
     assert_eq!(home_page.body.matches("<h1").count(), 1, "one h1");
@@ -473,6 +496,36 @@ fn the_console_refuses_what_it_should_and_keeps_its_promises_without_javascript(
         "{}",
         page.header("set-cookie")
     );
+    assert!(
+        page.header("set-cookie")
+            .starts_with("__Host-easel_signin=")
+    );
     let signed = a.sign_in("ana", &ana_pw);
-    assert!(signed.header("set-cookie").contains("; Secure"));
+    let cookie = signed.header("set-cookie");
+    assert!(cookie.starts_with("__Host-easel_session="), "{cookie}");
+    assert!(cookie.contains("; Secure"), "{cookie}");
+    // A plain-named cookie (one a sibling domain could plant) is not read.
+    let planted = a.jar.remove("__Host-easel_session").unwrap();
+    a.jar.insert("easel_session".into(), planted.clone());
+    assert_eq!(a.get("/console").status, 303);
+    a.jar.remove("easel_session");
+    a.jar.insert("__Host-easel_session".into(), planted);
+    assert_eq!(a.get("/console").status, 200);
+    drop(tls);
+
+    // A restart ends every console session (their idleness is this
+    // process's to know): the old cookie opens nothing, and the token is
+    // revoked, so the API refuses it as revoked.
+    let tls = serve_with(&home, &["--public-url", "https://easel.district.example"]);
+    let mut again = Agent::new(&tls.url);
+    again.jar = a.jar.clone();
+    assert_eq!(again.get("/console").status, 303);
+    let token = a.jar["__Host-easel_session"].clone();
+    let api = again.send(
+        again
+            .http
+            .get(format!("{}/api/v1/me", tls.url))
+            .header("authorization", format!("Bearer {token}")),
+    );
+    assert!(api.body.contains("revoked"), "{}", api.body);
 }

@@ -287,7 +287,7 @@ async fn finish_console(
     q: Callback,
     addr: std::net::SocketAddr,
 ) -> ApiResult {
-    let nonce = crate::console::sign_in_cookie(headers).unwrap_or_default();
+    let nonce = crate::console::sign_in_cookie(server, headers).unwrap_or_default();
     if nonce.is_empty() || !same(challenge_of(&nonce).as_bytes(), w.challenge.as_bytes()) {
         return Ok(page(
             StatusCode::FORBIDDEN,

@@ -96,6 +96,9 @@ impl Server {
             None => home,
         };
         let runtime = home.runtime_for(config.workers.max(1) as u32 * 2)?;
+        // The last process's console sessions cannot be checked for
+        // idleness any more: they end.
+        home.principals().end_console_sessions()?;
         Ok(Arc::new(Self {
             root,
             cache,
@@ -461,6 +464,7 @@ pub fn router(server: Arc<Server>) -> Router {
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn(no_secrets_in_queries))
         .layer(DefaultBodyLimit::max(MAX_SMALL_BODY_BYTES))
+        .layer(axum::middleware::from_fn(console::headers))
         .with_state(server)
 }
 

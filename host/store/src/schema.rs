@@ -345,6 +345,11 @@ CREATE TABLE plugin_denials (
 );
 CREATE INDEX plugin_denials_of ON plugin_denials(digest, manifest_digest);
 "#,
+    // A web console session is an API token the API refuses: it works only
+    // in the console, which ends it when idle.
+    r#"
+ALTER TABLE api_tokens ADD COLUMN console INTEGER NOT NULL DEFAULT 0;
+"#,
 ];
 
 /// The triggers that refuse updates to the audit tables (recreated after

@@ -45,6 +45,9 @@ pub struct ApiTokenRow {
     pub expires_at: Option<String>,
     /// When it was revoked, if it was.
     pub revoked_at: Option<String>,
+    /// A web console session: the console's only, refused by the API.
+    #[serde(default)]
+    pub console: bool,
 }
 
 fn user_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<UserRow> {
@@ -68,12 +71,13 @@ fn token_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ApiTokenRow> {
         created_at: r.get(5)?,
         expires_at: r.get(6)?,
         revoked_at: r.get(7)?,
+        console: r.get(8)?,
     })
 }
 
 const USER_COLUMNS: &str = "name, roles, password_hash, created_at, created_by, disabled_at";
 const TOKEN_COLUMNS: &str =
-    "id, user_name, label, secret_sha256, roles, created_at, expires_at, revoked_at";
+    "id, user_name, label, secret_sha256, roles, created_at, expires_at, revoked_at, console";
 
 impl Store {
     /// Add a user; refused if the name is taken.
@@ -127,7 +131,7 @@ impl Store {
     pub fn add_api_token(&self, t: &ApiTokenRow) -> Result<()> {
         self.conn().execute(
             &format!(
-                "INSERT INTO api_tokens ({TOKEN_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, NULL)"
+                "INSERT INTO api_tokens ({TOKEN_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, NULL, ?8)"
             ),
             params![
                 t.id,
@@ -136,7 +140,8 @@ impl Store {
                 t.secret_sha256,
                 t.roles,
                 t.created_at,
-                t.expires_at
+                t.expires_at,
+                t.console
             ],
         )?;
         Ok(())
@@ -161,6 +166,16 @@ impl Store {
             .query_map(params![user], token_row)?
             .collect::<Result<_, _>>()?;
         Ok(rows)
+    }
+
+    /// Revoke every console session still live (at a server's start: the
+    /// sessions of the process before it can no longer be idle-checked);
+    /// how many.
+    pub fn revoke_console_tokens(&self) -> Result<usize> {
+        Ok(self.conn().execute(
+            "UPDATE api_tokens SET revoked_at = ?1 WHERE console = 1 AND revoked_at IS NULL",
+            params![now()],
+        )?)
     }
 
     /// Revoke an API token; false if it was unknown or revoked already.

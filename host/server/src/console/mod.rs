@@ -55,6 +55,36 @@ pub(crate) struct Console {
     key: [u8; 32],
     /// Console sessions (API token ids) and when each was last used.
     seen: Mutex<HashMap<String, Instant>>,
+    /// Live event streams open, per session.
+    streams: Mutex<HashMap<String, usize>>,
+}
+
+/// Most event streams (a run page following its run) open at once.
+pub const MAX_STREAMS: usize = 64;
+
+/// Most event streams one session holds open at once.
+pub const MAX_STREAMS_PER_SESSION: usize = 4;
+
+/// One open event stream, counted until dropped.
+pub(crate) struct Stream<'a> {
+    console: &'a Console,
+    token_id: String,
+}
+
+impl Drop for Stream<'_> {
+    fn drop(&mut self) {
+        let mut streams = self
+            .console
+            .streams
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = streams.get_mut(&self.token_id) {
+            *n -= 1;
+            if *n == 0 {
+                streams.remove(&self.token_id);
+            }
+        }
+    }
 }
 
 impl Default for Console {
@@ -64,6 +94,7 @@ impl Default for Console {
         Self {
             key,
             seen: Mutex::new(HashMap::new()),
+            streams: Mutex::new(HashMap::new()),
         }
     }
 }
@@ -77,6 +108,29 @@ impl Console {
         };
         hmac::Mac::update(&mut mac, what.as_bytes());
         hex::encode(hmac::Mac::finalize(mac).into_bytes())
+    }
+
+    /// `to` with its `done=` message signed (`&sig=`), so a page shows only
+    /// the messages this server wrote, never one a link carries.
+    fn sign_done(&self, to: &str) -> String {
+        let Some((_, query)) = to.split_once('?') else {
+            return to.to_owned();
+        };
+        match url::form_urlencoded::parse(query.as_bytes()).find(|(k, _)| k == "done") {
+            Some((_, text)) => format!("{to}&sig={}", &self.mac(&format!("done {text}"))[..32]),
+            None => to.to_owned(),
+        }
+    }
+
+    /// The `done=` message of a page's query, if this server signed it.
+    pub(crate) fn done<'f>(&self, f: &'f Form) -> Option<&'f str> {
+        let text = f.one("done")?;
+        let sig = f.one("sig")?;
+        same(
+            sig.as_bytes(),
+            &self.mac(&format!("done {text}")).as_bytes()[..32],
+        )
+        .then_some(text)
     }
 
     /// The CSRF token of the session whose API token is `token_id`.
@@ -93,6 +147,29 @@ impl Console {
         let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
         seen.retain(|_, at| at.elapsed() < IDLE);
         seen.insert(token_id.to_owned(), Instant::now());
+    }
+
+    /// Open one more event stream for session `token_id`, if neither it
+    /// nor the server holds too many.
+    pub(crate) fn open_stream(&self, token_id: &str) -> Option<Stream<'_>> {
+        let mut streams = self.streams.lock().unwrap_or_else(|p| p.into_inner());
+        let total: usize = streams.values().sum();
+        let mine = streams.get(token_id).copied().unwrap_or(0);
+        if total >= MAX_STREAMS || mine >= MAX_STREAMS_PER_SESSION {
+            return None;
+        }
+        streams.insert(token_id.to_owned(), mine + 1);
+        Some(Stream {
+            console: self,
+            token_id: token_id.to_owned(),
+        })
+    }
+
+    /// Is `token_id` a live console session (without counting this as
+    /// use)?
+    pub(crate) fn alive(&self, token_id: &str) -> bool {
+        let seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
+        seen.get(token_id).is_some_and(|at| at.elapsed() < IDLE)
     }
 
     /// Is `token_id` a live console session? Touches it if so.
@@ -161,30 +238,31 @@ pub(crate) fn router() -> Router<Arc<Server>> {
             post(pages::schedule_act),
         )
         .route("/console/assets/{hash}/{name}", get(asset))
-        .layer(axum::middleware::from_fn(headers))
 }
 
-/// The security headers of every console answer.
-async fn headers(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
+/// The security headers of every answer the server gives (the console's
+/// pages, the API's JSON, errors, redirects), each unless the handler set
+/// its own.
+pub(crate) async fn headers(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
     let mut r = next.run(request).await;
     let h = r.headers_mut();
-    h.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(
+    let defaults = [
+        (
+            header::CONTENT_SECURITY_POLICY,
             "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
         ),
-    );
-    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    h.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
-    h.insert(
-        header::REFERRER_POLICY,
-        HeaderValue::from_static("same-origin"),
-    );
-    if !h.contains_key(header::CACHE_CONTROL) {
-        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        (header::X_FRAME_OPTIONS, "DENY"),
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        (header::REFERRER_POLICY, "same-origin"),
+        (header::CACHE_CONTROL, "no-store"),
+    ];
+    for (name, value) in defaults {
+        if !h.contains_key(&name) {
+            h.insert(name, HeaderValue::from_static(value));
+        }
     }
     r
 }
@@ -262,15 +340,36 @@ fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
         .map(|(_, v)| v.to_owned())
 }
 
-/// A `Set-Cookie` value.
-fn set_cookie(server: &Server, name: &str, value: &str, max_age: i64, same_site: &str) -> String {
-    let secure = server
+/// Is the server reached over https (its public URL says so)?
+fn secure(server: &Server) -> bool {
+    server
         .public_url
         .get()
-        .is_some_and(|u| u.starts_with("https:"));
+        .is_some_and(|u| u.starts_with("https:"))
+}
+
+/// A cookie's name: under https with the `__Host-` prefix, which a browser
+/// keeps only for this host, `Secure` and `Path=/`, so a sibling domain
+/// cannot plant one.
+fn cookie_name(server: &Server, base: &str) -> String {
+    if secure(server) {
+        format!("__Host-{base}")
+    } else {
+        base.to_owned()
+    }
+}
+
+/// The value of this server's cookie `base`.
+pub(crate) fn read_cookie(server: &Server, headers: &HeaderMap, base: &str) -> Option<String> {
+    cookie(headers, &cookie_name(server, base))
+}
+
+/// A `Set-Cookie` value for this server's cookie `base`.
+fn set_cookie(server: &Server, base: &str, value: &str, max_age: i64, same_site: &str) -> String {
     format!(
-        "{name}={value}; Path=/; HttpOnly; SameSite={same_site}; Max-Age={max_age}{}",
-        if secure { "; Secure" } else { "" }
+        "{}={value}; Path=/; HttpOnly; SameSite={same_site}; Max-Age={max_age}{}",
+        cookie_name(server, base),
+        if secure(server) { "; Secure" } else { "" }
     )
 }
 
@@ -281,7 +380,13 @@ fn same(a: &[u8], b: &[u8]) -> bool {
 
 /// A state-changing request must come from a page of this site: a browser
 /// says where a request comes from in `Sec-Fetch-Site` and `Origin`.
-fn same_site(headers: &HeaderMap) -> Result<(), AppError> {
+fn same_site(server: &Server, headers: &HeaderMap) -> Result<(), AppError> {
+    check_site(headers, server.public_url.get().map(String::as_str))
+}
+
+/// [`same_site`] for a server reached at `public` (its public URL, when
+/// set: behind a proxy, the `Host` easel sees may not be the browser's).
+fn check_site(headers: &HeaderMap, public: Option<&str>) -> Result<(), AppError> {
     let refuse = || {
         AppError::forbidden("this form was sent from another site, so it was refused")
             .hint("open the console's own page and send the form from there")
@@ -297,7 +402,8 @@ fn same_site(headers: &HeaderMap) -> Result<(), AppError> {
             .and_then(|v| v.to_str().ok())
             .unwrap_or_default();
         let origin_host = origin.split_once("://").map(|(_, h)| h).unwrap_or("");
-        if origin == "null" || origin_host != host {
+        let public = public.is_some_and(|p| p.trim_end_matches('/') == origin);
+        if origin == "null" || (origin_host != host && !public) {
             return Err(refuse());
         }
     }
@@ -331,18 +437,24 @@ fn session(
     home: &Home,
     token: Option<String>,
     addr: SocketAddr,
+    background: bool,
 ) -> Result<Ctx, NoSession> {
     let Some(token) = token else {
         return Err(NoSession::SignIn(""));
     };
     let actor = home
         .principals()
-        .authenticate(&token, &addr.ip().to_string())
+        .authenticate_console(&token, &addr.ip().to_string())
         .map_err(|_| NoSession::SignIn("your session has ended: sign in again"))?;
     let SignIn::ApiToken(id) = &actor.via else {
         return Err(NoSession::SignIn(""));
     };
-    if !server.console.touch(id) {
+    let live = if background {
+        server.console.alive(id)
+    } else {
+        server.console.touch(id)
+    };
+    if !live {
         // Idle too long, or made before this server started: the token is
         // good for nothing else, so it ends.
         let _ = home.principals().revoke_token(&actor, id);
@@ -412,17 +524,29 @@ fn html_response(status: StatusCode, m: Markup) -> Response {
 
 /// The request's essentials, for [`page`].
 pub(crate) struct Req {
+    /// The session cookie, by its plain and its `__Host-` name (which one
+    /// counts is the server's to say).
     token: Option<String>,
+    host_token: Option<String>,
     addr: SocketAddr,
     path: String,
+    /// A page refreshing itself (htmx polling), not a person: it does not
+    /// keep the session from idling out.
+    background: bool,
 }
+
+/// The id of the element that refreshes the tokens page by itself.
+pub(crate) const POLLING: &str = "gauges";
 
 impl Req {
     pub(crate) fn new(headers: &HeaderMap, addr: SocketAddr, path: &str) -> Self {
+        let header = |n: &str| headers.get(n).and_then(|v| v.to_str().ok());
         Self {
             token: cookie(headers, COOKIE),
+            host_token: cookie(headers, &format!("__Host-{COOKIE}")),
             addr,
             path: path.to_owned(),
+            background: header("hx-request").is_some() && header("hx-trigger") == Some(POLLING),
         }
     }
 }
@@ -436,10 +560,15 @@ where
 {
     let s = server.clone();
     let addr = req.addr;
-    let token = req.token;
+    let token = if secure(server) {
+        req.host_token
+    } else {
+        req.token
+    };
+    let background = req.background;
     let done = tokio::task::spawn_blocking(move || {
         let home = s.home()?;
-        let ctx = session(&s, &home, token, addr)?;
+        let ctx = session(&s, &home, token, addr, background)?;
         match f(&s, &home, &ctx) {
             Ok(a) => Ok(a),
             Err(e) => Ok(Answer::Status(status_of(&e), error_page(Some(&ctx), &e))),
@@ -447,6 +576,7 @@ where
     })
     .await;
     match done {
+        Ok(Ok(Answer::Redirect(to))) => see_other(&server.console.sign_done(&to)),
         Ok(Ok(a)) => a.into_response(),
         Ok(Err(NoSession::SignIn(why))) => {
             let mut to = format!(
@@ -485,8 +615,13 @@ fn error_page(ctx: Option<&Ctx>, e: &AppError) -> Markup {
         title,
         "",
         html! {
-            p.notice.error role="alert" { (e.message) }
-            @if let Some(h) = &e.hint { p { (h) } }
+            @if e.kind == Kind::Internal {
+                // The details (paths, causes) are in the server's log.
+                p.notice.error role="alert" { "Something went wrong on the server; its log has the details." }
+            } @else {
+                p.notice.error role="alert" { (e.message) }
+                @if let Some(h) = &e.hint { p { (h) } }
+            }
             p { a href="/console" { "Back to the console" } }
         },
     )
@@ -656,7 +791,7 @@ pub(crate) fn raw(s: &'static str) -> PreEscaped<&'static str> {
 /// The sign-in nonce cookie's value and the form token for it; a new
 /// nonce when the browser has none.
 fn sign_in_nonce(server: &Server, headers: &HeaderMap) -> (String, bool) {
-    match cookie(headers, PRE_COOKIE) {
+    match read_cookie(server, headers, PRE_COOKIE) {
         Some(n) if n.len() == 32 && n.bytes().all(|b| b.is_ascii_hexdigit()) => (n, false),
         _ => {
             let _ = server;
@@ -668,8 +803,8 @@ fn sign_in_nonce(server: &Server, headers: &HeaderMap) -> (String, bool) {
 }
 
 /// The sign-in nonce this browser holds, if any.
-pub(crate) fn sign_in_cookie(headers: &HeaderMap) -> Option<String> {
-    cookie(headers, PRE_COOKIE)
+pub(crate) fn sign_in_cookie(server: &Server, headers: &HeaderMap) -> Option<String> {
+    read_cookie(server, headers, PRE_COOKIE)
         .filter(|n| n.len() == 32 && n.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
@@ -682,6 +817,7 @@ fn next_page(next: Option<&str>) -> String {
             if n.starts_with("/console")
                 && !n.contains("//")
                 && !n.contains('\\')
+                && !n.chars().any(char::is_control)
                 && !n.starts_with("/console/sign-") =>
         {
             n.to_owned()
@@ -711,6 +847,59 @@ mod tests {
         c.start("t2");
         c.end("t2");
         assert!(!c.touch("t2"), "signed out");
+    }
+
+    #[test]
+    fn event_streams_are_limited_per_session_and_in_all() {
+        let c = Console::default();
+        let mine: Vec<_> = (0..MAX_STREAMS_PER_SESSION)
+            .map(|_| c.open_stream("t1"))
+            .collect();
+        assert!(mine.iter().all(Option::is_some));
+        assert!(c.open_stream("t1").is_none(), "one session's limit");
+        drop(mine);
+        assert!(
+            c.open_stream("t1").is_some(),
+            "closed streams free their place"
+        );
+        let many: Vec<_> = (0..MAX_STREAMS)
+            .map(|i| c.open_stream(&format!("s{}", i / MAX_STREAMS_PER_SESSION)))
+            .collect();
+        assert!(many.iter().all(Option::is_some));
+        assert!(c.open_stream("another").is_none(), "the server's limit");
+    }
+
+    #[test]
+    fn only_messages_this_server_signed_are_shown() {
+        let c = Console::default();
+        let to = c.sign_done("/console/schedules?done=Paused+s1");
+        let q = to.split_once('?').map(|(_, q)| q).unwrap_or_default();
+        let f = Form::parse(q.as_bytes(), &["done", "sig"]).unwrap_or(Form(Vec::new()));
+        assert_eq!(c.done(&f), Some("Paused s1"));
+        let forged = Form::parse(b"done=Re-enter+your+token+at+evil&sig=00", &["done", "sig"])
+            .unwrap_or(Form(Vec::new()));
+        assert_eq!(c.done(&forged), None);
+        let unsigned = Form::parse(b"done=hello", &["done", "sig"]).unwrap_or(Form(Vec::new()));
+        assert_eq!(c.done(&unsigned), None);
+        assert_eq!(Console::default().done(&f), None, "another process's key");
+    }
+
+    #[test]
+    fn a_polling_page_does_not_keep_a_session_alive() {
+        let c = Console::default();
+        c.start("t1");
+        c.seen
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert("t1".into(), Instant::now() - IDLE / 2);
+        assert!(c.alive("t1"));
+        let before = c.seen.lock().unwrap_or_else(|p| p.into_inner())["t1"];
+        assert!(c.alive("t1"));
+        assert_eq!(
+            c.seen.lock().unwrap_or_else(|p| p.into_inner())["t1"],
+            before,
+            "alive does not touch"
+        );
     }
 
     #[test]
@@ -754,6 +943,7 @@ mod tests {
             }
             m
         };
+        let same_site = |h: &HeaderMap| check_site(h, None);
         assert!(same_site(&h(&[("host", "easel:7070")])).is_ok());
         assert!(
             same_site(&h(&[

@@ -147,7 +147,7 @@ pub(crate) async fn sign_in(
     let refuse = |e: &str, next: &str, status| {
         sign_in_form(&server, &headers, next, None, Some(e), false, status)
     };
-    if let Err(e) = same_site(&headers) {
+    if let Err(e) = same_site(&server, &headers) {
         return refuse(&e.message, "/console", StatusCode::FORBIDDEN);
     }
     let form = match Form::parse(&body, &["name", "password", "next"]) {
@@ -155,7 +155,7 @@ pub(crate) async fn sign_in(
         Err(e) => return refuse(&e.message, "/console", StatusCode::BAD_REQUEST),
     };
     let next = next_page(form.one("next"));
-    let nonce = super::cookie(&headers, PRE_COOKIE).unwrap_or_default();
+    let nonce = super::read_cookie(&server, &headers, PRE_COOKIE).unwrap_or_default();
     let expected = server.console.sign_in_csrf(&nonce);
     if nonce.is_empty()
         || !super::same(
@@ -182,13 +182,7 @@ pub(crate) async fn sign_in(
         let home = s.home()?;
         let p = home.principals();
         let actor = p.sign_in(&name, &password, &addr.ip().to_string())?;
-        let t = p.issue_token(
-            &actor,
-            &actor.name,
-            "console",
-            Some(time::Duration::hours(SESSION_HOURS)),
-            None,
-        )?;
+        let t = p.issue_console_session(&actor, "console", time::Duration::hours(SESSION_HOURS))?;
         s.console.start(&t.id);
         Ok::<_, AppError>(t)
     })
@@ -233,14 +227,10 @@ pub(crate) fn canvas_session(server: &Server, name: &str) -> Result<Response, Ap
     let home = server.home()?;
     let p = home.principals();
     let actor = p.canvas_actor(name)?;
-    let t = p.issue_token(
+    let t = p.issue_console_session(
         &actor,
-        &actor.name,
         "console (canvas)",
-        Some(time::Duration::hours(
-            SESSION_HOURS.min(easel_app::canvas_sign_in::CANVAS_SESSION_HOURS),
-        )),
-        None,
+        time::Duration::hours(SESSION_HOURS.min(easel_app::canvas_sign_in::CANVAS_SESSION_HOURS)),
     )?;
     server.console.start(&t.id);
     let page = layout(
@@ -270,7 +260,7 @@ pub(crate) async fn sign_out(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let site = same_site(&headers);
+    let site = same_site(&server, &headers);
     let mut r = page(
         &server,
         Req::new(&headers, addr, "/console"),
@@ -688,19 +678,27 @@ pub(crate) async fn run_events(
         Req::new(&headers, addr, &path),
         move |_, home, ctx| {
             let r = easel_app::reads::run_or_refuse(home, &ctx.actor, &id)?;
-            Ok(Answer::Redirect(r.id))
+            Ok(Answer::Redirect(format!("{} {}", r.id, ctx.token_id)))
         },
     )
     .await;
-    let Some(run) = (checked.status() == StatusCode::SEE_OTHER)
+    let Some((run, session)) = (checked.status() == StatusCode::SEE_OTHER)
         .then(|| checked.headers().get(header::LOCATION).cloned())
         .flatten()
         .and_then(|v| v.to_str().ok().map(str::to_owned))
         .filter(|v| !v.starts_with('/'))
+        .and_then(|v| v.split_once(' ').map(|(r, t)| (r.to_owned(), t.to_owned())))
     else {
         return checked;
     };
-    let stream = events(server, run);
+    if server.console.open_stream(&session).is_none() {
+        return (
+            StatusCode::TOO_MANY_REQUESTS,
+            "too many pages are following runs: close some and reload",
+        )
+            .into_response();
+    }
+    let stream = events(server, run, session);
     (
         [
             (header::CONTENT_TYPE, "text/event-stream"),
@@ -714,15 +712,27 @@ pub(crate) async fn run_events(
 /// How often a run's event stream looks at the run.
 const EVENT_POLL: std::time::Duration = std::time::Duration::from_millis(500);
 
-/// Longest a run's event stream stays open.
-const EVENT_STREAM_MAX: std::time::Duration = std::time::Duration::from_secs(3600);
+/// Longest a run's event stream stays open (the page then shows the run
+/// as it is; a reload follows it again).
+const EVENT_STREAM_MAX: std::time::Duration = std::time::Duration::from_secs(15 * 60);
 
+/// How often a stream checks that its session is still live.
+const EVENT_SESSION_CHECK: u32 = 10;
+
+/// Follow run `run` for session `session`: stops when the run ends, the
+/// client goes, the session ends, or after [`EVENT_STREAM_MAX`].
 fn events(
     server: Arc<Server>,
     run: String,
+    session: String,
 ) -> impl futures::Stream<Item = Result<Bytes, std::io::Error>> {
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(16);
     tokio::spawn(async move {
+        // Counted from here: `run_events` checked there was room.
+        let Some(_open) = server.console.open_stream(&session) else {
+            return;
+        };
+        let mut polls = 0u32;
         let started = std::time::Instant::now();
         let mut after: Option<u64> = None;
         let mut logged = 0usize;
@@ -784,7 +794,14 @@ fn events(
             if over || started.elapsed() > EVENT_STREAM_MAX {
                 break;
             }
-            tokio::time::sleep(EVENT_POLL).await;
+            polls += 1;
+            if polls.is_multiple_of(EVENT_SESSION_CHECK) && !server.console.alive(&session) {
+                break;
+            }
+            tokio::select! {
+                _ = tx.closed() => break,
+                _ = tokio::time::sleep(EVENT_POLL) => {}
+            }
         }
     });
     tokio_stream(rx)
@@ -804,7 +821,7 @@ pub(crate) async fn apply(
     Path(id): Path<String>,
     body: Bytes,
 ) -> Response {
-    let site = same_site(&headers);
+    let site = same_site(&server, &headers);
     let path = format!("/console/runs/{id}");
     page(
         &server,
@@ -1004,7 +1021,8 @@ pub(crate) async fn plugin(
         &server,
         Req::new(&headers, addr, &path),
         move |server, home, ctx| {
-            let f = query_form(&q, &["done"])?;
+            let f = query_form(&q, &["done", "sig"])?;
+            let done = server.console.done(&f);
             let i = easel_app::inspect(home, &ctx.actor, &name)?;
             let may_approve = ctx.actor.may(Act::Approve);
             let own = i.added_by == ctx.actor.name;
@@ -1034,7 +1052,7 @@ pub(crate) async fn plugin(
                 &format!("{} {}", i.id, i.version),
                 "/console/plugins",
                 html! {
-                    @if let Some(done) = f.one("done") { p.notice.ok role="status" { (done) } }
+                    @if let Some(done) = done { p.notice.ok role="status" { (done) } }
                     section.card aria-labelledby="what" {
                         h2 id="what" { "What it is" }
                         dl.facts {
@@ -1199,7 +1217,7 @@ pub(crate) async fn approve(
     Path(name): Path<String>,
     body: Bytes,
 ) -> Response {
-    let site = same_site(&headers);
+    let site = same_site(&server, &headers);
     let path = format!("/console/plugins/{name}");
     page(
         &server,
@@ -1345,7 +1363,7 @@ pub(crate) async fn start_run(
     Path(name): Path<String>,
     body: Bytes,
 ) -> Response {
-    let site = same_site(&headers);
+    let site = same_site(&server, &headers);
     let path = format!("/console/plugins/{name}");
     page(
         &server,
@@ -1408,7 +1426,7 @@ pub(crate) async fn deny(
     Path(name): Path<String>,
     body: Bytes,
 ) -> Response {
-    let site = same_site(&headers);
+    let site = same_site(&server, &headers);
     let path = format!("/console/plugins/{name}");
     page(
         &server,
@@ -1438,7 +1456,7 @@ pub(crate) async fn revoke(
     Path(name): Path<String>,
     body: Bytes,
 ) -> Response {
-    let site = same_site(&headers);
+    let site = same_site(&server, &headers);
     let path = format!("/console/plugins/{name}");
     page(
         &server,
@@ -1580,7 +1598,7 @@ pub(crate) async fn submit(
     headers: HeaderMap,
     request: axum::extract::Request,
 ) -> Response {
-    let site = same_site(&headers);
+    let site = same_site(&server, &headers);
     // Whoever it is must be signed in and may submit before the body is
     // read: an unknown caller costs no memory.
     let allowed = page(
@@ -1872,8 +1890,8 @@ pub(crate) async fn tokens(
         &server,
         Req::new(&headers, addr, "/console/tokens"),
         move |server, home, ctx| {
-            let f = query_form(&q, &["done"])?;
-            let done = f.one("done").map(|d| (true, d.to_owned()));
+            let f = query_form(&q, &["done", "sig"])?;
+            let done = server.console.done(&f).map(|d| (true, d.to_owned()));
             Ok(tokens_page(server, home, ctx, done)?.into())
         },
     )
@@ -1986,7 +2004,7 @@ pub(crate) async fn add_token(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let site = same_site(&headers);
+    let site = same_site(&server, &headers);
     page(
         &server,
         Req::new(&headers, addr, "/console/tokens"),
@@ -2038,7 +2056,7 @@ pub(crate) async fn rotate_token(
     Path(id): Path<String>,
     body: Bytes,
 ) -> Response {
-    let site = same_site(&headers);
+    let site = same_site(&server, &headers);
     page(
         &server,
         Req::new(&headers, addr, "/console/tokens"),
@@ -2046,12 +2064,14 @@ pub(crate) async fn rotate_token(
             site?;
             let f = Form::parse(&body, &["secret"])?;
             f.check_csrf(ctx)?;
-            let secret = easel_vault::NewSecret::User {
-                token: secrecy::SecretString::from(f.one("secret").unwrap_or_default().to_owned()),
-            };
+            let secret =
+                secrecy::SecretString::from(f.one("secret").unwrap_or_default().to_owned());
             drop(f);
-            match easel_app::credentials::rotate_token(home, &ctx.actor, &id, &secret) {
-                Ok((old, info)) => Ok(Answer::Redirect(format!(
+            let rotated = tokio::runtime::Handle::current().block_on(
+                easel_app::credentials::rotate_verified_token(home, &ctx.actor, &id, secret),
+            );
+            match rotated {
+                Ok((old, info, _)) => Ok(Answer::Redirect(format!(
                     "/console/tokens?done={}",
                     url::form_urlencoded::byte_serialize(
                         format!(
@@ -2112,15 +2132,16 @@ pub(crate) async fn schedules(
     page(
         &server,
         Req::new(&headers, addr, "/console/schedules"),
-        move |_, home, ctx| {
-            let f = query_form(&q, &["done"])?;
+        move |server, home, ctx| {
+            let f = query_form(&q, &["done", "sig"])?;
+            let done = server.console.done(&f);
             let list = easel_app::schedules::list(home, &ctx.actor, jiff::Timestamp::now())?;
             Ok(layout(
                 Some(ctx),
                 "Schedules",
                 "/console/schedules",
                 html! {
-                    @if let Some(done) = f.one("done") { p.notice.ok role="status" { (done) } }
+                    @if let Some(done) = done { p.notice.ok role="status" { (done) } }
                     @if list.is_empty() { p.muted { "No schedules. Add one with " code { "easel schedule add" } "." } }
                     @else {
                         table {
@@ -2163,7 +2184,7 @@ pub(crate) async fn schedule_act(
     Path((id, act)): Path<(String, String)>,
     body: Bytes,
 ) -> Response {
-    let site = same_site(&headers);
+    let site = same_site(&server, &headers);
     page(
         &server,
         Req::new(&headers, addr, "/console/schedules"),
