@@ -104,6 +104,50 @@ fn the_python_sdk_passes_its_unit_tests() {
     assert!(text.contains("Ran 8 tests"), "{text}");
 }
 
+/// canvasapi and the pure-Python packages it needs (its `requests` is
+/// easel's own), pinned.
+const CANVASAPI: &[&str] = &[
+    "canvasapi==3.6.0",
+    "arrow==1.3.0",
+    "python-dateutil==2.9.0.post0",
+    "six==1.16.0",
+    "pytz==2025.2",
+];
+
+#[test]
+fn canvasapi_runs_unmodified_over_the_sdks_requests() {
+    let bindings = tempfile::tempdir().unwrap();
+    let b = builder();
+    b.bindings("easel:canvas/plugin", bindings.path())
+        .unwrap_or_else(|e| panic!("{e}"));
+    let deps = b
+        .dependencies(&CANVASAPI.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(deps.join("canvasapi").is_dir());
+    assert!(!deps.join("requests").exists(), "requests is easel's own");
+    let sdk = repo().join("plugins/python");
+    let out = std::process::Command::new(b.venv_python().unwrap())
+        .args(["-m", "unittest", "-v", "test_requests"])
+        .current_dir(sdk.join("tests"))
+        .env(
+            "PYTHONPATH",
+            std::env::join_paths([bindings.path(), &sdk, &sdk.join("tests"), &deps]).unwrap(),
+        )
+        .env("PYTHONDONTWRITEBYTECODE", "1")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("Ran 6 tests"), "{text}");
+    // requests itself is refused as a dependency.
+    let refused = b
+        .dependencies(&["requests==2.32.3".to_string()])
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(refused.contains("easel's own"), "{refused}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_python_unstaffed_courses_report_matches_the_simulators_data() {
     let token = canary_token();

@@ -33,6 +33,8 @@ pub enum PythonBuildError {
     Componentize(String),
     /// Reading or writing the cache failed.
     Io(String),
+    /// A plugin's dependencies could not be installed.
+    Dependencies(String),
 }
 
 impl std::fmt::Display for PythonBuildError {
@@ -49,6 +51,10 @@ impl std::fmt::Display for PythonBuildError {
             Self::Plugin(e) => write!(f, "not a Python plugin: {e}"),
             Self::Componentize(e) => write!(f, "componentize-py failed: {e}"),
             Self::Io(e) => write!(f, "Python plugin cache: {e}"),
+            Self::Dependencies(e) => write!(
+                f,
+                "cannot bundle the plugin's dependencies: {e}. List pure-Python packages only (a wheel for any platform, py3-none-any), pinned as name==version, one per line in requirements.txt, with their own dependencies (each is installed without them); requests is easel's own"
+            ),
         }
     }
 }
@@ -126,6 +132,95 @@ impl PythonBuild {
         }
     }
 
+    /// Install pure-Python `requirements` (e.g. `canvasapi==3.6.0`) for
+    /// the component into a folder of their own, cached by the list: wheels
+    /// for any platform only (nothing compiled goes into a component),
+    /// each without its dependencies (the list names them all). `requests`
+    /// is refused: the SDK brings its own, which goes through the host.
+    pub fn dependencies(&self, requirements: &[String]) -> Result<PathBuf, PythonBuildError> {
+        for r in requirements {
+            let name: String = r
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+                .collect::<String>()
+                .to_ascii_lowercase()
+                .replace('_', "-");
+            if name == "requests" {
+                return Err(PythonBuildError::Dependencies(
+                    "requests is easel's own (it sends through the host); drop it from requirements.txt"
+                        .into(),
+                ));
+            }
+            if name.is_empty() || r.starts_with('-') || r.contains(['/', '\\', ' ']) {
+                return Err(PythonBuildError::Dependencies(format!(
+                    "{r:?} is not a package requirement such as canvasapi==3.6.0"
+                )));
+            }
+        }
+        let mut h = Sha256::new();
+        for r in requirements {
+            h.update(r.as_bytes());
+            h.update(b"\n");
+        }
+        let dir = self
+            .cache
+            .join("deps")
+            .join(&hex::encode(h.finalize())[..16]);
+        if dir.join(".installed").exists() {
+            return Ok(dir);
+        }
+        let tool = self.venv_python()?;
+        let parent = self.cache.join("deps");
+        std::fs::create_dir_all(&parent).map_err(|e| io(&parent, e))?;
+        let tmp = parent.join(format!(".tmp-{}", unique()));
+        let pip = Command::new(&tool)
+            .args([
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+                "--no-deps",
+                "--only-binary=:all:",
+                "--platform",
+                "any",
+                "--implementation",
+                "py",
+                "--python-version",
+                "3.12",
+                "--target",
+            ])
+            .arg(&tmp)
+            .args(requirements)
+            .output()
+            .map_err(|e| PythonBuildError::Dependencies(e.to_string()))?;
+        if !pip.status.success() {
+            let _ = std::fs::remove_dir_all(&tmp);
+            return Err(PythonBuildError::Dependencies(tail(&pip.stderr)));
+        }
+        // Metadata and caches are not code.
+        if let Ok(entries) = std::fs::read_dir(&tmp) {
+            for e in entries.flatten() {
+                let n = e.file_name().to_string_lossy().into_owned();
+                if n.ends_with(".dist-info") || n == "__pycache__" || n == "bin" {
+                    let _ = std::fs::remove_dir_all(e.path());
+                }
+            }
+        }
+        std::fs::write(tmp.join(".installed"), requirements.join("\n")).map_err(|e| io(&tmp, e))?;
+        if std::fs::rename(&tmp, &dir).is_err() {
+            let _ = std::fs::remove_dir_all(&tmp);
+        }
+        if dir.join(".installed").exists() {
+            Ok(dir)
+        } else {
+            Err(PythonBuildError::Io(format!(
+                "{} was not created",
+                dir.display()
+            )))
+        }
+    }
+
     /// Build the plugin in `dir` (`app.py` defining `run(cx)`, `easel.toml`)
     /// into a component, or return the cached one. Returns its path.
     pub fn build(&self, dir: &Path) -> Result<PathBuf, PythonBuildError> {
@@ -147,7 +242,13 @@ impl PythonBuild {
         let mut h = Sha256::new();
         h.update(COMPONENTIZE_PY);
         h.update(world);
-        for root in [&wit, &sdk.join("easel"), &sdk.join("easel_entry.py"), dir] {
+        for root in [
+            &wit,
+            &sdk.join("easel"),
+            &sdk.join("requests"),
+            &sdk.join("easel_entry.py"),
+            dir,
+        ] {
             hash_tree(&mut h, root)?;
         }
         let key = hex::encode(h.finalize());
@@ -162,6 +263,19 @@ impl PythonBuild {
             return Ok(out);
         }
         let tool = self.venv_python()?;
+        let requirements = match std::fs::read_to_string(dir.join("requirements.txt")) {
+            Ok(text) => text
+                .lines()
+                .map(|l| l.split('#').next().unwrap_or_default().trim().to_owned())
+                .filter(|l| !l.is_empty())
+                .collect(),
+            Err(_) => Vec::new(),
+        };
+        let deps = if requirements.is_empty() {
+            None
+        } else {
+            Some(self.dependencies(&requirements)?)
+        };
         std::fs::create_dir_all(&out_dir).map_err(|e| io(&out_dir, e))?;
         // Only the SDK and the plugin's own files go in: componentize-py
         // bundles whatever its Python path holds.
@@ -169,6 +283,15 @@ impl PythonBuild {
         copy_tree(dir, &stage)?;
         copy_tree(&sdk.join("easel"), &stage.join("easel"))?;
         copy_tree(&sdk.join("easel_entry.py"), &stage.join("easel_entry.py"))?;
+        copy_tree(&sdk.join("requests"), &stage.join("requests"))?;
+        if let Some(deps) = &deps {
+            for e in std::fs::read_dir(deps).map_err(|e| io(deps, e))?.flatten() {
+                let name = e.file_name();
+                if name != ".installed" {
+                    copy_tree(&e.path(), &stage.join(&name))?;
+                }
+            }
+        }
         let tmp = out.with_extension(format!("tmp{}", unique()));
         let run = Command::new(&tool)
             .args(["-c", SCRIPT, "-d"])

@@ -32,6 +32,22 @@ from .errors import (
     Upstream,
 )
 
+#: What to give a library that wants a Canvas token (canvasapi's
+#: ``Canvas(url, token)``): not a credential. Requests go through the host,
+#: which attaches the institution's token; whatever a library puts in its
+#: headers is never sent.
+PLACEHOLDER = "easel-placeholder-not-a-token"
+
+
+def canvas_url() -> str:
+    """The Canvas URL to give a library written for `requests` (canvasapi's
+    ``Canvas(easel.canvas_url(), easel.PLACEHOLDER)``): easel's stand-in for
+    `requests` sends what it asks of ``/api/v1`` through the host."""
+    import requests
+
+    return requests.ORIGIN
+
+
 _context = None
 
 

@@ -24,7 +24,7 @@
 #[allow(missing_docs, clippy::all)]
 pub mod bindings {
     wit_bindgen::generate!({
-        path: "../../wit",
+        path: "wit",
         world: "easel:canvas/plugin",
         pub_export_macro: true,
         default_bindings_module: "easel_sdk::bindings",

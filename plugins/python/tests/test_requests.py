@@ -1,0 +1,135 @@
+"""canvasapi, unmodified, over easel's stand-in for `requests`, with the
+host replaced by fakes: lists walk every page through the host, objects
+are read with `get`, writes become JSON bodies (planned in a dry run), the
+host's refusals become the errors canvasapi raises, and the placeholder a
+plugin gives canvasapi never reaches the host.
+
+Run by tests/e2e/python.rs with the bindings, the SDK and canvasapi's pure
+dependencies on sys.path (and no real `requests`).
+"""
+
+import json
+import unittest
+
+from componentize_py_types import Err
+from wit_world.imports import read, types, write
+
+import easel
+import requests
+from canvasapi import Canvas
+from canvasapi.exceptions import Forbidden, ResourceDoesNotExist
+
+CALLS = []
+
+
+class FakePages:
+    def __init__(self, pages):
+        self.pages = list(pages)
+
+    def next(self):
+        return self.pages.pop(0) if self.pages else None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return None
+
+
+def fake_get(path, query):
+    CALLS.append(("get", path, query))
+    if path == "/api/v1/accounts/7":
+        return json.dumps({"id": 7, "name": "North High", "parent_account_id": 1})
+    if path == "/api/v1/courses/404":
+        raise Err(types.CanvasError_NotFound("no course 404"))
+    if path == "/api/v1/accounts/9":
+        raise Err(types.CanvasError_Denied(types.Denial("school-boundary", "account 9 is not this school's")))
+    raise AssertionError(f"unexpected GET {path}")
+
+
+def fake_list(path, query):
+    CALLS.append(("list", path, query))
+    if path == "/api/v1/accounts/7/courses":
+        pages = [
+            json.dumps([{"id": i, "name": f"Course {i}", "account_id": 7} for i in range(n, n + 3)])
+            for n in (1, 4, 7)
+        ]
+        return FakePages(pages)
+    raise AssertionError(f"unexpected list {path}")
+
+
+PLANNED = []
+
+
+def fake_send(method, path, query, body):
+    CALLS.append(("send", method.name, path, query, body))
+    PLANNED.append(body)
+    return write.Outcome_Planned(len(PLANNED))
+
+
+read.get = fake_get
+read.list = fake_list
+write.send = fake_send
+
+
+class CanvasapiOverTheHost(unittest.TestCase):
+    def setUp(self):
+        CALLS.clear()
+        self.canvas = Canvas(easel.canvas_url(), easel.PLACEHOLDER)
+
+    def test_a_paginated_list_walks_every_page_through_the_host(self):
+        account = self.canvas.get_account(7)
+        self.assertEqual(account.name, "North High")
+        courses = list(account.get_courses(include=["term", "teachers"]))
+        self.assertEqual([c.id for c in courses], list(range(1, 10)))
+        self.assertEqual(courses[0].name, "Course 1")
+        kinds = [(c[0], c[1]) for c in CALLS]
+        self.assertEqual(
+            kinds,
+            [("get", "/api/v1/accounts/7"), ("list", "/api/v1/accounts/7/courses")],
+            "one list call: the next pages come from the host's pages",
+        )
+        query = CALLS[1][2]
+        self.assertIn(("include[]", "term"), query)
+        self.assertIn(("include[]", "teachers"), query)
+
+    def test_the_placeholder_never_reaches_the_host(self):
+        list(self.canvas.get_account(7).get_courses())
+        self.assertNotIn(easel.PLACEHOLDER, repr(CALLS))
+
+    def test_refusals_become_canvasapis_errors(self):
+        with self.assertRaises(ResourceDoesNotExist):
+            self.canvas.get_course(404)
+        with self.assertRaises(Forbidden) as e:
+            self.canvas.get_account(9)
+        self.assertIn("school-boundary", str(e.exception))
+
+    def test_a_write_is_sent_as_json_and_planned_in_a_dry_run(self):
+        PLANNED.clear()
+        course = self.canvas.get_account(7).get_courses()[0]
+        course.update(course={"event": "offer", "name": "Renamed"})
+        sent = [c for c in CALLS if c[0] == "send"]
+        self.assertEqual(len(sent), 1)
+        _, method, path, _, body = sent[0]
+        self.assertEqual((method, path), ("PUT", "/api/v1/courses/1"))
+        self.assertEqual(json.loads(body), {"course": {"event": "offer", "name": "Renamed"}})
+
+    def test_other_origins_and_paths_are_refused_without_a_call(self):
+        s = requests.Session()
+        r = s.get("https://evil.example/api/v1/users/self")
+        self.assertEqual(r.status_code, 403)
+        r = s.get(easel.canvas_url() + "/login/oauth2/token")
+        self.assertEqual(r.status_code, 403)
+        self.assertEqual(CALLS, [])
+
+    def test_rails_form_keys_nest_as_canvas_reads_them(self):
+        self.assertEqual(
+            requests._nest([("course[name]", "X"), ("course[term][id]", "2"), ("ids[]", "1"), ("ids[]", "2"), ("flag", "true")]),
+            {"course": {"name": "X", "term": {"id": "2"}}, "ids": ["1", "2"], "flag": "true"},
+        )
+        with self.assertRaises(ValueError):
+            requests._nest([("a[][b]", "1")])
+
+
+if __name__ == "__main__":
+    unittest.main()
