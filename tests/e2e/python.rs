@@ -148,6 +148,118 @@ fn canvasapi_runs_unmodified_over_the_sdks_requests() {
     assert!(refused.contains("easel's own"), "{refused}");
 }
 
+/// The rows of a run's one CSV report, header first, the rest sorted.
+fn csv_rows(r: &RunResult) -> Vec<Vec<String>> {
+    assert_eq!(r.report.outputs.len(), 1, "one report");
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .from_path(&r.report.outputs[0])
+        .unwrap();
+    let mut rows: Vec<Vec<String>> = reader
+        .records()
+        .map(|rec| rec.unwrap().iter().map(str::to_owned).collect())
+        .collect();
+    rows[1..].sort();
+    rows
+}
+
+/// The course report written with canvasapi (unmodified, bundled from
+/// PyPI) pages through the host and writes the Rust report's rows; its
+/// placeholder "token" is never sent, the institution's token is.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_canvasapi_course_report_pages_through_the_host_and_matches_the_rust_one() {
+    let token = canary_token();
+    // Schools of 230 courses: three pages of 100.
+    let sim = easel_sim::Simulator::start(easel_sim::SimConfig {
+        admin_token: Some(token.clone()),
+        preset: easel_sim::Preset::Custom(easel_sim::Sizes {
+            schools: 2,
+            courses_per_school: 230,
+            students_per_school: 60,
+            teachers_per_school: 8,
+        }),
+        ..easel_sim::SimConfig::default()
+    })
+    .await
+    .unwrap();
+    // The school with the most courses (its department's included).
+    let (school, courses) = sim.with_data(|d| {
+        d.schools()
+            .iter()
+            .map(|s| (s.id, d.courses_in(s.id).len()))
+            .max_by_key(|(_, n)| *n)
+            .unwrap()
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let home = home(dir.path());
+    easel_tests::add_bundled(&home, &easel_bundled::COURSE_REPORT, school, false);
+    let id = add(
+        &home,
+        "plugins/python/course-report-canvasapi",
+        school,
+        false,
+    );
+    let digest = home.store.find_plugin(&id).unwrap().unwrap().digest;
+    let conn = connect(sim, &token);
+    let sim = conn.sim.as_ref().unwrap();
+    let runtime = home.runtime().unwrap();
+    let rust = execute_run(
+        &home,
+        &conn,
+        &runtime,
+        request("course-report", school, false, &[]),
+    )
+    .await
+    .unwrap();
+    succeeded(&rust);
+    sim.clear_requests();
+    let py = execute_run(&home, &conn, &runtime, request(&id, school, false, &[]))
+        .await
+        .unwrap();
+    succeeded(&py);
+    let (rust_rows, py_rows) = (csv_rows(&rust), csv_rows(&py));
+    assert_eq!(py_rows.len(), courses + 1, "every course, and the header");
+    assert_eq!(py_rows, rust_rows, "canvasapi's report is the Rust one's");
+
+    let ua = format!(
+        "easel/{} (plugin={id}@{}; run={}; school={school})",
+        env!("CARGO_PKG_VERSION"),
+        &digest[..12],
+        py.run_id
+    );
+    let requests = sim.requests();
+    let pages = requests
+        .iter()
+        .filter(|q| {
+            q.header("user-agent") == Some(ua.as_str())
+                && q.path == format!("/api/v1/accounts/{school}/courses")
+        })
+        .count();
+    assert!(
+        courses > 100 && pages >= courses.div_ceil(100),
+        "{courses} courses in {pages} pages"
+    );
+    for q in &requests {
+        let all = format!("{:?}", q);
+        assert!(
+            !all.contains("easel-placeholder"),
+            "the placeholder reached Canvas: {all}"
+        );
+        if q.header("user-agent") == Some(ua.as_str()) {
+            assert_eq!(
+                q.header("authorization"),
+                Some(format!("Bearer {token}").as_str()),
+                "the host's token, not the plugin's"
+            );
+        }
+    }
+    assert!(
+        py.report.log.contains("with canvasapi"),
+        "{}",
+        py.report.log
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_python_unstaffed_courses_report_matches_the_simulators_data() {
     let token = canary_token();
