@@ -59,6 +59,7 @@ impl Args {
                     | PluginCommand::Approve { json: true, .. }
                     | PluginCommand::Revoke { json: true, .. }
                     | PluginCommand::Deny { json: true, .. }
+                    | PluginCommand::Build { json: true, .. }
             ),
             Command::Config { command } => matches!(
                 command,
@@ -618,6 +619,21 @@ pub enum PluginCommand {
         /// object refuses the whole file. Each row counts as one write.
         #[arg(long)]
         sis_import: bool,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Build the plugin in a folder into a component (.wasm), on your own
+    /// machine: a Rust crate (Cargo.toml) with `cargo build --release
+    /// --target wasm32-wasip2`; a Python plugin (app.py and easel.toml)
+    /// with a pinned componentize-py, installed into a venv under the cache
+    /// on first use (needs python3 with venv, and PyPI), bundling the
+    /// packages its requirements.txt pins. Prints the component's path and
+    /// how to submit it.
+    Build {
+        /// The plugin's folder (default: the current one).
+        #[arg(default_value = ".")]
+        dir: PathBuf,
         /// Machine-readable output.
         #[arg(long)]
         json: bool,

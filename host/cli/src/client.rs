@@ -975,6 +975,7 @@ fn report_hint(run: &str, path: &str) -> String {
 
 async fn plugin(client: &Client, command: PluginCommand) -> Result<Outcome, CliError> {
     match command {
+        PluginCommand::Build { dir, json } => crate::plugin::build(&dir, json),
         PluginCommand::Add {
             component,
             manifest,

@@ -212,6 +212,11 @@ pub async fn dispatch(mut args: Args) -> Result<Outcome, CliError> {
                 .map_err(|e| CliError::Failed(e.into()))?;
             return write_stdout(&text);
         }
+        Command::Plugin {
+            command: PluginCommand::Build { dir, json },
+        } if args.connect.instance.is_none() && args.connect.token.is_none() => {
+            return plugin::build(dir, *json);
+        }
         _ => {}
     }
     // --instance and --token are global options: a command they mean

@@ -15,6 +15,7 @@ pub(crate) async fn dispatch(
     connect: &ConnectOptions,
 ) -> Result<Outcome, CliError> {
     match command {
+        PluginCommand::Build { dir, json } => build(&dir, json),
         PluginCommand::Add {
             component,
             manifest,
@@ -135,6 +136,49 @@ pub(crate) async fn dispatch(
 }
 
 /// `easel plugin revoke`'s output, locally or from a server.
+/// Where `easel plugin build` keeps its venv, the SDK it builds Python
+/// with, and built components: `$XDG_CACHE_HOME/easel/build`, else
+/// `~/.cache/easel/build`.
+fn build_cache() -> Result<std::path::PathBuf, CliError> {
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .filter(|v| !v.is_empty())
+        .map(std::path::PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".cache")))
+        .ok_or_else(|| CliError::input("set HOME or XDG_CACHE_HOME: plugin builds keep a cache"))?;
+    Ok(base.join("easel").join("build"))
+}
+
+/// `easel plugin build [DIR]`.
+pub(crate) fn build(dir: &Path, json: bool) -> Result<Outcome, CliError> {
+    let cache = build_cache()?;
+    let lang = easel_wasm_build::plugin::detect(dir).map_err(CliError::input)?;
+    if !json {
+        eprintln!(
+            "building the {} plugin in {} (the first Python build installs componentize-py from PyPI)",
+            lang.name(),
+            dir.display()
+        );
+    }
+    let built = easel_wasm_build::plugin::build(dir, &cache).map_err(CliError::input)?;
+    if json {
+        println!(
+            "{:#}",
+            serde_json::json!({"lang": built.lang.name(), "component": built.wasm, "manifest": built.manifest})
+        );
+        return Ok(Outcome::Success);
+    }
+    println!("{}", built.wasm.display());
+    eprintln!(
+        "built {}; check it with `easel plugin check {} {}`, then submit it with `easel plugin submit {} --manifest {}`",
+        built.wasm.display(),
+        built.manifest.display(),
+        built.wasm.display(),
+        built.wasm.display(),
+        built.manifest.display()
+    );
+    Ok(Outcome::Success)
+}
+
 pub(crate) fn print_denied(d: &easel_store::DenialRow, json: bool) -> Result<Outcome, CliError> {
     if json {
         println!("{:#}", serde_json::json!(d));

@@ -6,6 +6,7 @@
 //! `rust-toolchain.toml` on an installed toolchain, so the target is added
 //! here when it is missing. Python plugins are built by [`python`].
 
+pub mod plugin;
 pub mod python;
 
 use std::path::{Path, PathBuf};
