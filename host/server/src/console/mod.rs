@@ -29,7 +29,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use easel_app::{Actor, AppError, Home, Kind, SignIn};
-use maud::{DOCTYPE, Markup, PreEscaped, html};
+use maud::{DOCTYPE, Markup, html};
 use sha2::{Digest, Sha256};
 
 use crate::Server;
@@ -781,11 +781,6 @@ pub(crate) fn clean(s: &str) -> String {
     s.chars()
         .filter(|c| !c.is_control() || *c == '\n' || *c == '\t')
         .collect()
-}
-
-#[allow(dead_code)]
-pub(crate) fn raw(s: &'static str) -> PreEscaped<&'static str> {
-    PreEscaped(s)
 }
 
 /// The sign-in nonce cookie's value and the form token for it; a new
