@@ -26,43 +26,12 @@
 mod browser;
 mod common;
 
-use std::io::Write as _;
 use std::path::Path;
-use std::process::Stdio;
 use std::time::Duration;
 
 use browser::Browser;
 use common::{serve, text};
 use easel_sim::{Faults, Preset, Role, SimConfig, Simulator};
-
-/// A user added on the server's data directory; their one-time password.
-fn add_user(home: &Path, args: &[&str]) -> String {
-    let out = common::easel(home, args);
-    assert!(out.status.success(), "{}", text(&out));
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .last()
-        .unwrap()
-        .trim()
-        .to_owned()
-}
-
-/// `easel ARGS` with `stdin`.
-fn easel_with(home: &Path, args: &[&str], stdin: &str) -> std::process::Output {
-    let mut child = common::command(home, args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
-    child.wait_with_output().unwrap()
-}
 
 /// The course report's component, with a manifest that lists the
 /// endpoints it calls and one it does not need (which the approver
@@ -236,13 +205,13 @@ fn the_console_in_a_browser_from_upload_to_approved_run_to_audit() {
     let dir = tempfile::tempdir().unwrap();
     let home = dir.path().join("server");
     common::easel(&home, &["instance", "add", "prod", "--url", sim.url()]);
-    let out = easel_with(
+    let out = common::easel_with(
         &home,
         &["--instance", "prod", "token", "add", "admin"],
         &format!("{canary}\n"),
     );
     assert!(out.status.success(), "{}", text(&out));
-    let it_pw = add_user(
+    let it_pw = common::add_user(
         &home,
         &[
             "user",
@@ -257,7 +226,7 @@ fn the_console_in_a_browser_from_upload_to_approved_run_to_audit() {
     let served = serve(&home);
     let url = served.url.clone();
     let (client_id, secret) = sim.add_developer_key_for(&format!("{url}/auth/canvas/callback"));
-    let out = easel_with(
+    let out = common::easel_with(
         &home,
         &[
             "instance",

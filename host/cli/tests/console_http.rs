@@ -9,7 +9,6 @@
 mod common;
 
 use std::collections::HashMap;
-use std::path::Path;
 
 use common::{serve, serve_with, text};
 
@@ -126,17 +125,6 @@ impl Agent {
     }
 }
 
-fn add_user(home: &Path, args: &[&str]) -> String {
-    let out = common::easel(home, args);
-    assert!(out.status.success(), "{}", text(&out));
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .last()
-        .unwrap()
-        .trim()
-        .to_owned()
-}
-
 #[test]
 fn the_console_refuses_what_it_should_and_keeps_its_promises_without_javascript() {
     let dir = tempfile::tempdir().unwrap();
@@ -159,7 +147,7 @@ fn the_console_refuses_what_it_should_and_keeps_its_promises_without_javascript(
         ],
     );
     assert!(out.status.success(), "{}", text(&out));
-    let it_pw = add_user(
+    let it_pw = common::add_user(
         &home,
         &[
             "user",
@@ -171,7 +159,7 @@ fn the_console_refuses_what_it_should_and_keeps_its_promises_without_javascript(
             "2",
         ],
     );
-    let ana_pw = add_user(&home, &["user", "add", "ana", "--role", "district-admin"]);
+    let ana_pw = common::add_user(&home, &["user", "add", "ana", "--role", "district-admin"]);
     // A new version from the school, for the admin to deny.
     let files = dir.path().join("files");
     std::fs::create_dir_all(&files).unwrap();

@@ -158,3 +158,34 @@ pub fn submit_bundled(home: &Path, plugin: &easel_bundled::Plugin) {
         ],
     );
 }
+
+/// A user added on `home` with `easel user add ...` (`args`); their
+/// one-time password (the output's last line).
+pub fn add_user(home: &Path, args: &[&str]) -> String {
+    let out = easel(home, args);
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .last()
+        .unwrap()
+        .trim()
+        .to_owned()
+}
+
+/// `easel ARGS` on `home` with `stdin` (a secret, a password), not
+/// checked.
+pub fn easel_with(home: &Path, args: &[&str], stdin: &str) -> Output {
+    use std::io::Write as _;
+    let mut child = command(home, args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}

@@ -31,6 +31,15 @@ const AUDIT_PAGE: usize = 200;
 /// Most report rows shown as a table (the download has them all).
 const REPORT_ROWS_SHOWN: usize = 200;
 
+/// Back to `to` with `message` shown as done (the console signs it on the
+/// way out, so only the server's own messages are shown).
+fn done_at(to: &str, message: &str) -> Answer {
+    Answer::Redirect(format!(
+        "{to}?done={}",
+        url::form_urlencoded::byte_serialize(message.as_bytes()).collect::<String>()
+    ))
+}
+
 fn query_form(q: &Option<String>, allowed: &[&str]) -> Result<Form, AppError> {
     Form::parse(q.as_deref().unwrap_or("").as_bytes(), allowed)
 }
@@ -1321,12 +1330,8 @@ pub(crate) async fn approve(
             } else {
                 format!("Approved for {} school(s)", rows.len())
             };
-            Ok(Answer::Redirect(format!(
-                "/console/plugins/{}@{}?done={}",
-                i.id,
-                short(&i.digest),
-                url::form_urlencoded::byte_serialize(done.as_bytes()).collect::<String>()
-            )))
+            Ok(done_at(&format!("/console/plugins/{}@{}", i.id,
+                short(&i.digest)), &done))
         },
     )
     .await
@@ -1436,13 +1441,10 @@ pub(crate) async fn deny(
             let f = Form::parse(&body, &["reason"])?;
             f.check_csrf(ctx)?;
             let d = easel_app::deny(home, &ctx.actor, &name, f.one("reason").unwrap_or_default())?;
-            Ok(Answer::Redirect(format!(
-                "/console/plugins/{}@{}?done={}",
-                d.plugin_id,
-                short(&d.digest),
-                url::form_urlencoded::byte_serialize(b"Denied: the submitter sees why")
-                    .collect::<String>()
-            )))
+            Ok(done_at(
+                &format!("/console/plugins/{}@{}", d.plugin_id, short(&d.digest)),
+                "Denied: the submitter sees why",
+            ))
         },
     )
     .await
@@ -1475,10 +1477,7 @@ pub(crate) async fn revoke(
                 .collect::<Result<_, _>>()?;
             let revoked = easel_app::revoke(home, &ctx.actor, &name, &schools)?;
             let done = format!("Revoked for {} school(s)", revoked.len());
-            Ok(Answer::Redirect(format!(
-                "/console/plugins/{name}?done={}",
-                url::form_urlencoded::byte_serialize(done.as_bytes()).collect::<String>()
-            )))
+            Ok(done_at(&format!("/console/plugins/{name}"), &done))
         },
     )
     .await
@@ -1688,12 +1687,8 @@ pub(crate) async fn submit(
                 return Ok(submit_form(ctx, None, Some(f)).into());
             }
             match easel_app::add(home, &ctx.actor, &u.component, &u.manifest, &u.component_name) {
-                Ok(row) => Ok(Answer::Redirect(format!(
-                    "/console/plugins/{}@{}?done={}",
-                    row.id,
-                    short(&row.digest),
-                    url::form_urlencoded::byte_serialize(b"Submitted: an approver will review it").collect::<String>()
-                ))),
+                Ok(row) => Ok(done_at(&format!("/console/plugins/{}@{}", row.id,
+                    short(&row.digest)), "Submitted: an approver will review it")),
                 Err(e) => Ok(Answer::Status(
                     super::status_of(&e),
                     submit_form(ctx, Some(&e.message), Some(findings)),
@@ -2027,17 +2022,13 @@ pub(crate) async fn add_token(
                 ),
             );
             match added {
-                Ok((info, owner)) => Ok(Answer::Redirect(format!(
-                    "/console/tokens?done={}",
-                    url::form_urlencoded::byte_serialize(
-                        format!(
-                            "Added token {} on {}: Canvas says it is {}'s (user {})",
-                            info.id, info.instance, owner.name, owner.id
-                        )
-                        .as_bytes()
-                    )
-                    .collect::<String>()
-                ))),
+                Ok((info, owner)) => Ok(done_at(
+                    "/console/tokens",
+                    &format!(
+                        "Added token {} on {}: Canvas says it is {}'s (user {})",
+                        info.id, info.instance, owner.name, owner.id
+                    ),
+                )),
                 Err(e) => Ok(Answer::Status(
                     super::status_of(&e),
                     tokens_page(server, home, ctx, Some((false, e.message)))?,
@@ -2071,17 +2062,13 @@ pub(crate) async fn rotate_token(
                 easel_app::credentials::rotate_verified_token(home, &ctx.actor, &id, secret),
             );
             match rotated {
-                Ok((old, info, _)) => Ok(Answer::Redirect(format!(
-                    "/console/tokens?done={}",
-                    url::form_urlencoded::byte_serialize(
-                        format!(
-                            "Rotated token {}: fingerprint {} was {old}",
-                            info.id, info.fingerprint
-                        )
-                        .as_bytes()
-                    )
-                    .collect::<String>()
-                ))),
+                Ok((old, info, _)) => Ok(done_at(
+                    "/console/tokens",
+                    &format!(
+                        "Rotated token {}: fingerprint {} was {old}",
+                        info.id, info.fingerprint
+                    ),
+                )),
                 Err(e) => Ok(Answer::Status(
                     super::status_of(&e),
                     tokens_page(server, home, ctx, Some((false, e.message)))?,
@@ -2202,10 +2189,7 @@ pub(crate) async fn schedule_act(
                 }
                 _ => return Err(AppError::not_found("a schedule is paused or resumed")),
             };
-            Ok(Answer::Redirect(format!(
-                "/console/schedules?done={}",
-                url::form_urlencoded::byte_serialize(done.as_bytes()).collect::<String>()
-            )))
+            Ok(done_at("/console/schedules", &done))
         },
     )
     .await
