@@ -564,3 +564,30 @@ async fn a_report_the_manifest_does_not_declare_is_refused() {
     assert!(e.contains("not among the reports"), "{e}");
     assert!(r.report.outputs.is_empty());
 }
+
+/// The compiled component is in the cache, by digest, once approval returns:
+/// a run never compiles (a Python component takes seconds to).
+#[test]
+fn approval_compiles_the_component_into_the_cache() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("home");
+    // Its own cache, not the suite's shared one.
+    let h = easel_app::Home::open(Some(root.clone())).unwrap();
+    submit_probe(&h, "");
+    let cache = root.join("cache");
+    let compiled = || {
+        std::fs::read_dir(&cache)
+            .map(|d| {
+                d.filter_map(Result::ok)
+                    .filter(|e| e.path().extension().is_some_and(|x| x == "cwasm"))
+                    .count()
+            })
+            .unwrap_or(0)
+    };
+    assert_eq!(compiled(), 1, "submitting compiled it");
+    // The cache is cleared (an upgrade, or an operator's clean-up).
+    std::fs::remove_dir_all(&cache).unwrap();
+    assert_eq!(compiled(), 0);
+    approve(&h, easel_store::GrantTerms::default()).unwrap();
+    assert_eq!(compiled(), 1, "approval compiled it again");
+}

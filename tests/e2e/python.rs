@@ -622,4 +622,16 @@ async fn a_python_plugin_is_held_by_the_same_policy_sandbox_and_limits() {
         "{:?}",
         r.report.duration
     );
+
+    // A memory bomb is stopped at the manifest's `memory = "48MiB"`, not
+    // the host's default or its pool slot.
+    let r = run(&[("attack", "bomb")], false).await.unwrap();
+    match &r.report.outcome {
+        RunOutcome::MemoryLimit(m) => assert!(m.contains("48 MiB"), "{m}"),
+        other => panic!("expected the memory limit, got {other:?}"),
+    }
+
+    // The host stays up: the next run, in the same runtime, succeeds.
+    let r = run(&[("attack", "environ")], false).await.unwrap();
+    succeeded(&r);
 }

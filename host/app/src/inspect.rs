@@ -50,6 +50,8 @@ pub struct Requests {
     pub capabilities: Vec<String>,
     /// Most Canvas calls per run.
     pub max_calls: u32,
+    /// Memory a run may use, MiB.
+    pub memory_mib: u64,
     /// Canvas scopes.
     pub scopes: Vec<String>,
     /// Acting as other users.
@@ -202,6 +204,7 @@ pub fn inspect(home: &Home, by: &Actor, name: &str) -> Result<Inspection, AppErr
         requests: Requests {
             capabilities,
             max_calls: manifest.max_calls,
+            memory_mib: manifest.memory_bytes >> 20,
             scopes: manifest.scopes.iter().map(ToString::to_string).collect(),
             masquerade: manifest.masquerade,
             sis_import: manifest.sis_import,
@@ -291,6 +294,13 @@ fn diff(
             old_m.max_calls, new_m.max_calls
         ));
     }
+    if old_m.memory_bytes != new_m.memory_bytes {
+        out.push(format!(
+            "~ memory {} MiB -> {} MiB",
+            old_m.memory_bytes >> 20,
+            new_m.memory_bytes >> 20
+        ));
+    }
     for (name, p) in &new_m.params {
         match old_m.params.get(name) {
             None => out.push(format!("+ param {name} {}", describe_param(p))),
@@ -335,6 +345,8 @@ pub struct CheckReport {
     pub write: bool,
     /// Most Canvas calls per run.
     pub max_calls: u32,
+    /// Memory a run may use, MiB.
+    pub memory_mib: u64,
     /// How many scopes it lists.
     pub scopes: usize,
     /// How many parameters it takes.
@@ -392,6 +404,7 @@ pub fn check(
         version: m.version.clone(),
         write: m.requests_write(),
         max_calls: m.max_calls,
+        memory_mib: m.memory_bytes >> 20,
         scopes: m.scopes.len(),
         params: m.params.len(),
         component,

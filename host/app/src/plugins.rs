@@ -422,6 +422,15 @@ pub fn approve_with(
     }
     let manifest = Manifest::parse(&row.manifest).map_err(AppError::internal)?;
     check_terms(&manifest, terms)?;
+    // Compile now, into the cache by digest, so no run waits on it (a
+    // Python component takes seconds). Submitting compiled it already
+    // unless the cache was cleared or the engine changed; then this pays.
+    // Missing bytes are the run's to report (it refuses them by digest).
+    if let Ok(bytes) = std::fs::read(home.component_path(&row.digest)) {
+        home.runtime()?
+            .load(&bytes, &row.id)
+            .map_err(AppError::internal)?;
+    }
     let write = write && manifest.requests_write();
     if terms.sis_import && !write {
         return Err(AppError::invalid(

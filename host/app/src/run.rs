@@ -233,6 +233,8 @@ pub(crate) async fn prepare(
         )?),
     };
     let mut limits = req.limits.clone();
+    // The manifest sizes the plugin's memory (shown at inspect and approval).
+    limits.memory_bytes = usize::try_from(manifest.memory_bytes).unwrap_or(usize::MAX);
     if !manifest.reports.is_empty() {
         limits.report_names = Some(manifest.reports.clone());
     }

@@ -467,12 +467,13 @@ pub(crate) fn print_check(
         return crate::json_out(r);
     }
     println!(
-        "{}: manifest of {} {} is valid: {} access, at most {} calls, {} scope(s), {} param(s)",
+        "{}: manifest of {} {} is valid: {} access, at most {} calls, {} MiB of memory, {} scope(s), {} param(s)",
         manifest_path.display(),
         r.id,
         r.version,
         if r.write { "read and write" } else { "read" },
         r.max_calls,
+        r.memory_mib,
         r.scopes,
         r.params
     );
@@ -517,9 +518,10 @@ pub(crate) fn print_inspection(i: &easel_app::Inspection, json: bool) -> Result<
     println!("  exports   {}", i.exports.join(", "));
     let r = &i.requests;
     println!(
-        "  requests  {} access, at most {} Canvas calls per run",
+        "  requests  {} access, at most {} Canvas calls and {} MiB of memory per run",
         r.capabilities.join(" and "),
-        r.max_calls
+        r.max_calls,
+        r.memory_mib
     );
     for scope in &r.scopes {
         println!("  scope     {scope}");

@@ -41,7 +41,10 @@ pub use body::{Body, BodyError, MAX_BODY_BYTES};
 pub use decide::{Decision, Denial, Rule, decide};
 pub use endpoint::{Endpoint, Field, Needs, names_an_id};
 pub use grant::{AccountId, Grant, SharedUsers};
-pub use manifest::{Capability, Manifest, ManifestError, ParamSpec, ParamType};
+pub use manifest::{
+    Capability, DEFAULT_MEMORY_BYTES, MAX_MEMORY_BYTES, MIN_MEMORY_BYTES, Manifest, ManifestError,
+    ParamSpec, ParamType,
+};
 pub use operation::{
     Found, MAX_QUERY_PAIRS, MAX_SIS_VALUE, MAX_TARGETS, Masquerade, Method, ObjectKey, ObjectKind,
     ObjectRef, Operation, Outside, Target, sis_value_is_exact,

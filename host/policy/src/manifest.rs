@@ -13,6 +13,14 @@ use crate::scope::Scope;
 /// Default budget of Canvas calls per run when a manifest names none.
 pub const DEFAULT_MAX_CALLS: u32 = 10_000;
 
+/// Memory a plugin may use when its manifest names none (64 MiB): room for
+/// CPython, its standard library and a large school's report.
+pub const DEFAULT_MEMORY_BYTES: u64 = 64 << 20;
+/// The least a manifest may ask for (16 MiB).
+pub const MIN_MEMORY_BYTES: u64 = 16 << 20;
+/// The most a manifest may ask for (512 MiB, the host's pool slot).
+pub const MAX_MEMORY_BYTES: u64 = 512 << 20;
+
 /// A capability a plugin requests.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Capability {
@@ -72,6 +80,9 @@ pub struct Manifest {
     pub sis_import: bool,
     /// Report files the plugin says it writes.
     pub reports: Vec<String>,
+    /// Memory the plugin may use, bytes (`memory = "128MiB"`; default
+    /// [`DEFAULT_MEMORY_BYTES`]).
+    pub memory_bytes: u64,
     /// Declared parameters by name.
     pub params: BTreeMap<String, ParamSpec>,
 }
@@ -118,6 +129,7 @@ struct RawCapabilities {
     sis_import: bool,
     #[serde(default)]
     reports: Vec<String>,
+    memory: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -199,6 +211,10 @@ impl Manifest {
                 )));
             }
         }
+        let memory_bytes = match &raw.capabilities.memory {
+            None => DEFAULT_MEMORY_BYTES,
+            Some(text) => parse_memory(text)?,
+        };
         Ok(Self {
             id: raw.id,
             version: raw.version,
@@ -210,6 +226,7 @@ impl Manifest {
             masquerade: raw.capabilities.masquerade,
             sis_import: raw.capabilities.sis_import,
             reports: raw.capabilities.reports,
+            memory_bytes,
             params,
         })
     }
@@ -260,6 +277,34 @@ impl Manifest {
         }
         Ok(out.into_iter().collect())
     }
+}
+
+/// `"64MiB"`, `"128 MiB"`, `"1GiB"`: binary units only, within
+/// [`MIN_MEMORY_BYTES`]..=[`MAX_MEMORY_BYTES`].
+fn parse_memory(text: &str) -> Result<u64, ManifestError> {
+    let bad = || {
+        ManifestError::Invalid(format!(
+            "memory = {text:?} must be a size in MiB or GiB, such as \"64MiB\" or \"256MiB\""
+        ))
+    };
+    let t = text.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?;
+    let (number, unit) = t.split_at(split);
+    let number: u64 = number.parse().map_err(|_| bad())?;
+    let shift = match unit.trim() {
+        "MiB" => 20,
+        "GiB" => 30,
+        _ => return Err(bad()),
+    };
+    let bytes = number.checked_mul(1 << shift).ok_or_else(bad)?;
+    if !(MIN_MEMORY_BYTES..=MAX_MEMORY_BYTES).contains(&bytes) {
+        return Err(ManifestError::Invalid(format!(
+            "memory = {text:?} is outside what a plugin may ask for: {} MiB to {} MiB",
+            MIN_MEMORY_BYTES >> 20,
+            MAX_MEMORY_BYTES >> 20
+        )));
+    }
+    Ok(bytes)
 }
 
 fn typed_default(name: &str, ty: ParamType, v: toml::Value) -> Result<String, ManifestError> {

@@ -84,3 +84,43 @@ fn params_get_defaults_and_are_type_checked() {
         .expect_err("unknown");
     assert!(e.to_string().contains("accepts: limit, state"), "{e}");
 }
+
+#[test]
+fn memory_defaults_to_one_that_fits_cpython_and_may_be_sized() {
+    let m = Manifest::parse(GOOD).expect("valid manifest");
+    assert_eq!(m.memory_bytes, easel_policy::DEFAULT_MEMORY_BYTES);
+    assert_eq!(m.memory_bytes, 64 << 20);
+    for (given, bytes) in [
+        ("\"128MiB\"", 128u64 << 20),
+        ("\"16 MiB\"", 16 << 20),
+        ("\"512MiB\"", 512 << 20),
+    ] {
+        let text = GOOD.replace(
+            "max_calls = 500",
+            &format!("max_calls = 500\nmemory = {given}"),
+        );
+        let m = Manifest::parse(&text).expect(given);
+        assert_eq!(m.memory_bytes, bytes, "{given}");
+    }
+}
+
+#[test]
+fn memory_outside_the_hosts_range_or_in_unknown_units_is_refused() {
+    for given in [
+        "\"1GiB\"",
+        "\"8MiB\"",
+        "\"64MB\"",
+        "\"64\"",
+        "\"MiB\"",
+        "\"-1MiB\"",
+        "64",
+        "\"99999999999999999999GiB\"",
+    ] {
+        let text = GOOD.replace(
+            "max_calls = 500",
+            &format!("max_calls = 500\nmemory = {given}"),
+        );
+        let err = Manifest::parse(&text).expect_err(given);
+        assert!(err.to_string().contains("memory"), "{given}: {err}");
+    }
+}

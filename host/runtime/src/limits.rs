@@ -40,10 +40,11 @@ pub const DEFAULT_MAX_DENIALS: u32 = 100;
 /// Default size limit of a dry run's plan (8 MiB).
 pub const DEFAULT_MAX_PLAN_BYTES: usize = 8 << 20;
 
-/// Default guest memory cap (64 MiB).
-pub const DEFAULT_MEMORY_BYTES: usize = 64 << 20;
-/// Largest memory cap the engine's pool supports (512 MiB).
-pub const MAX_MEMORY_BYTES: usize = 512 << 20;
+/// Default guest memory cap: the manifest's default (64 MiB).
+pub const DEFAULT_MEMORY_BYTES: usize = easel_policy::DEFAULT_MEMORY_BYTES as usize;
+/// Largest memory cap the engine's pool supports: the most a manifest may
+/// ask for (512 MiB).
+pub const MAX_MEMORY_BYTES: usize = easel_policy::MAX_MEMORY_BYTES as usize;
 
 impl Default for Limits {
     fn default() -> Self {

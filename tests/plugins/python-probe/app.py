@@ -10,6 +10,10 @@ def run(cx: easel.Context) -> None:
         n = 0
         while True:
             n += 1
+    if attack == "bomb":
+        hoard = []
+        while True:
+            hoard.append(bytearray(4 << 20))
     if attack == "environ":
         import os
 

@@ -1085,6 +1085,7 @@ pub(crate) async fn plugin(
                         dl.facts {
                             dt { "Capabilities" } dd { (i.requests.capabilities.join(", ")) }
                             dt { "Calls per run" } dd { (i.requests.max_calls) }
+                            dt { "Memory per run" } dd { (i.requests.memory_mib) " MiB" }
                             dt { "Masquerade" } dd { @if i.requests.masquerade { "yes" } @else { "no" } }
                             dt { "SIS imports" } dd { @if i.requests.sis_import { "yes" } @else { "no" } }
                             dt { "Reports" } dd { (i.requests.reports.join(", ")) }
@@ -1671,6 +1672,7 @@ pub(crate) async fn submit(
                         dt { "Plugin" } dd { (report.id) " " (report.version) }
                         dt { "Writes Canvas" } dd { @if report.write { "yes" } @else { "no" } }
                         dt { "Calls per run" } dd { (report.max_calls) }
+                        dt { "Memory per run" } dd { (report.memory_mib) " MiB" }
                         dt { "Endpoints" } dd { (report.scopes) }
                         dt { "Parameters" } dd { (report.params) }
                         @if let Some(c) = &report.component {
