@@ -36,10 +36,20 @@ class _LogStream:
         return False
 
 
+# The plugin is imported when the component is built (componentize-py
+# snapshots it), so an import that fails (a syntax error, a missing
+# package) fails the build with Python's own message, on the builder's
+# stderr. Output streams go to the run log only after that.
+import app  # noqa: E402
+
+if not callable(getattr(app, "run", None)):
+    raise AttributeError(
+        "app.py defines no run(cx): a plugin's app.py defines `def run(cx: easel.Context) -> None`, "
+        "which easel calls once per school"
+    )
+
 sys.stdout = _LogStream(easel.log.info)
 sys.stderr = _LogStream(easel.log.warn)
-
-import app  # noqa: E402  (after the streams, so import-time prints are logged)
 
 
 def _describe(e: BaseException) -> str:

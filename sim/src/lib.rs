@@ -29,6 +29,7 @@ mod pages;
 mod params;
 mod permissions;
 mod render;
+mod scenario;
 mod scope;
 mod server;
 mod snapshot;
@@ -40,6 +41,7 @@ pub use model::{
     Account, Assignment, Course, Enrollment, Institution, NOBODY_USER_ID, SCHOOL_ADMIN_USER_ID,
     Section, Term, User,
 };
+pub use scenario::{CourseSpec, MAX_SCENARIO_ENROLLMENTS, Scenario, SchoolSpec, Seeded};
 pub use scope::{Scope, ScopeError};
 pub use server::{Faults, RecordedRequest, Role, SimConfig, SimHandle, Simulator};
 pub use snapshot::Snapshot;

@@ -433,6 +433,14 @@ impl SimHandle {
         f(&self.state.read())
     }
 
+    /// Seed a scenario: a new school with exactly the scenario's objects.
+    pub fn seed(
+        &self,
+        scenario: &crate::scenario::Scenario,
+    ) -> Result<crate::scenario::Seeded, String> {
+        scenario.apply(&mut self.state.write())
+    }
+
     /// The institution and role tokens as they are now, to save with
     /// [`Snapshot::save`] and start from later with
     /// [`SimConfig::snapshot`].

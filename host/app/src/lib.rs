@@ -13,6 +13,7 @@
 #![deny(missing_docs)]
 
 pub mod audit;
+pub mod author;
 mod batch;
 pub mod canvas_sign_in;
 mod connection;

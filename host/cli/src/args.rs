@@ -60,6 +60,8 @@ impl Args {
                     | PluginCommand::Revoke { json: true, .. }
                     | PluginCommand::Deny { json: true, .. }
                     | PluginCommand::Build { json: true, .. }
+                    | PluginCommand::New { json: true, .. }
+                    | PluginCommand::Test { json: true, .. }
             ),
             Command::Config { command } => matches!(
                 command,
@@ -634,6 +636,54 @@ pub enum PluginCommand {
         /// The plugin's folder (default: the current one).
         #[arg(default_value = ".")]
         dir: PathBuf,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Start a new plugin: a folder with working code (Python or Rust), its
+    /// manifest, a README and a test scenario. It builds with `easel plugin
+    /// build` and runs with `easel plugin test` as written; a Rust plugin
+    /// carries easel's Rust SDK in `easel-sdk/` (or uses `--sdk`).
+    New {
+        /// The plugin's id, and its folder's name: lowercase letters,
+        /// digits and '-', e.g. unstaffed-courses.
+        name: String,
+        /// Its language.
+        #[arg(long, value_name = "python|rust", value_parser = ["python", "rust"], default_value = "python")]
+        lang: String,
+        /// Start from a plugin that writes (publishes courses) instead of a
+        /// read-only report.
+        #[arg(long)]
+        writes: bool,
+        /// The folder to create (default: ./NAME).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        /// Rust only: where the SDK comes from, a git URL holding easel or
+        /// the SDK's folder in a copy of it (default: a copy this binary
+        /// carries, written into the plugin's folder).
+        #[arg(long, value_name = "URL|PATH")]
+        sdk: Option<String>,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Build the plugin in a folder and run it once against a simulated
+    /// Canvas, in a throwaway data directory: the simulator makes the school
+    /// and courses the scenario file lists, and the output shows the run's
+    /// report files, its plan (the writes a dry run would make), every
+    /// Canvas call and every call easel denied. Exits 1 if the run fails.
+    Test {
+        /// The plugin's folder (default: the current one).
+        #[arg(default_value = ".")]
+        dir: PathBuf,
+        /// The scenario (TOML; default: scenario.toml in the plugin's
+        /// folder, if there is one; without one, the plugin runs on a
+        /// generated school).
+        #[arg(long)]
+        scenario: Option<PathBuf>,
+        /// Send writes to the simulator instead of planning them.
+        #[arg(long)]
+        live: bool,
         /// Machine-readable output.
         #[arg(long)]
         json: bool,

@@ -976,6 +976,20 @@ fn report_hint(run: &str, path: &str) -> String {
 async fn plugin(client: &Client, command: PluginCommand) -> Result<Outcome, CliError> {
     match command {
         PluginCommand::Build { dir, json } => crate::plugin::build(&dir, json),
+        PluginCommand::New {
+            name,
+            lang,
+            writes,
+            dir,
+            sdk,
+            json,
+        } => crate::plugin::new(&name, &lang, writes, dir.as_deref(), sdk.as_deref(), json),
+        PluginCommand::Test {
+            dir,
+            scenario,
+            live,
+            json,
+        } => crate::plugin::test(&dir, scenario.as_deref(), live, json).await,
         PluginCommand::Add {
             component,
             manifest,

@@ -217,6 +217,30 @@ pub async fn dispatch(mut args: Args) -> Result<Outcome, CliError> {
         } if args.connect.instance.is_none() && args.connect.token.is_none() => {
             return plugin::build(dir, *json);
         }
+        Command::Plugin {
+            command:
+                PluginCommand::New {
+                    name,
+                    lang,
+                    writes,
+                    dir,
+                    sdk,
+                    json,
+                },
+        } if args.connect.instance.is_none() && args.connect.token.is_none() => {
+            return plugin::new(name, lang, *writes, dir.as_deref(), sdk.as_deref(), *json);
+        }
+        Command::Plugin {
+            command:
+                PluginCommand::Test {
+                    dir,
+                    scenario,
+                    live,
+                    json,
+                },
+        } if args.connect.instance.is_none() && args.connect.token.is_none() => {
+            return plugin::test(dir, scenario.as_deref(), *live, *json).await;
+        }
         _ => {}
     }
     // --instance and --token are global options: a command they mean

@@ -16,6 +16,20 @@ pub(crate) async fn dispatch(
 ) -> Result<Outcome, CliError> {
     match command {
         PluginCommand::Build { dir, json } => build(&dir, json),
+        PluginCommand::New {
+            name,
+            lang,
+            writes,
+            dir,
+            sdk,
+            json,
+        } => crate::plugin::new(&name, &lang, writes, dir.as_deref(), sdk.as_deref(), json),
+        PluginCommand::Test {
+            dir,
+            scenario,
+            live,
+            json,
+        } => crate::plugin::test(&dir, scenario.as_deref(), live, json).await,
         PluginCommand::Add {
             component,
             manifest,
@@ -154,9 +168,14 @@ pub(crate) fn build(dir: &Path, json: bool) -> Result<Outcome, CliError> {
     let lang = easel_wasm_build::plugin::detect(dir).map_err(CliError::input)?;
     if !json {
         eprintln!(
-            "building the {} plugin in {} (the first Python build installs componentize-py from PyPI)",
+            "building the {} plugin in {}{}",
             lang.name(),
-            dir.display()
+            dir.display(),
+            if lang == easel_wasm_build::plugin::Lang::Python {
+                " (the first Python build installs componentize-py from PyPI)"
+            } else {
+                ""
+            }
         );
     }
     let built = easel_wasm_build::plugin::build(dir, &cache).map_err(CliError::input)?;
@@ -585,4 +604,228 @@ pub(crate) fn print_inspection(i: &easel_app::Inspection, json: bool) -> Result<
         );
     }
     Ok(Outcome::Success)
+}
+
+/// `easel plugin new NAME`.
+pub(crate) fn new(
+    name: &str,
+    lang: &str,
+    writes: bool,
+    dir: Option<&Path>,
+    sdk: Option<&str>,
+    json: bool,
+) -> Result<Outcome, CliError> {
+    use easel_wasm_build::plugin::Lang;
+    use easel_wasm_build::scaffold::{NewPlugin, Sdk, scaffold};
+    let lang = match lang {
+        "rust" => Lang::Rust,
+        _ => Lang::Python,
+    };
+    if sdk.is_some() && lang != Lang::Rust {
+        return Err(CliError::input(
+            "--sdk is for Rust plugins (a Python plugin's SDK is built in): drop it, or add --lang rust",
+        ));
+    }
+    let dir = dir.map_or_else(|| Path::new(name).to_path_buf(), Path::to_path_buf);
+    let spec = NewPlugin {
+        id: name.to_owned(),
+        lang,
+        writes,
+        sdk: sdk.map_or(Sdk::Carried, Sdk::parse),
+    };
+    let files = scaffold(&dir, &spec).map_err(CliError::input)?;
+    if json {
+        println!(
+            "{:#}",
+            serde_json::json!({
+                "id": name,
+                "lang": lang.name(),
+                "writes": writes,
+                "dir": dir,
+                "files": files,
+            })
+        );
+        return Ok(Outcome::Success);
+    }
+    println!(
+        "created the {} plugin {name} in {} ({}):",
+        lang.name(),
+        dir.display(),
+        if writes { "writes" } else { "read-only" }
+    );
+    for f in files.iter().filter(|f| !f.starts_with("easel-sdk")) {
+        println!("  {}", f.display());
+    }
+    if files.iter().any(|f| f.starts_with("easel-sdk")) {
+        println!("  easel-sdk/  (easel's Rust SDK)");
+    }
+    let shown = dir.display();
+    println!("next:");
+    if lang == Lang::Rust {
+        println!("  rustup target add wasm32-wasip2   # once");
+    }
+    println!(
+        "  easel plugin test {shown}      # build it and run it against a simulated Canvas (scenario.toml)"
+    );
+    println!("  easel plugin build {shown}     # then submit the component it prints:");
+    println!("  easel plugin submit COMPONENT --manifest {shown}/easel.toml");
+    Ok(Outcome::Success)
+}
+
+/// `easel plugin test [DIR]`.
+pub(crate) async fn test(
+    dir: &Path,
+    scenario: Option<&Path>,
+    live: bool,
+    json: bool,
+) -> Result<Outcome, CliError> {
+    use easel_app::author::{ScenarioFile, test_plugin};
+    let cache = build_cache()?;
+    let lang = easel_wasm_build::plugin::detect(dir).map_err(CliError::input)?;
+    if !json {
+        eprintln!(
+            "building the {} plugin in {}{}",
+            lang.name(),
+            dir.display(),
+            if lang == easel_wasm_build::plugin::Lang::Python {
+                " (the first Python build installs componentize-py from PyPI)"
+            } else {
+                ""
+            }
+        );
+    }
+    let built = tokio::task::block_in_place(|| easel_wasm_build::plugin::build(dir, &cache))
+        .map_err(CliError::input)?;
+    let bytes = std::fs::read(&built.wasm)
+        .map_err(|e| CliError::input(format!("cannot read {}: {e}", built.wasm.display())))?;
+    let manifest = std::fs::read_to_string(&built.manifest)
+        .map_err(|e| CliError::input(format!("cannot read {}: {e}", built.manifest.display())))?;
+    let default_scenario = dir.join("scenario.toml");
+    let scenario_path = match scenario {
+        Some(p) => Some(p.to_path_buf()),
+        None => default_scenario.is_file().then_some(default_scenario),
+    };
+    let scenario = match &scenario_path {
+        None => ScenarioFile::default(),
+        Some(p) => {
+            let text = std::fs::read_to_string(p).map_err(|e| {
+                CliError::input(format!("cannot read the scenario {}: {e}", p.display()))
+            })?;
+            ScenarioFile::parse(&text, &p.display().to_string())?
+        }
+    };
+    if !json {
+        match &scenario_path {
+            Some(p) => eprintln!(
+                "running it against a simulated Canvas seeded by {}",
+                p.display()
+            ),
+            None => eprintln!(
+                "running it against a simulated Canvas (no scenario.toml: on a generated school)"
+            ),
+        }
+    }
+    let t = test_plugin(&bytes, &manifest, &scenario, live, &cache.join("compiled")).await?;
+    let outcome = if t.succeeded() {
+        Outcome::Success
+    } else {
+        Outcome::RunFailed
+    };
+    if json {
+        println!("{:#}", serde_json::json!(t));
+        return Ok(outcome);
+    }
+    println!(
+        "{} {} on {} (account {}{}): {} in {:.2} s, {}",
+        t.plugin,
+        t.version,
+        t.school_name,
+        t.school,
+        if t.seeded_courses.is_empty() {
+            String::new()
+        } else {
+            format!(", {} courses from the scenario", t.seeded_courses.len())
+        },
+        t.status,
+        t.seconds,
+        if t.dry_run {
+            "dry run: writes planned, not sent"
+        } else {
+            "live: writes sent to the simulator"
+        }
+    );
+    if let Some(e) = &t.error {
+        println!("  error: {e}");
+    }
+    if !t.params.is_empty() {
+        let p: Vec<String> = t.params.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        println!("  params: {}", p.join(" "));
+    }
+    println!("\nCanvas calls ({}):", t.calls.len());
+    for c in &t.calls {
+        println!(
+            "  {} {} -> {}",
+            c.method,
+            c.path,
+            c.status.map_or("no answer".to_owned(), |s| s.to_string())
+        );
+    }
+    println!("\nDenied by easel ({}):", t.denials.len());
+    for d in &t.denials {
+        println!("  {} {}: {}", d.method, d.path, d.detail);
+    }
+    if t.dry_run {
+        println!("\nPlan ({} write(s) a live run would send):", t.plan.len());
+        // A plan holds each body once; a later step with the same body
+        // names the step that shows it.
+        let mut shown: std::collections::HashMap<&str, u32> = std::collections::HashMap::new();
+        for step in &t.plan {
+            let body = match (&step.body, &step.body_sha256) {
+                (Some(b), digest) => {
+                    if let Some(d) = digest {
+                        shown.insert(d, step.step);
+                    }
+                    b.get().to_owned()
+                }
+                (None, Some(d)) => shown
+                    .get(d.as_str())
+                    .map(|n| format!("(the body of step {n})"))
+                    .unwrap_or_default(),
+                (None, None) => String::new(),
+            };
+            println!("  {}. {} {} {body}", step.step, step.method, step.path);
+        }
+    }
+    for r in &t.reports {
+        let lines: Vec<&str> = r.text.lines().collect();
+        println!(
+            "\nReport {} ({} bytes, {} lines):",
+            r.name,
+            r.bytes,
+            lines.len()
+        );
+        for l in lines.iter().take(20) {
+            println!("  {l}");
+        }
+        if lines.len() > 20 {
+            println!(
+                "  ... {} more lines (--json has them all)",
+                lines.len() - 20
+            );
+        }
+    }
+    if !t.log.trim().is_empty() {
+        println!("\nLog:");
+        for l in t.log.lines() {
+            println!("  {l}");
+        }
+    }
+    if t.succeeded() {
+        println!(
+            "\nnext: `easel plugin submit {} --manifest {}`",
+            built.wasm.display(),
+            built.manifest.display()
+        );
+    }
+    Ok(outcome)
 }

@@ -8,6 +8,7 @@
 
 pub mod plugin;
 pub mod python;
+pub mod scaffold;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -49,7 +49,7 @@ impl std::fmt::Display for PythonBuildError {
                 "cannot install {COMPONENTIZE_PY} from PyPI (offline, or PyPI unreachable?): {e}. Python plugins need it once: connect to PyPI (or set PIP_INDEX_URL / PIP_FIND_LINKS to a mirror holding it) and build again"
             ),
             Self::Plugin(e) => write!(f, "not a Python plugin: {e}"),
-            Self::Componentize(e) => write!(f, "componentize-py failed: {e}"),
+            Self::Componentize(e) => write!(f, "the Python plugin did not build: {e}"),
             Self::Io(e) => write!(f, "Python plugin cache: {e}"),
             Self::Dependencies(e) => write!(
                 f,
@@ -311,8 +311,10 @@ impl PythonBuild {
         let run = run.map_err(|e| PythonBuildError::Componentize(e.to_string()))?;
         if !run.status.success() {
             let _ = std::fs::remove_file(&tmp);
+            let stderr = String::from_utf8_lossy(&run.stderr);
             return Err(PythonBuildError::Componentize(format!(
-                "{}: {}{}",
+                "{}{}: {}{}",
+                explain(dir, &stderr).map_or(String::new(), |e| format!("{e}\n\n")),
                 dir.display(),
                 String::from_utf8_lossy(&run.stdout),
                 tail(&run.stderr)
@@ -376,6 +378,49 @@ fn unique() -> String {
 
 fn io(path: &Path, e: std::io::Error) -> PythonBuildError {
     PythonBuildError::Io(format!("{}: {e}", path.display()))
+}
+
+/// The plugin's own error in componentize-py's output, where it is and
+/// what to do: `DIR/app.py, line 12: SyntaxError: expected ':'`.
+fn explain(dir: &Path, stderr: &str) -> Option<String> {
+    let is_exception = |l: &str| {
+        l.split_once(": ").is_some_and(|(name, _)| {
+            let name = name.rsplit('.').next().unwrap_or(name);
+            !name.is_empty()
+                && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+                && (name.ends_with("Error") || name.ends_with("Exception"))
+        })
+    };
+    let cause = stderr
+        .lines()
+        .rev()
+        .map(str::trim)
+        .find(|l| is_exception(l))?;
+    // The innermost frame in the plugin's files (not the SDK's entry).
+    let place = stderr.lines().rev().find_map(|l| {
+        let rest = l.trim_start().strip_prefix("File \"")?;
+        let (file, rest) = rest.split_once('"')?;
+        let line = rest.strip_prefix(", line ")?;
+        let line: String = line.chars().take_while(char::is_ascii_digit).collect();
+        // componentize-py names the staged folder `/0/`, `/1/`...
+        let file = file.trim_start_matches('/');
+        let file = file.split_once('/').map_or(file, |(_, f)| f);
+        (!file.starts_with("easel_entry") && !file.starts_with('<') && !line.is_empty())
+            .then(|| format!("{}, line {line}", dir.join(file).display()))
+    });
+    let what = if cause.starts_with("ModuleNotFoundError") {
+        "\nA package the plugin imports is not bundled: add it, pinned, to requirements.txt beside app.py (pure-Python packages only), or drop the import"
+    } else if cause.contains("defines no run(cx)") {
+        ""
+    } else if cause.starts_with("SyntaxError") || cause.starts_with("IndentationError") {
+        "\nFix the Python there and build again"
+    } else {
+        "\nThe plugin failed while it was imported (its top-level code runs at build time): fix it and build again"
+    };
+    Some(match place {
+        Some(p) => format!("{p}: {cause}{what}"),
+        None => format!("{cause}{what}"),
+    })
 }
 
 fn tail(stderr: &[u8]) -> String {
