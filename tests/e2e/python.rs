@@ -635,3 +635,53 @@ async fn a_python_plugin_is_held_by_the_same_policy_sandbox_and_limits() {
     let r = run(&[("attack", "environ")], false).await.unwrap();
     succeeded(&r);
 }
+
+/// Every run slot of the pool can hold a Python plugin (38 core module
+/// instances each), not only a Rust one: as many Python runs as the
+/// runtime has slots run at once (each waits on a slow Canvas answer while
+/// the others start), and each succeeds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn as_many_python_runs_as_the_runtime_has_slots_run_at_once() {
+    const SLOTS: u32 = 4;
+    let token = canary_token();
+    let sim = sim_with_token(&token).await;
+    sim.set_faults(easel_sim::Faults {
+        latency: Some(Duration::from_millis(400)),
+        ..Default::default()
+    });
+    let schools: Vec<u64> = sim.with_data(|d| d.schools().iter().map(|a| a.id).collect());
+    assert!(schools.len() >= SLOTS as usize);
+    let dir = tempfile::tempdir().unwrap();
+    let home = home(dir.path());
+    let id = add(&home, "tests/plugins/python-probe", schools[0], true);
+    for &school in &schools[1..SLOTS as usize] {
+        easel_app::approve(&home, &id, &[school], true, &easel_tests::person("admin")).unwrap();
+    }
+    let conn = connect(sim, &token);
+    let runtime = home.runtime_for(SLOTS).unwrap();
+    let known = std::collections::HashMap::new();
+    let reqs = schools[..SLOTS as usize]
+        .iter()
+        .map(|&school| {
+            let path = format!("/api/v1/accounts/{school}");
+            request(&id, school, false, &[("attack", "get"), ("path", &path)])
+        })
+        .collect();
+    let started = std::time::Instant::now();
+    let results = easel_app::execute_many(
+        &home,
+        &easel_tests::person("admin"),
+        &conn,
+        &runtime,
+        reqs,
+        &known,
+        SLOTS as usize,
+        &easel_app::Quiet,
+    )
+    .await;
+    assert_eq!(results.len(), SLOTS as usize);
+    for (_, r) in results {
+        succeeded(&r.unwrap());
+    }
+    eprintln!("{SLOTS} Python runs at once in {:?}", started.elapsed());
+}

@@ -21,6 +21,11 @@ pub(crate) const EPOCH_TICK: Duration = Duration::from_millis(5);
 /// with componentize-py needs 38.
 const MAX_CORE_INSTANCES_PER_COMPONENT: u32 = 64;
 
+/// Core instances the pool holds per run slot: enough for every run at
+/// once to be a Python plugin (38 each), not only Rust ones (a handful).
+/// A slot is address space reserved up front, committed only when used.
+const CORE_INSTANCES_PER_SLOT: u32 = 40;
+
 /// Bytes of a pool slot kept resident between runs.
 const KEEP_RESIDENT: usize = 384 << 10;
 
@@ -64,9 +69,9 @@ impl Runtime {
             |e: wasmtime::Error| LoadError::Invalid(format!("cannot start the wasm engine: {e:#}"));
         let mut pool = PoolingAllocationConfig::default();
         pool.total_component_instances(options.max_instances)
-            .total_core_instances(options.max_instances * 4)
+            .total_core_instances(options.max_instances * CORE_INSTANCES_PER_SLOT)
             .total_memories(options.max_instances * 2)
-            .total_tables(options.max_instances * 4)
+            .total_tables(options.max_instances * 8)
             .max_memory_size(MAX_MEMORY_BYTES)
             .max_memories_per_component(4)
             .max_tables_per_component(8)
@@ -80,6 +85,10 @@ impl Runtime {
             .async_stack_keep_resident(KEEP_RESIDENT / 4);
         let mut config = Config::new();
         config
+            // Always map a component's initial memory copy-on-write, however
+            // sparse: a Python plugin's snapshot (CPython initialised at
+            // build time) is then shared by every run, never copied.
+            .memory_guaranteed_dense_image_size(MAX_MEMORY_BYTES as u64)
             .epoch_interruption(true)
             .concurrency_support(false)
             .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
