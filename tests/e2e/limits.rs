@@ -121,3 +121,60 @@ async fn the_wall_clock_limit_stops_a_plugin_when_the_cpu_limit_is_generous() {
         r.report.duration
     );
 }
+
+/// A run's guest executes as a task of its own (so concurrent runs use
+/// every worker thread); when the caller gives up on the run (a cancelled
+/// batch), that task is stopped and its instance slot is free for the next
+/// run, rather than spinning on to its CPU limit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_whose_caller_gives_up_is_stopped_and_frees_its_slot() {
+    let token = canary_token();
+    let sim = sim_with_token(&token).await;
+    let school = sim.with_data(|d| d.schools()[0].id);
+    let dir = tempfile::tempdir().unwrap();
+    let home = home(dir.path());
+    add_and_approve(&home, programs::TEST_SPIN, "spin", school, false);
+    add_and_approve(&home, programs::TEST_NOOP, "noop", school, false);
+    let conn = connect(sim, &token);
+    // One slot: the next run can start only once the spinning one is gone.
+    let runtime = home.runtime_for(1).unwrap();
+    let run = |plugin: &str| RunRequest {
+        plugin: plugin.into(),
+        school,
+        dry_run: false,
+        params: vec![],
+        limits: Limits {
+            cpu: Duration::from_secs(40),
+            wall: Duration::from_secs(40),
+            ..Limits::default()
+        },
+        plan: None,
+    };
+    let gave_up = tokio::time::timeout(
+        Duration::from_millis(300),
+        execute_run(&home, &conn, &runtime, run("spin")),
+    )
+    .await;
+    assert!(gave_up.is_err(), "the spinning run ended on its own");
+    let started = std::time::Instant::now();
+    let noop = loop {
+        let r = tokio::time::timeout(
+            Duration::from_secs(20),
+            execute_run(&home, &conn, &runtime, run("noop")),
+        )
+        .await
+        .expect("the next run did not end within 20 s")
+        .unwrap();
+        if r.report.outcome == RunOutcome::Succeeded || started.elapsed() > Duration::from_secs(20)
+        {
+            break r;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(
+        noop.report.outcome,
+        RunOutcome::Succeeded,
+        "the abandoned run still holds the only slot: {}",
+        noop.report.log
+    );
+}

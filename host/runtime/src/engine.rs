@@ -54,7 +54,9 @@ pub struct Runtime {
     pub(crate) linker_read: Linker<RunState>,
     pub(crate) linker_write: Linker<RunState>,
     cache_dir: PathBuf,
-    ticker_stop: Arc<AtomicBool>,
+    /// Keeps the epoch ticker going; each run's guest task holds a clone,
+    /// so a guest outliving its caller is still interrupted.
+    pub(crate) ticker: Arc<EpochTicker>,
     /// Components loaded in this process, by digest: concurrent runs of a
     /// plugin share its compiled code and `InstancePre`.
     loaded: Mutex<HashMap<String, Arc<LoadedComponent>>>,
@@ -111,7 +113,7 @@ impl Runtime {
             linker_read,
             linker_write,
             cache_dir: options.cache_dir,
-            ticker_stop,
+            ticker: Arc::new(EpochTicker(ticker_stop)),
             max_instances: options.max_instances,
             loaded: Mutex::new(HashMap::new()),
         })
@@ -140,8 +142,12 @@ impl Runtime {
     }
 }
 
-impl Drop for Runtime {
+/// The epoch ticker's stop flag: the ticker stops when the last holder (the
+/// runtime, or a run's guest task) lets go.
+pub(crate) struct EpochTicker(Arc<AtomicBool>);
+
+impl Drop for EpochTicker {
     fn drop(&mut self) {
-        self.ticker_stop.store(true, Ordering::Relaxed);
+        self.0.store(true, Ordering::Relaxed);
     }
 }

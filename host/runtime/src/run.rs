@@ -141,11 +141,31 @@ impl Runtime {
             s.cpu_ticks_left -= 1;
             Ok(UpdateDeadline::Yield(1))
         });
-        let result = tokio::time::timeout(limits.wall, async {
-            let instance = pre.instantiate_async(&mut store).await?;
-            instance.call_run(&mut store).await
-        })
-        .await;
+        // The guest runs as its own task, so concurrent runs use every
+        // worker thread of the runtime rather than the one polling the
+        // caller (a batch polls all its runs from one task). Dropping this
+        // run's future (a cancelled batch) aborts the task.
+        let wall = limits.wall;
+        let ticker = self.ticker.clone();
+        let guest = AbortOnDrop(tokio::spawn(async move {
+            let _ticking = ticker;
+            let result = tokio::time::timeout(wall, async {
+                let instance = pre.instantiate_async(&mut store).await?;
+                instance.call_run(&mut store).await
+            })
+            .await;
+            (store, result)
+        }));
+        let (store, result) = match guest.join().await {
+            Ok(ended) => ended,
+            Err(e) => {
+                let message = format!("the run's task ended without a result: {e}");
+                return RunReport {
+                    outcome: RunOutcome::Failed(message.clone()),
+                    ..refuse(message, &log)
+                };
+            }
+        };
         let s = store.data();
         let outcome = match result {
             _ if s.aborted.is_some() => RunOutcome::Failed(s.aborted.clone().unwrap_or_default()),
@@ -244,6 +264,21 @@ impl Runtime {
             log: log.lock().map(|l| l.finish()).unwrap_or_default(),
             ..report
         }
+    }
+}
+
+/// A spawned task that is aborted when its handle is dropped.
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T> AbortOnDrop<T> {
+    async fn join(mut self) -> Result<T, tokio::task::JoinError> {
+        (&mut self.0).await
+    }
+}
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 
