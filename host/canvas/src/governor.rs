@@ -11,7 +11,13 @@
 //! `x-rate-limit-remaining` (less the reservations of requests sent after
 //! that one, which Canvas may not have counted yet) lowers the estimate when
 //! Canvas has less room than the model thinks, so the model follows Canvas
-//! when something else uses the token or requests cost more. The
+//! when something else uses the token or requests cost more; and it raises
+//! the estimate when Canvas has more (counting every other request in
+//! flight as unseen), so the model recovers when that client stops. The
+//! margin shrinks while answers confirm the model and doubles after a
+//! throttle; the room an answer reports is handed at once to the requests
+//! waiting, so another client on the token cannot take every place a
+//! finished request frees. The
 //! number of requests in flight is therefore not fixed: it is what the
 //! headroom allows, many while the bucket is empty, one at a time when it
 //! is full and the leak alone pays for the next request.
@@ -38,8 +44,13 @@ pub struct GovernorConfig {
     pub outflow: f64,
     /// Units reserved per request in flight.
     pub up_front: f64,
-    /// Headroom kept free beyond the next request's reservation.
+    /// Headroom kept free beyond the next request's reservation while the
+    /// model has not been confirmed by Canvas (and again after a throttle).
     pub margin: f64,
+    /// The least margin kept once Canvas's answers confirm the model: what
+    /// a request's arrival may find taken by another client since the
+    /// last answer.
+    pub min_margin: f64,
     /// Cost assumed for an answer without `x-request-cost`.
     pub default_cost: f64,
 }
@@ -51,6 +62,7 @@ impl Default for GovernorConfig {
             outflow: 10.0,
             up_front: 50.0,
             margin: 50.0,
+            min_margin: 1.0,
             default_cost: 1.0,
         }
     }
@@ -182,6 +194,12 @@ impl FairQueue {
 
 struct State {
     headroom: f64,
+    /// The margin kept now: shrinks while answers confirm the model,
+    /// back to `config.margin` on a throttle.
+    margin: f64,
+    /// Requests sent after this sequence number have not had their answer's
+    /// headroom applied upward yet (answers may arrive out of order).
+    word_after: Option<u64>,
     at: Instant,
     in_flight: BTreeSet<u64>,
     next_seq: u64,
@@ -263,12 +281,14 @@ impl Drop for Permit {
 impl Governor {
     /// A governor for a bucket with these settings, starting empty.
     pub fn new(config: GovernorConfig) -> Self {
-        let headroom = config.hwm;
+        let (headroom, margin) = (config.hwm, config.margin);
         Self {
             inner: Arc::new(Inner {
                 config,
                 state: Mutex::new(State {
                     headroom,
+                    margin,
+                    word_after: None,
                     at: Instant::now(),
                     in_flight: BTreeSet::new(),
                     next_seq: 0,
@@ -319,7 +339,7 @@ impl Governor {
             // round trip through the pump.
             if s.queues.iter().all(|q| q.order.is_empty()) {
                 self.inner.leak(&mut s);
-                if s.headroom >= self.inner.config.up_front + self.inner.config.margin {
+                if s.headroom >= self.inner.config.up_front + s.margin {
                     let seq = self.inner.grant(&mut s);
                     return Permit {
                         inner: Some(self.inner.clone()),
@@ -396,7 +416,7 @@ impl Inner {
     fn dispatch(self: &Arc<Self>) -> Option<Duration> {
         let mut s = self.lock();
         self.leak(&mut s);
-        let need = self.config.up_front + self.config.margin;
+        let need = self.config.up_front + s.margin;
         loop {
             if s.queues.iter().all(|q| q.order.is_empty()) {
                 return None;
@@ -406,22 +426,32 @@ impl Inner {
                 let secs = short / self.config.outflow.max(f64::MIN_POSITIVE);
                 return Some(Duration::from_secs_f64(secs.clamp(0.000_5, 60.0)));
             }
-            let ticket = s.queues.iter_mut().find_map(FairQueue::pop)?;
-            let seq = self.grant(&mut s);
-            let permit = Permit {
-                inner: Some(self.clone()),
-                seq,
-                waited: Duration::ZERO,
-            };
-            if let Err(mut unused) = ticket.send(permit) {
-                // The caller gave up while waiting: undo in place (its
-                // Drop would take the lock we hold).
-                unused.inner = None;
-                s.in_flight.remove(&seq);
-                s.headroom += self.config.up_front;
-                s.stats.granted -= 1;
+            if !self.hand_over(&mut s) {
+                return None;
             }
         }
+    }
+
+    /// Grant the next waiting request (fair order); false if none waits.
+    fn hand_over(self: &Arc<Self>, s: &mut State) -> bool {
+        let Some(ticket) = s.queues.iter_mut().find_map(FairQueue::pop) else {
+            return false;
+        };
+        let seq = self.grant(s);
+        let permit = Permit {
+            inner: Some(self.clone()),
+            seq,
+            waited: Duration::ZERO,
+        };
+        if let Err(mut unused) = ticket.send(permit) {
+            // The caller gave up while waiting: undo in place (its Drop
+            // would take the lock we hold).
+            unused.inner = None;
+            s.in_flight.remove(&seq);
+            s.headroom += self.config.up_front;
+            s.stats.granted -= 1;
+        }
+        true
     }
 
     /// Take one request's reservation; its sequence number.
@@ -435,9 +465,10 @@ impl Inner {
         seq
     }
 
-    fn settle(&self, seq: u64, how: Settled) {
+    fn settle(self: &Arc<Self>, seq: u64, how: Settled) {
         {
             let mut s = self.lock();
+            let mut fresh_room = None;
             self.leak(&mut s);
             if !s.in_flight.remove(&seq) {
                 return;
@@ -456,16 +487,29 @@ impl Inner {
                     *s.stats.answers.entry(status).or_default() += 1;
                     let cost = cost.unwrap_or(c.default_cost);
                     s.headroom += c.up_front - cost;
-                    // Canvas's word can only lower the estimate: a request
-                    // granted but not yet arrived is in the model, not in
-                    // Canvas's answer.
                     if let Some(r) = observed(remaining) {
+                        // Less room than the model thinks: follow Canvas
+                        // (another client, or costlier requests).
                         s.headroom = s.headroom.min(r);
+                        // More room (another client stopped, the bucket
+                        // leaks faster): follow Canvas too, counting every
+                        // other request of ours in flight as not yet seen,
+                        // and only from an answer newer than the last one
+                        // followed.
+                        let others = s.in_flight.len() as f64 * c.up_front;
+                        if s.word_after.is_none_or(|w| seq > w) {
+                            s.word_after = Some(seq);
+                            s.headroom = s.headroom.max(r + later - others);
+                        }
+                        // Canvas confirms the model: keep less margin.
+                        s.margin = (s.margin * 0.9).max(c.min_margin);
+                        fresh_room = Some(r);
                     }
                 }
                 Settled::Throttled { status, remaining } => {
                     *s.stats.answers.entry(status).or_default() += 1;
                     s.stats.throttled += 1;
+                    s.margin = (s.margin * 2.0).clamp(c.min_margin, c.margin);
                     s.headroom += c.up_front;
                     s.headroom = s.headroom.min(observed(remaining).unwrap_or(0.0));
                 }
@@ -475,6 +519,16 @@ impl Inner {
                 }
             }
             s.headroom = s.headroom.min(self.ceiling(&s));
+            // This answer is Canvas's word of a moment ago: while it leaves
+            // room for another request, send the next one waiting now, with
+            // the least margin, before another client on the token takes
+            // the room (the finished request's place, or the leak's).
+            let least = c.up_front + c.min_margin;
+            if let Some(mut room) = fresh_room {
+                while room >= least && s.headroom >= least && self.hand_over(&mut s) {
+                    room -= c.up_front;
+                }
+            }
         }
         self.wake.notify_one();
     }

@@ -24,6 +24,8 @@ const OUTFLOW: f64 = 10.0;
 struct Bucket {
     cost: f64,
     latency: Duration,
+    hwm: f64,
+    outflow: f64,
     state: Mutex<BucketState>,
     start: Instant,
 }
@@ -36,13 +38,22 @@ struct BucketState {
     throttled: u32,
     /// (seconds since start, run id) of each request Canvas ran.
     served: Vec<(f64, String)>,
+    /// (seconds since start, run id) of each request Canvas throttled.
+    throttled_runs: Vec<(f64, String)>,
 }
 
 impl Bucket {
     fn new(cost: f64, latency: Duration) -> Arc<Self> {
+        Self::with(cost, latency, HWM, OUTFLOW)
+    }
+
+    /// A bucket whose high-water mark and outflow are not hosted Canvas's.
+    fn with(cost: f64, latency: Duration, hwm: f64, outflow: f64) -> Arc<Self> {
         Arc::new(Self {
             cost,
             latency,
+            hwm,
+            outflow,
             state: Mutex::new(BucketState::default()),
             start: Instant::now(),
         })
@@ -52,8 +63,8 @@ impl Bucket {
         self.start.elapsed().as_secs_f64()
     }
 
-    fn leak(s: &mut BucketState, now: f64) {
-        s.level = (s.level - (now - s.at) * OUTFLOW).max(0.0);
+    fn leak(&self, s: &mut BucketState, now: f64) {
+        s.level = (s.level - (now - s.at) * self.outflow).max(0.0);
         s.at = now;
     }
 }
@@ -75,7 +86,12 @@ impl Transport for Bucket {
         &self,
         req: OutboundRequest,
     ) -> BoxFuture<'_, Result<http::Response<Bytes>, TransportError>> {
-        let ua = req.headers()["user-agent"].to_str().unwrap().to_owned();
+        // Requests without easel's User-Agent are another client's.
+        let ua = req
+            .headers()
+            .get("user-agent")
+            .map_or("run=other", |v| v.to_str().unwrap())
+            .to_owned();
         let run = ua
             .split("run=")
             .nth(1)
@@ -86,22 +102,23 @@ impl Transport for Bucket {
             {
                 let now = self.now();
                 let mut s = self.state.lock().unwrap();
-                Bucket::leak(&mut s, now);
+                self.leak(&mut s, now);
                 s.level += UP_FRONT;
                 s.peak = s.peak.max(s.level);
-                if s.level >= HWM {
+                if s.level >= self.hwm {
                     s.level -= UP_FRONT;
                     s.throttled += 1;
-                    return Ok(answer(429, 0.0, HWM - s.level));
+                    s.throttled_runs.push((now, run));
+                    return Ok(answer(429, 0.0, self.hwm - s.level));
                 }
             }
             tokio::time::sleep(self.latency).await;
             let now = self.now();
             let mut s = self.state.lock().unwrap();
-            Bucket::leak(&mut s, now);
+            self.leak(&mut s, now);
             s.level = (s.level + self.cost - UP_FRONT).max(0.0);
             s.served.push((now, run));
-            Ok(answer(200, self.cost, HWM - s.level))
+            Ok(answer(200, self.cost, self.hwm - s.level))
         })
     }
 }
@@ -209,8 +226,8 @@ async fn runs_sharing_a_token_get_equal_shares() {
     let c = client(&bucket);
     // Run a asks with 8 callers at once, run b with 2: a first-come queue
     // would give a four times b's share.
-    let mut handles = spawn_callers(&c, "a", 8, 60);
-    handles.extend(spawn_callers(&c, "b", 2, 240));
+    let mut handles = spawn_callers(&c, "a", 8, 120);
+    handles.extend(spawn_callers(&c, "b", 2, 480));
     // Look at a window in which both still have work queued.
     tokio::time::sleep(Duration::from_secs(120)).await;
     let counts = {
@@ -262,4 +279,106 @@ fn a_time_scaled_bucket_leaks_faster() {
     let c = GovernorConfig::default().time_scaled(50.0);
     assert_eq!(c.outflow, 500.0);
     assert_eq!(c.hwm, 700.0);
+}
+
+/// Another client on the same token, as an admin's script would be:
+/// `threads` threads each sending one request after another as fast as
+/// Canvas answers, sleeping `backoff` after a throttle and trying again.
+fn greedy_client(
+    bucket: &Arc<Bucket>,
+    threads: usize,
+    backoff: Duration,
+) -> Vec<tokio::task::JoinHandle<()>> {
+    (0..threads)
+        .map(|_| {
+            let bucket = bucket.clone();
+            tokio::spawn(async move {
+                loop {
+                    let req = http::Request::get("https://canvas.example.edu/api/v1/courses/1")
+                        .body(Bytes::new())
+                        .unwrap();
+                    let r = bucket.send(req).await.unwrap();
+                    if r.status() == 429 {
+                        tokio::time::sleep(backoff).await;
+                    }
+                }
+            })
+        })
+        .collect()
+}
+
+/// Requests Canvas ran and throttled for run `run` from `from` seconds on.
+fn tally(bucket: &Bucket, run: &str, from: f64) -> (usize, usize) {
+    let s = bucket.state.lock().unwrap();
+    let count = |v: &Vec<(f64, String)>| v.iter().filter(|(t, r)| *t >= from && r == run).count();
+    (count(&s.served), count(&s.throttled_runs))
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_greedy_client_on_the_same_token_does_not_starve_easel() {
+    // (threads of the script, seconds it runs alone before easel starts)
+    for (threads, alone) in [(4, 0), (8, 0), (4, 60)] {
+        // Hosted Canvas's latency: one thread of the script cannot use the
+        // whole bucket alone (4 requests/s of the 10 it allows), so it
+        // runs several, as the admins' scripts do.
+        let bucket = Bucket::new(1.0, Duration::from_millis(250));
+        let c = client(&bucket);
+        let greedy = greedy_client(&bucket, threads, Duration::from_secs(1));
+        tokio::time::sleep(Duration::from_secs(alone)).await;
+        let failed = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let easel = spawn_callers_retrying(&c, "r1", 16, &failed);
+        // Count from a minute after easel starts, for 300 s.
+        tokio::time::sleep(Duration::from_secs(360)).await;
+        let from = alone as f64 + 60.0;
+        let failed = failed.load(std::sync::atomic::Ordering::Relaxed);
+        let (served, _) = tally(&bucket, "r1", from);
+        // Every throttle since easel started, its first minute included.
+        let (_, throttled) = tally(&bucket, "r1", alone as f64);
+        let (others, _) = tally(&bucket, "other", from);
+        let sustained = OUTFLOW / 1.0 * 300.0;
+        eprintln!(
+            "{threads} greedy threads ({alone} s alone first): easel {served} ran, {throttled} throttled, {failed} failed; the script {others} ran; the bucket's sustained {sustained}"
+        );
+        assert_eq!(
+            failed, 0,
+            "with {threads} greedy threads {failed} of easel's requests failed"
+        );
+        assert!(
+            served as f64 >= 0.4 * sustained,
+            "with {threads} greedy threads easel got {served} requests in 300 s, under 40% of the bucket's {sustained}"
+        );
+        assert!(
+            throttled as f64 <= 0.01 * served as f64,
+            "with {threads} greedy threads {throttled} of easel's {served} requests were throttled"
+        );
+        for h in greedy.into_iter().chain(easel) {
+            h.abort();
+        }
+    }
+}
+
+/// `tasks` callers for run `run`, each sending requests one after another
+/// until aborted (throttles are retried by the client); counts the
+/// requests that failed even so.
+fn spawn_callers_retrying(
+    client: &CanvasClient,
+    run: &str,
+    tasks: usize,
+    failed: &Arc<std::sync::atomic::AtomicUsize>,
+) -> Vec<tokio::task::JoinHandle<()>> {
+    (0..tasks)
+        .map(|_| {
+            let (c, t, failed) = (client.clone(), tag(run), failed.clone());
+            tokio::spawn(async move {
+                loop {
+                    let r = c
+                        .send(&t, http::Method::GET, "/api/v1/courses/1", &[], None)
+                        .await;
+                    if !matches!(r, Ok(ref r) if r.status == 200) {
+                        failed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    }
+                }
+            })
+        })
+        .collect()
 }
