@@ -382,3 +382,38 @@ fn spawn_callers_retrying(
         })
         .collect()
 }
+
+/// A Canvas whose bucket is not hosted Canvas's (a self-hosted one with
+/// another outflow and a high-water mark of 400): the governor, which
+/// assumes hosted values, follows Canvas's answers to at least 90% of the
+/// bucket's sustained rate within a minute, and is not throttled after it.
+#[tokio::test(start_paused = true)]
+async fn the_governor_follows_a_bucket_it_does_not_know() {
+    for outflow in [5.0, 20.0] {
+        let bucket = Bucket::with(1.0, Duration::from_millis(250), 400.0, outflow);
+        let c = client(&bucket);
+        let failed = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let callers = spawn_callers_retrying(&c, "r1", 40, &failed);
+        tokio::time::sleep(Duration::from_secs(360)).await;
+        let (served, throttled) = tally(&bucket, "r1", 60.0);
+        let (_, early) = tally(&bucket, "r1", 0.0);
+        let max = outflow * 300.0;
+        eprintln!(
+            "outflow {outflow}/s, hwm 400: {served} requests in the 5 minutes after the first ({:.0}% of {max}), {throttled} throttled after the first minute, {} in it",
+            served as f64 / max * 100.0,
+            early - throttled
+        );
+        assert_eq!(failed.load(std::sync::atomic::Ordering::Relaxed), 0);
+        assert!(
+            served as f64 >= 0.9 * max,
+            "outflow {outflow}/s: {served} requests, under 90% of the bucket's {max}"
+        );
+        assert_eq!(
+            throttled, 0,
+            "outflow {outflow}/s: throttled after the first minute"
+        );
+        for h in callers {
+            h.abort();
+        }
+    }
+}
