@@ -239,12 +239,15 @@ impl Connection {
         // The simulator's bucket may run on a faster clock; meter the token
         // by the bucket it really has.
         let t = sim.throttle();
-        let governor = Governor::new(GovernorConfig {
-            hwm: t.hwm,
-            outflow: t.outflow * t.time_scale,
-            up_front: t.up_front,
-            ..GovernorConfig::default()
-        });
+        let governor = Governor::new(
+            GovernorConfig {
+                hwm: t.hwm,
+                outflow: t.outflow,
+                up_front: t.up_front,
+                ..GovernorConfig::default()
+            }
+            .time_scaled(t.time_scale),
+        );
         let client = CanvasClient::with_token(sim.url(), token, transport()?)
             .map_err(|e| anyhow::anyhow!("{e}"))?
             .with_governor(governor);

@@ -70,9 +70,13 @@ impl Default for GovernorConfig {
 
 impl GovernorConfig {
     /// The settings of a bucket whose clock runs `scale` times faster (the
-    /// simulator's time scale): the outflow is multiplied.
+    /// simulator's time scale): the outflow is multiplied, and so is the
+    /// least margin, which stands for a moment of the bucket's time (the
+    /// jitter between our clock and Canvas's is real time, and worth
+    /// `scale` times more units).
     pub fn time_scaled(mut self, scale: f64) -> Self {
         self.outflow *= scale;
+        self.min_margin *= scale.max(1.0);
         self
     }
 }

@@ -278,6 +278,7 @@ async fn interactive_runs_go_ahead_of_scheduled_ones() {
 fn a_time_scaled_bucket_leaks_faster() {
     let c = GovernorConfig::default().time_scaled(50.0);
     assert_eq!(c.outflow, 500.0);
+    assert_eq!(c.min_margin, 50.0);
     assert_eq!(c.hwm, 700.0);
 }
 
