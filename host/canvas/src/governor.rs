@@ -73,10 +73,10 @@ impl GovernorConfig {
     /// simulator's time scale): the outflow is multiplied, and so is the
     /// least margin, which stands for a moment of the bucket's time (the
     /// jitter between our clock and Canvas's is real time, and worth
-    /// `scale` times more units).
+    /// `scale` times more units), up to the whole margin.
     pub fn time_scaled(mut self, scale: f64) -> Self {
         self.outflow *= scale;
-        self.min_margin *= scale.max(1.0);
+        self.min_margin = (self.min_margin * scale.max(1.0)).min(self.margin);
         self
     }
 }
@@ -513,7 +513,9 @@ impl Inner {
                 Settled::Throttled { status, remaining } => {
                     *s.stats.answers.entry(status).or_default() += 1;
                     s.stats.throttled += 1;
-                    s.margin = (s.margin * 2.0).clamp(c.min_margin, c.margin);
+                    // (max then min: a config whose least margin exceeds
+                    // its margin keeps the least.)
+                    s.margin = (s.margin * 2.0).min(c.margin).max(c.min_margin);
                     s.headroom += c.up_front;
                     s.headroom = s.headroom.min(observed(remaining).unwrap_or(0.0));
                 }
