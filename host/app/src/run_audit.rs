@@ -115,8 +115,23 @@ impl AuditSink for RunAudit {
                 ..self.entry(Action::CanvasResponse)
             },
         };
-        let appended = self.log.append(&e).map(|_| ()).map_err(|e| e.to_string());
+        // A call is never sent before its record is committed; Canvas's
+        // answer to it joins the next commit (the next call's, or the
+        // run's end).
+        let answer = matches!(
+            event,
+            CanvasEvent::Answered { .. }
+                | CanvasEvent::Lookup {
+                    status: Some(_),
+                    ..
+                }
+        );
+        let appended = if answer {
+            self.log.append_deferred(e)
+        } else {
+            self.log.append(&e).map(|_| ())
+        };
         drop(stopped);
-        appended
+        appended.map_err(|e| e.to_string())
     }
 }

@@ -26,7 +26,8 @@ mod keys;
 mod verify;
 
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use rusqlite::{Connection, OptionalExtension, params};
@@ -413,17 +414,47 @@ pub struct AuditFilter {
 }
 
 /// The audit log. Its own connection, so runs can append from any thread.
+///
+/// Appends are committed in groups: a record waits in `pending` until the
+/// next holder of the connection commits everything pending in one
+/// transaction ([`AuditLog::append`] returns once its own record is
+/// committed; [`AuditLog::append_deferred`] does not wait). The caller's
+/// own thread commits, so a run alone pays one commit per call and no
+/// hand-over to a writer thread, and many runs at once share commits.
 pub struct AuditLog {
     inner: Mutex<Inner>,
+    /// Records waiting for the next commit, oldest first.
+    pending: Mutex<Vec<Pending>>,
+    /// Transactions committed, records in them.
+    commits: (AtomicU64, AtomicU64),
     keys: AuditKeys,
     options: AuditOptions,
     legacy: Option<LegacySeal>,
 }
 
+/// A record waiting for the next commit.
+struct Pending {
+    entry: AuditEntry,
+    action: Action,
+    /// Where the committer puts the record's sequence number or why it was
+    /// not recorded (`None`: nobody waits, see [`AuditLog::append_deferred`]).
+    ticket: Option<Arc<OnceLock<std::result::Result<u64, String>>>>,
+}
+
+/// Deferred records kept before [`AuditLog::append_deferred`] commits them
+/// itself.
+const MAX_DEFERRED: usize = 512;
+
 struct Inner {
     conn: Connection,
     /// The newest checkpoint this process knows: its record and when.
     last_checkpoint: (u64, time::OffsetDateTime),
+}
+
+impl Drop for AuditLog {
+    fn drop(&mut self) {
+        self.flush();
+    }
 }
 
 impl std::fmt::Debug for AuditLog {
@@ -500,6 +531,8 @@ impl AuditLog {
                 conn,
                 last_checkpoint,
             }),
+            pending: Mutex::new(Vec::new()),
+            commits: Default::default(),
             keys,
             options,
             legacy: None,
@@ -524,72 +557,217 @@ impl AuditLog {
         self.keys.public_key()
     }
 
+    /// The connection, after committing every record pending (so what is
+    /// read through it includes them).
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
-        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+        let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        self.commit_pending(&mut inner);
+        inner
     }
 
-    /// Append a record; returns its sequence number. An error means nothing
-    /// was recorded (callers fail closed). A checkpoint that falls due is
-    /// made after the record is committed; if it cannot be written the
-    /// record stands and a warning is logged.
+    /// Append a record; returns its sequence number once the record is
+    /// committed. An error means nothing was recorded (callers fail
+    /// closed). A checkpoint that falls due is made after the record is
+    /// committed; if it cannot be written the record stands and a warning
+    /// is logged.
     pub fn append(&self, e: &AuditEntry) -> Result<u64> {
         let action = e
             .action
             .ok_or_else(|| StoreError::Invalid("an audit record needs an action".into()))?;
-        let mut inner = self.lock();
-        let tx = inner
-            .conn
-            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let ticket = Arc::new(OnceLock::new());
+        self.queue().push(Pending {
+            entry: e.clone(),
+            action,
+            ticket: Some(ticket.clone()),
+        });
+        // Whoever holds the connection next commits every pending record,
+        // this one included: by the time the lock is ours, it is done.
+        drop(self.lock());
+        match ticket.get() {
+            Some(Ok(seq)) => Ok(*seq),
+            Some(Err(why)) => Err(StoreError::Invalid(why.clone())),
+            None => Err(StoreError::Invalid(
+                "the audit record was not committed".into(),
+            )),
+        }
+    }
+
+    /// Append a record without waiting for its commit: it joins the next
+    /// commit (the next [`AuditLog::append`], a read, a checkpoint, or the
+    /// log being dropped), in order with the records around it. For what
+    /// needs no proof before going on, such as Canvas's answer to a call
+    /// already recorded; a record that cannot be committed then is logged
+    /// as a warning. Errors only when the entry has no action.
+    pub fn append_deferred(&self, e: AuditEntry) -> Result<()> {
+        let action = e
+            .action
+            .ok_or_else(|| StoreError::Invalid("an audit record needs an action".into()))?;
+        let waiting = {
+            let mut q = self.queue();
+            q.push(Pending {
+                entry: e,
+                action,
+                ticket: None,
+            });
+            q.len()
+        };
+        if waiting >= MAX_DEFERRED {
+            drop(self.lock());
+        }
+        Ok(())
+    }
+
+    /// Transactions this log has committed, and the records in them (how
+    /// well commits are shared).
+    pub fn commit_stats(&self) -> (u64, u64) {
+        (
+            self.commits.0.load(Ordering::Relaxed),
+            self.commits.1.load(Ordering::Relaxed),
+        )
+    }
+
+    /// Commit every record still pending now.
+    pub fn flush(&self) {
+        drop(self.lock());
+    }
+
+    fn queue(&self) -> std::sync::MutexGuard<'_, Vec<Pending>> {
+        self.pending.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Commit the pending records in one transaction; if it fails, each on
+    /// its own, so one record that cannot be written fails alone.
+    fn commit_pending(&self, inner: &mut Inner) {
+        let batch = std::mem::take(&mut *self.queue());
+        if batch.is_empty() {
+            return;
+        }
+        let results = match self.insert_all(inner, &batch) {
+            Ok(seqs) => seqs.into_iter().map(Ok).collect(),
+            Err(e) if batch.len() == 1 => vec![Err(e.to_string())],
+            Err(_) => batch
+                .iter()
+                .map(|p| {
+                    self.insert_all(inner, std::slice::from_ref(p))
+                        .map(|s| s[0])
+                        .map_err(|e| e.to_string())
+                })
+                .collect::<Vec<_>>(),
+        };
+        let mut newest = None;
+        for (p, r) in batch.into_iter().zip(results) {
+            if let Ok(seq) = r {
+                newest = newest.max(Some(seq));
+            }
+            match p.ticket {
+                Some(ticket) => {
+                    let _ = ticket.set(r);
+                }
+                None => {
+                    if let Err(why) = r {
+                        tracing::warn!(
+                            action = p.action.as_str(),
+                            run = p.entry.run.as_deref().unwrap_or(""),
+                            error = %why,
+                            "an audit record could not be committed"
+                        );
+                    }
+                }
+            }
+        }
+        if let Some(seq) = newest {
+            self.checkpoint_if_due(inner, seq);
+        }
+    }
+
+    /// Insert `batch` after the chain's head in one transaction; their
+    /// sequence numbers.
+    fn insert_all(&self, inner: &mut Inner, batch: &[Pending]) -> Result<Vec<u64>> {
+        // BEGIN and COMMIT as cached statements: parsing them anew was a
+        // tenth of an append.
+        let conn = &inner.conn;
+        conn.prepare_cached("BEGIN IMMEDIATE")?.execute([])?;
+        let inserted = self.insert_in(conn, batch);
+        let committed = inserted.and_then(|seqs| {
+            conn.prepare_cached("COMMIT")?.execute([])?;
+            Ok(seqs)
+        });
+        if committed.is_err() && !conn.is_autocommit() {
+            let _ = conn.execute_batch("ROLLBACK");
+        }
+        let seqs = committed?;
+        self.commits.0.fetch_add(1, Ordering::Relaxed);
+        self.commits
+            .1
+            .fetch_add(seqs.len() as u64, Ordering::Relaxed);
+        Ok(seqs)
+    }
+
+    /// The inserts of [`AuditLog::insert_all`], inside its transaction.
+    fn insert_in(&self, tx: &Connection, batch: &[Pending]) -> Result<Vec<u64>> {
         let last: Option<(i64, String)> = tx
             .prepare_cached("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1")?
             .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))
             .optional()?;
-        let (seq, prev_hash) = match last {
-            Some((s, h)) => (s as u64 + 1, h),
-            None => (1, GENESIS.to_owned()),
+        let (mut seq, mut prev_hash) = match last {
+            Some((s, h)) => (s as u64, h),
+            None => (0, GENESIS.to_owned()),
         };
-        let mut rec = AuditRecord {
-            seq,
-            at: now(),
-            actor: e.actor.clone(),
-            action: action.as_str().to_owned(),
-            instance: e.instance.clone(),
-            school: e.school,
-            plugin: e.plugin.clone(),
-            digest: e.digest.clone(),
-            run: e.run.clone(),
-            method: e.method.clone(),
-            path: e.path.clone(),
-            status: e.status,
-            cost: e.cost,
-            token: e.token.clone(),
-            detail: e.detail.clone(),
-            prev_hash,
-            hash: String::new(),
-            chain: CHAIN_HMAC_V1,
-        };
-        rec.hash = rec.compute_mac(&self.keys)?;
-        tx.prepare_cached(INSERT)?.execute(params![
-            rec.seq as i64,
-            rec.at,
-            rec.actor,
-            rec.action,
-            rec.instance,
-            rec.school.map(|s| s as i64),
-            rec.plugin,
-            rec.digest,
-            rec.run,
-            rec.method,
-            rec.path,
-            rec.status.map(i64::from),
-            rec.cost,
-            rec.token,
-            rec.detail,
-            rec.prev_hash,
-            rec.hash,
-            i64::from(rec.chain),
-        ])?;
-        tx.commit()?;
+        let mut seqs = Vec::with_capacity(batch.len());
+        let mut insert = tx.prepare_cached(INSERT)?;
+        for p in batch {
+            let e = &p.entry;
+            seq += 1;
+            let mut rec = AuditRecord {
+                seq,
+                at: now(),
+                actor: e.actor.clone(),
+                action: p.action.as_str().to_owned(),
+                instance: e.instance.clone(),
+                school: e.school,
+                plugin: e.plugin.clone(),
+                digest: e.digest.clone(),
+                run: e.run.clone(),
+                method: e.method.clone(),
+                path: e.path.clone(),
+                status: e.status,
+                cost: e.cost,
+                token: e.token.clone(),
+                detail: e.detail.clone(),
+                prev_hash,
+                hash: String::new(),
+                chain: CHAIN_HMAC_V1,
+            };
+            rec.hash = rec.compute_mac(&self.keys)?;
+            insert.execute(params![
+                rec.seq as i64,
+                rec.at,
+                rec.actor,
+                rec.action,
+                rec.instance,
+                rec.school.map(|s| s as i64),
+                rec.plugin,
+                rec.digest,
+                rec.run,
+                rec.method,
+                rec.path,
+                rec.status.map(i64::from),
+                rec.cost,
+                rec.token,
+                rec.detail,
+                rec.prev_hash,
+                rec.hash,
+                i64::from(rec.chain),
+            ])?;
+            prev_hash = rec.hash;
+            seqs.push(seq);
+        }
+        Ok(seqs)
+    }
+
+    /// Sign the head at `seq` if the policy says a checkpoint is due; a
+    /// checkpoint that cannot be written is a warning (the records stand).
+    fn checkpoint_if_due(&self, inner: &mut Inner, seq: u64) {
         let (last_seq, last_at) = inner.last_checkpoint;
         let policy = self.options.policy;
         let due = if seq.saturating_sub(last_seq) >= policy.every_records {
@@ -600,11 +778,10 @@ impl AuditLog {
             None
         };
         if let Some(reason) = due
-            && let Err(e) = self.checkpoint_locked(&mut inner, reason)
+            && let Err(e) = self.checkpoint_locked(inner, reason)
         {
             tracing::warn!(error = %e, "the audit log could not write a checkpoint");
         }
-        Ok(seq)
     }
 
     /// Sign the chain's head now (at the end of a run, say) unless the
