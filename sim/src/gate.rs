@@ -107,6 +107,7 @@ pub(crate) async fn gate(State(state): State<Arc<SimState>>, req: Request, next:
         Err(answer) => return *answer,
     };
     let (config, admitted) = state.throttle.admit(&token);
+    let cost = crate::throttle::Throttle::cost(&config, &method, &path, parts.uri.query());
     if let Err(remaining) = admitted {
         let (status, text) = match config.answer {
             ThrottleAnswer::Forbidden => (
@@ -147,8 +148,8 @@ pub(crate) async fn gate(State(state): State<Arc<SimState>>, req: Request, next:
             resp
         }
     };
-    let remaining = state.throttle.finish(&token, &config);
-    rate_headers(resp.headers_mut(), config.request_cost, remaining);
+    let remaining = state.throttle.finish(&token, &config, cost);
+    rate_headers(resp.headers_mut(), cost, remaining);
     if roll(faults.drop_rate) {
         return crate::faults::dropped(resp);
     }

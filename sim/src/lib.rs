@@ -45,4 +45,4 @@ pub use scenario::{CourseSpec, MAX_SCENARIO_ENROLLMENTS, Scenario, SchoolSpec, S
 pub use scope::{Scope, ScopeError};
 pub use server::{Faults, RecordedRequest, Role, SimConfig, SimHandle, Simulator};
 pub use snapshot::Snapshot;
-pub use throttle::{Bucket, ThrottleAnswer, ThrottleConfig};
+pub use throttle::{Bucket, CostModel, ThrottleAnswer, ThrottleConfig};

@@ -406,6 +406,15 @@ impl SimHandle {
             .load(std::sync::atomic::Ordering::Relaxed)
     }
 
+    /// Bucket units charged for finished requests so far (all tokens).
+    pub fn charged_units(&self) -> f64 {
+        self.state
+            .throttle
+            .charged_micro
+            .load(std::sync::atomic::Ordering::Relaxed) as f64
+            / 1e6
+    }
+
     /// Requests throttled so far.
     pub fn throttled_count(&self) -> u64 {
         self.state

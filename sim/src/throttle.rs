@@ -19,6 +19,39 @@ pub enum ThrottleAnswer {
     TooManyRequests,
 }
 
+/// What a request costs, in bucket units (Canvas charges the CPU and
+/// database time a request took).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum CostModel {
+    /// Every request costs [`ThrottleConfig::request_cost`].
+    #[default]
+    Fixed,
+    /// Drawn per request, uniformly, from its kind of endpoint's range:
+    /// a listing with `include[]` 2–5 units, another listing 0.5–2, one
+    /// object 0.2–1, a write 1–3 ([`CostModel::range`]).
+    PerEndpoint,
+}
+
+impl CostModel {
+    /// The range a request's cost is drawn from under
+    /// [`CostModel::PerEndpoint`]: by method, whether the path ends in an
+    /// object (a numeric id or `self`) or a collection, and whether the
+    /// query asks for `include[]`.
+    pub fn range(method: &str, path: &str, query: Option<&str>) -> (f64, f64) {
+        if method != "GET" {
+            return (1.0, 3.0);
+        }
+        let last = path.trim_end_matches('/').rsplit('/').next().unwrap_or("");
+        let object = last == "self" || last.parse::<u64>().is_ok() || last.starts_with("sis_");
+        let includes = query.is_some_and(|q| q.contains("include"));
+        match (object, includes) {
+            (true, _) => (0.2, 1.0),
+            (false, true) => (2.0, 5.0),
+            (false, false) => (0.5, 2.0),
+        }
+    }
+}
+
 /// Bucket settings. Defaults are hosted Canvas's.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ThrottleConfig {
@@ -32,8 +65,11 @@ pub struct ThrottleConfig {
     pub outflow: f64,
     /// Reserved per request in flight.
     pub up_front: f64,
-    /// Cost of one request (CPU + DB seconds in real Canvas).
+    /// Cost of one request (CPU + DB seconds in real Canvas), under
+    /// [`CostModel::Fixed`].
     pub request_cost: f64,
+    /// Whether every request costs the same.
+    pub cost: CostModel,
     /// How a throttled request is answered.
     pub answer: ThrottleAnswer,
     /// Bucket seconds per real second (60 runs a minute in a second).
@@ -49,6 +85,7 @@ impl Default for ThrottleConfig {
             outflow: 10.0,
             up_front: 50.0,
             request_cost: 0.05,
+            cost: CostModel::Fixed,
             answer: ThrottleAnswer::TooManyRequests,
             time_scale: 1.0,
         }
@@ -99,6 +136,8 @@ pub(crate) struct Throttle {
     start: Instant,
     pub(crate) throttled: std::sync::atomic::AtomicU64,
     pub(crate) seen: std::sync::atomic::AtomicU64,
+    /// Units charged for finished requests, in millionths.
+    pub(crate) charged_micro: std::sync::atomic::AtomicU64,
 }
 
 impl Throttle {
@@ -109,6 +148,7 @@ impl Throttle {
             start: Instant::now(),
             throttled: std::sync::atomic::AtomicU64::new(0),
             seen: std::sync::atomic::AtomicU64::new(0),
+            charged_micro: std::sync::atomic::AtomicU64::new(0),
         }
     }
 
@@ -163,16 +203,35 @@ impl Throttle {
         );
     }
 
-    pub(crate) fn finish(&self, token: &str, config: &ThrottleConfig) -> f64 {
+    /// What this request costs under `config`.
+    pub(crate) fn cost(
+        config: &ThrottleConfig,
+        method: &str,
+        path: &str,
+        query: Option<&str>,
+    ) -> f64 {
+        match config.cost {
+            CostModel::Fixed => config.request_cost,
+            CostModel::PerEndpoint => {
+                let (low, high) = CostModel::range(method, path, query);
+                low + rand::random::<f64>() * (high - low)
+            }
+        }
+    }
+
+    /// Charge a finished request `cost`; the headroom left.
+    pub(crate) fn finish(&self, token: &str, config: &ThrottleConfig, cost: f64) -> f64 {
         if !config.enabled {
             return config.hwm;
         }
+        self.charged_micro
+            .fetch_add((cost * 1e6) as u64, std::sync::atomic::Ordering::Relaxed);
         let now = self.now(config);
         let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
         buckets
             .entry(token.to_owned())
             .or_default()
-            .finish(now, config.request_cost, config)
+            .finish(now, cost, config)
     }
 }
 

@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 use easel_app::{Connection, Home, RunRequest};
 use easel_canvas::{GovernorConfig, Token};
 use easel_runtime::Limits;
-use easel_sim::{Preset, SimConfig, Simulator, ThrottleConfig};
+use easel_sim::{CostModel, Preset, SimConfig, Simulator, ThrottleConfig};
 use secrecy::SecretString;
 use serde_json::json;
 
@@ -97,6 +97,24 @@ fn main() {
         e.phase.throttled,
         e.phase.throttled_after_1s,
         100.0 * e.phase.throttled as f64 / e.phase.requests.max(1) as f64
+    );
+    // The token's physical limit: every unit the job costs must leak out,
+    // except what the empty bucket holds before it first throttles.
+    let outflow = hosted.outflow * TIME_SCALE;
+    let limit = (e.charged - hosted.hwm).max(0.0) / outflow;
+    println!(
+        "physical limit            {:>8.1} s = ({:.0} units charged for {} requests - hwm {}) / outflow {outflow}/s; easel's wall time is {:+.1}% over it",
+        limit,
+        e.charged,
+        e.phase.requests,
+        hosted.hwm,
+        100.0 * (e.phase.wall.as_secs_f64() / limit - 1.0)
+    );
+    println!(
+        "bucket drained            {:>8.1}% of its outflow over the job ({:.2} units per request, {:?} cost)",
+        100.0 * e.charged / (e.phase.wall.as_secs_f64() * outflow),
+        e.charged / e.phase.requests.max(1) as f64,
+        cost_model()
     );
     println!("fairness (Jain's index)   {:>8.3}", e.jain);
     println!(
@@ -191,6 +209,8 @@ impl Phase {
 
 struct EaselResult {
     phase: Phase,
+    /// Bucket units Canvas charged for easel's requests.
+    charged: f64,
     jain: f64,
     p50: Duration,
     p99: Duration,
@@ -239,6 +259,7 @@ fn run_easel(sim: &SimProcess, sampler: &Sampler, out: &Path) -> EaselResult {
         runtime.load(bytes, "course-report").unwrap();
         sim.wait_empty();
         let before_hwm = peak_rss_mib();
+        let charged_before = sim.stats().charged;
         let start = sampler.mark();
         let t0 = Instant::now();
         let known: HashMap<u64, easel_runtime::School> = conn
@@ -272,6 +293,7 @@ fn run_easel(sim: &SimProcess, sampler: &Sampler, out: &Path) -> EaselResult {
         .await;
         let wall = t0.elapsed();
         let phase = sampler.phase(start, wall);
+        let charged = sim.stats().charged - charged_before;
         let mut throughputs = Vec::new();
         let mut overheads = Vec::new();
         let (mut succeeded, mut rows) = (0, 0);
@@ -302,6 +324,7 @@ fn run_easel(sim: &SimProcess, sampler: &Sampler, out: &Path) -> EaselResult {
             succeeded,
             rows,
             phase,
+            charged,
         }
     })
 }
@@ -396,6 +419,8 @@ struct Stats {
     requests: u64,
     throttled: u64,
     level: f64,
+    /// Bucket units charged so far.
+    charged: f64,
 }
 
 #[derive(Clone)]
@@ -443,6 +468,7 @@ impl SimProcess {
             requests: v["requests"].as_u64().unwrap(),
             throttled: v["throttled"].as_u64().unwrap(),
             level: v["level"].as_f64().unwrap(),
+            charged: v["charged"].as_f64().unwrap(),
         }
     }
 
@@ -452,6 +478,16 @@ impl SimProcess {
         while self.stats().level > 0.0 {
             std::thread::sleep(Duration::from_millis(50));
         }
+    }
+}
+
+/// `EASEL_BENCH_COST=endpoint`: each request costs what its kind of
+/// endpoint takes (the simulator's [`CostModel::PerEndpoint`]) instead of
+/// [`COST`].
+fn cost_model() -> CostModel {
+    match std::env::var("EASEL_BENCH_COST").as_deref() {
+        Ok("endpoint") => CostModel::PerEndpoint,
+        _ => CostModel::Fixed,
     }
 }
 
@@ -466,6 +502,7 @@ fn sim_child() {
             preset: Preset::District,
             throttle: ThrottleConfig {
                 request_cost: COST,
+                cost: cost_model(),
                 time_scale: TIME_SCALE,
                 ..ThrottleConfig::default()
             },
@@ -484,6 +521,7 @@ fn sim_child() {
                 "requests": sim.request_count(),
                 "throttled": sim.throttled_count(),
                 "level": sim.bucket_level(&token),
+                "charged": sim.charged_units(),
             });
             writeln!(stdout, "{v}").unwrap();
             stdout.flush().unwrap();

@@ -40,6 +40,29 @@ struct BucketState {
     served: Vec<(f64, String)>,
     /// (seconds since start, run id) of each request Canvas throttled.
     throttled_runs: Vec<(f64, String)>,
+    /// Costs drawn per request by kind of endpoint, as Canvas charges by
+    /// the time a request takes (`None`: every request costs `cost`).
+    variable: Option<rand::rngs::StdRng>,
+    /// (seconds since start, cost) of each request Canvas ran.
+    charges: Vec<(f64, f64)>,
+}
+
+/// The cost of a request under a variable-cost bucket: a listing with
+/// `include[]` 2–5 units, another listing 0.5–2, one object 0.2–1.
+fn drawn_cost(rng: &mut rand::rngs::StdRng, uri: &http::Uri) -> f64 {
+    use rand::Rng;
+    let object = uri
+        .path()
+        .rsplit('/')
+        .next()
+        .is_some_and(|l| l.parse::<u64>().is_ok());
+    let includes = uri.query().is_some_and(|q| q.contains("include"));
+    let (low, high) = match (object, includes) {
+        (true, _) => (0.2, 1.0),
+        (false, true) => (2.0, 5.0),
+        (false, false) => (0.5, 2.0),
+    };
+    rng.random_range(low..high)
 }
 
 impl Bucket {
@@ -92,6 +115,7 @@ impl Transport for Bucket {
             .get("user-agent")
             .map_or("run=other", |v| v.to_str().unwrap())
             .to_owned();
+        let uri = req.uri().clone();
         let run = ua
             .split("run=")
             .nth(1)
@@ -116,9 +140,14 @@ impl Transport for Bucket {
             let now = self.now();
             let mut s = self.state.lock().unwrap();
             self.leak(&mut s, now);
-            s.level = (s.level + self.cost - UP_FRONT).max(0.0);
+            let cost = match s.variable.as_mut() {
+                Some(rng) => drawn_cost(rng, &uri),
+                None => self.cost,
+            };
+            s.level = (s.level + cost - UP_FRONT).max(0.0);
             s.served.push((now, run));
-            Ok(answer(200, self.cost, self.hwm - s.level))
+            s.charges.push((now, cost));
+            Ok(answer(200, cost, self.hwm - s.level))
         })
     }
 }
@@ -279,6 +308,9 @@ fn a_time_scaled_bucket_leaks_faster() {
     let c = GovernorConfig::default().time_scaled(50.0);
     assert_eq!(c.outflow, 500.0);
     assert_eq!(c.min_margin, 50.0);
+    // Never more than the margin kept before Canvas confirms the model.
+    let c = GovernorConfig::default().time_scaled(200.0);
+    assert_eq!(c.min_margin, c.margin);
     assert_eq!(c.hwm, 700.0);
 }
 
@@ -416,5 +448,69 @@ async fn the_governor_follows_a_bucket_it_does_not_know() {
         for h in callers {
             h.abort();
         }
+    }
+}
+
+/// Requests that cost what their endpoint takes (listings with includes
+/// 2–5 units, listings 0.5–2, single objects 0.2–1), mixed as a report
+/// mixes them: the governor, which learns each answer's `x-request-cost`,
+/// keeps the bucket draining at 95% or more of its outflow, with no
+/// throttle after the first second.
+#[tokio::test(start_paused = true)]
+async fn variable_costs_keep_the_bucket_draining_without_throttles() {
+    use rand::SeedableRng;
+    let bucket = Bucket::new(1.0, Duration::from_millis(250));
+    bucket.state.lock().unwrap().variable = Some(rand::rngs::StdRng::seed_from_u64(7));
+    let c = client(&bucket);
+    let failed = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let paths: [(&str, &[(&str, &str)]); 3] = [
+        ("/api/v1/courses/1", &[]),
+        ("/api/v1/accounts/1/courses", &[]),
+        ("/api/v1/accounts/1/courses", &[("include[]", "term")]),
+    ];
+    let callers: Vec<_> = (0..24)
+        .map(|i| {
+            let (c, t, failed) = (c.clone(), tag("r1"), failed.clone());
+            let (path, query) = paths[i % paths.len()];
+            let query: Vec<(String, String)> = query
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+            tokio::spawn(async move {
+                loop {
+                    let r = c.send(&t, http::Method::GET, path, &query, None).await;
+                    if !matches!(r, Ok(ref r) if r.status == 200) {
+                        failed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    }
+                }
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_secs(360)).await;
+    let s = bucket.state.lock().unwrap();
+    let charged: f64 = s
+        .charges
+        .iter()
+        .filter(|(t, _)| (60.0..360.0).contains(t))
+        .map(|(_, c)| c)
+        .sum();
+    let served = s.charges.iter().filter(|(t, _)| *t >= 60.0).count();
+    let late = s.throttled_runs.iter().filter(|(t, _)| *t >= 1.0).count();
+    let max = OUTFLOW * 300.0;
+    eprintln!(
+        "variable cost: {charged:.0} units charged in the 5 minutes after the first ({:.1}% of the bucket's {max}), {served} requests ({:.2} units each), {} throttled in the first second, {late} after",
+        charged / max * 100.0,
+        charged / served as f64,
+        s.throttled_runs.len() - late
+    );
+    assert_eq!(failed.load(std::sync::atomic::Ordering::Relaxed), 0);
+    assert!(
+        charged >= 0.95 * max,
+        "{charged:.0} units drained, under 95% of {max}"
+    );
+    assert_eq!(late, 0, "throttled after the first second");
+    drop(s);
+    for h in callers {
+        h.abort();
     }
 }
