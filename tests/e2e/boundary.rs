@@ -340,3 +340,108 @@ async fn relative_next_links_are_followed_on_the_lists_path() {
     assert!(absolute > 3, "the list spans several pages of 3");
     assert_eq!(relative, absolute, "every page was followed");
 }
+
+/// The course report lists its school's courses, then reads each course's
+/// sections: the host places every course from Canvas's answer to that
+/// listing, so it makes no lookup of its own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn courses_are_placed_from_the_runs_own_listing_without_a_lookup() {
+    let token = canary_token();
+    let sim = sim_with_token(&token).await;
+    let school = sim.with_data(|d| d.schools()[0].id);
+    let dir = tempfile::tempdir().unwrap();
+    let home = home(dir.path());
+    add_bundled(&home, &easel_bundled::COURSE_REPORT, school, false);
+    let conn = connect(sim, &token);
+    let runtime = home.runtime().unwrap();
+    let r = execute_run(
+        &home,
+        &conn,
+        &runtime,
+        RunRequest {
+            plugin: "course-report".into(),
+            school,
+            dry_run: false,
+            params: vec![("sections".into(), "true".into())],
+            limits: Limits::default(),
+            plan: None,
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.report.outcome, RunOutcome::Succeeded, "{}", r.report.log);
+    assert!(r.report.calls > 1, "the report read sections");
+    assert_eq!(r.report.lookups, 0, "no lookup: {}", r.report.log);
+    let sim = conn.sim.as_ref().unwrap();
+    // What Canvas saw: the school's account, read to start the run, then
+    // only the plugin's own calls (no listing of the school's subtree).
+    let sent: Vec<String> = sim
+        .requests()
+        .iter()
+        .map(|q| format!("{} {}", q.path, q.header("user-agent").unwrap_or_default()))
+        .filter(|q| {
+            !(q.starts_with(&format!("/api/v1/accounts/{school} "))
+                && q.ends_with("(admin; command=run)"))
+        })
+        .collect();
+    assert!(
+        sent.iter().all(|q| q.contains("(plugin=course-report@")),
+        "{sent:#?}"
+    );
+    assert_eq!(sent.len() as u32, r.report.calls, "{sent:#?}");
+}
+
+/// Placements learned from one school's listing never admit another
+/// school's course: in the same run, or in a run for the other school.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_listing_of_one_school_never_places_another_schools_course() {
+    let token = canary_token();
+    let sim = sim_with_token(&token).await;
+    let (a, b, a_course, b_course) = sim.with_data(|d| {
+        let s = d.schools();
+        let (a, b) = (s[0].id, s[1].id);
+        (a, b, d.courses_in(a)[0].id, d.courses_in(b)[0].id)
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let home = home(dir.path());
+    add_and_approve(&home, programs::TEST_PROBE, "probe", a, true);
+    easel_app::approve(&home, "probe", &[b], true, &easel_tests::person("admin")).unwrap();
+    let conn = connect(sim, &token);
+    let runtime = home.runtime().unwrap();
+    let run = |school: u64, own: u64, foreign: u64| RunRequest {
+        plugin: "probe".into(),
+        school,
+        dry_run: false,
+        params: vec![
+            ("list".into(), format!("/api/v1/accounts/{school}/courses")),
+            (
+                "get_after_list".into(),
+                format!("/api/v1/courses/{foreign}"),
+            ),
+            ("get".into(), format!("/api/v1/courses/{own}")),
+        ],
+        limits: Limits::default(),
+        plan: None,
+    };
+    for (school, own, foreign) in [(a, a_course, b_course), (b, b_course, a_course)] {
+        let r = execute_run(&home, &conn, &runtime, run(school, own, foreign))
+            .await
+            .unwrap();
+        let v = probe_of(&r);
+        assert!(v["list"]["ok"].is_number(), "{v}");
+        let err = v["get_after_list"]["error"].as_str().unwrap_or_default();
+        assert!(err.contains("school-boundary"), "school {school}: {v}");
+        assert!(v["get"]["ok"]["id"].is_number(), "{v}");
+    }
+    let sim = conn.sim.as_ref().unwrap();
+    for q in sim.requests() {
+        let ua = q.header("user-agent").unwrap_or_default().to_owned();
+        let plugin_asked = |c: u64| q.path == format!("/api/v1/courses/{c}");
+        assert!(
+            !(plugin_asked(b_course) && ua.contains(&format!("school={a})"))
+                || plugin_asked(a_course) && ua.contains(&format!("school={b})"))),
+            "another school's course reached Canvas: {} ({ua})",
+            q.path
+        );
+    }
+}

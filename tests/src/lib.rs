@@ -99,6 +99,8 @@ type = "string"
 type = "string"
 [params.then_get]
 type = "string"
+[params.get_after_list]
+type = "string"
 [params.list_key]
 type = "string"
 [params.attack]

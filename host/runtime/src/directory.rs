@@ -170,6 +170,12 @@ pub(crate) struct Directory {
     root: Option<Option<u64>>,
     /// Assignment ids of the school's courses listed so far.
     assignments: HashMap<u64, Vec<u64>>,
+    /// course → owning account, for courses Canvas listed in answer to
+    /// the run's own listing of the school's courses (at most
+    /// [`MAX_PLACED`]): placed without a lookup. Only ever says "inside";
+    /// a course not here is looked for in the full listing.
+    learned: HashMap<u64, u64>,
+    learned_sis: HashMap<String, u64>,
     /// Where each lookup is recorded (before it is sent, and its answer).
     audit: Option<Arc<dyn AuditSink>>,
     pub(crate) lookups: u32,
@@ -239,10 +245,21 @@ impl Directory {
                     .copied()
                     .and_then(|id| self.chain(id))
             }
+            (ObjectKind::Course, ObjectKey::Id(id)) if self.learned.contains_key(id) => {
+                Some(self.learned_chain(self.learned[id]))
+            }
             (ObjectKind::Course, ObjectKey::Id(id)) => {
                 self.load_courses(client, tag).await?;
                 let owner = self.courses.as_ref().and_then(|c| c.get(id)).copied();
                 self.course_chain(client, tag, owner).await?
+            }
+            (ObjectKind::Course, ObjectKey::Sis(prefix, value))
+                if prefix == "sis_course_id" && self.learned_sis.contains_key(value) =>
+            {
+                let id = self.learned_sis[value];
+                self.learned
+                    .get(&id)
+                    .map(|owner| self.learned_chain(*owner))
             }
             (ObjectKind::Course, ObjectKey::Sis(prefix, value)) if prefix == "sis_course_id" => {
                 self.load_courses(client, tag).await?;
@@ -260,6 +277,36 @@ impl Directory {
             chain,
             ..Placed::default()
         })
+    }
+
+    /// Learn where courses lie from Canvas's answer to the run's own
+    /// listing of the school's courses: `path` is the listing's path as
+    /// sent, `body` one page of Canvas's answer. Only
+    /// `/api/v1/accounts/{the run's school}/courses`, read as the token's
+    /// own user, teaches anything: Canvas lists there only courses in the
+    /// school's subtree, whatever the query. What a plugin sends never
+    /// does: the path is the one the policy allowed and sent, and the
+    /// courses are Canvas's. A page that is not the JSON expected teaches
+    /// nothing.
+    pub(crate) fn learn_courses(&mut self, path: &[String], masqueraded: bool, body: &str) {
+        let school = self.school.to_string();
+        let listing = matches!(path, [accounts, id, courses]
+            if accounts == "accounts" && *id == school && courses == "courses");
+        if !listing || masqueraded || self.learned.len() >= MAX_PLACED {
+            return;
+        }
+        let Ok(page) = serde_json::from_str::<Vec<CourseItem>>(body) else {
+            return;
+        };
+        for c in page {
+            if self.learned.len() >= MAX_PLACED {
+                break;
+            }
+            self.learned.insert(c.id, c.account_id);
+            if let Some(sis) = c.sis_course_id {
+                self.learned_sis.insert(sis, c.id);
+            }
+        }
     }
 
     /// For an object not in the school that a SIS import may name anyway,
@@ -540,6 +587,18 @@ impl Directory {
         }
     }
 
+    /// The chain of a course Canvas listed among the school's own: its
+    /// account, then the school (with the accounts between them when the
+    /// sub-accounts were already listed). Canvas listed it under the
+    /// school, so it is inside; only the school matters to the grant.
+    fn learned_chain(&self, owner: u64) -> Vec<AccountId> {
+        if owner == self.school {
+            return vec![self.school];
+        }
+        self.chain(owner)
+            .unwrap_or_else(|| vec![owner, self.school])
+    }
+
     fn chain(&self, mut id: u64) -> Option<Vec<AccountId>> {
         let parents = self.parents.as_ref()?;
         let mut chain = vec![id];
@@ -656,6 +715,48 @@ impl Directory {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn segments(path: &str) -> Vec<String> {
+        path.split('/').map(str::to_owned).collect()
+    }
+
+    #[test]
+    fn only_the_schools_own_course_listing_as_itself_teaches_placements() {
+        let mut d = Directory {
+            school: 7,
+            ..Directory::default()
+        };
+        let page = r#"[{"id": 11, "account_id": 7, "sis_course_id": "C11"},
+                       {"id": "12", "account_id": "8", "name": "x"}]"#;
+        // Another account's listing, a masqueraded one, another endpoint,
+        // and a page that is not a list of courses teach nothing.
+        d.learn_courses(&segments("accounts/8/courses"), false, page);
+        d.learn_courses(&segments("accounts/7/courses"), true, page);
+        d.learn_courses(&segments("accounts/7/sub_accounts"), false, page);
+        d.learn_courses(&segments("accounts/7/courses/11"), false, page);
+        d.learn_courses(&segments("accounts/7/courses"), false, r#"{"id": 11}"#);
+        d.learn_courses(&segments("accounts/7/courses"), false, r#"[{"id": 13}]"#);
+        assert!(d.learned.is_empty() && d.learned_sis.is_empty());
+        // The school's own listing does.
+        d.learn_courses(&segments("accounts/7/courses"), false, page);
+        assert_eq!(d.learned.get(&11), Some(&7));
+        assert_eq!(d.learned.get(&12), Some(&8));
+        assert_eq!(d.learned_sis.get("C11"), Some(&11));
+    }
+
+    #[test]
+    fn learned_placements_are_bounded() {
+        let mut d = Directory {
+            school: 7,
+            ..Directory::default()
+        };
+        let page: Vec<serde_json::Value> = (0..MAX_PLACED as u64 + 50)
+            .map(|id| serde_json::json!({"id": id, "account_id": 7}))
+            .collect();
+        let page = serde_json::to_string(&page).unwrap();
+        d.learn_courses(&segments("accounts/7/courses"), false, &page);
+        assert_eq!(d.learned.len(), MAX_PLACED);
+    }
 
     #[test]
     fn lookups_read_ids_given_as_numbers_or_strings() {

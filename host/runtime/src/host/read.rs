@@ -35,6 +35,9 @@ impl Host for RunState {
             return Ok(Err(e));
         }
         let result = self.send(&op, None, false).await.map(|(body, _)| body);
+        if let Ok(body) = &result {
+            self.learn(&op, body);
+        }
         self.record_overhead(mark);
         Ok(result)
     }
@@ -85,6 +88,15 @@ impl Host for RunState {
     }
 }
 
+impl RunState {
+    /// Let the directory learn from Canvas's answer to an allowed read.
+    fn learn(&mut self, op: &Operation, body: &str) {
+        let masqueraded = !matches!(op.masquerade, easel_policy::Masquerade::None);
+        self.directory
+            .learn_courses(op.path.resource_segments(), masqueraded, body);
+    }
+}
+
 impl HostPages for RunState {
     async fn next(
         &mut self,
@@ -122,6 +134,7 @@ impl HostPages for RunState {
         self.record_overhead(mark);
         match result {
             Ok((body, next)) => {
+                self.learn(&op, &body);
                 let stream = self.table.get_mut(&this)?;
                 stream.next = next;
                 match &stream.key {

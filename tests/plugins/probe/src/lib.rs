@@ -1,6 +1,6 @@
 //! Test plugin that tries what its params say and reports what happened:
 //! `get`, `list` (with `list_key`: a wrapped list), `put` and `post` paths (with `query`: `k=v&k=v` pairs
-//! taken as written), and `raw_method`/`raw_path`/`raw_body`: a write whose
+//! taken as written; `get_after_list` reads a path after the list), and `raw_method`/`raw_path`/`raw_body`: a write whose
 //! body text is sent verbatim, however malformed, and `then_get` reads a
 //! path after it; it also looks for secrets in its
 //! environment, arguments and filesystem and prints to stdout/stderr, so the
@@ -63,6 +63,13 @@ fn run(cx: &Context) -> Result<()> {
         };
         let items: Result<Vec<Value>> = pages.collect();
         out.insert("list".into(), outcome(items.map(|v| json!(v.len()))));
+    }
+    // `get_after_list`: a GET once the list was read.
+    if let Some(path) = cx.param("get_after_list") {
+        out.insert(
+            "get_after_list".into(),
+            outcome(canvas::get::<Value>(path, &[])),
+        );
     }
     if let Some(path) = cx.param("put") {
         let r = canvas::put(path, &json!({"course": {"event": "offer"}})).map(|w| match w {
