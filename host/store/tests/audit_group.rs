@@ -181,3 +181,35 @@ fn an_entry_without_an_action_is_refused_at_once() {
     assert!(log.append(&e).is_err());
     assert!(all(&log).is_empty());
 }
+
+#[test]
+fn a_busy_logs_write_ahead_log_is_still_copied_into_the_database() {
+    let (_d, db, log) = open();
+    let wal = db.with_extension("db-wal");
+    let initial = std::fs::metadata(&db).unwrap().len();
+    for i in 0..3000 {
+        log.append(&entry("r", Action::CanvasRequestAllowed, i))
+            .unwrap();
+    }
+    // The records are in the write-ahead log; a checkpoint (the log's own
+    // thread, once busy) copies them into the database file.
+    assert!(std::fs::metadata(&wal).unwrap().len() > 0);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let copied = loop {
+        let size = std::fs::metadata(&db).unwrap().len();
+        if size > initial + 400_000 || std::time::Instant::now() > deadline {
+            break size;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    assert!(
+        copied > initial + 400_000,
+        "the database file stayed at {copied} bytes (was {initial})"
+    );
+    drop(log);
+    let log = AuditLog::open(&db, keys()).unwrap();
+    assert!(matches!(
+        log.verify().unwrap(),
+        Verdict::Intact { records: 3000, .. }
+    ));
+}

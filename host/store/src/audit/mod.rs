@@ -427,6 +427,12 @@ pub struct AuditLog {
     pending: Mutex<Vec<Pending>>,
     /// Transactions committed, records in them.
     commits: (AtomicU64, AtomicU64),
+    /// The database file, for the WAL checkpointer's own connection.
+    path: PathBuf,
+    /// The thread that copies the write-ahead log into the database, once
+    /// this log has committed [`CHECKPOINTER_AFTER`] transactions; it
+    /// stops when the sender is dropped.
+    checkpointer: OnceLock<(std::sync::mpsc::Sender<()>, std::thread::JoinHandle<()>)>,
     keys: AuditKeys,
     options: AuditOptions,
     legacy: Option<LegacySeal>,
@@ -441,6 +447,13 @@ struct Pending {
     ticket: Option<Arc<OnceLock<std::result::Result<u64, String>>>>,
 }
 
+/// Transactions after which a busy log moves WAL checkpoints to a thread of
+/// its own (a short-lived log, such as one command's, never starts one).
+const CHECKPOINTER_AFTER: u64 = 64;
+
+/// How often the checkpointer copies the write-ahead log into the database.
+const CHECKPOINT_WAL_EVERY: Duration = Duration::from_millis(200);
+
 /// Deferred records kept before [`AuditLog::append_deferred`] commits them
 /// itself.
 const MAX_DEFERRED: usize = 512;
@@ -454,6 +467,10 @@ struct Inner {
 impl Drop for AuditLog {
     fn drop(&mut self) {
         self.flush();
+        if let Some((stop, thread)) = self.checkpointer.take() {
+            drop(stop);
+            let _ = thread.join();
+        }
     }
 }
 
@@ -533,6 +550,8 @@ impl AuditLog {
             }),
             pending: Mutex::new(Vec::new()),
             commits: Default::default(),
+            path: path.to_path_buf(),
+            checkpointer: OnceLock::new(),
             keys,
             options,
             legacy: None,
@@ -696,11 +715,41 @@ impl AuditLog {
             let _ = conn.execute_batch("ROLLBACK");
         }
         let seqs = committed?;
-        self.commits.0.fetch_add(1, Ordering::Relaxed);
+        if self.commits.0.fetch_add(1, Ordering::Relaxed) + 1 == CHECKPOINTER_AFTER {
+            self.start_checkpointer(&inner.conn);
+        }
         self.commits
             .1
             .fetch_add(seqs.len() as u64, Ordering::Relaxed);
         Ok(seqs)
+    }
+
+    /// Copy the write-ahead log into the database from a thread of its own,
+    /// so that no commit (and no Canvas call waiting on one) pays for the
+    /// copy and its fsync: SQLite otherwise checkpoints inside the commit
+    /// that takes the log past 1000 pages. A passive checkpoint never
+    /// blocks writers. If the thread cannot start, commits keep
+    /// checkpointing themselves.
+    fn start_checkpointer(&self, conn: &Connection) {
+        let Ok(own) = Connection::open(&self.path) else {
+            return;
+        };
+        let _ = own.busy_timeout(Duration::from_millis(100));
+        let (stop, stopped) = std::sync::mpsc::channel::<()>();
+        let thread = std::thread::Builder::new()
+            .name("easel-audit-wal".into())
+            .spawn(move || {
+                while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
+                    stopped.recv_timeout(CHECKPOINT_WAL_EVERY)
+                {
+                    let _ = own.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
+                }
+            });
+        if let Ok(thread) = thread
+            && conn.pragma_update(None, "wal_autocheckpoint", 0).is_ok()
+        {
+            let _ = self.checkpointer.set((stop, thread));
+        }
     }
 
     /// The inserts of [`AuditLog::insert_all`], inside its transaction.
