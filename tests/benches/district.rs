@@ -12,6 +12,8 @@
 //! sustained, token-bound job fits in half a minute.
 //!
 //! Run: `cargo bench -p easel-tests --bench district`
+//! (`EASEL_BENCH_EASEL_ONLY=1`: easel alone; `EASEL_BENCH_COST=endpoint`:
+//! costs drawn per endpoint)
 //! Not a test: it prints figures and ratios and writes a plot; the results
 //! are in docs/PERFORMANCE.md.
 
@@ -66,6 +68,9 @@ fn main() {
     let python = python_env(&out);
     let mut scripts = Vec::new();
     match &python {
+        Ok(_) if std::env::var_os("EASEL_BENCH_EASEL_ONLY").is_some() => {
+            println!("canvasapi comparison skipped: EASEL_BENCH_EASEL_ONLY is set");
+        }
         Ok(py) => {
             for (name, threads) in [("canvasapi sequential", 1), ("canvasapi 16 threads", 16)] {
                 scripts.push(run_script(&sim, &sampler, py, name, threads, &out));
