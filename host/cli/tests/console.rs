@@ -642,7 +642,7 @@ fn the_console_in_a_browser_from_upload_to_approved_run_to_audit() {
         for s in &b.seen {
             assert!(!s.contains(&canary), "a page showed the Canvas token");
         }
-        drop(b);
+        b.quit().await;
     });
 
     let log = served.log.lock().unwrap().clone();

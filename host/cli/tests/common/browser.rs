@@ -2,6 +2,7 @@
 //! driven over WebDriver by its ChromeDriver (both installed with apt when
 //! missing, as the tamper tests install sqlite3).
 
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -42,7 +43,16 @@ pub struct Browser {
 }
 
 impl Drop for Browser {
+    /// Stops chromedriver and every browser process it started (they share
+    /// its process group): killing the driver alone left Chromium running
+    /// after each test run.
     fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .arg("-KILL")
+            .arg("--")
+            .arg(format!("-{}", self.driver.id()))
+            .stderr(Stdio::null())
+            .status();
         let _ = self.driver.kill();
         let _ = self.driver.wait();
     }
@@ -64,6 +74,9 @@ impl Browser {
         let port = free_port();
         let driver = Command::new("/usr/bin/chromedriver")
             .arg(format!("--port={port}"))
+            // Its own process group, which Chromium's processes join, so
+            // dropping the session stops them all.
+            .process_group(0)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -95,6 +108,11 @@ impl Browser {
             shots: shots.to_path_buf(),
             seen: Vec::new(),
         }
+    }
+
+    /// End the WebDriver session (Chromium quits), then stop the driver.
+    pub async fn quit(self) {
+        let _ = self.c.clone().close().await;
     }
 
     pub async fn goto(&mut self, url: &str) -> String {
