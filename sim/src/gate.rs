@@ -124,7 +124,9 @@ pub(crate) async fn gate(State(state): State<Arc<SimState>>, req: Request, next:
         return r;
     }
     if let Some(latency) = faults.latency {
-        tokio::time::sleep(latency).await;
+        let jitter = faults.latency_jitter.unwrap_or_default().as_secs_f64();
+        let drawn = latency.as_secs_f64() + jitter * (2.0 * rand::random::<f64>() - 1.0);
+        tokio::time::sleep(std::time::Duration::from_secs_f64(drawn.max(0.0))).await;
     }
     let fails = faults
         .error_method

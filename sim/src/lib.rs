@@ -38,8 +38,8 @@ mod throttle;
 pub use auth::ACCESS_TOKEN_LIFETIME;
 pub use generate::{DEFAULT_IRREGULAR_RATE, Preset, Sizes};
 pub use model::{
-    Account, Assignment, Course, Enrollment, Institution, NOBODY_USER_ID, SCHOOL_ADMIN_USER_ID,
-    Section, Term, User,
+    ADMIN_USER_ID, Account, Assignment, Course, Enrollment, Institution, NOBODY_USER_ID,
+    SCHOOL_ADMIN_USER_ID, Section, Term, User,
 };
 pub use scenario::{CourseSpec, MAX_SCENARIO_ENROLLMENTS, Scenario, SchoolSpec, Seeded};
 pub use scope::{Scope, ScopeError};

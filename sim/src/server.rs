@@ -115,8 +115,11 @@ pub struct Faults {
     pub error_method: Option<http::Method>,
     /// Share of API requests whose connection drops before the body ends.
     pub drop_rate: f64,
-    /// Added before every API answer.
+    /// Added before every API answer (while its up-front cost is held,
+    /// as a request's time on the network and in Canvas is).
     pub latency: Option<std::time::Duration>,
+    /// Each answer's latency is drawn uniformly from `latency ± jitter`.
+    pub latency_jitter: Option<std::time::Duration>,
     /// The body is sent in two halves this far apart.
     pub slow_body: Option<std::time::Duration>,
     /// API requests whose path starts with this are answered `502` with

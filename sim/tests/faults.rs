@@ -50,6 +50,31 @@ async fn each_fault_misbehaves_as_configured_and_stops_when_cleared() {
     assert_eq!(get(&url).await.unwrap().0, 200);
     assert!(t.elapsed() >= Duration::from_millis(300));
 
+    // Jitter spreads each answer's latency over latency ± jitter.
+    sim.set_faults(Faults {
+        latency: Some(Duration::from_millis(200)),
+        latency_jitter: Some(Duration::from_millis(150)),
+        ..Faults::default()
+    });
+    let mut took = Vec::new();
+    for _ in 0..12 {
+        let t = Instant::now();
+        assert_eq!(get(&url).await.unwrap().0, 200);
+        took.push(t.elapsed());
+    }
+    assert!(
+        took.iter().all(|t| *t >= Duration::from_millis(50)),
+        "{took:?}"
+    );
+    assert!(
+        took.iter().any(|t| *t < Duration::from_millis(180)),
+        "{took:?}"
+    );
+    assert!(
+        took.iter().any(|t| *t > Duration::from_millis(220)),
+        "{took:?}"
+    );
+
     sim.set_faults(Faults {
         slow_body: Some(Duration::from_millis(300)),
         ..Faults::default()

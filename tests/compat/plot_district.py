@@ -1,7 +1,7 @@
 """Plot the district benchmark's samples: requests/s and the token's bucket
 level over time, one line per client.
 
-Usage: plot_district.py SAMPLES_CSV OUT_PNG HWM THEORETICAL_RPS
+Usage: plot_district.py SAMPLES_CSV OUT_PNG HWM THEORETICAL_RPS [TITLE [LINE_LABEL]]
 SAMPLES_CSV columns: client, seconds, requests, throttled, level.
 """
 import csv
@@ -14,6 +14,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 path, out, hwm, theoretical = sys.argv[1], sys.argv[2], float(sys.argv[3]), float(sys.argv[4])
+title = sys.argv[5] if len(sys.argv) > 5 else "320 schools, one token: easel vs canvasapi scripts"
+line_label = sys.argv[6] if len(sys.argv) > 6 else "outflow / cost"
 series = defaultdict(list)
 with open(path) as f:
     for row in csv.DictReader(f):
@@ -29,10 +31,10 @@ for client, samples in series.items():
     ]
     top.plot(t, rate, label=client, linewidth=1)
     bottom.plot(t, [s[3] for s in samples], label=client, linewidth=1)
-top.axhline(theoretical, color="grey", linestyle="--", linewidth=1, label="outflow / cost")
+top.axhline(theoretical, color="grey", linestyle="--", linewidth=1, label=line_label)
 top.set_ylabel("requests/s at Canvas")
 top.legend(loc="upper right", fontsize=8)
-top.set_title("320 schools, one token: easel vs canvasapi scripts")
+top.set_title(title)
 bottom.axhline(hwm, color="red", linestyle="--", linewidth=1, label="high-water mark (throttle)")
 bottom.set_ylabel("bucket level")
 bottom.set_xlabel("seconds since the client started")
