@@ -111,6 +111,24 @@ fn main() {
             job.runs
         );
     }
+    for (i, job) in jobs.iter().enumerate() {
+        let mut t = job.throughputs.clone();
+        t.sort_by(f64::total_cmp);
+        if !t.is_empty() {
+            println!(
+                "token {i}: each run's calls/s min {:.2}, median {:.2}, max {:.2}",
+                t[0],
+                t[t.len() / 2],
+                t[t.len() - 1]
+            );
+        }
+        if let Some(e) = job.errors.first() {
+            println!(
+                "token {i}: {} runs failed, the first: {e}",
+                job.errors.len()
+            );
+        }
+    }
     let mut overheads: Vec<_> = jobs.iter().flat_map(|j| j.overheads.clone()).collect();
     overheads.sort_unstable();
     let pct = |p: f64| overheads[((overheads.len() - 1) as f64 * p).round() as usize];

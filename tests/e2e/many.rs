@@ -286,3 +286,96 @@ async fn revoking_a_plugin_stops_its_queued_runs() {
         .expect_err("the queued run is refused");
     assert!(queued.to_string().contains("was revoked"), "{queued}");
 }
+
+/// More runs at once than wasmtime's default 1,000 fiber stacks: each run
+/// executes on a stack of its own for as long as it lasts, so a runtime
+/// sized for 1,100 instances must run 1,050 runs that all wait on Canvas at
+/// the same moment (the 1,001st trapped before).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn more_than_a_thousand_runs_wait_on_canvas_at_once() {
+    const SCHOOLS: usize = 1_050;
+    let sim = easel_sim::Simulator::start(easel_sim::SimConfig {
+        preset: easel_sim::Preset::Custom(easel_sim::Sizes {
+            schools: SCHOOLS,
+            courses_per_school: 1,
+            students_per_school: 2,
+            teachers_per_school: 1,
+        }),
+        // (Canvas then reports the high-water mark as its room.)
+        throttle: easel_sim::ThrottleConfig {
+            enabled: false,
+            hwm: 1e9,
+            maximum: 1e9,
+            ..easel_sim::ThrottleConfig::default()
+        },
+        ..easel_sim::SimConfig::default()
+    })
+    .await
+    .unwrap();
+    // Every run's one call waits here while the others start.
+    sim.set_faults(easel_sim::Faults {
+        latency: Some(std::time::Duration::from_millis(400)),
+        ..easel_sim::Faults::default()
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let h = home(&dir.path().join("home"));
+    let report = &easel_bundled::COURSE_REPORT;
+    easel_app::add(
+        &h,
+        &easel_tests::person("dev"),
+        report.wasm,
+        report.manifest,
+        report.name,
+    )
+    .unwrap();
+    // A bucket with room for every call at once.
+    let bucket = easel_canvas::GovernorConfig {
+        hwm: 1e9,
+        ..easel_canvas::GovernorConfig::default()
+    };
+    let token = easel_canvas::Token::new(secrecy::SecretString::from(sim.admin_token().to_owned()));
+    let conn = easel_app::Connection::to_url(sim.url(), token, bucket).unwrap();
+    let schools = conn.schools().await.unwrap();
+    assert_eq!(schools.len(), SCHOOLS);
+    let ids: Vec<u64> = schools.iter().map(|s| s.id).collect();
+    let admin = easel_tests::person("admin");
+    easel_app::approve(&h, "course-report", &ids, false, &admin).unwrap();
+    let runtime = h.runtime_for(1_100).unwrap();
+    let known = schools.into_iter().map(|s| (s.id, s)).collect();
+    let reqs = ids
+        .iter()
+        .map(|&school| RunRequest {
+            plugin: "course-report".into(),
+            school,
+            dry_run: false,
+            params: vec![],
+            limits: Limits::default(),
+            plan: None,
+        })
+        .collect();
+    let results = easel_app::execute_many(
+        &h,
+        &admin,
+        &conn,
+        &runtime,
+        reqs,
+        &known,
+        SCHOOLS,
+        &easel_app::Quiet,
+    )
+    .await;
+    assert_eq!(results.len(), SCHOOLS);
+    let failed: Vec<String> = results
+        .iter()
+        .filter_map(|(_, r)| match r {
+            Err(e) => Some(e.to_string()),
+            Ok(r) => r.report.outcome.error().map(str::to_owned),
+        })
+        .collect();
+    assert!(
+        failed.is_empty(),
+        "{} of {SCHOOLS} runs failed, the first: {}",
+        failed.len(),
+        failed[0]
+    );
+}

@@ -74,6 +74,10 @@ impl Runtime {
             .total_core_instances(options.max_instances * CORE_INSTANCES_PER_SLOT)
             .total_memories(options.max_instances * 2)
             .total_tables(options.max_instances * 8)
+            // Each run executes on a fiber stack of its own for as long as it
+            // lasts (wasmtime's default, 1,000, trapped the 1,001st of
+            // 3,200 concurrent runs).
+            .total_stacks(options.max_instances)
             .max_memory_size(MAX_MEMORY_BYTES)
             .max_memories_per_component(4)
             .max_tables_per_component(8)

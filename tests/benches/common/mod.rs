@@ -530,9 +530,16 @@ impl Easel {
             ..Job::default()
         };
         for (_, r) in &results {
-            let Ok(r) = r else { continue };
-            if r.report.outcome.error().is_none() {
-                job.succeeded += 1;
+            let r = match r {
+                Ok(r) => r,
+                Err(e) => {
+                    job.errors.push(e.to_string());
+                    continue;
+                }
+            };
+            match r.report.outcome.error() {
+                None => job.succeeded += 1,
+                Some(e) => job.errors.push(e.to_string()),
             }
             let calls = f64::from(r.report.calls + r.report.lookups);
             job.throughputs
@@ -560,6 +567,8 @@ pub struct Job {
     /// Host overhead per call, sorted.
     pub overheads: Vec<Duration>,
     pub governor: easel_canvas::GovernorStats,
+    /// Why each failed run failed.
+    pub errors: Vec<String>,
 }
 
 impl Job {
