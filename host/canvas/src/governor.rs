@@ -492,17 +492,9 @@ impl Inner {
                     let cost = cost.unwrap_or(c.default_cost);
                     s.headroom += c.up_front - cost;
                     if let Some(r) = observed(remaining) {
-                        // Less room than the model thinks even if Canvas
-                        // had counted every request of ours in flight:
-                        // follow Canvas (another client, or costlier
-                        // requests), counting those sent after this one as
-                        // not seen. (Had it counted them, its word matches
-                        // the model, and lowering by them again would halve
-                        // the requests in flight whenever answers take
-                        // long.)
-                        if r + later < s.headroom - c.min_margin {
-                            s.headroom = s.headroom.min(r);
-                        }
+                        // Less room than the model thinks: follow Canvas
+                        // (another client, or costlier requests).
+                        s.headroom = s.headroom.min(r);
                         // More room (another client stopped, the bucket
                         // leaks faster): follow Canvas too, counting every
                         // other request of ours in flight as not yet seen,
