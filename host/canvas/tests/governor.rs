@@ -24,6 +24,10 @@ const OUTFLOW: f64 = 10.0;
 struct Bucket {
     cost: f64,
     latency: Duration,
+    /// A request's trip to Canvas before it is admitted, and its answer's
+    /// trip back after the request is done (each way; `latency` is the
+    /// time in Canvas, holding the up-front cost).
+    network: Duration,
     hwm: f64,
     outflow: f64,
     state: Mutex<BucketState>,
@@ -75,6 +79,7 @@ impl Bucket {
         Arc::new(Self {
             cost,
             latency,
+            network: Duration::ZERO,
             hwm,
             outflow,
             state: Mutex::new(BucketState::default()),
@@ -123,7 +128,8 @@ impl Transport for Bucket {
             .unwrap_or("")
             .to_owned();
         Box::pin(async move {
-            {
+            tokio::time::sleep(self.network).await;
+            let throttled = {
                 let now = self.now();
                 let mut s = self.state.lock().unwrap();
                 self.leak(&mut s, now);
@@ -132,22 +138,32 @@ impl Transport for Bucket {
                 if s.level >= self.hwm {
                     s.level -= UP_FRONT;
                     s.throttled += 1;
-                    s.throttled_runs.push((now, run));
-                    return Ok(answer(429, 0.0, self.hwm - s.level));
+                    s.throttled_runs.push((now, run.clone()));
+                    Some(self.hwm - s.level)
+                } else {
+                    None
                 }
+            };
+            if let Some(remaining) = throttled {
+                tokio::time::sleep(self.network).await;
+                return Ok(answer(429, 0.0, remaining));
             }
             tokio::time::sleep(self.latency).await;
-            let now = self.now();
-            let mut s = self.state.lock().unwrap();
-            self.leak(&mut s, now);
-            let cost = match s.variable.as_mut() {
-                Some(rng) => drawn_cost(rng, &uri),
-                None => self.cost,
+            let (cost, remaining) = {
+                let now = self.now();
+                let mut s = self.state.lock().unwrap();
+                self.leak(&mut s, now);
+                let cost = match s.variable.as_mut() {
+                    Some(rng) => drawn_cost(rng, &uri),
+                    None => self.cost,
+                };
+                s.level = (s.level + cost - UP_FRONT).max(0.0);
+                s.served.push((now, run));
+                s.charges.push((now, cost));
+                (cost, self.hwm - s.level)
             };
-            s.level = (s.level + cost - UP_FRONT).max(0.0);
-            s.served.push((now, run));
-            s.charges.push((now, cost));
-            Ok(answer(200, cost, self.hwm - s.level))
+            tokio::time::sleep(self.network).await;
+            Ok(answer(200, cost, remaining))
         })
     }
 }
@@ -201,7 +217,17 @@ fn spawn_callers(
 
 #[tokio::test(start_paused = true)]
 async fn many_callers_stay_under_the_threshold_at_the_sustained_rate() {
-    let bucket = Bucket::new(2.0, Duration::from_millis(150));
+    // Canvas admitting each request at once, and 40 ms after it was sent
+    // (an answer's headroom has then not counted the requests still on
+    // their way).
+    for network in [0, 40] {
+        many_callers_at(Duration::from_millis(network)).await;
+    }
+}
+
+async fn many_callers_at(network: Duration) {
+    let mut bucket = Bucket::new(2.0, Duration::from_millis(150));
+    Arc::get_mut(&mut bucket).unwrap().network = network;
     let c = client(&bucket);
     // 40 callers x 50 requests at cost 2: the bucket's sustained rate is
     // outflow / cost = 5 requests/s, so this is about 6 virtual minutes.
@@ -210,7 +236,10 @@ async fn many_callers_stay_under_the_threshold_at_the_sustained_rate() {
         h.await.unwrap();
     }
     let s = bucket.state.lock().unwrap();
-    assert_eq!(s.throttled, 0, "Canvas throttled the token");
+    assert_eq!(
+        s.throttled, 0,
+        "Canvas throttled the token ({network:?} each way)"
+    );
     assert!(s.peak < HWM, "the bucket reached {} of {HWM}", s.peak);
     assert_eq!(s.served.len(), 2000);
     // Once the bucket is full, throughput is what the leak pays for.
