@@ -20,14 +20,12 @@
 mod common;
 
 use std::path::Path;
-use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::{Easel, Phase, Sampler, SimProcess, SimSpec, peak_rss_mib, python_env};
 
 use easel_canvas::GovernorConfig;
 use easel_sim::{CostModel, ThrottleConfig};
-use serde_json::json;
 
 /// Cost of every request, in bucket units (CPU + DB seconds in Canvas).
 const COST: f64 = 1.0;
@@ -70,7 +68,16 @@ fn main() {
         }
         Ok(py) => {
             for (name, threads) in [("canvasapi sequential", 1), ("canvasapi 16 threads", 16)] {
-                scripts.push(run_script(&sim, &sampler, py, name, threads, &out));
+                let (phase, rows) = common::run_script(
+                    &sim,
+                    &sampler,
+                    py,
+                    "district_export.py",
+                    threads,
+                    BACKOFF,
+                    &out,
+                );
+                scripts.push((name.to_owned(), phase, rows as usize));
             }
         }
         Err(e) => println!("canvasapi comparison skipped: {e}"),
@@ -165,19 +172,15 @@ fn main() {
     let samples = out.join("samples.csv");
     let named: Vec<(&str, &Phase)> = rows.iter().map(|(n, p, _)| (n.as_str(), *p)).collect();
     common::write_samples(&samples, &named);
-    if let Ok(py) = &python {
+    if python.is_ok() {
         let png = out.join("district.png");
-        let status = Command::new(py)
-            .arg(common::compat("plot_district.py"))
-            .arg(&samples)
-            .arg(&png)
-            .arg(hosted.hwm.to_string())
-            .arg(theoretical.to_string())
-            .status()
-            .unwrap();
-        if status.success() {
-            println!("\nplot: {}", png.display());
-        }
+        let args = [
+            samples.display().to_string(),
+            png.display().to_string(),
+            hosted.hwm.to_string(),
+            theoretical.to_string(),
+        ];
+        common::plot("plot_district.py", &args, &png);
     }
     println!("samples: {}", samples.display());
 }
@@ -224,39 +227,6 @@ fn run_easel(sim: &SimProcess, sampler: &Sampler, out: &Path) -> EaselResult {
             phase,
         }
     })
-}
-
-fn run_script(
-    sim: &SimProcess,
-    sampler: &Sampler,
-    python: &Path,
-    name: &str,
-    threads: u32,
-    out: &Path,
-) -> (String, Phase, usize) {
-    sim.wait_empty();
-    let csv = out.join(format!("canvasapi-{threads}.csv"));
-    let start = sampler.mark();
-    let t0 = Instant::now();
-    let output = Command::new(python)
-        .arg(common::compat("district_export.py"))
-        .arg(threads.to_string())
-        .arg(BACKOFF.to_string())
-        .arg(&csv)
-        .env("CANVAS_URL", &sim.url)
-        .env("CANVAS_TOKEN", sim.token())
-        .output()
-        .unwrap();
-    let wall = t0.elapsed();
-    assert!(
-        output.status.success(),
-        "{name} failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let report: serde_json::Value =
-        serde_json::from_slice(output.stdout.trim_ascii()).unwrap_or(json!({}));
-    let rows = report["rows"].as_u64().unwrap_or(0) as usize;
-    (name.to_owned(), sampler.phase(&start, wall), rows)
 }
 
 /// `EASEL_BENCH_COST=endpoint`: each request costs what its kind of

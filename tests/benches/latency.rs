@@ -26,13 +26,11 @@
 mod common;
 
 use std::path::Path;
-use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::{Easel, Phase, Sampler, SimProcess, SimSpec, python_env};
 use easel_canvas::GovernorConfig;
 use easel_sim::ThrottleConfig;
-use serde_json::json;
 
 const SCHOOLS: usize = 24;
 const COURSES_PER_SCHOOL: usize = 40;
@@ -95,7 +93,8 @@ fn main() {
                 ("canvasapi 16 threads", "district_export.py", 16),
                 ("canvasapi sequential", "district_export.py", 1),
             ] {
-                let (phase, rows_out) = run_script(&sim, &sampler, &py, script, arg, &out);
+                let (phase, rows_out) =
+                    common::run_script(&sim, &sampler, &py, script, arg, BACKOFF, &out);
                 println!(
                     "{name}: {:.1} s, {} rows",
                     phase.wall.as_secs_f64(),
@@ -137,29 +136,23 @@ fn main() {
     let samples = out.join("samples.csv");
     let named: Vec<(&str, &Phase)> = rows.iter().map(|(n, p, _)| (n.as_str(), p)).collect();
     common::write_samples(&samples, &named);
-    if let Ok(py) = python_env() {
-        let png = out.join("latency.png");
-        let status = Command::new(py)
-            .arg(common::compat("plot_district.py"))
-            .arg(&samples)
-            .arg(&png)
-            .arg(hosted.hwm.to_string())
-            .arg(maximum.to_string())
-            .arg(format!(
-                "{SCHOOLS} schools, one token, {} ms ± {} ms per answer",
-                LATENCY.as_millis(),
-                JITTER.as_millis()
-            ))
-            .arg(format!(
-                "maximum: {in_flight:.0} in flight / {} ms",
-                LATENCY.as_millis()
-            ))
-            .status()
-            .unwrap();
-        if status.success() {
-            println!("\nplot: {}", png.display());
-        }
-    }
+    let png = out.join("latency.png");
+    let args = [
+        samples.display().to_string(),
+        png.display().to_string(),
+        hosted.hwm.to_string(),
+        maximum.to_string(),
+        format!(
+            "{SCHOOLS} schools, one token, {} ms ± {} ms per answer",
+            LATENCY.as_millis(),
+            JITTER.as_millis()
+        ),
+        format!(
+            "maximum: {in_flight:.0} in flight / {} ms",
+            LATENCY.as_millis()
+        ),
+    ];
+    common::plot("plot_district.py", &args, &png);
     println!("samples: {}", samples.display());
 }
 
@@ -178,39 +171,4 @@ fn run_easel(sim: &SimProcess, sampler: &Sampler, out: &Path) -> (Phase, common:
         let job = easel.course_report(&conn, &ids, SCHOOLS).await;
         (sampler.phase(&start, job.wall), job)
     })
-}
-
-fn run_script(
-    sim: &SimProcess,
-    sampler: &Sampler,
-    python: &Path,
-    script: &str,
-    arg: u32,
-    out: &Path,
-) -> (Phase, u64) {
-    sim.wait_empty();
-    let csv = out.join(format!("{script}-{arg}.csv"));
-    let start = sampler.mark();
-    let t0 = Instant::now();
-    let output = Command::new(python)
-        .arg(common::compat(script))
-        .arg(arg.to_string())
-        .arg(BACKOFF.to_string())
-        .arg(&csv)
-        .env("CANVAS_URL", &sim.url)
-        .env("CANVAS_TOKEN", sim.token())
-        .output()
-        .unwrap();
-    let wall = t0.elapsed();
-    assert!(
-        output.status.success(),
-        "{script} {arg} failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let report: serde_json::Value =
-        serde_json::from_slice(output.stdout.trim_ascii()).unwrap_or(json!({}));
-    (
-        sampler.phase(&start, wall),
-        report["rows"].as_u64().unwrap_or(0),
-    )
 }

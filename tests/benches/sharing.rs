@@ -167,7 +167,9 @@ fn unknown_buckets(out: &Path) {
     }
     let path = out.join("buckets.csv");
     std::fs::write(&path, csv).unwrap();
-    plot("plot_buckets.py", &path, &out.join("buckets.png"));
+    let png = out.join("buckets.png");
+    let args = [&path, &png].map(|p| p.display().to_string());
+    common::plot("plot_buckets.py", &args, &png);
 }
 
 fn sharing(out: &Path) {
@@ -282,19 +284,6 @@ fn sharing(out: &Path) {
     println!(
         "(easel's share: its answered requests per second over the job as a share of outflow / cost; alone it includes the empty bucket's burst)"
     );
-}
-
-fn plot(script: &str, csv: &Path, png: &Path) {
-    let Ok(py) = python_env() else { return };
-    let status = Command::new(py)
-        .arg(common::compat(script))
-        .arg(csv)
-        .arg(png)
-        .status()
-        .unwrap();
-    if status.success() {
-        println!("\nplot: {}", png.display());
-    }
 }
 
 /// Seconds the greedy script waits after a throttle before it retries: 1 s

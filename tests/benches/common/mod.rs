@@ -584,3 +584,57 @@ impl Job {
         jain(&self.throughputs)
     }
 }
+
+/// Run a comparison script under tests/compat against the simulator's own
+/// token (`CANVAS_URL`, `CANVAS_TOKEN`), from an empty bucket, as `script
+/// ARG BACKOFF OUT_CSV`; what Canvas saw meanwhile, and the rows the script
+/// reports on its last line (`{"rows": N}`).
+pub fn run_script(
+    sim: &SimProcess,
+    sampler: &Sampler,
+    python: &Path,
+    script: &str,
+    arg: u32,
+    backoff: f64,
+    out: &Path,
+) -> (Phase, u64) {
+    sim.wait_empty();
+    let csv = out.join(format!("{script}-{arg}.csv"));
+    let start = sampler.mark();
+    let t0 = Instant::now();
+    let output = Command::new(python)
+        .arg(compat(script))
+        .arg(arg.to_string())
+        .arg(backoff.to_string())
+        .arg(&csv)
+        .env("CANVAS_URL", &sim.url)
+        .env("CANVAS_TOKEN", sim.token())
+        .output()
+        .unwrap();
+    let wall = t0.elapsed();
+    assert!(
+        output.status.success(),
+        "{script} {arg} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report: serde_json::Value =
+        serde_json::from_slice(output.stdout.trim_ascii()).unwrap_or(json!({}));
+    (
+        sampler.phase(&start, wall),
+        report["rows"].as_u64().unwrap_or(0),
+    )
+}
+
+/// Run a plot script under tests/compat with the venv's python (`script
+/// ARGS...`); prints where the plot is when it was written.
+pub fn plot(script: &str, args: &[String], png: &Path) {
+    let Ok(py) = python_env() else { return };
+    let status = Command::new(py)
+        .arg(compat(script))
+        .args(args)
+        .status()
+        .unwrap();
+    if status.success() {
+        println!("\nplot: {}", png.display());
+    }
+}
