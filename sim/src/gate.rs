@@ -106,6 +106,10 @@ pub(crate) async fn gate(State(state): State<Arc<SimState>>, req: Request, next:
         Ok(user) => user,
         Err(answer) => return *answer,
     };
+    let network = faults.network.filter(|n| !n.is_zero());
+    if let Some(n) = network {
+        tokio::time::sleep(n).await;
+    }
     let (config, admitted) = state.throttle.admit(&token);
     let cost = crate::throttle::Throttle::cost(&config, &method, &path, parts.uri.query());
     if let Err(remaining) = admitted {
@@ -121,8 +125,12 @@ pub(crate) async fn gate(State(state): State<Arc<SimState>>, req: Request, next:
         };
         let mut r = (status, [(header::CONTENT_TYPE, "text/plain")], text).into_response();
         rate_headers(r.headers_mut(), 0.0, remaining);
+        if let Some(n) = network {
+            tokio::time::sleep(n).await;
+        }
         return r;
     }
+    let admitted_at = std::time::Instant::now();
     if let Some(latency) = faults.latency {
         let jitter = faults.latency_jitter.unwrap_or_default().as_secs_f64();
         let drawn = latency.as_secs_f64() + jitter * (2.0 * rand::random::<f64>() - 1.0);
@@ -152,6 +160,15 @@ pub(crate) async fn gate(State(state): State<Arc<SimState>>, req: Request, next:
     };
     let remaining = state.throttle.finish(&token, &config, cost);
     rate_headers(resp.headers_mut(), cost, remaining);
+    // Rails's `X-Runtime`: seconds spent on the request inside Canvas,
+    // from its admission to its answer.
+    let runtime = admitted_at.elapsed().as_secs_f64();
+    if let Ok(v) = HeaderValue::from_str(&format!("{runtime:.6}")) {
+        resp.headers_mut().insert("x-runtime", v);
+    }
+    if let Some(n) = network {
+        tokio::time::sleep(n).await;
+    }
     if roll(faults.drop_rate) {
         return crate::faults::dropped(resp);
     }

@@ -120,6 +120,12 @@ pub struct Faults {
     pub latency: Option<std::time::Duration>,
     /// Each answer's latency is drawn uniformly from `latency ± jitter`.
     pub latency_jitter: Option<std::time::Duration>,
+    /// The network between the client and Canvas, each way: an API
+    /// request reaches the bucket this long after it arrives (so another
+    /// client's request may be admitted first), and its answer, throttles
+    /// included, leaves this long after Canvas is done with it. Not part of
+    /// `x-runtime`.
+    pub network: Option<std::time::Duration>,
     /// The body is sent in two halves this far apart.
     pub slow_body: Option<std::time::Duration>,
     /// API requests whose path starts with this are answered `502` with

@@ -47,8 +47,41 @@ async fn each_fault_misbehaves_as_configured_and_stops_when_cleared() {
         ..Faults::default()
     });
     let t = Instant::now();
-    assert_eq!(get(&url).await.unwrap().0, 200);
+    let r = reqwest::Client::new()
+        .get(&url)
+        .bearer_auth("7~f")
+        .header("user-agent", "t")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
     assert!(t.elapsed() >= Duration::from_millis(300));
+    // Rails's `X-Runtime` counts the time spent in Canvas, latency included.
+    let runtime: f64 = r.headers()["x-runtime"].to_str().unwrap().parse().unwrap();
+    assert!(
+        (0.3..t.elapsed().as_secs_f64()).contains(&runtime),
+        "x-runtime {runtime} for an answer that took {:?}",
+        t.elapsed()
+    );
+
+    // The network each way delays the request and its answer, and is not
+    // Canvas's time.
+    sim.set_faults(Faults {
+        network: Some(Duration::from_millis(150)),
+        ..Faults::default()
+    });
+    let t = Instant::now();
+    let r = reqwest::Client::new()
+        .get(&url)
+        .bearer_auth("7~f")
+        .header("user-agent", "t")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(t.elapsed() >= Duration::from_millis(300));
+    let runtime: f64 = r.headers()["x-runtime"].to_str().unwrap().parse().unwrap();
+    assert!(runtime < 0.15, "x-runtime {runtime} counts the network");
 
     // Jitter spreads each answer's latency over latency ± jitter.
     sim.set_faults(Faults {
