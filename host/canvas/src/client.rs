@@ -339,12 +339,13 @@ impl CanvasClient {
         tracing::debug!(method = %method, path = url.path(), ua = %tag.user_agent(), "canvas request");
         let flow = tag.flow();
         let mut retries = Vec::new();
-        let mut attempt = 1;
+        let (mut attempt, mut throttled) = (1, 0);
         let (mut queued, mut upstream) = (Duration::ZERO, Duration::ZERO);
         let mut resp = loop {
             let permit = self.governor.acquire(&flow, self.priority).await;
             queued += permit.waited();
             let sent_at = tokio::time::Instant::now();
+            permit.sending();
             let sent = self.send_once(&build).await;
             let reason = match &sent {
                 Ok(r) => retry_answer(&method, r.status().as_u16(), r.body()),
@@ -368,20 +369,30 @@ impl CanvasClient {
                             status: r.status().as_u16(),
                             cost: header_f64(r.headers(), "x-request-cost"),
                             remaining,
+                            runtime: header_f64(r.headers(), "x-runtime"),
                         }
                     }
                 }
                 Err(_) => Settled::Lost,
             });
+            let again = match reason {
+                Some(RetryReason::Throttled) => throttled < self.retry.max_throttled,
+                Some(_) => attempt < self.retry.max_attempts,
+                None => false,
+            };
             match reason {
-                Some(reason) if attempt < self.retry.max_attempts => {
-                    let wait = self.retry.delay(attempt);
+                Some(reason) if again => {
+                    let wait = self.retry.delay(attempt + throttled);
                     tracing::debug!(method = %method, path = url.path(), %reason, ?wait, "retrying");
                     retries.push(reason);
                     self.governor.retried(reason);
                     tokio::time::sleep(wait).await;
                     upstream += sent_at.elapsed();
-                    attempt += 1;
+                    if reason == RetryReason::Throttled {
+                        throttled += 1;
+                    } else {
+                        attempt += 1;
+                    }
                 }
                 _ => {
                     upstream += sent_at.elapsed();

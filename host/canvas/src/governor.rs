@@ -8,12 +8,16 @@
 //! governor keeps its own estimate of the headroom (`hwm - level`), takes a
 //! request's reservation before sending it, and sends only while the
 //! headroom stays above a safety margin. Every answer's
-//! `x-rate-limit-remaining` (less the reservations of requests sent after
-//! that one, which Canvas may not have counted yet) lowers the estimate when
+//! `x-rate-limit-remaining` (less the reservations of our requests that had
+//! not reached Canvas when it answered: those that left within the answer's
+//! time on the network, its total time less Canvas's `x-runtime`, or every
+//! one sent after it when Canvas does not say) lowers the estimate when
 //! Canvas has less room than the model thinks, so the model follows Canvas
 //! when something else uses the token or requests cost more; and it raises
 //! the estimate when Canvas has more (counting every other request in
-//! flight as unseen), so the model recovers when that client stops. The
+//! flight as unseen), so the model recovers when that client stops, but not
+//! within a while of a throttle: then the room an answer shows may be
+//! another client's, whose next requests are on their way. The
 //! margin shrinks while answers confirm the model and doubles after a
 //! throttle; the room an answer reports is handed at once to the requests
 //! waiting, so another client on the token cannot take every place a
@@ -26,7 +30,7 @@
 //! runs sharing a token progress at the same rate; interactive flows are
 //! served before scheduled ones.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::Duration;
 
@@ -111,6 +115,9 @@ pub enum Settled {
         cost: Option<f64>,
         /// `x-rate-limit-remaining`.
         remaining: Option<f64>,
+        /// `x-runtime`: seconds Canvas spent on the request, so the rest of
+        /// the time since it was sent was the network's.
+        runtime: Option<f64>,
     },
     /// Canvas throttled the request (it did not run).
     Throttled {
@@ -204,8 +211,13 @@ struct State {
     /// Requests sent after this sequence number have not had their answer's
     /// headroom applied upward yet (answers may arrive out of order).
     word_after: Option<u64>,
+    /// When Canvas last throttled us: another client may be using the
+    /// token, so its answers' room is not ours to take until this is old.
+    throttled_at: Option<Instant>,
     at: Instant,
-    in_flight: BTreeSet<u64>,
+    /// Requests in flight, by sequence number: when each was sent (when
+    /// it was granted until the caller says it is sending).
+    in_flight: BTreeMap<u64, Instant>,
     next_seq: u64,
     queues: [FairQueue; 2],
     stats: GovernorStats,
@@ -266,6 +278,18 @@ impl Permit {
         self.waited
     }
 
+    /// Note that the request is leaving now (a caller may take a moment
+    /// between its grant and sending): the governor judges which of its
+    /// requests Canvas had seen when it answered another by when each left.
+    pub fn sending(&self) {
+        if let Some(inner) = &self.inner {
+            let mut s = inner.lock();
+            if let Some(at) = s.in_flight.get_mut(&self.seq) {
+                *at = Instant::now();
+            }
+        }
+    }
+
     /// Tell the governor how the request ended.
     pub fn settle(mut self, how: Settled) {
         if let Some(inner) = self.inner.take() {
@@ -293,8 +317,9 @@ impl Governor {
                     headroom,
                     margin,
                     word_after: None,
+                    throttled_at: None,
                     at: Instant::now(),
-                    in_flight: BTreeSet::new(),
+                    in_flight: BTreeMap::new(),
                     next_seq: 0,
                     queues: [FairQueue::default(), FairQueue::default()],
                     stats: GovernorStats::default(),
@@ -463,7 +488,7 @@ impl Inner {
         let seq = s.next_seq;
         s.next_seq += 1;
         s.headroom -= self.config.up_front;
-        s.in_flight.insert(seq);
+        s.in_flight.insert(seq, Instant::now());
         s.stats.granted += 1;
         s.stats.peak_in_flight = s.stats.peak_in_flight.max(s.in_flight.len() as u32);
         seq
@@ -474,19 +499,42 @@ impl Inner {
             let mut s = self.lock();
             let mut fresh_room = None;
             self.leak(&mut s);
-            if !s.in_flight.remove(&seq) {
+            let Some(sent) = s.in_flight.remove(&seq) else {
                 return;
-            }
+            };
             let c = &self.config;
-            // Requests sent after this one may not have reached Canvas when
-            // it computed its answer's headroom: count them as not seen.
-            let later = s.in_flight.range(seq + 1..).count() as f64 * c.up_front;
+            // Which of our other requests had reached Canvas when it
+            // computed this answer's headroom? Those sent before this one
+            // had (they took the same way there). Of those sent after it,
+            // the ones that left at least the answer's network time ago
+            // had, if Canvas said how long it spent on the request
+            // (`x-runtime`: the rest was the way there and back); without
+            // it, count them all as not seen.
+            let network = match how {
+                Settled::Answered {
+                    runtime: Some(runtime),
+                    ..
+                } if runtime.is_finite() => {
+                    let total = s.at.saturating_duration_since(sent).as_secs_f64();
+                    Some(Duration::from_secs_f64((total - runtime).clamp(0.0, total)))
+                }
+                _ => None,
+            };
+            let seen_until =
+                network.map_or(sent, |n| s.at.checked_sub(n).unwrap_or(sent).max(sent));
+            let unseen = s
+                .in_flight
+                .iter()
+                .filter(|(j, at)| **at > seen_until || (**j > seq && **at == seen_until))
+                .count();
+            let later = unseen as f64 * c.up_front;
             let observed = |remaining: Option<f64>| remaining.map(|r| r - later);
             match how {
                 Settled::Answered {
                     status,
                     cost,
                     remaining,
+                    ..
                 } => {
                     *s.stats.answers.entry(status).or_default() += 1;
                     let cost = cost.unwrap_or(c.default_cost);
@@ -501,7 +549,15 @@ impl Inner {
                         // and only from an answer newer than the last one
                         // followed.
                         let others = s.in_flight.len() as f64 * c.up_front;
-                        if s.word_after.is_none_or(|w| seq > w) {
+                        // Not soon after a throttle (four reservations'
+                        // worth of leak): the room may be another client's
+                        // whose next requests are on their way, over a
+                        // network that delays them as it does ours.
+                        let calm = s.throttled_at.is_none_or(|t| {
+                            s.at.saturating_duration_since(t).as_secs_f64() * c.outflow
+                                >= 4.0 * c.up_front
+                        });
+                        if calm && s.word_after.is_none_or(|w| seq > w) {
                             s.word_after = Some(seq);
                             s.headroom = s.headroom.max(r + later - others);
                         }
@@ -513,6 +569,7 @@ impl Inner {
                 Settled::Throttled { status, remaining } => {
                     *s.stats.answers.entry(status).or_default() += 1;
                     s.stats.throttled += 1;
+                    s.throttled_at = Some(s.at);
                     // (max then min: a config whose least margin exceeds
                     // its margin keeps the least.)
                     s.margin = (s.margin * 2.0).min(c.margin).max(c.min_margin);

@@ -4,6 +4,7 @@
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use bytes::Bytes;
 use easel_canvas::{
@@ -139,7 +140,23 @@ async fn a_permission_403_is_not_retried_and_retries_are_bounded() {
     let (c, t) = client(vec![Ok((403, r#"{"status":"unauthorized"}"#))]);
     assert_eq!(call(&c, http::Method::GET).await.status, 403);
     assert_eq!(t.sent.lock().unwrap().len(), 1);
-    let (c, t) = client(vec![Ok((429, "")); 20]);
-    assert_eq!(call(&c, http::Method::GET).await.status, 429);
+    let (c, t) = client(vec![Ok((502, "")); 20]);
+    assert_eq!(call(&c, http::Method::GET).await.status, 502);
     assert_eq!(t.sent.lock().unwrap().len(), 6, "six attempts at most");
+    // A throttle means Canvas did not run the request: a run waits its
+    // turn longer (another client may hold the token near its limit for
+    // minutes), but not for ever.
+    let (c, t) = client(vec![Ok((429, "")); 60]);
+    let started = tokio::time::Instant::now();
+    assert_eq!(call(&c, http::Method::GET).await.status, 429);
+    assert_eq!(
+        t.sent.lock().unwrap().len(),
+        41,
+        "forty throttled retries at most"
+    );
+    let waited = started.elapsed();
+    assert!(
+        waited > Duration::from_secs(120) && waited < Duration::from_secs(600),
+        "gave up after {waited:?}"
+    );
 }
