@@ -7,7 +7,7 @@ use bytes::Bytes;
 use url::Url;
 
 use crate::credential::{CredentialError, Credentials, StaticCredentials};
-use crate::governor::{Governor, Priority, Settled};
+use crate::governor::{Governor, Permit, Priority, Settled};
 use crate::link::next_link;
 use crate::redact::redact_response;
 use crate::retry::{RetryPolicy, RetryReason, is_idempotent, is_throttled, retry_answer};
@@ -340,13 +340,13 @@ impl CanvasClient {
         let flow = tag.flow();
         let mut retries = Vec::new();
         let (mut attempt, mut throttled) = (1, 0);
+        let first = tokio::time::Instant::now();
         let (mut queued, mut upstream) = (Duration::ZERO, Duration::ZERO);
         let mut resp = loop {
             let permit = self.governor.acquire(&flow, self.priority).await;
             queued += permit.waited();
             let sent_at = tokio::time::Instant::now();
-            permit.sending();
-            let sent = self.send_once(&build).await;
+            let sent = self.send_once(&build, &permit).await;
             let reason = match &sent {
                 Ok(r) => retry_answer(&method, r.status().as_u16(), r.body()),
                 Err(ClientError::Transport(_)) if is_idempotent(&method) => {
@@ -376,7 +376,7 @@ impl CanvasClient {
                 Err(_) => Settled::Lost,
             });
             let again = match reason {
-                Some(RetryReason::Throttled) => throttled < self.retry.max_throttled,
+                Some(RetryReason::Throttled) => first.elapsed() < self.retry.throttled_for,
                 Some(_) => attempt < self.retry.max_attempts,
                 None => false,
             };
@@ -432,13 +432,18 @@ impl CanvasClient {
     async fn send_once(
         &self,
         build: &impl Fn(&Token) -> Result<http::Request<Bytes>, ClientError>,
+        permit: &Permit,
     ) -> Result<http::Response<Bytes>, ClientError> {
         let credential = self.credentials.current().await?;
-        let resp = self.transport.send(build(&credential.token)?).await?;
+        let req = build(&credential.token)?;
+        permit.sending();
+        let resp = self.transport.send(req).await?;
         if is_invalid_token(&resp)
             && let Some(newer) = self.credentials.renew(credential.generation).await?
         {
-            let resp = self.transport.send(build(&newer.token)?).await?;
+            let req = build(&newer.token)?;
+            permit.sending();
+            let resp = self.transport.send(req).await?;
             return Ok(redact_response(resp, &[&newer.token, &credential.token]));
         }
         Ok(redact_response(resp, &[&credential.token]))

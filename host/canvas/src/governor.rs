@@ -215,9 +215,9 @@ struct State {
     /// token, so its answers' room is not ours to take until this is old.
     throttled_at: Option<Instant>,
     at: Instant,
-    /// Requests in flight, by sequence number: when each was sent (when
-    /// it was granted until the caller says it is sending).
-    in_flight: BTreeMap<u64, Instant>,
+    /// Requests in flight, by sequence number: when each left for Canvas
+    /// (`None` until the caller says it is sending).
+    in_flight: BTreeMap<u64, Option<Instant>>,
     next_seq: u64,
     queues: [FairQueue; 2],
     stats: GovernorStats,
@@ -285,7 +285,7 @@ impl Permit {
         if let Some(inner) = &self.inner {
             let mut s = inner.lock();
             if let Some(at) = s.in_flight.get_mut(&self.seq) {
-                *at = Instant::now();
+                *at = Some(Instant::now());
             }
         }
     }
@@ -488,7 +488,7 @@ impl Inner {
         let seq = s.next_seq;
         s.next_seq += 1;
         s.headroom -= self.config.up_front;
-        s.in_flight.insert(seq, Instant::now());
+        s.in_flight.insert(seq, None);
         s.stats.granted += 1;
         s.stats.peak_in_flight = s.stats.peak_in_flight.max(s.in_flight.len() as u32);
         seq
@@ -504,28 +504,45 @@ impl Inner {
             };
             let c = &self.config;
             // Which of our other requests had reached Canvas when it
-            // computed this answer's headroom? Those sent before this one
-            // had (they took the same way there). Of those sent after it,
-            // the ones that left at least the answer's network time ago
-            // had, if Canvas said how long it spent on the request
-            // (`x-runtime`: the rest was the way there and back); without
-            // it, count them all as not seen.
-            let network = match how {
-                Settled::Answered {
-                    runtime: Some(runtime),
-                    ..
-                } if runtime.is_finite() => {
+            // computed this answer's headroom? Those that left before this
+            // one had (they took the same way there). Of those that left
+            // after it, the ones that left at least the answer's network
+            // time ago had, if Canvas said how long it spent on the request
+            // (`x-runtime`: the rest was the way there and back). Without a
+            // plausible `x-runtime`, or soon after a throttle (another
+            // client is using the token, and the room Canvas saw is a round
+            // trip old; counting too many as unseen leaves room for its
+            // requests), every request that left after this one counts as
+            // unseen, and so does every request not yet sent.
+            let calm = s.throttled_at.is_none_or(|t| {
+                s.at.saturating_duration_since(t).as_secs_f64() * c.outflow >= 4.0 * c.up_front
+            });
+            let network = match (how, sent) {
+                (
+                    Settled::Answered {
+                        runtime: Some(runtime),
+                        ..
+                    },
+                    Some(sent),
+                ) if calm => {
                     let total = s.at.saturating_duration_since(sent).as_secs_f64();
-                    Some(Duration::from_secs_f64((total - runtime).clamp(0.0, total)))
+                    (0.0..=total)
+                        .contains(&runtime)
+                        .then(|| Duration::from_secs_f64(total - runtime))
                 }
                 _ => None,
             };
-            let seen_until =
-                network.map_or(sent, |n| s.at.checked_sub(n).unwrap_or(sent).max(sent));
+            let seen_until = sent.map(|sent| match network {
+                Some(n) => s.at.checked_sub(n).unwrap_or(sent).max(sent),
+                None => sent,
+            });
             let unseen = s
                 .in_flight
                 .iter()
-                .filter(|(j, at)| **at > seen_until || (**j > seq && **at == seen_until))
+                .filter(|(j, at)| match (at, seen_until) {
+                    (Some(at), Some(until)) => *at > until || (**j > seq && *at == until),
+                    _ => true,
+                })
                 .count();
             let later = unseen as f64 * c.up_front;
             let observed = |remaining: Option<f64>| remaining.map(|r| r - later);
@@ -549,14 +566,9 @@ impl Inner {
                         // and only from an answer newer than the last one
                         // followed.
                         let others = s.in_flight.len() as f64 * c.up_front;
-                        // Not soon after a throttle (four reservations'
-                        // worth of leak): the room may be another client's
-                        // whose next requests are on their way, over a
-                        // network that delays them as it does ours.
-                        let calm = s.throttled_at.is_none_or(|t| {
-                            s.at.saturating_duration_since(t).as_secs_f64() * c.outflow
-                                >= 4.0 * c.up_front
-                        });
+                        // Not soon after a throttle (see `calm`): the room
+                        // may be another client's whose next requests are
+                        // on their way.
                         if calm && s.word_after.is_none_or(|w| seq > w) {
                             s.word_after = Some(seq);
                             s.headroom = s.headroom.max(r + later - others);

@@ -18,11 +18,12 @@ pub struct RetryPolicy {
     /// Attempts in all, the first included, counting those that failed
     /// for a reason other than a throttle.
     pub max_attempts: u32,
-    /// Throttled answers retried before giving up. A throttled request did
-    /// not run, so trying again is always safe; another client holding the
-    /// token near its limit can throttle many tries in a row, and a run
-    /// should wait for its share rather than fail.
-    pub max_throttled: u32,
+    /// How long a request keeps being retried after throttled answers,
+    /// from its first attempt. A throttled request did not run, so trying
+    /// again is always safe; another client holding the token near its
+    /// limit can throttle many tries in a row, and a run should wait for
+    /// its share rather than fail, within a run's time limit.
+    pub throttled_for: Duration,
     /// The first wait's ceiling.
     pub base_delay: Duration,
     /// No wait is longer than this.
@@ -33,7 +34,7 @@ impl Default for RetryPolicy {
     fn default() -> Self {
         Self {
             max_attempts: 6,
-            max_throttled: 40,
+            throttled_for: Duration::from_secs(240),
             base_delay: Duration::from_millis(250),
             max_delay: Duration::from_secs(8),
         }

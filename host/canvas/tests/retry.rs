@@ -145,18 +145,18 @@ async fn a_permission_403_is_not_retried_and_retries_are_bounded() {
     assert_eq!(t.sent.lock().unwrap().len(), 6, "six attempts at most");
     // A throttle means Canvas did not run the request: a run waits its
     // turn longer (another client may hold the token near its limit for
-    // minutes), but not for ever.
-    let (c, t) = client(vec![Ok((429, "")); 60]);
+    // a while), but for four minutes at most, within a run's limit.
+    let (c, t) = client(vec![Ok((429, "")); 100]);
     let started = tokio::time::Instant::now();
     assert_eq!(call(&c, http::Method::GET).await.status, 429);
-    assert_eq!(
-        t.sent.lock().unwrap().len(),
-        41,
-        "forty throttled retries at most"
+    let sent = t.sent.lock().unwrap().len();
+    assert!(
+        sent > 6,
+        "throttles retried like other failures: {sent} sent"
     );
     let waited = started.elapsed();
     assert!(
-        waited > Duration::from_secs(120) && waited < Duration::from_secs(600),
+        waited >= Duration::from_secs(240) && waited < Duration::from_secs(250),
         "gave up after {waited:?}"
     );
 }
