@@ -14,7 +14,13 @@
 //!    it has run alone for a bucket minute, easel runs the course report for
 //!    40 schools; the bench prints easel's share of the bucket's sustained
 //!    throughput, its throttled responses and failed runs. easel alone, the
-//!    same job, for comparison.
+//!    same job, for comparison. Last, 4 threads again with the simulator's
+//!    network fault: 1 ms each way before the bucket and after it (20 ms of
+//!    the bucket's time, a nearby hosted Canvas), so the room an answer
+//!    shows is a round trip old when the next request arrives; then also
+//!    with every answer taking 12.5 ms ± 5 ms (250 ms ± 100 ms of the
+//!    bucket's time, hosted Canvas's), so that the script's 4 threads ask
+//!    for more than the bucket sustains, as in the governor's virtual test.
 //!
 //! Run: `cargo bench -p easel-tests --bench sharing` (about 2 minutes;
 //! `EASEL_BENCH_ONLY=buckets` or `=sharing`: one part).
@@ -218,7 +224,17 @@ fn sharing(out: &Path) {
         "script req/s",
         "failed"
     );
-    for threads in [0, 4, 8] {
+    // (threads of the script, the network each way and the latency in real
+    // time)
+    let slow = Some((Duration::from_micros(12_500), Duration::from_millis(5)));
+    for (threads, network, latency) in [
+        (0, 0.0, None),
+        (4, 0.0, None),
+        (8, 0.0, None),
+        (4, 0.001, None),
+        (4, 0.001, slow),
+    ] {
+        sim.set_network(Duration::from_secs_f64(network), latency);
         sim.wait_empty();
         let script = (threads > 0).then(|| {
             let child = Command::new(&python)
@@ -257,10 +273,11 @@ fn sharing(out: &Path) {
         let wall = phase.wall.as_secs_f64();
         let script_rate =
             ((phase.requests - phase.throttled) as f64 - easel_useful).max(0.0) / wall;
-        let name = if threads == 0 {
-            "alone".to_owned()
-        } else {
-            format!("greedy, {threads} threads")
+        let name = match (threads, network > 0.0, latency.is_some()) {
+            (0, _, _) => "alone".to_owned(),
+            (_, false, _) => format!("greedy, {threads} threads"),
+            (_, true, false) => format!("greedy, {threads}, net"),
+            (_, true, true) => format!("greedy, {threads}, net+slow"),
         };
         println!(
             "{name:<22} {wall:>8.1} {:>10} {:>12.0}% {:>5} ({:.2}%) {script_rate:>12.0} {:>8}",
@@ -281,8 +298,9 @@ fn sharing(out: &Path) {
         }
     }
     sampler.stop();
+    sim.set_network(Duration::ZERO, None);
     println!(
-        "(easel's share: its answered requests per second over the job as a share of outflow / cost; alone it includes the empty bucket's burst)"
+        "(easel's share: its answered requests per second over the job as a share of outflow / cost; alone it includes the empty bucket's burst; net: 20 ms each way in bucket time; slow: answers 250 ± 100 ms in bucket time)"
     );
 }
 

@@ -179,6 +179,26 @@ impl SimProcess {
         }
     }
 
+    /// Put `each_way` of network between every client and the simulator's
+    /// bucket from now on (`Faults::network`), and make every answer wait
+    /// `latency` (and jitter, uniform ±) while its reservation is held,
+    /// instead of the spec's.
+    pub fn set_network(&self, each_way: Duration, latency: Option<(Duration, Duration)>) {
+        let mut io = self.io.lock().unwrap();
+        let (l, j) = latency.unwrap_or_default();
+        writeln!(
+            io.0,
+            "network {} {} {}",
+            each_way.as_secs_f64(),
+            l.as_secs_f64(),
+            j.as_secs_f64()
+        )
+        .unwrap();
+        io.0.flush().unwrap();
+        let mut line = String::new();
+        io.1.read_line(&mut line).unwrap();
+    }
+
     /// Wait until every token's bucket has drained, so each client starts
     /// from an empty bucket.
     pub fn wait_empty(&self) {
@@ -221,13 +241,13 @@ pub fn child_main() -> bool {
             ..SimConfig::default()
         }))
         .unwrap();
-    if let Some((latency, jitter)) = spec.latency {
-        sim.set_faults(Faults {
-            latency: Some(latency),
-            latency_jitter: Some(jitter),
-            ..Faults::default()
-        });
-    }
+    let faults = |network: Option<Duration>, latency: Option<(Duration, Duration)>| Faults {
+        latency: latency.map(|(l, _)| l),
+        latency_jitter: latency.map(|(_, j)| j),
+        network,
+        ..Faults::default()
+    };
+    sim.set_faults(faults(None, spec.latency));
     let admin = easel_sim::ADMIN_USER_ID;
     let mut tokens = vec![sim.admin_token().to_owned()];
     for i in 0..spec.extra_tokens {
@@ -240,7 +260,16 @@ pub fn child_main() -> bool {
     stdout.flush().unwrap();
     for line in std::io::stdin().lock().lines() {
         let Ok(line) = line else { break };
-        if line.trim() == "stats" {
+        if let Some(args) = line.trim().strip_prefix("network ") {
+            let secs: Vec<Duration> = args
+                .split(' ')
+                .map(|s| Duration::from_secs_f64(s.parse().unwrap()))
+                .collect();
+            let latency = (!secs[1].is_zero()).then_some((secs[1], secs[2]));
+            sim.set_faults(faults(Some(secs[0]), latency.or(spec.latency)));
+            writeln!(stdout, "{{}}").unwrap();
+            stdout.flush().unwrap();
+        } else if line.trim() == "stats" {
             let levels: Vec<f64> = tokens.iter().map(|t| sim.bucket_level(t)).collect();
             let v = json!({
                 "requests": sim.request_count(),
