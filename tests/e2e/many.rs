@@ -379,3 +379,34 @@ async fn more_than_a_thousand_runs_wait_on_canvas_at_once() {
         failed[0]
     );
 }
+
+/// The schools are the root account's sub-accounts, read by following the
+/// `next` links Canvas sends: 320 schools at 100 to a page are 4 requests,
+/// none spent on a page past the end (the district job made one request
+/// more than the canvasapi script for it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_schools_are_read_in_as_many_pages_as_they_fill() {
+    let sim = easel_sim::Simulator::start(easel_sim::SimConfig {
+        preset: easel_sim::Preset::District,
+        record_requests: true,
+        ..easel_sim::SimConfig::default()
+    })
+    .await
+    .unwrap();
+    let token = easel_canvas::Token::new(secrecy::SecretString::from(sim.admin_token().to_owned()));
+    let conn =
+        easel_app::Connection::to_url(sim.url(), token, easel_canvas::GovernorConfig::default())
+            .unwrap();
+    let schools = conn.schools().await.unwrap();
+    assert_eq!(schools.len(), 320);
+    let mut ids: Vec<u64> = schools.iter().map(|s| s.id).collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 320, "each school once");
+    let pages = sim
+        .requests()
+        .iter()
+        .filter(|r| r.path.ends_with("/sub_accounts"))
+        .count();
+    assert_eq!(pages, 4, "one request per page of 100");
+}

@@ -293,6 +293,49 @@ impl Connection {
             .send(&tag, http::Method::GET, path, query, None)
             .await
             .with_context(|| format!("cannot reach Canvas at {}", self.client.origin()))?;
+        self.json(path, &resp)
+    }
+
+    /// Every page of the list at `path` (100 to a page), following the
+    /// `next` links Canvas sends, so no request is spent on a page past the
+    /// end; `None` if Canvas answers 404.
+    pub async fn get_all<T: for<'de> Deserialize<'de>>(
+        &self,
+        command: &str,
+        path: &str,
+    ) -> Result<Option<Vec<T>>, AppError> {
+        /// More pages than any list an admin command reads (100,000 items).
+        const MOST_PAGES: usize = 1_000;
+        let tag = CallTag::admin(command);
+        let reach = || format!("cannot reach Canvas at {}", self.client.origin());
+        let mut resp = self
+            .client
+            .list_first(&tag, path, &[])
+            .await
+            .with_context(reach)?;
+        let mut all = Vec::new();
+        for _ in 0..MOST_PAGES {
+            let Some(page) = self.json::<Vec<T>>(path, &resp)? else {
+                return Ok(None);
+            };
+            all.extend(page);
+            let Some(next) = resp.next.take() else {
+                return Ok(Some(all));
+            };
+            resp = self.client.follow(&tag, &next).await.with_context(reach)?;
+        }
+        Err(AppError::internal(anyhow::anyhow!(
+            "Canvas at {} sent more than {MOST_PAGES} pages for {path}",
+            self.client.origin()
+        )))
+    }
+
+    /// The JSON of a Canvas answer to a GET of `path`; `None` for a 404.
+    fn json<T: for<'de> Deserialize<'de>>(
+        &self,
+        path: &str,
+        resp: &easel_canvas::Response,
+    ) -> Result<Option<T>, AppError> {
         match resp.status {
             200..=299 => Ok(Some(
                 serde_json::from_slice(&resp.body).context("Canvas sent unexpected JSON")?,
@@ -382,29 +425,17 @@ impl Connection {
             .unwrap_or_default();
         let mut schools = Vec::new();
         for root in accounts.iter().filter(|a| a.parent_account_id.is_none()) {
-            let mut page = 1;
-            loop {
-                let q = vec![
-                    ("per_page".to_owned(), "100".to_owned()),
-                    ("page".to_owned(), page.to_string()),
-                ];
-                let subs: Vec<AccountJson> = self
-                    .get_json(
-                        "schools",
-                        &format!("/api/v1/accounts/{}/sub_accounts", root.id),
-                        &q,
-                    )
-                    .await?
-                    .unwrap_or_default();
-                if subs.is_empty() {
-                    break;
-                }
-                schools.extend(subs.into_iter().map(|a| easel_runtime::School {
-                    id: a.id,
-                    name: a.name,
-                }));
-                page += 1;
-            }
+            let subs: Vec<AccountJson> = self
+                .get_all(
+                    "schools",
+                    &format!("/api/v1/accounts/{}/sub_accounts", root.id),
+                )
+                .await?
+                .unwrap_or_default();
+            schools.extend(subs.into_iter().map(|a| easel_runtime::School {
+                id: a.id,
+                name: a.name,
+            }));
         }
         Ok(schools)
     }
