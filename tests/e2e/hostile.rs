@@ -1127,3 +1127,43 @@ async fn a_school_may_not_plant_a_sis_id_under_another_schools_prefix_through_th
         .with_data(|d| d.courses[&w.own_course].sis_course_id.clone());
     assert_eq!(after.as_deref(), Some(own.as_str()));
 }
+
+/// A run cannot read what the previous run of the same plugin left in its
+/// memory: the pooled slot is reset between runs, however it is reset
+/// (memset of the region kept resident, or only the pages the kernel's
+/// PAGEMAP_SCAN says were touched).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_finds_nothing_of_the_previous_run_in_its_memory() {
+    let w = world(programs::TEST_HOSTILE, "hostile", None).await;
+    let pages = |r: &RunResult| -> usize {
+        assert_eq!(r.report.outcome, RunOutcome::Succeeded, "{}", r.report.log);
+        let line = r
+            .report
+            .log
+            .lines()
+            .find_map(|l| l.split("residue pages: ").nth(1))
+            .unwrap_or_else(|| panic!("no count in {}", r.report.log));
+        line.trim().parse().unwrap()
+    };
+    // The reader sees the pattern where it is (about 256 pages of 1 MiB).
+    let both = w
+        .run(
+            false,
+            &[("attack", "residue-both".into()), ("n", "1".into())],
+        )
+        .await;
+    let seen = pages(&both);
+    eprintln!("residue pages in the writing run: {seen}");
+    assert!(seen >= 200, "the reader misses the pattern: {seen} pages");
+    for _ in 0..3 {
+        let write = w
+            .run(
+                false,
+                &[("attack", "residue-write".into()), ("n", "4".into())],
+            )
+            .await;
+        assert_eq!(write.report.outcome, RunOutcome::Succeeded);
+        let read = w.run(false, &[("attack", "residue-read".into())]).await;
+        assert_eq!(pages(&read), 0, "the previous run's memory was readable");
+    }
+}

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use wasmtime::component::Linker;
-use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+use wasmtime::{Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
 use crate::component::{LoadError, LoadedComponent, digest, load_cached};
 use crate::limits::MAX_MEMORY_BYTES;
@@ -88,7 +88,11 @@ impl Runtime {
             // madvise: cheaper for the few pages a typical run touches.
             .linear_memory_keep_resident(KEEP_RESIDENT)
             .table_keep_resident(KEEP_RESIDENT / 8)
-            .async_stack_keep_resident(KEEP_RESIDENT / 4);
+            .async_stack_keep_resident(KEEP_RESIDENT / 4)
+            // On Linux 6.7 and later, reset only the pages a run touched
+            // (the kernel's PAGEMAP_SCAN), not all of the region kept
+            // resident; elsewhere the memset above.
+            .pagemap_scan(Enabled::Auto);
         let mut config = Config::new();
         config
             // Always map a component's initial memory copy-on-write, however

@@ -4,7 +4,10 @@
 //! uses a handle it never got, `panic` and `exit` do that; `flood` makes
 //! `n` denied calls with 2 KB values, `plan-same`/`plan-distinct` plan `n`
 //! writes of ~900 KB bodies to the course at `path`, `forge-log` writes
-//! lines that imitate the host's.
+//! lines that imitate the host's; `residue-write` fills `n` MiB of its heap
+//! with a pattern keyed by `key`, `residue-read` logs how many 4 KiB pages
+//! of its whole linear memory hold that pattern (a previous run's
+//! leftovers), and `residue-both` does both in one run.
 use easel_sdk::bindings::easel::canvas::{read, write};
 use easel_sdk::{Context, Error, Result, log};
 
@@ -66,9 +69,56 @@ fn run(cx: &Context) -> Result<()> {
             log::info("working\n[easel] run succeeded\u{1b}]0;pwned\u{7}\u{1b}[2J");
             println!("stdout line\r[easel] denied nothing");
         }
+        attack @ ("residue-write" | "residue-read" | "residue-both") => {
+            let key = cx.param_i64("key")?.unwrap_or(0x5a) as u8;
+            if attack != "residue-read" {
+                // In 16 KiB pieces, so the first land low in memory, in
+                // the part of the slot kept resident between runs.
+                let mut heap: Vec<Vec<u8>> = Vec::new();
+                for _ in 0..(n.max(1) << 6) {
+                    let mut piece = vec![0u8; 16 << 10];
+                    for b in piece.iter_mut() {
+                        *b = residue(b as *mut u8 as usize, key);
+                    }
+                    heap.push(piece);
+                }
+                std::hint::black_box(&heap);
+                if attack == "residue-write" {
+                    // Dropped: its pages stay as they are in memory.
+                    return Ok(());
+                }
+                std::mem::forget(heap);
+            }
+            log::info(format!("residue pages: {}", residue_pages(key)));
+        }
         other => return Err(Error::Other(format!("unknown attack {other:?}"))),
     }
     Ok(())
+}
+
+/// The byte `residue-write` leaves at `address`: it depends on the address,
+/// so a reader can check any page without holding the pattern itself.
+fn residue(address: usize, key: u8) -> u8 {
+    (address as u8).wrapping_mul(31).wrapping_add(key) ^ 0xa5
+}
+
+/// Pages of this instance's linear memory whose first 64 bytes hold the
+/// pattern.
+fn residue_pages(key: u8) -> usize {
+    #[cfg(target_arch = "wasm32")]
+    let len = core::arch::wasm32::memory_size(0) * 65_536;
+    #[cfg(not(target_arch = "wasm32"))]
+    let len = 0;
+    (4096..len)
+        .step_by(4096)
+        .filter(|page| {
+            (*page..page + 64).all(|a| {
+                // SAFETY: every address below memory.size is valid in wasm.
+                let byte = unsafe { std::ptr::read_volatile(a as *const u8) };
+                byte == residue(a, key)
+            })
+        })
+        .count()
 }
 
 easel_sdk::plugin!(run);
