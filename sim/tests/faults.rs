@@ -5,13 +5,17 @@ use std::time::{Duration, Instant};
 
 use easel_sim::{Faults, SimConfig, Simulator};
 
-async fn get(url: &str) -> Result<(u16, String), reqwest::Error> {
-    let r = reqwest::Client::new()
+async fn answer(url: &str) -> Result<reqwest::Response, reqwest::Error> {
+    reqwest::Client::new()
         .get(url)
         .bearer_auth("7~f")
         .header("user-agent", "t")
         .send()
-        .await?;
+        .await
+}
+
+async fn get(url: &str) -> Result<(u16, String), reqwest::Error> {
+    let r = answer(url).await?;
     let status = r.status().as_u16();
     Ok((status, r.text().await?))
 }
@@ -47,13 +51,7 @@ async fn each_fault_misbehaves_as_configured_and_stops_when_cleared() {
         ..Faults::default()
     });
     let t = Instant::now();
-    let r = reqwest::Client::new()
-        .get(&url)
-        .bearer_auth("7~f")
-        .header("user-agent", "t")
-        .send()
-        .await
-        .unwrap();
+    let r = answer(&url).await.unwrap();
     assert_eq!(r.status(), 200);
     assert!(t.elapsed() >= Duration::from_millis(300));
     // Rails's `X-Runtime` counts the time spent in Canvas, latency included.
@@ -71,13 +69,7 @@ async fn each_fault_misbehaves_as_configured_and_stops_when_cleared() {
         ..Faults::default()
     });
     let t = Instant::now();
-    let r = reqwest::Client::new()
-        .get(&url)
-        .bearer_auth("7~f")
-        .header("user-agent", "t")
-        .send()
-        .await
-        .unwrap();
+    let r = answer(&url).await.unwrap();
     assert_eq!(r.status(), 200);
     assert!(t.elapsed() >= Duration::from_millis(300));
     let runtime: f64 = r.headers()["x-runtime"].to_str().unwrap().parse().unwrap();

@@ -322,6 +322,13 @@ impl Connection {
             let Some(next) = resp.next.take() else {
                 return Ok(Some(all));
             };
+            // Only the list's own pages, as for a plugin's lists.
+            if url::Url::parse(&next).map_or(true, |u| u.path() != path) {
+                return Err(AppError::internal(anyhow::anyhow!(
+                    "Canvas at {}: the next page of {path} is not on its path; not followed",
+                    self.client.origin()
+                )));
+            }
             resp = self.client.follow(&tag, &next).await.with_context(reach)?;
         }
         Err(AppError::internal(anyhow::anyhow!(

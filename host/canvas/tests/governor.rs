@@ -160,7 +160,7 @@ impl Transport for Bucket {
                 return Ok(answer(429, 0.0, remaining, 0.0));
             }
             let spread = self.jitter.as_secs_f64() * (2.0 * rand::random::<f64>() - 1.0);
-            let latency = Duration::from_secs_f64(self.latency.as_secs_f64() + spread);
+            let latency = Duration::from_secs_f64((self.latency.as_secs_f64() + spread).max(0.0));
             tokio::time::sleep(latency).await;
             let (cost, remaining) = {
                 let now = self.now();
