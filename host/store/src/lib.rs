@@ -46,6 +46,9 @@ pub enum StoreError {
     /// A value the store refuses.
     #[error("{0}")]
     Invalid(String),
+    /// Another database (PostgreSQL) failed; what it said.
+    #[error("database error: {0}")]
+    Database(String),
 }
 
 /// Result with [`StoreError`].

@@ -42,7 +42,8 @@ impl RunStatus {
         }
     }
 
-    fn parse(s: &str) -> Option<Self> {
+    /// The status named `s`, as stored.
+    pub fn parse(s: &str) -> Option<Self> {
         Some(match s {
             "queued" => RunStatus::Queued,
             "running" => RunStatus::Running,
