@@ -9,6 +9,7 @@
 //! `tokio-postgres` connections from a pool; a call waits for its answer
 //! without needing (or disturbing) the caller's runtime.
 
+mod audit;
 mod fires;
 mod nodes;
 mod runs;
@@ -19,6 +20,7 @@ use std::future::Future;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use easel_store::{Result, StoreError};
 
+pub use audit::PgAudit;
 pub use nodes::{Lease, NodeRow, Ownership, rendezvous_owner};
 pub use runs::Claim;
 

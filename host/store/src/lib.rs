@@ -18,10 +18,10 @@ use std::path::Path;
 use rusqlite::{Connection, OptionalExtension, params};
 
 pub use audit::{
-    Action, AuditEntry, AuditFilter, AuditKeys, AuditLog, AuditOptions, AuditRecord, CHAIN_HMAC_V1,
-    CHAIN_LEGACY, Checkpoint, CheckpointPolicy, DEFAULT_CHECKPOINT_INTERVAL,
-    DEFAULT_CHECKPOINT_RECORDS, GENESIS, LegacySeal, MAC_KEY_LABEL, SIGNING_KEY_LABEL, Verdict,
-    WitnessVerdict, checkpoint, rekey_log,
+    Action, AuditBackend, AuditEntry, AuditFilter, AuditKeys, AuditLog, AuditOptions, AuditRecord,
+    BuildRecords, CHAIN_HMAC_V1, CHAIN_LEGACY, Checkpoint, CheckpointPolicy,
+    DEFAULT_CHECKPOINT_INTERVAL, DEFAULT_CHECKPOINT_RECORDS, DecideCheckpoint, GENESIS, LegacySeal,
+    MAC_KEY_LABEL, SIGNING_KEY_LABEL, SqliteAudit, Verdict, WitnessVerdict, checkpoint, rekey_log,
 };
 pub use runs::{AuditedCalls, NewRun, RunFilter, RunFinish, RunRow, RunStats, RunStatus, now_ms};
 pub use schedules::{FireRow, ScheduleRow};

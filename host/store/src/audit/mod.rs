@@ -1,5 +1,6 @@
-//! The audit log: append-only records in SQLite, chained with a keyed MAC
-//! and sealed by signed checkpoints.
+//! The audit log: append-only records, chained with a keyed MAC and sealed
+//! by signed checkpoints, in SQLite ([`SqliteAudit`]) or in another
+//! database behind [`AuditBackend`] (PostgreSQL, in `easel-store-pg`).
 //!
 //! Threat: someone with the database file rewriting history (hiding a call,
 //! an approval, a revocation). Each record's `hash` is HMAC-SHA256, under a
@@ -21,6 +22,7 @@
 //! appear only as keyed fingerprints. What this proves and does not:
 //! docs/SECURITY.md.
 
+mod backend;
 pub mod checkpoint;
 mod keys;
 mod verify;
@@ -30,10 +32,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
-use rusqlite::{Connection, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+pub use backend::{AuditBackend, BuildRecords, DecideCheckpoint, SqliteAudit};
 pub use checkpoint::Checkpoint;
 pub use keys::{AuditKeys, MAC_KEY_LABEL, SIGNING_KEY_LABEL};
 pub use verify::{Verdict, WitnessVerdict, rekey_log};
@@ -427,12 +429,6 @@ pub struct AuditLog {
     pending: Mutex<Vec<Pending>>,
     /// Transactions committed, records in them.
     commits: (AtomicU64, AtomicU64),
-    /// The database file, for the WAL checkpointer's own connection.
-    path: PathBuf,
-    /// The thread that copies the write-ahead log into the database, once
-    /// this log has committed [`CHECKPOINTER_AFTER`] transactions; it
-    /// stops when the sender is dropped.
-    checkpointer: OnceLock<(std::sync::mpsc::Sender<()>, std::thread::JoinHandle<()>)>,
     keys: AuditKeys,
     options: AuditOptions,
     legacy: Option<LegacySeal>,
@@ -447,19 +443,12 @@ struct Pending {
     ticket: Option<Arc<OnceLock<std::result::Result<u64, String>>>>,
 }
 
-/// Transactions after which a busy log moves WAL checkpoints to a thread of
-/// its own (a short-lived log, such as one command's, never starts one).
-const CHECKPOINTER_AFTER: u64 = 64;
-
-/// How often the checkpointer copies the write-ahead log into the database.
-const CHECKPOINT_WAL_EVERY: Duration = Duration::from_millis(200);
-
 /// Deferred records kept before [`AuditLog::append_deferred`] commits them
 /// itself.
 const MAX_DEFERRED: usize = 512;
 
 struct Inner {
-    conn: Connection,
+    db: Box<dyn AuditBackend>,
     /// The newest checkpoint this process knows: its record and when.
     last_checkpoint: (u64, time::OffsetDateTime),
 }
@@ -467,10 +456,6 @@ struct Inner {
 impl Drop for AuditLog {
     fn drop(&mut self) {
         self.flush();
-        if let Some((stop, thread)) = self.checkpointer.take() {
-            drop(stop);
-            let _ = thread.join();
-        }
     }
 }
 
@@ -487,7 +472,7 @@ const INSERT: &str = "INSERT INTO audit (seq, at, actor, action, instance, schoo
 
 const COLUMNS: &str = "seq, at, actor, action, instance, school, plugin, digest, run, method, path, status, cost, token, detail, prev_hash, hash, chain";
 
-fn record(r: &rusqlite::Row<'_>) -> rusqlite::Result<AuditRecord> {
+pub(crate) fn record(r: &rusqlite::Row<'_>) -> rusqlite::Result<AuditRecord> {
     Ok(AuditRecord {
         seq: r.get::<_, i64>(0)? as u64,
         at: r.get(1)?,
@@ -526,17 +511,17 @@ impl AuditLog {
     /// verified with the old algorithm and, if intact, sealed under a first
     /// signed checkpoint ([`AuditLog::legacy_seal`] says what happened).
     pub fn open_with(path: &Path, keys: AuditKeys, options: AuditOptions) -> Result<Self> {
-        let conn = Connection::open(path)?;
-        conn.busy_timeout(std::time::Duration::from_secs(10))?;
-        conn.pragma_update(None, "journal_mode", "WAL")?;
-        // In WAL mode NORMAL commits reach the log file before returning but
-        // are fsynced at checkpoints, not per record: a record survives the
-        // process dying (the call is never made without it), and the last
-        // records before a power loss may be lost. FULL would fsync each of
-        // the two records per Canvas call (docs/PERFORMANCE.md).
-        conn.pragma_update(None, "synchronous", "NORMAL")?;
-        let last = checkpoint::latest(&conn)?;
-        let last_checkpoint = match last {
+        Self::with_backend(Box::new(SqliteAudit::open(path)?), keys, options)
+    }
+
+    /// The audit log kept by `db` (SQLite's [`SqliteAudit`], or another
+    /// database's), with `options`.
+    pub fn with_backend(
+        mut db: Box<dyn AuditBackend>,
+        keys: AuditKeys,
+        options: AuditOptions,
+    ) -> Result<Self> {
+        let last_checkpoint = match db.latest_checkpoint()? {
             Some(c) => (
                 c.seq,
                 parse_time(&c.at).unwrap_or_else(time::OffsetDateTime::now_utc),
@@ -545,13 +530,11 @@ impl AuditLog {
         };
         let mut log = Self {
             inner: Mutex::new(Inner {
-                conn,
+                db,
                 last_checkpoint,
             }),
             pending: Mutex::new(Vec::new()),
             commits: Default::default(),
-            path: path.to_path_buf(),
-            checkpointer: OnceLock::new(),
             keys,
             options,
             legacy: None,
@@ -702,115 +685,43 @@ impl AuditLog {
     /// Insert `batch` after the chain's head in one transaction; their
     /// sequence numbers.
     fn insert_all(&self, inner: &mut Inner, batch: &[Pending]) -> Result<Vec<u64>> {
-        // BEGIN and COMMIT as cached statements: parsing them anew was a
-        // tenth of an append.
-        let conn = &inner.conn;
-        conn.prepare_cached("BEGIN IMMEDIATE")?.execute([])?;
-        let inserted = self.insert_in(conn, batch);
-        let committed = inserted.and_then(|seqs| {
-            conn.prepare_cached("COMMIT")?.execute([])?;
-            Ok(seqs)
-        });
-        if committed.is_err() && !conn.is_autocommit() {
-            let _ = conn.execute_batch("ROLLBACK");
-        }
-        let seqs = committed?;
-        if self.commits.0.fetch_add(1, Ordering::Relaxed) + 1 == CHECKPOINTER_AFTER {
-            self.start_checkpointer(&inner.conn);
-        }
+        let keys = &self.keys;
+        let seqs = inner.db.append(&mut |head, prev| {
+            let (mut seq, mut prev_hash) = (head, prev.to_owned());
+            let mut recs = Vec::with_capacity(batch.len());
+            for p in batch {
+                let e = &p.entry;
+                seq += 1;
+                let mut rec = AuditRecord {
+                    seq,
+                    at: now(),
+                    actor: e.actor.clone(),
+                    action: p.action.as_str().to_owned(),
+                    instance: e.instance.clone(),
+                    school: e.school,
+                    plugin: e.plugin.clone(),
+                    digest: e.digest.clone(),
+                    run: e.run.clone(),
+                    method: e.method.clone(),
+                    path: e.path.clone(),
+                    status: e.status,
+                    cost: e.cost,
+                    token: e.token.clone(),
+                    detail: e.detail.clone(),
+                    prev_hash,
+                    hash: String::new(),
+                    chain: CHAIN_HMAC_V1,
+                };
+                rec.hash = rec.compute_mac(keys)?;
+                prev_hash = rec.hash.clone();
+                recs.push(rec);
+            }
+            Ok(recs)
+        })?;
+        self.commits.0.fetch_add(1, Ordering::Relaxed);
         self.commits
             .1
             .fetch_add(seqs.len() as u64, Ordering::Relaxed);
-        Ok(seqs)
-    }
-
-    /// Copy the write-ahead log into the database from a thread of its own,
-    /// so that no commit (and no Canvas call waiting on one) pays for the
-    /// copy and its fsync: SQLite otherwise checkpoints inside the commit
-    /// that takes the log past 1000 pages. A passive checkpoint never
-    /// blocks writers. If the thread cannot start, commits keep
-    /// checkpointing themselves.
-    fn start_checkpointer(&self, conn: &Connection) {
-        let Ok(own) = Connection::open(&self.path) else {
-            return;
-        };
-        let _ = own.busy_timeout(Duration::from_millis(100));
-        let (stop, stopped) = std::sync::mpsc::channel::<()>();
-        let thread = std::thread::Builder::new()
-            .name("easel-audit-wal".into())
-            .spawn(move || {
-                while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
-                    stopped.recv_timeout(CHECKPOINT_WAL_EVERY)
-                {
-                    let _ = own.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
-                }
-            });
-        if let Ok(thread) = thread
-            && conn.pragma_update(None, "wal_autocheckpoint", 0).is_ok()
-        {
-            let _ = self.checkpointer.set((stop, thread));
-        }
-    }
-
-    /// The inserts of [`AuditLog::insert_all`], inside its transaction.
-    fn insert_in(&self, tx: &Connection, batch: &[Pending]) -> Result<Vec<u64>> {
-        let last: Option<(i64, String)> = tx
-            .prepare_cached("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1")?
-            .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))
-            .optional()?;
-        let (mut seq, mut prev_hash) = match last {
-            Some((s, h)) => (s as u64, h),
-            None => (0, GENESIS.to_owned()),
-        };
-        let mut seqs = Vec::with_capacity(batch.len());
-        let mut insert = tx.prepare_cached(INSERT)?;
-        for p in batch {
-            let e = &p.entry;
-            seq += 1;
-            let mut rec = AuditRecord {
-                seq,
-                at: now(),
-                actor: e.actor.clone(),
-                action: p.action.as_str().to_owned(),
-                instance: e.instance.clone(),
-                school: e.school,
-                plugin: e.plugin.clone(),
-                digest: e.digest.clone(),
-                run: e.run.clone(),
-                method: e.method.clone(),
-                path: e.path.clone(),
-                status: e.status,
-                cost: e.cost,
-                token: e.token.clone(),
-                detail: e.detail.clone(),
-                prev_hash,
-                hash: String::new(),
-                chain: CHAIN_HMAC_V1,
-            };
-            rec.hash = rec.compute_mac(&self.keys)?;
-            insert.execute(params![
-                rec.seq as i64,
-                rec.at,
-                rec.actor,
-                rec.action,
-                rec.instance,
-                rec.school.map(|s| s as i64),
-                rec.plugin,
-                rec.digest,
-                rec.run,
-                rec.method,
-                rec.path,
-                rec.status.map(i64::from),
-                rec.cost,
-                rec.token,
-                rec.detail,
-                rec.prev_hash,
-                rec.hash,
-                i64::from(rec.chain),
-            ])?;
-            prev_hash = rec.hash;
-            seqs.push(seq);
-        }
         Ok(seqs)
     }
 
@@ -844,28 +755,21 @@ impl AuditLog {
     }
 
     fn checkpoint_locked(&self, inner: &mut Inner, reason: &str) -> Result<Option<Checkpoint>> {
-        let tx = inner
-            .conn
-            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        let head: Option<(i64, String)> = tx
-            .prepare_cached("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1")?
-            .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))
-            .optional()?;
-        let Some((seq, head)) = head else {
+        let mut covered = None;
+        let made = inner.db.checkpoint_head(&mut |seq, head, latest| {
+            if latest.is_some_and(|l| l.seq == seq && l.head == head) {
+                covered = Some(seq);
+                return None;
+            }
+            Some(Checkpoint::sign(&self.keys, seq, head, reason))
+        })?;
+        if let Some(seq) = covered {
+            inner.last_checkpoint = (seq, time::OffsetDateTime::now_utc());
+        }
+        let Some(c) = made else {
             return Ok(None);
         };
-        let seq = seq as u64;
-        if let Some(latest) = checkpoint::latest(&tx)?
-            && latest.seq == seq
-            && latest.head == head
-        {
-            inner.last_checkpoint = (seq, time::OffsetDateTime::now_utc());
-            return Ok(None);
-        }
-        let c = Checkpoint::sign(&self.keys, seq, &head, reason);
-        checkpoint::insert(&tx, &c)?;
-        tx.commit()?;
-        inner.last_checkpoint = (seq, time::OffsetDateTime::now_utc());
+        inner.last_checkpoint = (c.seq, time::OffsetDateTime::now_utc());
         self.witness_append(&c)?;
         Ok(Some(c))
     }
@@ -890,8 +794,10 @@ impl AuditLog {
 
     /// Every checkpoint in the database, oldest first.
     pub fn checkpoints(&self) -> Result<Vec<Checkpoint>> {
-        let inner = self.lock();
-        Ok(checkpoint::all(&inner.conn)?
+        let mut inner = self.lock();
+        Ok(inner
+            .db
+            .checkpoints()?
             .into_iter()
             .map(|(_, c)| c)
             .collect())
@@ -899,44 +805,11 @@ impl AuditLog {
 
     /// Records matching `filter`, oldest first.
     pub fn records(&self, filter: &AuditFilter, limit: Option<usize>) -> Result<Vec<AuditRecord>> {
-        let inner = self.lock();
-        let mut stmt = inner.conn.prepare(&format!(
-            "SELECT {COLUMNS} FROM audit
-             WHERE (?1 IS NULL OR at >= ?1) AND (?2 IS NULL OR plugin = ?2)
-               AND (?3 IS NULL OR school = ?3) AND (?4 IS NULL OR seq > ?4)
-               AND (?6 IS NULL OR at < ?6) AND (?7 IS NULL OR run = ?7)
-               AND (?8 IS NULL OR instr(actor, ?8) > 0) AND (?9 IS NULL OR action = ?9)
-             ORDER BY seq LIMIT ?5"
-        ))?;
-        let limit = limit.map_or(-1, |l| l as i64);
-        let rows = stmt
-            .query_map(
-                params![
-                    filter.since,
-                    filter.plugin,
-                    filter.school.map(|s| s as i64),
-                    filter.after_seq.map(|s| s as i64),
-                    limit,
-                    filter.until,
-                    filter.run,
-                    filter.actor,
-                    filter.action
-                ],
-                record,
-            )?
-            .collect::<std::result::Result<Vec<_>, _>>()?;
-        Ok(rows)
+        self.lock().db.records(filter, limit)
     }
 
     /// The last `n` records, oldest first.
     pub fn last(&self, n: usize) -> Result<Vec<AuditRecord>> {
-        let inner = self.lock();
-        let mut stmt = inner.conn.prepare(&format!(
-            "SELECT {COLUMNS} FROM (SELECT {COLUMNS} FROM audit ORDER BY seq DESC LIMIT ?1) ORDER BY seq"
-        ))?;
-        let rows = stmt
-            .query_map(params![n as i64], record)?
-            .collect::<std::result::Result<Vec<_>, _>>()?;
-        Ok(rows)
+        self.lock().db.last(n)
     }
 }

@@ -10,8 +10,9 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, params};
 
+use super::backend::AuditBackend;
 use super::checkpoint::{self, Checkpoint, reason};
 use super::keys::{AuditKeys, SignatureCheck};
 use super::{
@@ -133,18 +134,16 @@ fn signature_problem(keys: &AuditKeys, c: &Checkpoint) -> Option<String> {
 
 /// The sequence of the newest `vault-reset` record whose MAC holds under
 /// `keys` (one written by whoever held this master key), if any.
-fn reset_boundary(conn: &Connection, keys: &AuditKeys) -> Result<Option<u64>> {
-    let mut stmt = conn.prepare(&format!(
-        "SELECT {COLUMNS} FROM audit WHERE action = ?1 ORDER BY seq DESC"
-    ))?;
-    let mut rows = stmt.query([Action::VaultReset.as_str()])?;
-    while let Some(row) = rows.next()? {
-        let rec = record(row)?;
+fn reset_boundary(db: &mut dyn AuditBackend, keys: &AuditKeys) -> Result<Option<u64>> {
+    let mut found = None;
+    db.scan_action_newest(Action::VaultReset.as_str(), &mut |rec| {
         if rec.chain == CHAIN_HMAC_V1 && rec.hash_matches(keys) {
-            return Ok(Some(rec.seq));
+            found = Some(rec.seq);
+            return Ok(false);
         }
-    }
-    Ok(None)
+        Ok(true)
+    })?;
+    Ok(found)
 }
 
 impl AuditLog {
@@ -155,14 +154,14 @@ impl AuditLog {
     /// holds its head at its record. A log that ends before its newest
     /// checkpoint is broken. Names the first bad record.
     pub fn verify(&self) -> Result<Verdict> {
-        let inner = self.lock();
-        let conn = &inner.conn;
+        let mut inner = self.lock();
+        let db = inner.db.as_mut();
         // Before a reset, records were keyed (and checkpoints signed) by a
         // key no one holds now: only their order and links are checked.
-        let reset = reset_boundary(conn, &self.keys)?;
+        let reset = reset_boundary(db, &self.keys)?;
         let before_reset = |seq: u64| reset.is_some_and(|r| seq < r);
         let mut by_seq: BTreeMap<u64, Vec<(i64, Checkpoint)>> = BTreeMap::new();
-        for (id, c) in checkpoint::all(conn)? {
+        for (id, c) in db.checkpoints()? {
             if before_reset(c.seq) {
                 continue;
             }
@@ -181,22 +180,23 @@ impl AuditLog {
             .max_by_key(|(id, _)| *id)
             .map(|(_, c)| c.clone());
 
-        let mut stmt = conn.prepare(&format!("SELECT {COLUMNS} FROM audit ORDER BY rowid"))?;
-        let mut rows = stmt.query([])?;
         let mut seq = 1u64;
         let mut prev = GENESIS.to_owned();
         let mut legacy = 0u64;
         let mut keyed = false;
-        while let Some(row) = rows.next()? {
-            let rec = record(row)?;
-            let broken = |reason: String| Ok(Verdict::Broken { seq, reason });
+        let mut verdict = None;
+        db.scan(&mut |rec| {
+            let mut broken = |reason: String| {
+                verdict = Some(Verdict::Broken { seq, reason });
+                Ok(false)
+            };
             if before_reset(seq) {
                 if let Some(problem) = order_problem(&rec, seq, &prev) {
                     return broken(problem);
                 }
                 prev = rec.hash;
                 seq += 1;
-                continue;
+                return Ok(true);
             }
             if let Some(problem) = link_problem(&rec, seq, &prev, &self.keys) {
                 return broken(problem);
@@ -220,6 +220,10 @@ impl AuditLog {
             }
             prev = rec.hash;
             seq += 1;
+            Ok(true)
+        })?;
+        if let Some(v) = verdict {
+            return Ok(v);
         }
         let records = seq - 1;
         if let Some((id, c)) = by_seq
@@ -262,12 +266,10 @@ impl AuditLog {
     /// this does not check the records between checkpoints.
     pub fn verify_witness(&self, path: &Path) -> Result<WitnessVerdict> {
         let lines = checkpoint::witness_read(path)?;
-        let inner = self.lock();
-        let reset = reset_boundary(&inner.conn, &self.keys)?;
-        let ends: i64 =
-            inner
-                .conn
-                .query_row("SELECT COALESCE(MAX(seq), 0) FROM audit", [], |r| r.get(0))?;
+        let mut inner = self.lock();
+        let db = inner.db.as_mut();
+        let reset = reset_boundary(db, &self.keys)?;
+        let ends = db.end()?;
         let mut checked = 0u64;
         let mut last = None;
         for (line, parsed) in lines {
@@ -294,11 +296,7 @@ impl AuditLog {
             if !before_reset && let Some(problem) = signature_problem(&self.keys, &c) {
                 return fail(problem);
             }
-            let held: Option<String> = inner
-                .conn
-                .prepare_cached("SELECT hash FROM audit WHERE seq = ?1")?
-                .query_row(params![c.seq as i64], |r| r.get(0))
-                .optional()?;
+            let held = db.hash_at(c.seq)?;
             match held {
                 None => {
                     return fail(format!(
@@ -331,21 +329,10 @@ impl AuditLog {
     /// records were once witnessed has been rewritten.
     pub(super) fn seal_legacy(&self) -> Result<Option<LegacySeal>> {
         let mut inner = self.lock();
-        let first: Option<i64> = inner
-            .conn
-            .query_row("SELECT chain FROM audit ORDER BY seq LIMIT 1", [], |r| {
-                r.get(0)
-            })
-            .optional()?;
-        if first != Some(i64::from(CHAIN_LEGACY)) {
+        let (first, sealed_or_keyed) = inner.db.legacy_state(reason::SEAL_LEGACY, CHAIN_LEGACY)?;
+        if first != Some(CHAIN_LEGACY) {
             return Ok(None);
         }
-        let sealed_or_keyed: bool = inner.conn.query_row(
-            "SELECT EXISTS (SELECT 1 FROM audit_checkpoints WHERE reason = ?1)
-                 OR EXISTS (SELECT 1 FROM audit WHERE chain != ?2)",
-            params![reason::SEAL_LEGACY, i64::from(CHAIN_LEGACY)],
-            |r| r.get(0),
-        )?;
         if sealed_or_keyed {
             return Ok(None);
         }
@@ -359,7 +346,7 @@ impl AuditLog {
             tracing::warn!("{reason}");
             return Ok(Some(LegacySeal::Refused { reason }));
         }
-        let outcome = match check_legacy(&inner.conn, &self.keys)? {
+        let outcome = match check_legacy(inner.db.as_mut(), &self.keys)? {
             Err((seq, reason)) => {
                 tracing::warn!(seq, %reason, "the audit log's unkeyed chain is broken; not sealed");
                 LegacySeal::Broken { seq, reason }
@@ -375,20 +362,23 @@ impl AuditLog {
 
 /// Verify a log of unkeyed records with the old algorithm: `Ok(records)`
 /// or the first bad record and why.
-fn check_legacy(conn: &Connection, keys: &AuditKeys) -> Result<Result<u64, (u64, String)>> {
-    let mut stmt = conn.prepare(&format!("SELECT {COLUMNS} FROM audit ORDER BY rowid"))?;
-    let mut rows = stmt.query([])?;
+fn check_legacy(db: &mut dyn AuditBackend, keys: &AuditKeys) -> Result<Result<u64, (u64, String)>> {
     let mut seq = 1u64;
     let mut prev = GENESIS.to_owned();
-    while let Some(row) = rows.next()? {
-        let rec = record(row)?;
+    let mut bad = None;
+    db.scan(&mut |rec| {
         if let Some(problem) = link_problem(&rec, seq, &prev, keys) {
-            return Ok(Err((seq, problem)));
+            bad = Some((seq, problem));
+            return Ok(false);
         }
         prev = rec.hash;
         seq += 1;
-    }
-    Ok(Ok(seq - 1))
+        Ok(true)
+    })?;
+    Ok(match bad {
+        Some(b) => Err(b),
+        None => Ok(seq - 1),
+    })
 }
 
 /// Re-MAC the keyed records and re-sign the checkpoints of the log in the
@@ -407,10 +397,10 @@ pub fn rekey_log(
     if !matches!(verdict, Verdict::Intact { .. }) {
         return Ok(Err(verdict));
     }
-    let mut inner = log.lock();
-    let tx = inner
-        .conn
-        .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    drop(log);
+    let mut conn = Connection::open(path)?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     tx.execute_batch(
         "DROP TRIGGER IF EXISTS audit_no_update; DROP TRIGGER IF EXISTS audit_checkpoints_no_update;",
     )?;
