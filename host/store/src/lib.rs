@@ -27,7 +27,7 @@ pub use runs::{AuditedCalls, NewRun, RunFilter, RunFinish, RunRow, RunStats, Run
 pub use schedules::{FireRow, ScheduleRow};
 pub use schools::{MAX_SIS_ID_PREFIX, SisPrefixRow, prefix_problem};
 pub use users::{ApiTokenRow, SignInKeyRow, UserRow};
-pub use vault::{InstanceRow, TokenRow};
+pub use vault::{InstanceRow, TokenRow, VaultRecords};
 
 /// Errors from the store.
 #[derive(Debug, thiserror::Error)]

@@ -287,3 +287,105 @@ impl Store {
         Ok(())
     }
 }
+
+/// What the vault keeps in a database: sealed token records, sign-in
+/// keys and its own settings (the master key's check value). The SQLite
+/// [`Store`] keeps them for one host; `easel-store-pg`'s store for many.
+/// The master key itself is never here.
+pub trait VaultRecords: Send {
+    /// A vault setting.
+    fn vault_meta(&self, key: &str) -> Result<Option<String>>;
+    /// Set a vault setting.
+    fn set_vault_meta(&self, key: &str, value: &str) -> Result<()>;
+    /// Set a vault setting unless it is set; the value it has after.
+    /// (Nodes starting together on a new database agree on one value.)
+    fn claim_vault_meta(&self, key: &str, value: &str) -> Result<String>;
+    /// One token record.
+    fn token(&self, id: &str) -> Result<Option<TokenRow>>;
+    /// Every token record.
+    fn tokens(&self) -> Result<Vec<TokenRow>>;
+    /// Store a new token record.
+    fn add_token(&self, t: &TokenRow) -> Result<()>;
+    /// Replace a token's sealed material; its new generation.
+    fn reseal_token(
+        &self,
+        id: &str,
+        fingerprint: &str,
+        sealed: &[u8],
+        rotated: bool,
+    ) -> Result<u64>;
+    /// Record that a token was used now.
+    fn touch_token(&self, id: &str) -> Result<()>;
+    /// An instance's sign-in key.
+    fn sign_in_key(&self, instance: &str) -> Result<Option<crate::SignInKeyRow>>;
+    /// Every sign-in key.
+    fn sign_in_keys(&self) -> Result<Vec<crate::SignInKeyRow>>;
+    /// Set (or replace) an instance's sign-in key.
+    fn set_sign_in_key(&self, k: &crate::SignInKeyRow) -> Result<()>;
+    /// Forget every sealed token and sign-in key, set a setting; how many.
+    fn forget_sealed(&self, meta: (&str, &str)) -> Result<(usize, usize)>;
+    /// Re-seal everything and set a setting, all or nothing.
+    fn reseal_all(
+        &self,
+        sealed: &[(String, Vec<u8>, String)],
+        sign_in_keys: &[(String, Vec<u8>)],
+        meta: (&str, &str),
+    ) -> Result<()>;
+}
+
+impl VaultRecords for Store {
+    fn vault_meta(&self, key: &str) -> Result<Option<String>> {
+        Store::vault_meta(self, key)
+    }
+    fn set_vault_meta(&self, key: &str, value: &str) -> Result<()> {
+        Store::set_vault_meta(self, key, value)
+    }
+    fn claim_vault_meta(&self, key: &str, value: &str) -> Result<String> {
+        self.conn().execute(
+            "INSERT INTO vault_meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO NOTHING",
+            params![key, value],
+        )?;
+        Ok(Store::vault_meta(self, key)?.unwrap_or_default())
+    }
+    fn token(&self, id: &str) -> Result<Option<TokenRow>> {
+        Store::token(self, id)
+    }
+    fn tokens(&self) -> Result<Vec<TokenRow>> {
+        Store::tokens(self)
+    }
+    fn add_token(&self, t: &TokenRow) -> Result<()> {
+        Store::add_token(self, t)
+    }
+    fn reseal_token(
+        &self,
+        id: &str,
+        fingerprint: &str,
+        sealed: &[u8],
+        rotated: bool,
+    ) -> Result<u64> {
+        Store::reseal_token(self, id, fingerprint, sealed, rotated)
+    }
+    fn touch_token(&self, id: &str) -> Result<()> {
+        Store::touch_token(self, id)
+    }
+    fn sign_in_key(&self, instance: &str) -> Result<Option<crate::SignInKeyRow>> {
+        Store::sign_in_key(self, instance)
+    }
+    fn sign_in_keys(&self) -> Result<Vec<crate::SignInKeyRow>> {
+        Store::sign_in_keys(self)
+    }
+    fn set_sign_in_key(&self, k: &crate::SignInKeyRow) -> Result<()> {
+        Store::set_sign_in_key(self, k)
+    }
+    fn forget_sealed(&self, meta: (&str, &str)) -> Result<(usize, usize)> {
+        Store::forget_sealed(self, meta)
+    }
+    fn reseal_all(
+        &self,
+        sealed: &[(String, Vec<u8>, String)],
+        sign_in_keys: &[(String, Vec<u8>)],
+        meta: (&str, &str),
+    ) -> Result<()> {
+        Store::reseal_all(self, sealed, sign_in_keys, meta)
+    }
+}

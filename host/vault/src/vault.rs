@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use easel_store::{Store, StoreError, TokenRow, now};
+use easel_store::{Store, StoreError, TokenRow, VaultRecords, now};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroize;
@@ -167,7 +167,7 @@ fn sign_in_record(instance: &str) -> String {
 
 /// The vault over one data directory.
 pub struct Vault {
-    store: Mutex<Store>,
+    store: Mutex<Box<dyn VaultRecords>>,
     key: MasterKey,
     key_path: PathBuf,
 }
@@ -256,9 +256,25 @@ impl Vault {
     /// nothing.
     pub fn open(home: &Path) -> Result<Self, VaultError> {
         let store = Store::open(&home.join("easel.db"))?;
-        let key_path = std::env::var_os("EASEL_MASTER_KEY_FILE")
+        Self::open_records(Box::new(store), &Self::key_path_in(home))
+    }
+
+    /// Where the master key of data directory `home` is:
+    /// `EASEL_MASTER_KEY_FILE`, or `master.key` in it.
+    pub fn key_path_in(home: &Path) -> PathBuf {
+        std::env::var_os("EASEL_MASTER_KEY_FILE")
             .map(PathBuf::from)
-            .unwrap_or_else(|| home.join(MASTER_KEY_FILE));
+            .unwrap_or_else(|| home.join(MASTER_KEY_FILE))
+    }
+
+    /// Open the vault whose records `store` keeps (a database shared by
+    /// many hosts, say), with the master key at `key_path`. The key is
+    /// the operator's to bring to every host: a key that does not match
+    /// the database's check value is refused, and a new database takes
+    /// the first key it is opened with (creating one at `key_path` only
+    /// if there is none).
+    pub fn open_records(store: Box<dyn VaultRecords>, key_path: &Path) -> Result<Self, VaultError> {
+        let key_path = key_path.to_path_buf();
         let check = store.vault_meta(CHECK_KEY)?;
         // Finish a rekey interrupted after its database commit.
         let pending = pending_path(&key_path);
@@ -281,16 +297,19 @@ impl Vault {
                 }
                 key
             }
-            None if key_path.exists() => {
-                let key = MasterKey::load(&key_path)?;
-                store.set_vault_meta(CHECK_KEY, &key.check_value())?;
-                key
-            }
             None => {
-                let key = MasterKey::generate();
-                key.write_new(&key_path)?;
-                store.set_vault_meta(CHECK_KEY, &key.check_value())?;
-                tracing::info!(path = %key_path.display(), "created a new master key; back it up");
+                let key = if key_path.exists() {
+                    MasterKey::load(&key_path)?
+                } else {
+                    let key = MasterKey::generate();
+                    key.write_new(&key_path)?;
+                    tracing::info!(path = %key_path.display(), "created a new master key; back it up");
+                    key
+                };
+                // Another host may have set it meanwhile: the first wins.
+                if store.claim_vault_meta(CHECK_KEY, &key.check_value())? != key.check_value() {
+                    return Err(VaultError::WrongKey { path: key_path });
+                }
                 key
             }
         };
@@ -312,7 +331,7 @@ impl Vault {
         &self.key_path
     }
 
-    pub(crate) fn store(&self) -> std::sync::MutexGuard<'_, Store> {
+    pub(crate) fn store(&self) -> std::sync::MutexGuard<'_, Box<dyn VaultRecords>> {
         self.store.lock().unwrap_or_else(|p| p.into_inner())
     }
 
