@@ -10,6 +10,7 @@
 //! without needing (or disturbing) the caller's runtime.
 
 mod audit;
+mod copy;
 mod fires;
 mod nodes;
 mod runs;
@@ -21,6 +22,7 @@ use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use easel_store::{Result, StoreError};
 
 pub use audit::PgAudit;
+pub use copy::CopyReport;
 pub use nodes::{Lease, NodeRow, Ownership, rendezvous_owner};
 pub use runs::Claim;
 
