@@ -129,6 +129,7 @@ fn main() {
             applies: None,
             owner: None,
             batch: None,
+            token: None,
         };
         home.store.start_run(&run).unwrap();
         home.store

@@ -67,7 +67,7 @@ async fn bench() {
     let mut claimed = 0;
     while h
         .store
-        .claim_run("bench", easel_store::now_ms() + 30_000, &[])
+        .claim_run("bench", easel_store::now_ms() + 30_000, &[], None)
         .unwrap()
         .is_some()
     {

@@ -683,6 +683,7 @@ fn a_run_whose_process_died_is_marked_interrupted_with_counts_from_the_audit_log
             applies: None,
             owner: Some("4194303:1".into()),
             batch: None,
+            token: None,
         })
         .unwrap();
     let record = |action, path: &str| {
@@ -729,6 +730,7 @@ fn a_run_whose_process_died_is_marked_interrupted_with_counts_from_the_audit_log
                 applies: None,
                 owner: None,
                 batch: None,
+                token: None,
             }
         })
         .unwrap();

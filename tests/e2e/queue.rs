@@ -118,7 +118,7 @@ async fn a_claim_goes_back_when_stopping_and_a_live_slow_process_keeps_its_runs(
     drop(stop);
     let me = easel_app::process::me();
     // A lease already run out, held by this (live) process.
-    let claimed = h.store.claim_run(&me, 0, &[]).unwrap().unwrap();
+    let claimed = h.store.claim_run(&me, 0, &[], None).unwrap().unwrap();
     assert_eq!(claimed.id, id);
     assert!(
         h.store
@@ -130,7 +130,7 @@ async fn a_claim_goes_back_when_stopping_and_a_live_slow_process_keeps_its_runs(
     assert!(h.store.release_run(&id, &me).unwrap());
     assert_eq!(h.store.run(&id).unwrap().unwrap().status, RunStatus::Queued);
     // Claimed by a process that is gone: interrupted, never run again.
-    h.store.claim_run("1:gone", 0, &[]).unwrap().unwrap();
+    h.store.claim_run("1:gone", 0, &[], None).unwrap().unwrap();
     assert_eq!(
         h.store
             .interrupt_runs(None, &easel_app::process::alive)
@@ -139,7 +139,7 @@ async fn a_claim_goes_back_when_stopping_and_a_live_slow_process_keeps_its_runs(
     );
     let row = h.store.run(&id).unwrap().unwrap();
     assert_eq!(row.status, RunStatus::Interrupted);
-    assert!(h.store.claim_run(&me, 0, &[]).unwrap().is_none());
+    assert!(h.store.claim_run(&me, 0, &[], None).unwrap().is_none());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -198,7 +198,7 @@ async fn a_schedule_retries_its_interrupted_read_only_runs_once_and_never_a_writ
     }
     drop(stop);
     for _ in &queued {
-        h.store.claim_run("1:gone", 0, &[]).unwrap().unwrap();
+        h.store.claim_run("1:gone", 0, &[], None).unwrap().unwrap();
     }
     let mut interrupted = h
         .store

@@ -19,6 +19,7 @@ pub mod canvas_sign_in;
 mod connection;
 pub mod credentials;
 pub mod cron;
+pub mod database;
 mod error;
 mod home;
 mod inspect;

@@ -5,12 +5,26 @@
 
 use std::path::{Path, PathBuf};
 
-/// This process as a run's owner: `pid:start-time` (the start time, in
-/// clock ticks since boot, tells a reused pid apart), or `pid:` where the
-/// start time cannot be read.
+/// This process as a run's owner: `pid:start-time@host` (the start time,
+/// in clock ticks since boot, tells a reused pid apart; the host tells
+/// this machine's processes from those of other hosts sharing a
+/// database), with the start time empty where it cannot be read.
 pub fn me() -> String {
     let pid = std::process::id();
-    format!("{pid}:{}", start_time(pid).unwrap_or_default())
+    format!(
+        "{pid}:{}@{}",
+        start_time(pid).unwrap_or_default(),
+        host_name()
+    )
+}
+
+/// This machine's name (the kernel's), or `localhost`.
+pub fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "localhost".to_owned())
 }
 
 /// Field 22 of `/proc/<pid>/stat`: when the process started.
@@ -21,9 +35,15 @@ fn start_time(pid: u32) -> Option<String> {
     after.split_whitespace().nth(19).map(str::to_owned)
 }
 
-/// Is the owner `pid:start-time` still running? Where `/proc` cannot say,
-/// a run is assumed alive (never marked wrongly).
+/// Is the owner `pid:start-time[@host]` still running? Where `/proc`
+/// cannot say, a run is assumed alive (never marked wrongly): so is a
+/// process of another host, whose runs its leases end when it dies.
 pub fn alive(owner: &str) -> bool {
+    let owner = match owner.rsplit_once('@') {
+        Some((_, host)) if host != host_name() => return true,
+        Some((local, _)) => local,
+        None => owner,
+    };
     let Some((pid, start)) = owner.split_once(':') else {
         return true;
     };
@@ -114,5 +134,12 @@ mod tests {
         );
         assert!(!alive("4194303:1"), "no such process");
         assert!(alive("garbage"), "unreadable owners are left alone");
+        let host = host_name();
+        assert!(me.ends_with(&format!("@{host}")), "{me}");
+        assert!(!alive(&format!("4194303:1@{host}")), "gone, on this host");
+        assert!(
+            alive("4194303:1@another-host.example"),
+            "another host's process: its leases decide, not our /proc"
+        );
     }
 }

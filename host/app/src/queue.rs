@@ -165,6 +165,7 @@ pub async fn enqueue_from(
                 applies: req.plan.as_ref().map(|p| p.run.clone()),
                 owner: None,
                 batch,
+                token: conn.token_id.clone(),
             },
             &request,
         )
@@ -417,6 +418,12 @@ pub trait QueueHost: Send + Sync + 'static {
     fn runtime(&self) -> &Runtime;
     /// The queue.
     fn queue(&self) -> &Queue;
+
+    /// With many hosts, the tokens whose lease this host holds (it claims
+    /// only runs that spend one of them, or none); `None`: one host.
+    fn owned_tokens(&self) -> Option<Vec<String>> {
+        None
+    }
     /// Runs `ids` ended here (or were marked interrupted): e.g. tell
     /// someone about those that failed.
     fn runs_ended(&self, ids: &[String]) {
@@ -594,7 +601,10 @@ pub fn spawn_workers<H: QueueHost>(host: Arc<H>) -> tokio::task::JoinHandle<()> 
                         None => h.open_home()?,
                     };
                     let lease = easel_store::now_ms() + h.queue().config.lease.as_millis() as i64;
-                    let row = home.store.claim_run(&h.queue().owner, lease, &busy);
+                    let tokens = h.owned_tokens();
+                    let row =
+                        home.store
+                            .claim_run(&h.queue().owner, lease, &busy, tokens.as_deref());
                     Ok::<_, AppError>((home, row))
                 })
                 .await;

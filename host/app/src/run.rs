@@ -313,6 +313,7 @@ pub(crate) async fn launch(
                 applies: req.plan.as_ref().map(|p| p.run.clone()),
                 owner: Some(crate::process::me()),
                 batch: batch.clone(),
+                token: conn.token_id.clone(),
             })
             .map_err(|e| match e {
                 easel_store::StoreError::Invalid(m) => AppError::invalid(m),

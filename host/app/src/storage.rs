@@ -9,6 +9,8 @@ use easel_store::{
     RunFinish, RunRow, SignInKeyRow, SisPrefixRow, Store, TokenRow, UserRow,
 };
 use easel_store::{DenialRow, FireRow, RunStats, ScheduleRow};
+use easel_store_pg::{Claim, PgStore};
+use std::sync::Arc;
 
 /// What a storage call answers.
 pub type StoreResult<T> = easel_store::Result<T>;
@@ -109,11 +111,16 @@ pub trait Storage: Send {
 
     /// Claim the oldest queued run not on a `busy` instance, leased to
     /// `owner` until `lease_until` (unix ms).
+    ///
+    /// `tokens`: with many hosts, only runs spending one of these tokens
+    /// (those whose lease this host holds) or none; `None`: any run (one
+    /// host, which spends every token).
     fn claim_run(
         &self,
         owner: &str,
         lease_until: i64,
         busy: &[String],
+        tokens: Option<&[String]>,
     ) -> StoreResult<Option<RunRow>>;
 
     /// What a queued run's worker needs.
@@ -477,7 +484,9 @@ impl Storage for Store {
         owner: &str,
         lease_until: i64,
         busy: &[String],
+        _tokens: Option<&[String]>,
     ) -> StoreResult<Option<RunRow>> {
+        // One host: it holds every token.
         Store::claim_run(self, owner, lease_until, busy)
     }
 
@@ -776,5 +785,427 @@ impl Storage for Store {
 
     fn run_stats(&self) -> StoreResult<RunStats> {
         Store::run_stats(self)
+    }
+}
+
+/// Many hosts: PostgreSQL, one pool per process shared by every `Home`.
+impl Storage for Arc<PgStore> {
+    fn add_plugin(&self, p: &PluginRow) -> StoreResult<bool> {
+        PgStore::add_plugin(self, p)
+    }
+
+    fn plugins(&self) -> StoreResult<Vec<PluginRow>> {
+        PgStore::plugins(self)
+    }
+
+    fn plugin_version(
+        &self,
+        digest: &str,
+        manifest_digest: &str,
+    ) -> StoreResult<Option<PluginRow>> {
+        PgStore::plugin_version(self, digest, manifest_digest)
+    }
+
+    fn find_plugin(&self, name: &str) -> StoreResult<Option<PluginRow>> {
+        PgStore::find_plugin(self, name)
+    }
+
+    fn approve(&self, a: &ApprovalRow) -> StoreResult<()> {
+        PgStore::approve(self, a)
+    }
+
+    fn awaiting_second(
+        &self,
+        plugin_id: &str,
+        digest: &str,
+        manifest_digest: &str,
+        school: u64,
+    ) -> StoreResult<Option<(i64, ApprovalRow)>> {
+        PgStore::awaiting_second(self, plugin_id, digest, manifest_digest, school)
+    }
+
+    fn approve_second(&self, seq: i64, by: &str) -> StoreResult<bool> {
+        PgStore::approve_second(self, seq, by)
+    }
+
+    fn manifests_of(&self, id: &str, digest: &str) -> StoreResult<Vec<String>> {
+        PgStore::manifests_of(self, id, digest)
+    }
+
+    fn setting(&self, key: &str) -> StoreResult<Option<String>> {
+        PgStore::setting(self, key)
+    }
+
+    fn record_submitter(&self, digest: &str, name: &str) -> StoreResult<()> {
+        PgStore::record_submitter(self, digest, name)
+    }
+
+    fn submitters(&self, digest: &str) -> StoreResult<Vec<String>> {
+        PgStore::submitters(self, digest)
+    }
+
+    fn set_setting(&self, key: &str, value: &str) -> StoreResult<()> {
+        PgStore::set_setting(self, key, value)
+    }
+
+    fn revoke(&self, id: &str, schools: &[u64]) -> StoreResult<Vec<u64>> {
+        PgStore::revoke(self, id, schools)
+    }
+
+    fn live_schools(&self, id: &str, schools: &[u64]) -> StoreResult<Vec<u64>> {
+        PgStore::live_schools(self, id, schools)
+    }
+
+    fn newer_version_approved(&self, digest: &str) -> StoreResult<Option<String>> {
+        PgStore::newer_version_approved(self, digest)
+    }
+
+    fn approval(&self, id: &str, school: u64) -> StoreResult<Option<ApprovalRow>> {
+        PgStore::approval(self, id, school)
+    }
+
+    fn approval_states(
+        &self,
+        digest: &str,
+        manifest_digest: &str,
+    ) -> StoreResult<Vec<(u64, &'static str)>> {
+        PgStore::approval_states(self, digest, manifest_digest)
+    }
+
+    fn add_denial(&self, d: &DenialRow) -> StoreResult<()> {
+        PgStore::add_denial(self, d)
+    }
+
+    fn denials(&self, digest: &str, manifest_digest: &str) -> StoreResult<Vec<DenialRow>> {
+        PgStore::denials(self, digest, manifest_digest)
+    }
+
+    fn approval_history(&self, id: &str, school: u64) -> StoreResult<Option<ApprovalHistory>> {
+        PgStore::approval_history(self, id, school)
+    }
+
+    fn approvals(&self) -> StoreResult<Vec<ApprovalRow>> {
+        PgStore::approvals(self)
+    }
+
+    fn start_run(&self, run: &NewRun) -> StoreResult<()> {
+        PgStore::start_run(self, run)
+    }
+
+    fn run_applying(&self, plan: &str) -> StoreResult<Option<RunRow>> {
+        PgStore::run_applying(self, plan)
+    }
+
+    fn enqueue_run(&self, run: &NewRun, request: &str) -> StoreResult<()> {
+        PgStore::enqueue_run(self, run, request)
+    }
+
+    fn claim_run(
+        &self,
+        owner: &str,
+        lease_until: i64,
+        busy: &[String],
+        tokens: Option<&[String]>,
+    ) -> StoreResult<Option<RunRow>> {
+        PgStore::claim_run(self, owner, lease_until, &Claim { busy, tokens })
+    }
+
+    fn run_request(&self, id: &str) -> StoreResult<Option<String>> {
+        PgStore::run_request(self, id)
+    }
+
+    fn renew_leases(&self, owner: &str, ids: &[String], lease_until: i64) -> StoreResult<usize> {
+        PgStore::renew_leases(self, owner, ids, lease_until)
+    }
+
+    fn queued_runs(&self) -> StoreResult<u64> {
+        PgStore::queued_runs(self)
+    }
+
+    fn refuse_run(&self, id: &str, error: &str) -> StoreResult<()> {
+        PgStore::refuse_run(self, id, error)
+    }
+
+    fn set_run_outputs(&self, id: &str, outputs: &[String]) -> StoreResult<()> {
+        PgStore::set_run_outputs(self, id, outputs)
+    }
+
+    fn release_run(&self, id: &str, owner: &str) -> StoreResult<bool> {
+        PgStore::release_run(self, id, owner)
+    }
+
+    fn interrupted_unretried(&self) -> StoreResult<Vec<(RunRow, String)>> {
+        PgStore::interrupted_unretried(self)
+    }
+
+    fn mark_retried(&self, id: &str, by: &str) -> StoreResult<bool> {
+        PgStore::mark_retried(self, id, by)
+    }
+
+    fn unreported_failures(&self, since: &str, limit: usize) -> StoreResult<Vec<String>> {
+        PgStore::unreported_failures(self, since, limit)
+    }
+
+    fn claim_report(&self, id: &str) -> StoreResult<bool> {
+        PgStore::claim_report(self, id)
+    }
+
+    fn fail_claimed_run(&self, id: &str, error: &str) -> StoreResult<()> {
+        PgStore::fail_claimed_run(self, id, error)
+    }
+
+    fn finish_run(&self, id: &str, f: &RunFinish) -> StoreResult<()> {
+        PgStore::finish_run(self, id, f)
+    }
+
+    fn runs_where(&self, limit: usize, filter: &RunFilter) -> StoreResult<Vec<RunRow>> {
+        PgStore::runs_where(self, limit, filter)
+    }
+
+    fn runs(&self, limit: usize) -> StoreResult<Vec<RunRow>> {
+        PgStore::runs(self, limit)
+    }
+
+    fn runs_since(&self, plugin: &str, school: u64, since: &str) -> StoreResult<u32> {
+        PgStore::runs_since(self, plugin, school, since)
+    }
+
+    fn run(&self, id: &str) -> StoreResult<Option<RunRow>> {
+        PgStore::run(self, id)
+    }
+
+    fn set_sis_prefix(
+        &self,
+        instance: &str,
+        school: u64,
+        prefix: &str,
+        by: &str,
+    ) -> StoreResult<()> {
+        PgStore::set_sis_prefix(self, instance, school, prefix, by)
+    }
+
+    fn clear_sis_prefix(&self, instance: &str, school: u64) -> StoreResult<bool> {
+        PgStore::clear_sis_prefix(self, instance, school)
+    }
+
+    fn sis_prefix(&self, instance: &str, school: u64) -> StoreResult<Option<String>> {
+        PgStore::sis_prefix(self, instance, school)
+    }
+
+    fn sis_prefixes(&self, instance: &str) -> StoreResult<Vec<SisPrefixRow>> {
+        PgStore::sis_prefixes(self, instance)
+    }
+
+    fn add_user(&self, name: &str, roles: &str, created_by: &str) -> StoreResult<()> {
+        PgStore::add_user(self, name, roles, created_by)
+    }
+
+    fn user(&self, name: &str) -> StoreResult<Option<UserRow>> {
+        PgStore::user(self, name)
+    }
+
+    fn users(&self) -> StoreResult<Vec<UserRow>> {
+        PgStore::users(self)
+    }
+
+    fn set_password_hash(&self, name: &str, hash: &str) -> StoreResult<()> {
+        PgStore::set_password_hash(self, name, hash)
+    }
+
+    fn add_api_token(&self, t: &ApiTokenRow) -> StoreResult<()> {
+        PgStore::add_api_token(self, t)
+    }
+
+    fn api_token(&self, id: &str) -> StoreResult<Option<ApiTokenRow>> {
+        PgStore::api_token(self, id)
+    }
+
+    fn api_tokens(&self, user: &str) -> StoreResult<Vec<ApiTokenRow>> {
+        PgStore::api_tokens(self, user)
+    }
+
+    fn revoke_api_token(&self, id: &str) -> StoreResult<bool> {
+        PgStore::revoke_api_token(self, id)
+    }
+
+    fn revoke_console_tokens(&self) -> StoreResult<usize> {
+        PgStore::revoke_console_tokens(self)
+    }
+
+    fn record_sign_in_failure(&self, name: &str, address: &str) -> StoreResult<i64> {
+        PgStore::record_sign_in_failure(self, name, address)
+    }
+
+    fn forget_sign_in_attempt(&self, rowid: i64) -> StoreResult<()> {
+        PgStore::forget_sign_in_attempt(self, rowid)
+    }
+
+    fn sign_in_failures_since(
+        &self,
+        name: &str,
+        address: &str,
+        since: &str,
+    ) -> StoreResult<(u32, u32)> {
+        PgStore::sign_in_failures_since(self, name, address, since)
+    }
+
+    fn token_failures_since(&self, address: &str, since: &str) -> StoreResult<u32> {
+        PgStore::token_failures_since(self, address, since)
+    }
+
+    fn sign_in_key(&self, instance: &str) -> StoreResult<Option<SignInKeyRow>> {
+        PgStore::sign_in_key(self, instance)
+    }
+
+    fn sign_in_keys(&self) -> StoreResult<Vec<SignInKeyRow>> {
+        PgStore::sign_in_keys(self)
+    }
+
+    fn remove_sign_in_key(&self, instance: &str) -> StoreResult<bool> {
+        PgStore::remove_sign_in_key(self, instance)
+    }
+
+    fn canvas_identity(&self, instance: &str, canvas_user_id: u64) -> StoreResult<Option<String>> {
+        PgStore::canvas_identity(self, instance, canvas_user_id)
+    }
+
+    fn canvas_users(&self, instance: &str) -> StoreResult<Vec<String>> {
+        PgStore::canvas_users(self, instance)
+    }
+
+    fn revoke_user_tokens(&self, user: &str) -> StoreResult<usize> {
+        PgStore::revoke_user_tokens(self, user)
+    }
+
+    fn is_canvas_user(&self, name: &str) -> StoreResult<bool> {
+        PgStore::is_canvas_user(self, name)
+    }
+
+    fn add_canvas_user(
+        &self,
+        instance: &str,
+        canvas_user_id: u64,
+        name: &str,
+        roles: &str,
+    ) -> StoreResult<()> {
+        PgStore::add_canvas_user(self, instance, canvas_user_id, name, roles)
+    }
+
+    fn set_user_roles(&self, name: &str, roles: &str) -> StoreResult<()> {
+        PgStore::set_user_roles(self, name, roles)
+    }
+
+    fn add_instance(&self, i: &InstanceRow) -> StoreResult<()> {
+        PgStore::add_instance(self, i)
+    }
+
+    fn instances(&self) -> StoreResult<Vec<InstanceRow>> {
+        PgStore::instances(self)
+    }
+
+    fn instance(&self, name: &str) -> StoreResult<Option<InstanceRow>> {
+        PgStore::instance(self, name)
+    }
+
+    fn remove_instance(&self, name: &str) -> StoreResult<bool> {
+        PgStore::remove_instance(self, name)
+    }
+
+    fn tokens(&self) -> StoreResult<Vec<TokenRow>> {
+        PgStore::tokens(self)
+    }
+
+    fn token(&self, id: &str) -> StoreResult<Option<TokenRow>> {
+        PgStore::token(self, id)
+    }
+
+    fn remove_token(&self, id: &str) -> StoreResult<bool> {
+        PgStore::remove_token(self, id)
+    }
+
+    fn approvals_using_token(&self, id: &str) -> StoreResult<usize> {
+        PgStore::approvals_using_token(self, id)
+    }
+
+    fn disable_approvals_using_token(&self, id: &str) -> StoreResult<usize> {
+        PgStore::disable_approvals_using_token(self, id)
+    }
+
+    fn interrupt_runs(
+        &self,
+        owner: Option<&str>,
+        alive: &dyn Fn(&str) -> bool,
+    ) -> StoreResult<Vec<String>> {
+        PgStore::interrupt_runs(self, owner, alive)
+    }
+
+    fn add_schedule(&self, s: &ScheduleRow) -> StoreResult<()> {
+        PgStore::add_schedule(self, s)
+    }
+
+    fn schedules(&self) -> StoreResult<Vec<ScheduleRow>> {
+        PgStore::schedules(self)
+    }
+
+    fn schedule(&self, id: &str) -> StoreResult<Option<ScheduleRow>> {
+        PgStore::schedule(self, id)
+    }
+
+    fn set_schedule_paused(
+        &self,
+        id: &str,
+        why: Option<&str>,
+        handled_until: Option<&str>,
+    ) -> StoreResult<bool> {
+        PgStore::set_schedule_paused(self, id, why, handled_until)
+    }
+
+    fn remove_schedule(&self, id: &str) -> StoreResult<bool> {
+        PgStore::remove_schedule(self, id)
+    }
+
+    fn claim_fire(
+        &self,
+        id: &str,
+        fire_at: &str,
+        outcome: &str,
+        detail: Option<&str>,
+    ) -> StoreResult<bool> {
+        PgStore::claim_fire(self, id, fire_at, outcome, detail, &crate::process::me())
+    }
+
+    fn record_missed(
+        &self,
+        id: &str,
+        times: &[String],
+        until: &str,
+        detail: &str,
+    ) -> StoreResult<usize> {
+        PgStore::record_missed(self, id, times, until, detail)
+    }
+
+    fn finish_fire(
+        &self,
+        id: &str,
+        fire_at: &str,
+        outcome: &str,
+        batch: Option<&str>,
+        detail: Option<&str>,
+    ) -> StoreResult<()> {
+        PgStore::finish_fire(self, id, fire_at, outcome, batch, detail)
+    }
+
+    fn fires(&self, id: &str, limit: usize) -> StoreResult<Vec<FireRow>> {
+        PgStore::fires(self, id, limit)
+    }
+
+    fn backup_to(&self, _path: &std::path::Path) -> StoreResult<()> {
+        Err(easel_store::StoreError::Invalid(
+            "the database is PostgreSQL: back it up with pg_dump (docs/DEPLOY.md, \"Backup and restore\"), not easel backup".into(),
+        ))
+    }
+
+    fn run_stats(&self) -> StoreResult<RunStats> {
+        PgStore::run_stats(self)
     }
 }

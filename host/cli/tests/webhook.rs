@@ -190,12 +190,16 @@ fn a_failed_run_is_reported_signed_and_without_its_error_or_token() {
                     applies: None,
                     owner: None,
                     batch: None,
+                    token: None,
                 },
                 "{}",
             )
             .unwrap();
         // Claimed by a process that no longer exists.
-        let claimed = h.store.claim_run("999999999:1", i64::MAX, &[]).unwrap();
+        let claimed = h
+            .store
+            .claim_run("999999999:1", i64::MAX, &[], None)
+            .unwrap();
         assert_eq!(claimed.map(|r| r.id), Some(orphan.clone()));
     }
     let shown: serde_json::Value =

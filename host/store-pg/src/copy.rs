@@ -193,11 +193,15 @@ impl PgStore {
             // runs.seq is the queue order: SQLite's rowid.
             let mut picked: Vec<(Column, String)> = Vec::new();
             for col in cols {
+                // Columns SQLite keeps as its rowid: the queue's order, and
+                // the order of arrival.
+                let from_rowid = matches!(
+                    (*table, col.name.as_str()),
+                    ("runs" | "plugins", "seq") | ("sign_in_failures" | "plugin_denials", "id")
+                );
                 if have.contains(&col.name) {
                     picked.push((col.clone(), format!("\"{}\"", col.name)));
-                } else if *table == "runs" && col.name == "seq" {
-                    picked.push((col.clone(), "rowid".into()));
-                } else if *table == "sign_in_failures" && col.name == "id" {
+                } else if from_rowid {
                     picked.push((col.clone(), "rowid".into()));
                 }
             }

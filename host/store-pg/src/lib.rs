@@ -13,8 +13,14 @@ mod audit;
 mod copy;
 mod fires;
 mod nodes;
+mod plugins;
+mod run_records;
 mod runs;
+mod schedules;
 mod schema;
+mod schools;
+mod users;
+mod vault;
 
 use std::future::Future;
 

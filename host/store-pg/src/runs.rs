@@ -8,21 +8,21 @@
 //! so a node whose clock runs ahead cannot keep another's run alive, nor
 //! one whose clock runs behind take a live run.
 
-use easel_store::{NewRun, Result, RunRow, RunStatus, StoreError};
+use easel_store::{NewRun, Result, RunFinish, RunRow, RunStatus, StoreError};
 use tokio_postgres::Row;
 
 use crate::{PgError, PgResult, PgStore, is_unique_violation};
 
-const RUN_COLUMNS: &str = "id, plugin_id, digest, school, instance, dry_run, params, status, started_at, finished_at, duration_ms, calls, denied, error, outputs, log, plan, applies, plan_result, batch, writes, unknown";
+pub(crate) const RUN_COLUMNS: &str = "id, plugin_id, digest, school, instance, dry_run, params, status, started_at, finished_at, duration_ms, calls, denied, error, outputs, log, plan, applies, plan_result, batch, writes, unknown";
 
 /// The database's clock, in unix milliseconds (SQL).
-const DB_NOW_MS: &str = "(extract(epoch FROM clock_timestamp()) * 1000)::bigint";
+pub(crate) const DB_NOW_MS: &str = "(extract(epoch FROM clock_timestamp()) * 1000)::bigint";
 
 fn json<T: for<'de> serde::Deserialize<'de>>(column: &'static str, text: &str) -> PgResult<T> {
     serde_json::from_str(text).map_err(|e| PgError(format!("corrupt {column}: {e}")))
 }
 
-fn run_row(r: &Row) -> PgResult<RunRow> {
+pub(crate) fn run_row(r: &Row) -> PgResult<RunRow> {
     let status: String = r.get(7);
     Ok(RunRow {
         id: r.get(0),
@@ -50,7 +50,7 @@ fn run_row(r: &Row) -> PgResult<RunRow> {
     })
 }
 
-fn to_json<T: serde::Serialize>(v: &T) -> String {
+pub(crate) fn to_json<T: serde::Serialize>(v: &T) -> String {
     serde_json::to_string(v).unwrap_or_else(|_| "null".into())
 }
 
@@ -67,26 +67,21 @@ pub struct Claim<'a> {
 
 impl PgStore {
     /// Put a run in the queue (status `queued`): `request` is what the
-    /// worker needs, `token` the token it will spend (`None`: none).
-    pub fn enqueue_run(&self, run: &NewRun, request: &str, token: Option<&str>) -> Result<()> {
-        self.insert_run(run, RunStatus::Queued, Some(request), token)
+    /// worker needs; only a node holding the lease of the token it
+    /// spends (`run.token`) claims it.
+    pub fn enqueue_run(&self, run: &NewRun, request: &str) -> Result<()> {
+        self.insert_run(run, RunStatus::Queued, Some(request))
     }
 
     /// Record the start of a run this process runs itself.
-    pub fn start_run(&self, run: &NewRun, token: Option<&str>) -> Result<()> {
-        self.insert_run(run, RunStatus::Running, None, token)
+    pub fn start_run(&self, run: &NewRun) -> Result<()> {
+        self.insert_run(run, RunStatus::Running, None)
     }
 
-    fn insert_run(
-        &self,
-        run: &NewRun,
-        status: RunStatus,
-        request: Option<&str>,
-        token: Option<&str>,
-    ) -> Result<()> {
+    fn insert_run(&self, run: &NewRun, status: RunStatus, request: Option<&str>) -> Result<()> {
         let run = run.clone();
         let request = request.map(str::to_string);
-        let token = token.map(str::to_string);
+        let token = run.token.clone();
         let applies = run.applies.clone();
         let inserted = self.block(move |pool| async move {
             let c = pool.get().await?;
@@ -208,35 +203,45 @@ impl PgStore {
         })
     }
 
-    /// Record how a run ended: `status`, with its counts. Only a running
-    /// run ends (an interrupted one stays interrupted).
-    pub fn finish_run(
-        &self,
-        id: &str,
-        status: RunStatus,
-        duration_ms: u64,
-        calls: u32,
-        error: Option<&str>,
-    ) -> Result<bool> {
-        let (id, error) = (id.to_string(), error.map(str::to_string));
+    /// Record how a run ended (unless it was marked interrupted first: its
+    /// counts then come from the audit log, and stay).
+    pub fn finish_run(&self, id: &str, f: &RunFinish) -> Result<()> {
+        let id = id.to_string();
+        let status = f.status.unwrap_or(RunStatus::Failed).as_str();
+        let (outputs, plan, plan_result) = (
+            to_json(&f.outputs),
+            to_json(&f.plan),
+            to_json(&f.plan_result),
+        );
+        let (duration_ms, calls, denied) = (
+            f.duration_ms.min(i64::MAX as u64) as i64,
+            i64::from(f.calls),
+            i64::from(f.denied),
+        );
+        let (error, log) = (f.error.clone(), f.log.clone());
         self.block(move |pool| async move {
             let c = pool.get().await?;
-            let n = c
-                .execute(
-                    "UPDATE runs SET status = $2, finished_at = $3, duration_ms = $4,
-                         calls = $5, error = $6, lease_until = NULL
-                     WHERE id = $1 AND status = 'running'",
-                    &[
-                        &id,
-                        &status.as_str(),
-                        &easel_store::now(),
-                        &(duration_ms as i64),
-                        &(calls as i64),
-                        &error,
-                    ],
-                )
-                .await?;
-            Ok(n == 1)
+            c.execute(
+                "UPDATE runs SET status = $2, finished_at = $3, duration_ms = $4, calls = $5,
+                     denied = $6, error = $7, outputs = $8, log = $9, plan = $10,
+                     plan_result = $11, lease_until = NULL, writes = NULL, unknown = '[]'
+                 WHERE id = $1 AND status IN ('running', 'queued')",
+                &[
+                    &id,
+                    &status,
+                    &easel_store::now(),
+                    &duration_ms,
+                    &calls,
+                    &denied,
+                    &error,
+                    &outputs,
+                    &log,
+                    &plan,
+                    &plan_result,
+                ],
+            )
+            .await?;
+            Ok(())
         })
     }
 
@@ -252,21 +257,6 @@ impl PgStore {
         })
     }
 
-    /// One run by id.
-    pub fn run(&self, id: &str) -> Result<Option<RunRow>> {
-        let id = id.to_string();
-        self.block(move |pool| async move {
-            let c = pool.get().await?;
-            let row = c
-                .query_opt(
-                    &format!("SELECT {RUN_COLUMNS} FROM runs WHERE id = $1"),
-                    &[&id],
-                )
-                .await?;
-            row.as_ref().map(run_row).transpose()
-        })
-    }
-
     /// The run that applied (or is applying) the plan of dry run `plan`.
     pub fn run_applying(&self, plan: &str) -> Result<Option<RunRow>> {
         let plan = plan.to_string();
@@ -279,34 +269,6 @@ impl PgStore {
                 )
                 .await?;
             row.as_ref().map(run_row).transpose()
-        })
-    }
-
-    /// Runs left `running` whose lease has run out (by the database's
-    /// clock) and whose owner is not a live node: they become
-    /// `interrupted`, never re-queued (a write may have been sent).
-    /// Returns their ids.
-    pub fn interrupt_expired(&self, lease: std::time::Duration) -> Result<Vec<String>> {
-        let lease_ms = lease.as_millis() as i64;
-        self.block(move |pool| async move {
-            let c = pool.get().await?;
-            let rows = c
-                .query(
-                    &format!(
-                        "UPDATE runs SET status = 'interrupted', finished_at = $1,
-                             lease_until = NULL,
-                             error = 'the node running it stopped answering (its lease ran out)'
-                         WHERE status = 'running' AND lease_until IS NOT NULL
-                           AND lease_until < {DB_NOW_MS}
-                           AND NOT EXISTS (SELECT 1 FROM nodes n WHERE n.id = runs.owner
-                                 AND n.stopped_at IS NULL
-                                 AND n.heartbeat_at > clock_timestamp() - $2::bigint * interval '1 millisecond')
-                         RETURNING id"
-                    ),
-                    &[&easel_store::now(), &lease_ms],
-                )
-                .await?;
-            Ok(rows.iter().map(|r| r.get(0)).collect())
         })
     }
 }

@@ -14,7 +14,9 @@ pub(crate) const MIGRATION_LOCK: i64 = 0x6561_7365_6c00_0001;
 
 /// Each migration, in order; the version is its index plus one.
 pub(crate) const MIGRATIONS: &[&str] = &[r#"
+-- `seq` orders versions by arrival (SQLite's rowid).
 CREATE TABLE plugins (
+    seq BIGINT GENERATED ALWAYS AS IDENTITY UNIQUE,
     digest TEXT PRIMARY KEY,
     id TEXT NOT NULL,
     version TEXT NOT NULL,
@@ -41,7 +43,9 @@ CREATE TABLE plugin_submitters (
     name TEXT NOT NULL,
     PRIMARY KEY (digest, name)
 );
+-- `id` orders denials newest first (SQLite's rowid).
 CREATE TABLE plugin_denials (
+    id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     digest TEXT NOT NULL,
     manifest_digest TEXT NOT NULL,
     plugin_id TEXT NOT NULL,

@@ -27,6 +27,7 @@ fn run(id: &str) -> NewRun {
         applies: None,
         owner: None,
         batch: None,
+        token: None,
     }
 }
 

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use easel_pgtest::Cluster;
-use easel_store::{NewRun, RunStatus};
+use easel_store::{NewRun, RunFinish, RunStatus};
 use easel_store_pg::{Claim, PgStore, rendezvous_owner};
 
 fn store(cluster: &Cluster) -> (String, PgStore) {
@@ -30,6 +30,16 @@ fn new_run(id: &str, instance: &str) -> NewRun {
         applies: None,
         owner: None,
         batch: None,
+        token: None,
+    }
+}
+
+fn finished(status: RunStatus) -> RunFinish {
+    RunFinish {
+        status: Some(status),
+        duration_ms: 5,
+        calls: 1,
+        ..RunFinish::default()
     }
 }
 
@@ -92,7 +102,7 @@ fn many_nodes_claiming_at_once_take_each_run_exactly_once() {
     let (url, s) = store(&cluster);
     const RUNS: usize = 300;
     for i in 0..RUNS {
-        s.enqueue_run(&new_run(&format!("r{i:04}"), "main"), "{}", None)
+        s.enqueue_run(&new_run(&format!("r{i:04}"), "main"), "{}")
             .unwrap();
     }
     let claimed: Vec<Vec<String>> = std::thread::scope(|sc| {
@@ -131,9 +141,9 @@ fn many_nodes_claiming_at_once_take_each_run_exactly_once() {
 fn runs_are_claimed_oldest_first_skipping_busy_instances() {
     let cluster = Cluster::shared();
     let (_url, s) = store(&cluster);
-    s.enqueue_run(&new_run("a", "busy"), "{}", None).unwrap();
-    s.enqueue_run(&new_run("b", "main"), "{}", None).unwrap();
-    s.enqueue_run(&new_run("c", "main"), "{}", None).unwrap();
+    s.enqueue_run(&new_run("a", "busy"), "{}").unwrap();
+    s.enqueue_run(&new_run("b", "main"), "{}").unwrap();
+    s.enqueue_run(&new_run("c", "main"), "{}").unwrap();
     let busy = vec!["busy".to_string()];
     let claim = Claim {
         busy: &busy,
@@ -158,10 +168,10 @@ fn a_plan_is_applied_by_one_run_only() {
     let (_url, s) = store(&cluster);
     let mut first = new_run("live-1", "main");
     first.applies = Some("dry-1".into());
-    s.start_run(&first, None).unwrap();
+    s.start_run(&first).unwrap();
     let mut second = new_run("live-2", "main");
     second.applies = Some("dry-1".into());
-    let err = s.start_run(&second, None).unwrap_err().to_string();
+    let err = s.start_run(&second).unwrap_err().to_string();
     assert!(err.contains("applied already, by run live-1"), "{err}");
 }
 
@@ -174,10 +184,22 @@ fn a_node_claims_only_runs_on_tokens_whose_lease_it_holds() {
     let tokens = vec!["t1".to_string()];
     let own = s.balance_tokens("n1", &tokens, lease).unwrap();
     assert_eq!(own.owned, tokens);
-    s.enqueue_run(&new_run("on-t2", "main"), "{}", Some("t2"))
-        .unwrap();
-    s.enqueue_run(&new_run("on-t1", "main"), "{}", Some("t1"))
-        .unwrap();
+    s.enqueue_run(
+        &NewRun {
+            token: Some("t2".into()),
+            ..new_run("on-t2", "main")
+        },
+        "{}",
+    )
+    .unwrap();
+    s.enqueue_run(
+        &NewRun {
+            token: Some("t1".into()),
+            ..new_run("on-t1", "main")
+        },
+        "{}",
+    )
+    .unwrap();
     // Saying it holds t2 is not enough: the lease row decides.
     let both = vec!["t1".to_string(), "t2".to_string()];
     let claim = Claim {
@@ -287,8 +309,14 @@ fn a_joining_node_waits_until_the_holder_has_finished_its_runs_on_the_token() {
         s.balance_tokens("old", &tokens, lease).unwrap().owned,
         tokens
     );
-    s.enqueue_run(&new_run("long", "main"), "{}", Some(&token))
-        .unwrap();
+    s.enqueue_run(
+        &NewRun {
+            token: Some(token.clone()),
+            ..new_run("long", "main")
+        },
+        "{}",
+    )
+    .unwrap();
     let claim = Claim {
         busy: &[],
         tokens: Some(&tokens),
@@ -304,10 +332,9 @@ fn a_joining_node_waits_until_the_holder_has_finished_its_runs_on_the_token() {
     // with `owned`, which no longer lists it.
     assert!(old.owned.is_empty());
 
-    assert!(
-        s.finish_run("long", RunStatus::Succeeded, 5, 1, None)
-            .unwrap()
-    );
+    s.finish_run("long", &finished(RunStatus::Succeeded))
+        .unwrap();
+    assert_eq!(s.run("long").unwrap().unwrap().status, RunStatus::Succeeded);
     let old = s.balance_tokens("old", &tokens, lease).unwrap();
     assert_eq!(old.released, tokens);
     let new = s.balance_tokens("new", &tokens, lease).unwrap();
@@ -322,18 +349,26 @@ fn a_dead_nodes_runs_are_interrupted_never_requeued() {
     let lease = Duration::from_millis(500);
     s.register_node("gone", "").unwrap();
     s.register_node("here", "").unwrap();
-    s.enqueue_run(&new_run("a", "main"), "{}", None).unwrap();
-    s.enqueue_run(&new_run("b", "main"), "{}", None).unwrap();
-    let short = easel_store::now_ms() + lease.as_millis() as i64;
-    s.claim_run("gone", short, &Claim::default())
+    s.enqueue_run(&new_run("a", "main"), "{}").unwrap();
+    s.enqueue_run(&new_run("b", "main"), "{}").unwrap();
+    let short = || easel_store::now_ms() + lease.as_millis() as i64;
+    s.claim_run("gone", short(), &Claim::default())
         .unwrap()
         .unwrap();
-    s.claim_run("here", short, &Claim::default())
+    s.claim_run("here", short(), &Claim::default())
         .unwrap()
         .unwrap();
-    std::thread::sleep(lease * 2);
-    s.heartbeat("here").unwrap();
-    let interrupted = s.interrupt_expired(lease).unwrap();
+    // The live node renews its run's lease; the dead one cannot.
+    let start = std::time::Instant::now();
+    while start.elapsed() < lease * 2 {
+        std::thread::sleep(lease / 5);
+        assert_eq!(
+            s.renew_leases("here", &["b".to_string()], short()).unwrap(),
+            1
+        );
+    }
+    // Every owner looks alive to this host's /proc: the lease decides.
+    let interrupted = s.interrupt_runs(None, &|_| true).unwrap();
     assert_eq!(
         interrupted,
         vec!["a".to_string()],
@@ -341,8 +376,10 @@ fn a_dead_nodes_runs_are_interrupted_never_requeued() {
     );
     let a = s.run("a").unwrap().unwrap();
     assert_eq!(a.status, RunStatus::Interrupted);
-    assert!(
-        !s.finish_run("a", RunStatus::Succeeded, 1, 1, None).unwrap(),
+    s.finish_run("a", &finished(RunStatus::Succeeded)).unwrap();
+    assert_eq!(
+        s.run("a").unwrap().unwrap().status,
+        RunStatus::Interrupted,
         "stays interrupted"
     );
     assert_eq!(s.queued_runs().unwrap(), 0, "never re-queued");

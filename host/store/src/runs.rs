@@ -82,6 +82,8 @@ pub struct NewRun {
     pub owner: Option<String>,
     /// The batch (one many-school command) it belongs to.
     pub batch: Option<String>,
+    /// The token it spends (`None`: it spends none).
+    pub token: Option<String>,
 }
 
 /// How a run finished.
@@ -271,8 +273,8 @@ impl Store {
 
     fn insert_run(&self, run: &NewRun, status: RunStatus, request: Option<&str>) -> Result<()> {
         let inserted = self.conn().execute(
-            "INSERT INTO runs (id, plugin_id, digest, school, instance, dry_run, params, status, started_at, applies, owner, batch, request)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+            "INSERT INTO runs (id, plugin_id, digest, school, instance, dry_run, params, status, started_at, applies, owner, batch, request, token)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
             params![
                 run.id,
                 run.plugin_id,
@@ -286,7 +288,8 @@ impl Store {
                 run.applies,
                 run.owner,
                 run.batch,
-                request
+                request,
+                run.token
             ],
         );
         match (inserted, &run.applies) {

@@ -350,6 +350,11 @@ CREATE INDEX plugin_denials_of ON plugin_denials(digest, manifest_digest);
     r#"
 ALTER TABLE api_tokens ADD COLUMN console INTEGER NOT NULL DEFAULT 0;
 "#,
+    // The token a run spends: with many hosts, only the host holding that
+    // token's lease runs it (kept here too, so `db copy` carries it).
+    r#"
+ALTER TABLE runs ADD COLUMN token TEXT;
+"#,
 ];
 
 /// The triggers that refuse updates to the audit tables (recreated after

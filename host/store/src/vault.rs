@@ -389,3 +389,57 @@ impl VaultRecords for Store {
         Store::reseal_all(self, sealed, sign_in_keys, meta)
     }
 }
+
+/// A store shared by many holders (one pool per process).
+impl<T: VaultRecords + Sync + ?Sized> VaultRecords for std::sync::Arc<T> {
+    fn vault_meta(&self, key: &str) -> Result<Option<String>> {
+        (**self).vault_meta(key)
+    }
+    fn set_vault_meta(&self, key: &str, value: &str) -> Result<()> {
+        (**self).set_vault_meta(key, value)
+    }
+    fn claim_vault_meta(&self, key: &str, value: &str) -> Result<String> {
+        (**self).claim_vault_meta(key, value)
+    }
+    fn token(&self, id: &str) -> Result<Option<TokenRow>> {
+        (**self).token(id)
+    }
+    fn tokens(&self) -> Result<Vec<TokenRow>> {
+        (**self).tokens()
+    }
+    fn add_token(&self, t: &TokenRow) -> Result<()> {
+        (**self).add_token(t)
+    }
+    fn reseal_token(
+        &self,
+        id: &str,
+        fingerprint: &str,
+        sealed: &[u8],
+        rotated: bool,
+    ) -> Result<u64> {
+        (**self).reseal_token(id, fingerprint, sealed, rotated)
+    }
+    fn touch_token(&self, id: &str) -> Result<()> {
+        (**self).touch_token(id)
+    }
+    fn sign_in_key(&self, instance: &str) -> Result<Option<crate::SignInKeyRow>> {
+        (**self).sign_in_key(instance)
+    }
+    fn sign_in_keys(&self) -> Result<Vec<crate::SignInKeyRow>> {
+        (**self).sign_in_keys()
+    }
+    fn set_sign_in_key(&self, k: &crate::SignInKeyRow) -> Result<()> {
+        (**self).set_sign_in_key(k)
+    }
+    fn forget_sealed(&self, meta: (&str, &str)) -> Result<(usize, usize)> {
+        (**self).forget_sealed(meta)
+    }
+    fn reseal_all(
+        &self,
+        sealed: &[(String, Vec<u8>, String)],
+        sign_in_keys: &[(String, Vec<u8>)],
+        meta: (&str, &str),
+    ) -> Result<()> {
+        (**self).reseal_all(sealed, sign_in_keys, meta)
+    }
+}
