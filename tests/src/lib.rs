@@ -59,7 +59,12 @@ pub fn person(name: &str) -> easel_app::Actor {
 /// A data directory in `dir`, with the shared compile cache linked in so
 /// each test does not recompile every plugin.
 pub fn home(dir: &Path) -> Home {
-    Home::open(Some(dir.to_path_buf()))
+    home_in(dir, &easel_app::database::Database::Sqlite)
+}
+
+/// [`home`] with its state in `database` (PostgreSQL, for many hosts).
+pub fn home_in(dir: &Path, database: &easel_app::database::Database) -> Home {
+    Home::open_in(Some(dir.to_path_buf()), database.clone())
         .expect("home opens")
         .with_cache_dir(Path::new(env!("OUT_DIR")).join("compile-cache"))
 }
@@ -321,6 +326,7 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 /// (what `easel serve` runs): runs queued there are claimed and run here.
 pub struct Workers {
     dir: std::path::PathBuf,
+    database: easel_app::database::Database,
     connections: easel_app::Connections,
     runtime: easel_runtime::Runtime,
     queue: easel_app::queue::Queue,
@@ -328,7 +334,7 @@ pub struct Workers {
 
 impl easel_app::queue::QueueHost for Workers {
     fn open_home(&self) -> Result<Home, easel_app::AppError> {
-        Ok(home(&self.dir))
+        Ok(home_in(&self.dir, &self.database))
     }
     fn connections(&self) -> &easel_app::Connections {
         &self.connections
@@ -344,10 +350,19 @@ impl easel_app::queue::QueueHost for Workers {
 impl Workers {
     /// Start workers over `dir`; they stop when the handle is dropped.
     pub fn start(dir: &Path) -> (std::sync::Arc<Workers>, WorkersHandle) {
+        Self::start_in(dir, &easel_app::database::Database::Sqlite)
+    }
+
+    /// Start workers over `dir` with its state in `database`.
+    pub fn start_in(
+        dir: &Path,
+        database: &easel_app::database::Database,
+    ) -> (std::sync::Arc<Workers>, WorkersHandle) {
         let w = std::sync::Arc::new(Workers {
             dir: dir.to_path_buf(),
+            database: database.clone(),
             connections: easel_app::Connections::new(),
-            runtime: home(dir).runtime_for(16).expect("runtime"),
+            runtime: home_in(dir, database).runtime_for(16).expect("runtime"),
             queue: easel_app::queue::Queue::new(easel_app::queue::QueueConfig::default()),
         });
         let task = easel_app::queue::spawn_workers(w.clone());

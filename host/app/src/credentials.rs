@@ -378,6 +378,7 @@ pub fn remove_token(home: &Home, by: &Actor, id: &str, force: bool) -> Result<us
 /// open: no [`Home`] is needed.
 pub fn reset_vault(root: &Path, by: &Actor) -> Result<easel_vault::Reset, AppError> {
     by.require(Act::ManageCredentials)?;
+    refuse_on_shared_database("vault reset", &crate::database::Database::from_env()?)?;
     let db = root.join("easel.db");
     if !db.exists() {
         return Err(AppError::invalid(format!(
@@ -400,6 +401,21 @@ pub fn reset_vault(root: &Path, by: &Actor) -> Result<easel_vault::Reset, AppErr
     .map_err(internal)
 }
 
+/// A new master key has to reach every host at once: not done on a
+/// database shared by many hosts (docs/DEPLOY.md says how to change it).
+fn refuse_on_shared_database(
+    what: &str,
+    database: &crate::database::Database,
+) -> Result<(), AppError> {
+    match database {
+        crate::database::Database::Sqlite => Ok(()),
+        crate::database::Database::Postgres(_) => Err(AppError::invalid(format!(
+            "`easel {what}` works on one host's SQLite database; this one is PostgreSQL ({}), shared by hosts that would all need the new key at once. Nothing was changed: see docs/DEPLOY.md, \"The master key\"",
+            database.describe()
+        ))),
+    }
+}
+
 /// What `vault rekey` did.
 #[derive(Debug, Clone)]
 pub struct Rekeyed {
@@ -418,6 +434,7 @@ pub struct Rekeyed {
 /// nothing, if the log does not verify under the old key.
 pub fn rekey(home: &Home, by: &Actor) -> Result<Rekeyed, AppError> {
     by.require(Act::ManageCredentials)?;
+    refuse_on_shared_database("vault rekey", home.database())?;
     let internal = |e: VaultError| AppError::new(Kind::Internal, e.to_string());
     let mut v = easel_vault::Vault::open(home.root()).map_err(internal)?;
     // The audit log is keyed by the master key too: it must verify under

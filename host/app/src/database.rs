@@ -99,3 +99,138 @@ pub fn postgres(url: &str) -> Result<Arc<PgStore>, AppError> {
     pools.insert(url.to_owned(), store.clone());
     Ok(store)
 }
+
+/// What `easel db migrate` did.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Migrated {
+    /// The database (without a password).
+    pub database: String,
+    /// Its schema version before.
+    pub from: usize,
+    /// And after.
+    pub to: usize,
+}
+
+/// Bring `database` (the data directory `root`'s SQLite one, or a
+/// PostgreSQL one) up to this build's schema. Nodes starting together
+/// are safe: each migration is applied once.
+pub fn migrate(root: &std::path::Path, database: &Database) -> Result<Migrated, AppError> {
+    match database {
+        Database::Sqlite => {
+            let db = root.join("easel.db");
+            let from = if db.exists() {
+                easel_store::schema::version_of(&db)
+                    .map_err(|e| AppError::invalid(format!("cannot read {}: {e}", db.display())))?
+            } else {
+                0
+            };
+            if !root.exists() {
+                return Err(AppError::invalid(format!(
+                    "{} does not exist: there is no easel database to migrate",
+                    root.display()
+                )));
+            }
+            easel_store::Store::open(&db)
+                .map_err(|e| AppError::invalid(format!("cannot migrate {}: {e}", db.display())))?;
+            Ok(Migrated {
+                database: db.display().to_string(),
+                from,
+                to: easel_store::schema::latest_version(),
+            })
+        }
+        Database::Postgres(url) => {
+            let fail = |e: easel_store::StoreError| {
+                AppError::invalid(format!("cannot migrate {}: {e}", redact(url)))
+            };
+            let store = PgStore::open(url, 1).map_err(fail)?;
+            let from = store.schema_version().map_err(fail)?;
+            store.migrate().map_err(fail)?;
+            Ok(Migrated {
+                database: redact(url),
+                from,
+                to: PgStore::latest_version(),
+            })
+        }
+    }
+}
+
+/// What `easel db copy` did.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Copied {
+    /// Where to (without a password).
+    pub to: String,
+    /// Rows copied, by table.
+    pub tables: Vec<(String, u64)>,
+    /// Audit records, verified on PostgreSQL after the copy.
+    pub audit_records: u64,
+    /// The audit chain's head there, as it was in SQLite.
+    pub audit_head: String,
+}
+
+/// Copy the SQLite database `sqlite` (of the data directory `root`, whose
+/// master key keys its audit log) into the empty PostgreSQL database at
+/// `url`, then verify the audit log there with that key. Refused,
+/// changing nothing, if the source's audit log does not verify; all or
+/// nothing if the copy fails.
+pub fn copy(
+    root: &std::path::Path,
+    sqlite: &std::path::Path,
+    url: &str,
+    by: &crate::Actor,
+) -> Result<Copied, AppError> {
+    use easel_store::{AuditLog, AuditOptions, Verdict};
+    by.require(crate::principal::Act::ManageCredentials)?;
+    if !sqlite.exists() {
+        return Err(AppError::invalid(format!(
+            "{} does not exist: give the SQLite database to copy (--from sqlite:PATH)",
+            sqlite.display()
+        )));
+    }
+    let source = easel_store::Store::open(sqlite)
+        .map_err(|e| AppError::invalid(format!("cannot open {}: {e}", sqlite.display())))?;
+    let vault = easel_vault::Vault::open_records(
+        Box::new(source),
+        &easel_vault::Vault::key_path_in(root),
+    )
+    .map_err(|e| {
+        AppError::invalid(format!(
+            "cannot open the master key of {} ({e}): the copy's audit log is verified with it",
+            sqlite.display()
+        ))
+    })?;
+    let keys = || vault.audit_keys().map_err(AppError::internal);
+    let before = AuditLog::open(sqlite, keys()?)?.verify()?;
+    let Verdict::Intact { records, head, .. } = before else {
+        return Err(AppError::invalid(format!(
+            "the audit log of {} does not verify ({before:?}): nothing was copied; see `easel audit verify`",
+            sqlite.display()
+        )));
+    };
+    let target = PgStore::connect(url, 2)
+        .map_err(|e| AppError::invalid(format!("cannot use {}: {e}", redact(url))))?;
+    let report = target
+        .copy_from_sqlite(sqlite)
+        .map_err(|e| AppError::invalid(format!("nothing was copied: {e}")))?;
+    let after = AuditLog::with_backend(
+        Box::new(easel_store_pg::PgAudit::shared(Arc::new(target))),
+        keys()?,
+        AuditOptions::default(),
+    )?
+    .verify()?;
+    match after {
+        Verdict::Intact {
+            records: n,
+            head: h,
+            ..
+        } if n == records && h == head => Ok(Copied {
+            to: redact(url),
+            tables: report.tables,
+            audit_records: n,
+            audit_head: h,
+        }),
+        other => Err(AppError::internal(anyhow::anyhow!(
+            "the copy's audit log does not verify in {} ({other:?}); do not use that database: drop it and copy again",
+            redact(url)
+        ))),
+    }
+}

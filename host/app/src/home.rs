@@ -9,6 +9,7 @@ use easel_runtime::{EngineOptions, Runtime};
 use easel_store::{AuditEntry, AuditLog, AuditOptions, LegacySeal, Store};
 use easel_vault::Vault;
 
+use crate::database::Database;
 use crate::error::AppError;
 use crate::storage::Storage;
 
@@ -16,7 +17,9 @@ use crate::storage::Storage;
 pub struct Home {
     root: PathBuf,
     cache: PathBuf,
-    /// What the services keep (SQLite on one host).
+    /// Where the state is kept.
+    database: Database,
+    /// What the services keep (SQLite on one host, PostgreSQL for many).
     pub store: Box<dyn Storage>,
     /// The audit log (same database, its own connection).
     pub audit: Arc<AuditLog>,
@@ -57,30 +60,54 @@ fn create_private_dir(path: &Path) -> std::io::Result<()> {
 }
 
 impl Home {
-    /// Open (creating) the data directory.
+    /// Open (creating) the data directory, with the database
+    /// `EASEL_DATABASE_URL` names (SQLite in the directory when unset).
     pub fn open(root: Option<PathBuf>) -> Result<Self, AppError> {
+        Self::open_in(root, Database::from_env()?)
+    }
+
+    /// Open (creating) the data directory, with its state in `database`.
+    /// On PostgreSQL the directory still holds this host's master key
+    /// file, compile cache, components and run outputs.
+    pub fn open_in(root: Option<PathBuf>, database: Database) -> Result<Self, AppError> {
         let root = root.unwrap_or_else(default_root);
         create_private_dir(&root)
             .with_context(|| format!("cannot create the data directory {}", root.display()))?;
-        let db = root.join("easel.db");
-        let store = Store::open(&db)
-            .with_context(|| format!("cannot open the database {}", db.display()))?;
-        // The master key also keys the audit log: its MAC and checkpoint
-        // signing keys are derived from it and never stored.
-        let keys = Vault::open(&root)
-            .and_then(|v| v.audit_keys())
-            .context("cannot open the vault, whose master key also keys the audit log")?;
-        let (witness, warning) = witness_path(&root, &store)?;
-        let audit = AuditLog::open_with(
-            &db,
-            keys,
-            AuditOptions {
-                witness: Some(witness),
-                warn_on_witness_created: warning,
-                ..AuditOptions::default()
-            },
-        )
-        .with_context(|| format!("cannot open the audit log in {}", db.display()))?;
+        let (store, audit): (Box<dyn Storage>, _) = match &database {
+            Database::Sqlite => {
+                let db = root.join("easel.db");
+                let store = Store::open(&db)
+                    .with_context(|| format!("cannot open the database {}", db.display()))?;
+                // The master key also keys the audit log: its MAC and
+                // checkpoint signing keys are derived from it, never stored.
+                let keys = Vault::open(&root)
+                    .and_then(|v| v.audit_keys())
+                    .context("cannot open the vault, whose master key also keys the audit log")?;
+                let options = audit_options(&root, &store)?;
+                let audit = AuditLog::open_with(&db, keys, options)
+                    .with_context(|| format!("cannot open the audit log in {}", db.display()))?;
+                (Box::new(store), audit)
+            }
+            Database::Postgres(url) => {
+                let pg = crate::database::postgres(url)?;
+                let keys = Vault::open_records(Box::new(pg.clone()), &Vault::key_path_in(&root))
+                    .and_then(|v| v.audit_keys())
+                    .with_context(|| {
+                        format!(
+                            "cannot open the vault in {}, whose master key also keys the audit log (every host needs the same master key file)",
+                            database.describe()
+                        )
+                    })?;
+                let options = audit_options(&root, &pg)?;
+                let audit = AuditLog::with_backend(
+                    Box::new(easel_store_pg::PgAudit::shared(pg.clone())),
+                    keys,
+                    options,
+                )
+                .with_context(|| format!("cannot open the audit log in {}", database.describe()))?;
+                (Box::new(pg), audit)
+            }
+        };
         match audit.legacy_seal() {
             Some(LegacySeal::Sealed { records }) => eprintln!(
                 "note: verified the {records} audit record(s) written before keyed MACs and sealed them under a signed checkpoint"
@@ -96,7 +123,8 @@ impl Home {
         let home = Self {
             cache: root.join("cache"),
             root,
-            store: Box::new(store),
+            database,
+            store,
             audit: Arc::new(audit),
         };
         // Runs left `running` by a process that ended are interrupted.
@@ -190,9 +218,19 @@ impl Home {
 
     /// The token vault (creates the master key on first use).
     pub fn vault(&self) -> Result<std::sync::Arc<Vault>, AppError> {
-        Vault::open(&self.root)
-            .map(std::sync::Arc::new)
-            .map_err(AppError::internal)
+        let vault = match &self.database {
+            Database::Sqlite => Vault::open(&self.root),
+            Database::Postgres(url) => Vault::open_records(
+                Box::new(crate::database::postgres(url)?),
+                &Vault::key_path_in(&self.root),
+            ),
+        };
+        vault.map(std::sync::Arc::new).map_err(AppError::internal)
+    }
+
+    /// Where the state is kept.
+    pub fn database(&self) -> &Database {
+        &self.database
     }
 
     /// Keep precompiled components in `dir` instead (tests share one).
@@ -222,8 +260,54 @@ impl Home {
         Runtime::new(options).map_err(AppError::internal)
     }
 
-    /// Store component bytes under their digest (idempotent).
+    /// Store component bytes under their digest (idempotent). On
+    /// PostgreSQL the database keeps them too, for the other hosts.
     pub fn save_component(&self, digest: &str, bytes: &[u8]) -> Result<PathBuf, AppError> {
+        if let Database::Postgres(url) = &self.database {
+            crate::database::postgres(url)?
+                .put_component(digest, bytes)
+                .context("cannot store the component in the database")?;
+        }
+        self.save_component_file(digest, bytes)
+    }
+
+    /// The bytes stored for the component with `digest`: from this
+    /// directory, or (on PostgreSQL, for one submitted on another host)
+    /// from the database, kept here after if they hash to `digest`. The
+    /// caller checks them against the digest it trusts (a run refuses,
+    /// and audits, bytes changed after approval).
+    pub fn component_bytes(&self, digest: &str) -> Result<Vec<u8>, AppError> {
+        use sha2::{Digest as _, Sha256};
+        let path = self.component_path(digest);
+        let from_file = std::fs::read(&path);
+        let bytes = match (from_file, &self.database) {
+            (Ok(bytes), _) => bytes,
+            (Err(_), Database::Postgres(url)) => {
+                let Some(bytes) = crate::database::postgres(url)?
+                    .component(digest)
+                    .context("cannot read the component from the database")?
+                else {
+                    return Err(AppError::invalid(format!(
+                        "the component {digest} is in neither {} nor the database: submit it again",
+                        path.display()
+                    )));
+                };
+                if hex::encode(Sha256::digest(&bytes)) == digest {
+                    self.save_component_file(digest, &bytes)?;
+                }
+                bytes
+            }
+            (Err(e), Database::Sqlite) => {
+                return Err(AppError::invalid(format!(
+                    "cannot read the stored component {} ({e}): submit it again",
+                    path.display()
+                )));
+            }
+        };
+        Ok(bytes)
+    }
+
+    fn save_component_file(&self, digest: &str, bytes: &[u8]) -> Result<PathBuf, AppError> {
         let path = self.component_path(digest);
         if path.exists() {
             return Ok(path);
@@ -242,6 +326,15 @@ impl Home {
 /// the data directory, and for the default a warning (logged once, when the
 /// file is created) that it should be moved: beside the database, whoever
 /// can rewrite the one can rewrite the other.
+fn audit_options(root: &Path, store: &dyn Storage) -> Result<AuditOptions, AppError> {
+    let (witness, warning) = witness_path(root, store)?;
+    Ok(AuditOptions {
+        witness: Some(witness),
+        warn_on_witness_created: warning,
+        ..AuditOptions::default()
+    })
+}
+
 fn witness_path(root: &Path, store: &dyn Storage) -> Result<(PathBuf, Option<String>), AppError> {
     if let Some(set) = store.setting(AUDIT_WITNESS)? {
         return Ok((PathBuf::from(set), None));

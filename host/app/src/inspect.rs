@@ -124,11 +124,12 @@ pub fn inspect(home: &Home, by: &Actor, name: &str) -> Result<Inspection, AppErr
     let manifest = Manifest::parse(&row.manifest).map_err(|e| internal(e.to_string()))?;
     let runtime = home.runtime()?;
     let imports_of = |r: &PluginRow| -> Result<(Vec<String>, Vec<String>), AppError> {
-        let bytes = std::fs::read(home.component_path(&r.digest)).map_err(|e| {
+        let bytes = home.component_bytes(&r.digest).map_err(|e| {
             internal(format!(
-                "the stored component {} of {} is missing ({e}); add it again",
+                "the stored component {} of {} is missing ({}); add it again",
                 &r.digest[..12.min(r.digest.len())],
-                r.id
+                r.id,
+                e.message
             ))
         })?;
         let loaded = runtime

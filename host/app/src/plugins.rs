@@ -426,7 +426,7 @@ pub fn approve_with(
     // Python component takes seconds). Submitting compiled it already
     // unless the cache was cleared or the engine changed; then this pays.
     // Missing bytes are the run's to report (it refuses them by digest).
-    if let Ok(bytes) = std::fs::read(home.component_path(&row.digest)) {
+    if let Ok(bytes) = home.component_bytes(&row.digest) {
         home.runtime()?
             .load(&bytes, &row.id)
             .map_err(AppError::internal)?;

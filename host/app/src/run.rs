@@ -2,7 +2,6 @@
 
 use std::path::PathBuf;
 
-use anyhow::Context as _;
 use easel_policy::{ApprovalState, Grant, Manifest, RunFacts};
 use easel_runtime::{Limits, PlanBinding, RunReport, RunSpec, Runtime, School};
 use easel_store::{Action, ApprovalRow, AuditEntry, NewRun, RunFinish, RunStatus};
@@ -188,9 +187,7 @@ pub(crate) async fn prepare(
             )
         })?;
     let manifest_digest = hex::encode(Sha256::digest(row.manifest.as_bytes()));
-    let path = home.component_path(&row.digest);
-    let bytes = std::fs::read(&path)
-        .with_context(|| format!("cannot read the stored component {}", path.display()))?;
+    let bytes = home.component_bytes(&row.digest)?;
     let actual = hex::encode(Sha256::digest(&bytes));
     if actual != approval.digest || manifest_digest != approval.manifest_digest {
         home.audit(&AuditEntry {

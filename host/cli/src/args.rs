@@ -103,6 +103,9 @@ impl Args {
             Command::Login { json, .. }
             | Command::Logout { json }
             | Command::Backup { json, .. } => *json,
+            Command::Db { command } => match command {
+                DbCommand::Migrate { json, .. } | DbCommand::Copy { json, .. } => *json,
+            },
             Command::Schedule { command } => matches!(
                 command,
                 ScheduleCommand::Add { json: true, .. }
@@ -223,6 +226,17 @@ pub enum Command {
         /// allowed unless --insecure-listen is given.
         #[arg(long, default_value = "127.0.0.1:7070", value_name = "ADDR")]
         listen: String,
+        /// Keep easel's state in this PostgreSQL database, shared with
+        /// the other hosts serving it (docs/DEPLOY.md), instead of the
+        /// data directory's SQLite: postgres://user[:password]@host[:port]/database.
+        /// Each host still needs the master key file.
+        #[arg(
+            long,
+            value_name = "URL",
+            env = "EASEL_DATABASE_URL",
+            hide_env_values = true
+        )]
+        database: Option<String>,
         /// Listen on a non-loopback address without TLS (put a TLS proxy in
         /// front: tokens and passwords cross the network).
         #[arg(long)]
@@ -315,6 +329,13 @@ pub enum Command {
         /// What to do with schedules.
         #[command(subcommand)]
         command: ScheduleCommand,
+    },
+    /// The database itself: bring its schema up to date, or move a SQLite
+    /// installation into PostgreSQL for many hosts (docs/DEPLOY.md).
+    Db {
+        /// What to do with the database.
+        #[command(subcommand)]
+        command: DbCommand,
     },
     /// Write a consistent copy of the database to FILE, safe while easel
     /// runs (SQLite's VACUUM INTO). Back up master.key apart: without it the
@@ -869,6 +890,47 @@ pub enum SimCommand {
         /// add sim_user=<user id> to the address to choose who signs in.
         #[arg(long, value_name = "URL")]
         sign_in_redirect: Option<String>,
+    },
+}
+
+/// Database commands.
+#[derive(Debug, Subcommand)]
+pub enum DbCommand {
+    /// Upgrade the database's schema to this easel's: the data
+    /// directory's SQLite database, or the PostgreSQL one --database (or
+    /// EASEL_DATABASE_URL) names. Safe to run on several hosts at once;
+    /// each step is applied once. Every command also migrates as it opens
+    /// the database: this one does only that, and says what it did.
+    Migrate {
+        /// `sqlite` (this data directory's easel.db) or
+        /// postgres://user[:password]@host[:port]/database.
+        #[arg(
+            long,
+            value_name = "URL",
+            env = "EASEL_DATABASE_URL",
+            hide_env_values = true
+        )]
+        database: Option<String>,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Copy a SQLite installation into an empty PostgreSQL database, then
+    /// verify its audit log there with this data directory's master key.
+    /// All or nothing; the SQLite database is left as it was. Stop easel
+    /// on this host first: what is written during the copy is not copied.
+    Copy {
+        /// The SQLite database: `sqlite:PATH` (a file, or a data
+        /// directory holding easel.db). Default: this data directory's.
+        #[arg(long, value_name = "sqlite:PATH")]
+        from: Option<String>,
+        /// The PostgreSQL database: postgres://user[:password]@host[:port]/database
+        /// (created empty; `easel db copy` makes its tables).
+        #[arg(long, value_name = "URL")]
+        to: String,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
     },
 }
 

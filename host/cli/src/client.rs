@@ -616,6 +616,7 @@ pub(crate) fn needs_local_data(command: &Command) -> bool {
         Command::Runs { command, .. } => matches!(command, Some(RunsCommand::Export { .. })),
         Command::Audit { .. }
         | Command::Backup { .. }
+        | Command::Db { .. }
         | Command::Schedule { .. }
         | Command::User { .. }
         | Command::Token { .. }

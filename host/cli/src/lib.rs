@@ -7,6 +7,7 @@ mod args;
 mod audit_cmd;
 mod client;
 mod credentials_cmd;
+mod db_cmd;
 mod demo;
 mod error;
 mod many;
@@ -328,7 +329,24 @@ pub async fn dispatch(mut args: Args) -> Result<Outcome, CliError> {
             *json,
         );
     }
-    let home = Home::open(args.home.clone())?;
+    // The database itself: no data directory needs to open.
+    if let Command::Db { .. } = &args.command {
+        let root = easel_app::root_dir(args.home.clone());
+        if let Command::Db { command } = args.command {
+            return db_cmd::command(&root, command);
+        }
+    }
+    // `easel serve --database URL` keeps the state there.
+    let home = match &args.command {
+        Command::Serve {
+            database: Some(url),
+            ..
+        } => Home::open_in(
+            args.home.clone(),
+            easel_app::database::Database::parse(url)?,
+        )?,
+        _ => Home::open(args.home.clone())?,
+    };
     // A token that does not sign in is an error for every command, not a
     // silent fallback to the OS user.
     local_actor(&home)?;
@@ -338,7 +356,7 @@ pub async fn dispatch(mut args: Args) -> Result<Outcome, CliError> {
         ..args
     };
     match args.command {
-        Command::Completions { .. } | Command::Man => Ok(Outcome::Success),
+        Command::Completions { .. } | Command::Man | Command::Db { .. } => Ok(Outcome::Success),
         Command::Plugin { command } => plugin::dispatch(&home, command, &connect).await,
         Command::Run(run) => run::command(&home, run, &connect).await,
         Command::User { command } => user_cmd::command(&home, command),
@@ -404,6 +422,7 @@ pub async fn dispatch(mut args: Args) -> Result<Outcome, CliError> {
         Command::Sim { command } => serve_simulator(command, |_| {}, stopped()).await,
         Command::Serve {
             listen,
+            database: _,
             insecure_listen,
             tls_cert,
             tls_key,
@@ -622,8 +641,12 @@ pub async fn serve(
         Some((cert, key)) => Some(easel_server::tls_config(cert, key)?),
         None => None,
     };
-    let server =
-        easel_server::Server::with_queue(home.root().to_path_buf(), home.cache_override(), queue)?;
+    let server = easel_server::Server::with_database(
+        home.root().to_path_buf(),
+        home.cache_override(),
+        queue,
+        home.database().clone(),
+    )?;
     server.set_grace(grace);
     if let Some(webhook) = webhook {
         eprintln!(

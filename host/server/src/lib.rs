@@ -33,6 +33,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use base64::Engine as _;
+use easel_app::database::Database;
 use easel_app::queue::{Queue, QueueConfig, QueueHost};
 use easel_app::{
     Act, Actor, AppError, ApproveOptions, Connections, Home, Kind, RunRequest, Target,
@@ -57,6 +58,8 @@ pub const SESSION_DAYS: i64 = 30;
 /// What every request shares.
 pub struct Server {
     root: PathBuf,
+    /// Where the state is kept (SQLite in `root`, or PostgreSQL).
+    database: Database,
     cache: Option<PathBuf>,
     runtime: Runtime,
     connections: Connections,
@@ -90,7 +93,18 @@ impl Server {
         cache: Option<PathBuf>,
         config: QueueConfig,
     ) -> Result<Arc<Self>, AppError> {
-        let home = Home::open(Some(root.clone()))?;
+        Self::with_database(root, cache, config, Database::from_env()?)
+    }
+
+    /// [`Server::with_queue`] keeping its state in `database` (PostgreSQL
+    /// shared with other hosts, or the data directory's SQLite).
+    pub fn with_database(
+        root: PathBuf,
+        cache: Option<PathBuf>,
+        config: QueueConfig,
+        database: Database,
+    ) -> Result<Arc<Self>, AppError> {
+        let home = Home::open_in(Some(root.clone()), database.clone())?;
         let home = match &cache {
             Some(c) => home.with_cache_dir(c.clone()),
             None => home,
@@ -101,6 +115,7 @@ impl Server {
         home.principals().end_console_sessions()?;
         Ok(Arc::new(Self {
             root,
+            database,
             cache,
             runtime,
             connections: Connections::new(),
@@ -281,7 +296,7 @@ impl Server {
     }
 
     fn home(&self) -> Result<Home, AppError> {
-        let home = Home::open(Some(self.root.clone()))?;
+        let home = Home::open_in(Some(self.root.clone()), self.database.clone())?;
         Ok(match &self.cache {
             Some(c) => home.with_cache_dir(c.clone()),
             None => home,

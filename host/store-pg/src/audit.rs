@@ -70,7 +70,7 @@ fn checkpoint(r: &Row) -> (i64, Checkpoint) {
 
 /// The audit tables of one PostgreSQL database.
 pub struct PgAudit {
-    store: PgStore,
+    store: std::sync::Arc<PgStore>,
 }
 
 impl std::fmt::Debug for PgAudit {
@@ -99,8 +99,13 @@ impl PgAudit {
     /// first: it creates the tables), with two connections of its own.
     pub fn open(url: &str) -> Result<Self> {
         Ok(Self {
-            store: PgStore::open(url, 2)?,
+            store: std::sync::Arc::new(PgStore::open(url, 2)?),
         })
+    }
+
+    /// The audit log of `store`'s database, on its pool.
+    pub fn shared(store: std::sync::Arc<PgStore>) -> Self {
+        Self { store }
     }
 
     /// A connection out of the pool, held across several calls (one

@@ -38,7 +38,18 @@ pub const DEFAULT_POOL: usize = 8;
 /// easel's state in one PostgreSQL database.
 pub struct PgStore {
     pool: Pool,
-    rt: tokio::runtime::Runtime,
+    /// The store's own runtime (`None` once dropped).
+    rt: Option<tokio::runtime::Runtime>,
+}
+
+impl Drop for PgStore {
+    /// Stops the store's runtime without waiting for it: the store may be
+    /// dropped on an async task, where waiting is not allowed.
+    fn drop(&mut self) {
+        if let Some(rt) = self.rt.take() {
+            rt.shutdown_background();
+        }
+    }
 }
 
 impl std::fmt::Debug for PgStore {
@@ -124,7 +135,7 @@ impl PgStore {
             .runtime(deadpool_postgres::Runtime::Tokio1)
             .build()
             .map_err(db_err)?;
-        let store = PgStore { pool, rt };
+        let store = PgStore { pool, rt: Some(rt) };
         // Fail now, with the server's reason, not at the first query.
         store.block(|pool| async move {
             let c = pool.get().await?;
@@ -143,7 +154,10 @@ impl PgStore {
         Fut: Future<Output = PgResult<T>> + Send + 'static,
         T: Send + 'static,
     {
-        let task = self.rt.spawn(f(self.pool.clone()));
+        let Some(rt) = &self.rt else {
+            return Err(db_err("the database store was closed"));
+        };
+        let task = rt.spawn(f(self.pool.clone()));
         match futures::executor::block_on(task) {
             Ok(r) => r.map_err(Into::into),
             Err(e) => Err(db_err(format!("a database call failed: {e}"))),

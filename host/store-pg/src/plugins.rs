@@ -60,6 +60,35 @@ fn approval_row(r: &Row) -> PgResult<ApprovalRow> {
 }
 
 impl PgStore {
+    /// Keep a component's bytes under its digest (the caller computed
+    /// it); storing the same digest twice is harmless.
+    pub fn put_component(&self, digest: &str, bytes: &[u8]) -> Result<()> {
+        let (digest, bytes) = (digest.to_owned(), bytes.to_vec());
+        self.block(move |pool| async move {
+            let c = pool.get().await?;
+            c.execute(
+                "INSERT INTO components (digest, bytes, added_at) VALUES ($1, $2, $3)
+                 ON CONFLICT (digest) DO NOTHING",
+                &[&digest, &bytes, &easel_store::now()],
+            )
+            .await?;
+            Ok(())
+        })
+    }
+
+    /// A component's bytes, as stored (the caller checks them against the
+    /// digest before using them).
+    pub fn component(&self, digest: &str) -> Result<Option<Vec<u8>>> {
+        let digest = digest.to_owned();
+        self.block(move |pool| async move {
+            let c = pool.get().await?;
+            let row = c
+                .query_opt("SELECT bytes FROM components WHERE digest = $1", &[&digest])
+                .await?;
+            Ok(row.map(|r| r.get(0)))
+        })
+    }
+
     /// Record a plugin version. Returns false if that digest was already
     /// stored (adding the same bytes twice is harmless).
     pub fn add_plugin(&self, p: &PluginRow) -> Result<bool> {

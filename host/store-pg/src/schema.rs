@@ -268,6 +268,13 @@ CREATE TABLE schedule_fires (
     node TEXT,
     PRIMARY KEY (schedule_id, fire_at)
 );
+-- Plugin components, by digest: a host that did not receive a
+-- submission fetches the bytes from here (and checks their digest).
+CREATE TABLE components (
+    digest TEXT PRIMARY KEY,
+    bytes BYTEA NOT NULL,
+    added_at TEXT NOT NULL
+);
 -- Every `easel serve` against this database, with its heartbeat.
 CREATE TABLE nodes (
     id TEXT PRIMARY KEY,

@@ -8,7 +8,7 @@
 mod audit;
 mod runs;
 mod schedules;
-mod schema;
+pub mod schema;
 mod schools;
 mod users;
 mod vault;

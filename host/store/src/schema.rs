@@ -366,6 +366,17 @@ CREATE TRIGGER audit_checkpoints_no_update BEFORE UPDATE ON audit_checkpoints
 BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
 ";
 
+/// The newest schema version this build knows.
+pub fn latest_version() -> usize {
+    MIGRATIONS.len()
+}
+
+/// The schema version of the SQLite database at `path` (0: new).
+pub fn version_of(path: &std::path::Path) -> rusqlite::Result<usize> {
+    let conn = Connection::open(path)?;
+    Ok(conn.pragma_query_value(None, "user_version", |r| r.get::<_, i64>(0))? as usize)
+}
+
 pub(crate) fn migrate(conn: &Connection) -> rusqlite::Result<()> {
     let current: usize =
         conn.pragma_query_value(None, "user_version", |r| r.get::<_, i64>(0))? as usize;
