@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use easel_app::database::Database;
-use easel_app::queue;
+use easel_app::queue::{self, QueueHost as _};
 use easel_runtime::{Limits, School};
 use easel_store::{RunStatus, Verdict};
 use easel_tests::{Workers, add_bundled, home, home_in, person};
@@ -128,11 +128,7 @@ async fn a_host_with_another_master_key_refuses_to_start_and_says_why() {
     let err = easel_app::Home::open_in(Some(d.path().to_path_buf()), db)
         .err()
         .expect("refused");
-    assert!(
-        err.message.contains("master key"),
-        "{}",
-        err.message
-    );
+    assert!(err.message.contains("master key"), "{}", err.message);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -171,4 +167,202 @@ async fn a_sqlite_installation_copied_into_postgres_verifies_and_runs_on() {
     assert_eq!(h.store.runs(10).unwrap().len(), 2);
     assert!(matches!(h.audit.verify().unwrap(), Verdict::Intact { .. }));
     assert_ne!(again.run_id, first.run_id);
+}
+
+/// Queue a dry run of the course report for `school` on `host`'s grant.
+async fn queue_on(h: &easel_app::Home, w: &Workers, school: u64) -> String {
+    let conn = w
+        .connections()
+        .for_grant(h, "course-report", school)
+        .await
+        .unwrap();
+    let req = easel_app::RunRequest {
+        plugin: "course-report".into(),
+        school,
+        dry_run: true,
+        params: Vec::new(),
+        limits: Limits::default(),
+        plan: None,
+    };
+    queue::enqueue(h, &person("admin"), &conn, req, None, None)
+        .await
+        .unwrap()
+        .run
+}
+
+/// Who ran each run (its owner) and on which token, from the database.
+fn owners(cluster: &easel_pgtest::Cluster, db: &Database) -> Vec<(String, String, String)> {
+    let Database::Postgres(url) = db else {
+        unreachable!()
+    };
+    cluster
+        .psql(
+            url,
+            "SELECT id || '|' || COALESCE(owner, '') || '|' || COALESCE(token, '') || '|' || status FROM runs ORDER BY seq",
+        )
+        .lines()
+        .filter(|l| !l.is_empty())
+        .map(|l| {
+            let f: Vec<&str> = l.split('|').collect();
+            assert_eq!(f[3], "succeeded", "{l}");
+            (f[0].to_owned(), f[1].to_owned(), f[2].to_owned())
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_token_is_spent_by_the_node_holding_its_lease_and_moves_when_that_node_dies() {
+    let (cluster, db) = postgres();
+    let sim = easel_tests::sim_with_token(
+        "7~TOKENA0000000000000000000000000000000000000000000000000000000000",
+    )
+    .await;
+    sim.add_token(
+        "7~TOKENB0000000000000000000000000000000000000000000000000000000000",
+        easel_sim::ADMIN_USER_ID,
+    );
+    let schools: Vec<u64> = sim.with_data(|d| d.schools().iter().take(2).map(|s| s.id).collect());
+    let a = tempfile::tempdir().unwrap();
+    let ha = home_in(a.path(), &db);
+    ha.store
+        .add_instance(&easel_store::InstanceRow {
+            name: "prod".into(),
+            url: sim.url().into(),
+            copy_of: None,
+            created_at: "2026-12-04T00:00:00Z".into(),
+        })
+        .unwrap();
+    let vault = ha.vault().unwrap();
+    for (id, token) in [
+        (
+            "ta",
+            "7~TOKENA0000000000000000000000000000000000000000000000000000000000",
+        ),
+        (
+            "tb",
+            "7~TOKENB0000000000000000000000000000000000000000000000000000000000",
+        ),
+    ] {
+        vault
+            .add(
+                id,
+                "prod",
+                &easel_vault::NewSecret::User {
+                    token: secrecy::SecretString::from(token.to_owned()),
+                },
+                None,
+            )
+            .unwrap();
+    }
+    easel_app::add(
+        &ha,
+        &person("contributor"),
+        easel_bundled::COURSE_REPORT.wasm,
+        easel_bundled::COURSE_REPORT.manifest,
+        "course-report",
+    )
+    .unwrap();
+    for (school, token) in schools.iter().zip(["ta", "tb"]) {
+        easel_app::approve_on(
+            &ha,
+            "course-report",
+            &[*school],
+            false,
+            &person("admin"),
+            &easel_app::Target {
+                instance: Some("prod".into()),
+                token_id: Some(token.into()),
+            },
+        )
+        .unwrap();
+    }
+
+    // Two nodes with short leases.
+    let config = queue::QueueConfig {
+        lease: Duration::from_secs(2),
+        ..Default::default()
+    };
+    let b = second_host(a.path());
+    let (na, stop_a) = Workers::start_with(a.path(), &db, config.clone());
+    let (nb, stop_b) = Workers::start_with(b.path(), &db, config.clone());
+    let both_held = || {
+        let a = na.node().unwrap().owned();
+        let b = nb.node().unwrap().owned();
+        a.len() + b.len() == 2
+    };
+    for _ in 0..100 {
+        if both_held() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(both_held(), "each token has one holder");
+    let holder = |token: &str| {
+        if na.node().unwrap().owned().iter().any(|t| t == token) {
+            na.node().unwrap().id().to_owned()
+        } else {
+            nb.node().unwrap().id().to_owned()
+        }
+    };
+
+    // Runs on each token are run by that token's holder only.
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        for &school in &schools {
+            ids.push(queue_on(&ha, &na, school).await);
+        }
+    }
+    let finished = |ids: &[String]| {
+        ids.iter().all(|id| {
+            let r = ha.store.run(id).unwrap().unwrap();
+            !matches!(r.status, RunStatus::Queued | RunStatus::Running)
+        })
+    };
+    for _ in 0..600 {
+        if finished(&ids) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let ran = owners(&cluster, &db);
+    assert_eq!(ran.len(), ids.len());
+    for (id, owner, token) in &ran {
+        assert_eq!(owner, &holder(token), "run {id} on {token}");
+    }
+
+    // The holder of token `ta` dies (its tasks stop; it renews nothing).
+    let dead = holder("ta");
+    let (survivor, stop_survivor) = if dead == na.node().unwrap().id() {
+        drop(stop_a);
+        (nb.clone(), stop_b)
+    } else {
+        drop(stop_b);
+        (na.clone(), stop_a)
+    };
+    let start = std::time::Instant::now();
+    while !survivor.node().unwrap().owned().iter().any(|t| t == "ta") {
+        assert!(
+            start.elapsed() < config.lease * 4,
+            "the survivor never took the dead node's token"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        start.elapsed() <= config.lease * 2,
+        "taken within the lease (and one renewal round): {:?}",
+        start.elapsed()
+    );
+    // Runs on `ta` now go to the survivor.
+    let more = vec![queue_on(&ha, &survivor, schools[0]).await];
+    for _ in 0..600 {
+        if finished(&more) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let ran = owners(&cluster, &db);
+    let last = ran.iter().find(|(id, _, _)| id == &more[0]).unwrap();
+    assert_eq!(last.1, survivor.node().unwrap().id());
+    drop(stop_survivor);
+    assert!(matches!(ha.audit.verify().unwrap(), Verdict::Intact { .. }));
 }

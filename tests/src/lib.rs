@@ -327,6 +327,7 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 pub struct Workers {
     dir: std::path::PathBuf,
     database: easel_app::database::Database,
+    node: Option<std::sync::Arc<easel_app::nodes::Node>>,
     connections: easel_app::Connections,
     runtime: easel_runtime::Runtime,
     queue: easel_app::queue::Queue,
@@ -345,6 +346,9 @@ impl easel_app::queue::QueueHost for Workers {
     fn queue(&self) -> &easel_app::queue::Queue {
         &self.queue
     }
+    fn node(&self) -> Option<&std::sync::Arc<easel_app::nodes::Node>> {
+        self.node.as_ref()
+    }
 }
 
 impl Workers {
@@ -358,12 +362,38 @@ impl Workers {
         dir: &Path,
         database: &easel_app::database::Database,
     ) -> (std::sync::Arc<Workers>, WorkersHandle) {
+        Self::start_with(dir, database, easel_app::queue::QueueConfig::default())
+    }
+
+    /// Start workers over `dir` with its state in `database` and the
+    /// queue's settings `config` (on PostgreSQL, joined as a node).
+    pub fn start_with(
+        dir: &Path,
+        database: &easel_app::database::Database,
+        config: easel_app::queue::QueueConfig,
+    ) -> (std::sync::Arc<Workers>, WorkersHandle) {
+        // Nodes in one process need names of their own (after the host,
+        // so this process's liveness check leaves them to their leases).
+        static NODES: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let queue = match database {
+            easel_app::database::Database::Sqlite => easel_app::queue::Queue::new(config),
+            easel_app::database::Database::Postgres(_) => easel_app::queue::Queue::with_owner(
+                config,
+                format!(
+                    "{}/node-{}",
+                    easel_app::process::me(),
+                    NODES.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+                ),
+            ),
+        };
+        let node = easel_app::nodes::join_if_shared(database, &queue, "").expect("node joins");
         let w = std::sync::Arc::new(Workers {
             dir: dir.to_path_buf(),
+            node,
             database: database.clone(),
             connections: easel_app::Connections::new(),
             runtime: home_in(dir, database).runtime_for(16).expect("runtime"),
-            queue: easel_app::queue::Queue::new(easel_app::queue::QueueConfig::default()),
+            queue,
         });
         let task = easel_app::queue::spawn_workers(w.clone());
         (w, WorkersHandle(task))

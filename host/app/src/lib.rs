@@ -24,6 +24,7 @@ mod error;
 mod home;
 mod inspect;
 mod many;
+pub mod nodes;
 mod plugins;
 mod pool;
 mod principal;

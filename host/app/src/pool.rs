@@ -52,6 +52,15 @@ impl Connections {
         Ok(c)
     }
 
+    /// Close the connections of `tokens` (their governors go with them):
+    /// a token this host took from another starts afresh.
+    pub async fn forget_tokens(&self, tokens: &[String]) {
+        self.open
+            .lock()
+            .await
+            .retain(|(_, token), _| !tokens.contains(token));
+    }
+
     /// Each open connection's instance, token id, token fingerprint (the
     /// keyed one `easel token list` shows; never the secret) and its
     /// governor's counters.

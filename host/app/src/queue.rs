@@ -419,10 +419,16 @@ pub trait QueueHost: Send + Sync + 'static {
     /// The queue.
     fn queue(&self) -> &Queue;
 
-    /// With many hosts, the tokens whose lease this host holds (it claims
-    /// only runs that spend one of them, or none); `None`: one host.
-    fn owned_tokens(&self) -> Option<Vec<String>> {
+    /// With many hosts (PostgreSQL), this host's membership: it claims
+    /// only runs on tokens whose lease it holds. `None`: one host.
+    fn node(&self) -> Option<&Arc<crate::nodes::Node>> {
         None
+    }
+
+    /// The tokens whose lease this host holds (it claims only runs that
+    /// spend one of them, or none); `None`: one host, holding every token.
+    fn owned_tokens(&self) -> Option<Vec<String>> {
+        self.node().map(|n| n.owned())
     }
     /// Runs `ids` ended here (or were marked interrupted): e.g. tell
     /// someone about those that failed.
@@ -458,13 +464,20 @@ impl std::fmt::Debug for Queue {
 impl Queue {
     /// A queue for this process.
     pub fn new(config: QueueConfig) -> Self {
+        Self::with_owner(config, crate::process::me())
+    }
+
+    /// A queue whose runs (and, with many hosts, whose node) are named
+    /// `owner`: several nodes in one process (tests) need names of their
+    /// own.
+    pub fn with_owner(config: QueueConfig, owner: String) -> Self {
         Self {
             config: QueueConfig {
                 workers: config.workers.max(1),
                 per_instance: config.per_instance.max(1),
                 ..config
             },
-            owner: crate::process::me(),
+            owner,
             stopping: AtomicBool::new(false),
             running: Mutex::new(HashMap::new()),
             wake: tokio::sync::Notify::new(),
@@ -482,6 +495,12 @@ impl Queue {
     pub async fn claims_stopped(&self, limit: Duration) {
         let mut done = self.claims_done.subscribe();
         let _ = tokio::time::timeout(limit, done.wait_for(|d| *d)).await;
+    }
+
+    /// This process as the owner of the runs it claims (and, with many
+    /// hosts, its node id).
+    pub fn owner(&self) -> &str {
+        &self.owner
     }
 
     /// Its configuration.
@@ -581,8 +600,13 @@ impl Queue {
 pub fn spawn_workers<H: QueueHost>(host: Arc<H>) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let config = host.queue().config().clone();
-        let heartbeat = tokio::spawn(heartbeat(host.clone(), config.lease / 3));
-        let sweeper = tokio::spawn(sweep(host.clone(), config.lease));
+        // Aborting the workers (dropping this task) stops these too: a
+        // process whose workers are gone renews no lease.
+        let heartbeat = AbortOnDrop(tokio::spawn(heartbeat(host.clone(), config.lease / 3)));
+        let sweeper = AbortOnDrop(tokio::spawn(sweep(host.clone(), config.lease)));
+        let balancer = host
+            .node()
+            .map(|n| AbortOnDrop(tokio::spawn(balance(host.clone(), n.lease() / 3))));
         let mut home: Option<Home> = None;
         loop {
             if !host.queue().accepting() {
@@ -648,13 +672,24 @@ pub fn spawn_workers<H: QueueHost>(host: Arc<H>) -> tokio::task::JoinHandle<()> 
             let _ = tokio::time::timeout(config.poll, host.queue().wake.notified()).await;
         }
         host.queue().claiming_ended();
-        heartbeat.abort();
-        sweeper.abort();
-        // The leases of runs still going are renewed until they end.
+        drop(heartbeat);
+        drop(sweeper);
+        // The leases of runs still going are renewed until they end (and
+        // the node keeps their tokens meanwhile).
         let lease = config.lease;
         while !host.queue().in_flight().is_empty() {
             renew(&host, lease).await;
             tokio::time::sleep(lease / 3).await;
+        }
+        if let Some(balancer) = balancer {
+            drop(balancer);
+            let h = host.clone();
+            let _ = tokio::task::spawn_blocking(move || {
+                if let Some(n) = h.node() {
+                    n.leave();
+                }
+            })
+            .await;
         }
     })
 }
@@ -725,6 +760,46 @@ async fn heartbeat<H: QueueHost>(host: Arc<H>, every: Duration) {
     loop {
         tick.tick().await;
         renew(&host, lease).await;
+    }
+}
+
+/// A task that is aborted when this is dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Keep this node's token leases: take the tokens that hash to it, give
+/// up those that no longer do (once its runs on them end), renew the
+/// rest. A token taken starts with a new governor.
+async fn balance<H: QueueHost>(host: Arc<H>, every: Duration) {
+    let mut tick = tokio::time::interval(every.max(Duration::from_millis(100)));
+    loop {
+        tick.tick().await;
+        let h = host.clone();
+        let round = tokio::task::spawn_blocking(move || match h.node() {
+            Some(n) => n.balance().map(Some),
+            None => Ok(None),
+        })
+        .await;
+        match round {
+            Ok(Ok(Some(o))) => {
+                if !o.taken.is_empty() {
+                    tracing::info!(tokens = ?o.taken, "this node now spends these tokens");
+                    host.connections().forget_tokens(&o.taken).await;
+                    host.queue().wake();
+                }
+                if !o.released.is_empty() {
+                    tracing::info!(tokens = ?o.released, "this node gave these tokens to another");
+                    host.connections().forget_tokens(&o.released).await;
+                }
+            }
+            Ok(Err(e)) => tracing::warn!("{}", e.message),
+            _ => {}
+        }
     }
 }
 

@@ -60,6 +60,8 @@ pub struct Server {
     root: PathBuf,
     /// Where the state is kept (SQLite in `root`, or PostgreSQL).
     database: Database,
+    /// On PostgreSQL: this host as a node holding token leases.
+    node: Option<Arc<easel_app::nodes::Node>>,
     cache: Option<PathBuf>,
     runtime: Runtime,
     connections: Connections,
@@ -113,13 +115,16 @@ impl Server {
         // The last process's console sessions cannot be checked for
         // idleness any more: they end.
         home.principals().end_console_sessions()?;
+        let queue = Queue::new(config);
+        let node = easel_app::nodes::join_if_shared(&database, &queue, "")?;
         Ok(Arc::new(Self {
             root,
+            node,
             database,
             cache,
             runtime,
             connections: Connections::new(),
-            queue: Queue::new(config),
+            queue,
             grace: std::sync::Mutex::new(DEFAULT_GRACE),
             webhook: std::sync::OnceLock::new(),
             report_since: (time::OffsetDateTime::now_utc() - REPORT_LOOKBACK)
@@ -265,6 +270,11 @@ impl Server {
             );
         }
         let left = self.queue.wait_idle(grace).await;
+        // With many hosts: this node's tokens go to the others now, not
+        // when their leases run out.
+        if let Some(node) = &self.node {
+            node.leave();
+        }
         if left.is_empty() {
             return;
         }
@@ -332,6 +342,10 @@ impl QueueHost for Server {
 
     fn queue(&self) -> &Queue {
         &self.queue
+    }
+
+    fn node(&self) -> Option<&Arc<easel_app::nodes::Node>> {
+        self.node.as_ref()
     }
 
     fn runs_ended(&self, ids: &[String]) {
@@ -1578,6 +1592,16 @@ async fn metrics(
         let _ = writeln!(out, "easel_schedules{{state=\"paused\"}} {paused}");
         let _ = writeln!(out, "# HELP easel_queue_depth Runs waiting in the queue.\n# TYPE easel_queue_depth gauge\neasel_queue_depth {queued}");
         let _ = writeln!(out, "# HELP easel_queue_running Queued runs this server is running now.\n# TYPE easel_queue_running gauge\neasel_queue_running {}", server.queue.in_flight().len());
+        if let Some(node) = &server.node {
+            let (handovers, rounds) = node.counters();
+            let _ = writeln!(out, "# HELP easel_node This server as a node of a deployment on PostgreSQL (its id).\n# TYPE easel_node gauge\neasel_node{{node=\"{}\"}} 1", label(node.id()));
+            let _ = writeln!(out, "# HELP easel_node_token_owned Tokens whose lease this node holds (it spends these only).\n# TYPE easel_node_token_owned gauge");
+            for token in node.owned() {
+                let _ = writeln!(out, "easel_node_token_owned{{node=\"{}\",token=\"{}\"}} 1", label(node.id()), label(&token));
+            }
+            let _ = writeln!(out, "# HELP easel_node_token_handovers_total Tokens this node took from another node (or took back) since it started.\n# TYPE easel_node_token_handovers_total counter\neasel_node_token_handovers_total {handovers}");
+            let _ = writeln!(out, "# HELP easel_node_lease_rounds_total Rounds of lease renewal this node has made.\n# TYPE easel_node_lease_rounds_total counter\neasel_node_lease_rounds_total {rounds}");
+        }
         Ok(out)
     })
     .await?;
