@@ -366,3 +366,57 @@ async fn each_token_is_spent_by_the_node_holding_its_lease_and_moves_when_that_n
     drop(stop_survivor);
     assert!(matches!(ha.audit.verify().unwrap(), Verdict::Intact { .. }));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_schedule_on_three_hosts_fires_once_per_fire_time() {
+    use easel_app::schedules::{self, NewSchedule};
+    let (_cluster, db) = postgres();
+    let a = tempfile::tempdir().unwrap();
+    let ha = home_in(a.path(), &db);
+    add_bundled(&ha, &easel_bundled::COURSE_REPORT, 2, false);
+    let created: jiff::Timestamp = "2026-12-02T00:30:00Z".parse().unwrap();
+    let schedule = schedules::add(
+        &ha,
+        &person("admin"),
+        &NewSchedule {
+            plugin: "course-report".into(),
+            schools: vec![2],
+            all_schools: false,
+            cron: "0 * * * *".into(),
+            tz: "UTC".into(),
+            dry_run: true,
+            params: Vec::new(),
+            overlap: "skip".into(),
+            misfire: "skip".into(),
+            retry_interrupted: false,
+        },
+        created,
+    )
+    .unwrap();
+    let others: Vec<tempfile::TempDir> = (0..2).map(|_| second_host(a.path())).collect();
+    let mut dirs = vec![a.path().to_path_buf()];
+    dirs.extend(others.iter().map(|d| d.path().to_path_buf()));
+    let none = std::collections::HashSet::new();
+    let mut fired = 0;
+    for hour in 1..=6 {
+        let now: jiff::Timestamp = format!("2026-12-02T{hour:02}:00:05Z").parse().unwrap();
+        // The three schedulers look at the same moment.
+        let due: Vec<usize> = std::thread::scope(|s| {
+            let hs: Vec<_> = dirs
+                .iter()
+                .map(|dir| {
+                    let (db, none) = (&db, &none);
+                    s.spawn(move || {
+                        let h = home_in(dir, db);
+                        schedules::due(&h, now, none, none).unwrap().len()
+                    })
+                })
+                .collect();
+            hs.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        assert_eq!(due.iter().sum::<usize>(), 1, "hour {hour}: {due:?}");
+        fired += 1;
+    }
+    let fires = ha.store.fires(&schedule.id, 100).unwrap();
+    assert_eq!(fires.len(), fired, "one row per fire time");
+}
