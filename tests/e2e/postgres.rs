@@ -148,6 +148,16 @@ async fn a_sqlite_installation_copied_into_postgres_verifies_and_runs_on() {
     };
     let (code, r) = easel_tests::easel(dir.path(), &["db", "copy", "--to", url]).await;
     assert_eq!(code, 0, "{r:?}");
+    // The component went too, for hosts that never had it.
+    assert_eq!(
+        _cluster.psql(url, "SELECT count(*) FROM components").trim(),
+        "1"
+    );
+    // The SQLite database says where its state went; its key is not
+    // changed behind the shared database's back.
+    let (code, r) = easel_tests::easel(dir.path(), &["vault", "rekey"]).await;
+    assert_eq!(code, 2, "{r:?}");
+    assert!(format!("{r:?}").contains("copied into PostgreSQL"), "{r:?}");
     // Copying again is refused: the database is no longer empty.
     let (code, r) = easel_tests::easel(dir.path(), &["db", "copy", "--to", url]).await;
     assert_eq!(code, 2);

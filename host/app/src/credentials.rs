@@ -379,6 +379,9 @@ pub fn remove_token(home: &Home, by: &Actor, id: &str, force: bool) -> Result<us
 pub fn reset_vault(root: &Path, by: &Actor) -> Result<easel_vault::Reset, AppError> {
     by.require(Act::ManageCredentials)?;
     refuse_on_shared_database("vault reset", &crate::database::Database::from_env()?)?;
+    if let Ok(store) = easel_store::Store::open(&root.join("easel.db")) {
+        refuse_if_copied("vault reset", &store)?;
+    }
     let db = root.join("easel.db");
     if !db.exists() {
         return Err(AppError::invalid(format!(
@@ -416,6 +419,17 @@ fn refuse_on_shared_database(
     }
 }
 
+/// A SQLite database whose state was copied into PostgreSQL is the
+/// shared database's past: a new key made here would not reach it.
+fn refuse_if_copied(what: &str, store: &dyn crate::Storage) -> Result<(), AppError> {
+    match store.setting(crate::database::COPIED_TO)? {
+        None => Ok(()),
+        Some(to) => Err(AppError::invalid(format!(
+            "this data directory's SQLite database was copied into PostgreSQL ({to}), where its state now lives; `easel {what}` here would change a key the other hosts do not have. Nothing was changed: see docs/DEPLOY.md, \"The master key\""
+        ))),
+    }
+}
+
 /// What `vault rekey` did.
 #[derive(Debug, Clone)]
 pub struct Rekeyed {
@@ -435,6 +449,7 @@ pub struct Rekeyed {
 pub fn rekey(home: &Home, by: &Actor) -> Result<Rekeyed, AppError> {
     by.require(Act::ManageCredentials)?;
     refuse_on_shared_database("vault rekey", home.database())?;
+    refuse_if_copied("vault rekey", home.store.as_ref())?;
     let internal = |e: VaultError| AppError::new(Kind::Internal, e.to_string());
     let mut v = easel_vault::Vault::open(home.root()).map_err(internal)?;
     // The audit log is keyed by the master key too: it must verify under

@@ -17,6 +17,10 @@ use crate::error::AppError;
 /// The environment variable naming the database.
 pub const DATABASE_ENV: &str = "EASEL_DATABASE_URL";
 
+/// The setting a SQLite database copied into PostgreSQL keeps (where to,
+/// when): its state lives there now.
+pub const COPIED_TO: &str = "copied-to";
+
 /// Connections each process keeps to a PostgreSQL database.
 const POOL: usize = 16;
 
@@ -68,15 +72,48 @@ impl Database {
     }
 }
 
-/// `url` with any password replaced by `***`.
+/// `url` with any password (`user:password@`, or `?password=`) replaced
+/// by `***`.
 pub fn redact(url: &str) -> String {
-    match url::Url::parse(url) {
-        Ok(mut u) if u.password().is_some() => {
-            let _ = u.set_password(Some("***"));
-            u.to_string()
+    let Ok(mut u) = url::Url::parse(url) else {
+        return "a PostgreSQL URL that does not parse".into();
+    };
+    if u.password().is_some() {
+        let _ = u.set_password(Some("***"));
+    }
+    if u.query().is_some() {
+        let pairs: Vec<(String, String)> = u
+            .query_pairs()
+            .map(|(k, v)| {
+                let secret = k.eq_ignore_ascii_case("password") || k.contains("sslpassword");
+                (
+                    k.into_owned(),
+                    if secret { "***".into() } else { v.into_owned() },
+                )
+            })
+            .collect();
+        u.query_pairs_mut().clear().extend_pairs(pairs);
+    }
+    u.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_password_never_shows_wherever_the_url_puts_it() {
+        for url in [
+            "postgres://easel:hunter2@db.internal:5432/easel",
+            "postgres://easel@db.internal/easel?password=hunter2&sslmode=disable",
+            "postgresql://easel@db/easel?PASSWORD=hunter2",
+        ] {
+            let shown = redact(url);
+            assert!(!shown.contains("hunter2"), "{shown}");
+            assert!(shown.contains("db"), "{shown}");
+            assert!(!format!("{:?}", Database::parse(url).unwrap()).contains("hunter2"));
         }
-        Ok(u) => u.to_string(),
-        Err(_) => "a PostgreSQL URL that does not parse".into(),
+        assert!(redact("postgres://easel@db/easel?sslmode=disable").contains("sslmode=disable"));
     }
 }
 
@@ -165,6 +202,11 @@ pub struct Copied {
     pub audit_records: u64,
     /// The audit chain's head there, as it was in SQLite.
     pub audit_head: String,
+    /// Plugin components copied into the database (for the other hosts).
+    pub components: usize,
+    /// Plugin versions whose component was not in the source's data
+    /// directory (their runs will be refused until submitted again).
+    pub components_missing: Vec<String>,
 }
 
 /// Copy the SQLite database `sqlite` (of the data directory `root`, whose
@@ -186,13 +228,26 @@ pub fn copy(
             sqlite.display()
         )));
     }
+    // The source's own data directory: its master key, its components.
+    let source_dir = sqlite
+        .parent()
+        .map(std::path::Path::to_path_buf)
+        .unwrap_or_default();
+    let key_path = if source_dir == root {
+        easel_vault::Vault::key_path_in(root)
+    } else {
+        source_dir.join(easel_vault::MASTER_KEY_FILE)
+    };
+    if !key_path.exists() {
+        return Err(AppError::invalid(format!(
+            "the master key of {} is not at {}: the copy's tokens are sealed and its audit log keyed with it; put it there (or set EASEL_MASTER_KEY_FILE)",
+            sqlite.display(),
+            key_path.display()
+        )));
+    }
     let source = easel_store::Store::open(sqlite)
         .map_err(|e| AppError::invalid(format!("cannot open {}: {e}", sqlite.display())))?;
-    let vault = easel_vault::Vault::open_records(
-        Box::new(source),
-        &easel_vault::Vault::key_path_in(root),
-    )
-    .map_err(|e| {
+    let vault = easel_vault::Vault::open_records(Box::new(source), &key_path).map_err(|e| {
         AppError::invalid(format!(
             "cannot open the master key of {} ({e}): the copy's audit log is verified with it",
             sqlite.display()
@@ -211,6 +266,25 @@ pub fn copy(
     let report = target
         .copy_from_sqlite(sqlite)
         .map_err(|e| AppError::invalid(format!("nothing was copied: {e}")))?;
+    // Components live in the data directory on one host: into the
+    // database with them, checked against their digests.
+    let (mut components, mut components_missing) = (0, Vec::new());
+    for p in target.plugins().map_err(AppError::internal)? {
+        let path = source_dir
+            .join("components")
+            .join(format!("{}.wasm", p.digest));
+        match std::fs::read(&path) {
+            Ok(bytes)
+                if hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&bytes)) == p.digest =>
+            {
+                target
+                    .put_component(&p.digest, &bytes)
+                    .map_err(AppError::internal)?;
+                components += 1;
+            }
+            _ => components_missing.push(format!("{}@{}", p.id, &p.digest[..12])),
+        }
+    }
     let after = AuditLog::with_backend(
         Box::new(easel_store_pg::PgAudit::shared(Arc::new(target))),
         keys()?,
@@ -222,12 +296,24 @@ pub fn copy(
             records: n,
             head: h,
             ..
-        } if n == records && h == head => Ok(Copied {
-            to: redact(url),
-            tables: report.tables,
-            audit_records: n,
-            audit_head: h,
-        }),
+        } if n == records && h == head => {
+            // The SQLite database says where its state went, so that work
+            // meant for the shared database is not done on it by mistake.
+            if let Ok(source) = easel_store::Store::open(sqlite) {
+                let _ = source.set_setting(
+                    COPIED_TO,
+                    &format!("{} at {}", redact(url), easel_store::now()),
+                );
+            }
+            Ok(Copied {
+                to: redact(url),
+                tables: report.tables,
+                audit_records: n,
+                audit_head: h,
+                components,
+                components_missing,
+            })
+        }
         other => Err(AppError::internal(anyhow::anyhow!(
             "the copy's audit log does not verify in {} ({other:?}); do not use that database: drop it and copy again",
             redact(url)

@@ -273,9 +273,9 @@ impl Home {
 
     /// The bytes stored for the component with `digest`: from this
     /// directory, or (on PostgreSQL, for one submitted on another host)
-    /// from the database, kept here after if they hash to `digest`. The
-    /// caller checks them against the digest it trusts (a run refuses,
-    /// and audits, bytes changed after approval).
+    /// from the database, refused there unless they hash to `digest`, and
+    /// kept here after. The caller checks them against the digest it
+    /// trusts (a run refuses, and audits, bytes changed after approval).
     pub fn component_bytes(&self, digest: &str) -> Result<Vec<u8>, AppError> {
         use sha2::{Digest as _, Sha256};
         let path = self.component_path(digest);
@@ -292,9 +292,12 @@ impl Home {
                         path.display()
                     )));
                 };
-                if hex::encode(Sha256::digest(&bytes)) == digest {
-                    self.save_component_file(digest, &bytes)?;
+                if hex::encode(Sha256::digest(&bytes)) != digest {
+                    return Err(AppError::internal(anyhow::anyhow!(
+                        "the component stored in the database for {digest} does not hash to it: it was changed there after it was submitted; submit it again"
+                    )));
                 }
+                self.save_component_file(digest, &bytes)?;
                 bytes
             }
             (Err(e), Database::Sqlite) => {

@@ -18,13 +18,27 @@ pub fn me() -> String {
     )
 }
 
-/// This machine's name (the kernel's), or `localhost`.
+/// Where this process's pids mean something: the machine's name and its
+/// pid namespace (containers sharing a name have namespaces of their
+/// own), as `name#namespace`.
 pub fn host_name() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
+    let name = std::fs::read_to_string("/proc/sys/kernel/hostname")
         .ok()
         .map(|h| h.trim().to_owned())
         .filter(|h| !h.is_empty())
-        .unwrap_or_else(|| "localhost".to_owned())
+        .unwrap_or_else(|| "localhost".to_owned());
+    // `pid:[4026531836]`
+    let namespace = std::fs::read_link("/proc/self/ns/pid")
+        .ok()
+        .and_then(|l| {
+            l.to_string_lossy()
+                .trim_start_matches("pid:[")
+                .trim_end_matches(']')
+                .parse::<u64>()
+                .ok()
+        })
+        .unwrap_or(0);
+    format!("{name}#{namespace}")
 }
 
 /// Field 22 of `/proc/<pid>/stat`: when the process started.

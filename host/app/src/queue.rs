@@ -347,6 +347,16 @@ pub async fn execute_claimed(
                 row.instance, conn.instance
             )));
         }
+        // It was claimed for the token it named (with many hosts, by the
+        // host that holds that token): a grant moved to another token
+        // meanwhile would spend that one, perhaps beside its holder.
+        if row.token.is_some() && conn.token_id != row.token {
+            return Err(AppError::invalid(format!(
+                "the run was queued on token {} and its grant now uses {}: queue it again",
+                row.token.as_deref().unwrap_or("none"),
+                conn.token_id.as_deref().unwrap_or("none")
+            )));
+        }
         if prepared.row.digest != row.digest {
             return Err(AppError::invalid(format!(
                 "the approved version of {} changed since the run was queued ({} then, {} now): queue it again",

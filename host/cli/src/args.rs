@@ -916,9 +916,11 @@ pub enum DbCommand {
         json: bool,
     },
     /// Copy a SQLite installation into an empty PostgreSQL database, then
-    /// verify its audit log there with this data directory's master key.
-    /// All or nothing; the SQLite database is left as it was. Stop easel
-    /// on this host first: what is written during the copy is not copied.
+    /// verify its audit log there with the master key (the one beside the
+    /// SQLite database). All or nothing; the components go too. The SQLite
+    /// database then records where its state went (vault rekey and reset
+    /// refuse to work on it). Stop easel on this host first: what is
+    /// written during the copy is not copied.
     Copy {
         /// The SQLite database: `sqlite:PATH` (a file, or a data
         /// directory holding easel.db). Default: this data directory's.

@@ -43,10 +43,17 @@ pub(crate) fn command(root: &Path, command: DbCommand) -> Result<Outcome, CliErr
                         println!("{table:>20}  {rows}");
                     }
                 }
+                if !c.components_missing.is_empty() {
+                    eprintln!(
+                        "warning: the component of {} was not in the source's data directory: submit it again before its runs",
+                        c.components_missing.join(", ")
+                    );
+                }
                 println!(
-                    "copied {} into {}; its audit log verifies there ({} records, head {}). Point every host at it with EASEL_DATABASE_URL (docs/DEPLOY.md); keep the master key file on each",
+                    "copied {} into {} with {} component(s); its audit log verifies there ({} records, head {}). Point every host at it with EASEL_DATABASE_URL (docs/DEPLOY.md); keep the master key file on each",
                     sqlite.display(),
                     c.to,
+                    c.components,
                     c.audit_records,
                     &c.audit_head[..12.min(c.audit_head.len())]
                 );

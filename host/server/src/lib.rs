@@ -114,7 +114,11 @@ impl Server {
         let runtime = home.runtime_for(config.workers.max(1) as u32 * 2)?;
         // The last process's console sessions cannot be checked for
         // idleness any more: they end.
-        home.principals().end_console_sessions()?;
+        // On a database shared by many hosts the sessions are the other
+        // hosts' too: they are left to their idle time.
+        if database == Database::Sqlite {
+            home.principals().end_console_sessions()?;
+        }
         let queue = Queue::new(config);
         let node = easel_app::nodes::join_if_shared(&database, &queue, "")?;
         Ok(Arc::new(Self {
@@ -271,11 +275,14 @@ impl Server {
         }
         let left = self.queue.wait_idle(grace).await;
         // With many hosts: this node's tokens go to the others now, not
-        // when their leases run out.
-        if let Some(node) = &self.node {
-            node.leave();
-        }
+        // when their leases run out (once its runs are ended or marked).
+        let leave = || {
+            if let Some(node) = &self.node {
+                node.leave();
+            }
+        };
         if left.is_empty() {
+            leave();
             return;
         }
         let marked = match self.home() {
@@ -285,9 +292,11 @@ impl Server {
                     "easel serve: cannot mark the runs still going interrupted: {}",
                     e.message
                 );
+                leave();
                 return;
             }
         };
+        leave();
         eprintln!(
             "easel serve: {} run(s) did not finish within {}s and are marked interrupted (their counts come from the audit log, their reports are partial): {}",
             marked.len(),

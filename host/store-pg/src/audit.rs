@@ -258,9 +258,9 @@ impl AuditBackend for PgAudit {
         let rows = self.query(
             format!(
                 "SELECT {COLUMNS} FROM audit
-                 WHERE ($1::text IS NULL OR at >= $1) AND ($2::text IS NULL OR plugin = $2)
+                 WHERE ($1::text IS NULL OR at COLLATE \"C\" >= $1) AND ($2::text IS NULL OR plugin = $2)
                    AND ($3::bigint IS NULL OR school = $3) AND ($4::bigint IS NULL OR seq > $4)
-                   AND ($6::text IS NULL OR at < $6) AND ($7::text IS NULL OR run = $7)
+                   AND ($6::text IS NULL OR at COLLATE \"C\" < $6) AND ($7::text IS NULL OR run = $7)
                    AND ($8::text IS NULL OR strpos(actor, $8) > 0)
                    AND ($9::text IS NULL OR action = $9)
                  ORDER BY seq LIMIT $5"

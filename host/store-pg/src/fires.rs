@@ -33,7 +33,8 @@ impl PgStore {
                 )
                 .await?;
             tx.execute(
-                "UPDATE schedules SET handled_until = $2 WHERE id = $1 AND handled_until < $2",
+                "UPDATE schedules SET handled_until = $2
+                 WHERE id = $1 AND handled_until COLLATE \"C\" < $2",
                 &[&id, &fire_at],
             )
             .await?;
@@ -49,7 +50,7 @@ impl PgStore {
             let c = pool.get().await?;
             let rows = c
                 .query(
-                    "SELECT fire_at, node FROM schedule_fires WHERE schedule_id = $1 ORDER BY fire_at",
+                    "SELECT fire_at, node FROM schedule_fires WHERE schedule_id = $1 ORDER BY fire_at COLLATE \"C\"",
                     &[&id],
                 )
                 .await?;

@@ -23,6 +23,7 @@ mod users;
 mod vault;
 
 use std::future::Future;
+use std::time::Duration;
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use easel_store::{Result, StoreError};
@@ -34,6 +35,14 @@ pub use runs::Claim;
 
 /// Connections a store keeps open at most.
 pub const DEFAULT_POOL: usize = 8;
+
+/// How long the server lets a transaction sit idle before it ends it.
+/// No transaction of ours waits on anything but the database.
+pub const IDLE_IN_TRANSACTION: Duration = Duration::from_secs(15);
+
+/// How long a statement waits for a lock (the audit log's, a row's), and a
+/// call for a pooled connection, before failing.
+pub const LOCK_WAIT: Duration = Duration::from_secs(30);
 
 /// easel's state in one PostgreSQL database.
 pub struct PgStore {
@@ -112,11 +121,27 @@ impl PgStore {
 
     /// Connect without migrating (for `db migrate` to report first).
     pub fn open(url: &str, pool: usize) -> Result<PgStore> {
-        let config: tokio_postgres::Config = url.parse().map_err(|e| {
+        let mut config: tokio_postgres::Config = url.parse().map_err(|e| {
             StoreError::Invalid(format!(
                 "not a PostgreSQL URL ({e}): expected postgres://user[:password]@host[:port]/database"
             ))
         })?;
+        // A host that stalls or is cut off mid-transaction must not hold
+        // the others up: the server ends a transaction left idle (its
+        // locks, the audit log's among them, go with it), a lock is
+        // waited for a bounded time, and a dead peer is noticed by TCP
+        // keepalives rather than after hours.
+        config
+            .options(format!(
+                "-c idle_in_transaction_session_timeout={} -c lock_timeout={}",
+                IDLE_IN_TRANSACTION.as_millis(),
+                LOCK_WAIT.as_millis()
+            ))
+            .keepalives(true)
+            .keepalives_idle(Duration::from_secs(10))
+            .keepalives_interval(Duration::from_secs(5))
+            .keepalives_retries(3)
+            .connect_timeout(Duration::from_secs(10));
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .thread_name("easel-pg")
@@ -126,12 +151,17 @@ impl PgStore {
         let manager = Manager::from_config(
             config,
             tokio_postgres::NoTls,
+            // A connection is checked before it is handed out again, so a
+            // broken one is replaced rather than failing a query.
             ManagerConfig {
-                recycling_method: RecyclingMethod::Fast,
+                recycling_method: RecyclingMethod::Verified,
             },
         );
         let pool = Pool::builder(manager)
             .max_size(pool.max(1))
+            .wait_timeout(Some(LOCK_WAIT))
+            .create_timeout(Some(Duration::from_secs(10)))
+            .recycle_timeout(Some(Duration::from_secs(10)))
             .runtime(deadpool_postgres::Runtime::Tokio1)
             .build()
             .map_err(db_err)?;

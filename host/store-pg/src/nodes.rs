@@ -213,7 +213,7 @@ async fn balance(
     tokens: Vec<String>,
     lease_ms: i64,
 ) -> PgResult<Ownership> {
-    let c = pool.get().await?;
+    let mut c = pool.get().await?;
     c.execute(
         "UPDATE nodes SET heartbeat_at = clock_timestamp() WHERE id = $1 AND stopped_at IS NULL",
         &[&me],
@@ -279,18 +279,22 @@ async fn balance(
         } else {
             // Ours but hashing elsewhere: give it up once our runs on it
             // have ended; until then keep it (renewed) and claim nothing.
-            let held = c
+            // The lease row is locked first, so a claim under way on it
+            // (which holds it in share mode) commits before the count.
+            let tx = c.transaction().await?;
+            let held = tx
                 .query_opt(
                     "SELECT 1 FROM token_leases WHERE token_id = $1 AND node = $2
-                       AND lease_until > clock_timestamp()",
+                       AND lease_until > clock_timestamp() FOR UPDATE",
                     &[token, &me],
                 )
                 .await?
                 .is_some();
             if !held {
+                tx.commit().await?;
                 continue;
             }
-            let running: i64 = c
+            let running: i64 = tx
                 .query_one(
                     "SELECT count(*) FROM runs WHERE owner = $1 AND token = $2 AND status = 'running'",
                     &[&me, token],
@@ -299,7 +303,7 @@ async fn balance(
                 .get(0);
             if running == 0 {
                 // Run out at once, kept: the next owner's epoch follows on.
-                c.execute(
+                tx.execute(
                     "UPDATE token_leases SET lease_until = clock_timestamp()
                      WHERE token_id = $1 AND node = $2",
                     &[token, &me],
@@ -307,7 +311,7 @@ async fn balance(
                 .await?;
                 out.released.push(token.clone());
             } else {
-                c.execute(
+                tx.execute(
                     "UPDATE token_leases
                      SET lease_until = clock_timestamp() + $3::bigint * interval '1 millisecond'
                      WHERE token_id = $1 AND node = $2",
@@ -316,6 +320,7 @@ async fn balance(
                 .await?;
                 out.draining.push(token.clone());
             }
+            tx.commit().await?;
         }
     }
     Ok(out)

@@ -210,7 +210,7 @@ impl PgStore {
                     &[],
                 )
                 .await?;
-            rows.iter().map(|r| Ok((run_row(r)?, r.get(22)))).collect()
+            rows.iter().map(|r| Ok((run_row(r)?, r.get(23)))).collect()
         })
     }
 
@@ -262,16 +262,17 @@ impl PgStore {
         owner: Option<&str>,
         alive: &dyn Fn(&str) -> bool,
     ) -> Result<Vec<String>> {
-        // A queued run's lease, judged by the database's clock, ends it
-        // too: its node (on any host) stopped renewing it.
-        let candidates: Vec<(String, Option<String>, bool, bool)> =
+        // A run under a lease (a queued run a node claimed) is judged by
+        // its lease alone, on the database's clock: its node, on whatever
+        // host, stopped renewing it. Only a run without one (a local
+        // `easel run`) is judged by whether its process is alive.
+        let candidates: Vec<(String, Option<String>, bool, Option<bool>)> =
             self.block(|pool| async move {
                 let c = pool.get().await?;
                 let rows = c
                     .query(
                         &format!(
-                            "SELECT id, owner, dry_run,
-                                    COALESCE(lease_until < {DB_NOW_MS}, false)
+                            "SELECT id, owner, dry_run, lease_until < {DB_NOW_MS}
                              FROM runs WHERE status = 'running' ORDER BY seq"
                         ),
                         &[],
@@ -288,7 +289,10 @@ impl PgStore {
             .filter(|(_, o, _, expired)| match (owner, o) {
                 (Some(me), Some(o)) => o == me,
                 (Some(_), None) => false,
-                (None, Some(o)) => *expired || !alive(o),
+                (None, Some(o)) => match expired {
+                    Some(expired) => *expired,
+                    None => !alive(o),
+                },
                 (None, None) => true,
             })
             .map(|(id, _, dry_run, _)| (id, dry_run))
@@ -304,9 +308,13 @@ impl PgStore {
                 let (error, unknown) = interruption(&calls, dry_run);
                 let changed = c
                     .execute(
-                        "UPDATE runs SET status = 'interrupted', finished_at = $2, calls = $3,
-                             denied = $4, error = $5, writes = $6, unknown = $7, lease_until = NULL
-                         WHERE id = $1 AND status = 'running'",
+                        // A lease renewed since it was looked at stands.
+                        &format!(
+                            "UPDATE runs SET status = 'interrupted', finished_at = $2, calls = $3,
+                                 denied = $4, error = $5, writes = $6, unknown = $7, lease_until = NULL
+                             WHERE id = $1 AND status = 'running'
+                               AND (lease_until IS NULL OR lease_until < {DB_NOW_MS})"
+                        ),
                         &[
                             &id,
                             &easel_store::now(),

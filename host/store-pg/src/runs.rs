@@ -13,7 +13,7 @@ use tokio_postgres::Row;
 
 use crate::{PgError, PgResult, PgStore, is_unique_violation};
 
-pub(crate) const RUN_COLUMNS: &str = "id, plugin_id, digest, school, instance, dry_run, params, status, started_at, finished_at, duration_ms, calls, denied, error, outputs, log, plan, applies, plan_result, batch, writes, unknown";
+pub(crate) const RUN_COLUMNS: &str = "id, plugin_id, digest, school, instance, dry_run, params, status, started_at, finished_at, duration_ms, calls, denied, error, outputs, log, plan, applies, plan_result, batch, writes, unknown, token";
 
 /// The database's clock, in unix milliseconds (SQL).
 pub(crate) const DB_NOW_MS: &str = "(extract(epoch FROM clock_timestamp()) * 1000)::bigint";
@@ -47,6 +47,7 @@ pub(crate) fn run_row(r: &Row) -> PgResult<RunRow> {
         batch: r.get(19),
         writes: r.get::<_, Option<i64>>(20).map(|w| w.max(0) as u32),
         unknown: json("runs.unknown", r.get(21))?,
+        token: r.get(22),
     })
 }
 
@@ -154,7 +155,10 @@ impl PgStore {
                        AND ($5::text[] IS NULL OR q.token IS NULL OR (q.token = ANY($5)
                             AND EXISTS (SELECT 1 FROM token_leases l
                                         WHERE l.token_id = q.token AND l.node = $1
-                                          AND l.lease_until > clock_timestamp())))
+                                          AND l.lease_until > clock_timestamp()
+                                        -- held until this claim commits: a
+                                        -- release waits, then sees the run
+                                        FOR SHARE)))
                      ORDER BY q.seq LIMIT 1
                      FOR UPDATE SKIP LOCKED)
                  RETURNING {RUN_COLUMNS}"

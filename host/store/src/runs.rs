@@ -178,6 +178,10 @@ pub struct RunRow {
     /// check them in Canvas.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub unknown: Vec<serde_json::Value>,
+    /// The token it spends (`None`: none, or queued before runs named
+    /// theirs).
+    #[serde(default, skip_serializing)]
+    pub token: Option<String>,
 }
 
 fn json_col<T: for<'de> Deserialize<'de>>(column: &'static str, text: &str) -> Result<T> {
@@ -191,7 +195,7 @@ fn to_json<T: Serialize>(v: &T) -> String {
     serde_json::to_string(v).unwrap_or_else(|_| "[]".to_owned())
 }
 
-const RUN_COLUMNS: &str = "id, plugin_id, digest, school, instance, dry_run, params, status, started_at, finished_at, duration_ms, calls, denied, error, outputs, log, plan, applies, plan_result, batch, writes, unknown";
+const RUN_COLUMNS: &str = "id, plugin_id, digest, school, instance, dry_run, params, status, started_at, finished_at, duration_ms, calls, denied, error, outputs, log, plan, applies, plan_result, batch, writes, unknown, token";
 
 type RawRun = (RunRow, String, String, String, String, String, String);
 
@@ -221,6 +225,7 @@ fn raw_run(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawRun> {
             batch: r.get(19)?,
             writes: r.get::<_, Option<i64>>(20)?.map(|w| w.max(0) as u32),
             unknown: Vec::new(),
+            token: r.get(22)?,
         },
         r.get(6)?,
         r.get(14)?,

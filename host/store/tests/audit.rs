@@ -283,3 +283,24 @@ fn filters_select_by_plugin_school_time_and_position() {
         );
     }
 }
+
+#[test]
+fn records_waiting_together_are_committed_together() {
+    for db in Db::all() {
+        let log = db.open_log();
+        for i in 0..5 {
+            log.append_deferred(AuditEntry {
+                school: Some(i),
+                ..AuditEntry::new("run:r1", Action::CanvasResponse)
+            })
+            .unwrap();
+        }
+        log.flush();
+        assert_eq!(log.commit_stats(), (1, 5), "{}: one commit", db.name());
+        assert!(
+            matches!(log.verify().unwrap(), Verdict::Intact { records: 5, .. }),
+            "{}",
+            db.name()
+        );
+    }
+}

@@ -95,6 +95,11 @@ fn build_rust(dir: &Path) -> Result<PathBuf, String> {
             "--message-format=json-render-diagnostics",
         ])
         .current_dir(dir)
+        // A plugin's build scripts are its author's code: nothing of
+        // easel's own configuration (the database's URL and password) for
+        // them to read.
+        .env_remove("EASEL_DATABASE_URL")
+        .env_remove("EASEL_MASTER_KEY_FILE")
         .output()
         .map_err(|e| format!("cannot run cargo (is Rust installed?): {e}"))?;
     let stderr = String::from_utf8_lossy(&out.stderr);

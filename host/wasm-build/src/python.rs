@@ -174,6 +174,8 @@ impl PythonBuild {
         std::fs::create_dir_all(&parent).map_err(|e| io(&parent, e))?;
         let tmp = parent.join(format!(".tmp-{}", unique()));
         let pip = Command::new(&tool)
+            .env_remove("EASEL_DATABASE_URL")
+            .env_remove("EASEL_MASTER_KEY_FILE")
             .args([
                 "-m",
                 "pip",
@@ -294,6 +296,8 @@ impl PythonBuild {
         }
         let tmp = out.with_extension(format!("tmp{}", unique()));
         let run = Command::new(&tool)
+            .env_remove("EASEL_DATABASE_URL")
+            .env_remove("EASEL_MASTER_KEY_FILE")
             .args(["-c", SCRIPT, "-d"])
             .arg(&wit)
             .args(["-w", world, "componentize", "--stub-wasi", "-p"])
@@ -331,6 +335,8 @@ impl PythonBuild {
     pub fn bindings(&self, world: &str, out: &Path) -> Result<(), PythonBuildError> {
         let python = self.venv_python()?;
         let run = Command::new(python)
+            .env_remove("EASEL_DATABASE_URL")
+            .env_remove("EASEL_MASTER_KEY_FILE")
             .args(["-c", SCRIPT, "-d"])
             .arg(self.repo.join("wit"))
             .args(["-w", world, "bindings"])
