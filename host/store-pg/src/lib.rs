@@ -87,7 +87,17 @@ impl From<tokio_postgres::Error> for PgError {
     fn from(e: tokio_postgres::Error) -> Self {
         match e.as_db_error() {
             Some(db) => PgError(format!("{} ({})", db.message(), db.code().code())),
-            None => PgError(e.to_string()),
+            None => {
+                // "error connecting to server" says little; its cause
+                // (refused, timed out, no such host) says what to do.
+                let mut text = e.to_string();
+                let mut cause = std::error::Error::source(&e);
+                while let Some(c) = cause {
+                    text.push_str(&format!(": {c}"));
+                    cause = c.source();
+                }
+                PgError(text)
+            }
         }
     }
 }
