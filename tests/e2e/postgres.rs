@@ -54,12 +54,23 @@ async fn a_run_queued_on_one_host_is_run_by_another_and_audited_in_one_chain() {
         id: 2,
         name: "Lincoln".into(),
     };
-    let id = queue::enqueue(&ha, &admin, &conn, req, Some(school), None)
+    let id = queue::enqueue(&ha, &admin, &conn, req.clone(), Some(school.clone()), None)
         .await
         .unwrap()
         .run;
+    // More runs of it, which host B starts at once: each fetches the
+    // component it does not have yet, none may tear another's copy.
+    let mut others = Vec::new();
+    for _ in 0..5 {
+        others.push(
+            queue::enqueue(&ha, &admin, &conn, req.clone(), Some(school.clone()), None)
+                .await
+                .unwrap()
+                .run,
+        );
+    }
 
-    // Host B never saw the submission: it runs the queued run.
+    // Host B never saw the submission: it runs the queued runs.
     let b = second_host(a.path());
     let digest = ha.store.plugins().unwrap()[0].digest.clone();
     assert!(!b.path().join("components").exists());
@@ -75,6 +86,19 @@ async fn a_run_queued_on_one_host_is_run_by_another_and_audited_in_one_chain() {
     }
     let row = row.expect("the run ended");
     assert_eq!(row.status, RunStatus::Succeeded, "{row:?}");
+    for other in &others {
+        let mut ended = None;
+        for _ in 0..400 {
+            let r = ha.store.run(other).unwrap().unwrap();
+            if !matches!(r.status, RunStatus::Queued | RunStatus::Running) {
+                ended = Some(r);
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let r = ended.expect("the run ended");
+        assert_eq!(r.status, RunStatus::Succeeded, "{r:?}");
+    }
     assert!(row.calls > 0);
     assert!(
         b.path()
@@ -208,7 +232,7 @@ fn owners(cluster: &easel_pgtest::Cluster, db: &Database) -> Vec<(String, String
     cluster
         .psql(
             url,
-            "SELECT id || '|' || COALESCE(owner, '') || '|' || COALESCE(token, '') || '|' || status FROM runs ORDER BY seq",
+            "SELECT id || '|' || COALESCE(owner, '') || '|' || COALESCE(token, '') || '|' || status || '|' || COALESCE(error, '') FROM runs ORDER BY seq",
         )
         .lines()
         .filter(|l| !l.is_empty())

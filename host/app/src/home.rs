@@ -317,7 +317,15 @@ impl Home {
         }
         let dir = self.root.join("components");
         create_private_dir(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
-        let tmp = path.with_extension("tmp");
+        // A temporary name of this writer's own: two runs fetching the
+        // same component at once must not write into one file (a torn
+        // file would fail its digest check). The rename is atomic.
+        static WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let tmp = path.with_extension(format!(
+            "{}.{}.tmp",
+            std::process::id(),
+            WRITES.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        ));
         std::fs::write(&tmp, bytes)
             .and_then(|_| std::fs::rename(&tmp, &path))
             .with_context(|| format!("cannot store the component in {}", dir.display()))?;
