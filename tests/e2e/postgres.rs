@@ -182,6 +182,11 @@ async fn a_sqlite_installation_copied_into_postgres_verifies_and_runs_on() {
     let (code, r) = easel_tests::easel(dir.path(), &["vault", "rekey"]).await;
     assert_eq!(code, 2, "{r:?}");
     assert!(format!("{r:?}").contains("copied into PostgreSQL"), "{r:?}");
+    // Nor does it go on quietly as if it were still the database: an old
+    // unit file without the URL would spend tokens apart from the others.
+    let (code, r) = easel_tests::easel(dir.path(), &["runs"]).await;
+    assert_eq!(code, 2, "{r:?}");
+    assert!(format!("{r:?}").contains("set EASEL_DATABASE_URL"), "{r:?}");
     // Copying again is refused: the database is no longer empty.
     let (code, r) = easel_tests::easel(dir.path(), &["db", "copy", "--to", url]).await;
     assert_eq!(code, 2);

@@ -63,7 +63,19 @@ impl Home {
     /// Open (creating) the data directory, with the database
     /// `EASEL_DATABASE_URL` names (SQLite in the directory when unset).
     pub fn open(root: Option<PathBuf>) -> Result<Self, AppError> {
-        Self::open_in(root, Database::from_env()?)
+        let home = Self::open_in(root, Database::from_env()?)?;
+        // A SQLite database copied into PostgreSQL is the shared database's
+        // past: used by default (an old unit file without the URL), it would
+        // spend tokens and keep an audit log apart from the others.
+        if home.database == Database::Sqlite
+            && std::env::var_os(crate::database::DATABASE_ENV).is_none()
+            && let Some(to) = home.store.setting(crate::database::COPIED_TO)?
+        {
+            return Err(AppError::invalid(format!(
+                "this data directory's SQLite database was copied into PostgreSQL ({to}), where its state now lives: set EASEL_DATABASE_URL to that database (docs/DEPLOY.md). To go on with this SQLite copy instead, say so with EASEL_DATABASE_URL=sqlite"
+            )));
+        }
+        Ok(home)
     }
 
     /// Open (creating) the data directory, with its state in `database`.
@@ -92,11 +104,18 @@ impl Home {
                 let pg = crate::database::postgres(url)?;
                 let keys = Vault::open_records(Box::new(pg.clone()), &Vault::key_path_in(&root))
                     .and_then(|v| v.audit_keys())
-                    .with_context(|| {
-                        format!(
-                            "cannot open the vault in {}, whose master key also keys the audit log (every host needs the same master key file)",
+                    .map_err(|e| match e {
+                        // The single-host advice (vault reset) is refused
+                        // here: the key is the other hosts'.
+                        easel_vault::VaultError::KeyFile { path, .. } => AppError::invalid(format!(
+                            "the master key file {} cannot be used: copy master.key from another host of {} (every host needs the same file; EASEL_MASTER_KEY_FILE names another place)",
+                            path.display(),
                             database.describe()
-                        )
+                        )),
+                        other => AppError::internal(anyhow::anyhow!(
+                            "cannot open the vault in {}, whose master key also keys the audit log (every host needs the same master key file): {other}",
+                            database.describe()
+                        )),
                     })?;
                 let options = audit_options(&root, &pg)?;
                 let audit = AuditLog::with_backend(

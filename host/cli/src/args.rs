@@ -927,8 +927,14 @@ pub enum DbCommand {
         #[arg(long, value_name = "sqlite:PATH")]
         from: Option<String>,
         /// The PostgreSQL database: postgres://user[:password]@host[:port]/database
-        /// (created empty; `easel db copy` makes its tables).
-        #[arg(long, value_name = "URL")]
+        /// (created empty; `easel db copy` makes its tables). Default:
+        /// EASEL_DATABASE_URL, the database the hosts use.
+        #[arg(
+            long,
+            value_name = "URL",
+            env = "EASEL_DATABASE_URL",
+            hide_env_values = true
+        )]
         to: String,
         /// Machine-readable output.
         #[arg(long)]

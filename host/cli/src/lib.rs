@@ -151,8 +151,15 @@ fn init_tracing(verbose: u8) {
         1 => "info,easel=debug",
         _ => "debug",
     };
-    let filter = tracing_subscriber::EnvFilter::try_from_env("EASEL_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    // tokio-postgres logs every statement's parameters at debug (password
+    // and token hashes, sealed tokens among them): never below info,
+    // whatever the level asked for.
+    let filter =
+        tracing_subscriber::EnvFilter::try_from_env("EASEL_LOG")
+            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level))
+            .add_directive("tokio_postgres=info".parse().unwrap_or_else(|_| {
+                tracing_subscriber::filter::Directive::from(tracing::Level::INFO)
+            }));
     // Colour only on a terminal (and never with NO_COLOR): a log file or
     // journald gets plain text.
     use std::io::IsTerminal as _;

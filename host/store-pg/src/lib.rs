@@ -136,6 +136,13 @@ impl PgStore {
                 "not a PostgreSQL URL ({e}): expected postgres://user[:password]@host[:port]/database"
             ))
         })?;
+        // No TLS yet: a URL that asks for it is refused rather than sent
+        // in the clear (`prefer`, the default, connects without).
+        if config.get_ssl_mode() == tokio_postgres::config::SslMode::Require {
+            return Err(StoreError::Invalid(
+                "the URL asks for TLS (sslmode=require), which easel does not support yet: reach PostgreSQL over a private network with sslmode=disable (docs/DEPLOY.md)".into(),
+            ));
+        }
         // A host that stalls or is cut off mid-transaction must not hold
         // the others up: the server ends a transaction left idle (its
         // locks, the audit log's among them, go with it), a lock is

@@ -81,6 +81,11 @@ fn a_database_newer_than_this_build_is_refused() {
 fn a_bad_url_or_a_server_that_is_not_there_says_so() {
     let err = PgStore::connect("mysql://x", 1).unwrap_err().to_string();
     assert!(err.contains("not a PostgreSQL URL"), "{err}");
+    // TLS asked for is refused, not quietly done without.
+    let err = PgStore::connect("postgres://easel@127.0.0.1:1/x?sslmode=require", 1)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("does not support yet"), "{err}");
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()

@@ -298,16 +298,25 @@ impl Vault {
                 key
             }
             None => {
-                let key = if key_path.exists() {
-                    MasterKey::load(&key_path)?
-                } else {
+                let made = !key_path.exists();
+                let key = if made {
                     let key = MasterKey::generate();
                     key.write_new(&key_path)?;
                     tracing::info!(path = %key_path.display(), "created a new master key; back it up");
                     key
+                } else {
+                    MasterKey::load(&key_path)?
                 };
-                // Another host may have set it meanwhile: the first wins.
+                // Another host may have set it meanwhile: the first wins,
+                // and a key made here for nothing is not left behind.
                 if store.claim_vault_meta(CHECK_KEY, &key.check_value())? != key.check_value() {
+                    if made {
+                        let _ = std::fs::remove_file(&key_path);
+                        return Err(VaultError::KeyFile {
+                            path: key_path,
+                            problem: "another host set this database's master key first: copy its master key file here".into(),
+                        });
+                    }
                     return Err(VaultError::WrongKey { path: key_path });
                 }
                 key
