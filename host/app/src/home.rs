@@ -95,7 +95,7 @@ impl Home {
                 let keys = Vault::open(&root)
                     .and_then(|v| v.audit_keys())
                     .context("cannot open the vault, whose master key also keys the audit log")?;
-                let options = audit_options(&root, &store)?;
+                let options = audit_options(&root, &store, false)?;
                 let audit = AuditLog::open_with(&db, keys, options)
                     .with_context(|| format!("cannot open the audit log in {}", db.display()))?;
                 (Box::new(store), audit)
@@ -117,7 +117,7 @@ impl Home {
                             database.describe()
                         )),
                     })?;
-                let options = audit_options(&root, &pg)?;
+                let options = audit_options(&root, &pg, true)?;
                 let audit = AuditLog::with_backend(
                     Box::new(easel_store_pg::PgAudit::shared(pg.clone())),
                     keys,
@@ -356,8 +356,8 @@ impl Home {
 /// the data directory, and for the default a warning (logged once, when the
 /// file is created) that it should be moved: beside the database, whoever
 /// can rewrite the one can rewrite the other.
-fn audit_options(root: &Path, store: &dyn Storage) -> Result<AuditOptions, AppError> {
-    let (witness, warning) = witness_path(root, store)?;
+fn audit_options(root: &Path, store: &dyn Storage, shared: bool) -> Result<AuditOptions, AppError> {
+    let (witness, warning) = witness_path(root, store, shared)?;
     Ok(AuditOptions {
         witness: Some(witness),
         warn_on_witness_created: warning,
@@ -365,14 +365,25 @@ fn audit_options(root: &Path, store: &dyn Storage) -> Result<AuditOptions, AppEr
     })
 }
 
-fn witness_path(root: &Path, store: &dyn Storage) -> Result<(PathBuf, Option<String>), AppError> {
+fn witness_path(
+    root: &Path,
+    store: &dyn Storage,
+    shared: bool,
+) -> Result<(PathBuf, Option<String>), AppError> {
     if let Some(set) = store.setting(AUDIT_WITNESS)? {
         return Ok((PathBuf::from(set), None));
     }
     let path = root.join(DEFAULT_WITNESS_FILE);
-    let warning = format!(
-        "audit checkpoints are witnessed in {}, beside the database: whoever can rewrite the database can rewrite it too. Move it to storage they cannot rewrite (append-only, another host): easel config set {AUDIT_WITNESS} /path",
-        path.display()
-    );
+    let warning = if shared {
+        format!(
+            "audit checkpoints are witnessed in {}, in this host's data directory: each host keeps only its own. Point every host at one file the database's administrators cannot rewrite (append-only, another machine): easel config set {AUDIT_WITNESS} /path",
+            path.display()
+        )
+    } else {
+        format!(
+            "audit checkpoints are witnessed in {}, beside the database: whoever can rewrite the database can rewrite it too. Move it to storage they cannot rewrite (append-only, another host): easel config set {AUDIT_WITNESS} /path",
+            path.display()
+        )
+    };
     Ok((path, Some(warning)))
 }

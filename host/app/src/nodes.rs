@@ -86,6 +86,14 @@ impl Node {
         &self.id
     }
 
+    /// Record where this node's API is reached (for operators reading the
+    /// `nodes` table).
+    pub fn set_address(&self, address: &str) {
+        if let Err(e) = self.store.register_node(&self.id, address) {
+            tracing::warn!("cannot record this node's address: {e}");
+        }
+    }
+
     /// How long a token's lease lasts.
     pub fn lease(&self) -> Duration {
         self.lease

@@ -681,6 +681,14 @@ pub async fn serve(
         "easel serve: the web console is at {}/console",
         public.trim_end_matches('/')
     );
+    if let Some(node) = server.node() {
+        node.set_address(&public);
+        eprintln!(
+            "easel serve: state in PostgreSQL {}; this host is node {}, spending the tokens whose lease it holds (docs/DEPLOY.md)",
+            home.database().describe(),
+            node.id()
+        );
+    }
     let canvas = easel_app::canvas_sign_in::instances(home)?;
     if !canvas.is_empty() {
         eprintln!(

@@ -254,6 +254,11 @@ impl Server {
         }
     }
 
+    /// On PostgreSQL: this server as a node of the deployment.
+    pub fn node(&self) -> Option<&Arc<easel_app::nodes::Node>> {
+        self.node.as_ref()
+    }
+
     /// Stop taking runs: queued runs stay queued for the next start; runs
     /// in flight have the grace period to finish, and those still going
     /// then are marked interrupted (said on standard error). Called when
