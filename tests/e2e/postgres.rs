@@ -404,6 +404,28 @@ async fn each_token_is_spent_by_the_node_holding_its_lease_and_moves_when_that_n
     assert_eq!(last.1, survivor.node().unwrap().id());
     drop(stop_survivor);
     assert!(matches!(ha.audit.verify().unwrap(), Verdict::Intact { .. }));
+
+    // Canary: neither token's secret is anywhere in the shared database
+    // (sealed records, audit log, runs, leases), in any form.
+    let Database::Postgres(url) = &db else {
+        unreachable!()
+    };
+    let dump = cluster.dump(url);
+    assert!(
+        dump.contains("INSERT INTO public.audit"),
+        "the dump holds the data"
+    );
+    for secret in ["TOKENA0000", "TOKENB0000"] {
+        assert!(!dump.contains(secret), "{secret} is in the database");
+        assert!(
+            !dump.contains(&hex_of(secret)),
+            "{secret} is in the database, hex-encoded"
+        );
+    }
+}
+
+fn hex_of(s: &str) -> String {
+    s.bytes().map(|b| format!("{b:02x}")).collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -22,6 +22,11 @@ pub fn me() -> String {
 /// pid namespace (containers sharing a name have namespaces of their
 /// own), as `name#namespace`.
 pub fn host_name() -> String {
+    static NAME: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    NAME.get_or_init(read_host_name).clone()
+}
+
+fn read_host_name() -> String {
     let name = std::fs::read_to_string("/proc/sys/kernel/hostname")
         .ok()
         .map(|h| h.trim().to_owned())

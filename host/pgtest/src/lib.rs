@@ -218,6 +218,17 @@ impl Cluster {
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
+    /// Everything in the database at `url`, as `pg_dump` writes it (for
+    /// tests that scan it for secrets).
+    pub fn dump(&self, url: &str) -> String {
+        let out = run_ok(
+            Command::new(self.bin.join("pg_dump"))
+                .args(["--no-owner", "--data-only", "--inserts"])
+                .arg(url),
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
     /// The server's log so far (for a failing test's message).
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("server.log")).unwrap_or_default()

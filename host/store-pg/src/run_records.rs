@@ -33,64 +33,13 @@ async fn audited(c: &Client, id: &str) -> PgResult<AuditedCalls> {
             &[&id],
         )
         .await?;
-    let mut calls = AuditedCalls::default();
-    for r in &rows {
-        let action: String = r.get(0);
-        let method = r.get::<_, Option<String>>(1).unwrap_or_default();
-        let path = r.get::<_, Option<String>>(2).unwrap_or_default();
-        match action.as_str() {
-            "canvas-request-allowed" => calls.unanswered.push((method, path)),
-            "canvas-response" => {
-                calls.answered += 1;
-                if method != "GET" {
-                    calls.writes += 1;
-                }
-                if let Some(i) = calls
-                    .unanswered
-                    .iter()
-                    .position(|(m, p)| *m == method && *p == path)
-                {
-                    calls.unanswered.remove(i);
-                }
-            }
-            _ => calls.denied += 1,
-        }
-    }
-    Ok(calls)
-}
-
-/// An interrupted run's error text and its writes of unknown outcome (none
-/// for a dry run), from what the audit log records.
-fn interruption(calls: &AuditedCalls, dry_run: bool) -> (String, Vec<serde_json::Value>) {
-    let writes: Vec<&(String, String)> = if dry_run {
-        Vec::new()
-    } else {
-        calls
-            .unanswered
-            .iter()
-            .filter(|(m, _)| m != "GET")
-            .collect()
-    };
-    let unknown: Vec<serde_json::Value> = writes
-        .iter()
-        .map(|(m, p)| serde_json::json!({"method": m, "path": p, "outcome": "unknown"}))
-        .collect();
-    let mut error = format!(
-        "interrupted: the process running it ended first; the audit log records {} answered call(s), {} of them write(s)",
-        calls.answered, calls.writes
-    );
-    if !writes.is_empty() {
-        error.push_str(&format!(
-            "; {} write(s) were sent with no answer recorded, their outcome unknown: check them in Canvas ({})",
-            writes.len(),
-            writes
-                .iter()
-                .map(|(m, p)| format!("{m} {p}"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        ));
-    }
-    (error, unknown)
+    Ok(AuditedCalls::from_records(rows.iter().map(|r| {
+        (
+            r.get::<_, String>(0),
+            r.get::<_, Option<String>>(1).unwrap_or_default(),
+            r.get::<_, Option<String>>(2).unwrap_or_default(),
+        )
+    })))
 }
 
 impl PgStore {
@@ -305,7 +254,7 @@ impl PgStore {
             let mut ended = Vec::new();
             for (id, dry_run) in gone {
                 let calls = audited(&c, &id).await?;
-                let (error, unknown) = interruption(&calls, dry_run);
+                let (error, unknown) = calls.interruption(dry_run);
                 let changed = c
                     .execute(
                         // A lease renewed since it was looked at stands.

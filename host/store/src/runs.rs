@@ -264,6 +264,64 @@ pub struct AuditedCalls {
     pub unanswered: Vec<(String, String)>,
 }
 
+impl AuditedCalls {
+    /// Count a run's audit records, `(action, method, path)` in order:
+    /// allowed and answered records are paired by method and path.
+    pub fn from_records(records: impl IntoIterator<Item = (String, String, String)>) -> Self {
+        let mut calls = AuditedCalls::default();
+        for (action, method, path) in records {
+            match action.as_str() {
+                "canvas-request-allowed" => calls.unanswered.push((method, path)),
+                "canvas-response" => {
+                    calls.answered += 1;
+                    if method != "GET" {
+                        calls.writes += 1;
+                    }
+                    if let Some(i) = calls
+                        .unanswered
+                        .iter()
+                        .position(|(m, p)| *m == method && *p == path)
+                    {
+                        calls.unanswered.remove(i);
+                    }
+                }
+                _ => calls.denied += 1,
+            }
+        }
+        calls
+    }
+
+    /// An interrupted run's error text, and its writes sent with no
+    /// answer recorded, of unknown outcome (none for a dry run).
+    pub fn interruption(&self, dry_run: bool) -> (String, Vec<serde_json::Value>) {
+        let writes: Vec<&(String, String)> = if dry_run {
+            Vec::new()
+        } else {
+            self.unanswered.iter().filter(|(m, _)| m != "GET").collect()
+        };
+        let unknown = writes
+            .iter()
+            .map(|(m, p)| serde_json::json!({"method": m, "path": p, "outcome": "unknown"}))
+            .collect();
+        let mut error = format!(
+            "interrupted: the process running it ended first; the audit log records {} answered call(s), {} of them write(s)",
+            self.answered, self.writes
+        );
+        if !writes.is_empty() {
+            error.push_str(&format!(
+                "; {} write(s) were sent with no answer recorded, their outcome unknown: check them in Canvas ({})",
+                writes.len(),
+                writes
+                    .iter()
+                    .map(|(m, p)| format!("{m} {p}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        }
+        (error, unknown)
+    }
+}
+
 impl Store {
     /// Record the start of a run.
     pub fn start_run(&self, run: &NewRun) -> Result<()> {
@@ -491,27 +549,7 @@ impl Store {
                 ))
             })?
             .collect::<std::result::Result<Vec<_>, _>>()?;
-        let mut calls = AuditedCalls::default();
-        for (action, method, path) in rows {
-            match action.as_str() {
-                "canvas-request-allowed" => calls.unanswered.push((method, path)),
-                "canvas-response" => {
-                    calls.answered += 1;
-                    if method != "GET" {
-                        calls.writes += 1;
-                    }
-                    if let Some(i) = calls
-                        .unanswered
-                        .iter()
-                        .position(|(m, p)| *m == method && *p == path)
-                    {
-                        calls.unanswered.remove(i);
-                    }
-                }
-                _ => calls.denied += 1,
-            }
-        }
-        Ok(calls)
+        Ok(AuditedCalls::from_records(rows))
     }
 
     /// Mark `running` runs interrupted: those of `owner` (this process,
@@ -548,33 +586,7 @@ impl Store {
                 continue;
             }
             let calls = self.audited_calls(&id)?;
-            let unknown: Vec<serde_json::Value> = if dry_run {
-                Vec::new()
-            } else {
-                calls
-                    .unanswered
-                    .iter()
-                    .filter(|(m, _)| m != "GET")
-                    .map(|(m, p)| serde_json::json!({"method": m, "path": p, "outcome": "unknown"}))
-                    .collect()
-            };
-            let mut error = format!(
-                "interrupted: the process running it ended first; the audit log records {} answered call(s), {} of them write(s)",
-                calls.answered, calls.writes
-            );
-            if !unknown.is_empty() {
-                error.push_str(&format!(
-                    "; {} write(s) were sent with no answer recorded, their outcome unknown: check them in Canvas ({})",
-                    unknown.len(),
-                    calls
-                        .unanswered
-                        .iter()
-                        .filter(|(m, _)| m != "GET")
-                        .map(|(m, p)| format!("{m} {p}"))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ));
-            }
+            let (error, unknown) = calls.interruption(dry_run);
             let changed = self.conn().execute(
                 "UPDATE runs SET status = 'interrupted', finished_at = ?2, calls = ?3, denied = ?4, error = ?5,
                      writes = ?6, unknown = ?7, lease_until = NULL
