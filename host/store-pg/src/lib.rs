@@ -193,8 +193,8 @@ impl PgStore {
     }
 
     /// Run `f` with the pool on the store's runtime and wait for it. Safe
-    /// to call from inside another runtime (it blocks that thread, as a
-    /// SQLite call does).
+    /// to call from inside another runtime, even from a task that has
+    /// spent its budget (it blocks that thread, as a SQLite call does).
     pub(crate) fn block<T, F, Fut>(&self, f: F) -> Result<T>
     where
         F: FnOnce(Pool) -> Fut,
@@ -205,7 +205,11 @@ impl PgStore {
             return Err(db_err("the database store was closed"));
         };
         let task = rt.spawn(f(self.pool.clone()));
-        match futures::executor::block_on(task) {
+        // Unconstrained: called from a task of another tokio runtime that
+        // has spent its cooperative budget, the join handle would answer
+        // "not yet" and wake itself for ever (this thread never returns to
+        // that runtime to refill the budget).
+        match futures::executor::block_on(tokio::task::unconstrained(task)) {
             Ok(r) => r.map_err(Into::into),
             Err(e) => Err(db_err(format!("a database call failed: {e}"))),
         }

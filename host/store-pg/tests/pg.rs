@@ -432,3 +432,39 @@ fn three_nodes_handle_each_fire_time_once() {
     assert_eq!(recorded.len(), fires.len());
     assert!(recorded.iter().all(|(_, n)| n.is_some()));
 }
+
+/// A store call made by a task of another runtime that has spent its
+/// cooperative budget (as a request handler does after many ready polls)
+/// returns; before the fix it spun for ever, its join handle answering
+/// "not yet" to a thread that never gave the budget back.
+#[test]
+fn a_call_from_a_task_that_spent_its_budget_returns() {
+    let cluster = Cluster::shared();
+    let (_url, s) = store(&cluster);
+    let (done, finished) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        if finished.recv_timeout(Duration::from_secs(60)).is_err() {
+            eprintln!("a store call from a task with no budget left never returned");
+            std::process::exit(1);
+        }
+    });
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let version = rt.block_on(async {
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        for _ in 0..1000 {
+            tx.send(()).unwrap();
+        }
+        // Each ready receive spends a unit of the task's budget (128).
+        for _ in 0..200 {
+            if futures::poll!(std::pin::pin!(rx.recv())).is_pending() {
+                break;
+            }
+        }
+        s.schema_version().unwrap()
+    });
+    done.send(()).unwrap();
+    assert_eq!(version, PgStore::latest_version());
+}
