@@ -208,8 +208,12 @@ impl Connection {
         let credentials = vault
             .credentials(&token_id, &instance.url, transport.clone())
             .map_err(AppError::internal)?;
+        // Another process (a host that died, a script) may have been
+        // spending the token: learn the bucket's level from Canvas's first
+        // answer before sending many at once.
         let client = CanvasClient::new(&instance.url, credentials, transport)
-            .map_err(|e| AppError::invalid(format!("instance {}: {e}", instance.name)))?;
+            .map_err(|e| AppError::invalid(format!("instance {}: {e}", instance.name)))?
+            .with_governor(Governor::learning(GovernorConfig::default()));
         Ok(Self {
             client,
             instance: instance.name.clone(),

@@ -214,6 +214,10 @@ struct State {
     /// When Canvas last throttled us: another client may be using the
     /// token, so its answers' room is not ours to take until this is old.
     throttled_at: Option<Instant>,
+    /// The bucket's level is not known yet (another process may have been
+    /// spending the token until now): one request at a time until Canvas
+    /// answers one.
+    learning: bool,
     at: Instant,
     /// Requests in flight, by sequence number: when each left for Canvas
     /// (`None` until the caller says it is sending).
@@ -309,6 +313,19 @@ impl Drop for Permit {
 impl Governor {
     /// A governor for a bucket with these settings, starting empty.
     pub fn new(config: GovernorConfig) -> Self {
+        Self::starting(config, false)
+    }
+
+    /// A governor for a bucket whose level is not known: one request at a
+    /// time until Canvas's first answer says how much room is left, then
+    /// as [`Governor::new`]. For a token another process may have been
+    /// spending until now (a host that took it over from one that died,
+    /// whose requests may still hold reservations in Canvas's bucket).
+    pub fn learning(config: GovernorConfig) -> Self {
+        Self::starting(config, true)
+    }
+
+    fn starting(config: GovernorConfig, learning: bool) -> Self {
         let (headroom, margin) = (config.hwm, config.margin);
         Self {
             inner: Arc::new(Inner {
@@ -318,6 +335,7 @@ impl Governor {
                     margin,
                     word_after: None,
                     throttled_at: None,
+                    learning,
                     at: Instant::now(),
                     in_flight: BTreeMap::new(),
                     next_seq: 0,
@@ -368,7 +386,9 @@ impl Governor {
             // round trip through the pump.
             if s.queues.iter().all(|q| q.order.is_empty()) {
                 self.inner.leak(&mut s);
-                if s.headroom >= self.inner.config.up_front + s.margin {
+                if s.headroom >= self.inner.config.up_front + s.margin
+                    && (!s.learning || s.in_flight.is_empty())
+                {
                     let seq = self.inner.grant(&mut s);
                     return Permit {
                         inner: Some(self.inner.clone()),
@@ -448,6 +468,10 @@ impl Inner {
         let need = self.config.up_front + s.margin;
         loop {
             if s.queues.iter().all(|q| q.order.is_empty()) {
+                return None;
+            }
+            // Learning the bucket: the answer in flight wakes the pump.
+            if s.learning && !s.in_flight.is_empty() {
                 return None;
             }
             if s.headroom < need {
@@ -554,6 +578,7 @@ impl Inner {
                     ..
                 } => {
                     *s.stats.answers.entry(status).or_default() += 1;
+                    s.learning = false;
                     let cost = cost.unwrap_or(c.default_cost);
                     s.headroom += c.up_front - cost;
                     if let Some(r) = observed(remaining) {
@@ -580,6 +605,7 @@ impl Inner {
                 }
                 Settled::Throttled { status, remaining } => {
                     *s.stats.answers.entry(status).or_default() += 1;
+                    s.learning = false;
                     s.stats.throttled += 1;
                     s.throttled_at = Some(s.at);
                     // (max then min: a config whose least margin exceeds

@@ -708,3 +708,45 @@ async fn variable_costs_keep_the_bucket_draining_without_throttles() {
         h.abort();
     }
 }
+
+/// A token taken over from a process that died: its last requests still
+/// hold 450 units of the bucket. A learning governor sends one request,
+/// learns the room from the answer and stays under the threshold; a
+/// governor that assumes an empty bucket is throttled at once.
+#[tokio::test(start_paused = true)]
+async fn a_learning_governor_finds_a_bucket_another_process_left_full() {
+    for learning in [true, false] {
+        let bucket = Bucket::new(0.01, Duration::from_secs(1));
+        bucket.state.lock().unwrap().level = 450.0;
+        let governor = if learning {
+            easel_canvas::Governor::learning(GovernorConfig::default())
+        } else {
+            easel_canvas::Governor::new(GovernorConfig::default())
+        };
+        let c = client(&bucket).with_governor(governor);
+        let callers: Vec<_> = (0..20)
+            .map(|i| {
+                let (c, t) = (c.clone(), tag(&format!("r{i}")));
+                tokio::spawn(async move {
+                    c.send(&t, http::Method::GET, "/api/v1/courses/1", &[], None)
+                        .await
+                        .unwrap()
+                })
+            })
+            .collect();
+        for h in callers {
+            assert_eq!(h.await.unwrap().status, 200);
+        }
+        let throttled = bucket.state.lock().unwrap().throttled;
+        let stats = c.governor().stats();
+        if learning {
+            assert_eq!(throttled, 0, "the learning governor overfilled the bucket");
+            assert!(
+                stats.peak_in_flight > 1,
+                "it never sent more than one at a time"
+            );
+        } else {
+            assert!(throttled > 0, "the bucket was not left full enough to bite");
+        }
+    }
+}
