@@ -266,6 +266,14 @@ pub enum Command {
         /// interrupted; queued runs wait for the next start.
         #[arg(long, default_value = "30s", value_name = "DURATION", value_parser = duration)]
         grace: std::time::Duration,
+        /// How long this host's hold on a run, and on a token when it
+        /// shares a PostgreSQL database, lasts without renewal (renewed
+        /// every third of it). A host that dies holds its runs and tokens
+        /// this long before they are marked interrupted and taken by
+        /// another host. Between 3s and 10m; the hosts sharing a database
+        /// should agree on it.
+        #[arg(long, default_value = "30s", value_name = "DURATION", value_parser = lease)]
+        lease: std::time::Duration,
         /// POST a JSON summary of every queued run that does not succeed
         /// (failed, refused, timed out, interrupted) to this https URL (or
         /// http to this machine), signed with HMAC-SHA256 (header
@@ -1290,6 +1298,17 @@ pub fn schools_file(path: &std::path::Path) -> Result<Vec<u64>, String> {
 }
 
 /// A duration such as `30s`, `2m`, `1h` or `45` (seconds).
+/// `--lease`: a [`duration`] from 3 seconds to 10 minutes.
+fn lease(raw: &str) -> Result<std::time::Duration, String> {
+    let d = duration(raw)?;
+    if !(3..=600).contains(&d.as_secs()) {
+        return Err(format!(
+            "{raw:?} is out of range: a lease lasts from 3s to 10m"
+        ));
+    }
+    Ok(d)
+}
+
 pub fn duration(raw: &str) -> Result<std::time::Duration, String> {
     let t = raw.trim();
     let (n, unit) = match t.find(|c: char| !c.is_ascii_digit()) {

@@ -437,6 +437,7 @@ pub async fn dispatch(mut args: Args) -> Result<Outcome, CliError> {
             workers,
             per_instance,
             grace,
+            lease,
             failure_webhook,
             failure_webhook_key,
         } => {
@@ -458,6 +459,7 @@ pub async fn dispatch(mut args: Args) -> Result<Outcome, CliError> {
                 queue: easel_app::queue::QueueConfig {
                     workers: workers as usize,
                     per_instance: per_instance as usize,
+                    lease,
                     ..Default::default()
                 },
                 grace,

@@ -7,6 +7,8 @@ use std::io::{BufRead as _, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 
+pub mod fleet;
+
 /// `easel ARGS` on `home`, not run yet. `--by NAME` in `args` is taken
 /// out: the command then acts as NAME (a district admin, made on first
 /// use) through `EASEL_API_TOKEN`, as a signed-in principal would.
