@@ -1,15 +1,18 @@
 //! Token canary: a unique token may appear only in the Authorization
 //! header the simulator received. It must not appear, raw, base64 or
 //! URL-encoded, in plugin output, logs (debug level), reports, run records,
-//! the SQLite files, error texts or Debug output.
+//! the SQLite files (or the PostgreSQL database: canary_on_postgres), error
+//! texts or Debug output.
 
 use base64::Engine as _;
 use easel_app::{RunRequest, execute_run};
 use easel_runtime::{Limits, RunOutcome};
 use easel_tests::{
-    add_and_approve, add_bundled, canary_token, connect, contains, home, programs, read_all_files,
+    add_and_approve, add_bundled, canary_token, connect, contains, programs, read_all_files,
     sim_with_token,
 };
+
+easel_tests::matrix!();
 
 fn forms(token: &str) -> Vec<(String, Vec<u8>)> {
     let b64 = base64::engine::general_purpose::STANDARD;
@@ -137,6 +140,14 @@ async fn the_token_appears_only_in_authorization_headers() {
     drop(runtime);
     for (path, bytes) in read_all_files(dir.path()) {
         assert_clean(&path, &bytes, &token);
+    }
+    // On PostgreSQL the records are not files in the data directory.
+    if let Some(dump) = database_dump(dir.path()) {
+        assert!(
+            dump.contains("INSERT INTO public.runs"),
+            "the dump holds the runs"
+        );
+        assert_clean("the PostgreSQL database", dump.as_bytes(), &token);
     }
     assert_clean("the debug log", &captured.0.lock().unwrap(), &token);
     assert!(

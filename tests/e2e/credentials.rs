@@ -12,10 +12,24 @@ use easel_runtime::{Limits, RunOutcome};
 use easel_sim::{Faults, SimHandle};
 use easel_store::InstanceRow;
 use easel_tests::{
-    add_and_approve, canary_token, contains, home, programs, read_all_files, sim_with_token,
+    add_and_approve, canary_token, contains, programs, read_all_files, sim_with_token,
 };
+
+easel_tests::matrix!();
 use easel_vault::{NewSecret, Vault};
 use secrecy::SecretString;
+
+/// The vault of the data directory `dir`, opened afresh with the key
+/// file there, on this target's store.
+fn open_vault(dir: &std::path::Path) -> Result<Vault, easel_vault::VaultError> {
+    match easel_tests::matrix_database(env!("CARGO_CRATE_NAME"), dir) {
+        easel_app::database::Database::Sqlite => Vault::open(dir),
+        easel_app::database::Database::Postgres(url) => Vault::open_records(
+            Box::new(easel_app::database::postgres(&url).unwrap()),
+            &Vault::key_path_in(dir),
+        ),
+    }
+}
 
 fn add_instance(home: &Home, name: &str, url: &str) -> InstanceRow {
     let row = InstanceRow {
@@ -305,12 +319,12 @@ async fn a_missing_loose_or_wrong_master_key_decrypts_and_changes_nothing() {
 
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(&key_path, std::fs::Permissions::from_mode(0o644)).unwrap();
-    let e = Vault::open(dir.path()).unwrap_err().to_string();
+    let e = open_vault(dir.path()).unwrap_err().to_string();
     assert!(e.contains("chmod 600"), "{e}");
     std::fs::set_permissions(&key_path, std::fs::Permissions::from_mode(0o600)).unwrap();
 
     std::fs::remove_file(&key_path).unwrap();
-    let e = Vault::open(dir.path()).unwrap_err().to_string();
+    let e = open_vault(dir.path()).unwrap_err().to_string();
     assert!(e.contains("cannot read it"), "{e}");
     assert!(
         !key_path.exists(),
@@ -319,14 +333,14 @@ async fn a_missing_loose_or_wrong_master_key_decrypts_and_changes_nothing() {
 
     let other = easel_vault::MasterKey::generate();
     other.write_new(&key_path).unwrap();
-    let e = Vault::open(dir.path()).unwrap_err().to_string();
+    let e = open_vault(dir.path()).unwrap_err().to_string();
     assert!(e.contains("does not match"), "{e}");
     assert_eq!(sealed(), before, "nothing was re-encrypted");
 
     std::fs::remove_file(&key_path).unwrap();
     std::fs::write(&key_path, &key).unwrap();
     std::fs::set_permissions(&key_path, std::fs::Permissions::from_mode(0o600)).unwrap();
-    assert_eq!(Vault::open(dir.path()).unwrap().list().unwrap().len(), 1);
+    assert_eq!(open_vault(dir.path()).unwrap().list().unwrap().len(), 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -342,6 +356,19 @@ async fn rekey_re_encrypts_every_token_and_they_still_work() {
         .unwrap();
     let before = home.store.token("admin").unwrap().unwrap();
     let old_key = std::fs::read(dir.path().join("master.key")).unwrap();
+    if on_postgres() {
+        // A shared database's key is on every host: refused, unchanged.
+        let e = easel_app::credentials::rekey(&home, &easel_tests::person("admin")).unwrap_err();
+        assert!(e.message.contains("PostgreSQL"), "{e}");
+        assert!(e.message.contains("Nothing was changed"), "{e}");
+        let after = home.store.token("admin").unwrap().unwrap();
+        assert_eq!(before.sealed, after.sealed);
+        assert_eq!(
+            old_key,
+            std::fs::read(dir.path().join("master.key")).unwrap()
+        );
+        return;
+    }
     let mut vault = Vault::open(dir.path()).unwrap();
     assert_eq!(vault.rekey().unwrap(), 1);
     let after = home.store.token("admin").unwrap().unwrap();

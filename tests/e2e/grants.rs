@@ -6,7 +6,9 @@
 
 use easel_app::{RunRequest, execute_run};
 use easel_runtime::{Limits, RunOutcome};
-use easel_tests::{add_bundled, canary_token, connect, home, programs, sim_with_token};
+use easel_tests::{add_bundled, canary_token, connect, programs, sim_with_token};
+
+easel_tests::matrix!();
 
 /// A probe plugin whose manifest requests the given extra capability lines.
 fn probe_manifest(extra: &str) -> String {

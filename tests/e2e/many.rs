@@ -4,7 +4,9 @@
 
 use easel_app::{RunRequest, execute_run};
 use easel_runtime::{Limits, RunOutcome};
-use easel_tests::{add_and_approve, add_bundled, canary_token, connect, home, programs};
+use easel_tests::{add_and_approve, add_bundled, canary_token, connect, programs};
+
+easel_tests::matrix!();
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn all_schools_runs_once_per_approved_school_and_records_each() {

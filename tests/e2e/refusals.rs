@@ -2,7 +2,9 @@
 //! are refused when added, with an error that says what to do.
 
 use easel_app::{AppError, Kind};
-use easel_tests::{home, programs, test_manifest};
+use easel_tests::{programs, test_manifest};
+
+easel_tests::matrix!();
 
 fn add(path: &str, write: bool) -> Result<(), AppError> {
     let dir = tempfile::tempdir().unwrap();

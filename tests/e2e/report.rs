@@ -3,7 +3,9 @@
 
 use easel_app::{RunRequest, execute_run};
 use easel_runtime::{Limits, RunOutcome};
-use easel_tests::{add_bundled, canary_token, connect, home, sim_with_token};
+use easel_tests::{add_bundled, canary_token, connect, sim_with_token};
+
+easel_tests::matrix!();
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_course_report_matches_the_simulators_data_for_a_school() {

@@ -4,7 +4,9 @@
 
 use easel_app::{Act, Actor, Kind, Role, RunRequest, SignIn};
 use easel_runtime::Limits;
-use easel_tests::{canary_token, connect, home, sim_with_token};
+use easel_tests::{canary_token, connect, sim_with_token};
+
+easel_tests::matrix!();
 
 fn actor(name: &str, roles: Vec<Role>) -> Actor {
     Actor {

@@ -9,7 +9,9 @@ use std::collections::HashSet;
 
 use easel_app::schedules::{self, NewSchedule};
 use easel_app::{Actor, Kind, Role};
-use easel_tests::{add_bundled, home, person};
+use easel_tests::{add_bundled, person};
+
+easel_tests::matrix!();
 use jiff::Timestamp;
 
 fn at(s: &str) -> Timestamp {
@@ -58,7 +60,7 @@ async fn a_fire_time_runs_once_and_missed_ones_are_skipped_or_run_once() {
     let due = schedules::due(&h, at("2026-12-02T01:00:30Z"), &none, &none).unwrap();
     assert_eq!(due.len(), 2);
     assert!(due.iter().all(|d| d.fire_at == "2026-12-02T01:00:00Z"));
-    let (workers, _stop) = easel_tests::Workers::start(dir.path());
+    let (workers, _stop) = workers(dir.path());
     for d in &due {
         let r = schedules::run(&h, d, workers.connections(), workers.queue()).await;
         let batch = r.as_ref().unwrap().batch.clone();
@@ -420,7 +422,7 @@ async fn a_fire_refused_outright_pauses_the_schedule_with_the_reason() {
     .unwrap();
     let s = schedules::add(&h, &admin, &hourly("skip"), at("2026-12-02T00:30:00Z")).unwrap();
     let none = HashSet::new();
-    let (workers, _stop) = easel_tests::Workers::start(dir.path());
+    let (workers, _stop) = workers(dir.path());
     for (now, ok) in [
         ("2026-12-02T01:00:05Z", true),
         ("2026-12-02T02:00:05Z", false),

@@ -69,6 +69,81 @@ pub fn home_in(dir: &Path, database: &easel_app::database::Database) -> Home {
         .with_cache_dir(Path::new(env!("OUT_DIR")).join("compile-cache"))
 }
 
+/// The store matrix. A test file that touches storage is compiled twice
+/// (tests/Cargo.toml): as its own target, on SQLite, and as
+/// `<name>_on_postgres`, on PostgreSQL (a database of the private cluster
+/// per data directory: a test that opens one directory twice finds the
+/// same state). The file calls [`matrix!`], whose `home` and `workers` ask
+/// this with the target's name.
+pub fn matrix_database(target: &str, dir: &Path) -> easel_app::database::Database {
+    use std::collections::BTreeMap;
+    use std::sync::{Arc, Mutex};
+    if !target.ends_with("_on_postgres") {
+        return easel_app::database::Database::Sqlite;
+    }
+    static DATABASES: Mutex<BTreeMap<std::path::PathBuf, String>> = Mutex::new(BTreeMap::new());
+    thread_local! {
+        // Keeps the cluster up while this test's thread runs (it stops
+        // when the last thread holding it ends).
+        static CLUSTER: std::cell::RefCell<Option<Arc<easel_pgtest::Cluster>>> =
+            const { std::cell::RefCell::new(None) };
+    }
+    let cluster = CLUSTER.with(|c| {
+        c.borrow_mut()
+            .get_or_insert_with(easel_pgtest::Cluster::shared)
+            .clone()
+    });
+    let mut databases = DATABASES.lock().unwrap_or_else(|p| p.into_inner());
+    let url = databases
+        .entry(dir.to_path_buf())
+        .or_insert_with(|| cluster.database())
+        .clone();
+    easel_app::database::Database::Postgres(url)
+}
+
+/// On PostgreSQL, a plain dump of `dir`'s database (what a backup of it
+/// holds); `None` on SQLite, whose files are in `dir`.
+pub fn matrix_dump(target: &str, dir: &Path) -> Option<String> {
+    match matrix_database(target, dir) {
+        easel_app::database::Database::Sqlite => None,
+        easel_app::database::Database::Postgres(url) => {
+            Some(easel_pgtest::Cluster::shared().dump(&url))
+        }
+    }
+}
+
+/// `home(dir)`, `workers(dir)` and `database_dump(dir)` on the calling
+/// test target's store (see [`matrix_database`]).
+#[macro_export]
+macro_rules! matrix {
+    () => {
+        /// The data directory `dir`, on this target's store.
+        fn home(dir: &std::path::Path) -> easel_app::Home {
+            $crate::home_in(dir, &$crate::matrix_database(env!("CARGO_CRATE_NAME"), dir))
+        }
+
+        /// The queue's workers over `dir`, on this target's store.
+        #[allow(dead_code)]
+        fn workers(
+            dir: &std::path::Path,
+        ) -> (std::sync::Arc<$crate::Workers>, $crate::WorkersHandle) {
+            $crate::Workers::start_in(dir, &$crate::matrix_database(env!("CARGO_CRATE_NAME"), dir))
+        }
+
+        /// On PostgreSQL, a plain dump of `dir`'s database.
+        #[allow(dead_code)]
+        fn database_dump(dir: &std::path::Path) -> Option<String> {
+            $crate::matrix_dump(env!("CARGO_CRATE_NAME"), dir)
+        }
+
+        /// Whether this target runs on PostgreSQL.
+        #[allow(dead_code)]
+        fn on_postgres() -> bool {
+            env!("CARGO_CRATE_NAME").ends_with("_on_postgres")
+        }
+    };
+}
+
 /// A manifest for a test plugin.
 pub fn test_manifest(id: &str, write: bool) -> String {
     format!(
