@@ -1,7 +1,8 @@
 //! The run queue: a run is checked again when its turn comes, as its asker
 //! now; a revoked approval or API token runs nothing. A claim made as the
 //! process stops goes back to the queue, and a slow process's runs are not
-//! marked interrupted while it lives.
+//! marked interrupted while it lives (on one host; on PostgreSQL its lease
+//! alone counts). A run whose grant moved to another token is refused.
 
 use std::time::Duration;
 
@@ -241,5 +242,86 @@ async fn a_schedule_retries_its_interrupted_read_only_runs_once_and_never_a_writ
             .await
             .unwrap()
             .is_empty()
+    );
+}
+
+/// A run is queued on the token its grant names; the grant moves to
+/// another token before the run's turn: the run is refused, not run on a
+/// token it was not claimed for (with many hosts, one another host may be
+/// spending).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_whose_grant_moved_to_another_token_is_refused_when_its_turn_comes() {
+    const TA: &str = "7~QUEUETOKENA00000000000000000000000000000000000000000000000000000";
+    const TB: &str = "7~QUEUETOKENB00000000000000000000000000000000000000000000000000000";
+    let sim = easel_tests::sim_with_token(TA).await;
+    sim.add_token(TB, easel_sim::ADMIN_USER_ID);
+    let school = sim.with_data(|d| d.schools()[0].id);
+    let dir = tempfile::tempdir().unwrap();
+    let h = home(dir.path());
+    h.store
+        .add_instance(&easel_store::InstanceRow {
+            name: "prod".into(),
+            url: sim.url().into(),
+            copy_of: None,
+            created_at: "2026-12-04T00:00:00Z".into(),
+        })
+        .unwrap();
+    let vault = h.vault().unwrap();
+    for (id, token) in [("ta", TA), ("tb", TB)] {
+        let secret = easel_vault::NewSecret::User {
+            token: secrecy::SecretString::from(token.to_owned()),
+        };
+        vault.add(id, "prod", &secret, None).unwrap();
+    }
+    let r = &easel_bundled::COURSE_REPORT;
+    easel_app::add(&h, &person("contributor"), r.wasm, r.manifest, r.name).unwrap();
+    let admin = person("admin");
+    let on = |token: &str| easel_app::Target {
+        instance: Some("prod".into()),
+        token_id: Some(token.into()),
+    };
+    easel_app::approve_on(&h, "course-report", &[school], false, &admin, &on("ta")).unwrap();
+
+    let (idle, stop) = workers(dir.path());
+    idle.queue().stop_claiming();
+    let conn = idle
+        .connections()
+        .for_grant(&h, "course-report", school)
+        .await
+        .unwrap();
+    assert_eq!(conn.token_id.as_deref(), Some("ta"));
+    let req = easel_app::RunRequest {
+        plugin: "course-report".into(),
+        school,
+        dry_run: true,
+        params: Vec::new(),
+        limits: Limits::default(),
+        plan: None,
+    };
+    let id = queue::enqueue(&h, &admin, &conn, req, None, None)
+        .await
+        .unwrap()
+        .run;
+    drop(stop);
+    // The grant now names token tb.
+    easel_app::revoke(&h, &admin, "course-report", &[school]).unwrap();
+    easel_app::approve_on(&h, "course-report", &[school], false, &admin, &on("tb")).unwrap();
+    sim.clear_requests();
+
+    let row = ended(dir.path(), &id).await;
+    assert_eq!(row.status, RunStatus::Refused, "{row:?}");
+    assert!(
+        row.error
+            .as_deref()
+            .unwrap()
+            .contains("queued on token ta and its grant now uses tb"),
+        "{row:?}"
+    );
+    assert_eq!(row.calls, 0);
+    assert!(
+        sim.requests().iter().all(|q| q
+            .header("user-agent")
+            .is_none_or(|ua| !ua.contains("course-report"))),
+        "the plugin reached Canvas"
     );
 }
