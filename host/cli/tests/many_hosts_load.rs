@@ -39,11 +39,14 @@ fn three_hosts_run_every_school_once_fairly_and_survive_a_token_holder_killed_mi
         latency: Some(Duration::from_millis(20)),
         ..Default::default()
     });
-    let mut served: Vec<common::Served> = (0..3).map(|i| fleet.serve(i, "3s")).collect();
+    let mut served: Vec<common::Served> =
+        (0..3).map(|i| fleet.serve(i, &["--lease", "3s"])).collect();
     let ids = fleet::nodes(&served);
     assert_eq!(ids.iter().collect::<BTreeSet<_>>().len(), 3, "{ids:?}");
-    let holders: BTreeMap<String, String> =
-        fleet.settled(Duration::from_secs(30)).into_iter().collect();
+    let holders: BTreeMap<String, String> = fleet
+        .settled(&ids, Duration::from_secs(30))
+        .into_iter()
+        .collect();
 
     // 1. The course report with sections for every school: half on each
     // token, asked of two different hosts.

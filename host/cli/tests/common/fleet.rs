@@ -166,9 +166,11 @@ impl Fleet {
         }
     }
 
-    /// `easel serve` on host `i` with a lease of `lease`.
-    pub fn serve(&self, i: usize, lease: &str) -> Served {
-        super::serve_with(&self.homes[i], &["--database", &self.url, "--lease", lease])
+    /// `easel serve` on host `i` with these options.
+    pub fn serve(&self, i: usize, options: &[&str]) -> Served {
+        let mut args = vec!["--database", self.url.as_str()];
+        args.extend_from_slice(options);
+        super::serve_with(&self.homes[i], &args)
     }
 
     /// `sql`'s output, one line per row.
@@ -195,23 +197,25 @@ impl Fleet {
         .collect()
     }
 
-    /// Wait until both tokens are held, and no holder changes for a
-    /// second; the holders.
-    pub fn settled(&self, within: Duration) -> Vec<(String, String)> {
+    /// Wait until each token is held by the node rendezvous hashing over
+    /// `nodes` gives it; the holders.
+    pub fn settled(&self, nodes: &[String], within: Duration) -> Vec<(String, String)> {
+        let expected: Vec<(String, String)> = TOKENS
+            .iter()
+            .map(|(t, _)| {
+                let owner = easel_store_pg::rendezvous_owner(nodes, t).unwrap();
+                (t.to_string(), owner.to_owned())
+            })
+            .collect();
         let start = Instant::now();
-        let mut last = Vec::new();
-        let mut since = Instant::now();
         loop {
             let now = self.holders();
-            if now != last {
-                last = now;
-                since = Instant::now();
-            } else if last.len() == TOKENS.len() && since.elapsed() > Duration::from_secs(1) {
-                return last;
+            if now == expected {
+                return now;
             }
             assert!(
                 start.elapsed() < within,
-                "the tokens never settled: {last:?}"
+                "the tokens never settled: {now:?}, expected {expected:?}"
             );
             std::thread::sleep(Duration::from_millis(100));
         }
