@@ -216,8 +216,10 @@ struct State {
     throttled_at: Option<Instant>,
     /// The bucket's level is not known yet (another process may have been
     /// spending the token until now): one request at a time until Canvas
-    /// answers one.
-    learning: bool,
+    /// answers one with `x-rate-limit-remaining`, or until this instant
+    /// (by when an empty bucket's worth has leaked: what another process
+    /// left is gone).
+    learning: Option<Instant>,
     at: Instant,
     /// Requests in flight, by sequence number: when each left for Canvas
     /// (`None` until the caller says it is sending).
@@ -226,6 +228,13 @@ struct State {
     queues: [FairQueue; 2],
     stats: GovernorStats,
     pump: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl State {
+    /// Still learning the bucket's level.
+    fn learning(&self) -> bool {
+        self.learning.is_some_and(|until| Instant::now() < until)
+    }
 }
 
 struct Inner {
@@ -317,8 +326,10 @@ impl Governor {
     }
 
     /// A governor for a bucket whose level is not known: one request at a
-    /// time until Canvas's first answer says how much room is left, then
-    /// as [`Governor::new`]. For a token another process may have been
+    /// time until Canvas's first answer says how much room is left (an
+    /// answer without `x-rate-limit-remaining`, from a proxy say, does not
+    /// count), then as [`Governor::new`]; at most as long as a full bucket
+    /// takes to leak. For a token another process may have been
     /// spending until now (a host that took it over from one that died,
     /// whose requests may still hold reservations in Canvas's bucket).
     pub fn learning(config: GovernorConfig) -> Self {
@@ -327,6 +338,10 @@ impl Governor {
 
     fn starting(config: GovernorConfig, learning: bool) -> Self {
         let (headroom, margin) = (config.hwm, config.margin);
+        let learning = learning.then(|| {
+            let drain = config.hwm / config.outflow.max(f64::MIN_POSITIVE);
+            Instant::now() + Duration::from_secs_f64(drain.clamp(0.0, 3600.0))
+        });
         Self {
             inner: Arc::new(Inner {
                 config,
@@ -387,7 +402,7 @@ impl Governor {
             if s.queues.iter().all(|q| q.order.is_empty()) {
                 self.inner.leak(&mut s);
                 if s.headroom >= self.inner.config.up_front + s.margin
-                    && (!s.learning || s.in_flight.is_empty())
+                    && (!s.learning() || s.in_flight.is_empty())
                 {
                     let seq = self.inner.grant(&mut s);
                     return Permit {
@@ -471,7 +486,7 @@ impl Inner {
                 return None;
             }
             // Learning the bucket: the answer in flight wakes the pump.
-            if s.learning && !s.in_flight.is_empty() {
+            if s.learning() && !s.in_flight.is_empty() {
                 return None;
             }
             if s.headroom < need {
@@ -578,7 +593,9 @@ impl Inner {
                     ..
                 } => {
                     *s.stats.answers.entry(status).or_default() += 1;
-                    s.learning = false;
+                    if remaining.is_some() {
+                        s.learning = None;
+                    }
                     let cost = cost.unwrap_or(c.default_cost);
                     s.headroom += c.up_front - cost;
                     if let Some(r) = observed(remaining) {
@@ -605,7 +622,9 @@ impl Inner {
                 }
                 Settled::Throttled { status, remaining } => {
                     *s.stats.answers.entry(status).or_default() += 1;
-                    s.learning = false;
+                    // The headroom follows the throttle (none, or what
+                    // Canvas says): the model knows the bucket is full.
+                    s.learning = None;
                     s.stats.throttled += 1;
                     s.throttled_at = Some(s.at);
                     // (max then min: a config whose least margin exceeds

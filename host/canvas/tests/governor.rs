@@ -750,3 +750,69 @@ async fn a_learning_governor_finds_a_bucket_another_process_left_full() {
         }
     }
 }
+
+/// Answers with no rate-limit headers (a proxy's, say) after 100 ms,
+/// counting the most requests it held at once.
+#[derive(Default)]
+struct Headerless {
+    now: std::sync::atomic::AtomicUsize,
+    most: std::sync::atomic::AtomicUsize,
+}
+
+impl Transport for Headerless {
+    fn send(
+        &self,
+        _req: OutboundRequest,
+    ) -> BoxFuture<'_, Result<http::Response<Bytes>, TransportError>> {
+        use std::sync::atomic::Ordering::SeqCst;
+        Box::pin(async move {
+            let n = self.now.fetch_add(1, SeqCst) + 1;
+            self.most.fetch_max(n, SeqCst);
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            self.now.fetch_sub(1, SeqCst);
+            Ok(http::Response::new(Bytes::from_static(b"{}")))
+        })
+    }
+}
+
+/// An answer that does not say how much room is left teaches a learning
+/// governor nothing: it goes on one request at a time (within the time a
+/// full bucket takes to leak), where a plain governor sends them together.
+#[tokio::test(start_paused = true)]
+async fn answers_without_rate_headers_do_not_end_learning() {
+    for learning in [true, false] {
+        let canvas = Arc::new(Headerless::default());
+        let governor = if learning {
+            easel_canvas::Governor::learning(GovernorConfig::default())
+        } else {
+            easel_canvas::Governor::new(GovernorConfig::default())
+        };
+        let c = CanvasClient::with_token(
+            "https://canvas.example.edu",
+            Token::new(SecretString::from("7~x")),
+            canvas.clone(),
+        )
+        .unwrap()
+        .with_governor(governor);
+        let callers: Vec<_> = (0..6)
+            .map(|i| {
+                let (c, t) = (c.clone(), tag(&format!("r{i}")));
+                tokio::spawn(async move {
+                    c.send(&t, http::Method::GET, "/api/v1/courses/1", &[], None)
+                        .await
+                        .unwrap()
+                        .status
+                })
+            })
+            .collect();
+        for h in callers {
+            assert_eq!(h.await.unwrap(), 200);
+        }
+        let most = canvas.most.load(std::sync::atomic::Ordering::SeqCst);
+        if learning {
+            assert_eq!(most, 1, "a header-less answer ended the learning");
+        } else {
+            assert!(most > 1, "the plain governor sent one at a time");
+        }
+    }
+}
