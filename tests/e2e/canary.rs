@@ -24,6 +24,15 @@ fn forms(token: &str) -> Vec<(String, Vec<u8>)> {
         ("base64url".into(), b64url.encode(token).into_bytes()),
         ("base64 bearer".into(), b64.encode(&bearer).into_bytes()),
         ("url-encoded".into(), token.replace('~', "%7E").into_bytes()),
+        // As pg_dump writes a BYTEA column.
+        (
+            "hex".into(),
+            token
+                .bytes()
+                .map(|b| format!("{b:02x}"))
+                .collect::<String>()
+                .into_bytes(),
+        ),
         (
             "url-encoded (lower)".into(),
             token.replace('~', "%7e").into_bytes(),

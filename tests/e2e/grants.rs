@@ -574,7 +574,11 @@ fn approval_compiles_the_component_into_the_cache() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("home");
     // Its own cache, not the suite's shared one.
-    let h = easel_app::Home::open(Some(root.clone())).unwrap();
+    let h = easel_app::Home::open_in(
+        Some(root.clone()),
+        easel_tests::matrix_database(env!("CARGO_CRATE_NAME"), &root),
+    )
+    .unwrap();
     submit_probe(&h, "");
     let cache = root.join("cache");
     let compiled = || {

@@ -1297,7 +1297,6 @@ pub fn schools_file(path: &std::path::Path) -> Result<Vec<u64>, String> {
     Ok(ids)
 }
 
-/// A duration such as `30s`, `2m`, `1h` or `45` (seconds).
 /// `--lease`: a [`duration`] from 3 seconds to 10 minutes.
 fn lease(raw: &str) -> Result<std::time::Duration, String> {
     let d = duration(raw)?;
@@ -1309,6 +1308,7 @@ fn lease(raw: &str) -> Result<std::time::Duration, String> {
     Ok(d)
 }
 
+/// A duration such as `30s`, `2m`, `1h` or `45` (seconds).
 pub fn duration(raw: &str) -> Result<std::time::Duration, String> {
     let t = raw.trim();
     let (n, unit) = match t.find(|c: char| !c.is_ascii_digit()) {

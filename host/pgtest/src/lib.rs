@@ -82,7 +82,6 @@ pub struct Cluster {
     port: u16,
     /// Run the server's programs as this user (`None`: as ourselves).
     user: Option<String>,
-    next_db: AtomicU32,
 }
 
 fn free_port() -> u16 {
@@ -114,7 +113,6 @@ impl Cluster {
             dir,
             port,
             user,
-            next_db: AtomicU32::new(0),
         };
         let data = cluster.data();
         run_ok(
@@ -190,7 +188,10 @@ impl Cluster {
 
     /// A new empty database; its URL.
     pub fn database(&self) -> String {
-        let n = self.next_db.fetch_add(1, Ordering::Relaxed);
+        // Numbered across the process, not the cluster: a cluster started
+        // again later must not hand out a name (and URL) seen before.
+        static NEXT: AtomicU32 = AtomicU32::new(0);
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
         let name = format!("t{}_{n}", std::process::id());
         run_ok(
             self.command("createdb")

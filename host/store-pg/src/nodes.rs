@@ -214,11 +214,17 @@ async fn balance(
     lease_ms: i64,
 ) -> PgResult<Ownership> {
     let mut c = pool.get().await?;
-    c.execute(
-        "UPDATE nodes SET heartbeat_at = clock_timestamp() WHERE id = $1 AND stopped_at IS NULL",
-        &[&me],
-    )
-    .await?;
+    let beating = c
+        .execute(
+            "UPDATE nodes SET heartbeat_at = clock_timestamp() WHERE id = $1 AND stopped_at IS NULL",
+            &[&me],
+        )
+        .await?;
+    if beating == 0 {
+        // This node has left (a round that raced its leave): it takes
+        // nothing, and the leave gave up what it held.
+        return Ok(Ownership::default());
+    }
     let live: Vec<String> = c
         .query(
             "SELECT id FROM nodes WHERE stopped_at IS NULL

@@ -442,29 +442,34 @@ fn a_call_from_a_task_that_spent_its_budget_returns() {
     let cluster = Cluster::shared();
     let (_url, s) = store(&cluster);
     let (done, finished) = std::sync::mpsc::channel();
+    // On a thread of its own: if the call spins, this test fails (and the
+    // harness ends the process, spinning thread and all).
     std::thread::spawn(move || {
-        if finished.recv_timeout(Duration::from_secs(60)).is_err() {
-            eprintln!("a store call from a task with no budget left never returned");
-            std::process::exit(1);
-        }
-    });
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let version = rt.block_on(async {
-        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-        for _ in 0..1000 {
-            tx.send(()).unwrap();
-        }
-        // Each ready receive spends a unit of the task's budget (128).
-        for _ in 0..200 {
-            if futures::poll!(std::pin::pin!(rx.recv())).is_pending() {
-                break;
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let version = rt.block_on(async {
+            let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+            for _ in 0..1000 {
+                tx.send(()).unwrap();
             }
-        }
-        s.schema_version().unwrap()
+            // Each ready receive spends a unit of the task's budget (128).
+            for _ in 0..200 {
+                if futures::poll!(std::pin::pin!(rx.recv())).is_pending() {
+                    break;
+                }
+            }
+            s.schema_version().unwrap()
+        });
+        let _ = done.send(version);
     });
-    done.send(()).unwrap();
+    let version = match finished.recv_timeout(Duration::from_secs(60)) {
+        Ok(v) => v,
+        Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+            panic!("a store call from a task with no budget left never returned")
+        }
+        Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => panic!("the store call failed"),
+    };
     assert_eq!(version, PgStore::latest_version());
 }
