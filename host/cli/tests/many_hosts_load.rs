@@ -25,7 +25,7 @@ fn run_of(r: &easel_sim::RecordedRequest) -> Option<String> {
 
 #[test]
 fn three_hosts_run_every_school_once_fairly_and_survive_a_token_holder_killed_mid_run() {
-    const LEASE: Duration = Duration::from_secs(3);
+    const LEASE: Duration = Duration::from_secs(5);
     let fleet = Fleet::new(
         3,
         Spec {
@@ -40,7 +40,7 @@ fn three_hosts_run_every_school_once_fairly_and_survive_a_token_holder_killed_mi
         ..Default::default()
     });
     let mut served: Vec<common::Served> =
-        (0..3).map(|i| fleet.serve(i, &["--lease", "3s"])).collect();
+        (0..3).map(|i| fleet.serve(i, &["--lease", "5s"])).collect();
     let ids = fleet::nodes(&served);
     assert_eq!(ids.iter().collect::<BTreeSet<_>>().len(), 3, "{ids:?}");
     let holders: BTreeMap<String, String> = fleet
