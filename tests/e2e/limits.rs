@@ -178,3 +178,33 @@ async fn a_run_whose_caller_gives_up_is_stopped_and_frees_its_slot() {
         noop.report.log
     );
 }
+
+/// Runs of a plugin the host has not compiled yet, started together (a
+/// node that just took a token over), wait for one compile: before, each
+/// compiled it, and on 2 cores 160 runs spent half a minute doing so.
+#[test]
+fn runs_starting_together_compile_a_component_once() {
+    let cache = tempfile::tempdir().unwrap();
+    let runtime = std::sync::Arc::new(
+        easel_runtime::Runtime::new(easel_runtime::EngineOptions::new(cache.path())).unwrap(),
+    );
+    let loaders: Vec<_> = (0..6)
+        .map(|_| {
+            let r = runtime.clone();
+            std::thread::spawn(move || {
+                r.load(easel_bundled::COURSE_REPORT.wasm, "course-report")
+                    .unwrap()
+            })
+        })
+        .collect();
+    let loaded: Vec<_> = loaders.into_iter().map(|l| l.join().unwrap()).collect();
+    assert_eq!(runtime.compiled(), 1, "compiled more than once");
+    assert!(loaded.iter().all(|c| std::sync::Arc::ptr_eq(c, &loaded[0])));
+    // Another runtime over the same cache compiles nothing.
+    let again =
+        easel_runtime::Runtime::new(easel_runtime::EngineOptions::new(cache.path())).unwrap();
+    again
+        .load(easel_bundled::COURSE_REPORT.wasm, "course-report")
+        .unwrap();
+    assert_eq!(again.compiled(), 0);
+}

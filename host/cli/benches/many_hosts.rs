@@ -150,6 +150,23 @@ fn job(nodes: usize) -> (BTreeMap<String, Figures>, u64) {
             starts[0],
             starts[starts.len() - 1]
         );
+        // Between claim and record, beyond the run's own time.
+        let mut beyond: Vec<f64> = mine
+            .iter()
+            .map(|r| since(&r.finished_at) - since(&r.started_at) - r.duration_ms as f64 / 1000.0)
+            .collect();
+        beyond.sort_by(f64::total_cmp);
+        let mut ends: Vec<f64> = mine.iter().map(|r| since(&r.finished_at)).collect();
+        ends.sort_by(f64::total_cmp);
+        println!(
+            "  {token}: records ended from {:.1} s to {:.1} s (median {:.1}); claim to record beyond the run's time: min {:.2} s, median {:.2}, max {:.2}",
+            ends[0],
+            ends[ends.len() - 1],
+            ends[ends.len() / 2],
+            beyond[0],
+            beyond[beyond.len() / 2],
+            beyond[beyond.len() - 1]
+        );
         let mut durations: Vec<i64> = mine.iter().map(|r| r.duration_ms).collect();
         durations.sort_unstable();
         let owners: std::collections::BTreeSet<&str> =
@@ -177,6 +194,20 @@ fn job(nodes: usize) -> (BTreeMap<String, Figures>, u64) {
                 runs: mine.len(),
             },
         );
+    }
+    // What the nodes warned about (the first few of each).
+    for (i, node) in served.iter().enumerate() {
+        let log = node.log.lock().unwrap().clone();
+        let warnings: Vec<&str> = log
+            .lines()
+            .filter(|l| l.contains("WARN") || l.contains("ERROR"))
+            .collect();
+        if !warnings.is_empty() {
+            println!("  node {i}: {} warning(s), the first:", warnings.len());
+            for w in warnings.iter().take(3) {
+                println!("    {w}");
+            }
+        }
     }
     println!(
         "  token handovers: {:?}",

@@ -175,13 +175,13 @@ fn check(info: &ComponentInfo) -> Result<(), LoadError> {
 }
 
 /// Load through the on-disk cache: deserialize `<digest>-<engine>.cwasm` if
-/// present, else compile, check and store it.
+/// present, else compile, check and store it. Whether it was compiled.
 pub(crate) fn load_cached(
     engine: &Engine,
     cache_dir: &Path,
     bytes: &[u8],
     label: &str,
-) -> Result<Arc<LoadedComponent>, LoadError> {
+) -> Result<(Arc<LoadedComponent>, bool), LoadError> {
     let d = digest(bytes);
     let mut h = std::collections::hash_map::DefaultHasher::new();
     engine.precompile_compatibility_hash().hash(&mut h);
@@ -189,7 +189,7 @@ pub(crate) fn load_cached(
     if let Some(component) = deserialize(engine, &path) {
         let info = describe(engine, &component, bytes);
         check(&info)?;
-        return Ok(Arc::new(new_loaded(info, component)));
+        return Ok((Arc::new(new_loaded(info, component)), false));
     }
     let (info, component) = inspect(engine, bytes, label)?;
     let cache_err = |e: std::io::Error| LoadError::Cache {
@@ -205,7 +205,7 @@ pub(crate) fn load_cached(
     let tmp = path.with_extension(format!("tmp{}-{n}", std::process::id()));
     std::fs::write(&tmp, serialized).map_err(cache_err)?;
     std::fs::rename(&tmp, &path).map_err(cache_err)?;
-    Ok(Arc::new(new_loaded(info, component)))
+    Ok((Arc::new(new_loaded(info, component)), true))
 }
 
 fn new_loaded(info: ComponentInfo, component: Component) -> LoadedComponent {

@@ -60,6 +60,11 @@ pub struct Runtime {
     /// Components loaded in this process, by digest: concurrent runs of a
     /// plugin share its compiled code and `InstancePre`.
     loaded: Mutex<HashMap<String, Arc<LoadedComponent>>>,
+    /// One gate per digest being loaded: runs that start together wait for
+    /// one compile instead of each compiling the same component.
+    loading: Mutex<HashMap<String, Arc<Mutex<()>>>>,
+    /// Components this runtime compiled (not found in the cache).
+    compiled: std::sync::atomic::AtomicU64,
     max_instances: u32,
 }
 
@@ -124,6 +129,8 @@ impl Runtime {
             ticker: Arc::new(EpochTicker(ticker_stop)),
             max_instances: options.max_instances,
             loaded: Mutex::new(HashMap::new()),
+            loading: Mutex::new(HashMap::new()),
+            compiled: std::sync::atomic::AtomicU64::new(0),
         })
     }
 
@@ -140,8 +147,32 @@ impl Runtime {
         if let Some(c) = lock().get(&d) {
             return Ok(c.clone());
         }
-        let c = load_cached(&self.engine, &self.cache_dir, bytes, label)?;
+        // One loader per digest; the others wait for it and share its work
+        // (a node that takes a token over starts 100 runs of a plugin it
+        // has not compiled yet at once).
+        let gate = self
+            .loading
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(d.clone())
+            .or_default()
+            .clone();
+        let _turn = gate.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(c) = lock().get(&d) {
+            return Ok(c.clone());
+        }
+        let (c, compiled) = load_cached(&self.engine, &self.cache_dir, bytes, label)?;
+        if compiled {
+            self.compiled
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
         Ok(lock().entry(d).or_insert(c).clone())
+    }
+
+    /// How many components this runtime compiled (rather than found
+    /// compiled in its cache or already loaded).
+    pub fn compiled(&self) -> u64 {
+        self.compiled.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Plugin instances this runtime can hold at once.
