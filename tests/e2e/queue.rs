@@ -43,7 +43,9 @@ async fn queue_one(dir: &std::path::Path, workers: &Workers, by: &easel_app::Act
 async fn ended(dir: &std::path::Path, id: &str) -> easel_store::RunRow {
     let (_workers, _stop) = workers(dir);
     let h = home(dir);
-    for _ in 0..300 {
+    // A deadline, not a timing: on a cold cache a loaded CI machine takes
+    // seconds to compile the component the first time.
+    for _ in 0..1200 {
         let row = h.store.run(id).unwrap().unwrap();
         if !matches!(row.status, RunStatus::Queued | RunStatus::Running) {
             return row;
