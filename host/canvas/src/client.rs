@@ -340,7 +340,6 @@ impl CanvasClient {
         let flow = tag.flow();
         let mut retries = Vec::new();
         let (mut attempt, mut throttled) = (1, 0);
-        let first = tokio::time::Instant::now();
         let (mut queued, mut upstream) = (Duration::ZERO, Duration::ZERO);
         let mut resp = loop {
             let permit = self.governor.acquire(&flow, self.priority).await;
@@ -376,7 +375,13 @@ impl CanvasClient {
                 Err(_) => Settled::Lost,
             });
             let again = match reason {
-                Some(RetryReason::Throttled) => first.elapsed() < self.retry.throttled_for,
+                // Time in easel's own queue does not count: the governor
+                // holding requests back while another client fills the
+                // bucket is not Canvas refusing this one (the run's
+                // deadline bounds that wait).
+                Some(RetryReason::Throttled) => {
+                    upstream + sent_at.elapsed() < self.retry.throttled_for
+                }
                 Some(_) => attempt < self.retry.max_attempts,
                 None => false,
             };

@@ -18,8 +18,9 @@ pub struct RetryPolicy {
     /// Attempts in all, the first included, counting those that failed
     /// for a reason other than a throttle.
     pub max_attempts: u32,
-    /// How long a request keeps being retried after throttled answers,
-    /// from its first attempt. A throttled request did not run, so trying
+    /// How long a request keeps being retried after throttled answers:
+    /// its time at Canvas and its waits between tries, not its time in
+    /// easel's own queue. A throttled request did not run, so trying
     /// again is always safe; another client holding the token near its
     /// limit can throttle many tries in a row, and a run should wait for
     /// its share rather than fail, within a run's time limit.

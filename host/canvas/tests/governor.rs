@@ -438,12 +438,12 @@ async fn a_greedy_client_on_the_same_token_does_not_starve_easel() {
         let c = client(&bucket);
         let greedy = greedy_client(&bucket, threads, Duration::from_secs(1));
         tokio::time::sleep(Duration::from_secs(alone)).await;
-        let failed = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let failed = Arc::new(Outcomes::default());
         let easel = spawn_callers_retrying(&c, "r1", 16, &failed);
         // Count from a minute after easel starts, for 300 s.
         tokio::time::sleep(Duration::from_secs(360)).await;
         let from = alone as f64 + 60.0;
-        let failed = failed.load(std::sync::atomic::Ordering::Relaxed);
+        let failed = failed.failed();
         let (served, _) = tally(&bucket, "r1", from);
         // Every throttle since easel started, its first minute included.
         let (_, throttled) = tally(&bucket, "r1", alone as f64);
@@ -488,15 +488,21 @@ async fn a_greedy_client_over_a_network_does_not_fail_easels_runs() {
         b.jitter = Duration::from_millis(100);
         let c = client(&bucket);
         let greedy = greedy_client(&bucket, threads, Duration::from_secs(1));
-        let failed = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-        let easel = spawn_callers_retrying(&c, "r1", 16, &failed);
+        let outcomes = Arc::new(Outcomes::default());
+        let easel = spawn_callers_retrying(&c, "r1", 16, &outcomes);
         tokio::time::sleep(Duration::from_secs(360)).await;
-        let failed = failed.load(std::sync::atomic::Ordering::Relaxed);
+        let failed = outcomes.failed();
         let (served, throttled) = tally(&bucket, "r1", 0.0);
         let (others, _) = tally(&bucket, "other", 0.0);
+        let slowest = outcomes.slowest();
         eprintln!(
-            "{threads} greedy threads, {network} ms each way: easel {served} ran, {throttled} throttled, {failed} failed; the script {others} ran"
+            "{threads} greedy threads, {network} ms each way: easel {served} ran, {throttled} throttled, {failed} failed, the slowest took {slowest:.1?}; the script {others} ran"
         );
+        // The governor may hold easel's requests back for minutes while
+        // the script keeps the bucket full (the slowest waited 60-250 s);
+        // that wait is not Canvas refusing them, and does not use up their
+        // retries (it did: one request in about 30 runs of this test
+        // failed).
         assert_eq!(failed, 0, "{failed} of easel's requests failed");
         assert!(
             throttled < served,
@@ -538,7 +544,7 @@ async fn another_client_over_a_network_is_left_its_room() {
             }
         })
     };
-    let failed = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let failed = Arc::new(Outcomes::default());
     let easel = spawn_callers_retrying(&c, "r1", 32, &failed);
     tokio::time::sleep(Duration::from_secs(360)).await;
     let (served, throttled) = tally(&bucket, "r1", 60.0);
@@ -546,7 +552,7 @@ async fn another_client_over_a_network_is_left_its_room() {
     eprintln!(
         "easel {served} ran, {throttled} throttled; the other client {others} ran, {others_throttled} throttled"
     );
-    assert_eq!(failed.load(std::sync::atomic::Ordering::Relaxed), 0);
+    assert_eq!(failed.failed(), 0);
     assert!(
         throttled as f64 <= 0.015 * served as f64,
         "{throttled} of easel's {served} requests were throttled"
@@ -571,16 +577,43 @@ async fn an_implausible_x_runtime_is_ignored() {
         b.jitter = Duration::from_millis(50);
         b.runtime_header = Some(unit);
         let c = client(&bucket);
-        let failed = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let failed = Arc::new(Outcomes::default());
         let easel = spawn_callers_retrying(&c, "r1", 32, &failed);
         tokio::time::sleep(Duration::from_secs(360)).await;
         let (served, throttled) = tally(&bucket, "r1", 60.0);
         eprintln!("x-runtime x {unit}: easel {served} ran, {throttled} throttled");
-        assert_eq!(failed.load(std::sync::atomic::Ordering::Relaxed), 0);
+        assert_eq!(failed.failed(), 0);
         assert_eq!(throttled, 0, "x-runtime x {unit}: {throttled} throttled");
         for h in easel {
             h.abort();
         }
+    }
+}
+
+/// What became of the requests of [`spawn_callers_retrying`].
+#[derive(Default)]
+struct Outcomes {
+    failed: std::sync::atomic::AtomicUsize,
+    /// The longest a request took, its retries included.
+    slowest: Mutex<Duration>,
+}
+
+impl Outcomes {
+    fn took(&self, time: Duration, ok: bool) {
+        if !ok {
+            self.failed
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+        let mut slowest = self.slowest.lock().unwrap();
+        *slowest = (*slowest).max(time);
+    }
+
+    fn failed(&self) -> usize {
+        self.failed.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    fn slowest(&self) -> Duration {
+        *self.slowest.lock().unwrap()
     }
 }
 
@@ -591,19 +624,18 @@ fn spawn_callers_retrying(
     client: &CanvasClient,
     run: &str,
     tasks: usize,
-    failed: &Arc<std::sync::atomic::AtomicUsize>,
+    outcomes: &Arc<Outcomes>,
 ) -> Vec<tokio::task::JoinHandle<()>> {
     (0..tasks)
         .map(|_| {
-            let (c, t, failed) = (client.clone(), tag(run), failed.clone());
+            let (c, t, outcomes) = (client.clone(), tag(run), outcomes.clone());
             tokio::spawn(async move {
                 loop {
+                    let asked = tokio::time::Instant::now();
                     let r = c
                         .send(&t, http::Method::GET, "/api/v1/courses/1", &[], None)
                         .await;
-                    if !matches!(r, Ok(ref r) if r.status == 200) {
-                        failed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    }
+                    outcomes.took(asked.elapsed(), matches!(r, Ok(ref r) if r.status == 200));
                 }
             })
         })
@@ -619,7 +651,7 @@ async fn the_governor_follows_a_bucket_it_does_not_know() {
     for outflow in [5.0, 20.0] {
         let bucket = Bucket::with(1.0, Duration::from_millis(250), 400.0, outflow);
         let c = client(&bucket);
-        let failed = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let failed = Arc::new(Outcomes::default());
         let callers = spawn_callers_retrying(&c, "r1", 40, &failed);
         tokio::time::sleep(Duration::from_secs(360)).await;
         let (served, throttled) = tally(&bucket, "r1", 60.0);
@@ -630,7 +662,7 @@ async fn the_governor_follows_a_bucket_it_does_not_know() {
             served as f64 / max * 100.0,
             early - throttled
         );
-        assert_eq!(failed.load(std::sync::atomic::Ordering::Relaxed), 0);
+        assert_eq!(failed.failed(), 0);
         assert!(
             served as f64 >= 0.9 * max,
             "outflow {outflow}/s: {served} requests, under 90% of the bucket's {max}"
