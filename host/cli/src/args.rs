@@ -1355,4 +1355,28 @@ mod tests {
             assert!(e.contains("30s, 2m or 1h"), "{bad}: {e}");
         }
     }
+
+    /// `easel serve --lease` takes 3 seconds to 10 minutes and refuses
+    /// anything else before the server starts, saying the range.
+    #[test]
+    fn a_lease_outside_three_seconds_to_ten_minutes_is_refused() {
+        use clap::Parser as _;
+        use std::time::Duration;
+        let lease = |raw: &str| {
+            super::Args::try_parse_from(["easel", "serve", "--lease", raw]).map(|a| {
+                match a.command {
+                    super::Command::Serve { lease, .. } => lease,
+                    _ => unreachable!("parsed as serve"),
+                }
+            })
+        };
+        assert_eq!(lease("3s").unwrap(), Duration::from_secs(3));
+        assert_eq!(lease("10m").unwrap(), Duration::from_secs(600));
+        for bad in ["2s", "0", "601", "11m", "1h"] {
+            let e = lease(bad).unwrap_err().to_string();
+            assert!(e.contains("from 3s to 10m"), "{bad}: {e}");
+        }
+        let e = lease("soon").unwrap_err().to_string();
+        assert!(e.contains("30s, 2m or 1h"), "{e}");
+    }
 }
