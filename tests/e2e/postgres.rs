@@ -252,47 +252,14 @@ fn owners(cluster: &easel_pgtest::Cluster, db: &Database) -> Vec<(String, String
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_token_is_spent_by_the_node_holding_its_lease_and_moves_when_that_node_dies() {
     let (cluster, db) = postgres();
-    let sim = easel_tests::sim_with_token(
-        "7~TOKENA0000000000000000000000000000000000000000000000000000000000",
-    )
-    .await;
-    sim.add_token(
-        "7~TOKENB0000000000000000000000000000000000000000000000000000000000",
-        easel_sim::ADMIN_USER_ID,
-    );
+    const TA: &str = "7~TOKENA0000000000000000000000000000000000000000000000000000000000";
+    const TB: &str = "7~TOKENB0000000000000000000000000000000000000000000000000000000000";
+    let sim = easel_tests::sim_with_token(TA).await;
+    sim.add_token(TB, easel_sim::ADMIN_USER_ID);
     let schools: Vec<u64> = sim.with_data(|d| d.schools().iter().take(2).map(|s| s.id).collect());
     let a = tempfile::tempdir().unwrap();
     let ha = home_in(a.path(), &db);
-    ha.store
-        .add_instance(&easel_store::InstanceRow {
-            name: "prod".into(),
-            url: sim.url().into(),
-            copy_of: None,
-            created_at: "2026-12-04T00:00:00Z".into(),
-        })
-        .unwrap();
-    let vault = ha.vault().unwrap();
-    for (id, token) in [
-        (
-            "ta",
-            "7~TOKENA0000000000000000000000000000000000000000000000000000000000",
-        ),
-        (
-            "tb",
-            "7~TOKENB0000000000000000000000000000000000000000000000000000000000",
-        ),
-    ] {
-        vault
-            .add(
-                id,
-                "prod",
-                &easel_vault::NewSecret::User {
-                    token: secrecy::SecretString::from(token.to_owned()),
-                },
-                None,
-            )
-            .unwrap();
-    }
+    easel_tests::prod_with_tokens(&ha, sim.url(), &[("ta", TA), ("tb", TB)]);
     easel_app::add(
         &ha,
         &person("contributor"),
@@ -308,10 +275,7 @@ async fn each_token_is_spent_by_the_node_holding_its_lease_and_moves_when_that_n
             &[*school],
             false,
             &person("admin"),
-            &easel_app::Target {
-                instance: Some("prod".into()),
-                token_id: Some(token.into()),
-            },
+            &easel_tests::on_prod(token),
         )
         .unwrap();
     }

@@ -52,7 +52,8 @@ async fn ended(dir: &std::path::Path, id: &str) -> easel_store::RunRow {
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    panic!("run {id} did not end");
+    let row = h.store.run(id).unwrap().unwrap();
+    panic!("run {id} did not end in 60 s: {row:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -260,29 +261,19 @@ async fn a_run_whose_grant_moved_to_another_token_is_refused_when_its_turn_comes
     let school = sim.with_data(|d| d.schools()[0].id);
     let dir = tempfile::tempdir().unwrap();
     let h = home(dir.path());
-    h.store
-        .add_instance(&easel_store::InstanceRow {
-            name: "prod".into(),
-            url: sim.url().into(),
-            copy_of: None,
-            created_at: "2026-12-04T00:00:00Z".into(),
-        })
-        .unwrap();
-    let vault = h.vault().unwrap();
-    for (id, token) in [("ta", TA), ("tb", TB)] {
-        let secret = easel_vault::NewSecret::User {
-            token: secrecy::SecretString::from(token.to_owned()),
-        };
-        vault.add(id, "prod", &secret, None).unwrap();
-    }
+    easel_tests::prod_with_tokens(&h, sim.url(), &[("ta", TA), ("tb", TB)]);
     let r = &easel_bundled::COURSE_REPORT;
     easel_app::add(&h, &person("contributor"), r.wasm, r.manifest, r.name).unwrap();
     let admin = person("admin");
-    let on = |token: &str| easel_app::Target {
-        instance: Some("prod".into()),
-        token_id: Some(token.into()),
-    };
-    easel_app::approve_on(&h, "course-report", &[school], false, &admin, &on("ta")).unwrap();
+    easel_app::approve_on(
+        &h,
+        "course-report",
+        &[school],
+        false,
+        &admin,
+        &easel_tests::on_prod("ta"),
+    )
+    .unwrap();
 
     let (idle, stop) = workers(dir.path());
     idle.queue().stop_claiming();
@@ -307,7 +298,15 @@ async fn a_run_whose_grant_moved_to_another_token_is_refused_when_its_turn_comes
     drop(stop);
     // The grant now names token tb.
     easel_app::revoke(&h, &admin, "course-report", &[school]).unwrap();
-    easel_app::approve_on(&h, "course-report", &[school], false, &admin, &on("tb")).unwrap();
+    easel_app::approve_on(
+        &h,
+        "course-report",
+        &[school],
+        false,
+        &admin,
+        &easel_tests::on_prod("tb"),
+    )
+    .unwrap();
     sim.clear_requests();
 
     let row = ended(dir.path(), &id).await;

@@ -56,6 +56,37 @@ pub fn person(name: &str) -> easel_app::Actor {
     }
 }
 
+/// Instance `prod` at `url` in `h`, with each `(id, secret)` of `tokens`
+/// stored in the vault as a user's token on it: the set-up of the tests
+/// that spread grants over several tokens.
+pub fn prod_with_tokens(h: &Home, url: &str, tokens: &[(&str, &str)]) {
+    h.store
+        .add_instance(&easel_store::InstanceRow {
+            name: "prod".into(),
+            url: url.into(),
+            copy_of: None,
+            created_at: "2026-12-04T00:00:00Z".into(),
+        })
+        .expect("instance prod is added");
+    let vault = h.vault().expect("vault opens");
+    for (id, secret) in tokens {
+        let secret = easel_vault::NewSecret::User {
+            token: SecretString::from((*secret).to_owned()),
+        };
+        vault
+            .add(id, "prod", &secret, None)
+            .expect("token is stored");
+    }
+}
+
+/// Where a grant's runs go: token `id` on instance `prod`.
+pub fn on_prod(id: &str) -> easel_app::Target {
+    easel_app::Target {
+        instance: Some("prod".into()),
+        token_id: Some(id.into()),
+    }
+}
+
 /// A data directory in `dir`, with the shared compile cache linked in so
 /// each test does not recompile every plugin.
 pub fn home(dir: &Path) -> Home {

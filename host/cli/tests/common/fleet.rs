@@ -99,27 +99,7 @@ impl Fleet {
             .issue_token(&me, "ops", "fleet", None, None)
             .unwrap()
             .token;
-        h.store
-            .add_instance(&easel_store::InstanceRow {
-                name: "prod".into(),
-                url: sim.url().into(),
-                copy_of: None,
-                created_at: "2026-12-04T00:00:00Z".into(),
-            })
-            .unwrap();
-        let vault = h.vault().unwrap();
-        for (id, secret) in TOKENS {
-            vault
-                .add(
-                    id,
-                    "prod",
-                    &easel_vault::NewSecret::User {
-                        token: secrecy::SecretString::from(secret.to_owned()),
-                    },
-                    None,
-                )
-                .unwrap();
-        }
+        easel_tests::prod_with_tokens(&h, sim.url(), &TOKENS);
         let contributor = easel_app::Actor {
             name: "school-it".into(),
             roles: vec![easel_app::Role::DistrictAdmin],
@@ -132,10 +112,7 @@ impl Fleet {
             easel_app::add(&h, &contributor, plugin.wasm, plugin.manifest, plugin.name).unwrap();
         }
         let half = schools.len() / 2;
-        let on = |token: &str| easel_app::Target {
-            instance: Some("prod".into()),
-            token_id: Some(token.into()),
-        };
+        let on = easel_tests::on_prod;
         for (part, token) in [(&schools[..half], "ta"), (&schools[half..], "tb")] {
             easel_app::approve_on(&h, "course-report", part, false, &me, &on(token)).unwrap();
         }
