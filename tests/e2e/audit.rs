@@ -403,6 +403,47 @@ async fn a_changed_component_byte_is_refused_at_run_time_and_audited() {
     assert_eq!(broken_at(&root), None);
 }
 
+/// A run does not hash the stored component again while the file is
+/// unchanged (a Python plugin's 20 MiB cost every run tens of
+/// milliseconds); a byte changed after a run, with the size and the
+/// modification time put back, is still found: the file's change time
+/// moved.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_byte_changed_after_a_run_with_its_time_put_back_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = populated(dir.path()).await;
+    let h = easel_app::Home::open(Some(root.clone())).unwrap();
+    let digest = h.store.approval("bench-get", 2).unwrap().unwrap().digest;
+    let path = h.component_path(&digest);
+    let args = [("n", "1"), ("path", "/api/v1/accounts/2")];
+    // Files changed in the last two seconds are hashed every time.
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    run(&root, "bench-get", 2, &args).await.unwrap();
+    assert_eq!(h.stored_component_digest(&digest).unwrap(), digest);
+
+    let modified = std::fs::metadata(&path).unwrap().modified().unwrap();
+    let mut bytes = std::fs::read(&path).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0x01;
+    let mut f = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+    std::io::Write::write_all(&mut f, &bytes).unwrap();
+    f.set_modified(modified).unwrap();
+    drop(f);
+    assert_eq!(
+        std::fs::metadata(&path).unwrap().modified().unwrap(),
+        modified
+    );
+
+    let runs_before = h.store.runs(100).unwrap().len();
+    let e = run(&root, "bench-get", 2, &args).await.unwrap_err();
+    assert!(e.contains("no longer match"), "{e}");
+    assert_eq!(h.store.runs(100).unwrap().len(), runs_before, "nothing ran");
+    assert_eq!(
+        actions(&root).last().map(String::as_str),
+        Some("hash-mismatch")
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn write_grants_can_require_a_second_admin() {
     let dir = tempfile::tempdir().unwrap();

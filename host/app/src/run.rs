@@ -137,7 +137,6 @@ pub async fn execute_run_for(
 /// A run checked and ready to start: everything admission found.
 pub(crate) struct Prepared {
     pub(crate) row: easel_store::PluginRow,
-    pub(crate) bytes: Vec<u8>,
     pub(crate) params: Vec<(String, String)>,
     pub(crate) grant: Grant,
     pub(crate) binding: Option<PlanBinding>,
@@ -187,8 +186,7 @@ pub(crate) async fn prepare(
             )
         })?;
     let manifest_digest = hex::encode(Sha256::digest(row.manifest.as_bytes()));
-    let bytes = home.component_bytes(&row.digest)?;
-    let actual = hex::encode(Sha256::digest(&bytes));
+    let actual = home.stored_component_digest(&row.digest)?;
     if actual != approval.digest || manifest_digest != approval.manifest_digest {
         home.audit(&AuditEntry {
             instance: Some(conn.instance.clone()),
@@ -241,7 +239,6 @@ pub(crate) async fn prepare(
     };
     Ok(Prepared {
         row,
-        bytes,
         params,
         grant,
         binding,
@@ -265,14 +262,30 @@ pub(crate) async fn launch(
 ) -> Result<RunResult, AppError> {
     let Prepared {
         row,
-        bytes,
         params,
         grant,
         binding,
         limits,
         school,
     } = prepared;
-    let component = runtime.load(&bytes, &row.id).map_err(AppError::internal)?;
+    let component = match runtime.loaded(&row.digest) {
+        Some(component) => component,
+        None => {
+            let bytes = home.component_bytes(&row.digest)?;
+            let component = runtime.load(&bytes, &row.id).map_err(AppError::internal)?;
+            // Read again since admission checked them: bytes changed in
+            // between are refused here.
+            if component.info.digest != row.digest {
+                return Err(AppError::internal(anyhow::anyhow!(
+                    "refusing to run {}: its stored bytes changed while the run started (they hash to {}, approved {}); add and approve it again",
+                    row.id,
+                    &component.info.digest[..12],
+                    &row.digest[..12]
+                )));
+            }
+            component
+        }
+    };
     let run_id = claimed.clone().unwrap_or_else(new_run_id);
     let output_dir = home.run_dir(&run_id);
     let token = match &conn.token_id {

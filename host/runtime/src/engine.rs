@@ -169,6 +169,17 @@ impl Runtime {
         Ok(lock().entry(d).or_insert(c).clone())
     }
 
+    /// The component with `digest`, if this runtime has loaded it: a run
+    /// of a plugin already loaded needs neither its bytes nor their hash
+    /// (a Python plugin's are about 20 MiB).
+    pub fn loaded(&self, digest: &str) -> Option<Arc<LoadedComponent>> {
+        self.loaded
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(digest)
+            .cloned()
+    }
+
     /// How many components this runtime compiled (rather than found
     /// compiled in its cache or already loaded).
     pub fn compiled(&self) -> u64 {
