@@ -64,6 +64,9 @@ async fn a_queued_run_is_checked_again_when_its_turn_comes() {
     let admin = person("admin");
     let (idle, stop) = workers(dir.path());
     idle.queue().stop_claiming();
+    // A claim under way when it stopped ends first (the workers are then
+    // dropped, and a claim they had started would be left running).
+    idle.queue().claims_stopped(Duration::from_secs(30)).await;
 
     // Asked with an API token that is revoked before the run starts.
     let p = h.principals();
@@ -105,6 +108,9 @@ async fn a_queued_run_is_checked_again_when_its_turn_comes() {
     easel_app::approve(&h, "course-report", &[2], false, &admin).unwrap();
     let (idle, stop) = workers(dir.path());
     idle.queue().stop_claiming();
+    // A claim under way when it stopped ends first (the workers are then
+    // dropped, and a claim they had started would be left running).
+    idle.queue().claims_stopped(Duration::from_secs(30)).await;
     let ok = queue_one(dir.path(), &idle, &admin).await;
     drop(stop);
     let row = ended(dir.path(), &ok).await;
@@ -120,6 +126,9 @@ async fn a_claim_goes_back_when_stopping_and_a_live_slow_process_keeps_its_runs(
     let admin = person("admin");
     let (idle, stop) = workers(dir.path());
     idle.queue().stop_claiming();
+    // A claim under way when it stopped ends first (the workers are then
+    // dropped, and a claim they had started would be left running).
+    idle.queue().claims_stopped(Duration::from_secs(30)).await;
     let id = queue_one(dir.path(), &idle, &admin).await;
     drop(stop);
     let me = easel_app::process::me();
@@ -196,6 +205,9 @@ async fn a_schedule_retries_its_interrupted_read_only_runs_once_and_never_a_writ
     // Each schedule's fire queues a run; a process that dies holds them.
     let (idle, stop) = workers(dir.path());
     idle.queue().stop_claiming();
+    // A claim under way when it stopped ends first (the workers are then
+    // dropped, and a claim they had started would be left running).
+    idle.queue().claims_stopped(Duration::from_secs(30)).await;
     let conn = idle
         .connections()
         .for_grant(&h, "course-report", 2)
@@ -277,6 +289,9 @@ async fn a_run_whose_grant_moved_to_another_token_is_refused_when_its_turn_comes
 
     let (idle, stop) = workers(dir.path());
     idle.queue().stop_claiming();
+    // A claim under way when it stopped ends first (the workers are then
+    // dropped, and a claim they had started would be left running).
+    idle.queue().claims_stopped(Duration::from_secs(30)).await;
     let conn = idle
         .connections()
         .for_grant(&h, "course-report", school)
