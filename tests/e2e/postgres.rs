@@ -36,10 +36,7 @@ async fn a_run_queued_on_one_host_is_run_by_another_and_audited_in_one_chain() {
 
     // Host A only queues (its workers claim nothing).
     let (idle, _stop_a) = Workers::start_in(a.path(), &db);
-    idle.queue().stop_claiming();
-    // A claim under way when it stopped ends first (the workers are then
-    // dropped, and a claim they had started would be left running).
-    idle.queue().claims_stopped(Duration::from_secs(30)).await;
+    idle.stop_claiming().await;
     let conn = idle
         .connections()
         .for_grant(&ha, "course-report", 2)

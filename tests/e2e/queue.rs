@@ -63,10 +63,7 @@ async fn a_queued_run_is_checked_again_when_its_turn_comes() {
     add_bundled(&h, &easel_bundled::COURSE_REPORT, 2, false);
     let admin = person("admin");
     let (idle, stop) = workers(dir.path());
-    idle.queue().stop_claiming();
-    // A claim under way when it stopped ends first (the workers are then
-    // dropped, and a claim they had started would be left running).
-    idle.queue().claims_stopped(Duration::from_secs(30)).await;
+    idle.stop_claiming().await;
 
     // Asked with an API token that is revoked before the run starts.
     let p = h.principals();
@@ -107,10 +104,7 @@ async fn a_queued_run_is_checked_again_when_its_turn_comes() {
     // Approved again: a new run goes through.
     easel_app::approve(&h, "course-report", &[2], false, &admin).unwrap();
     let (idle, stop) = workers(dir.path());
-    idle.queue().stop_claiming();
-    // A claim under way when it stopped ends first (the workers are then
-    // dropped, and a claim they had started would be left running).
-    idle.queue().claims_stopped(Duration::from_secs(30)).await;
+    idle.stop_claiming().await;
     let ok = queue_one(dir.path(), &idle, &admin).await;
     drop(stop);
     let row = ended(dir.path(), &ok).await;
@@ -125,10 +119,7 @@ async fn a_claim_goes_back_when_stopping_and_a_live_slow_process_keeps_its_runs(
     add_bundled(&h, &easel_bundled::COURSE_REPORT, 2, false);
     let admin = person("admin");
     let (idle, stop) = workers(dir.path());
-    idle.queue().stop_claiming();
-    // A claim under way when it stopped ends first (the workers are then
-    // dropped, and a claim they had started would be left running).
-    idle.queue().claims_stopped(Duration::from_secs(30)).await;
+    idle.stop_claiming().await;
     let id = queue_one(dir.path(), &idle, &admin).await;
     drop(stop);
     let me = easel_app::process::me();
@@ -204,10 +195,7 @@ async fn a_schedule_retries_its_interrupted_read_only_runs_once_and_never_a_writ
 
     // Each schedule's fire queues a run; a process that dies holds them.
     let (idle, stop) = workers(dir.path());
-    idle.queue().stop_claiming();
-    // A claim under way when it stopped ends first (the workers are then
-    // dropped, and a claim they had started would be left running).
-    idle.queue().claims_stopped(Duration::from_secs(30)).await;
+    idle.stop_claiming().await;
     let conn = idle
         .connections()
         .for_grant(&h, "course-report", 2)
@@ -277,21 +265,21 @@ async fn a_run_whose_grant_moved_to_another_token_is_refused_when_its_turn_comes
     let r = &easel_bundled::COURSE_REPORT;
     easel_app::add(&h, &person("contributor"), r.wasm, r.manifest, r.name).unwrap();
     let admin = person("admin");
-    easel_app::approve_on(
-        &h,
-        "course-report",
-        &[school],
-        false,
-        &admin,
-        &easel_tests::on_prod("ta"),
-    )
-    .unwrap();
+    let approve_on = |token: &str| {
+        easel_app::approve_on(
+            &h,
+            "course-report",
+            &[school],
+            false,
+            &admin,
+            &easel_tests::on_prod(token),
+        )
+        .unwrap()
+    };
+    approve_on("ta");
 
     let (idle, stop) = workers(dir.path());
-    idle.queue().stop_claiming();
-    // A claim under way when it stopped ends first (the workers are then
-    // dropped, and a claim they had started would be left running).
-    idle.queue().claims_stopped(Duration::from_secs(30)).await;
+    idle.stop_claiming().await;
     let conn = idle
         .connections()
         .for_grant(&h, "course-report", school)
@@ -313,15 +301,7 @@ async fn a_run_whose_grant_moved_to_another_token_is_refused_when_its_turn_comes
     drop(stop);
     // The grant now names token tb.
     easel_app::revoke(&h, &admin, "course-report", &[school]).unwrap();
-    easel_app::approve_on(
-        &h,
-        "course-report",
-        &[school],
-        false,
-        &admin,
-        &easel_tests::on_prod("tb"),
-    )
-    .unwrap();
+    approve_on("tb");
     sim.clear_requests();
 
     let row = ended(dir.path(), &id).await;

@@ -505,6 +505,15 @@ impl Workers {
         (w, WorkersHandle(task))
     }
 
+    /// Stop claiming, and wait for a claim under way to end: a test that
+    /// drops the workers after this leaves no run claimed by them.
+    pub async fn stop_claiming(&self) {
+        self.queue.stop_claiming();
+        self.queue
+            .claims_stopped(std::time::Duration::from_secs(30))
+            .await;
+    }
+
     /// Their connections.
     pub fn connections(&self) -> &easel_app::Connections {
         &self.connections
