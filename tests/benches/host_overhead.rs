@@ -56,18 +56,18 @@ async fn bench() {
     let audit_db = tempfile::tempdir().unwrap();
     let db = audit_db.path().join("easel.db");
     easel_store::Store::open(&db).unwrap();
-    let audited: Arc<dyn easel_runtime::AuditSink> = Arc::new(easel_app::RunAudit {
-        log: Arc::new(
+    let mut run_audit = easel_app::RunAudit::new(
+        Arc::new(
             easel_store::AuditLog::open(&db, easel_store::AuditKeys::derive(&[7u8; 32]).unwrap())
                 .unwrap(),
         ),
-        run: "bench".into(),
-        plugin: "bench".into(),
-        digest: "ab".repeat(32),
-        school,
-        instance: "sim".into(),
-        token: None,
-    });
+        "bench".into(),
+    );
+    run_audit.plugin = "bench".into();
+    run_audit.digest = "ab".repeat(32);
+    run_audit.school = school;
+    run_audit.instance = "sim".into();
+    let audited: Arc<dyn easel_runtime::AuditSink> = Arc::new(run_audit);
     let discard: Arc<dyn easel_runtime::AuditSink> = Arc::new(easel_runtime::DiscardAudit);
     let spec_with = |component,
                      params: Vec<(String, String)>,

@@ -292,15 +292,12 @@ pub(crate) async fn launch(
         Some(id) => home.store.token(id)?.map(|t| t.fingerprint),
         None => None,
     };
-    let audit = RunAudit {
-        log: home.audit.clone(),
-        run: run_id.clone(),
-        plugin: row.id.clone(),
-        digest: row.digest.clone(),
-        school: school.id,
-        instance: conn.instance.clone(),
-        token,
-    };
+    let mut audit = RunAudit::new(home.audit.clone(), run_id.clone());
+    audit.plugin = row.id.clone();
+    audit.digest = row.digest.clone();
+    audit.school = school.id;
+    audit.instance = conn.instance.clone();
+    audit.token = token;
     home.audit(&AuditEntry {
         actor: by.audit_name(),
         detail: Some(format!(

@@ -6,11 +6,12 @@ use easel_runtime::{AuditSink, CanvasEvent};
 use easel_store::{Action, AuditEntry, AuditLog};
 
 /// Records one run's Canvas events in the audit log, with the fields every
-/// record of the run shares.
+/// record of the run shares. Made with [`RunAudit::new`], which makes the
+/// log's deferred records part of what [`stop_recording`] commits.
 #[derive(Debug, Clone)]
 pub struct RunAudit {
     /// The audit log.
-    pub log: Arc<AuditLog>,
+    log: Arc<AuditLog>,
     /// Run id.
     pub run: String,
     /// Plugin id.
@@ -26,6 +27,21 @@ pub struct RunAudit {
 }
 
 impl RunAudit {
+    /// Record run `run`'s events in `log`; the other fields start empty
+    /// and are set by the caller.
+    pub fn new(log: Arc<AuditLog>, run: String) -> Self {
+        watch(&log);
+        RunAudit {
+            log,
+            run,
+            plugin: String::new(),
+            digest: String::new(),
+            school: 0,
+            instance: String::new(),
+            token: None,
+        }
+    }
+
     /// An entry for this run.
     pub fn entry(&self, action: Action) -> AuditEntry {
         AuditEntry {
@@ -46,14 +62,44 @@ impl RunAudit {
 /// call it ever will from this process.
 static STOPPED: std::sync::RwLock<bool> = std::sync::RwLock::new(false);
 
+/// The audit logs runs of this process record in, so that
+/// [`stop_recording`] can commit the answers they hold back (deferred
+/// records): counted before that commit, a run's calls would miss them,
+/// and the log would later hold more calls than its run says.
+static LOGS: std::sync::Mutex<Vec<std::sync::Weak<AuditLog>>> = std::sync::Mutex::new(Vec::new());
+
+fn watch(log: &Arc<AuditLog>) {
+    let mut logs = LOGS.lock().unwrap_or_else(|p| p.into_inner());
+    logs.retain(|l| l.strong_count() > 0);
+    if !logs
+        .iter()
+        .any(|l| std::ptr::eq(l.as_ptr(), Arc::as_ptr(log)))
+    {
+        logs.push(Arc::downgrade(log));
+    }
+}
+
 /// Stop this process's runs from recording (and so from sending) Canvas
-/// calls, before they are marked interrupted: the counts then taken from
-/// the audit log are final. An answer that arrives later is not recorded:
-/// its write is listed as of unknown outcome.
+/// calls, before they are marked interrupted: once it returns, every
+/// record a run made is committed (answers held back for the next commit
+/// included), so the counts then taken from the audit log are final. An
+/// answer that arrives later is not recorded: its write is listed as of
+/// unknown outcome.
 pub fn stop_recording() {
-    match STOPPED.write() {
-        Ok(mut s) => *s = true,
-        Err(p) => *p.into_inner() = true,
+    {
+        let mut stopped = STOPPED.write().unwrap_or_else(|p| p.into_inner());
+        *stopped = true;
+    }
+    // No record is half-way now (each holds the read lock across its
+    // append), and none comes after: what the logs hold back is final.
+    let logs: Vec<Arc<AuditLog>> = LOGS
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .iter()
+        .filter_map(std::sync::Weak::upgrade)
+        .collect();
+    for log in logs {
+        log.flush();
     }
 }
 
