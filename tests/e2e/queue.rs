@@ -121,6 +121,12 @@ async fn a_claim_goes_back_when_stopping_and_a_live_slow_process_keeps_its_runs(
     let (idle, stop) = workers(dir.path());
     idle.stop_claiming().await;
     let id = queue_one(dir.path(), &idle, &admin).await;
+    // The queue's own claim step, as the process stops: the run goes back.
+    assert!(
+        queue::claim_next(&*idle, &h, &[]).unwrap().is_none(),
+        "a run claimed by a stopping queue is put back"
+    );
+    assert_eq!(h.store.run(&id).unwrap().unwrap().status, RunStatus::Queued);
     drop(stop);
     let me = easel_app::process::me();
     // Claimed, then given back when stopping: queued again.

@@ -603,6 +603,32 @@ impl Queue {
     }
 }
 
+/// Claim the next queued run this process may run (none on the instances
+/// in `busy`). A run claimed as the queue stops claiming goes back to the
+/// queue, for the next start: put back here, in the claim's own (blocking)
+/// step, which ends even when the workers' task is aborted meanwhile.
+pub fn claim_next<H: QueueHost + ?Sized>(
+    host: &H,
+    home: &Home,
+    busy: &[String],
+) -> easel_store::Result<Option<RunRow>> {
+    let queue = host.queue();
+    let lease = easel_store::now_ms() + queue.config.lease.as_millis() as i64;
+    let tokens = host.owned_tokens();
+    let row = home
+        .store
+        .claim_run(&queue.owner, lease, busy, tokens.as_deref())?;
+    match row {
+        Some(row) if !queue.accepting() => {
+            if let Err(e) = home.store.release_run(&row.id, &queue.owner) {
+                tracing::warn!(run = %row.id, "cannot put a run back in the queue: {e}");
+            }
+            Ok(None)
+        }
+        row => Ok(row),
+    }
+}
+
 /// Claim and run queued runs in this process until the task is aborted or
 /// the queue stops claiming; renew the leases of the runs in flight; mark
 /// interrupted the runs whose process ended or whose lease ran out (at
@@ -634,11 +660,7 @@ pub fn spawn_workers<H: QueueHost>(host: Arc<H>) -> tokio::task::JoinHandle<()> 
                         Some(home) => home,
                         None => h.open_home()?,
                     };
-                    let lease = easel_store::now_ms() + h.queue().config.lease.as_millis() as i64;
-                    let tokens = h.owned_tokens();
-                    let row =
-                        home.store
-                            .claim_run(&h.queue().owner, lease, &busy, tokens.as_deref());
+                    let row = claim_next(&*h, &home, &busy);
                     Ok::<_, AppError>((home, row))
                 })
                 .await;
