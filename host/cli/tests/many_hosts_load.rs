@@ -88,15 +88,20 @@ fn three_hosts_run_every_school_once_fairly_and_survive_a_token_holder_killed_mi
     for r in &runs {
         assert_eq!(per_run.get(&r.id), Some(&r.calls), "{r:?}");
     }
+    // Fairness among the runs that shared a token at the same time (the
+    // first runs, on a bucket still full, are faster than later ones
+    // without being favoured; the plain index over all runs is printed).
     for (token, _) in fleet::TOKENS {
-        let throughputs: Vec<f64> = runs
-            .iter()
-            .filter(|r| r.token == token)
-            .map(fleet::Run::throughput)
-            .collect();
-        assert_eq!(throughputs.len(), 160);
-        let j = fleet::jain(&throughputs);
-        eprintln!("token {token}: Jain's index over its 160 runs {j:.3}");
+        let on: Vec<&fleet::Run> = runs.iter().filter(|r| r.token == token).collect();
+        assert_eq!(on.len(), 160);
+        let mut speeds: Vec<f64> = on.iter().map(|r| r.throughput()).collect();
+        let plain = fleet::jain(&speeds);
+        speeds.sort_by(f64::total_cmp);
+        let j = fleet::jain_among_contemporaries(&on);
+        eprintln!(
+            "token {token}: Jain's index over its 160 runs {j:.3} among contemporaries, {plain:.3} plain; calls/s min {:.1}, median {:.1}, max {:.1}",
+            speeds[0], speeds[80], speeds[159]
+        );
         assert!(j >= 0.95, "token {token}: Jain {j:.3}");
     }
     assert_eq!(fleet.sim.throttled_count(), 0, "a token was overspent");
@@ -216,4 +221,48 @@ fn three_hosts_run_every_school_once_fairly_and_survive_a_token_holder_killed_mi
         assert!(!log.contains("fleet2secret"), "{log}");
         assert!(!log.contains("FLEETTOKEN"), "{log}");
     }
+}
+
+/// The fairness measure: runs that go faster because they came first (a
+/// full bucket) score 1; a run held back while its contemporaries go
+/// scores low.
+#[test]
+fn fairness_is_measured_among_runs_that_shared_the_token_at_once() {
+    let run = |start: u32, ms: u32, calls: u64| fleet::Run {
+        id: format!("r{start}"),
+        plugin: "p".into(),
+        school: 1,
+        status: "succeeded".into(),
+        owner: "n".into(),
+        token: "ta".into(),
+        calls,
+        duration_ms: ms.into(),
+        writes: 0,
+        unknown: 0,
+        started_at: format!("2026-12-04T00:00:{:02}.000Z", start),
+        finished_at: format!(
+            "2026-12-04T00:00:{:02}.{:03}Z",
+            start + ms / 1000,
+            ms % 1000
+        ),
+    };
+    // Four early runs at 35 calls/s, then four later at 14: fair.
+    let ramp: Vec<fleet::Run> = (0..4)
+        .map(|_| run(0, 200, 7))
+        .chain((0..4).map(|_| run(10, 500, 7)))
+        .collect();
+    let ramp: Vec<&fleet::Run> = ramp.iter().collect();
+    let speeds: Vec<f64> = ramp.iter().map(|r| r.throughput()).collect();
+    assert!(
+        fleet::jain(&speeds) < 0.9,
+        "the plain index calls it unfair"
+    );
+    assert!(fleet::jain_among_contemporaries(&ramp) > 0.999);
+    // Three runs go at 35 calls/s while a fourth beside them gets 3.5.
+    let starved: Vec<fleet::Run> = (0..3)
+        .map(|_| run(0, 200, 7))
+        .chain([run(0, 2000, 7)])
+        .collect();
+    let starved: Vec<&fleet::Run> = starved.iter().collect();
+    assert!(fleet::jain_among_contemporaries(&starved) < 0.8);
 }

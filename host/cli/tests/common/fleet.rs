@@ -318,6 +318,37 @@ pub fn jain(xs: &[f64]) -> f64 {
     sum * sum / (xs.len() as f64 * squares)
 }
 
+/// Jain's index of how fairly `runs` (on one token) shared it: each run's
+/// throughput against the mean of the runs that ran at the same time as
+/// it (itself included). Fairness is among runs sharing the token at once:
+/// a run that went while the bucket was still full, or while the machine
+/// had less else to do, is not favoured over runs that came later, and
+/// one held back while its contemporaries went is unfairly treated.
+pub fn jain_among_contemporaries(runs: &[&Run]) -> f64 {
+    let span = |r: &Run| {
+        let at = |s: &str| {
+            time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
+                .unwrap_or_else(|e| panic!("{s}: {e}"))
+        };
+        (at(&r.started_at), at(&r.finished_at))
+    };
+    let spans: Vec<_> = runs.iter().map(|r| span(r)).collect();
+    let relative: Vec<f64> = runs
+        .iter()
+        .zip(&spans)
+        .map(|(r, (start, end))| {
+            let along: Vec<f64> = runs
+                .iter()
+                .zip(&spans)
+                .filter(|(_, (s, e))| s < end && start < e)
+                .map(|(o, _)| o.throughput())
+                .collect();
+            r.throughput() / (along.iter().sum::<f64>() / along.len() as f64)
+        })
+        .collect();
+    jain(&relative)
+}
+
 /// A plain HTTP/1.1 request with a bearer token and a JSON body; the
 /// status and the body.
 pub fn http(
