@@ -64,5 +64,5 @@ pub use run::{
     connection_for_grant, execute_run, execute_run_as, execute_run_for, grant_target, new_run_id,
     parse_params,
 };
-pub use run_audit::RunAudit;
+pub use run_audit::{RunAudit, stop_recording};
 pub use storage::{Storage, StoreResult};

@@ -11,7 +11,7 @@ use easel_store::{Action, AuditEntry, AuditLog};
 #[derive(Debug, Clone)]
 pub struct RunAudit {
     /// The audit log.
-    log: Arc<AuditLog>,
+    log: Arc<Watched>,
     /// Run id.
     pub run: String,
     /// Plugin id.
@@ -32,7 +32,7 @@ impl RunAudit {
     pub fn new(log: Arc<AuditLog>, run: String) -> Self {
         watch(&log);
         RunAudit {
-            log,
+            log: Arc::new(Watched(log)),
             run,
             plugin: String::new(),
             digest: String::new(),
@@ -68,6 +68,20 @@ static STOPPED: std::sync::RwLock<bool> = std::sync::RwLock::new(false);
 /// and the log would later hold more calls than its run says.
 static LOGS: std::sync::Mutex<Vec<std::sync::Weak<AuditLog>>> = std::sync::Mutex::new(Vec::new());
 
+/// A run's hold on its audit log. When the run's last [`RunAudit`] goes,
+/// it commits what the log holds back, with [`LOGS`] locked: a log whose
+/// last holder is going is then either committed here before
+/// [`stop_recording`] looks, or still held when it does.
+#[derive(Debug)]
+struct Watched(Arc<AuditLog>);
+
+impl Drop for Watched {
+    fn drop(&mut self) {
+        let _logs = LOGS.lock().unwrap_or_else(|p| p.into_inner());
+        self.0.flush();
+    }
+}
+
 fn watch(log: &Arc<AuditLog>) {
     let mut logs = LOGS.lock().unwrap_or_else(|p| p.into_inner());
     logs.retain(|l| l.strong_count() > 0);
@@ -92,13 +106,8 @@ pub fn stop_recording() {
     }
     // No record is half-way now (each holds the read lock across its
     // append), and none comes after: what the logs hold back is final.
-    let logs: Vec<Arc<AuditLog>> = LOGS
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .iter()
-        .filter_map(std::sync::Weak::upgrade)
-        .collect();
-    for log in logs {
+    let logs = LOGS.lock().unwrap_or_else(|p| p.into_inner());
+    for log in logs.iter().filter_map(std::sync::Weak::upgrade) {
         log.flush();
     }
 }
@@ -173,9 +182,9 @@ impl AuditSink for RunAudit {
                 }
         );
         let appended = if answer {
-            self.log.append_deferred(e)
+            self.log.0.append_deferred(e)
         } else {
-            self.log.append(&e).map(|_| ())
+            self.log.0.append(&e).map(|_| ())
         };
         drop(stopped);
         appended.map_err(|e| e.to_string())

@@ -109,6 +109,7 @@ pub fn main(args: Args) -> ExitCode {
                 // The runs this process started did not finish: say so in
                 // their records and on stderr, rather than leave them
                 // "running".
+                easel_app::stop_recording();
                 let ids = Home::open(home).map(|h| h.interrupt_own_runs()).unwrap_or_default();
                 if !ids.is_empty() {
                     eprintln!(

@@ -290,6 +290,9 @@ impl Server {
             leave();
             return;
         }
+        // Stopped before the data directory is opened (which takes a
+        // while, and may fail): nothing more is sent from here.
+        easel_app::stop_recording();
         let marked = match self.home() {
             Ok(home) => home.interrupt_own_runs(),
             Err(e) => {
