@@ -321,10 +321,16 @@ pub fn jain(xs: &[f64]) -> f64 {
 /// Jain's index of how fairly `runs` (on one token) shared it: each run's
 /// throughput against the mean of the runs that ran at the same time as
 /// it (itself included). Fairness is among runs sharing the token at once:
-/// a run that went while the bucket was still full, or while the machine
+/// a run that went while the token's bucket was still empty, or while the machine
 /// had less else to do, is not favoured over runs that came later, and
 /// one held back while its contemporaries went is unfairly treated.
 pub fn jain_among_contemporaries(runs: &[&Run]) -> f64 {
+    jain(&relative_to_contemporaries(runs))
+}
+
+/// Each run's throughput against the mean of the runs that ran at the
+/// same time as it, itself included (1: as fast as the runs beside it).
+pub fn relative_to_contemporaries(runs: &[&Run]) -> Vec<f64> {
     let span = |r: &Run| {
         let at = |s: &str| {
             time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
@@ -333,8 +339,7 @@ pub fn jain_among_contemporaries(runs: &[&Run]) -> f64 {
         (at(&r.started_at), at(&r.finished_at))
     };
     let spans: Vec<_> = runs.iter().map(|r| span(r)).collect();
-    let relative: Vec<f64> = runs
-        .iter()
+    runs.iter()
         .zip(&spans)
         .map(|(r, (start, end))| {
             let along: Vec<f64> = runs
@@ -345,8 +350,7 @@ pub fn jain_among_contemporaries(runs: &[&Run]) -> f64 {
                 .collect();
             r.throughput() / (along.iter().sum::<f64>() / along.len() as f64)
         })
-        .collect();
-    jain(&relative)
+        .collect()
 }
 
 /// A plain HTTP/1.1 request with a bearer token and a JSON body; the
