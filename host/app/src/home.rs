@@ -297,36 +297,14 @@ impl Home {
     /// identity, size, modification time or change time differ from when
     /// it was last hashed in this process; any write to the file, or
     /// another file put in its place, changes one of them (a file's
-    /// change time cannot be set back from user space).
+    /// change time cannot be set back from user space). Runs that start
+    /// together hash it once: the others wait and take that result.
     pub fn stored_component_digest(&self, digest: &str) -> Result<String, AppError> {
         use sha2::{Digest as _, Sha256};
-        use std::collections::HashMap;
-        use std::sync::{Mutex, OnceLock};
-        static HASHED: OnceLock<Mutex<HashMap<PathBuf, (FileStamp, String)>>> = OnceLock::new();
-        let hashed = HASHED.get_or_init(Default::default);
         let path = self.component_path(digest);
-        let stamp = FileStamp::of(&path);
-        if let Some(stamp) = &stamp {
-            let known = hashed.lock().unwrap_or_else(|p| p.into_inner());
-            if let Some((s, actual)) = known.get(&path)
-                && s == stamp
-            {
-                return Ok(actual.clone());
-            }
-        }
-        let bytes = self.component_bytes(digest)?;
-        let actual = hex::encode(Sha256::digest(&bytes));
-        // Stamped before the read: a write during it shows as a new stamp.
-        // A file changed in the last seconds is not remembered: the
-        // kernel's timestamps are coarse, and a second write in the same
-        // tick would keep the stamp.
-        if let Some(stamp) = stamp.filter(FileStamp::settled) {
-            hashed
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .insert(path, (stamp, actual.clone()));
-        }
-        Ok(actual)
+        file_digest_once(&path, || {
+            Ok(hex::encode(Sha256::digest(&self.component_bytes(digest)?)))
+        })
     }
 
     /// The bytes stored for the component with `digest`: from this
@@ -427,6 +405,60 @@ fn witness_path(
     Ok((path, Some(warning)))
 }
 
+/// The digest `hash` computes for the file at `path`, remembered while the
+/// file's [`FileStamp`] stays the same. One caller per path hashes at a
+/// time, and those that waited take its result when their stamp is the
+/// one it hashed under: 64 runs of a Python plugin starting at once (a
+/// server starting with a full queue) read and hash its 20 MiB once, not
+/// 64 times side by side with 1.3 GiB of copies.
+fn file_digest_once(
+    path: &Path,
+    hash: impl FnOnce() -> Result<String, AppError>,
+) -> Result<String, AppError> {
+    use std::collections::HashMap;
+    use std::sync::{Mutex, OnceLock};
+    type Known = HashMap<PathBuf, (FileStamp, String)>;
+    static HASHED: OnceLock<Mutex<Known>> = OnceLock::new();
+    static GATES: OnceLock<Mutex<HashMap<PathBuf, Arc<Mutex<()>>>>> = OnceLock::new();
+    let hashed = HASHED.get_or_init(Default::default);
+    let known = |stamp: &Option<FileStamp>| {
+        let stamp = stamp.as_ref()?;
+        let known = hashed.lock().unwrap_or_else(|p| p.into_inner());
+        known
+            .get(path)
+            .filter(|(s, _)| s == stamp)
+            .map(|(_, d)| d.clone())
+    };
+    if let Some(d) = known(&FileStamp::of(path)) {
+        return Ok(d);
+    }
+    let gate = GATES
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .entry(path.to_path_buf())
+        .or_default()
+        .clone();
+    let _turn = gate.lock().unwrap_or_else(|p| p.into_inner());
+    // Stamped after the wait and before the read: a write during the read
+    // shows as a new stamp next time.
+    let stamp = FileStamp::of(path);
+    if let Some(d) = known(&stamp) {
+        return Ok(d);
+    }
+    let actual = hash()?;
+    // A file changed in the last seconds is not remembered: the kernel's
+    // timestamps are coarse, and a second write in the same tick would
+    // keep the stamp.
+    if let Some(stamp) = stamp.filter(FileStamp::settled) {
+        hashed
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(path.to_path_buf(), (stamp, actual.clone()));
+    }
+    Ok(actual)
+}
+
 /// What identifies a file's content without reading it: device, inode,
 /// size, and modification and change times to the nanosecond.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -454,5 +486,67 @@ impl FileStamp {
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
         self.0[5] < now - 2
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::Duration;
+
+    /// Asks for the digest of `path` from `callers` threads at once, each
+    /// hash taking 100 ms; how many hashed, and the most at one time.
+    fn at_once(path: &Path, callers: usize) -> (usize, usize) {
+        let (hashes, now, most) = (
+            AtomicUsize::new(0),
+            AtomicUsize::new(0),
+            AtomicUsize::new(0),
+        );
+        let start = std::sync::Barrier::new(callers);
+        std::thread::scope(|s| {
+            for _ in 0..callers {
+                s.spawn(|| {
+                    start.wait();
+                    let d = file_digest_once(path, || {
+                        hashes.fetch_add(1, Ordering::SeqCst);
+                        most.fetch_max(now.fetch_add(1, Ordering::SeqCst) + 1, Ordering::SeqCst);
+                        std::thread::sleep(Duration::from_millis(100));
+                        now.fetch_sub(1, Ordering::SeqCst);
+                        Ok(std::fs::read_to_string(path).unwrap())
+                    })
+                    .unwrap();
+                    assert_eq!(d, std::fs::read_to_string(path).unwrap());
+                });
+            }
+        });
+        (hashes.into_inner(), most.into_inner())
+    }
+
+    /// Runs starting together hash a stored component once, and a write
+    /// to it makes the next run hash it again.
+    #[test]
+    fn callers_at_once_hash_a_settled_file_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("component.wasm");
+        std::fs::write(&path, "first").unwrap();
+        // Only a file unchanged for two seconds is remembered.
+        std::thread::sleep(Duration::from_millis(3100));
+        assert_eq!(at_once(&path, 16), (1, 1));
+        assert_eq!(at_once(&path, 4), (0, 0), "remembered");
+        std::fs::write(&path, "second").unwrap();
+        let (hashes, most) = at_once(&path, 4);
+        assert_eq!(most, 1);
+        assert!(hashes >= 1, "a changed file is hashed again");
+    }
+
+    /// A file changed in the last seconds is hashed by every caller (its
+    /// stamp could hide a second write), one at a time.
+    #[test]
+    fn a_file_just_written_is_hashed_by_each_caller_in_turn() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("component.wasm");
+        std::fs::write(&path, "fresh").unwrap();
+        assert_eq!(at_once(&path, 4), (4, 1));
     }
 }
