@@ -620,12 +620,19 @@ pub fn claim_next<H: QueueHost + ?Sized>(
         .claim_run(&queue.owner, lease, busy, tokens.as_deref())?;
     match row {
         Some(row) if !queue.accepting() => {
-            if let Err(e) = home.store.release_run(&row.id, &queue.owner) {
-                tracing::warn!(run = %row.id, "cannot put a run back in the queue: {e}");
-            }
+            put_back(home, &row, &queue.owner);
             Ok(None)
         }
         row => Ok(row),
+    }
+}
+
+/// Put a run this process claimed but will not start back in the queue,
+/// for the next start; a failure is logged (the run then stays `running`
+/// until a start or a sweep marks it interrupted).
+fn put_back(home: &Home, row: &RunRow, owner: &str) {
+    if let Err(e) = home.store.release_run(&row.id, owner) {
+        tracing::warn!(run = %row.id, "cannot put a run back in the queue: {e}");
     }
 }
 
@@ -687,10 +694,8 @@ pub fn spawn_workers<H: QueueHost>(host: Arc<H>) -> tokio::task::JoinHandle<()> 
                 if !host.queue().accepting() {
                     // Claimed as the process began to stop: back to the
                     // queue, for the next start.
-                    if let Some(h) = &home
-                        && let Err(e) = h.store.release_run(&row.id, &host.queue().owner)
-                    {
-                        tracing::warn!(run = %row.id, "cannot put a run back in the queue: {e}");
+                    if let Some(h) = &home {
+                        put_back(h, &row, &host.queue().owner);
                     }
                     break;
                 }
