@@ -535,9 +535,48 @@ mod tests {
         assert_eq!(at_once(&path, 16), (1, 1));
         assert_eq!(at_once(&path, 4), (0, 0), "remembered");
         std::fs::write(&path, "second").unwrap();
-        let (hashes, most) = at_once(&path, 4);
-        assert_eq!(most, 1);
-        assert!(hashes >= 1, "a changed file is hashed again");
+        // Just written: every caller hashes it, one at a time.
+        assert_eq!(at_once(&path, 4), (4, 1), "a changed file is hashed again");
+    }
+
+    /// A caller that waited while the file changed under the one hashing
+    /// does not take that result: it looks at the file again after the
+    /// wait, and hashes what is there now.
+    #[test]
+    fn a_caller_that_waited_while_the_file_changed_hashes_it_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("component.wasm");
+        std::fs::write(&path, "first").unwrap();
+        std::thread::sleep(Duration::from_millis(3100));
+        let hashes = AtomicUsize::new(0);
+        let start = std::sync::Barrier::new(4);
+        let got: Vec<String> = std::thread::scope(|s| {
+            let callers: Vec<_> = (0..4)
+                .map(|_| {
+                    s.spawn(|| {
+                        start.wait();
+                        file_digest_once(&path, || {
+                            let read = std::fs::read_to_string(&path).unwrap();
+                            if hashes.fetch_add(1, Ordering::SeqCst) == 0 {
+                                // The others are waiting by now, their
+                                // first look at the file taken.
+                                std::thread::sleep(Duration::from_millis(200));
+                                std::fs::write(&path, "second").unwrap();
+                            }
+                            Ok(read)
+                        })
+                        .unwrap()
+                    })
+                })
+                .collect();
+            callers.into_iter().map(|c| c.join().unwrap()).collect()
+        });
+        let firsts = got.iter().filter(|d| *d == "first").count();
+        assert_eq!(
+            firsts, 1,
+            "only the caller that read it before the write: {got:?}"
+        );
+        assert_eq!(hashes.into_inner(), 4);
     }
 
     /// A file changed in the last seconds is hashed by every caller (its
