@@ -406,55 +406,41 @@ fn witness_path(
 }
 
 /// The digest `hash` computes for the file at `path`, remembered while the
-/// file's [`FileStamp`] stays the same. One caller per path hashes at a
-/// time, and those that waited take its result when their stamp is the
-/// one it hashed under: 64 runs of a Python plugin starting at once (a
-/// server starting with a full queue) read and hash its 20 MiB once, not
-/// 64 times side by side with 1.3 GiB of copies.
+/// file's [`FileStamp`] stays the same. One caller per path looks and
+/// hashes at a time, so those that waited take its result when the file
+/// is still the one it hashed: 64 runs of a Python plugin starting at once
+/// (a server starting with a full queue) read and hash its 20 MiB once,
+/// not 64 times side by side with 1.3 GiB of copies.
 fn file_digest_once(
     path: &Path,
     hash: impl FnOnce() -> Result<String, AppError>,
 ) -> Result<String, AppError> {
     use std::collections::HashMap;
     use std::sync::{Mutex, OnceLock};
-    type Known = HashMap<PathBuf, (FileStamp, String)>;
-    static HASHED: OnceLock<Mutex<Known>> = OnceLock::new();
-    static GATES: OnceLock<Mutex<HashMap<PathBuf, Arc<Mutex<()>>>>> = OnceLock::new();
-    let hashed = HASHED.get_or_init(Default::default);
-    let known = |stamp: &Option<FileStamp>| {
-        let stamp = stamp.as_ref()?;
-        let known = hashed.lock().unwrap_or_else(|p| p.into_inner());
-        known
-            .get(path)
-            .filter(|(s, _)| s == stamp)
-            .map(|(_, d)| d.clone())
-    };
-    if let Some(d) = known(&FileStamp::of(path)) {
-        return Ok(d);
-    }
-    let gate = GATES
+    type Hashed = Arc<Mutex<Option<(FileStamp, String)>>>;
+    static FILES: OnceLock<Mutex<HashMap<PathBuf, Hashed>>> = OnceLock::new();
+    let file = FILES
         .get_or_init(Default::default)
         .lock()
         .unwrap_or_else(|p| p.into_inner())
         .entry(path.to_path_buf())
         .or_default()
         .clone();
-    let _turn = gate.lock().unwrap_or_else(|p| p.into_inner());
-    // Stamped after the wait and before the read: a write during the read
-    // shows as a new stamp next time.
+    let mut known = file.lock().unwrap_or_else(|p| p.into_inner());
+    // Stamped before the read: a write during it shows as a new stamp
+    // next time.
     let stamp = FileStamp::of(path);
-    if let Some(d) = known(&stamp) {
-        return Ok(d);
+    if let (Some(now), Some((then, digest))) = (&stamp, &*known)
+        && now == then
+    {
+        return Ok(digest.clone());
     }
     let actual = hash()?;
     // A file changed in the last seconds is not remembered: the kernel's
     // timestamps are coarse, and a second write in the same tick would
     // keep the stamp.
     if let Some(stamp) = stamp.filter(FileStamp::settled) {
-        hashed
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(path.to_path_buf(), (stamp, actual.clone()));
+        *known = Some((stamp, actual.clone()));
     }
     Ok(actual)
 }

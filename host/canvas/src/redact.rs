@@ -292,55 +292,16 @@ mod tests {
     use super::*;
     use secrecy::SecretString;
 
-    /// The first version of [`normalise`], a byte at a time: what it must
-    /// still give. Letters and digits of `text`, lowercased, after decoding the escapes a
-    /// reader would decode (`\\uXXXX`, `&#NN;`, `&#xNN;`, `%XX`): a token
-    /// escaped character by character, split across lines or cased
-    /// differently is still found here.
+    /// [`normalise`] as it was, a byte at a time (every byte through
+    /// [`unescape`]): what taking plain runs at once must still give.
     fn normalise_byte_by_byte(text: &[u8]) -> Vec<u8> {
-        let mut out = Vec::with_capacity(text.len());
-        let mut i = 0;
-        let hex = |b: &[u8]| {
-            std::str::from_utf8(b)
-                .ok()
-                .and_then(|h| u32::from_str_radix(h, 16).ok())
-        };
+        let (mut out, mut i) = (Vec::new(), 0);
         while i < text.len() {
-            let rest = &text[i..];
-            let (decoded, used) = if rest.starts_with(b"\\u") && rest.len() >= 6 {
-                (hex(&rest[2..6]), 6)
-            } else if rest.starts_with(b"%") && rest.len() >= 3 {
-                (hex(&rest[1..3]), 3)
-            } else if rest.starts_with(b"&#") {
-                let end = rest.iter().take(12).position(|b| *b == b';');
-                match end {
-                    Some(e) if rest.get(2) == Some(&b'x') || rest.get(2) == Some(&b'X') => {
-                        (hex(&rest[3..e]), e + 1)
-                    }
-                    Some(e) => (
-                        std::str::from_utf8(&rest[2..e])
-                            .ok()
-                            .and_then(|d| d.parse().ok()),
-                        e + 1,
-                    ),
-                    None => (None, 1),
-                }
-            } else {
-                (None, 1)
-            };
-            let byte = match decoded {
-                Some(c) if c < 128 => {
-                    i += used;
-                    c as u8
-                }
-                _ => {
-                    i += 1;
-                    rest[0]
-                }
-            };
+            let (byte, used) = unescape(&text[i..]);
             if byte.is_ascii_alphanumeric() {
                 out.push(byte.to_ascii_lowercase());
             }
+            i += used;
         }
         out
     }
