@@ -18,7 +18,8 @@
 //! Run: `cargo bench -p easel-tests --bench python`; `EASEL_BENCH_PY_CLOCK=1`
 //! runs the job on hosted Canvas's bucket clock (token-bound, ~1 min a
 //! plugin); `EASEL_BENCH_PY_ONLY=TEXT` skips parts 1 and 2 and runs the
-//! job only for the plugins whose label contains TEXT (`' '`: all three).
+//! job only for the plugins whose label contains TEXT (`' '`: all three);
+//! `EASEL_BENCH_PY_NO_JOB=1` stops after part 2.
 //! Not a test: it prints figures and ratios; the results are in
 //! docs/PERFORMANCE.md.
 
@@ -163,6 +164,9 @@ fn main() {
     if !job_only {
         rt.block_on(trivial(&noop));
     }
+    if std::env::var_os("EASEL_BENCH_PY_NO_JOB").is_some() {
+        return;
+    }
 
     // (3) The district job, each way in its own process, first with the
     // simulator answering at once (the host's CPU is all that limits),
@@ -298,6 +302,7 @@ async fn trivial(noop: &[u8]) {
         runtime.run(spec()).await;
     }
     let mut times = Vec::with_capacity(INSTANTIATE_ITERS);
+    let faults0 = minor_faults();
     for _ in 0..INSTANTIATE_ITERS {
         let s = spec();
         let t = Instant::now();
@@ -305,10 +310,11 @@ async fn trivial(noop: &[u8]) {
         times.push(t.elapsed());
         assert_eq!(r.outcome, RunOutcome::Succeeded, "{}", r.log);
     }
+    let faults = (minor_faults() - faults0) / INSTANTIATE_ITERS as f64;
     times.sort();
     let pct = |p: f64| times[((times.len() - 1) as f64 * p).round() as usize];
     println!(
-        "\n## instantiate+run, trivial Python plugin, warm cache, {INSTANTIATE_ITERS} runs\n  median {:.1} µs   p99 {:.1} µs   goal <= 1000 µs median",
+        "\n## instantiate+run, trivial Python plugin, warm cache, {INSTANTIATE_ITERS} runs\n  median {:.1} µs   p99 {:.1} µs   {faults:.0} page faults/run   goal <= 1000 µs median",
         pct(0.5).as_secs_f64() * 1e6,
         pct(0.99).as_secs_f64() * 1e6
     );

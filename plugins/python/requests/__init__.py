@@ -355,10 +355,21 @@ def _reject_dateless_strings_early():
     """canvasapi calls ``arrow.get(str(value))`` on every attribute of every
     object it reads, to find dates, and arrow takes about a millisecond to
     reject a string that is not one: most of a canvasapi plugin's time.
-    Every format arrow's ISO parser tries has a four-digit year (``\\d{4}``),
-    so a string without four consecutive digits can never parse; it gets
-    arrow's own ParserError at once. Any other call goes to arrow unchanged.
-    canvasapi's code is not touched; this module is only loaded for it."""
+    A string arrow cannot parse gets arrow's own ParserError at once, which
+    canvasapi catches; any other call goes to arrow unchanged. canvasapi's
+    code is not touched; this module is only loaded for it.
+
+    What arrow (1.3.0) can parse from one string: every format its ISO
+    parser tries, with or without a time, starts with a four-digit year
+    (``\\d{4}``), and each is searched for with a custom word boundary in
+    front: no two non-space characters before it, and the one there, if
+    any, one of ``,.;:?!"'`[]{}()<>``. So a string with no such year, like
+    ``SCH001-C0001`` or ``Math 101``, never parses. Nor does a string of
+    ASCII digits other than 4, 7 or 8 long, like the id ``10234``: with no
+    separator, the boundary at each end makes a format match all of it,
+    and only ``YYYY``, ``YYYYDDDD`` and ``YYYYMMDD`` are all digits. Any
+    other arrow runs as it is (before 0.15, arrow read numbers such as
+    ``123`` as timestamps)."""
     try:
         import re
 
@@ -369,16 +380,21 @@ def _reject_dateless_strings_early():
     real = arrow.get
     if getattr(real, "__wrapped__", None) is not None:
         return
-    four_digits = re.compile(r"\d{4}")
+    if getattr(arrow, "__version__", None) != "1.3.0":
+        return
+    year = re.compile(
+        r"(?<!\S\S)(?<![^\,\.\;\:\?\!\"\'\`\[\]\{\}\(\)<>\s])\d{4}",
+        flags=re.IGNORECASE,
+    )
+
+    def cannot_parse(text):
+        if year.search(text) is None:
+            return True
+        return text.isascii() and text.isdigit() and len(text) not in (4, 7, 8)
 
     def get(*args, **kwargs):
-        if (
-            len(args) == 1
-            and not kwargs
-            and type(args[0]) is str
-            and four_digits.search(args[0]) is None
-        ):
-            raise ParserError(f"{args[0]!r} has no four-digit year: not a date")
+        if len(args) == 1 and not kwargs and type(args[0]) is str and cannot_parse(args[0]):
+            raise ParserError(f"{args[0]!r} has no year arrow could read: not a date")
         return real(*args, **kwargs)
 
     get.__wrapped__ = real
@@ -386,4 +402,74 @@ def _reject_dateless_strings_early():
     arrow.get = get
 
 
+def _build_arrow_patterns_once():
+    """arrow builds a parser for every ``arrow.get`` call: the locale's
+    regular expressions (month and day names), then one regular expression
+    per format it tries, about seven per string canvasapi hands it. arrow
+    can keep those patterns itself (``DateTimeParser(cache_size=N)``), but
+    ``arrow.get`` makes a new parser each time, so nothing is kept: building
+    them was most of what is left of a canvasapi plugin's time.
+
+    For arrow's own parser class, both are functions of the locale and the
+    format, so they are built once per locale and format here and shared;
+    each parser still gets its own copy of the map and of the token list,
+    as before. A subclass of the parser, or a parser whose map was changed
+    after it was made, builds its own, as arrow does. (A locale class whose
+    names are changed after its first use would keep the old patterns:
+    nothing easel bundles does that.) Only arrow 1.3.0, whose
+    ``DateTimeParser.__init__`` this mirrors line for line, is touched; any
+    other version runs as it is."""
+    try:
+        from functools import lru_cache
+
+        import arrow
+        from arrow import locales
+        from arrow.parser import DEFAULT_LOCALE, DateTimeParser
+    except ImportError:
+        return
+    if getattr(arrow, "__version__", None) != "1.3.0":
+        return
+    if getattr(DateTimeParser.__init__, "__wrapped__", None) is not None:
+        return
+    real_init = DateTimeParser.__init__
+    real_pattern = DateTimeParser._generate_pattern_re
+    maps = {}
+    patterns = {}
+
+    def __init__(self, locale=DEFAULT_LOCALE, cache_size=0):
+        if type(self) is not DateTimeParser:
+            real_init(self, locale, cache_size)
+            return
+        self.locale = locales.get_locale(locale)
+        kind = type(self.locale)
+        base = maps.get(kind)
+        if base is None:
+            real_init(self, locale)
+            maps[kind] = self._input_re_map.copy()
+        else:
+            self._input_re_map = base.copy()
+        if cache_size > 0:
+            self._generate_pattern_re = lru_cache(maxsize=cache_size)(self._generate_pattern_re)
+
+    def _generate_pattern_re(self, fmt):
+        kind = type(self.locale)
+        if type(self) is not DateTimeParser or self._input_re_map != maps.get(kind):
+            return real_pattern(self, fmt)
+        key = (kind, fmt)
+        built = patterns.get(key)
+        if built is None:
+            built = real_pattern(self, fmt)
+            if len(patterns) >= 512:  # formats a plugin passes are its own
+                patterns.clear()
+            patterns[key] = built
+        tokens, pattern = built
+        return list(tokens), pattern
+
+    __init__.__wrapped__ = real_init
+    _generate_pattern_re.__wrapped__ = real_pattern
+    DateTimeParser.__init__ = __init__
+    DateTimeParser._generate_pattern_re = _generate_pattern_re
+
+
 _reject_dateless_strings_early()
+_build_arrow_patterns_once()

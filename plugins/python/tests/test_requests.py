@@ -139,6 +139,12 @@ class CanvasapiOverTheHost(unittest.TestCase):
             "2024-01-15T08:00:00Z", "2024-01-15", "2024", "2024-W05-3",
             "Fall\t2024", "(2024-01-15", "SCH001-C0001", "id 99999", "٢٠٢٤-٠١-١٥",
             "{'id': 1, 'name': 'Term'}", "a3f1c0de-5b2e-4c1a-9f00-0000aaaa1111",
+            # ids, and where a year may and may not start
+            "10234", "123456", "1234567", "2024001", "2024366", "12345678",
+            "20240115", "20241315", "123456789", "2024-001", "x2024-01-15",
+            ".2024-01-15", "a.2024-01-15", "(2024-01-15)", "2024-01-15,",
+            "2024-01-15x", "C0001", "SCH001-2024", "sis 2024-01-15", "2024W053",
+            "٢٠٢٤٠١١٥", "Fall 2024T08", "[2024]", "'2024'", "..2024", ",2024-01-15", "<2024>", "!2024",
         ]
         for text in samples:
             try:
@@ -157,6 +163,73 @@ class CanvasapiOverTheHost(unittest.TestCase):
         # The early answer is arrow's own error, which canvasapi catches.
         with self.assertRaises(arrow.ParserError):
             arrow.get("Math 101")
+
+    def test_arrow_parses_as_before_with_its_patterns_built_once(self):
+        import arrow
+        from arrow.parser import DateTimeParser
+
+        calls = [
+            (("2024-01-15T08:00:00Z",), {}),
+            (("2024-01-15T08:00:00.123+02:00",), {}),
+            (("2024-01-15 08:00",), {}),
+            (("20240115T0800Z",), {}),
+            (("2024-W05-3",), {}),
+            (("2024.1.5",), {}),
+            (("2024-13-45",), {}),
+            (("SCH001-C0001",), {}),
+            (("10234",), {}),
+            (("2024-01-15T25:00:00Z",), {}),
+            (("15 janvier 2024", "D MMMM YYYY"), {"locale": "fr"}),
+            (("January 15 2024", "MMMM D YYYY"), {}),
+            (("15 janvier 2024", "D MMMM YYYY"), {}),
+            (("January 15 2024", "MMMM D YYYY"), {"locale": "fr"}),
+            (("15. Januar 2024", "D. MMMM YYYY"), {"locale": "de"}),
+            (("Monday 2024-01-15", "dddd YYYY-MM-DD"), {}),
+            (("lundi 2024-01-15", "dddd YYYY-MM-DD"), {"locale": "fr"}),
+            (("8:00 pm 2024-01-15", "h:mm a YYYY-MM-DD"), {}),
+            (("[at] 2024-01-15", "[at] YYYY-MM-DD"), {}),
+        ]
+
+        def outcome(args, kwargs):
+            try:
+                return ("date", arrow.get(*args, **kwargs))
+            except (arrow.ParserError, ValueError) as e:
+                return (type(e).__name__, str(e))
+
+        def unpatched():
+            built_init = DateTimeParser.__init__
+            built_pattern = DateTimeParser._generate_pattern_re
+            DateTimeParser.__init__ = built_init.__wrapped__
+            DateTimeParser._generate_pattern_re = built_pattern.__wrapped__
+            try:
+                return [outcome(a, k) for a, k in calls]
+            finally:
+                DateTimeParser.__init__ = built_init
+                DateTimeParser._generate_pattern_re = built_pattern
+
+        expected = unpatched()
+        # Twice: the second time every pattern comes from what was built.
+        self.assertEqual([outcome(a, k) for a, k in calls], expected)
+        self.assertEqual([outcome(a, k) for a, k in calls], expected)
+        self.assertEqual(sum(e[0] == "date" for e in expected), 12, expected)
+        # A parser whose map was changed, or a subclass, builds its own.
+        import re
+
+        DateTimeParser("es").parse("2024-01-05", "YYYY-MM-DD")
+        loose = DateTimeParser("es")
+        loose._input_re_map["YYYY"] = re.compile(r"\d{2}")
+        self.assertEqual(loose.parse("24-01-05", "YYYY-MM-DD").year, 24)
+
+        class TwoDigitYears(DateTimeParser):
+            _BASE_INPUT_RE_MAP = {**DateTimeParser._BASE_INPUT_RE_MAP, "YYYY": re.compile(r"\d{2}")}
+
+        self.assertEqual(TwoDigitYears("es").parse("24-01-05", "YYYY-MM-DD").year, 24)
+        with self.assertRaises(arrow.parser.ParserMatchError):
+            arrow.get("24-01-05", "YYYY-MM-DD", locale="es")
+        # A parser asked to keep its own patterns (arrow's cache_size) does.
+        parser = DateTimeParser("en-us", cache_size=8)
+        parser.parse("2024-01-15", "YYYY-MM-DD")
+        self.assertEqual(parser._generate_pattern_re.cache_info().currsize, 1)
 
 
 if __name__ == "__main__":
